@@ -1,0 +1,81 @@
+"""reqmgmt: customer-requirement management for ERPs.
+
+Audited lifecycles for customer requirements, contracts and returns,
+countersigned reviews, and pluggy hooks through which the host supplies
+storage, people and notifications.  This module is the public API.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .audit import HistoryCheck
+from .desk import Desk, DispatchResult, RequirementDesk, Verdict
+from .errors import (
+    ConfigError,
+    ConflictError,
+    InvalidTransition,
+    NotAuthorized,
+    NotFound,
+    ReqMgmtError,
+    TransitionBlocked,
+    ValidationError,
+)
+from .hookspecs import hookimpl, hookspec
+from .lifecycle import BUILTIN_LIFECYCLES, Lifecycle, SignoffStep, State, Transition
+from .model import (
+    Actor,
+    AuditEvent,
+    Customer,
+    FieldChange,
+    Money,
+    Notification,
+    Record,
+    Requirement,
+    Signoff,
+)
+from .plugins import make_plugin_manager
+from .storage import MemoryStore, OutboxEntry, Store, Transaction
+
+try:
+    __version__ = version("reqmgmt")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "BUILTIN_LIFECYCLES",
+    "Actor",
+    "AuditEvent",
+    "ConfigError",
+    "ConflictError",
+    "Customer",
+    "Desk",
+    "DispatchResult",
+    "FieldChange",
+    "HistoryCheck",
+    "InvalidTransition",
+    "Lifecycle",
+    "MemoryStore",
+    "Money",
+    "NotAuthorized",
+    "NotFound",
+    "Notification",
+    "OutboxEntry",
+    "Record",
+    "ReqMgmtError",
+    "Requirement",
+    "RequirementDesk",
+    "Signoff",
+    "SignoffStep",
+    "State",
+    "Store",
+    "Transaction",
+    "Transition",
+    "TransitionBlocked",
+    "ValidationError",
+    "Verdict",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+    "make_plugin_manager",
+]

@@ -1,0 +1,711 @@
+"""The Desk: the facade a host calls.  One command, one transaction.
+
+Every command follows the same path (DESIGN.md "One command, one
+transaction"):
+
+1. open a store transaction; load the record and its version;
+2. find the transition; an unknown or illegal event raises
+   :class:`InvalidTransition` naming the state and the events allowed there;
+3. authorise: the actor's role, the sign-off rules (eligible, not the
+   submitter, once per round), ``reqmgmt_authorize`` vetoes and
+   ``reqmgmt_before_transition``;
+4. evaluate the guards;
+5. write the new version, its audit event (hash-chained) and its
+   notifications in the outbox, in the same transaction; a stale version
+   raises :class:`ConflictError` and writes nothing;
+6. after commit only: ``reqmgmt_after_transition`` observers, then delivery
+   of the command's notifications through ``reqmgmt_notify``.
+
+:meth:`Desk.can` runs steps 1-4 and writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
+
+import attrs
+import pluggy
+from attrs import frozen
+
+from .audit import HistoryCheck, replay, sealed_event, snapshot, verify
+from .errors import (
+    ConfigError,
+    InvalidTransition,
+    NotAuthorized,
+    NotFound,
+    TransitionBlocked,
+    ValidationError,
+)
+from .lifecycle import BUILTIN_LIFECYCLES
+from .lifecycle.base import Context, Engine, Lifecycle, Transition
+from .model import (
+    Actor,
+    AuditEvent,
+    Customer,
+    FieldChange,
+    Notification,
+    Record,
+    Requirement,
+    derive,
+)
+from .plugins import make_plugin_manager
+from .serialize import field_unstructurer
+from .storage.base import OutboxEntry, Store, Transaction
+
+__all__ = ["Desk", "DispatchResult", "RequirementDesk", "Verdict"]
+
+log = logging.getLogger("reqmgmt")
+R = TypeVar("R", bound=Record)
+Clock = Callable[[], datetime]
+
+
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@frozen
+class Verdict:
+    """The answer of :meth:`Desk.can`: truthy when allowed; ``reasons`` say why not."""
+
+    allowed: bool
+    ref: str
+    event: str
+    state: str
+    reasons: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+@frozen
+class DispatchResult:
+    """What one dispatch pass did."""
+
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+class Desk:
+    """Runs the lifecycles of records kept in one store, with one plugin manager.
+
+    Open one with :meth:`Desk.open`.  A Desk is safe to share between
+    threads when its store is (the built-in ones are).
+    """
+
+    #: Delivery attempts before a notification is moved to the dead letters.
+    max_attempts = 8
+    #: First retry delay; doubled after each failed attempt.
+    retry_base = timedelta(seconds=30)
+
+    def __init__(
+        self,
+        store: Store,
+        pm: pluggy.PluginManager,
+        *,
+        clock: Clock | None = None,
+        lifecycles: Iterable[Lifecycle] | None = None,
+        autodispatch: bool = True,
+    ) -> None:
+        self.store = store
+        self.pm = pm
+        self._clock: Clock = clock or _utcnow
+        self.autodispatch = autodispatch
+        chosen = BUILTIN_LIFECYCLES.values() if lifecycles is None else lifecycles
+        self.engines: dict[str, Engine] = {lc.kind: lc.build() for lc in chosen}
+        self._by_type: dict[type[Record], Engine] = {
+            e.lifecycle.record_type: e for e in self.engines.values()
+        }
+        self.requirements = RequirementDesk(self)
+
+    @classmethod
+    def open(
+        cls,
+        url: str = "memory://",
+        *,
+        plugins: Iterable[object] = (),
+        clock: Clock | None = None,
+        load_entrypoints: bool = False,
+        lifecycles: Iterable[Lifecycle] | None = None,
+        autodispatch: bool = True,
+    ) -> Desk:
+        """Open a Desk on the store at ``url`` (``memory://`` by default).
+
+        ``plugins`` are registered after the built-in defaults (see
+        docs/hooks.md); ``clock`` returns the current timezone-aware time
+        (tests inject a fake one); ``autodispatch`` delivers each command's
+        notifications right after it commits (else call :meth:`dispatch`).
+        Raises :class:`ConfigError` when no plugin can open ``url``.
+        """
+        pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
+        store = pm.hook.reqmgmt_open_store(url=url)
+        if store is None:
+            raise ConfigError(
+                f"store URL {url!r}",
+                "no plugin opens this URL; built in: 'memory://'; a host plugin may "
+                "implement reqmgmt_open_store for others",
+            )
+        return cls(store, pm, clock=clock, lifecycles=lifecycles, autodispatch=autodispatch)
+
+    # --- context manager --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    def __enter__(self) -> Desk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The current time from the Desk's clock (timezone-aware)."""
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValidationError("clock()", now, "a timezone-aware datetime", where="Desk")
+        return now
+
+    def engine(self, kind: str) -> Engine:
+        """The engine of record kind ``kind``."""
+        try:
+            return self.engines[kind]
+        except KeyError:
+            raise ValidationError(
+                "kind", kind, "one of " + ", ".join(sorted(self.engines)), where="Desk"
+            ) from None
+
+    def _load(self, tx: Transaction, ref: str) -> Record:
+        record = tx.get(ref)
+        if record is None:
+            raise NotFound(ref)
+        return record
+
+    # --- reading ------------------------------------------------------------------------
+
+    def get(self, ref: str, *, version: int | None = None) -> Record:
+        """The record ``ref``, or its earlier ``version`` rebuilt from the audit trail."""
+        with self.store.transaction() as tx:
+            record = self._load(tx, ref)
+            if version is None or version == record.version:
+                return record
+            if not 1 <= version < record.version:
+                raise NotFound(ref, version=version, hint=f"versions 1 to {record.version} exist")
+            return replay(tx.audit(ref), type(record), version=version)
+
+    def history(self, ref: str) -> tuple[AuditEvent, ...]:
+        """The record's audit events, oldest first."""
+        with self.store.transaction() as tx:
+            self._load(tx, ref)
+            return tuple(tx.audit(ref))
+
+    def verify_history(self, ref: str) -> HistoryCheck:
+        """Check the hash chain and that replaying the trail gives the stored record."""
+        with self.store.transaction() as tx:
+            record = self._load(tx, ref)
+            events = tuple(tx.audit(ref))
+        check = verify(ref, events)
+        if not check:
+            return check
+        if events[-1].version != record.version:
+            return HistoryCheck(
+                ref,
+                len(events),
+                record.version,
+                f"the record is at version {record.version} but its trail ends at "
+                f"{events[-1].version}",
+            )
+        rebuilt = snapshot(replay(events, type(record)))
+        stored = snapshot(record)
+        if rebuilt != stored:
+            fields = sorted(k for k in stored if stored.get(k) != rebuilt.get(k))
+            return HistoryCheck(
+                ref,
+                len(events),
+                record.version,
+                "replaying the audit trail does not give the stored record; differing "
+                "fields: " + ", ".join(fields),
+            )
+        return check
+
+    def outbox(self, *, now: datetime | None = None) -> Sequence[OutboxEntry]:
+        """Notifications waiting for delivery (due at ``now``, by default the clock)."""
+        with self.store.transaction() as tx:
+            return tx.pending(now=now or self.now())
+
+    # --- the command path -----------------------------------------------------------------
+
+    def _check(
+        self,
+        record: Record,
+        event: str,
+        actor: Actor,
+        note: str | None,
+        data: Mapping[str, Any],
+        now: datetime,
+        *,
+        dry: bool = False,
+    ) -> tuple[Engine, Context, str]:
+        """Steps 2-4: find, authorise, guard.  Raises; writes nothing."""
+        engine = self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
+        t = engine.transition(record.state, event)
+        if t is None:
+            raise InvalidTransition(
+                record.ref, engine.kind, record.state, event, engine.events_from(record.state)
+            )
+        if not dry:
+            _check_input(record, t, note, data)
+        refusals: list[str] = []
+        if t.roles and not (actor.roles & t.roles):
+            refusals.append(
+                f"{event!r} needs one of the roles {', '.join(sorted(t.roles))}; "
+                f"{actor.id} has {', '.join(sorted(actor.roles)) or 'none'}"
+            )
+        if t.signoff:
+            refusals.extend(self._signer_problems(record, actor, data.get("department")))
+        if not refusals:
+            refusals.extend(self._vetoes(actor, record, event))
+        if refusals:
+            raise NotAuthorized(record.ref, event, actor.id, refusals)
+        hook = self.pm.hook.reqmgmt_before_transition
+        if hook.get_hookimpls():
+            try:
+                hook(record=record, event=event, actor=actor)
+            except TransitionBlocked as exc:
+                raise exc.locate(record.ref, event, record.state) from None
+        ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle)
+        dest = engine.run(ctx)
+        return engine, ctx, dest
+
+    def _signer_problems(self, record: Record, actor: Actor, department: object) -> list[str]:
+        problems: list[str] = []
+        if actor.id == record.submitted_by:
+            problems.append(
+                f"{actor.id} submitted this review (round {record.review_round}) and may not "
+                "sign it: no self-approval"
+            )
+        for s in record.round_signoffs():
+            if s.actor_id == actor.id:
+                problems.append(
+                    f"{actor.id} already signed for {s.department} in review round {s.round}; "
+                    "one person signs once per round"
+                )
+                break
+        if isinstance(department, str):
+            answer = self.pm.hook.reqmgmt_approvers(records=[record], department=department)
+            eligible = department in actor.departments if answer is None else actor.id in answer[0]
+            if not eligible:
+                problems.append(f"{actor.id} is not an eligible signer for {department}")
+        return problems
+
+    def _vetoes(self, actor: Actor, record: Record, event: str) -> list[str]:
+        hook = self.pm.hook.reqmgmt_authorize
+        impls = hook.get_hookimpls()
+        if not impls:
+            return []
+        if False not in hook(actor=actor, record=record, event=event):
+            return []
+        # Name the plugins that refused (only on the refusal path).
+        kwargs = {"actor": actor, "record": record, "event": event}
+        names = [
+            self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            for impl in impls
+            if impl.function(*[kwargs[a] for a in impl.argnames]) is False
+        ]
+        return [f"refused by reqmgmt_authorize of plugin {', '.join(names) or '?'}"]
+
+    def fire(
+        self, ref: str, event: str, *, actor: Actor, note: str | None = None, **data: Any
+    ) -> Record:
+        """Fire ``event`` on record ``ref`` as ``actor``; return the new version.
+
+        Raises :class:`NotFound`, :class:`InvalidTransition`,
+        :class:`ValidationError` (missing note or data), :class:`NotAuthorized`,
+        :class:`TransitionBlocked` or :class:`ConflictError`; in every case
+        nothing is written.
+        """
+        return self._command(ref, event, actor, note, data)
+
+    def sign(
+        self,
+        ref: str,
+        *,
+        department: str,
+        actor: Actor,
+        approve: bool = True,
+        opinion: str = "",
+    ) -> Record:
+        """Sign ``department``'s opinion in the record's current review (会签).
+
+        ``opinion`` is kept on the signature and as the audit note.
+        ``approve=False`` declines and sends the record back for rework with
+        ``opinion`` as the reason (required then).  The same as
+        ``fire(ref, "sign", note=opinion, department=...)`` (or ``"decline"``).
+        Raises like :meth:`fire`.
+        """
+
+        def choose(record: Record, engine: Engine) -> str:
+            step = engine.lifecycle.signoff_step(record.state)
+            if step is None:
+                raise InvalidTransition(
+                    ref, engine.kind, record.state, "sign", engine.events_from(record.state)
+                )
+            return step.sign_event if approve else step.decline_event
+
+        return self._command(ref, choose, actor, opinion or None, {"department": department})
+
+    def _command(
+        self,
+        ref: str,
+        event: str | Callable[[Record, Engine], str],
+        actor: Actor,
+        note: str | None,
+        data: Mapping[str, Any],
+    ) -> Record:
+        with self.store.transaction() as tx:
+            record = self._load(tx, ref)
+            if not isinstance(event, str):
+                engine = self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
+                event = event(record, engine)
+            now = self.now()
+            engine, ctx, dest = self._check(record, event, actor, note, data, now)
+            new, audit_event, notes = self._write(tx, engine, ctx, dest)
+        self._after_commit(new, audit_event, notes)
+        return new
+
+    def _write(
+        self, tx: Transaction, engine: Engine, ctx: Context, dest: str
+    ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
+        """Step 5: the new version, its audit event and notifications, in ``tx``."""
+        record = ctx.record
+        changes = engine.changes(ctx)
+        changes["state"] = dest
+        changes["version"] = record.version + 1
+        changes["updated_at"] = ctx.now
+        new = derive(record, changes)
+        hooks = field_unstructurer(type(record))
+        diff = []
+        for name, value in changes.items():
+            old = getattr(record, name)
+            if old != value:
+                hook = hooks[name]
+                if hook is None:
+                    diff.append(FieldChange(name, old, value))
+                else:
+                    diff.append(FieldChange(name, hook(old), hook(value)))
+        t = ctx.transition
+        last = tx.last_audit(record.ref)
+        event = sealed_event(
+            ref=record.ref,
+            record_kind=engine.kind,
+            version=new.version,
+            event=ctx.event,
+            from_state=record.state,
+            to_state=dest,
+            actor_id=ctx.actor.id,
+            actor_name=ctx.actor.name,
+            at=ctx.now,
+            note=ctx.note,
+            meaning=t.meaning,
+            changes=tuple(diff),
+            prev_hash=last.hash if last is not None else "",
+        )
+        notes = self._notifications(engine, t, record, new, ctx.now)
+        tx.update(new, expected_version=record.version)
+        tx.append_audit(event)
+        if notes:
+            tx.enqueue(notes)
+        return new, event, notes
+
+    def _notifications(
+        self, engine: Engine, t: Transition, old: Record | None, new: Record, now: datetime
+    ) -> tuple[Notification, ...]:
+        if not t.notify:
+            return ()
+        lc = engine.lifecycle
+        to = engine.labels[new.state]
+        if old is None:
+            zh = f"{lc.zh} {new.ref}:{to.zh}"
+            en = f"{lc.en} {new.ref}: {to.en}"
+        else:
+            frm = engine.labels[old.state]
+            zh = f"{lc.zh} {new.ref}:{frm.zh} → {to.zh}({t.zh})"
+            en = f"{lc.en} {new.ref}: {frm.en} → {to.en} ({t.en})"
+        return tuple(
+            Notification(
+                key=f"{new.ref}:{new.version}:{recipient}",
+                ref=new.ref,
+                record_kind=engine.kind,
+                version=new.version,
+                event=t.event,
+                recipient=recipient,
+                topic=f"{engine.kind}.{t.event}",
+                text_zh=zh,
+                text_en=en,
+                created_at=now,
+            )
+            for recipient in t.notify
+        )
+
+    def _after_commit(
+        self, record: Record, event: AuditEvent, notes: Sequence[Notification]
+    ) -> None:
+        """Step 6: observers, then delivery.  Nothing here can undo the command."""
+        hook = self.pm.hook.reqmgmt_after_transition
+        if hook.get_hookimpls():
+            try:
+                hook(record=record, audit_event=event)
+            except Exception:
+                log.exception(
+                    "reqmgmt_after_transition failed for %s version %s; the command is committed",
+                    record.ref,
+                    record.version,
+                )
+        if notes and self.autodispatch and self.pm.hook.reqmgmt_notify.get_hookimpls():
+            ours = {n.key for n in notes}
+            with self.store.transaction() as tx:
+                waiting = tx.pending(now=_END_OF_TIME, ref=record.ref)
+            # Per record, order is kept: behind an earlier undelivered
+            # notification, these wait for the next dispatch.
+            if all(e.notification.key in ours for e in waiting):
+                self._deliver([OutboxEntry(notification=n) for n in notes])
+
+    # --- creating records ---------------------------------------------------------------------
+
+    def create(
+        self, record_kind: str, /, *, actor: Actor, note: str | None = None, **fields: Any
+    ) -> Record:
+        """Create a record of ``record_kind`` in its initial state (the lifecycle's create event).
+
+        The reference comes from ``reqmgmt_next_number`` or a store sequence.
+        Raises :class:`ValidationError` for bad fields, :class:`NotAuthorized`
+        when the actor lacks the role, :class:`ConflictError` when the number is
+        taken.
+        """
+        kind = record_kind
+        engine = self.engine(kind)
+        lc = engine.lifecycle
+        t = engine.creation
+        if t.roles and not (actor.roles & t.roles):
+            raise NotAuthorized(
+                "(new)",
+                lc.create_event,
+                actor.id,
+                [
+                    f"creating a {kind} needs one of the roles {', '.join(sorted(t.roles))}; "
+                    f"{actor.id} has {', '.join(sorted(actor.roles)) or 'none'}"
+                ],
+            )
+        with self.store.transaction() as tx:
+            now = self.now()
+            ref = self.pm.hook.reqmgmt_next_number(kind=kind, year=now.year)
+            if ref is None:
+                seq = tx.next_sequence(f"{kind}:{now.year}")
+                ref = f"{lc.number_prefix}-{now.year}-{seq:06d}"
+            record = lc.record_type(
+                ref=ref,
+                state=lc.initial,
+                version=1,
+                created_at=now,
+                updated_at=now,
+                created_by=actor.id,
+                **fields,
+            )
+            refusals = self._vetoes(actor, record, lc.create_event)
+            if refusals:
+                raise NotAuthorized(ref, lc.create_event, actor.id, refusals)
+            hook = self.pm.hook.reqmgmt_before_transition
+            if hook.get_hookimpls():
+                try:
+                    hook(record=record, event=lc.create_event, actor=actor)
+                except TransitionBlocked as exc:
+                    raise exc.locate(ref, lc.create_event, "(new)") from None
+            hooks = field_unstructurer(type(record))
+            diff = tuple(
+                FieldChange(name, None, value if hook is None else hook(value))
+                for name, hook in hooks.items()
+                for value in (getattr(record, name),)
+            )
+            event = sealed_event(
+                ref=ref,
+                record_kind=kind,
+                version=1,
+                event=lc.create_event,
+                from_state=None,
+                to_state=lc.initial,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                at=now,
+                note=note,
+                changes=diff,
+                prev_hash="",
+            )
+            notes = self._notifications(engine, t, None, record, now)
+            tx.insert(record)
+            tx.append_audit(event)
+            if notes:
+                tx.enqueue(notes)
+        self._after_commit(record, event, notes)
+        return record
+
+    # --- asking -------------------------------------------------------------------------------
+
+    def can(self, ref: str, event: str, *, actor: Actor, **data: Any) -> Verdict:
+        """May ``actor`` fire ``event`` on ``ref`` now?  Runs steps 1-4, writes nothing.
+
+        Notes and required data are not asked for (a UI asks for them after
+        the button is shown).  For a sign-off event without ``department``,
+        the answer is yes when the actor may sign for any department still
+        missing.  Raises :class:`NotFound` only.
+        """
+        with self.store.transaction() as tx:
+            record = self._load(tx, ref)
+        return self._verdict(record, event, actor, data, self.now())
+
+    def _verdict(
+        self, record: Record, event: str, actor: Actor, data: Mapping[str, Any], now: datetime
+    ) -> Verdict:
+        engine = self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
+        t = engine.transition(record.state, event)
+        attempts: list[Mapping[str, Any]] = [data]
+        if t is not None and t.signoff and "department" not in data:
+            step = engine.lifecycle.signoff_step(record.state)
+            assert step is not None
+            attempts = [{**data, "department": d} for d in step.missing(record)] or [data]
+        reasons: list[str] = []
+        for attempt in attempts:
+            try:
+                self._check(record, event, actor, None, attempt, now, dry=True)
+            except (InvalidTransition, NotAuthorized, TransitionBlocked, ValidationError) as exc:
+                reasons.extend(getattr(exc, "reasons", None) or [str(exc)])
+            else:
+                return Verdict(True, record.ref, event, record.state)
+        return Verdict(False, record.ref, event, record.state, tuple(dict.fromkeys(reasons)))
+
+    def allowed_events(self, ref: str, *, actor: Actor) -> list[str]:
+        """The events ``actor`` may fire on ``ref`` now, sorted."""
+        with self.store.transaction() as tx:
+            record = self._load(tx, ref)
+        engine = self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
+        now = self.now()
+        return [
+            e for e in engine.events_from(record.state) if self._verdict(record, e, actor, {}, now)
+        ]
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    def dispatch(self, *, limit: int | None = None) -> DispatchResult:
+        """Deliver pending notifications through ``reqmgmt_notify``.
+
+        At least once: an entry is marked delivered only after every
+        ``reqmgmt_notify`` implementation returned.  A failure keeps it
+        pending with the error and a doubled retry delay; after
+        :attr:`max_attempts` it becomes a dead letter.  Per record, a later
+        notification is not delivered before an earlier one that failed.
+        With no ``reqmgmt_notify`` implementation nothing is delivered.
+        """
+        if not self.pm.hook.reqmgmt_notify.get_hookimpls():
+            return DispatchResult()
+        with self.store.transaction() as tx:
+            entries = tx.pending(now=self.now(), limit=limit)
+        return self._deliver(entries)
+
+    def _deliver(self, entries: Sequence[OutboxEntry]) -> DispatchResult:
+        delivered = failed = dead = 0
+        blocked: set[str] = set()
+        notify = self.pm.hook.reqmgmt_notify
+        for entry in entries:
+            n = entry.notification
+            if n.ref in blocked:
+                continue
+            try:
+                notify(notification=n)
+            except Exception as exc:
+                attempts = entry.attempts + 1
+                now = self.now()
+                gone = attempts >= self.max_attempts
+                updated = attrs.evolve(
+                    entry,
+                    status="dead" if gone else "pending",
+                    attempts=attempts,
+                    last_error=f"{type(exc).__name__}: {exc}",
+                    next_attempt_at=now + self.retry_base * (2 ** (attempts - 1)),
+                )
+                log.warning("delivering %s failed (attempt %d): %s", n.key, attempts, exc)
+                blocked.add(n.ref)
+                failed += 1
+                dead += gone
+            else:
+                updated = attrs.evolve(
+                    entry, status="delivered", attempts=entry.attempts + 1, delivered_at=self.now()
+                )
+                delivered += 1
+            with self.store.transaction() as tx:
+                tx.save_outbox(updated)
+        return DispatchResult(delivered, failed, dead)
+
+
+def _check_input(record: Record, t: Transition, note: str | None, data: Mapping[str, Any]) -> None:
+    where = f"{record.ref} {t.event}"
+    if t.note_required and (note is None or not str(note).strip()):
+        raise ValidationError(
+            "note", note, f"a note saying why: {t.event!r} requires one", where=where
+        )
+    if note is not None and not isinstance(note, str):
+        raise ValidationError("note", note, "a string", where=where)
+    accepted = set(t.requires)
+    unknown = sorted(set(data) - accepted)
+    if unknown:
+        raise ValidationError(
+            unknown[0],
+            data[unknown[0]],
+            f"only {', '.join(sorted(accepted)) or 'no data'} for {t.event!r}",
+            where=where,
+        )
+    for key in t.requires:
+        value = data.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValidationError(key, value, f"a value: {t.event!r} requires {key!r}", where=where)
+
+
+class RequirementDesk:
+    """``desk.requirements``: taking in customer requirements (客户需求)."""
+
+    def __init__(self, desk: Desk) -> None:
+        self._desk = desk
+
+    def receive(
+        self,
+        *,
+        customer: Customer,
+        description: str,
+        actor: Actor,
+        channel: str = "fax",
+        kind: str = "order",
+        priority: str = "normal",
+        due_at: datetime | None = None,
+        received_at: datetime | None = None,
+        note: str | None = None,
+    ) -> Requirement:
+        """Record a new requirement in state received (待处理) with its case number."""
+        record = self._desk.create(
+            "requirement",
+            actor=actor,
+            note=note,
+            customer=customer,
+            description=description,
+            channel=channel,
+            kind=kind,
+            priority=priority,
+            due_at=due_at,
+            received_at=received_at or self._desk.now(),
+        )
+        return cast(Requirement, record)

@@ -1,0 +1,113 @@
+"""Diagrams and reference pages generated from lifecycle declarations.
+
+``docs/lifecycles/<kind>.md`` is the output of :func:`markdown`; a test
+regenerates it and fails when the committed page is stale
+(``reqmgmt diagram --write docs/lifecycles`` refreshes them).
+"""
+
+from __future__ import annotations
+
+from .lifecycle.base import Lifecycle, Transition
+from .model import SIGNATURE_MEANINGS
+
+__all__ = ["graphviz", "markdown", "mermaid"]
+
+
+def _roles(t: Transition) -> str:
+    return ", ".join(sorted(t.roles)) if t.roles else "anyone"
+
+
+def mermaid(lc: Lifecycle) -> str:
+    """A Mermaid ``stateDiagram-v2`` of the lifecycle, labels in zh-CN and English."""
+    lines = ["stateDiagram-v2"]
+    for s in lc.states:
+        lines.append(f'    state "{s.zh}<br/>{s.en}" as {s.name}')
+    lines.append(f"    [*] --> {lc.initial}: {lc.create_event}")
+    for t in lc.all_transitions():
+        for src in t.sources:
+            lines.append(f"    {src} --> {t.dest}: {t.event}")
+    for s in lc.states:
+        if s.final:
+            lines.append(f"    {s.name} --> [*]")
+    return "\n".join(lines) + "\n"
+
+
+def graphviz(lc: Lifecycle) -> str:
+    """The lifecycle as Graphviz DOT."""
+    lines = [f'digraph "{lc.kind}" {{', "    rankdir=LR;", "    node [shape=box, style=rounded];"]
+    lines.append('    "__start" [shape=point];')
+    for s in lc.states:
+        shape = ", peripheries=2" if s.final else ""
+        lines.append(f'    "{s.name}" [label="{s.zh}\\n{s.en}"{shape}];')
+    lines.append(f'    "__start" -> "{lc.initial}" [label="{lc.create_event}"];')
+    for t in lc.all_transitions():
+        for src in t.sources:
+            lines.append(f'    "{src}" -> "{t.dest}" [label="{t.event}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(lc: Lifecycle) -> str:
+    """The reference page of a lifecycle: diagram, states, transitions, sign-offs."""
+    out = [
+        f"# {lc.zh} / {lc.en} lifecycle (`{lc.kind}`)",
+        "",
+        "<!-- Generated from the lifecycle declaration by "
+        "`reqmgmt diagram --write docs/lifecycles`; do not edit. -->",
+        "",
+        "```mermaid",
+        mermaid(lc).rstrip(),
+        "```",
+        "",
+        "## States",
+        "",
+        "| state | 中文 | English | notes |",
+        "|---|---|---|---|",
+    ]
+    for s in lc.states:
+        notes = []
+        if s.name == lc.initial:
+            notes.append("initial")
+        if s.final:
+            notes.append("final")
+        if s.waiting:
+            notes.append("waiting on the customer")
+        step = lc.signoff_step(s.name)
+        if step is not None:
+            listed = step.departments if isinstance(step.departments, tuple) else ("(per record)",)
+            notes.append("sign-off: " + ", ".join(listed))
+        out.append(f"| `{s.name}` | {s.zh} | {s.en} | {', '.join(notes)} |")
+    out += [
+        "",
+        "## Transitions",
+        "",
+        "| event | from | to | 中文 | English | roles | note required | data | meaning |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    create = lc.creation()
+    for t in (create, *lc.all_transitions()):
+        sources = ", ".join(f"`{s}`" for s in t.sources) or "(new)"
+        meaning = ""
+        if t.meaning:
+            zh, en = SIGNATURE_MEANINGS[t.meaning]
+            meaning = f"{zh} {en}"
+        out.append(
+            f"| `{t.event}` | {sources} | `{t.dest}` | {t.zh} | {t.en} | {_roles(t)} | "
+            f"{'yes' if t.note_required else ''} | {', '.join(t.requires)} | {meaning} |"
+        )
+    if lc.signoffs:
+        out += ["", "## Sign-off steps (会签)", ""]
+        for step in lc.signoffs:
+            deps = (
+                ", ".join(step.departments)
+                if isinstance(step.departments, tuple)
+                else "chosen per record by the rules"
+            )
+            out.append(
+                f"- In `{step.state}`: {deps} each sign once per review round "
+                f"(`{step.sign_event}`); `{step.decline_event}` sends the record back to "
+                f"`{step.rework}` with the opinion as the reason. Signature meaning: "
+                f"{' '.join(SIGNATURE_MEANINGS[step.meaning])}. Nobody signs a round they "
+                "submitted, nobody signs twice in one round."
+            )
+    return "\n".join(out) + "\n"

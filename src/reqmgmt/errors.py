@@ -1,0 +1,154 @@
+"""The exceptions reqmgmt raises, all under :class:`ReqMgmtError`.
+
+Each error carries the fields a caller needs to react programmatically and a
+message a person can act on: what was wrong, where, and what is allowed
+instead.  Where a builtin exception fits, the error subclasses it too, so
+``except ValueError`` in a host keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "ConfigError",
+    "ConflictError",
+    "InvalidTransition",
+    "NotAuthorized",
+    "NotFound",
+    "ReqMgmtError",
+    "TransitionBlocked",
+    "ValidationError",
+]
+
+
+def _listing(items: Iterable[str]) -> str:
+    names = [repr(i) for i in items]
+    return ", ".join(names) if names else "none"
+
+
+class ReqMgmtError(Exception):
+    """Root of every error reqmgmt raises on purpose."""
+
+
+class ValidationError(ReqMgmtError, ValueError):
+    """A value given to reqmgmt is not acceptable.
+
+    ``field`` names the field or argument, ``value`` is what was received and
+    ``expected`` says what is allowed instead.
+    """
+
+    def __init__(self, field: str, value: object, expected: str, *, where: str = "") -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        self.where = where
+        place = f"{where}.{field}" if where else field
+        super().__init__(f"{place}: got {value!r}; expected {expected}")
+
+
+class ConfigError(ReqMgmtError, ValueError):
+    """A declaration, rule set or setting is wrong.
+
+    ``location`` says where (a file, a lifecycle, a table and row); ``problems``
+    lists every mistake found there, not only the first.
+    """
+
+    def __init__(self, location: str, problems: str | Sequence[str]) -> None:
+        self.location = location
+        self.problems: tuple[str, ...] = (
+            (problems,) if isinstance(problems, str) else tuple(problems)
+        )
+        if len(self.problems) == 1:
+            text = f"{location}: {self.problems[0]}"
+        else:
+            text = f"{location}: {len(self.problems)} problems\n" + "\n".join(
+                f"  - {p}" for p in self.problems
+            )
+        super().__init__(text)
+
+
+class NotFound(ReqMgmtError, LookupError):
+    """No record with that reference (or at that version) exists."""
+
+    def __init__(self, ref: str, *, version: int | None = None, hint: str = "") -> None:
+        self.ref = ref
+        self.version = version
+        what = f"record {ref!r}" if version is None else f"version {version} of record {ref!r}"
+        super().__init__(f"{what} not found" + (f"; {hint}" if hint else ""))
+
+
+class InvalidTransition(ReqMgmtError, ValueError):
+    """The event does not exist, or is not allowed from the record's state."""
+
+    def __init__(self, ref: str, kind: str, state: str, event: str, allowed: Sequence[str]) -> None:
+        self.ref = ref
+        self.kind = kind
+        self.state = state
+        self.event = event
+        self.allowed: tuple[str, ...] = tuple(allowed)
+        super().__init__(
+            f"{kind} {ref}: event {event!r} is not allowed in state {state!r}; "
+            f"events allowed there: {_listing(self.allowed)}"
+        )
+
+
+class NotAuthorized(ReqMgmtError, PermissionError):
+    """The actor may not fire this event on this record; ``reasons`` say why."""
+
+    def __init__(self, ref: str, event: str, actor: str, reasons: Sequence[str]) -> None:
+        self.ref = ref
+        self.event = event
+        self.actor = actor
+        self.reasons: tuple[str, ...] = tuple(reasons)
+        super().__init__(f"{ref}: {actor!r} may not fire {event!r}: " + "; ".join(self.reasons))
+
+
+class TransitionBlocked(ReqMgmtError):
+    """A guard, sign-off rule or plugin blocked an otherwise legal event.
+
+    Plugins raise it from ``reqmgmt_before_transition``; ``reasons`` say what
+    must happen first.
+    """
+
+    def __init__(
+        self, reasons: str | Sequence[str], *, ref: str = "", event: str = "", state: str = ""
+    ) -> None:
+        self.reasons: tuple[str, ...] = (reasons,) if isinstance(reasons, str) else tuple(reasons)
+        self.ref = ref
+        self.event = event
+        self.state = state
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f"{self.ref}: " if self.ref else ""
+        what = f"{self.event!r} in state {self.state!r} " if self.event else ""
+        return f"{where}{what}blocked: " + "; ".join(self.reasons)
+
+    def locate(self, ref: str, event: str, state: str) -> TransitionBlocked:
+        """Fill in where it happened (for errors a plugin raised without it)."""
+        self.ref, self.event, self.state = ref, event, state
+        self.args = (self._text(),)
+        return self
+
+
+class ConflictError(ReqMgmtError):
+    """Someone else changed the record first; nothing of this command was written.
+
+    Reload the record and retry the command if it still makes sense.
+    """
+
+    def __init__(self, ref: str, expected: int | None, actual: int | None) -> None:
+        self.ref = ref
+        self.expected = expected
+        self.actual = actual
+        if expected is None:
+            text = f"{ref}: a record with this reference already exists (version {actual})"
+        elif actual is None:
+            text = f"{ref}: expected version {expected} but the record does not exist"
+        else:
+            text = (
+                f"{ref}: expected version {expected} but the stored version is {actual}; "
+                "reload the record and retry"
+            )
+        super().__init__(text)

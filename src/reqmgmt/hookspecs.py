@@ -1,0 +1,146 @@
+"""Every hook reqmgmt calls, typed and documented (project name ``reqmgmt``).
+
+A host implements any of them in a plugin (an object or module with
+functions marked ``@reqmgmt.hookimpl``) and passes it to ``Desk.open(...,
+plugins=[...])`` or publishes it under the ``reqmgmt`` entry-point group.
+The built-in defaults are a plugin too (:mod:`reqmgmt.plugins`), registered
+first, so a host's implementation is called before them.
+
+docs/hooks.md documents each hook with an example; a test fails when one is
+missing there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .model import Actor, AuditEvent, Money, Notification, Record
+    from .storage.base import Store
+
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
+PROJECT = "reqmgmt"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -------------------------------------------------------------------------------------
+# Storage and numbering
+# -------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def reqmgmt_open_store(url: str) -> Store | None:
+    """Open the store for ``url``.
+
+    Called once by ``Desk.open(url)``.  Return a :class:`reqmgmt.storage.Store`
+    if you handle this URL, else ``None``.  Stops at first non-None result.
+    The default plugin handles ``memory://``.
+    """
+
+
+@hookspec(firstresult=True)
+def reqmgmt_next_number(kind: str, year: int) -> str | None:
+    """Give the number (and reference) of a new record of ``kind`` in ``year``.
+
+    Called inside the creating command's transaction.  Return the ERP's own
+    number, or ``None`` to let reqmgmt number it from a store sequence
+    (``REQ-2026-000001``).  Stops at first non-None result.  The number must be
+    unique: a taken one raises :class:`reqmgmt.ConflictError`.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# People and permissions
+# -------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def reqmgmt_approvers(
+    records: Sequence[Record], department: str
+) -> Sequence[Collection[str]] | None:
+    """Say who may sign for ``department``, for each of ``records``.
+
+    Called before a sign-off is accepted (and by ``desk.can``).  Return one
+    collection of actor ids per record, in the order of ``records``, or
+    ``None`` to let reqmgmt accept anyone whose ``Actor.departments`` holds
+    ``department``.  Stops at first non-None result.
+    """
+
+
+@hookspec
+def reqmgmt_authorize(actor: Actor, record: Record, event: str) -> bool | None:
+    """Veto: may ``actor`` fire ``event`` on ``record``?
+
+    Called after the actor's role was checked, before guards, inside the
+    command (and by ``desk.can``, which writes nothing).  Return ``False`` to
+    refuse, ``True`` or ``None`` to let it pass.  Every implementation is
+    called; any ``False`` refuses with :class:`reqmgmt.NotAuthorized` naming
+    the plugin.  Must not write anything.
+    """
+
+
+@hookspec
+def reqmgmt_before_transition(record: Record, event: str, actor: Actor) -> None:
+    """Veto by raising :class:`reqmgmt.TransitionBlocked` (e.g. a credit check).
+
+    Called after authorization, before guards and before anything is
+    written.  Any exception aborts the command and nothing is written.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# After the fact
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def reqmgmt_after_transition(record: Record, audit_event: AuditEvent) -> None:
+    """Observe a committed command (e.g. mirror the record into ERP tables).
+
+    Called after the transaction committed, once per command, with the new
+    version of the record and its audit event.  An exception here is logged
+    and does not undo the command, which is already committed.
+    """
+
+
+@hookspec
+def reqmgmt_notify(notification: Notification) -> None:
+    """Deliver one notification (mail, IM, the ERP inbox...).
+
+    Called by the outbox dispatcher after the command committed.  Raise to
+    report a failure: the notification stays in the outbox for a retry.  The
+    same notification may be delivered more than once (after a failure or a
+    restart): use ``notification.key`` to drop duplicates.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Rules
+# -------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def reqmgmt_convert_money(money: Money, currency: str, on: date) -> Money | None:
+    """Convert ``money`` into ``currency`` at the rate of ``on``.
+
+    Called when a rule compares amounts in different currencies.  Return the
+    converted :class:`reqmgmt.Money`, or ``None`` if you have no rate.  Stops
+    at first non-None result.  The default plugin converts only a currency
+    into itself.
+    """
+
+
+@hookspec
+def reqmgmt_rule_functions() -> Mapping[str, Callable[..., Any]] | None:
+    """Named predicates usable in rule conditions.
+
+    Called once when a Desk is opened.  Return a mapping of name → function;
+    the mappings of all plugins are merged (a name given twice is a
+    :class:`reqmgmt.ConfigError`).
+    """

@@ -1,0 +1,20 @@
+"""Lifecycle declarations and the engine that runs them."""
+
+from __future__ import annotations
+
+from .base import Context, Engine, Lifecycle, SignoffStep, State, Transition
+from .requirement import REQUIREMENT
+
+__all__ = [
+    "BUILTIN_LIFECYCLES",
+    "REQUIREMENT",
+    "Context",
+    "Engine",
+    "Lifecycle",
+    "SignoffStep",
+    "State",
+    "Transition",
+]
+
+#: The lifecycles a Desk runs unless told otherwise, by record kind.
+BUILTIN_LIFECYCLES: dict[str, Lifecycle] = {REQUIREMENT.kind: REQUIREMENT}

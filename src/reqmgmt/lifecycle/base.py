@@ -1,0 +1,489 @@
+"""Lifecycle declarations and the engine that runs them.
+
+A lifecycle is data: states with zh-CN and English labels, transitions with
+the event, the roles allowed to fire it, guards, effects and whether a note is
+required, and sign-off steps (会签).  :meth:`Lifecycle.build` checks the
+declaration and builds ONE ``transitions.Machine`` for the whole kind
+(``model=None``); every command drives it through a throwaway cursor, so
+records stay frozen and nothing is kept per record.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+from transitions import Machine
+
+from ..errors import ConfigError, TransitionBlocked, ValidationError
+from ..model import SIGNATURE_MEANINGS, Actor, Record, Signoff
+
+__all__ = [
+    "Context",
+    "Effect",
+    "Engine",
+    "Guard",
+    "Lifecycle",
+    "SignoffStep",
+    "State",
+    "Transition",
+    "all_signed",
+    "append_note_to",
+    "department_open",
+    "note_as_reason",
+    "set_from_data",
+]
+
+#: A guard returns ``None`` when the transition may go ahead, or the reason it may not.
+Guard = Callable[["Context"], str | None]
+#: An effect returns the fields the transition changes (name → new value).
+Effect = Callable[["Context"], Mapping[str, Any]]
+
+
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _roles(value: Iterable[str]) -> frozenset[str]:
+    return frozenset((value,)) if isinstance(value, str) else frozenset(value)
+
+
+def _guards(value: Iterable[Guard]) -> tuple[Guard, ...]:
+    return tuple(value)
+
+
+def _effects(value: Iterable[Effect]) -> tuple[Effect, ...]:
+    return tuple(value)
+
+
+def _states(value: Iterable[State]) -> tuple[State, ...]:
+    return tuple(value)
+
+
+def _transitions(value: Iterable[Transition]) -> tuple[Transition, ...]:
+    return tuple(value)
+
+
+def _steps(value: Iterable[SignoffStep]) -> tuple[SignoffStep, ...]:
+    return tuple(value)
+
+
+@attrs.define(slots=True)
+class Context:
+    """What guards and effects see of the command being run."""
+
+    record: Record
+    actor: Actor
+    event: str
+    note: str | None
+    data: Mapping[str, Any]
+    now: datetime
+    transition: Transition
+    lifecycle: Lifecycle
+
+
+@frozen
+class State:
+    """A state with the labels users read on their forms.
+
+    ``waiting`` marks states where the record waits on the customer (the
+    deadline clock pauses there); ``final`` states have no way out.
+    """
+
+    name: str
+    zh: str
+    en: str
+    final: bool = False
+    waiting: bool = False
+
+
+@frozen
+class Transition:
+    """An event that moves a record from one of ``sources`` to ``dest``.
+
+    ``roles``: the actor must hold one of them (empty: anyone).
+    ``note_required``: the command must carry a note (the reason of a
+    rejection, cancellation, the customer's answer...).
+    ``requires``: data keys the command must carry.
+    ``opens_review``: entering a new review round; the actor becomes the
+    submitter, who may not sign in that round.
+    ``meaning``: what the actor's name on this event means (review, approval,
+    responsibility), kept in the audit.
+    """
+
+    event: str
+    sources: tuple[str, ...] = field(converter=_names)
+    dest: str
+    zh: str = ""
+    en: str = ""
+    roles: frozenset[str] = field(factory=frozenset, converter=_roles)
+    note_required: bool = False
+    requires: tuple[str, ...] = field(default=(), converter=_names)
+    guards: tuple[Guard, ...] = field(default=(), converter=_guards)
+    effects: tuple[Effect, ...] = field(default=(), converter=_effects)
+    notify: tuple[str, ...] = field(default=(), converter=_names)
+    opens_review: bool = False
+    meaning: str | None = None
+    signoff: bool = False
+
+
+@frozen
+class SignoffStep:
+    """A countersign step (会签) held in ``state``.
+
+    Each department in ``departments`` (or returned by it, for a route the
+    rules chose per record) signs once per review round.  Approving keeps the
+    record in ``state``; declining sends it back to ``rework`` with the
+    opinion kept as the reason.  The step adds the events ``sign_event`` and
+    ``decline_event`` to the lifecycle.
+    """
+
+    state: str
+    departments: tuple[str, ...] | Callable[[Record], Sequence[str]]
+    rework: str
+    meaning: str = "review"
+    sign_event: str = "sign"
+    decline_event: str = "decline"
+    roles: frozenset[str] = field(factory=frozenset, converter=_roles)
+
+    def required(self, record: Record) -> tuple[str, ...]:
+        """The departments that must sign ``record`` in this step."""
+        if callable(self.departments):
+            return tuple(self.departments(record))
+        return self.departments
+
+    def missing(self, record: Record) -> tuple[str, ...]:
+        """Departments that have not yet approved in the current round."""
+        approved = {s.department for s in record.round_signoffs() if s.approve}
+        return tuple(d for d in self.required(record) if d not in approved)
+
+
+# --- reusable guards and effects -------------------------------------------------------
+
+
+def all_signed(ctx: Context) -> str | None:
+    """Guard: every department of the current state's sign-off step has approved."""
+    step = ctx.lifecycle.signoff_step(ctx.record.state)
+    if step is None:
+        return None
+    missing = step.missing(ctx.record)
+    if missing:
+        return f"sign-off round {ctx.record.review_round} still needs: " + ", ".join(missing)
+    return None
+
+
+def department_open(ctx: Context) -> str | None:
+    """Guard of sign-off events: the department signs in this step and has not yet."""
+    step = ctx.lifecycle.signoff_step(ctx.record.state)
+    if step is None:
+        return None
+    department = ctx.data.get("department")
+    required = step.required(ctx.record)
+    if department not in required:
+        return (
+            f"department {department!r} does not sign in state {ctx.record.state!r}; "
+            "departments that sign here: " + ", ".join(required)
+        )
+    for s in ctx.record.round_signoffs():
+        if s.department == department:
+            return (
+                f"{department} already signed in review round {s.round} "
+                f"(by {s.actor_id}); each department signs once per round"
+            )
+    return None
+
+
+def note_as_reason(ctx: Context) -> Mapping[str, Any]:
+    """Effect: keep the command's note as the record's reason (rejection, cancellation)."""
+    return {"reason": ctx.note}
+
+
+def append_note_to(name: str) -> Effect:
+    """Effect: append the command's note to the tuple field ``name`` (remarks...)."""
+
+    def effect(ctx: Context) -> Mapping[str, Any]:
+        return {name: (*getattr(ctx.record, name), ctx.note)}
+
+    effect.__name__ = f"append_note_to_{name}"
+    return effect
+
+
+def set_from_data(name: str, key: str | None = None) -> Effect:
+    """Effect: set field ``name`` from the command's data ``key`` (default: same name)."""
+    source = key or name
+
+    def effect(ctx: Context) -> Mapping[str, Any]:
+        return {name: ctx.data[source]}
+
+    effect.__name__ = f"set_{name}"
+    return effect
+
+
+# --- the declaration ----------------------------------------------------------------------
+
+
+@frozen
+class Lifecycle:
+    """A lifecycle declaration; :meth:`build` checks it and returns its :class:`Engine`."""
+
+    kind: str
+    record_type: type[Record]
+    initial: str
+    states: tuple[State, ...] = field(converter=_states)
+    transitions: tuple[Transition, ...] = field(converter=_transitions)
+    signoffs: tuple[SignoffStep, ...] = field(default=(), converter=_steps)
+    create_event: str = "create"
+    create_roles: frozenset[str] = field(factory=frozenset, converter=_roles)
+    create_notify: tuple[str, ...] = field(default=(), converter=_names)
+    number_prefix: str = "REC"
+    zh: str = ""
+    en: str = ""
+
+    def creation(self) -> Transition:
+        """The event that creates a record, as a transition into the initial state."""
+        return Transition(
+            event=self.create_event,
+            sources=(),
+            dest=self.initial,
+            zh="登记",
+            en="register",
+            roles=self.create_roles,
+            notify=self.create_notify,
+        )
+
+    def state(self, name: str) -> State:
+        """The declared state ``name``."""
+        for s in self.states:
+            if s.name == name:
+                return s
+        raise ValidationError(
+            "state", name, "one of " + ", ".join(s.name for s in self.states), where=self.kind
+        )
+
+    def signoff_step(self, state: str) -> SignoffStep | None:
+        """The sign-off step held in ``state``, if any."""
+        for step in self.signoffs:
+            if step.state == state:
+                return step
+        return None
+
+    def all_transitions(self) -> tuple[Transition, ...]:
+        """Declared transitions plus the sign and decline events of the sign-off steps."""
+        generated: list[Transition] = []
+        for step in self.signoffs:
+            generated.append(
+                Transition(
+                    event=step.sign_event,
+                    sources=(step.state,),
+                    dest=step.state,
+                    zh="会签",
+                    en="sign",
+                    roles=step.roles,
+                    requires=("department",),
+                    guards=(department_open,),
+                    meaning=step.meaning,
+                    signoff=True,
+                )
+            )
+            generated.append(
+                Transition(
+                    event=step.decline_event,
+                    sources=(step.state,),
+                    dest=step.rework,
+                    zh="会签不同意,退回",
+                    en="decline, back for rework",
+                    roles=step.roles,
+                    requires=("department",),
+                    guards=(department_open,),
+                    note_required=True,
+                    meaning=step.meaning,
+                    signoff=True,
+                )
+            )
+        return (*self.transitions, *generated)
+
+    def problems(self) -> list[str]:
+        """Every mistake in the declaration (empty when it is sound)."""
+        out: list[str] = []
+        names = [s.name for s in self.states]
+        known = set(names)
+        for n in sorted({n for n in names if names.count(n) > 1}):
+            out.append(f"state {n!r} is declared more than once")
+        for s in self.states:
+            if not s.zh or not s.en:
+                out.append(f"state {s.name!r} needs both a zh-CN and an English label")
+        if self.initial not in known:
+            out.append(f"initial state {self.initial!r} is not a declared state")
+        seen: dict[tuple[str, str], str] = {}
+        for t in self.all_transitions():
+            where = f"transition {t.event!r}"
+            if not t.sources:
+                out.append(f"{where} has no source state")
+            for src in t.sources:
+                if src not in known:
+                    out.append(f"{where}: unknown source state {src!r}")
+                key = (src, t.event)
+                if key in seen:
+                    out.append(f"{where}: event {t.event!r} is declared twice from state {src!r}")
+                seen[key] = t.dest
+            if t.dest not in known:
+                out.append(f"{where}: unknown destination state {t.dest!r}")
+            if t.meaning is not None and t.meaning not in SIGNATURE_MEANINGS:
+                out.append(
+                    f"{where}: meaning {t.meaning!r} is not one of " + ", ".join(SIGNATURE_MEANINGS)
+                )
+            if t.event == self.create_event:
+                out.append(f"{where}: {t.event!r} is reserved for creating the record")
+        for step in self.signoffs:
+            if step.state not in known:
+                out.append(f"sign-off step: unknown state {step.state!r}")
+            if step.rework not in known:
+                out.append(f"sign-off step in {step.state!r}: unknown rework state {step.rework!r}")
+            if step.meaning not in SIGNATURE_MEANINGS:
+                out.append(f"sign-off step in {step.state!r}: unknown meaning {step.meaning!r}")
+        for s in self.states:
+            outgoing = [t for t in self.all_transitions() if s.name in t.sources]
+            if s.final and outgoing:
+                out.append(f"final state {s.name!r} has outgoing transitions")
+        if self.initial in known:
+            reachable = self._reachable()
+            for n in names:
+                if n not in reachable:
+                    out.append(f"state {n!r} cannot be reached from {self.initial!r}")
+        return out
+
+    def _reachable(self) -> set[str]:
+        edges: dict[str, set[str]] = {}
+        for t in self.all_transitions():
+            for src in t.sources:
+                edges.setdefault(src, set()).add(t.dest)
+        seen = {self.initial}
+        todo = deque([self.initial])
+        while todo:
+            for nxt in edges.get(todo.popleft(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    def build(self) -> Engine:
+        """Check the declaration and build its engine; raises :class:`ConfigError`."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError(f"lifecycle {self.kind!r}", problems)
+        return Engine(self)
+
+
+# --- the engine -------------------------------------------------------------------------
+
+
+class _Cursor:
+    """Stands in for a record while the shared Machine moves it; thrown away after."""
+
+    __slots__ = ("ctx", "reasons", "state")
+
+    def __init__(self, state: str, ctx: Context) -> None:
+        self.state = state
+        self.ctx = ctx
+        self.reasons: list[str] = []
+
+
+class Engine:
+    """A built lifecycle: one shared ``transitions.Machine`` and lookup tables."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
+        self.kind = lifecycle.kind
+        self.creation = lifecycle.creation()
+        transitions = lifecycle.all_transitions()
+        self._table: dict[tuple[str, str], Transition] = {}
+        events: dict[str, list[str]] = {s.name: [] for s in lifecycle.states}
+        for t in transitions:
+            for src in t.sources:
+                self._table[(src, t.event)] = t
+                events[src].append(t.event)
+        self._events = {s: tuple(sorted(e)) for s, e in events.items()}
+        self.events: tuple[str, ...] = tuple(sorted({t.event for t in transitions}))
+        self.machine = Machine(
+            model=None,
+            states=[s.name for s in lifecycle.states],
+            transitions=[
+                {
+                    "trigger": t.event,
+                    "source": list(t.sources),
+                    "dest": t.dest,
+                    # No condition at all where there is no guard: cheaper to trigger.
+                    "conditions": [_check_guards] if t.guards else [],
+                }
+                for t in transitions
+            ],
+            initial=lifecycle.initial,
+            auto_transitions=False,
+            send_event=True,
+        )
+        self._triggers = {name: ev.trigger for name, ev in self.machine.events.items()}
+        self.labels: dict[str, State] = {s.name: s for s in lifecycle.states}
+
+    def transition(self, state: str, event: str) -> Transition | None:
+        """The transition ``event`` takes from ``state``, or ``None``."""
+        return self._table.get((state, event))
+
+    def events_from(self, state: str) -> tuple[str, ...]:
+        """Every event declared from ``state`` (whoever may fire it)."""
+        return self._events.get(state, ())
+
+    def run(self, ctx: Context) -> str:
+        """Evaluate the guards and move a cursor; return the destination state.
+
+        Raises :class:`TransitionBlocked` with every failing guard's reason.
+        """
+        cursor = _Cursor(ctx.record.state, ctx)
+        if not self._triggers[ctx.event](cursor):
+            raise TransitionBlocked(
+                cursor.reasons or ["a guard refused"],
+                ref=ctx.record.ref,
+                event=ctx.event,
+                state=ctx.record.state,
+            )
+        return cursor.state
+
+    def changes(self, ctx: Context) -> dict[str, Any]:
+        """The fields the transition's effects change (state and version excluded)."""
+        t = ctx.transition
+        out: dict[str, Any] = {}
+        if t.opens_review:
+            out["review_round"] = ctx.record.review_round + 1
+            out["submitted_by"] = ctx.actor.id
+        if t.signoff:
+            step = self.lifecycle.signoff_step(ctx.record.state)
+            assert step is not None  # declared by the step itself
+            approve = t.event == step.sign_event
+            signoff = Signoff(
+                department=ctx.data["department"],
+                actor_id=ctx.actor.id,
+                approve=approve,
+                opinion=ctx.note or "",
+                meaning=step.meaning,
+                round=ctx.record.review_round,
+                at=ctx.now,
+            )
+            out["signoffs"] = (*ctx.record.signoffs, signoff)
+            if not approve:
+                out["reason"] = ctx.note
+        for effect in t.effects:
+            out.update(effect(ctx))
+        return out
+
+
+def _check_guards(event_data: Any) -> bool:
+    cursor: _Cursor = event_data.model
+    ctx = cursor.ctx
+    for guard in ctx.transition.guards:
+        reason = guard(ctx)
+        if reason:
+            cursor.reasons.append(reason)
+    return not cursor.reasons

@@ -1,0 +1,222 @@
+"""The customer-requirement lifecycle (客户需求管理程序, DOMAIN.md §1).
+
+received 待处理 → clarifying 待澄清 (asked the customer; back when answered)
+→ evaluating 评估中 (engineering capability, material status and production
+capacity each sign an opinion on the production notice 生产通知表; material
+short → outsourcing 外包审批 needs the VP; capacity short → negotiating 协商中
+with the customer, then a new evaluation or rejection) → accepted 已接受 (the
+delivery plan 交货计划表 recorded) → in_progress 处理中 → completed 已完成
+(remarks required) → closed 已关闭; rejected 已拒绝 and cancelled 已取消 with
+a reason.
+"""
+
+from __future__ import annotations
+
+from ..model import Requirement
+from .base import (
+    Lifecycle,
+    SignoffStep,
+    State,
+    Transition,
+    all_signed,
+    append_note_to,
+    note_as_reason,
+    set_from_data,
+)
+
+__all__ = ["EVALUATING_DEPARTMENTS", "REQUIREMENT"]
+
+#: The three opinions of the evaluation (§5.3): engineering capability,
+#: material status (warehouse 货仓部), production capacity and lead time.
+EVALUATING_DEPARTMENTS = ("engineering", "materials", "production")
+
+_OPEN = ("received", "clarifying", "evaluating", "outsourcing", "negotiating")
+
+REQUIREMENT = Lifecycle(
+    kind="requirement",
+    record_type=Requirement,
+    zh="客户需求",
+    en="customer requirement",
+    initial="received",
+    create_event="receive",
+    create_roles={"sales"},
+    create_notify=("role:sales",),
+    number_prefix="REQ",
+    states=(
+        State("received", "待处理", "received"),
+        State("clarifying", "待澄清", "clarifying with the customer", waiting=True),
+        State("evaluating", "评估中", "evaluating"),
+        State("outsourcing", "外包审批中", "outsourcing for VP approval"),
+        State("negotiating", "协商中", "negotiating with the customer", waiting=True),
+        State("accepted", "已接受", "accepted"),
+        State("in_progress", "处理中", "in progress"),
+        State("completed", "已完成", "completed"),
+        State("closed", "已关闭", "closed", final=True),
+        State("rejected", "已拒绝", "rejected", final=True),
+        State("cancelled", "已取消", "cancelled", final=True),
+    ),
+    transitions=(
+        Transition(
+            event="clarify",
+            sources=("received",),
+            dest="clarifying",
+            zh="向客户澄清",
+            en="ask the customer",
+            roles={"sales"},
+            note_required=True,
+            notify=("customer",),
+        ),
+        Transition(
+            event="clarified",
+            sources=("clarifying",),
+            dest="received",
+            zh="客户已答复",
+            en="customer answered",
+            roles={"sales"},
+            note_required=True,
+            effects=(append_note_to("clarifications"),),
+        ),
+        Transition(
+            event="start_evaluation",
+            sources=("received",),
+            dest="evaluating",
+            zh="提交评估",
+            en="submit for evaluation",
+            roles={"sales"},
+            opens_review=True,
+            notify=tuple(f"department:{d}" for d in EVALUATING_DEPARTMENTS),
+        ),
+        Transition(
+            event="request_outsourcing",
+            sources=("evaluating",),
+            dest="outsourcing",
+            zh="材料不足,申请外包加工",
+            en="material short: request outsourcing",
+            roles={"materials", "sales"},
+            note_required=True,
+            effects=(append_note_to("remarks"),),
+            notify=("role:vp",),
+        ),
+        Transition(
+            event="approve_outsourcing",
+            sources=("outsourcing",),
+            dest="evaluating",
+            zh="副总批准裁剪单",
+            en="VP approves the cutting order",
+            roles={"vp"},
+            requires=("outsourcing",),
+            effects=(set_from_data("outsourcing"),),
+            meaning="approval",
+            notify=("department:materials",),
+        ),
+        Transition(
+            event="refuse_outsourcing",
+            sources=("outsourcing",),
+            dest="negotiating",
+            zh="副总不批准外包",
+            en="VP refuses outsourcing",
+            roles={"vp"},
+            note_required=True,
+            effects=(append_note_to("remarks"),),
+            meaning="approval",
+            notify=("role:sales",),
+        ),
+        Transition(
+            event="negotiate",
+            sources=("evaluating",),
+            dest="negotiating",
+            zh="产能不足,与客户协商",
+            en="capacity short: negotiate with the customer",
+            roles={"production", "sales"},
+            note_required=True,
+            effects=(append_note_to("remarks"),),
+            notify=("role:sales",),
+        ),
+        Transition(
+            event="agreed",
+            sources=("negotiating",),
+            dest="evaluating",
+            zh="协商一致,重新评估",
+            en="agreed with the customer: evaluate again",
+            roles={"sales"},
+            note_required=True,
+            opens_review=True,
+            effects=(append_note_to("clarifications"),),
+            notify=tuple(f"department:{d}" for d in EVALUATING_DEPARTMENTS),
+        ),
+        Transition(
+            event="accept",
+            sources=("evaluating",),
+            dest="accepted",
+            zh="接受,下达交货计划",
+            en="accept with a delivery plan",
+            roles={"sales"},
+            requires=("delivery_plan",),
+            guards=(all_signed,),
+            effects=(set_from_data("delivery_plan"),),
+            meaning="responsibility",
+            notify=(
+                "role:vp",
+                "customer",
+                *(f"department:{d}" for d in EVALUATING_DEPARTMENTS),
+            ),
+        ),
+        Transition(
+            event="start",
+            sources=("accepted",),
+            dest="in_progress",
+            zh="开始处理",
+            en="start work",
+            roles={"production", "sales"},
+        ),
+        Transition(
+            event="complete",
+            sources=("in_progress",),
+            dest="completed",
+            zh="处理完成",
+            en="complete",
+            roles={"production", "sales"},
+            note_required=True,
+            effects=(append_note_to("remarks"),),
+            notify=("role:sales",),
+        ),
+        Transition(
+            event="close",
+            sources=("completed",),
+            dest="closed",
+            zh="关闭",
+            en="close",
+            roles={"sales"},
+        ),
+        Transition(
+            event="reject",
+            sources=("received", "clarifying", "negotiating"),
+            dest="rejected",
+            zh="拒绝",
+            en="reject",
+            roles={"sales"},
+            note_required=True,
+            effects=(note_as_reason,),
+            notify=("customer",),
+        ),
+        Transition(
+            event="cancel",
+            sources=(*_OPEN, "accepted"),
+            dest="cancelled",
+            zh="取消",
+            en="cancel",
+            roles={"sales"},
+            note_required=True,
+            effects=(note_as_reason,),
+            notify=("role:sales",),
+        ),
+    ),
+    signoffs=(
+        SignoffStep(
+            state="evaluating",
+            departments=EVALUATING_DEPARTMENTS,
+            rework="received",
+            meaning="review",
+        ),
+    ),
+)

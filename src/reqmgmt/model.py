@@ -1,0 +1,638 @@
+"""The records reqmgmt keeps: frozen attrs classes with validators.
+
+Records never change in place.  Only the lifecycle engine makes a new version
+of a record (``attrs.evolve``) when a command succeeds; everything else reads.
+Serialization lives in :mod:`reqmgmt.serialize`, not in these classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+from attrs import field, frozen
+
+from .errors import ValidationError
+
+__all__ = [
+    "CURRENCIES",
+    "REQUIREMENT_CHANNELS",
+    "REQUIREMENT_KINDS",
+    "REQUIREMENT_PRIORITIES",
+    "SIGNATURE_MEANINGS",
+    "Actor",
+    "AuditEvent",
+    "Customer",
+    "FieldChange",
+    "Money",
+    "Notification",
+    "Record",
+    "Requirement",
+    "Signoff",
+    "derive",
+]
+
+# ISO 4217 active codes (2024 list).  Kept as data: there is no parsing to do,
+# and a dependency only for this list would be heavier than the list.
+CURRENCIES: frozenset[str] = frozenset(
+    [
+        "AED",
+        "AFN",
+        "ALL",
+        "AMD",
+        "ANG",
+        "AOA",
+        "ARS",
+        "AUD",
+        "AWG",
+        "AZN",
+        "BAM",
+        "BBD",
+        "BDT",
+        "BGN",
+        "BHD",
+        "BIF",
+        "BMD",
+        "BND",
+        "BOB",
+        "BOV",
+        "BRL",
+        "BSD",
+        "BTN",
+        "BWP",
+        "BYN",
+        "BZD",
+        "CAD",
+        "CDF",
+        "CHE",
+        "CHF",
+        "CHW",
+        "CLF",
+        "CLP",
+        "CNY",
+        "COP",
+        "COU",
+        "CRC",
+        "CUC",
+        "CUP",
+        "CVE",
+        "CZK",
+        "DJF",
+        "DKK",
+        "DOP",
+        "DZD",
+        "EGP",
+        "ERN",
+        "ETB",
+        "EUR",
+        "FJD",
+        "FKP",
+        "GBP",
+        "GEL",
+        "GHS",
+        "GIP",
+        "GMD",
+        "GNF",
+        "GTQ",
+        "GYD",
+        "HKD",
+        "HNL",
+        "HTG",
+        "HUF",
+        "IDR",
+        "ILS",
+        "INR",
+        "IQD",
+        "IRR",
+        "ISK",
+        "JMD",
+        "JOD",
+        "JPY",
+        "KES",
+        "KGS",
+        "KHR",
+        "KMF",
+        "KPW",
+        "KRW",
+        "KWD",
+        "KYD",
+        "KZT",
+        "LAK",
+        "LBP",
+        "LKR",
+        "LRD",
+        "LSL",
+        "LYD",
+        "MAD",
+        "MDL",
+        "MGA",
+        "MKD",
+        "MMK",
+        "MNT",
+        "MOP",
+        "MRU",
+        "MUR",
+        "MVR",
+        "MWK",
+        "MXN",
+        "MXV",
+        "MYR",
+        "MZN",
+        "NAD",
+        "NGN",
+        "NIO",
+        "NOK",
+        "NPR",
+        "NZD",
+        "OMR",
+        "PAB",
+        "PEN",
+        "PGK",
+        "PHP",
+        "PKR",
+        "PLN",
+        "PYG",
+        "QAR",
+        "RON",
+        "RSD",
+        "RUB",
+        "RWF",
+        "SAR",
+        "SBD",
+        "SCR",
+        "SDG",
+        "SEK",
+        "SGD",
+        "SHP",
+        "SLE",
+        "SLL",
+        "SOS",
+        "SRD",
+        "SSP",
+        "STN",
+        "SVC",
+        "SYP",
+        "SZL",
+        "THB",
+        "TJS",
+        "TMT",
+        "TND",
+        "TOP",
+        "TRY",
+        "TTD",
+        "TWD",
+        "TZS",
+        "UAH",
+        "UGX",
+        "USD",
+        "USN",
+        "UYI",
+        "UYU",
+        "UYW",
+        "UZS",
+        "VED",
+        "VES",
+        "VND",
+        "VUV",
+        "WST",
+        "XAF",
+        "XAG",
+        "XAU",
+        "XBA",
+        "XBB",
+        "XBC",
+        "XBD",
+        "XCD",
+        "XCG",
+        "XDR",
+        "XOF",
+        "XPD",
+        "XPF",
+        "XPT",
+        "XSU",
+        "XTS",
+        "XUA",
+        "XXX",
+        "YER",
+        "ZAR",
+        "ZMW",
+        "ZWG",
+        "ZWL",
+    ]
+)
+
+#: Forms a requirement arrives in (DOMAIN §1): formal order, memo or fax note
+#: 便条, verbal order 口头订单, inquiry, special requirement, technical agreement, bid 标书.
+REQUIREMENT_KINDS: dict[str, tuple[str, str]] = {
+    "order": ("正式订单", "formal order"),
+    "memo": ("便条", "memo / fax note"),
+    "verbal": ("口头订单", "verbal order"),
+    "inquiry": ("询价", "inquiry"),
+    "special": ("客户特殊要求", "special requirement"),
+    "technical_agreement": ("技术协议", "technical agreement"),
+    "bid": ("标书", "bid"),
+}
+REQUIREMENT_CHANNELS: dict[str, tuple[str, str]] = {
+    "fax": ("传真", "fax"),
+    "email": ("电子邮件", "e-mail"),
+    "phone": ("电话", "phone"),
+    "visit": ("来访", "visit"),
+    "mail": ("信函", "letter"),
+    "portal": ("网上", "web portal"),
+    "edi": ("EDI", "EDI"),
+}
+REQUIREMENT_PRIORITIES: dict[str, tuple[str, str]] = {
+    "low": ("低", "low"),
+    "normal": ("普通", "normal"),
+    "high": ("高", "high"),
+    "urgent": ("紧急", "urgent"),
+}
+#: What a signature means (DOMAIN: 审核 review / 批准 approval / 负责 responsibility).
+SIGNATURE_MEANINGS: dict[str, tuple[str, str]] = {
+    "review": ("审核", "review"),
+    "approval": ("批准", "approval"),
+    "responsibility": ("负责", "responsibility"),
+}
+
+
+# --- validators -----------------------------------------------------------------
+
+
+def _non_empty(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            attribute.name, value, "a non-empty string", where=type(instance).__name__
+        )
+
+
+def _optional_text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(
+            attribute.name, value, "a string or None", where=type(instance).__name__
+        )
+
+
+def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None and attribute.default is None:
+        return
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValidationError(
+            attribute.name,
+            value,
+            "a timezone-aware datetime (e.g. datetime.now(timezone.utc)); naive times are "
+            "ambiguous across the servers of an ERP",
+            where=type(instance).__name__,
+        )
+
+
+def _one_of(choices: Iterable[str]) -> Any:
+    allowed = tuple(choices)
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in allowed:
+            raise ValidationError(
+                attribute.name,
+                value,
+                "one of " + ", ".join(repr(c) for c in allowed),
+                where=type(instance).__name__,
+            )
+
+    return check
+
+
+def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValidationError(
+            attribute.name, value, "a non-negative integer", where=type(instance).__name__
+        )
+
+
+def _strings(value: Iterable[str] | str) -> frozenset[str]:
+    # A bare string would become a set of its letters: a classic mistake.
+    if isinstance(value, str):
+        return frozenset((value,))
+    return frozenset(value)
+
+
+def _texts(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _signoffs(value: Iterable[Signoff]) -> tuple[Signoff, ...]:
+    return tuple(value)
+
+
+# --- value objects ----------------------------------------------------------------
+
+
+def _to_decimal(value: object) -> Decimal:
+    if isinstance(value, (bool, float)):
+        raise ValidationError(
+            "amount",
+            value,
+            "a Decimal, int or numeric string (floats cannot hold amounts like 0.10 exactly; "
+            "write Decimal('0.10') or '0.10')",
+            where="Money",
+        )
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        raise ValidationError(
+            "amount", value, "a Decimal, int or numeric string such as '1999.50'", where="Money"
+        ) from None
+    if not amount.is_finite():
+        raise ValidationError(
+            "amount", value, "a finite amount (not NaN or infinity)", where="Money"
+        )
+    return amount
+
+
+def _currency(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in CURRENCIES:
+        hint = ""
+        if isinstance(value, str) and value.upper() in CURRENCIES:
+            hint = f" (did you mean {value.upper()!r}?)"
+        raise ValidationError(
+            "currency",
+            value,
+            f"an ISO 4217 currency code such as 'CNY' or 'USD'{hint}",
+            where="Money",
+        )
+
+
+@frozen(order=False)
+class Money:
+    """An amount of one currency: ``Money("199999.99", "CNY")``.
+
+    Floats, NaN, infinity and unknown currency codes are refused with a
+    :class:`ValidationError` that says why.  Arithmetic and comparison work
+    within one currency only; converting is the host's job
+    (``reqmgmt_convert_money``).
+    """
+
+    amount: Decimal = field(converter=_to_decimal)
+    currency: str = field(validator=_currency)
+
+    def _same(self, other: Money, op: str) -> None:
+        if not isinstance(other, Money):
+            raise ValidationError("other", other, f"Money to {op} with {self}", where="Money")
+        if other.currency != self.currency:
+            raise ValidationError(
+                "currency",
+                other.currency,
+                f"{self.currency} to {op} with {self}; convert first (reqmgmt_convert_money)",
+                where="Money",
+            )
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other, "add")
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other, "subtract")
+        return Money(self.amount - other.amount, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other, "compare")
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other, "compare")
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other, "compare")
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other, "compare")
+        return self.amount >= other.amount
+
+    def __str__(self) -> str:
+        return f"{self.amount:,} {self.currency}"
+
+
+@frozen
+class Actor:
+    """A person acting on records.
+
+    ``roles`` decide which events they may fire (``sales``, ``vp``, ...);
+    ``departments`` which sign-offs they may give, unless a
+    ``reqmgmt_approvers`` plugin names the signers itself.
+    """
+
+    id: str = field(validator=_non_empty)
+    name: str = field(default="", validator=attrs.validators.instance_of(str))
+    departments: frozenset[str] = field(factory=frozenset, converter=_strings)
+    roles: frozenset[str] = field(factory=frozenset, converter=_strings)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})" if self.name else self.id
+
+
+@frozen
+class Customer:
+    """A customer as known when a record was taken in (a snapshot, not a master record).
+
+    ``category`` is one of the host's classes (strategic, important,
+    potential, general, ...); ``flags`` are facts such as ``new``,
+    ``foreign``, ``oem`` that rules look at.
+    """
+
+    id: str = field(validator=_non_empty)
+    name: str = field(validator=_non_empty)
+    category: str = field(default="general", validator=_non_empty)
+    flags: frozenset[str] = field(factory=frozenset, converter=_strings)
+
+
+@frozen
+class Signoff:
+    """One department's signed opinion in one review round (会签)."""
+
+    department: str = field(validator=_non_empty)
+    actor_id: str = field(validator=_non_empty)
+    approve: bool = field(validator=attrs.validators.instance_of(bool))
+    opinion: str = field(validator=attrs.validators.instance_of(str))
+    meaning: str = field(validator=_one_of(SIGNATURE_MEANINGS))
+    round: int = field(validator=_non_negative_int)
+    at: datetime = field(validator=_aware)
+
+
+@frozen(kw_only=True)
+class Record:
+    """What every record kind has: identity, state, version and review bookkeeping.
+
+    Subclasses set ``RECORD_KIND`` and add their own fields.  ``version``
+    starts at 1 and grows by one with every command; ``review_round`` counts
+    the reviews opened so far, and ``signoffs`` keeps the signatures of every
+    round, so a restarted review never erases the earlier ones.
+    """
+
+    RECORD_KIND: ClassVar[str] = ""
+
+    ref: str = field(validator=_non_empty)
+    state: str = field(validator=_non_empty)
+    version: int = field(default=1, validator=_non_negative_int)
+    created_at: datetime = field(validator=_aware)
+    updated_at: datetime = field(validator=_aware)
+    created_by: str = field(validator=_non_empty)
+    submitted_by: str | None = field(default=None, validator=_optional_text)
+    review_round: int = field(default=0, validator=_non_negative_int)
+    signoffs: tuple[Signoff, ...] = field(default=(), converter=_signoffs)
+    reason: str | None = field(default=None, validator=_optional_text)
+
+    def round_signoffs(self, round: int | None = None) -> tuple[Signoff, ...]:
+        """The signatures of one review round (the current one by default)."""
+        current = self.review_round if round is None else round
+        return tuple(s for s in self.signoffs if s.round == current)
+
+
+@frozen(kw_only=True)
+class Requirement(Record):
+    """A customer requirement (客户需求): an order, memo, inquiry, special requirement...
+
+    ``ref`` is its case number (案件号), ``REQ-2026-000001`` unless the host's
+    ``reqmgmt_next_number`` says otherwise.
+    """
+
+    RECORD_KIND: ClassVar[str] = "requirement"
+
+    customer: Customer = field(validator=attrs.validators.instance_of(Customer))
+    kind: str = field(default="order", validator=_one_of(REQUIREMENT_KINDS))
+    channel: str = field(default="fax", validator=_one_of(REQUIREMENT_CHANNELS))
+    description: str = field(validator=_non_empty)
+    received_at: datetime = field(validator=_aware)
+    priority: str = field(default="normal", validator=_one_of(REQUIREMENT_PRIORITIES))
+    due_at: datetime | None = field(default=None, validator=_aware)
+    remarks: tuple[str, ...] = field(default=(), converter=_texts)
+    clarifications: tuple[str, ...] = field(default=(), converter=_texts)
+    delivery_plan: str | None = field(default=None, validator=_optional_text)
+    outsourcing: str | None = field(default=None, validator=_optional_text)
+
+    @property
+    def case_number(self) -> str:
+        """The case number (案件号) users see; the same as ``ref``."""
+        return self.ref
+
+
+@frozen
+class FieldChange:
+    """One field of a record, old value → new value, both in their JSON form."""
+
+    field: str
+    old: Any
+    new: Any
+
+
+@frozen(kw_only=True)
+class AuditEvent:
+    """One command's entry in a record's audit trail.
+
+    ``version`` is the record version the command produced; ``changes`` holds
+    every field that changed, so replaying the events rebuilds the record.
+    ``hash`` is the SHA-256 of the event's content including ``prev_hash``, the
+    hash of the record's previous event: editing any stored event breaks the
+    chain (:meth:`reqmgmt.Desk.verify_history`).
+    """
+
+    ref: str
+    record_kind: str
+    version: int
+    event: str
+    from_state: str | None
+    to_state: str
+    actor_id: str
+    actor_name: str
+    # No validators here: only the engine makes audit events and
+    # notifications, from values it has checked, once per command.
+    at: datetime
+    note: str | None = None
+    meaning: str | None = None
+    changes: tuple[FieldChange, ...] = ()
+    decisions: tuple[dict[str, Any], ...] = ()
+    prev_hash: str = ""
+    hash: str = ""
+
+
+@frozen(kw_only=True)
+class Notification:
+    """A message to deliver after a command commits.
+
+    ``key`` is the idempotency key ``ref:version:recipient``: a delivery that
+    is repeated after a failure or restart carries the same key, so the
+    receiver can drop duplicates.
+    """
+
+    key: str
+    ref: str
+    record_kind: str
+    version: int
+    event: str
+    recipient: str
+    topic: str
+    text_zh: str
+    text_en: str
+    created_at: datetime
+
+
+# --- new versions ----------------------------------------------------------------------------
+
+_R = TypeVar("_R", bound=Record)
+
+
+_FIELDS: dict[type[Record], dict[str, attrs.Attribute[Any]]] = {}
+_COPIERS: dict[type[Record], Any] = {}
+
+
+def _fields_of(cls: type[Record]) -> dict[str, attrs.Attribute[Any]]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = {a.name: a for a in attrs.fields(cls)}
+    return found
+
+
+def _copier(cls: type[Record]) -> Any:
+    found = _COPIERS.get(cls)
+    if found is None:
+        found = _COPIERS[cls] = _make_copier(cls)
+    return found
+
+
+def _make_copier(cls: type[Record]) -> Any:
+    # One generated function per class: a plain copy of every slot, which is
+    # several times cheaper than a loop of getattr/setattr (this runs once per
+    # command).
+    names = [a.name for a in attrs.fields(cls)]
+    lines = ["def copy(r):", "    n = new(cls)"]
+    lines += [f"    put(n, {n!r}, r.{n})" for n in names]
+    lines.append("    return n")
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls, "put": object.__setattr__}
+    exec("\n".join(lines), namespace)
+    return namespace["copy"]
+
+
+def derive(record: _R, changes: Mapping[str, Any]) -> _R:
+    """A new version of ``record`` with ``changes`` applied (the engine's ``evolve``).
+
+    Runs the converters and validators of the changed fields only: the
+    others were checked when the record was made.  Unknown field names raise
+    :class:`ValidationError`.
+    """
+    cls = type(record)
+    fields = _fields_of(cls)
+    new: _R = _copier(cls)(record)
+    for name, value in changes.items():
+        a = fields.get(name)
+        if a is None:
+            raise ValidationError(name, value, "a field of " + cls.__name__, where=cls.__name__)
+        if a.converter is not None:
+            value = a.converter(value)  # type: ignore[operator]
+        if a.validator is not None:
+            a.validator(new, a, value)
+        object.__setattr__(new, name, value)
+    return new

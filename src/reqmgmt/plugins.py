@@ -1,0 +1,73 @@
+"""Building the plugin manager, and the built-in defaults as a plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError
+from .hookspecs import hookimpl
+from .model import Money
+from .storage.base import Store
+from .storage.memory import MemoryStore
+
+__all__ = ["DEFAULTS_NAME", "DefaultPlugin", "make_plugin_manager"]
+
+DEFAULTS_NAME = "reqmgmt.defaults"
+
+
+class DefaultPlugin:
+    """What reqmgmt does when no host plugin answers.
+
+    Registered first, so pluggy calls it last: any host implementation of a
+    firstresult hook wins.
+    """
+
+    @hookimpl
+    def reqmgmt_open_store(self, url: str) -> Store | None:
+        if url in ("memory://", "memory:"):
+            return MemoryStore()
+        return None
+
+    @hookimpl
+    def reqmgmt_convert_money(self, money: Money, currency: str, on: date) -> Money | None:
+        if money.currency == currency:
+            return money
+        return None
+
+
+def make_plugin_manager(
+    plugins: Iterable[object] = (), *, load_entrypoints: bool = False
+) -> pluggy.PluginManager:
+    """A new plugin manager with the defaults, ``plugins`` and (optionally) entry points.
+
+    ``plugins`` are registered in order after the defaults, so the last one is
+    called first.  With ``load_entrypoints``, plugins published under the
+    ``reqmgmt`` entry-point group are loaded too.  A hook implementation with
+    a misspelt name raises :class:`ConfigError`.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(DefaultPlugin(), name=DEFAULTS_NAME)
+    for plugin in plugins:
+        try:
+            pm.register(plugin)
+        except pluggy.PluginValidationError as exc:
+            raise ConfigError(
+                f"plugin {pm.get_name(exc.plugin) or exc.plugin!r}", str(exc)
+            ) from exc
+        except ValueError as exc:
+            raise ConfigError(f"plugin {plugin!r}", str(exc)) from exc
+    if load_entrypoints:
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        known = ", ".join(sorted(n for n in dir(pm.hook) if n.startswith("reqmgmt_")))
+        raise ConfigError(
+            f"plugin {pm.get_name(exc.plugin)!r}", f"{exc}; known hooks: {known}"
+        ) from exc
+    return pm

@@ -1,0 +1,75 @@
+"""Records to JSON-ready data and back, with cattrs (outside the record classes).
+
+Stores, the audit trail and hash chain use this one converter, so the JSON
+form of a value is the same wherever it is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+
+from .errors import ValidationError
+from .model import Record
+
+__all__ = ["converter", "field_unstructurer", "structure", "unstructure"]
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(omit_if_default=False)
+converter.register_unstructure_hook(Decimal, str)
+converter.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
+converter.register_unstructure_hook(datetime, datetime.isoformat)
+converter.register_structure_hook(
+    datetime, lambda v, _: v if isinstance(v, datetime) else datetime.fromisoformat(v)
+)
+# Sets are written sorted, so equal records give equal JSON (and equal hashes).
+converter.register_unstructure_hook_func(
+    lambda t: t is frozenset or getattr(t, "__origin__", None) is frozenset,
+    lambda v: sorted(v),
+)
+
+
+def unstructure(value: Any) -> Any:
+    """The JSON-ready form of a record or value."""
+    return converter.unstructure(value)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build a ``cls`` from its JSON-ready form (validators run).
+
+    Raises :class:`ValidationError` naming every field that did not fit.
+    """
+    try:
+        return converter.structure(data, cls)
+    except cattrs.BaseValidationError as exc:
+        problems = cattrs.transform_error(exc, path=cls.__name__)
+        raise ValidationError("data", data, "; ".join(problems), where=cls.__name__) from exc
+
+
+_PLAIN = {str, int, bool, str | None, int | None, bool | None}
+
+
+_HOOKS: dict[type[Record], dict[str, Callable[[Any], Any] | None]] = {}
+
+
+def field_unstructurer(cls: type[Record]) -> dict[str, Callable[[Any], Any] | None]:
+    """Per-field unstructure functions of a record class (``None``: the value is its JSON form).
+
+    The engine unstructures only the fields a command changed, which is much
+    cheaper than the whole record.
+    """
+    found = _HOOKS.get(cls)
+    if found is not None:
+        return found
+    hooks: dict[str, Callable[[Any], Any] | None] = {}
+    attrs.resolve_types(cls)
+    for a in attrs.fields(cls):
+        hooks[a.name] = None if a.type in _PLAIN else converter.get_unstructure_hook(a.type)
+    _HOOKS[cls] = hooks
+    return hooks

@@ -1,0 +1,8 @@
+"""Stores: the protocol, and the in-memory store."""
+
+from __future__ import annotations
+
+from .base import OutboxEntry, Store, Transaction
+from .memory import MemoryStore
+
+__all__ = ["MemoryStore", "OutboxEntry", "Store", "Transaction"]

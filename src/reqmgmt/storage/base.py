@@ -1,0 +1,118 @@
+"""The storage protocol: what reqmgmt needs from a database, and nothing more.
+
+A store keeps records (the current version of each), their append-only audit
+events, the notification outbox and named sequences.  Everything a command
+writes goes through one :class:`Transaction`: either all of it is committed or
+none of it is.  Stores know records, not lifecycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from attrs import frozen
+
+from ..model import AuditEvent, Notification, Record
+
+__all__ = ["OUTBOX_STATUSES", "OutboxEntry", "Store", "Transaction"]
+
+#: pending: not yet delivered (or to retry); delivered; dead: gave up after retries.
+OUTBOX_STATUSES = ("pending", "delivered", "dead")
+
+
+@frozen(kw_only=True)
+class OutboxEntry:
+    """A notification in the outbox with its delivery bookkeeping."""
+
+    notification: Notification
+    status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+@runtime_checkable
+class Transaction(Protocol):
+    """One unit of work.  Writes become visible to others only on commit.
+
+    ``update`` and ``insert`` raise :class:`reqmgmt.ConflictError` when the
+    stored version is not the expected one (or the ref is taken); the store
+    then writes nothing of the transaction.
+    """
+
+    def get(self, ref: str) -> Record | None:
+        """The current version of the record, or ``None``."""
+        ...
+
+    def insert(self, record: Record) -> None:
+        """Store a new record (version 1)."""
+        ...
+
+    def update(self, record: Record, *, expected_version: int) -> None:
+        """Replace the record whose stored version is ``expected_version``."""
+        ...
+
+    def append_audit(self, event: AuditEvent) -> None:
+        """Append one audit event; audit events are never changed or removed."""
+        ...
+
+    def audit(self, ref: str) -> Sequence[AuditEvent]:
+        """The record's audit events, oldest first."""
+        ...
+
+    def last_audit(self, ref: str) -> AuditEvent | None:
+        """The record's newest audit event (the one the next event chains to), or ``None``."""
+        ...
+
+    def enqueue(self, notifications: Sequence[Notification]) -> None:
+        """Put notifications in the outbox (a key already there is left as it is)."""
+        ...
+
+    def next_sequence(self, name: str) -> int:
+        """The next number of the named sequence (1, 2, ...); gaps are allowed."""
+        ...
+
+    def query(
+        self,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        customer: str | None = None,
+        due_before: datetime | None = None,
+    ) -> Iterator[Record]:
+        """Records matching every given criterion, in ref order."""
+        ...
+
+    def pending(
+        self, *, now: datetime, limit: int | None = None, ref: str | None = None
+    ) -> Sequence[OutboxEntry]:
+        """Pending outbox entries due at ``now`` (of record ``ref`` only, if given).
+
+        Oldest first, so each record's notifications come in version order.
+        """
+        ...
+
+    def outbox(self, key: str) -> OutboxEntry | None:
+        """One outbox entry by idempotency key."""
+        ...
+
+    def save_outbox(self, entry: OutboxEntry) -> None:
+        """Write back an entry's delivery bookkeeping."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A place to keep records; ``transaction()`` opens a unit of work."""
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A context manager: commits when the block ends normally, else rolls back."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,213 @@
+"""The in-memory store (``memory://``): for tests, scripts and benchmarks.
+
+Thread-safe with optimistic concurrency: a transaction stages its writes and
+checks, at each write and again at commit under one lock, that every record it
+updates still has the version it read.  A failed transaction leaves nothing
+behind.  Records are kept as the frozen objects themselves, so nothing is
+copied or serialized.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from ..errors import ConflictError
+from ..model import AuditEvent, Notification, Record
+from .base import OutboxEntry
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Records, audit trail, outbox and sequences in dictionaries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, Record] = {}
+        self._audit: dict[str, list[AuditEvent]] = {}
+        # key -> the notification, or its entry once delivery was attempted.
+        self._outbox: dict[str, Notification | OutboxEntry] = {}
+        self._outbox_by_ref: dict[str, list[str]] = {}
+        self._sequences: dict[str, int] = {}
+
+    def transaction(self) -> _MemoryTransaction:
+        """A unit of work: committed when the block ends normally, discarded otherwise."""
+        return _MemoryTransaction(self)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+def _entry(item: Notification | OutboxEntry) -> OutboxEntry:
+    # Notifications are kept bare until a delivery is attempted: most are
+    # delivered once, and the entry object would be garbage right away.
+    return item if isinstance(item, OutboxEntry) else OutboxEntry(notification=item)
+
+
+class _MemoryTransaction:
+    __slots__ = ("_audit", "_outbox", "_store", "_writes")
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        # ref -> (record, expected version or None for an insert)
+        self._writes: dict[str, tuple[Record, int | None]] = {}
+        self._audit: list[AuditEvent] = []
+        self._outbox: dict[str, Notification | OutboxEntry] = {}
+
+    def __enter__(self) -> _MemoryTransaction:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        # Staged writes are simply dropped when the block failed.
+        if exc_type is None:
+            self._commit()
+
+    def get(self, ref: str) -> Record | None:
+        staged = self._writes.get(ref)
+        if staged is not None:
+            return staged[0]
+        with self._store._lock:
+            return self._store._records.get(ref)
+
+    def insert(self, record: Record) -> None:
+        current = self.get(record.ref)
+        if current is not None:
+            raise ConflictError(record.ref, None, current.version)
+        self._writes[record.ref] = (record, None)
+
+    def update(self, record: Record, *, expected_version: int) -> None:
+        current = self.get(record.ref)
+        if current is None or current.version != expected_version:
+            raise ConflictError(
+                record.ref, expected_version, None if current is None else current.version
+            )
+        staged = self._writes.get(record.ref)
+        # An insert then update in one transaction stays an insert.
+        first_expected = staged[1] if staged is not None else expected_version
+        self._writes[record.ref] = (record, first_expected)
+
+    def append_audit(self, event: AuditEvent) -> None:
+        self._audit.append(event)
+
+    def audit(self, ref: str) -> Sequence[AuditEvent]:
+        with self._store._lock:
+            committed = list(self._store._audit.get(ref, ()))
+        return committed + [e for e in self._audit if e.ref == ref]
+
+    def last_audit(self, ref: str) -> AuditEvent | None:
+        for e in reversed(self._audit):
+            if e.ref == ref:
+                return e
+        with self._store._lock:
+            trail = self._store._audit.get(ref)
+            return trail[-1] if trail else None
+
+    def enqueue(self, notifications: Sequence[Notification]) -> None:
+        store = self._store
+        for n in notifications:
+            if n.key in store._outbox or n.key in self._outbox:
+                continue
+            self._outbox[n.key] = n
+
+    def next_sequence(self, name: str) -> int:
+        store = self._store
+        with store._lock:
+            value = store._sequences.get(name, 0) + 1
+            store._sequences[name] = value
+        return value
+
+    def query(
+        self,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        customer: str | None = None,
+        due_before: datetime | None = None,
+    ) -> Iterator[Record]:
+        with self._store._lock:
+            records = dict(self._store._records)
+        records.update({ref: rec for ref, (rec, _) in self._writes.items()})
+        for ref in sorted(records):
+            r = records[ref]
+            if kind is not None and kind != r.RECORD_KIND:
+                continue
+            if state is not None and r.state != state:
+                continue
+            if (
+                customer is not None
+                and getattr(getattr(r, "customer", None), "id", None) != customer
+            ):
+                continue
+            if due_before is not None:
+                due = getattr(r, "due_at", None)
+                if due is None or due >= due_before:
+                    continue
+            yield r
+
+    def pending(
+        self, *, now: datetime, limit: int | None = None, ref: str | None = None
+    ) -> Sequence[OutboxEntry]:
+        store = self._store
+        with store._lock:
+            if ref is None:
+                entries = list(store._outbox.values())
+            else:
+                entries = [store._outbox[k] for k in store._outbox_by_ref.get(ref, ())]
+        entries.extend(
+            e for e in self._outbox.values() if ref is None or _entry(e).notification.ref == ref
+        )
+        out = []
+        for e in entries:
+            entry = _entry(e)
+            if entry.status == "pending" and (
+                entry.next_attempt_at is None or entry.next_attempt_at <= now
+            ):
+                out.append(entry)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def outbox(self, key: str) -> OutboxEntry | None:
+        staged = self._outbox.get(key)
+        if staged is None:
+            with self._store._lock:
+                staged = self._store._outbox.get(key)
+        return None if staged is None else _entry(staged)
+
+    def save_outbox(self, entry: OutboxEntry) -> None:
+        self._outbox[entry.notification.key] = entry
+
+    def _commit(self) -> None:
+        store = self._store
+        with store._lock:
+            records = store._records
+            # Check every write again: another transaction may have committed
+            # since this one read.  Nothing is applied unless all still hold.
+            for ref, (_, expected) in self._writes.items():
+                current = records.get(ref)
+                if expected is None:
+                    if current is not None:
+                        raise ConflictError(ref, None, current.version)
+                elif current is None or current.version != expected:
+                    raise ConflictError(ref, expected, None if current is None else current.version)
+            for ref, (record, _) in self._writes.items():
+                records[ref] = record
+            audit = store._audit
+            for event in self._audit:
+                trail = audit.get(event.ref)
+                if trail is None:
+                    audit[event.ref] = [event]
+                else:
+                    trail.append(event)
+            outbox = store._outbox
+            by_ref = store._outbox_by_ref
+            for key, item in self._outbox.items():
+                if key not in outbox:
+                    ref = _entry(item).notification.ref
+                    by_ref.setdefault(ref, []).append(key)
+                outbox[key] = item

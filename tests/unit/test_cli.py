@@ -1,0 +1,53 @@
+"""The reqmgmt command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reqmgmt.cli import _width, main, render_table
+
+
+def test_demo_walks_a_requirement_to_closed(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo prints the history with zh and en labels and an intact chain."""
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "REQ-2026-" in out or "REQ-" in out
+    assert ": closed" in out
+    for label in (
+        "待处理 received",
+        "待澄清 clarifying",
+        "评估中 evaluating",
+        "已接受 accepted",
+        "处理中 in progress",
+        "已完成 completed",
+        "已关闭 closed",
+    ):
+        assert label in out
+    assert "audit chain: intact (11 events)" in out
+
+
+def test_diagram_prints_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
+    """reqmgmt diagram requirement prints Mermaid."""
+    assert main(["diagram", "requirement"]) == 0
+    assert capsys.readouterr().out.startswith("stateDiagram-v2")
+
+
+def test_diagram_writes_pages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--write DIR writes one page per lifecycle."""
+    assert main(["diagram", "--write", str(tmp_path)]) == 0
+    assert (tmp_path / "requirement.md").read_text(encoding="utf-8").startswith("# 客户需求")
+
+
+def test_diagram_of_an_unknown_kind_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown kind exits 2 naming the known ones."""
+    assert main(["diagram", "widget"]) == 2
+    assert "known: requirement" in capsys.readouterr().err
+
+
+def test_tables_line_up_chinese_text() -> None:
+    """Wide characters count as two columns."""
+    table = render_table(["a", "b"], [["评估中", "x"], ["ok", "y"]])
+    lines = table.splitlines()
+    assert _width(lines[2][: lines[2].index("x")]) == _width(lines[3][: lines[3].index("y")]) == 8

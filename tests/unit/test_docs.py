@@ -1,0 +1,56 @@
+"""Docs stay in step with the code: hooks documented, diagrams fresh."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from reqmgmt import diagram, make_plugin_manager
+from reqmgmt.lifecycle import BUILTIN_LIFECYCLES
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def hook_names() -> list[str]:
+    pm = make_plugin_manager()
+    return sorted(n for n in dir(pm.hook) if n.startswith("reqmgmt_"))
+
+
+def documented_sections() -> dict[str, str]:
+    text = (DOCS / "hooks.md").read_text(encoding="utf-8")
+    sections = re.split(r"^### ", text, flags=re.M)[1:]
+    return {s.split("(", 1)[0].strip("` \n"): s for s in sections}
+
+
+@pytest.mark.parametrize("name", hook_names())
+def test_every_hook_is_documented(name: str) -> None:
+    """docs/hooks.md has a section for the hook, naming each parameter and an example."""
+    sections = documented_sections()
+    assert name in sections, f"docs/hooks.md has no '### {name}(...)' section"
+    section = sections[name]
+    from reqmgmt import hookspecs
+
+    params = inspect.signature(getattr(hookspecs, name)).parameters
+    for param in params:
+        assert f"`{param}`" in section, f"docs/hooks.md: {name} does not describe `{param}`"
+    assert "```python" in section, f"docs/hooks.md: {name} has no example"
+    assert "Called" in section or "called" in section
+
+
+def test_no_hook_is_documented_that_does_not_exist() -> None:
+    """Every documented hook is a real one."""
+    assert sorted(documented_sections()) == hook_names()
+
+
+@pytest.mark.parametrize("kind", sorted(BUILTIN_LIFECYCLES))
+def test_lifecycle_pages_are_generated_from_the_declarations(kind: str) -> None:
+    """docs/lifecycles/<kind>.md equals what the declaration generates now."""
+    page = DOCS / "lifecycles" / f"{kind}.md"
+    expected = diagram.markdown(BUILTIN_LIFECYCLES[kind])
+    assert page.exists(), f"run: reqmgmt diagram --write docs/lifecycles ({page} missing)"
+    assert page.read_text(encoding="utf-8") == expected, (
+        f"{page} is stale; run: reqmgmt diagram --write docs/lifecycles"
+    )
