@@ -33,9 +33,10 @@ _ENCODER = json.JSONEncoder(
 
 def _digest(values: dict[str, Any]) -> str:
     # Built by hand rather than through cattrs: this runs once per command.
-    payload = {name: values[name] for name in _HASHED}
+    payload = dict(values)
+    payload.pop("hash", None)
     payload["at"] = payload["at"].isoformat()
-    payload["changes"] = [[c.field, c.old, c.new] for c in payload["changes"]]
+    payload["changes"] = [[c.field, c.old, c.new, c.op] for c in payload["changes"]]
     return hashlib.sha256(_ENCODER.encode(payload).encode()).hexdigest()
 
 
@@ -108,7 +109,10 @@ def replay(events: Sequence[AuditEvent], record_type: type[R], *, version: int |
         if version is not None and e.version > version:
             break
         for change in e.changes:
-            doc[change.field] = change.new
+            if change.op == "append":
+                doc[change.field] = [*doc[change.field][: change.old], *change.new]
+            else:
+                doc[change.field] = change.new
     return structure(doc, record_type)
 
 

@@ -395,12 +395,20 @@ class Desk:
         diff = []
         for name, value in changes.items():
             old = getattr(record, name)
-            if old != value:
-                hook = hooks[name]
-                if hook is None:
-                    diff.append(FieldChange(name, old, value))
-                else:
-                    diff.append(FieldChange(name, hook(old), hook(value)))
+            if old == value:
+                continue
+            hook = hooks[name]
+            if hook is None:
+                diff.append(FieldChange(name, old, value))
+            elif (
+                type(old) is tuple
+                and type(value) is tuple
+                and len(value) > len(old)
+                and value[: len(old)] == old
+            ):
+                diff.append(FieldChange(name, len(old), hook(value[len(old) :]), "append"))
+            else:
+                diff.append(FieldChange(name, hook(old), hook(value)))
         t = ctx.transition
         last = tx.last_audit(record.ref)
         event = sealed_event(

@@ -522,11 +522,18 @@ class Requirement(Record):
 
 @frozen
 class FieldChange:
-    """One field of a record, old value → new value, both in their JSON form."""
+    """One field of a record, old value → new value, both in their JSON form.
+
+    ``op`` is ``"set"`` (``new`` replaces ``old``) or ``"append"``: items were
+    added to a tuple field (sign-offs, remarks...); then ``old`` is the length
+    before and ``new`` lists only the added items, so an audit event stays
+    small however long the record's lists grow.
+    """
 
     field: str
     old: Any
     new: Any
+    op: str = "set"
 
 
 @frozen(kw_only=True)

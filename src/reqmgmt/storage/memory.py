@@ -71,8 +71,9 @@ class _MemoryTransaction:
         staged = self._writes.get(ref)
         if staged is not None:
             return staged[0]
-        with self._store._lock:
-            return self._store._records.get(ref)
+        # A single dict lookup is atomic in CPython and records are immutable:
+        # no lock needed to read one (commit still checks the version).
+        return self._store._records.get(ref)
 
     def insert(self, record: Record) -> None:
         current = self.get(record.ref)
@@ -103,9 +104,8 @@ class _MemoryTransaction:
         for e in reversed(self._audit):
             if e.ref == ref:
                 return e
-        with self._store._lock:
-            trail = self._store._audit.get(ref)
-            return trail[-1] if trail else None
+        trail = self._store._audit.get(ref)  # appended to under the lock only
+        return trail[-1] if trail else None
 
     def enqueue(self, notifications: Sequence[Notification]) -> None:
         store = self._store
