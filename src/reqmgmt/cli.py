@@ -1,8 +1,9 @@
-"""The ``reqmgmt`` command: ``demo`` and ``diagram``."""
+"""The ``reqmgmt`` command: ``demo``, ``diagram`` and ``rules``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -10,10 +11,13 @@ from pathlib import Path
 from typing import TextIO
 
 from . import diagram
-from .desk import Desk
+from .desk import TABLE_ALIASES, Desk
+from .errors import ConfigError, ReqMgmtError
 from .hookspecs import hookimpl
 from .lifecycle import BUILTIN_LIFECYCLES
 from .model import Actor, AuditEvent, Customer, Notification
+from .rules import RuleSet, default_rules, load_rules
+from .rules.loader import facts_from_data
 
 __all__ = ["main", "render_table"]
 
@@ -115,6 +119,50 @@ def demo(url: str, out: TextIO | None = None) -> int:
     return 0
 
 
+def _load(files: Sequence[str], defaults: bool) -> RuleSet:
+    if not files:
+        return default_rules()
+    return load_rules(files, with_defaults=defaults)
+
+
+def _rules(args: argparse.Namespace) -> int:
+    try:
+        rules = _load(args.files, not args.no_defaults)
+    except ConfigError as err:
+        print(f"{len(err.problems)} problem(s) in the rule set:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    if args.action == "check":
+        print(f"ok: {len(rules.tables)} tables, version {rules.version[:12]}")
+        return 0
+    if args.action == "explain":
+        table_name = TABLE_ALIASES.get(args.kind, args.kind)
+        try:
+            table = rules.table(table_name)
+            with open(args.facts, encoding="utf-8") as fh:
+                raw = json.load(fh)
+            decision = rules.decide(table_name, facts_from_data(table, raw))
+        except (OSError, json.JSONDecodeError) as err:
+            print(f"cannot read facts from {args.facts}: {err}", file=sys.stderr)
+            return 1
+        except ReqMgmtError as err:
+            print(str(err), file=sys.stderr)
+            return 1
+        print(decision.explain(args.lang))
+        return 0
+    for name in sorted(rules.tables):
+        table = rules.tables[name]
+        print(f"\n{name}: {table.zh} / {table.en}  (hit {table.hit}; {table.source})")
+        rows = [
+            [r.id, r.when.source, ", ".join(f"{k}={v}" for k, v in r.then.items()), r.zh, r.clause]
+            for r in table.rows
+        ]
+        print(render_table(["row", "when", "then", "说明", "clause"], rows))
+    print(f"\nrule set version {rules.version[:12]}")
+    return 0
+
+
 def _diagram(args: argparse.Namespace) -> int:
     kinds = [args.kind] if args.kind else sorted(BUILTIN_LIFECYCLES)
     for kind in kinds:
@@ -147,9 +195,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_diag.add_argument("kind", nargs="?", help="lifecycle kind (default: all)")
     p_diag.add_argument("--format", choices=["mermaid", "dot", "markdown"], default="mermaid")
     p_diag.add_argument("--write", metavar="DIR", help="write DIR/<kind>.md reference pages")
+    p_rules = sub.add_parser("rules", help="check, explain and show rule sets")
+    rules_sub = p_rules.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("check", "check rule files (exit 1 listing every mistake)"),
+        ("explain", "decide one fact set and say why"),
+        ("show", "print the tables"),
+    ):
+        p = rules_sub.add_parser(action, help=text)
+        p.add_argument("files", nargs="*" if action != "check" else "+", metavar="FILE")
+        p.add_argument(
+            "--no-defaults", action="store_true", help="do not merge over the default rule set"
+        )
+        if action == "explain":
+            p.add_argument("--kind", required=True, help="table name or contract/route/...")
+            p.add_argument("--facts", required=True, help="JSON file of facts")
+            p.add_argument("--lang", choices=["en", "zh"], default="en")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.db)
+    if args.command == "rules":
+        return _rules(args)
     return _diagram(args)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -46,16 +46,30 @@ from .model import (
     AuditEvent,
     Customer,
     FieldChange,
+    Money,
     Notification,
     Record,
     Requirement,
     derive,
 )
-from .plugins import make_plugin_manager
+from .plugins import make_plugin_manager, rule_functions
+from .rules import Decision, RuleSet, default_rules, load_rules
+from .rules.loader import Source
 from .serialize import field_unstructurer
 from .storage.base import OutboxEntry, Store, Transaction
 
-__all__ = ["Desk", "DispatchResult", "RequirementDesk", "Verdict"]
+__all__ = ["TABLE_ALIASES", "Desk", "DispatchResult", "RequirementDesk", "Verdict"]
+
+#: Short names for the default tables, for ``desk.classify``.
+TABLE_ALIASES = {
+    "contract": "contract_class",
+    "route": "review_route",
+    "sample": "sample_order",
+    "customer": "customer_category",
+    "deadline": "requirement_deadline",
+    "return": "return_window",
+    "capa": "capa_trigger",
+}
 
 log = logging.getLogger("reqmgmt")
 R = TypeVar("R", bound=Record)
@@ -112,9 +126,11 @@ class Desk:
         clock: Clock | None = None,
         lifecycles: Iterable[Lifecycle] | None = None,
         autodispatch: bool = True,
+        rules: RuleSet | None = None,
     ) -> None:
         self.store = store
         self.pm = pm
+        self.rules: RuleSet = rules if rules is not None else default_rules(rule_functions(pm))
         self._clock: Clock = clock or _utcnow
         self.autodispatch = autodispatch
         chosen = BUILTIN_LIFECYCLES.values() if lifecycles is None else lifecycles
@@ -129,6 +145,7 @@ class Desk:
         cls,
         url: str = "memory://",
         *,
+        rules: RuleSet | Source | Sequence[Source] | None = None,
         plugins: Iterable[object] = (),
         clock: Clock | None = None,
         load_entrypoints: bool = False,
@@ -137,6 +154,8 @@ class Desk:
     ) -> Desk:
         """Open a Desk on the store at ``url`` (``memory://`` by default).
 
+        ``rules``: a :class:`RuleSet`, or TOML files / dicts merged over the
+        default rule set (docs/rules.md); ``None`` for the defaults.
         ``plugins`` are registered after the built-in defaults (see
         docs/hooks.md); ``clock`` returns the current timezone-aware time
         (tests inject a fake one); ``autodispatch`` delivers each command's
@@ -144,6 +163,11 @@ class Desk:
         Raises :class:`ConfigError` when no plugin can open ``url``.
         """
         pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
+        ruleset: RuleSet | None
+        if rules is None or isinstance(rules, RuleSet):
+            ruleset = rules
+        else:
+            ruleset = load_rules(rules, functions=rule_functions(pm), with_defaults=True)
         store = pm.hook.reqmgmt_open_store(url=url)
         if store is None:
             raise ConfigError(
@@ -151,7 +175,14 @@ class Desk:
                 "no plugin opens this URL; built in: 'memory://'; a host plugin may "
                 "implement reqmgmt_open_store for others",
             )
-        return cls(store, pm, clock=clock, lifecycles=lifecycles, autodispatch=autodispatch)
+        return cls(
+            store,
+            pm,
+            clock=clock,
+            lifecycles=lifecycles,
+            autodispatch=autodispatch,
+            rules=ruleset,
+        )
 
     # --- context manager --------------------------------------------------------------
 
@@ -489,7 +520,14 @@ class Desk:
     # --- creating records ---------------------------------------------------------------------
 
     def create(
-        self, record_kind: str, /, *, actor: Actor, note: str | None = None, **fields: Any
+        self,
+        record_kind: str,
+        /,
+        *,
+        actor: Actor,
+        note: str | None = None,
+        decisions: Sequence[Decision] = (),
+        **fields: Any,
     ) -> Record:
         """Create a record of ``record_kind`` in its initial state (the lifecycle's create event).
 
@@ -525,6 +563,7 @@ class Desk:
                 created_at=now,
                 updated_at=now,
                 created_by=actor.id,
+                rules_version=self.rules.version if decisions else None,
                 **fields,
             )
             refusals = self._vetoes(actor, record, lc.create_event)
@@ -554,6 +593,7 @@ class Desk:
                 at=now,
                 note=note,
                 changes=diff,
+                decisions=tuple(d.summary() for d in decisions),
                 prev_hash="",
             )
             notes = self._notifications(engine, t, None, record, now)
@@ -563,6 +603,27 @@ class Desk:
                 tx.enqueue(notes)
         self._after_commit(record, event, notes)
         return record
+
+    # --- rules ------------------------------------------------------------------------------
+
+    def classify(self, kind: str, facts: Mapping[str, Any], *, on: date | None = None) -> Decision:
+        """Decide with the Desk's rule set; writes nothing.
+
+        ``kind`` is a table name (``contract_class``) or a short name
+        (``contract``, ``route``, ``sample``, ``customer``, ``deadline``,
+        ``return``, ``capa``).  Money facts in another currency than the
+        table's are converted with ``reqmgmt_convert_money`` at the rate of
+        ``on`` (default: today by the Desk's clock).  Raises
+        :class:`ValidationError` for missing or mistyped facts.
+        """
+        table = TABLE_ALIASES.get(kind, kind)
+        return self.rules.decide(table, facts, convert=self._convert, on=on or self.now().date())
+
+    def _convert(self, money: Money, currency: str, on: date) -> Money | None:
+        result: Money | None = self.pm.hook.reqmgmt_convert_money(
+            money=money, currency=currency, on=on
+        )
+        return result
 
     # --- asking -------------------------------------------------------------------------------
 
@@ -703,17 +764,32 @@ class RequirementDesk:
         received_at: datetime | None = None,
         note: str | None = None,
     ) -> Requirement:
-        """Record a new requirement in state received (待处理) with its case number."""
-        record = self._desk.create(
+        """Record a new requirement in state received (待处理) with its case number.
+
+        Without ``due_at`` the deadline comes from the rule set's
+        ``requirement_deadline`` table (priority → hours); that decision is
+        kept in the audit event and the record pins the rule-set version.
+        """
+        desk = self._desk
+        received = received_at or desk.now()
+        decisions: list[Decision] = []
+        if due_at is None and "requirement_deadline" in desk.rules.tables:
+            decision = desk.classify("requirement_deadline", {"priority": priority})
+            hours = decision.outcome.get("hours")
+            if hours is not None:
+                due_at = received + timedelta(hours=int(hours))
+                decisions.append(decision)
+        record = desk.create(
             "requirement",
             actor=actor,
             note=note,
+            decisions=decisions,
             customer=customer,
             description=description,
             channel=channel,
             kind=kind,
             priority=priority,
             due_at=due_at,
-            received_at=received_at or self._desk.now(),
+            received_at=received,
         )
         return cast(Requirement, record)

@@ -471,6 +471,8 @@ class Record:
     starts at 1 and grows by one with every command; ``review_round`` counts
     the reviews opened so far, and ``signoffs`` keeps the signatures of every
     round, so a restarted review never erases the earlier ones.
+    ``rules_version`` pins the rule set whose decisions the record carries:
+    later rule edits do not change them.
     """
 
     RECORD_KIND: ClassVar[str] = ""
@@ -485,6 +487,7 @@ class Record:
     review_round: int = field(default=0, validator=_non_negative_int)
     signoffs: tuple[Signoff, ...] = field(default=(), converter=_signoffs)
     reason: str | None = field(default=None, validator=_optional_text)
+    rules_version: str | None = field(default=None, validator=_optional_text)
 
     def round_signoffs(self, round: int | None = None) -> tuple[Signoff, ...]:
         """The signatures of one review round (the current one by default)."""

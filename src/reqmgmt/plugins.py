@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
+from typing import Any
 
 import pluggy
 
@@ -14,7 +15,7 @@ from .model import Money
 from .storage.base import Store
 from .storage.memory import MemoryStore
 
-__all__ = ["DEFAULTS_NAME", "DefaultPlugin", "make_plugin_manager"]
+__all__ = ["DEFAULTS_NAME", "DefaultPlugin", "make_plugin_manager", "rule_functions"]
 
 DEFAULTS_NAME = "reqmgmt.defaults"
 
@@ -37,6 +38,31 @@ class DefaultPlugin:
         if money.currency == currency:
             return money
         return None
+
+
+def rule_functions(pm: pluggy.PluginManager) -> dict[str, Callable[..., Any]]:
+    """The named predicates of every ``reqmgmt_rule_functions`` plugin, merged.
+
+    A name given by two plugins raises :class:`ConfigError` naming both.
+    """
+    merged: dict[str, Callable[..., Any]] = {}
+    owner: dict[str, str] = {}
+    for impl in reversed(pm.hook.reqmgmt_rule_functions.get_hookimpls()):
+        name = pm.get_name(impl.plugin) or repr(impl.plugin)
+        functions: Mapping[str, Any] = impl.function() or {}  # type: ignore[assignment]
+        for fname, fn in functions.items():
+            if fname in merged:
+                raise ConfigError(
+                    f"rule function {fname!r}",
+                    f"given by both plugin {owner[fname]!r} and plugin {name!r}",
+                )
+            if not callable(fn):
+                raise ConfigError(
+                    f"rule function {fname!r}", f"plugin {name!r} gave {fn!r}, not a function"
+                )
+            merged[fname] = fn
+            owner[fname] = name
+    return merged
 
 
 def make_plugin_manager(

@@ -51,3 +51,54 @@ def test_tables_line_up_chinese_text() -> None:
     table = render_table(["a", "b"], [["评估中", "x"], ["ok", "y"]])
     lines = table.splitlines()
     assert _width(lines[2][: lines[2].index("x")]) == _width(lines[3][: lines[3].index("y")]) == 8
+
+
+def test_rules_check_lists_mistakes_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`reqmgmt rules check` exits 1 listing each mistake with its location."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[tables.x]\nhit = "sometimes"\n', encoding="utf-8")
+    assert main(["rules", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "4 problem(s)" in err
+    assert f"{bad}, table 'x', field 'hit'" in err
+
+
+def test_rules_check_of_a_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A good file merged over the defaults passes."""
+    good = tmp_path / "good.toml"
+    good.write_text('[tables.sample_order]\nzh = "样品单"\n', encoding="utf-8")
+    assert main(["rules", "check", str(good)]) == 0
+    assert "ok: 7 tables" in capsys.readouterr().out
+
+
+def test_rules_explain_prints_the_decision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`reqmgmt rules explain --kind contract --facts F` explains in the chosen language."""
+    facts = tmp_path / "facts.json"
+    facts.write_text(
+        '{"amount": {"amount": "250000", "currency": "CNY"}, "new_product": false, "oem": false,'
+        ' "new_customer": false, "first_order": false, "foreign_trade": false}',
+        encoding="utf-8",
+    )
+    assert (
+        main(["rules", "explain", "--kind", "contract", "--facts", str(facts), "--lang", "zh"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "[命中] special-amount" in out
+    assert "结果: {'class': 'special'}" in out
+    facts.write_text('{"amount": 5}', encoding="utf-8")
+    assert main(["rules", "explain", "--kind", "contract", "--facts", str(facts)]) == 1
+    assert "new_product" in capsys.readouterr().err
+
+
+def test_rules_show_prints_every_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """`reqmgmt rules show` prints the default tables with their rows."""
+    assert main(["rules", "show"]) == 0
+    out = capsys.readouterr().out
+    for name in ("contract_class", "review_route", "sample_order", "capa_trigger"):
+        assert f"{name}:" in out
+    assert "special-amount" in out
+    assert "amount >= 200000" in out

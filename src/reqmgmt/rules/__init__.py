@@ -1,0 +1,23 @@
+"""Rules as data: decision tables, safe conditions, explained and versioned decisions."""
+
+from __future__ import annotations
+
+from .expr import Compiled, ExpressionError, compile_condition
+from .loader import DEFAULT_RULES, default_rules, load_rules
+from .model import HIT_POLICIES, INPUT_TYPES, Decision, Row, RowResult, RuleSet, Table
+
+__all__ = [
+    "DEFAULT_RULES",
+    "HIT_POLICIES",
+    "INPUT_TYPES",
+    "Compiled",
+    "Decision",
+    "ExpressionError",
+    "Row",
+    "RowResult",
+    "RuleSet",
+    "Table",
+    "compile_condition",
+    "default_rules",
+    "load_rules",
+]

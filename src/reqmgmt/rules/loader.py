@@ -1,0 +1,446 @@
+"""Loading rule sets from TOML files and dicts, with every mistake named.
+
+Several sources merge in order: a later source replaces a table's settings
+key by key, replaces rows with the same id, adds new rows (at the end, or
+``before`` a named row) and removes rows listed in ``remove``.  Every problem
+found is reported at once, each with its file, table, row and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import ConfigError, ValidationError
+from ..model import CURRENCIES, Money
+from .expr import ExpressionError, compile_condition
+from .model import HIT_POLICIES, INPUT_TYPES, Row, RuleSet, Table, evaluate, prepare_facts
+
+__all__ = ["DEFAULT_RULES", "Source", "default_rules", "facts_from_data", "load_rules"]
+
+Source = str | Path | Mapping[str, Any]
+Functions = Mapping[str, Callable[..., Any]]
+
+#: The packaged rule set with the procedures' own thresholds.
+DEFAULT_RULES = "default_rules.toml"
+
+_TOP_KEYS = {"tables", "meta"}
+_TABLE_KEYS = {
+    "zh", "en", "source", "hit", "inputs", "outputs", "currency", "default", "rows",
+    "examples", "remove",
+}  # fmt: skip
+_ROW_KEYS = {"id", "when", "then", "zh", "en", "clause", "before"}
+_EXAMPLE_KEYS = {"facts", "expect", "note"}
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{where}: {message}")
+
+
+def _where(origin: str, table: str | None = None, row: str | None = None, fld: str = "") -> str:
+    parts = [origin]
+    if table is not None:
+        parts.append(f"table {table!r}")
+    if row is not None:
+        parts.append(f"row {row!r}")
+    if fld:
+        parts.append(f"field {fld!r}")
+    return ", ".join(parts)
+
+
+def _bad_key(node: Any, path: str = "", seen: frozenset[int] = frozenset()) -> str | None:
+    """What in nested dicts and lists TOML could not hold: a non-string key, a cycle."""
+    if isinstance(node, Mapping | list | tuple):
+        if id(node) in seen:
+            return f"{path or 'the data'} (it contains itself)"
+        seen = seen | {id(node)}
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                return f"{path}[{key!r}]"
+            found = _bad_key(value, f"{path}.{key}" if path else key, seen)
+            if found:
+                return found
+    elif isinstance(node, list | tuple):
+        for i, value in enumerate(node):
+            found = _bad_key(value, f"{path}[{i}]", seen)
+            if found:
+                return found
+    return None
+
+
+def _read(source: Source, index: int, problems: _Problems) -> tuple[str, Mapping[str, Any] | None]:
+    if isinstance(source, Mapping):
+        origin = f"<dict #{index}>"
+        bad = _bad_key(source)
+        if bad:
+            # TOML keys are always strings; a dict must keep to that too.
+            problems.add(origin, f"{bad}: not what a TOML file can hold (string keys, no cycles)")
+            return origin, None
+        return origin, source
+    path = Path(source)
+    origin = str(source)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        problems.add(origin, f"cannot be read: {exc.strerror or exc}")
+        return origin, None
+    except UnicodeDecodeError:
+        problems.add(origin, "is not UTF-8 text")
+        return origin, None
+    try:
+        return origin, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problems.add(origin, f"is not valid TOML: {exc}")
+        return origin, None
+
+
+def _merge(
+    sources: Iterable[tuple[str, Mapping[str, Any]]], problems: _Problems
+) -> dict[str, dict[str, Any]]:
+    """Merge sources into table name → {"keys": {k: (origin, v)}, "rows": [(origin, row)]}."""
+    merged: dict[str, dict[str, Any]] = {}
+    for origin, data in sources:
+        if not isinstance(data, Mapping):
+            problems.add(origin, "must be a table of tables")
+            continue
+        for key in sorted(set(data) - _TOP_KEYS):
+            problems.add(origin, f"unknown top-level key {key!r}; allowed: meta, tables")
+        tables = data.get("tables", {})
+        if not isinstance(tables, Mapping):
+            problems.add(origin, "'tables' must be a table of decision tables")
+            continue
+        for name, spec in tables.items():
+            where = _where(origin, name)
+            if not isinstance(spec, Mapping):
+                problems.add(where, "must be a table (keys: hit, inputs, outputs, rows, ...)")
+                continue
+            target = merged.setdefault(name, {"keys": {}, "rows": []})
+            for key in sorted(set(spec) - _TABLE_KEYS):
+                problems.add(
+                    where, f"unknown key {key!r}; allowed: {', '.join(sorted(_TABLE_KEYS))}"
+                )
+            for key, value in spec.items():
+                if key in ("rows", "remove"):
+                    continue
+                target["keys"][key] = (origin, value)
+            _merge_rows(origin, name, spec, target["rows"], problems)
+    return merged
+
+
+def _merge_rows(
+    origin: str,
+    table: str,
+    spec: Mapping[str, Any],
+    rows: list[tuple[str, Any]],
+    problems: _Problems,
+) -> None:
+    remove = spec.get("remove", [])
+    if not isinstance(remove, list) or not all(isinstance(r, str) for r in remove):
+        problems.add(_where(origin, table, fld="remove"), "must be a list of row ids")
+        remove = []
+    for rid in remove:
+        before = len(rows)
+        rows[:] = [(o, r) for o, r in rows if not (isinstance(r, Mapping) and r.get("id") == rid)]
+        if len(rows) == before:
+            problems.add(_where(origin, table, fld="remove"), f"no row {rid!r} to remove")
+    new_rows = spec.get("rows", [])
+    if not isinstance(new_rows, list):
+        problems.add(_where(origin, table, fld="rows"), "must be an array of tables ([[...rows]])")
+        return
+    seen_here: set[str] = set()
+    for i, row in enumerate(new_rows, start=1):
+        rid = row.get("id") if isinstance(row, Mapping) else None
+        label = rid if isinstance(rid, str) and rid else f"#{i}"
+        if not isinstance(row, Mapping):
+            problems.add(_where(origin, table, label), "must be a table with id, when, then")
+            continue
+        if not isinstance(rid, str) or not rid.strip():
+            problems.add(_where(origin, table, label, "id"), "a non-empty string is required")
+            continue
+        if rid in seen_here:
+            problems.add(_where(origin, table, rid, "id"), "duplicate row id in this file")
+            continue
+        seen_here.add(rid)
+        existing = [
+            k for k, (_, r) in enumerate(rows) if isinstance(r, Mapping) and r.get("id") == rid
+        ]
+        if existing:
+            rows[existing[0]] = (origin, row)
+            continue
+        anchor = row.get("before")
+        if anchor is not None:
+            spots = [k for k, (_, r) in enumerate(rows) if r.get("id") == anchor]
+            if not spots:
+                problems.add(
+                    _where(origin, table, rid, "before"), f"no row {anchor!r} to insert before"
+                )
+                rows.append((origin, row))
+            else:
+                rows.insert(spots[0], (origin, row))
+        else:
+            rows.append((origin, row))
+
+
+def _build_table(
+    name: str, entry: Mapping[str, Any], functions: Functions, problems: _Problems
+) -> Table | None:
+    keys: dict[str, tuple[str, Any]] = entry["keys"]
+    count = len(problems.items)
+
+    def get(key: str, default: Any = None) -> tuple[str, Any]:
+        return keys.get(key, (next(iter(keys.values()), ("<rules>", None))[0], default))
+
+    origin, hit = get("hit", "first")
+    if not isinstance(hit, str) or hit not in HIT_POLICIES:
+        problems.add(
+            _where(origin, name, fld="hit"), f"{hit!r} is not one of {', '.join(HIT_POLICIES)}"
+        )
+    origin, inputs = get("inputs", None)
+    if not isinstance(inputs, Mapping) or not inputs:
+        problems.add(_where(origin, name, fld="inputs"), "a table of fact name = type is required")
+        inputs = {}
+    for fact, kind in inputs.items():
+        if not isinstance(kind, str) or kind not in INPUT_TYPES:
+            problems.add(
+                _where(origin, name, fld=f"inputs.{fact}"),
+                f"type {kind!r} is not one of {', '.join(INPUT_TYPES)}",
+            )
+    origin, outputs = get("outputs", None)
+    if (
+        not isinstance(outputs, list)
+        or not outputs
+        or not all(isinstance(o, str) and o for o in outputs)
+    ):
+        problems.add(
+            _where(origin, name, fld="outputs"), "a non-empty list of output names is required"
+        )
+        outputs = []
+    elif len(set(outputs)) != len(outputs):
+        problems.add(_where(origin, name, fld="outputs"), "an output name is listed twice")
+    origin, currency = get("currency", None)
+    if currency is not None and (not isinstance(currency, str) or currency not in CURRENCIES):
+        problems.add(_where(origin, name, fld="currency"), f"{currency!r} is not an ISO 4217 code")
+    if currency is None and "money" in inputs.values():
+        problems.add(
+            _where(origin, name, fld="currency"),
+            "a table with money inputs needs the currency of its thresholds",
+        )
+    origin, default = get("default", None)
+    if default is not None:
+        if not isinstance(default, Mapping):
+            problems.add(_where(origin, name, fld="default"), "must be a table of outputs")
+            default = None
+        else:
+            for key in sorted(set(default) - set(outputs)):
+                problems.add(
+                    _where(origin, name, fld="default"),
+                    f"output {key!r} is not declared; outputs: {', '.join(outputs)}",
+                )
+    texts = {}
+    for key in ("zh", "en", "source"):
+        origin, value = get(key, "")
+        if not isinstance(value, str):
+            problems.add(_where(origin, name, fld=key), "must be a string")
+            value = ""
+        texts[key] = value
+
+    rows: list[Row] = []
+    for origin, raw in entry["rows"]:
+        row = _build_row(origin, name, raw, inputs, outputs, functions, problems)
+        if row is not None:
+            rows.append(row)
+    if not entry["rows"]:
+        problems.add(_where(get("hit")[0], name, fld="rows"), "a table needs at least one row")
+
+    origin, examples = get("examples", [])
+    if not isinstance(examples, list) or not all(isinstance(e, Mapping) for e in examples):
+        problems.add(_where(origin, name, fld="examples"), "must be an array of tables")
+        examples = []
+    if len(problems.items) > count:
+        return None
+    table = Table(
+        name=name,
+        hit=hit,
+        inputs=dict(inputs),
+        outputs=tuple(outputs),
+        rows=tuple(rows),
+        zh=texts["zh"],
+        en=texts["en"],
+        source=texts["source"],
+        currency=currency,
+        default=dict(default) if default is not None else None,
+        examples=tuple(examples),
+    )
+    _check_examples(origin, table, problems)
+    return table
+
+
+def _build_row(
+    origin: str,
+    table: str,
+    raw: Mapping[str, Any],
+    inputs: Mapping[str, str],
+    outputs: list[str],
+    functions: Functions,
+    problems: _Problems,
+) -> Row | None:
+    rid = raw["id"]
+    count = len(problems.items)
+    for key in sorted(set(raw) - _ROW_KEYS):
+        problems.add(
+            _where(origin, table, rid, key), f"unknown key; allowed: {', '.join(sorted(_ROW_KEYS))}"
+        )
+    when = raw.get("when")
+    compiled = None
+    if not isinstance(when, str):
+        problems.add(_where(origin, table, rid, "when"), "a condition string is required")
+    else:
+        try:
+            compiled = compile_condition(when, inputs, functions)
+        except ExpressionError as exc:
+            problems.add(_where(origin, table, rid, "when"), f"{when!r}: {exc}")
+    then = raw.get("then")
+    if not isinstance(then, Mapping) or not then:
+        problems.add(_where(origin, table, rid, "then"), "a table of outputs is required")
+        then = {}
+    for key in then:
+        if key not in outputs:
+            problems.add(
+                _where(origin, table, rid, "then"),
+                f"output {key!r} is not declared; outputs: {', '.join(outputs) or 'none'}",
+            )
+    for key in ("zh", "en", "clause"):
+        if not isinstance(raw.get(key, ""), str):
+            problems.add(_where(origin, table, rid, key), "must be a string")
+    if len(problems.items) > count or compiled is None:
+        return None
+    return Row(
+        id=rid,
+        when=compiled,
+        then=MappingProxyType(dict(then)),
+        zh=raw.get("zh", ""),
+        en=raw.get("en", ""),
+        clause=raw.get("clause", ""),
+    )
+
+
+def facts_from_data(table: Table, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Facts read from TOML or JSON, made into the types the table's inputs declare.
+
+    Money is ``{amount = "...", currency = "..."}`` (or a bare number in the
+    table's currency); decimals may be strings.
+    """
+    out = dict(facts)
+    for name, kind in table.inputs.items():
+        value = out.get(name)
+        if kind == "money" and isinstance(value, Mapping):
+            out[name] = Money(str(value.get("amount")), str(value.get("currency")))
+        elif kind == "decimal" and isinstance(value, str | float) and not isinstance(value, bool):
+            out[name] = Decimal(str(value))
+        elif (
+            kind == "money" and isinstance(value, int | str | float) and not isinstance(value, bool)
+        ):
+            out[name] = Money(str(value), table.currency or "CNY")
+    return out
+
+
+def _check_examples(origin: str, table: Table, problems: _Problems) -> None:
+    for i, example in enumerate(table.examples, start=1):
+        where = _where(origin, table.name, fld=f"examples[{i}]")
+        for key in sorted(set(example) - _EXAMPLE_KEYS):
+            problems.add(where, f"unknown key {key!r}; allowed: facts, expect, note")
+        facts = example.get("facts")
+        if not isinstance(facts, Mapping):
+            problems.add(where, "needs facts = { ... }")
+            continue
+        try:
+            prepared = prepare_facts(table, facts_from_data(table, facts), None, date.today())
+            decision = evaluate(table, prepared, "", facts)
+        except (ValidationError, ConfigError) as exc:
+            message = str(exc)
+            if table.hit == "unique" and "all match" in message:
+                message = "rows overlap: " + message.split(": ", 1)[-1]
+            problems.add(where, message)
+            continue
+        expect = example.get("expect")
+        if expect is not None and decision.outcome != expect:
+            problems.add(
+                where,
+                f"expected {expect!r} but the rows give {decision.outcome!r} "
+                f"(matched: {', '.join(decision.matched) or 'none'})",
+            )
+
+
+def _version(merged: Mapping[str, Any]) -> str:
+    data = {
+        name: {
+            "keys": {k: v for k, (_, v) in sorted(entry["keys"].items())},
+            "rows": [row for _, row in entry["rows"]],
+        }
+        for name, entry in sorted(merged.items())
+    }
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_rules(
+    sources: Source | Iterable[Source],
+    *,
+    functions: Functions | None = None,
+    with_defaults: bool = False,
+) -> RuleSet:
+    """Load and check a rule set from TOML files and/or dicts, merged in order.
+
+    ``with_defaults`` puts the packaged default rule set first, so the
+    sources override it.  ``functions`` are the named predicates conditions
+    may call.  Raises :class:`ConfigError` listing every problem with its
+    file, table, row and field.
+    """
+    if isinstance(sources, str | Path | Mapping):
+        sources = [sources]
+    listed: list[Source] = list(sources)
+    if with_defaults:
+        listed.insert(0, _default_path())
+    problems = _Problems()
+    read = []
+    for index, source in enumerate(listed, start=1):
+        origin, data = _read(source, index, problems)
+        if data is not None:
+            read.append((origin, data))
+    merged = _merge(read, problems)
+    tables: dict[str, Table] = {}
+    for name, entry in merged.items():
+        table = _build_table(name, entry, functions or {}, problems)
+        if table is not None:
+            tables[name] = table
+    if not merged and not problems.items:
+        problems.add(", ".join(str(s) for s in listed) or "rules", "defines no tables")
+    if problems.items:
+        raise ConfigError("rule set", problems.items)
+    return RuleSet(
+        tables=tables,
+        version=_version(merged),
+        sources=tuple(o for o, _ in read),
+    )
+
+
+def _default_path() -> Path:
+    return Path(str(resources.files("reqmgmt.rules").joinpath(DEFAULT_RULES)))
+
+
+def default_rules(functions: Functions | None = None) -> RuleSet:
+    """The packaged default rule set (``rules/default_rules.toml``)."""
+    return load_rules(_default_path(), functions=functions)
