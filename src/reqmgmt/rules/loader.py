@@ -377,9 +377,11 @@ def _check_examples(origin: str, table: Table, problems: _Problems) -> None:
             continue
         expect = example.get("expect")
         if expect is not None and decision.outcome != expect:
+            got = decision.outcome
+            shown = [dict(o) for o in got] if isinstance(got, list) else dict(got)
             problems.add(
                 where,
-                f"expected {expect!r} but the rows give {decision.outcome!r} "
+                f"expected {expect!r} but the rows give {shown!r} "
                 f"(matched: {', '.join(decision.matched) or 'none'})",
             )
 
