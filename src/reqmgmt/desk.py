@@ -214,6 +214,18 @@ class Desk:
                 "kind", kind, "one of " + ", ".join(sorted(self.engines)), where="Desk"
             ) from None
 
+    def _engine_of(self, record: Record) -> Engine:
+        return self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
+
+    def _before(self, record: Record, event: str, actor: Actor, state: str) -> None:
+        """``reqmgmt_before_transition``: a TransitionBlocked gets its place filled in."""
+        hook = self.pm.hook.reqmgmt_before_transition
+        if hook.get_hookimpls():
+            try:
+                hook(record=record, event=event, actor=actor)
+            except TransitionBlocked as exc:
+                raise exc.locate(record.ref, event, state) from None
+
     def _load(self, tx: Transaction, ref: str) -> Record:
         record = tx.get(ref)
         if record is None:
@@ -286,7 +298,7 @@ class Desk:
         dry: bool = False,
     ) -> tuple[Engine, Context, str]:
         """Steps 2-4: find, authorise, guard.  Raises; writes nothing."""
-        engine = self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
+        engine = self._engine_of(record)
         t = engine.transition(record.state, event)
         if t is None:
             raise InvalidTransition(
@@ -294,24 +306,14 @@ class Desk:
             )
         if not dry:
             _check_input(record, t, note, data)
-        refusals: list[str] = []
-        if t.roles and not (actor.roles & t.roles):
-            refusals.append(
-                f"{event!r} needs one of the roles {', '.join(sorted(t.roles))}; "
-                f"{actor.id} has {', '.join(sorted(actor.roles)) or 'none'}"
-            )
+        refusals = _role_problems(t, actor, repr(event))
         if t.signoff:
             refusals.extend(self._signer_problems(record, actor, data.get("department")))
         if not refusals:
             refusals.extend(self._vetoes(actor, record, event))
         if refusals:
             raise NotAuthorized(record.ref, event, actor.id, refusals)
-        hook = self.pm.hook.reqmgmt_before_transition
-        if hook.get_hookimpls():
-            try:
-                hook(record=record, event=event, actor=actor)
-            except TransitionBlocked as exc:
-                raise exc.locate(record.ref, event, record.state) from None
+        self._before(record, event, actor, record.state)
         ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle)
         dest = engine.run(ctx)
         return engine, ctx, dest
@@ -404,7 +406,7 @@ class Desk:
         with self.store.transaction() as tx:
             record = self._load(tx, ref)
             if not isinstance(event, str):
-                engine = self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
+                engine = self._engine_of(record)
                 event = event(record, engine)
             now = self.now()
             engine, ctx, dest = self._check(record, event, actor, note, data, now)
@@ -540,16 +542,9 @@ class Desk:
         engine = self.engine(kind)
         lc = engine.lifecycle
         t = engine.creation
-        if t.roles and not (actor.roles & t.roles):
-            raise NotAuthorized(
-                "(new)",
-                lc.create_event,
-                actor.id,
-                [
-                    f"creating a {kind} needs one of the roles {', '.join(sorted(t.roles))}; "
-                    f"{actor.id} has {', '.join(sorted(actor.roles)) or 'none'}"
-                ],
-            )
+        refusals = _role_problems(t, actor, f"creating a {kind}")
+        if refusals:
+            raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
         with self.store.transaction() as tx:
             now = self.now()
             ref = self.pm.hook.reqmgmt_next_number(kind=kind, year=now.year)
@@ -569,12 +564,7 @@ class Desk:
             refusals = self._vetoes(actor, record, lc.create_event)
             if refusals:
                 raise NotAuthorized(ref, lc.create_event, actor.id, refusals)
-            hook = self.pm.hook.reqmgmt_before_transition
-            if hook.get_hookimpls():
-                try:
-                    hook(record=record, event=lc.create_event, actor=actor)
-                except TransitionBlocked as exc:
-                    raise exc.locate(ref, lc.create_event, "(new)") from None
+            self._before(record, lc.create_event, actor, "(new)")
             hooks = field_unstructurer(type(record))
             diff = tuple(
                 FieldChange(name, None, value if hook is None else hook(value))
@@ -642,7 +632,7 @@ class Desk:
     def _verdict(
         self, record: Record, event: str, actor: Actor, data: Mapping[str, Any], now: datetime
     ) -> Verdict:
-        engine = self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
+        engine = self._engine_of(record)
         t = engine.transition(record.state, event)
         attempts: list[Mapping[str, Any]] = [data]
         if t is not None and t.signoff and "department" not in data:
@@ -663,7 +653,7 @@ class Desk:
         """The events ``actor`` may fire on ``ref`` now, sorted."""
         with self.store.transaction() as tx:
             record = self._load(tx, ref)
-        engine = self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
+        engine = self._engine_of(record)
         now = self.now()
         return [
             e for e in engine.events_from(record.state) if self._verdict(record, e, actor, {}, now)
@@ -720,6 +710,15 @@ class Desk:
             with self.store.transaction() as tx:
                 tx.save_outbox(updated)
         return DispatchResult(delivered, failed, dead)
+
+
+def _role_problems(t: Transition, actor: Actor, what: str) -> list[str]:
+    if not t.roles or actor.roles & t.roles:
+        return []
+    return [
+        f"{what} needs one of the roles {', '.join(sorted(t.roles))}; "
+        f"{actor.id} has {', '.join(sorted(actor.roles)) or 'none'}"
+    ]
 
 
 def _check_input(record: Record, t: Transition, note: str | None, data: Mapping[str, Any]) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from reqmgmt import Desk, Money, ValidationError, hookimpl
-from reqmgmt.rules import default_rules
+from reqmgmt import ConfigError, Desk, Money, ValidationError, hookimpl
+from reqmgmt.rules import RuleSet, default_rules, load_rules
 
 RULES = default_rules()
 
@@ -268,16 +268,13 @@ def test_missing_and_mistyped_facts_are_named() -> None:
         RULES.decide("sample_order", {"quantity": True, "marked_sample": False})
 
 
-def test_unique_table_with_two_matches_is_an_error_at_evaluation() -> None:
-    """A unique table where two rows match raises ConfigError naming both."""
-    from reqmgmt import ConfigError
-    from reqmgmt.rules import load_rules
-
-    rules = load_rules(
+def two_overlapping_rows(hit: str) -> RuleSet:
+    """A table u where row a matches n > 1 and row b n > 5, with hit policy ``hit``."""
+    return load_rules(
         {
             "tables": {
                 "u": {
-                    "hit": "unique",
+                    "hit": hit,
                     "inputs": {"n": "int"},
                     "outputs": ["x"],
                     "rows": [
@@ -288,6 +285,11 @@ def test_unique_table_with_two_matches_is_an_error_at_evaluation() -> None:
             }
         }
     )
+
+
+def test_unique_table_with_two_matches_is_an_error_at_evaluation() -> None:
+    """A unique table where two rows match raises ConfigError naming both."""
+    rules = two_overlapping_rows("unique")
     assert rules.decide("u", {"n": 3}).outcome == {"x": 1}
     with pytest.raises(ConfigError, match="rows 'a', 'b' all match"):
         rules.decide("u", {"n": 9})
@@ -295,22 +297,6 @@ def test_unique_table_with_two_matches_is_an_error_at_evaluation() -> None:
 
 def test_collect_gives_every_match() -> None:
     """A collect table returns all matching rows' outputs, in order."""
-    from reqmgmt.rules import load_rules
-
-    rules = load_rules(
-        {
-            "tables": {
-                "c": {
-                    "hit": "collect",
-                    "inputs": {"n": "int"},
-                    "outputs": ["x"],
-                    "rows": [
-                        {"id": "a", "when": "n > 1", "then": {"x": 1}},
-                        {"id": "b", "when": "n > 5", "then": {"x": 2}},
-                    ],
-                }
-            }
-        }
-    )
-    assert rules.decide("c", {"n": 9}).outcome == [{"x": 1}, {"x": 2}]
-    assert rules.decide("c", {"n": 0}).outcome == []
+    rules = two_overlapping_rows("collect")
+    assert rules.decide("u", {"n": 9}).outcome == [{"x": 1}, {"x": 2}]
+    assert rules.decide("u", {"n": 0}).outcome == []
