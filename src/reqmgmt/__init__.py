@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .audit import HistoryCheck
-from .desk import Desk, DispatchResult, RequirementDesk, Verdict
+from .desk import ContractDesk, Desk, DispatchResult, RequirementDesk, Verdict
 from .errors import (
     ConfigError,
     ConflictError,
@@ -26,6 +26,8 @@ from .lifecycle import BUILTIN_LIFECYCLES, Lifecycle, SignoffStep, State, Transi
 from .model import (
     Actor,
     AuditEvent,
+    Contract,
+    ContractLine,
     Customer,
     FieldChange,
     Money,
@@ -48,6 +50,9 @@ __all__ = [
     "AuditEvent",
     "ConfigError",
     "ConflictError",
+    "Contract",
+    "ContractDesk",
+    "ContractLine",
     "Customer",
     "Desk",
     "DispatchResult",

@@ -44,6 +44,8 @@ from .lifecycle.base import Context, Engine, Lifecycle, Transition
 from .model import (
     Actor,
     AuditEvent,
+    Contract,
+    ContractLine,
     Customer,
     FieldChange,
     Money,
@@ -51,6 +53,7 @@ from .model import (
     Record,
     Requirement,
     derive,
+    lines_total,
 )
 from .plugins import make_plugin_manager, rule_functions
 from .rules import Decision, RuleSet, default_rules, load_rules
@@ -58,7 +61,14 @@ from .rules.loader import Source
 from .serialize import field_unstructurer
 from .storage.base import OutboxEntry, Store, Transaction
 
-__all__ = ["TABLE_ALIASES", "Desk", "DispatchResult", "RequirementDesk", "Verdict"]
+__all__ = [
+    "TABLE_ALIASES",
+    "ContractDesk",
+    "Desk",
+    "DispatchResult",
+    "RequirementDesk",
+    "Verdict",
+]
 
 #: Short names for the default tables, for ``desk.classify``.
 TABLE_ALIASES = {
@@ -139,6 +149,7 @@ class Desk:
             e.lifecycle.record_type: e for e in self.engines.values()
         }
         self.requirements = RequirementDesk(self)
+        self.contracts = ContractDesk(self)
 
     @classmethod
     def open(
@@ -306,20 +317,24 @@ class Desk:
             )
         if not dry:
             _check_input(record, t, note, data)
-        refusals = _role_problems(t, actor, repr(event))
+        refusals = _role_problems(t, actor, repr(event), record)
         if t.signoff:
             refusals.extend(self._signer_problems(record, actor, data.get("department")))
+        if t.independent:
+            refusals.extend(_independence_problems(record, actor))
         if not refusals:
             refusals.extend(self._vetoes(actor, record, event))
         if refusals:
             raise NotAuthorized(record.ref, event, actor.id, refusals)
         self._before(record, event, actor, record.state)
-        ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle)
+        ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle, self._decide)
         dest = engine.run(ctx)
         return engine, ctx, dest
 
     def _signer_problems(self, record: Record, actor: Actor, department: object) -> list[str]:
         problems: list[str] = []
+        if actor.id == record.created_by and actor.id != record.submitted_by:
+            problems.append(f"{actor.id} drafted {record.ref} and may not sign its review")
         if actor.id == record.submitted_by:
             problems.append(
                 f"{actor.id} submitted this review (round {record.review_round}) and may not "
@@ -457,6 +472,7 @@ class Desk:
             note=ctx.note,
             meaning=t.meaning,
             changes=tuple(diff),
+            decisions=tuple(d.summary() for d in ctx.decisions),
             prev_hash=last.hash if last is not None else "",
         )
         notes = self._notifications(engine, t, record, new, ctx.now)
@@ -469,7 +485,10 @@ class Desk:
     def _notifications(
         self, engine: Engine, t: Transition, old: Record | None, new: Record, now: datetime
     ) -> tuple[Notification, ...]:
-        if not t.notify:
+        recipients = list(t.notify)
+        if t.notify_from is not None:
+            recipients.extend(r for r in t.notify_from(new) if r not in recipients)
+        if not recipients:
             return ()
         lc = engine.lifecycle
         to = engine.labels[new.state]
@@ -493,7 +512,7 @@ class Desk:
                 text_en=en,
                 created_at=now,
             )
-            for recipient in t.notify
+            for recipient in recipients
         )
 
     def _after_commit(
@@ -542,7 +561,7 @@ class Desk:
         engine = self.engine(kind)
         lc = engine.lifecycle
         t = engine.creation
-        refusals = _role_problems(t, actor, f"creating a {kind}")
+        refusals = _role_problems(t, actor, f"creating a {kind}", None)
         if refusals:
             raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
         with self.store.transaction() as tx:
@@ -608,6 +627,9 @@ class Desk:
         """
         table = TABLE_ALIASES.get(kind, kind)
         return self.rules.decide(table, facts, convert=self._convert, on=on or self.now().date())
+
+    def _decide(self, table: str, facts: Mapping[str, Any]) -> Decision:
+        return self.classify(table, facts)
 
     def _convert(self, money: Money, currency: str, on: date) -> Money | None:
         result: Money | None = self.pm.hook.reqmgmt_convert_money(
@@ -712,13 +734,27 @@ class Desk:
         return DispatchResult(delivered, failed, dead)
 
 
-def _role_problems(t: Transition, actor: Actor, what: str) -> list[str]:
-    if not t.roles or actor.roles & t.roles:
+def _role_problems(t: Transition, actor: Actor, what: str, record: Record | None) -> list[str]:
+    roles = t.roles_from(record) if t.roles_from is not None and record is not None else t.roles
+    if not roles or actor.roles & roles:
         return []
     return [
-        f"{what} needs one of the roles {', '.join(sorted(t.roles))}; "
+        f"{what} needs one of the roles {', '.join(sorted(roles))}; "
         f"{actor.id} has {', '.join(sorted(actor.roles)) or 'none'}"
     ]
+
+
+def _independence_problems(record: Record, actor: Actor) -> list[str]:
+    problems = []
+    if actor.id == record.created_by:
+        problems.append(f"{actor.id} drafted {record.ref} and may not approve it")
+    if actor.id == record.submitted_by:
+        problems.append(f"{actor.id} submitted this review and may not approve it")
+    if any(s.actor_id == actor.id for s in record.round_signoffs()):
+        problems.append(
+            f"{actor.id} signed for a department in this review and may not also approve it"
+        )
+    return problems
 
 
 def _check_input(record: Record, t: Transition, note: str | None, data: Mapping[str, Any]) -> None:
@@ -729,7 +765,7 @@ def _check_input(record: Record, t: Transition, note: str | None, data: Mapping[
         )
     if note is not None and not isinstance(note, str):
         raise ValidationError("note", note, "a string", where=where)
-    accepted = set(t.requires)
+    accepted = set(t.requires) | set(t.optional)
     unknown = sorted(set(data) - accepted)
     if unknown:
         raise ValidationError(
@@ -792,3 +828,47 @@ class RequirementDesk:
             received_at=received,
         )
         return cast(Requirement, record)
+
+
+class ContractDesk:
+    """``desk.contracts``: drafting sales contracts and orders for review (合同评审)."""
+
+    def __init__(self, desk: Desk) -> None:
+        self._desk = desk
+
+    def draft(
+        self,
+        *,
+        customer: Customer,
+        lines: Sequence[ContractLine],
+        currency: str,
+        actor: Actor,
+        document: str = "contract",
+        channel: str = "domestic",
+        flags: Iterable[str] = (),
+        requirement_refs: Iterable[str] = (),
+        note: str | None = None,
+        **terms: str,
+    ) -> Contract:
+        """Draft a contract (草稿) numbered ``CON-<year>-<n>``; the amount is the lines' sum.
+
+        ``terms`` are the reviewed texts: payment_terms, delivery_method,
+        packaging, quality_requirements, acceptance_criteria.  ``flags``:
+        new_product, oem, first_order.  Raises :class:`ValidationError` when a
+        line is in another currency or a field is wrong.
+        """
+        record = self._desk.create(
+            "contract",
+            actor=actor,
+            note=note,
+            customer=customer,
+            lines=tuple(lines),
+            currency=currency,
+            amount=lines_total(lines, currency),
+            document=document,
+            channel=channel,
+            flags=frozenset(flags),
+            requirement_refs=tuple(requirement_refs),
+            **cast(dict[str, Any], terms),
+        )
+        return cast(Contract, record)

@@ -14,6 +14,8 @@ __all__ = ["graphviz", "markdown", "mermaid"]
 
 
 def _roles(t: Transition) -> str:
+    if t.roles_from is not None:
+        return "per record (route approver)"
     return ", ".join(sorted(t.roles)) if t.roles else "anyone"
 
 

@@ -8,7 +8,7 @@ Serialization lives in :mod:`reqmgmt.serialize`, not in these classes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
 
@@ -18,6 +18,8 @@ from attrs import field, frozen
 from .errors import ValidationError
 
 __all__ = [
+    "CONTRACT_CHANNELS",
+    "CONTRACT_DOCUMENTS",
     "CURRENCIES",
     "REQUIREMENT_CHANNELS",
     "REQUIREMENT_KINDS",
@@ -25,6 +27,8 @@ __all__ = [
     "SIGNATURE_MEANINGS",
     "Actor",
     "AuditEvent",
+    "Contract",
+    "ContractLine",
     "Customer",
     "FieldChange",
     "Money",
@@ -33,6 +37,7 @@ __all__ = [
     "Requirement",
     "Signoff",
     "derive",
+    "lines_total",
 ]
 
 # ISO 4217 active codes (2024 list).  Kept as data: there is no parsing to do,
@@ -629,8 +634,9 @@ def _make_copier(cls: type[Record]) -> Any:
 def derive(record: _R, changes: Mapping[str, Any]) -> _R:
     """A new version of ``record`` with ``changes`` applied (the engine's ``evolve``).
 
-    Runs the converters and validators of the changed fields only: the
-    others were checked when the record was made.  Unknown field names raise
+    Runs the converters and validators of the changed fields only (the
+    others were checked when the record was made), then the class's
+    cross-field checks (``__attrs_post_init__``).  Unknown field names raise
     :class:`ValidationError`.
     """
     cls = type(record)
@@ -645,4 +651,152 @@ def derive(record: _R, changes: Mapping[str, Any]) -> _R:
         if a.validator is not None:
             a.validator(new, a, value)
         object.__setattr__(new, name, value)
+    # Cross-field invariants (a contract's amount is the sum of its lines).
+    check = getattr(cls, "__attrs_post_init__", None)
+    if check is not None:
+        check(new)
     return new
+
+
+# --- contracts and orders ------------------------------------------------------------------
+
+#: Documents reviewed as contracts (合同评审): contract, order, bid 标书, technical
+#: agreement 技术协议, verbal order 口头订单, quotation 报价单.
+CONTRACT_DOCUMENTS: dict[str, tuple[str, str]] = {
+    "contract": ("合同", "contract"),
+    "order": ("订单", "order"),
+    "bid": ("标书", "bid"),
+    "technical_agreement": ("技术协议", "technical agreement"),
+    "verbal": ("口头订单", "verbal order"),
+    "quotation": ("报价单", "quotation"),
+}
+CONTRACT_CHANNELS: dict[str, tuple[str, str]] = {
+    "domestic": ("内销", "domestic"),
+    "foreign_trade": ("外贸", "foreign trade"),
+}
+
+
+def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValidationError(
+            attribute.name, value, "a positive whole number", where=type(instance).__name__
+        )
+
+
+def _optional_date(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, date):
+        raise ValidationError(
+            attribute.name, value, "a date or None", where=type(instance).__name__
+        )
+
+
+@frozen(kw_only=True)
+class ContractLine:
+    """One line of a contract or order: what, how many, at what price, by when.
+
+    ``shipped`` counts what has left on shipping orders so far (partial
+    shipments), never more than ``quantity``.
+    """
+
+    line_no: int = field(validator=_positive_int)
+    product: str = field(validator=_non_empty)
+    specification: str = field(default="", validator=attrs.validators.instance_of(str))
+    model: str = field(default="", validator=attrs.validators.instance_of(str))
+    quantity: int = field(validator=_positive_int)
+    unit: str = field(default="pcs", validator=_non_empty)
+    unit_price: Money = field(validator=attrs.validators.instance_of(Money))
+    delivery_date: date | None = field(default=None, validator=_optional_date)
+    shipped: int = field(default=0, validator=_non_negative_int)
+
+    def __attrs_post_init__(self) -> None:
+        if self.shipped > self.quantity:
+            raise ValidationError(
+                "shipped",
+                self.shipped,
+                f"at most the line's quantity {self.quantity}",
+                where=f"ContractLine {self.line_no}",
+            )
+
+    @property
+    def amount(self) -> Money:
+        """Quantity × unit price."""
+        return Money(self.unit_price.amount * self.quantity, self.unit_price.currency)
+
+    @property
+    def open_quantity(self) -> int:
+        """What is still to ship."""
+        return self.quantity - self.shipped
+
+
+def _lines(value: Iterable[ContractLine]) -> tuple[ContractLine, ...]:
+    return tuple(value)
+
+
+def lines_total(lines: Iterable[ContractLine], currency: str) -> Money:
+    """The sum of the lines' amounts, in ``currency`` (every line must be in it)."""
+    total = Money(0, currency)
+    for line in lines:
+        total = total + line.amount
+    return total
+
+
+def _check_lines(instance: Contract, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        not isinstance(value, tuple)
+        or not value
+        or not all(isinstance(x, ContractLine) for x in value)
+    ):
+        raise ValidationError("lines", value, "one or more ContractLine", where="Contract")
+    numbers = [x.line_no for x in value]
+    if len(set(numbers)) != len(numbers):
+        raise ValidationError("lines", numbers, "distinct line numbers", where="Contract")
+
+
+@frozen(kw_only=True)
+class Contract(Record):
+    """A sales contract or order under review (合同评审), ``CON-2026-000001``.
+
+    ``amount`` is always the sum of the lines (the engine sets both
+    together).  ``contract_class`` and the route fields are pinned when the
+    contract is submitted, with the rule-set version in ``rules_version``:
+    editing the rules later does not change a review in flight.
+    """
+
+    RECORD_KIND: ClassVar[str] = "contract"
+
+    customer: Customer = field(validator=attrs.validators.instance_of(Customer))
+    document: str = field(default="contract", validator=_one_of(CONTRACT_DOCUMENTS))
+    channel: str = field(default="domestic", validator=_one_of(CONTRACT_CHANNELS))
+    currency: str = field(validator=_currency)
+    lines: tuple[ContractLine, ...] = field(converter=_lines, validator=_check_lines)
+    amount: Money = field(validator=attrs.validators.instance_of(Money))
+    payment_terms: str = field(default="", validator=attrs.validators.instance_of(str))
+    delivery_method: str = field(default="", validator=attrs.validators.instance_of(str))
+    packaging: str = field(default="", validator=attrs.validators.instance_of(str))
+    quality_requirements: str = field(default="", validator=attrs.validators.instance_of(str))
+    acceptance_criteria: str = field(default="", validator=attrs.validators.instance_of(str))
+    flags: frozenset[str] = field(factory=frozenset, converter=_strings)
+    requirement_refs: tuple[str, ...] = field(default=(), converter=_texts)
+    contract_class: str | None = field(default=None, validator=_optional_text)
+    route: str | None = field(default=None, validator=_optional_text)
+    route_departments: tuple[str, ...] = field(default=(), converter=_texts)
+    route_approver: str | None = field(default=None, validator=_optional_text)
+    confirmation_required: str | None = field(default=None, validator=_optional_text)
+    confirmation: str | None = field(default=None, validator=_optional_text)
+
+    def __attrs_post_init__(self) -> None:
+        total = lines_total(self.lines, self.currency)
+        if self.amount != total:
+            raise ValidationError(
+                "amount", self.amount, f"the sum of the lines, {total}", where="Contract"
+            )
+
+    @property
+    def number(self) -> str:
+        """The contract number users see; the same as ``ref``."""
+        return self.ref
+
+    @property
+    def fully_shipped(self) -> bool:
+        """Every line shipped in full."""
+        return all(x.open_quantity == 0 for x in self.lines)

@@ -7,7 +7,7 @@ form of a value is the same wherever it is written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -24,6 +24,10 @@ T = TypeVar("T")
 converter = cattrs.Converter(omit_if_default=False)
 converter.register_unstructure_hook(Decimal, str)
 converter.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
+converter.register_unstructure_hook(date, date.isoformat)
+converter.register_structure_hook(
+    date, lambda v, _: v if isinstance(v, date) else date.fromisoformat(v)
+)
 converter.register_unstructure_hook(datetime, datetime.isoformat)
 converter.register_structure_hook(
     datetime, lambda v, _: v if isinstance(v, datetime) else datetime.fromisoformat(v)

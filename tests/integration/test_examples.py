@@ -43,3 +43,18 @@ def test_the_cli_demo_runs_as_installed() -> None:
         check=True,
     ).stdout
     assert "已关闭 closed" in out
+
+
+def test_contract_review_example_covers_the_routes() -> None:
+    """General, reworked special and foreign-trade contracts all reach their ends."""
+    script = next(p for p in EXAMPLES if p.name == "contract_review.py")
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert "CON-2026-000001: general contract" in out
+    assert "CON-2026-000001: closed" in out
+    assert "declined, back to draft" in out
+    assert "approved in review round 2" in out
+    assert "route central_review: foreign_trade" in out
+    assert "→ general_manager" in out
+    assert "audit chains intact" in out

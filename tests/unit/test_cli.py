@@ -43,7 +43,7 @@ def test_diagram_writes_pages(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_diagram_of_an_unknown_kind_fails(capsys: pytest.CaptureFixture[str]) -> None:
     """An unknown kind exits 2 naming the known ones."""
     assert main(["diagram", "widget"]) == 2
-    assert "known: requirement" in capsys.readouterr().err
+    assert "known: contract, requirement" in capsys.readouterr().err
 
 
 def test_tables_line_up_chinese_text() -> None:

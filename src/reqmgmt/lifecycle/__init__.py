@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .base import Context, Engine, Lifecycle, SignoffStep, State, Transition
+from .contract import CONTRACT
 from .requirement import REQUIREMENT
 
 __all__ = [
     "BUILTIN_LIFECYCLES",
+    "CONTRACT",
     "REQUIREMENT",
     "Context",
     "Engine",
@@ -17,4 +19,7 @@ __all__ = [
 ]
 
 #: The lifecycles a Desk runs unless told otherwise, by record kind.
-BUILTIN_LIFECYCLES: dict[str, Lifecycle] = {REQUIREMENT.kind: REQUIREMENT}
+BUILTIN_LIFECYCLES: dict[str, Lifecycle] = {
+    REQUIREMENT.kind: REQUIREMENT,
+    CONTRACT.kind: CONTRACT,
+}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import field, frozen
@@ -21,6 +21,9 @@ from transitions import Machine
 
 from ..errors import ConfigError, TransitionBlocked, ValidationError
 from ..model import SIGNATURE_MEANINGS, Actor, Record, Signoff
+
+if TYPE_CHECKING:
+    from ..rules.model import Decision
 
 __all__ = [
     "Context",
@@ -84,6 +87,16 @@ class Context:
     now: datetime
     transition: Transition
     lifecycle: Lifecycle
+    decide: Callable[[str, Mapping[str, Any]], Decision] | None = None
+    decisions: list[Decision] = attrs.Factory(list)
+
+    def classify(self, table: str, facts: Mapping[str, Any]) -> Decision:
+        """Decide with the Desk's rule set; the decision goes into the command's audit event."""
+        if self.decide is None:
+            raise ValidationError("rules", None, "a Desk with a rule set", where="Context")
+        decision = self.decide(table, facts)
+        self.decisions.append(decision)
+        return decision
 
 
 @frozen
@@ -129,6 +142,16 @@ class Transition:
     opens_review: bool = False
     meaning: str | None = None
     signoff: bool = False
+    #: Roles decided per record (e.g. the approver its review route names);
+    #: used instead of ``roles`` when set.
+    roles_from: Callable[[Record], frozenset[str]] | None = None
+    #: The actor may not be the record's creator, its submitter, nor a signer
+    #: of the current review round (separation of duties).
+    independent: bool = False
+    #: Data keys the command may carry besides ``requires``.
+    optional: tuple[str, ...] = field(default=(), converter=_names)
+    #: Recipients decided per record (on the new version), added to ``notify``.
+    notify_from: Callable[[Record], Sequence[str]] | None = None
 
 
 @frozen

@@ -1,0 +1,288 @@
+"""The contract and order review lifecycle (合同评审, DOMAIN.md §2).
+
+draft 草稿 → in_review 评审中 (the route's departments countersign, then the
+route's approver) → approved 已批准 → awaiting_customer 待客户确认 (our
+countersigned order or contract sent back; verbal orders need the customer's
+read-back 复述) → confirmed 已签订 → in_fulfilment 履行中 (special contracts
+send the reviewed order to the acting departments; general ones go straight
+to shipping) → shipped 已出货 (every line shipped, partial shipments tracked
+per line) → completed 已完成 → closed 已关闭.  A decline in review sends it
+back to draft for rework with the reason kept; cancel with a reason.
+
+The class (一般/特殊) and the review route are decided by the rule set when the
+contract is first submitted and pinned on the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ..errors import ValidationError
+from ..model import Contract, Record
+from .base import Context, Lifecycle, SignoffStep, State, Transition, all_signed, note_as_reason
+
+__all__ = ["APPROVER_ROLES", "CONTRACT", "classify_contract"]
+
+#: The role that may give the final approval, per approver the route names.
+#: "none" (general contracts: sales with production) and "signatory" (verbal
+#: orders, self-reviewed) leave the approval to sales.
+APPROVER_ROLES: dict[str, frozenset[str]] = {
+    "sales_manager": frozenset({"sales_manager"}),
+    "general_manager": frozenset({"general_manager"}),
+    "factory_head": frozenset({"factory_head"}),
+    "none": frozenset({"sales", "foreign_trade"}),
+    "signatory": frozenset({"sales", "foreign_trade"}),
+}
+_SALES = frozenset({"sales", "foreign_trade"})
+
+
+def _contract(record: Record) -> Contract:
+    assert isinstance(record, Contract)
+    return record
+
+
+def classify_contract(ctx: Context) -> Mapping[str, Any]:
+    """Effect of the first submission: class and route from the rules, pinned on the record."""
+    record = _contract(ctx.record)
+    if record.contract_class is not None:
+        return {}  # pinned at the first submission; only an amendment re-classifies
+    flags = record.flags | record.customer.flags
+    cls = ctx.classify(
+        "contract_class",
+        {
+            "amount": record.amount,
+            "new_product": "new_product" in flags,
+            "oem": "oem" in flags,
+            "new_customer": "new" in record.customer.flags,
+            "first_order": "first_order" in flags,
+            "foreign_trade": record.channel == "foreign_trade",
+        },
+    ).outcome["class"]
+    route = ctx.classify(
+        "review_route",
+        {
+            "document": record.document,
+            "contract_class": cls,
+            "channel": record.channel,
+            "amount": record.amount,
+        },
+    ).outcome
+    return {
+        "contract_class": cls,
+        "route": route["route"],
+        "route_departments": tuple(route["departments"]),
+        "route_approver": route["approver"],
+        "confirmation_required": route["confirmation"],
+        "rules_version": ctx.decisions[-1].version,
+    }
+
+
+def _route_departments(record: Record) -> Sequence[str]:
+    return _contract(record).route_departments
+
+
+def _approver_roles(record: Record) -> frozenset[str]:
+    approver = _contract(record).route_approver or "none"
+    return APPROVER_ROLES.get(approver, frozenset({approver}))
+
+
+def _confirmation(ctx: Context) -> Mapping[str, Any]:
+    return {"confirmation": ctx.data["confirmation"]}
+
+
+def _read_back_given(ctx: Context) -> str | None:
+    record = _contract(ctx.record)
+    if record.confirmation_required == "read_back" and ctx.data.get("read_back") is not True:
+        return (
+            "a verbal order needs the customer's read-back (复述) confirmation: "
+            "pass read_back=True with what the customer confirmed"
+        )
+    return None
+
+
+def _shipment(ctx: Context) -> Mapping[str, Any]:
+    record = _contract(ctx.record)
+    shipment = ctx.data["shipment"]
+    if not isinstance(shipment, Mapping) or not shipment:
+        raise ValidationError(
+            "shipment", shipment, "a mapping of line number to quantity shipped", where=record.ref
+        )
+    by_no = {x.line_no: x for x in record.lines}
+    lines = []
+    for line in record.lines:
+        qty = shipment.get(line.line_no, 0)
+        if not isinstance(qty, int) or isinstance(qty, bool) or qty < 0:
+            raise ValidationError(
+                f"shipment[{line.line_no}]", qty, "a non-negative whole number", where=record.ref
+            )
+        if qty > line.open_quantity:
+            raise ValidationError(
+                f"shipment[{line.line_no}]",
+                qty,
+                f"at most the {line.open_quantity} still open on line {line.line_no}",
+                where=record.ref,
+            )
+        lines.append(attrs.evolve(line, shipped=line.shipped + qty) if qty else line)
+    unknown = sorted(set(shipment) - set(by_no))
+    if unknown:
+        raise ValidationError(
+            "shipment",
+            unknown,
+            "line numbers of this contract: " + ", ".join(map(str, by_no)),
+            where=record.ref,
+        )
+    return {"lines": tuple(lines)}
+
+
+def _all_shipped(ctx: Context) -> str | None:
+    record = _contract(ctx.record)
+    open_lines = [
+        f"line {x.line_no}: {x.open_quantity} open" for x in record.lines if x.open_quantity
+    ]
+    return ("not everything has shipped: " + ", ".join(open_lines)) if open_lines else None
+
+
+def _acting_departments(record: Record) -> Sequence[str]:
+    contract = _contract(record)
+    if contract.contract_class == "special":
+        # The reviewed order is copied to every department that acts on it.
+        return [f"department:{d}" for d in contract.route_departments]
+    return ["department:shipping"]
+
+
+CONTRACT = Lifecycle(
+    kind="contract",
+    record_type=Contract,
+    zh="合同/订单",
+    en="contract / order",
+    initial="draft",
+    create_event="draft",
+    create_roles=_SALES,
+    number_prefix="CON",
+    states=(
+        State("draft", "草稿", "draft"),
+        State("in_review", "评审中", "in review"),
+        State("approved", "已批准", "approved"),
+        State("awaiting_customer", "待客户确认", "awaiting the customer", waiting=True),
+        State("confirmed", "已签订", "confirmed"),
+        State("in_fulfilment", "履行中", "in fulfilment"),
+        State("shipped", "已出货", "shipped"),
+        State("completed", "已完成", "completed"),
+        State("closed", "已关闭", "closed", final=True),
+        State("cancelled", "已取消", "cancelled", final=True),
+    ),
+    transitions=(
+        Transition(
+            event="submit",
+            sources=("draft",),
+            dest="in_review",
+            zh="提交评审",
+            en="submit for review",
+            roles=_SALES,
+            opens_review=True,
+            effects=(classify_contract,),
+            notify_from=lambda r: [f"department:{d}" for d in _route_departments(r)],
+        ),
+        Transition(
+            event="approve",
+            sources=("in_review",),
+            dest="approved",
+            zh="批准",
+            en="approve",
+            roles_from=_approver_roles,
+            independent=True,
+            guards=(all_signed,),
+            meaning="approval",
+            notify=("role:sales",),
+        ),
+        Transition(
+            event="send",
+            sources=("approved",),
+            dest="awaiting_customer",
+            zh="回传客户确认",
+            en="send to the customer to confirm",
+            roles=_SALES,
+            notify=("customer",),
+        ),
+        Transition(
+            event="confirm",
+            sources=("awaiting_customer",),
+            dest="confirmed",
+            zh="客户确认,合同签订",
+            en="customer confirmed",
+            roles=_SALES,
+            requires=("confirmation",),
+            optional=("read_back",),
+            guards=(_read_back_given,),
+            effects=(_confirmation,),
+            meaning="responsibility",
+        ),
+        Transition(
+            event="start_fulfilment",
+            sources=("confirmed",),
+            dest="in_fulfilment",
+            zh="下发执行",
+            en="release for fulfilment",
+            roles=_SALES,
+            notify_from=_acting_departments,
+        ),
+        Transition(
+            event="ship",
+            sources=("in_fulfilment",),
+            dest="in_fulfilment",
+            zh="开出货单",
+            en="issue a shipping order",
+            roles=_SALES | {"shipping"},
+            requires=("shipment",),
+            effects=(_shipment,),
+            notify=("department:warehouse",),
+        ),
+        Transition(
+            event="mark_shipped",
+            sources=("in_fulfilment",),
+            dest="shipped",
+            zh="全部出货",
+            en="all shipped",
+            roles=_SALES | {"shipping"},
+            guards=(_all_shipped,),
+        ),
+        Transition(
+            event="complete",
+            sources=("shipped",),
+            dest="completed",
+            zh="履行完成",
+            en="complete",
+            roles=_SALES,
+        ),
+        Transition(
+            event="close",
+            sources=("completed",),
+            dest="closed",
+            zh="关闭",
+            en="close",
+            roles=_SALES,
+        ),
+        Transition(
+            event="cancel",
+            sources=("draft", "in_review", "approved", "awaiting_customer", "confirmed"),
+            dest="cancelled",
+            zh="取消",
+            en="cancel",
+            roles=_SALES,
+            note_required=True,
+            effects=(note_as_reason,),
+            notify=("role:sales",),
+        ),
+    ),
+    signoffs=(
+        SignoffStep(
+            state="in_review",
+            departments=_route_departments,
+            rework="draft",
+            meaning="review",
+        ),
+    ),
+)

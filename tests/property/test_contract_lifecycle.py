@@ -1,0 +1,139 @@
+"""Stateful property test of contract review: random people, roles, rejections, shipments."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+
+from reqmgmt import Actor, Contract, ContractLine, Customer, Money, Record
+from reqmgmt.model import lines_total
+from reqmgmt.testing import LifecycleMachine, signed_departments
+
+ACTORS = (
+    Actor("s1", roles={"sales"}, departments={"sales"}),
+    Actor("s2", roles={"sales"}, departments={"sales"}),
+    Actor("ft", roles={"foreign_trade"}, departments={"foreign_trade"}),
+    Actor("prod", departments={"production"}),
+    Actor("eng", departments={"engineering"}),
+    Actor("qa", departments={"quality"}),
+    Actor("mat", departments={"materials"}),
+    Actor("multi", departments={"production", "quality", "sales"}, roles={"sales_manager"}),
+    Actor("sm", roles={"sales_manager"}),
+    Actor("gm", roles={"general_manager"}),
+    Actor("fh", roles={"factory_head"}),
+    Actor("visitor"),
+)
+AFTER_APPROVAL = {"approved", "awaiting_customer", "confirmed", "in_fulfilment", "shipped",
+                  "completed", "closed"}  # fmt: skip
+
+
+class ContractMachine(LifecycleMachine):
+    """Random commands on a couple of contracts."""
+
+    kind = "contract"
+    actors: ClassVar = ACTORS
+    max_records: ClassVar[int] = 2
+
+    def create(self, data: st.DataObject) -> Record:
+        drafter = data.draw(
+            st.sampled_from([a for a in ACTORS if a.roles & {"sales", "foreign_trade"}])
+        )
+        count = data.draw(st.integers(1, 3), label="lines")
+        lines = [
+            ContractLine(
+                line_no=i + 1,
+                product=f"part {i + 1}",
+                quantity=data.draw(st.integers(1, 30000), label="quantity"),
+                unit_price=Money(data.draw(st.sampled_from(["0.5", "9.99", "12", "150"])), "CNY"),
+                delivery_date=date(2026, 6, 1),
+            )
+            for i in range(count)
+        ]
+        return self.desk.contracts.draft(
+            customer=Customer("C1", "Customer", flags=data.draw(st.sampled_from([(), ("new",)]))),
+            lines=lines,
+            currency="CNY",
+            document=data.draw(st.sampled_from(["contract", "order", "bid", "verbal"])),
+            channel=data.draw(st.sampled_from(["domestic", "domestic", "foreign_trade"])),
+            flags=data.draw(st.sampled_from([(), ("first_order",), ("oem",)])),
+            actor=drafter,
+        )
+
+    def event_data(
+        self, record: Record, event: str, actor: Actor, data: st.DataObject
+    ) -> dict[str, Any]:
+        if event == "ship":
+            assert isinstance(record, Contract)
+            return {
+                "shipment": {
+                    x.line_no: data.draw(st.integers(0, max(x.open_quantity, 1)), label="qty")
+                    for x in record.lines
+                }
+            }
+        if event == "confirm":
+            return {"confirmation": "signed copy", "read_back": data.draw(st.booleans())}
+        return super().event_data(record, event, actor, data)
+
+    def check_record(self, record: Record) -> None:
+        assert isinstance(record, Contract)
+        assert record.amount == lines_total(record.lines, record.currency), "amount != sum of lines"
+        for x in record.lines:
+            assert 0 <= x.shipped <= x.quantity
+        if record.state in AFTER_APPROVAL:
+            signed = signed_departments(record)
+            assert set(record.route_departments) <= set(signed), (
+                f"{record.ref} approved with {signed}, route {record.route_departments}"
+            )
+            signers = [signed[d] for d in record.route_departments]
+            assert len(set(signers)) == len(signers), "one person signed twice"
+            assert record.created_by not in signers, "the drafter signed"
+            approvals = [e for e in self.desk.history(record.ref) if e.event == "approve"]
+            assert approvals, "approved without an approval event"
+            approver = approvals[-1].actor_id
+            assert approver not in (record.created_by, record.submitted_by, *signers), (
+                f"{approver} approved {record.ref} after drafting, submitting or signing it"
+            )
+        if record.state in ("shipped", "completed", "closed"):
+            assert record.fully_shipped
+
+
+TestContractLifecycle = ContractMachine.TestCase
+
+
+def test_the_invariants_catch_an_approval_without_separation_of_duties() -> None:
+    """With `independent` removed from approve, the machine finds a drafter or signer approving."""
+    import attrs
+    import pytest
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from reqmgmt import Desk
+    from reqmgmt.lifecycle import CONTRACT, REQUIREMENT
+
+    lax = attrs.evolve(
+        CONTRACT,
+        transitions=tuple(
+            attrs.evolve(t, independent=False) if t.event == "approve" else t
+            for t in CONTRACT.transitions
+        ),
+    )
+
+    class Broken(ContractMachine):
+        def make_desk(self) -> Desk:
+            return Desk.open("memory://", clock=self.clock, lifecycles=[REQUIREMENT, lax])
+
+    with pytest.raises(AssertionError, match="after drafting, submitting or signing it"):
+        run_state_machine_as_test(
+            Broken,
+            settings=settings(
+                max_examples=500,
+                stateful_step_count=40,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                print_blob=False,
+                phases=[Phase.generate],
+            ),
+        )

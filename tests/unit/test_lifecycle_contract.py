@@ -1,0 +1,483 @@
+"""Contract and order review (合同评审, DOMAIN §2): one test per clause, and every refusal."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from reqmgmt import (
+    Actor,
+    Contract,
+    ContractLine,
+    Customer,
+    Desk,
+    InvalidTransition,
+    Money,
+    NotAuthorized,
+    TransitionBlocked,
+    ValidationError,
+    hookimpl,
+)
+from reqmgmt.rules import load_rules
+from reqmgmt.testing import FakeClock, RecordingNotifier
+
+CLERK = Actor("sales1", "市场部 Sales", departments={"sales"}, roles={"sales"})
+CLERK2 = Actor("sales2", "市场部 Sales 2", departments={"sales"}, roles={"sales"})
+PRODUCTION = Actor("prod", "生产部", departments={"production"})
+ENGINEERING = Actor("eng", "工程部", departments={"engineering"})
+QUALITY = Actor("qa", "品质部", departments={"quality"})
+MATERIALS = Actor("mat", "资材部", departments={"materials"})
+FOREIGN = Actor("ft", "外贸部", departments={"foreign_trade"}, roles={"foreign_trade"})
+SALES_MANAGER = Actor("sm", "营业经理", roles={"sales_manager"})
+GM = Actor("gm", "总经理", roles={"general_manager"})
+FACTORY_HEAD = Actor("fh", "分厂厂长", roles={"factory_head"})
+REGULAR = Customer("C-100", "老客户 Regular Co")
+SALES_SIGNER = Actor("sales3", "市场部 reviewer", departments={"sales"})
+SIGNERS = {
+    "sales": SALES_SIGNER,
+    "production": PRODUCTION,
+    "engineering": ENGINEERING,
+    "quality": QUALITY,
+    "materials": MATERIALS,
+    "foreign_trade": Actor("ft2", "外贸部 reviewer", departments={"foreign_trade"}),
+}
+
+
+def line(qty: int = 100, price: str = "10", no: int = 1, currency: str = "CNY") -> ContractLine:
+    return ContractLine(
+        line_no=no,
+        product="冲压支架 bracket",
+        specification="SPCC 1.2 mm",
+        quantity=qty,
+        unit_price=Money(price, currency),
+        delivery_date=date(2026, 4, 30),
+    )
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def desk(notifier: RecordingNotifier) -> Any:
+    with Desk.open(clock=FakeClock(), plugins=[notifier]) as d:
+        yield d
+
+
+def draft(desk: Desk, *lines: ContractLine, **kw: Any) -> Contract:
+    values: dict[str, Any] = {"customer": REGULAR, "currency": "CNY", "actor": CLERK}
+    values.update(kw)
+    return desk.contracts.draft(lines=lines or (line(),), **values)
+
+
+def submit_and_sign(desk: Desk, ref: str) -> Contract:
+    record = desk.fire(ref, "submit", actor=CLERK)
+    assert isinstance(record, Contract)
+    for department in record.route_departments:
+        desk.sign(ref, department=department, actor=SIGNERS[department], opinion="同意 agreed")
+    result = desk.get(ref)
+    assert isinstance(result, Contract)
+    return result
+
+
+def snapshot(desk: Desk, ref: str) -> tuple[object, int]:
+    return desk.get(ref), len(desk.history(ref))
+
+
+# --- the record -----------------------------------------------------------------------------
+
+
+def test_amount_is_the_sum_of_the_lines(desk: Desk) -> None:
+    """A contract's amount is computed from its lines."""
+    c = draft(desk, line(100, "10.50", 1), line(20, "99.99", 2))
+    assert c.amount == Money("3049.80", "CNY")
+    assert c.ref == "CON-2026-000001"
+    assert c.state == "draft"
+
+
+def test_a_line_in_another_currency_is_refused(desk: Desk) -> None:
+    """Lines are in the contract's currency; nothing is created otherwise."""
+    with pytest.raises(ValidationError, match="convert first"):
+        draft(desk, line(currency="USD"))
+
+
+def test_an_amount_that_is_not_the_sum_is_refused() -> None:
+    """The record itself refuses an amount that does not match its lines."""
+    from reqmgmt.testing.contract import T0
+
+    with pytest.raises(ValidationError, match="the sum of the lines, 1,000 CNY"):
+        Contract(
+            ref="CON-X",
+            state="draft",
+            created_at=T0,
+            updated_at=T0,
+            created_by="x",
+            customer=REGULAR,
+            currency="CNY",
+            lines=(line(),),
+            amount=Money(999, "CNY"),
+        )
+
+
+# --- classification and routes (§3, §4) ---------------------------------------------------
+
+
+def test_clause_3_1_general_contract_reviewed_by_sales_with_production(desk: Desk) -> None:
+    """§3.1/§4.1: under 200,000 CNY, regular customer and product: sales + production."""
+    c = desk.fire(draft(desk).ref, "submit", actor=CLERK)
+    assert isinstance(c, Contract)
+    assert (c.contract_class, c.route_departments, c.route_approver) == (
+        "general",
+        ("sales", "production"),
+        "none",
+    )
+    assert c.rules_version == desk.rules.version
+    decisions = desk.history(c.ref)[-1].decisions
+    assert [d["table"] for d in decisions] == ["contract_class", "review_route"]
+
+
+def test_clause_3_2_special_contract_at_200000_cny(desk: Desk) -> None:
+    """§3.2: 200,000 CNY or more is special, reviewed by every department."""
+    c = desk.fire(draft(desk, line(20000, "10")).ref, "submit", actor=CLERK)
+    assert isinstance(c, Contract)
+    assert c.contract_class == "special"
+    assert c.route_departments == ("sales", "production", "engineering", "quality", "materials")
+    assert c.route_approver == "sales_manager"
+
+
+def test_clause_3_2_first_order_of_a_regular_product_is_special(desk: Desk) -> None:
+    """§3.2: a customer's first order is special whatever its amount."""
+    c = desk.fire(draft(desk, flags={"first_order"}).ref, "submit", actor=CLERK)
+    assert isinstance(c, Contract)
+    assert c.contract_class == "special"
+
+
+def test_clause_3_2_new_customer_oem_new_product_are_special(desk: Desk) -> None:
+    """§3.2: new customer, OEM and new product contracts are special."""
+    new_customer = Customer("C-NEW", "新客户", flags={"new"})
+    for kw in ({"customer": new_customer}, {"flags": {"oem"}}, {"flags": {"new_product"}}):
+        c = desk.fire(draft(desk, **kw).ref, "submit", actor=CLERK)
+        assert isinstance(c, Contract)
+        assert c.contract_class == "special", kw
+
+
+def test_clause_4_2_special_contract_countersigned_then_sales_manager(desk: Desk) -> None:
+    """§4.2: every department signs the order review record, the sales manager approves."""
+    c = submit_and_sign(desk, draft(desk, line(20000, "10")).ref)
+    assert len(c.round_signoffs()) == 5
+    with pytest.raises(NotAuthorized, match="needs one of the roles sales_manager"):
+        desk.fire(c.ref, "approve", actor=GM)
+    approved = desk.fire(c.ref, "approve", actor=SALES_MANAGER)
+    assert approved.state == "approved"
+    assert desk.history(c.ref)[-1].meaning == "approval"
+
+
+def test_bid_under_3_million_department_review_factory_head(desk: Desk) -> None:
+    """标书 < 3,000,000 CNY: department review, signed by the factory head."""
+    c = submit_and_sign(desk, draft(desk, line(1000, "2999.999"), document="bid").ref)
+    assert (c.route, c.route_approver) == ("department_review", "factory_head")
+    assert desk.fire(c.ref, "approve", actor=FACTORY_HEAD).state == "approved"
+
+
+def test_bid_of_3_million_central_review_general_manager(desk: Desk) -> None:
+    """标书 ≥ 3,000,000 CNY: central review, signed by the general manager."""
+    c = submit_and_sign(desk, draft(desk, line(1000, "3000"), document="bid").ref)
+    assert (c.route, c.route_approver) == ("central_review", "general_manager")
+    with pytest.raises(NotAuthorized):
+        desk.fire(c.ref, "approve", actor=FACTORY_HEAD)
+    assert desk.fire(c.ref, "approve", actor=GM).state == "approved"
+
+
+def test_foreign_trade_contract_central_review_general_manager(desk: Desk) -> None:
+    """外贸合同: reviewed centrally with the foreign-trade dept, signed by the GM."""
+    c = draft(desk, channel="foreign_trade", actor=FOREIGN)
+    c = submit_and_sign(desk, c.ref)
+    assert c.contract_class == "special"
+    assert c.route_approver == "general_manager"
+    assert "foreign_trade" in c.route_departments
+    assert desk.fire(c.ref, "approve", actor=GM).state == "approved"
+
+
+def test_verbal_order_self_review_and_read_back(desk: Desk) -> None:
+    """非正式订单: self review by the signatory, then the customer's read-back."""
+    c = desk.fire(draft(desk, document="verbal").ref, "submit", actor=CLERK)
+    assert isinstance(c, Contract)
+    assert (c.route, c.route_departments, c.confirmation_required) == (
+        "self_review",
+        (),
+        "read_back",
+    )
+    desk.fire(c.ref, "approve", actor=CLERK2)
+    desk.fire(c.ref, "send", actor=CLERK)
+    with pytest.raises(TransitionBlocked, match="read-back"):
+        desk.fire(c.ref, "confirm", actor=CLERK, confirmation="phoned")
+    done = desk.fire(c.ref, "confirm", actor=CLERK, confirmation="客户复述确认", read_back=True)
+    assert done.state == "confirmed"
+
+
+# --- separation of duties -------------------------------------------------------------------
+
+
+def test_the_drafter_may_not_approve(desk: Desk) -> None:
+    """No self-approval: whoever drafted the contract cannot give the final approval."""
+    c = submit_and_sign(desk, draft(desk, actor=CLERK2).ref)
+    before = snapshot(desk, c.ref)
+    with pytest.raises(NotAuthorized, match="sales2 drafted CON-2026-000001 and may not approve"):
+        desk.fire(c.ref, "approve", actor=CLERK2)
+    assert snapshot(desk, c.ref) == before
+
+
+def test_the_drafter_may_not_sign_the_review(desk: Desk) -> None:
+    """Whoever drafted may not sign for a department either."""
+    c = draft(desk, actor=CLERK2)
+    desk.fire(c.ref, "submit", actor=CLERK)
+    with pytest.raises(NotAuthorized, match="drafted CON-2026-000001 and may not sign"):
+        desk.sign(c.ref, department="sales", actor=CLERK2)
+
+
+def test_a_signer_may_not_also_approve(desk: Desk) -> None:
+    """A department signer cannot be the approver of the same review."""
+    signer_and_manager = Actor("dual", departments={"production"}, roles={"sales"})
+    c = draft(desk)
+    desk.fire(c.ref, "submit", actor=CLERK)
+    desk.sign(c.ref, department="sales", actor=CLERK2)
+    desk.sign(c.ref, department="production", actor=signer_and_manager)
+    with pytest.raises(NotAuthorized, match="signed for a department in this review"):
+        desk.fire(c.ref, "approve", actor=signer_and_manager)
+
+
+def test_double_signing_is_refused(desk: Desk) -> None:
+    """One person, two departments in one review: refused; nothing written."""
+    both = Actor("both", departments={"sales", "production"})
+    c = draft(desk)
+    desk.fire(c.ref, "submit", actor=CLERK)
+    desk.sign(c.ref, department="sales", actor=both)
+    before = snapshot(desk, c.ref)
+    with pytest.raises(NotAuthorized, match="already signed for sales"):
+        desk.sign(c.ref, department="production", actor=both)
+    assert snapshot(desk, c.ref) == before
+
+
+def test_signing_for_a_department_you_do_not_belong_to(desk: Desk) -> None:
+    """Eligibility: a quality inspector cannot sign for production."""
+    c = draft(desk)
+    desk.fire(c.ref, "submit", actor=CLERK)
+    with pytest.raises(NotAuthorized, match="not an eligible signer for production"):
+        desk.sign(c.ref, department="production", actor=QUALITY)
+
+
+def test_a_department_outside_the_route_may_not_sign(desk: Desk) -> None:
+    """Only the route's departments sign: engineering does not sign a general contract."""
+    c = draft(desk)
+    desk.fire(c.ref, "submit", actor=CLERK)
+    with pytest.raises(TransitionBlocked, match="departments that sign here: sales, production"):
+        desk.sign(c.ref, department="engineering", actor=ENGINEERING)
+
+
+def test_approving_before_every_department_signed(desk: Desk) -> None:
+    """The final approval waits for all the route's departments."""
+    c = draft(desk, line(20000, "10"))
+    desk.fire(c.ref, "submit", actor=CLERK)
+    desk.sign(c.ref, department="sales", actor=CLERK2)
+    before = snapshot(desk, c.ref)
+    with pytest.raises(
+        TransitionBlocked, match="still needs: production, engineering, quality, materials"
+    ):
+        desk.fire(c.ref, "approve", actor=SALES_MANAGER)
+    assert snapshot(desk, c.ref) == before
+
+
+def test_rejection_sends_back_to_draft_with_the_reason(desk: Desk) -> None:
+    """A department declining sends the contract back for rework; the reason is kept."""
+    c = draft(desk)
+    desk.fire(c.ref, "submit", actor=CLERK)
+    back = desk.sign(
+        c.ref,
+        department="production",
+        actor=PRODUCTION,
+        approve=False,
+        opinion="交期不能满足 lead time too short",
+    )
+    assert back.state == "draft"
+    assert back.reason == "交期不能满足 lead time too short"
+    again = desk.fire(c.ref, "submit", actor=CLERK)
+    assert again.review_round == 2
+    assert again.round_signoffs() == ()
+    assert len(again.signoffs) == 1  # the first round's decline stays on the record
+
+
+# --- rules edits and pinning ------------------------------------------------------------------
+
+
+def test_editing_rules_after_submission_does_not_change_the_route(desk: Desk) -> None:
+    """A contract in review keeps the class and route it was submitted with."""
+    c = desk.fire(draft(desk, line(15000, "10")).ref, "submit", actor=CLERK)  # 150,000: general
+    assert isinstance(c, Contract)
+    assert c.contract_class == "general"
+    stricter = load_rules(
+        {
+            "tables": {
+                "contract_class": {
+                    "examples": [],
+                    "rows": [
+                        {
+                            "id": "special-amount",
+                            "when": "amount >= 100000",
+                            "then": {"class": "special"},
+                        }
+                    ],
+                }
+            }
+        },
+        with_defaults=True,
+    )
+    edited = Desk(desk.store, desk.pm, clock=FakeClock(), rules=stricter)
+    assert (
+        edited.classify(
+            "contract",
+            {
+                "amount": c.amount,
+                "new_product": False,
+                "oem": False,
+                "new_customer": False,
+                "first_order": False,
+                "foreign_trade": False,
+            },
+        ).outcome["class"]
+        == "special"
+    )
+    edited.sign(c.ref, department="sales", actor=CLERK2)
+    signed = edited.sign(c.ref, department="production", actor=PRODUCTION)
+    assert isinstance(signed, Contract)
+    assert (signed.contract_class, signed.route_departments, signed.rules_version) == (
+        "general",
+        ("sales", "production"),
+        desk.rules.version,
+    )
+    assert edited.fire(c.ref, "approve", actor=Actor("s3", roles={"sales"})).state == "approved"
+    # New contracts follow the new rules.
+    new = edited.fire(draft(edited, line(15000, "10")).ref, "submit", actor=CLERK)
+    assert isinstance(new, Contract)
+    assert new.contract_class == "special"
+
+
+# --- confirmation and fulfilment (§5) -----------------------------------------------------------
+
+
+def approved(desk: Desk, *lines: ContractLine) -> Contract:
+    c = submit_and_sign(desk, draft(desk, *lines).ref)
+    approver = (
+        SALES_MANAGER if c.route_approver == "sales_manager" else Actor("s3", roles={"sales"})
+    )
+    result = desk.fire(c.ref, "approve", actor=approver)
+    assert isinstance(result, Contract)
+    return result
+
+
+def test_order_confirmed_when_the_customer_signs_back(desk: Desk) -> None:
+    """回传: sent to the customer, confirmed when the signed copy comes back."""
+    c = approved(desk)
+    desk.fire(c.ref, "send", actor=CLERK)
+    with pytest.raises(ValidationError, match="requires 'confirmation'"):
+        desk.fire(c.ref, "confirm", actor=CLERK)
+    done = desk.fire(c.ref, "confirm", actor=CLERK, confirmation="客户盖章回传 2026-03-05")
+    assert isinstance(done, Contract)
+    assert done.confirmation == "客户盖章回传 2026-03-05"
+
+
+def test_general_contract_goes_straight_to_shipping(
+    desk: Desk, notifier: RecordingNotifier
+) -> None:
+    """A general contract's release notifies shipping only."""
+    c = approved(desk)
+    desk.fire(c.ref, "send", actor=CLERK)
+    desk.fire(c.ref, "confirm", actor=CLERK, confirmation="signed copy")
+    desk.fire(c.ref, "start_fulfilment", actor=CLERK)
+    assert [n.recipient for n in notifier.sent if n.event == "start_fulfilment"] == [
+        "department:shipping"
+    ]
+
+
+def test_special_contract_is_copied_to_the_acting_departments(
+    desk: Desk, notifier: RecordingNotifier
+) -> None:
+    """A special contract's reviewed order goes to every department that acts on it."""
+    c = approved(desk, line(20000, "10"))
+    desk.fire(c.ref, "send", actor=CLERK)
+    desk.fire(c.ref, "confirm", actor=CLERK, confirmation="signed copy")
+    desk.fire(c.ref, "start_fulfilment", actor=CLERK)
+    recipients = [n.recipient for n in notifier.sent if n.event == "start_fulfilment"]
+    assert recipients == [f"department:{d}" for d in c.route_departments]
+
+
+def in_fulfilment(desk: Desk) -> Contract:
+    c = approved(desk, line(100, "10", 1), line(50, "20", 2))
+    desk.fire(c.ref, "send", actor=CLERK)
+    desk.fire(c.ref, "confirm", actor=CLERK, confirmation="signed copy")
+    result = desk.fire(c.ref, "start_fulfilment", actor=CLERK)
+    assert isinstance(result, Contract)
+    return result
+
+
+def test_partial_shipments_are_tracked_per_line(desk: Desk) -> None:
+    """出货单: each shipping order adds to its lines; shipped only when all are."""
+    c = in_fulfilment(desk)
+    first = desk.fire(c.ref, "ship", actor=CLERK, shipment={1: 60})
+    assert isinstance(first, Contract)
+    assert [x.shipped for x in first.lines] == [60, 0]
+    with pytest.raises(TransitionBlocked, match="line 1: 40 open, line 2: 50 open"):
+        desk.fire(c.ref, "mark_shipped", actor=CLERK)
+    with pytest.raises(ValidationError, match="at most the 40 still open on line 1"):
+        desk.fire(c.ref, "ship", actor=CLERK, shipment={1: 41})
+    with pytest.raises(ValidationError, match="line numbers of this contract"):
+        desk.fire(c.ref, "ship", actor=CLERK, shipment={9: 1})
+    desk.fire(c.ref, "ship", actor=CLERK, shipment={1: 40, 2: 50})
+    assert desk.fire(c.ref, "mark_shipped", actor=CLERK).state == "shipped"
+    desk.fire(c.ref, "complete", actor=CLERK)
+    closed = desk.fire(c.ref, "close", actor=CLERK)
+    assert closed.state == "closed"
+    assert desk.verify_history(c.ref)
+    assert desk.get(c.ref, version=2).state == "in_review"
+
+
+def test_a_closed_contract_cannot_be_changed(desk: Desk) -> None:
+    """No path edits a contract outside its lifecycle: a closed one takes no event."""
+    c = in_fulfilment(desk)
+    desk.fire(c.ref, "ship", actor=CLERK, shipment={1: 100, 2: 50})
+    desk.fire(c.ref, "mark_shipped", actor=CLERK)
+    desk.fire(c.ref, "complete", actor=CLERK)
+    desk.fire(c.ref, "close", actor=CLERK)
+    with pytest.raises(InvalidTransition, match="events allowed there: none"):
+        desk.fire(c.ref, "ship", actor=CLERK, shipment={1: 1})
+
+
+def test_cancel_needs_a_reason(desk: Desk) -> None:
+    """Cancelling keeps the reason; without one it is refused."""
+    c = draft(desk)
+    with pytest.raises(ValidationError, match="requires one"):
+        desk.fire(c.ref, "cancel", actor=CLERK)
+    assert desk.fire(c.ref, "cancel", actor=CLERK, note="客户撤单").reason == "客户撤单"
+
+
+def test_usd_contract_is_classified_in_cny(notifier: RecordingNotifier) -> None:
+    """A USD contract is converted with the host's rate before the 200,000 CNY threshold."""
+
+    class Rates:
+        @hookimpl
+        def reqmgmt_convert_money(self, money: Money, currency: str, on: date) -> Money | None:
+            return Money(money.amount * Decimal("7.1"), "CNY") if currency == "CNY" else None
+
+    with Desk.open(clock=FakeClock(), plugins=[Rates()]) as desk:
+        c = desk.contracts.draft(
+            customer=REGULAR,
+            currency="USD",
+            actor=CLERK,
+            lines=[line(1000, "28.17", currency="USD")],
+        )
+        submitted = desk.fire(c.ref, "submit", actor=CLERK)
+        assert isinstance(submitted, Contract)
+        assert submitted.contract_class == "special"
