@@ -1,4 +1,4 @@
-"""Contract review (合同评审): general and special contracts, a rework, a foreign-trade order.
+"""Contract review (合同评审): general and special contracts, a rework, an amendment, export.
 
 Run it: ``python examples/contract_review.py``.  Each contract is classified
 by the default rule set when submitted (class and route pinned on the
@@ -9,6 +9,8 @@ approver the route names; nobody approves what they drafted or signed.
 from __future__ import annotations
 
 from datetime import date
+
+import attrs
 
 from reqmgmt import (
     Actor,
@@ -107,6 +109,24 @@ def main() -> None:
             delivery_method="送货",
         )
         review(desk, general, SALES)
+
+        # An amendment (合同变更) that raises it to 300,000 CNY: it becomes special, so
+        # every department re-signs and the sales manager approves before it applies.
+        bigger = (attrs.evolve(general.lines[0], quantity=30000),)
+        pending = desk.contracts.amend(
+            general.ref, {"lines": bigger}, actor=SALES, reason="客户追加数量 customer adds pieces"
+        )
+        assert pending.amendment is not None
+        print(
+            f"{general.ref}: amendment in review by {', '.join(pending.amendment.departments)}; "
+            f"amount still {pending.amount}"
+        )
+        for department in pending.amendment.departments:
+            desk.sign(general.ref, department=department, actor=REVIEWERS[department])
+        amended = desk.fire(general.ref, "approve_amendment", actor=APPROVERS["sales_manager"])
+        assert isinstance(amended, Contract)
+        print(f"{general.ref}: amended to {amended.amount}, now {amended.contract_class}")
+        print(f"  version 1 still reads {desk.get(general.ref, version=1).amount}")
         fulfil(desk, general.ref, SALES)
 
         # A special contract (250,000 CNY), declined once by production, reworked.

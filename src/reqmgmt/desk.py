@@ -137,10 +137,13 @@ class Desk:
         lifecycles: Iterable[Lifecycle] | None = None,
         autodispatch: bool = True,
         rules: RuleSet | None = None,
+        previous_rules: Iterable[RuleSet] = (),
     ) -> None:
         self.store = store
         self.pm = pm
         self.rules: RuleSet = rules if rules is not None else default_rules(rule_functions(pm))
+        #: Earlier rule sets by version, for re-deciding records pinned to them.
+        self.previous_rules: dict[str, RuleSet] = {r.version: r for r in previous_rules}
         self._clock: Clock = clock or _utcnow
         self.autodispatch = autodispatch
         chosen = BUILTIN_LIFECYCLES.values() if lifecycles is None else lifecycles
@@ -162,11 +165,14 @@ class Desk:
         load_entrypoints: bool = False,
         lifecycles: Iterable[Lifecycle] | None = None,
         autodispatch: bool = True,
+        previous_rules: Iterable[RuleSet] = (),
     ) -> Desk:
         """Open a Desk on the store at ``url`` (``memory://`` by default).
 
         ``rules``: a :class:`RuleSet`, or TOML files / dicts merged over the
         default rule set (docs/rules.md); ``None`` for the defaults.
+        ``previous_rules``: earlier rule sets, so records pinned to them are
+        re-decided under the rules they were submitted with.
         ``plugins`` are registered after the built-in defaults (see
         docs/hooks.md); ``clock`` returns the current timezone-aware time
         (tests inject a fake one); ``autodispatch`` delivers each command's
@@ -193,6 +199,7 @@ class Desk:
             lifecycles=lifecycles,
             autodispatch=autodispatch,
             rules=ruleset,
+            previous_rules=previous_rules,
         )
 
     # --- context manager --------------------------------------------------------------
@@ -628,8 +635,17 @@ class Desk:
         table = TABLE_ALIASES.get(kind, kind)
         return self.rules.decide(table, facts, convert=self._convert, on=on or self.now().date())
 
-    def _decide(self, table: str, facts: Mapping[str, Any]) -> Decision:
-        return self.classify(table, facts)
+    def _decide(self, table: str, facts: Mapping[str, Any], version: str | None) -> Decision:
+        if version is None or version == self.rules.version:
+            return self.classify(table, facts)
+        rules = self.previous_rules.get(version)
+        if rules is None:
+            raise ConfigError(
+                f"rule set {version[:12]}",
+                "the record was decided under this rule set, which this Desk does not have; "
+                "pass it in Desk.open(previous_rules=[...]) or ask for the current rules",
+            )
+        return rules.decide(table, facts, convert=self._convert, on=self.now().date())
 
     def _convert(self, money: Money, currency: str, on: date) -> Money | None:
         result: Money | None = self.pm.hook.reqmgmt_convert_money(
@@ -872,3 +888,34 @@ class ContractDesk:
             **cast(dict[str, Any], terms),
         )
         return cast(Contract, record)
+
+    def amend(
+        self,
+        ref: str,
+        changes: Mapping[str, Any],
+        *,
+        actor: Actor,
+        reason: str,
+        current_rules: bool = False,
+    ) -> Contract:
+        """Change a contract (合同变更); the only way its fields change after drafting.
+
+        ``changes`` maps fields (``lines``, ``payment_terms``,
+        ``delivery_method``, ``packaging``, ``quality_requirements``,
+        ``acceptance_criteria``) to new values; the audit keeps old → new.  In
+        draft the change applies at once.  Later, the contract is
+        re-classified under the rule set it was submitted with (or the current
+        one with ``current_rules=True``): a general contract that stays
+        general is changed at once and the departments are told (业务联络书);
+        a special one, or one that becomes special, waits in an amendment
+        review (合同变更评审) for the departments whose fields changed (all of
+        the route's when the class changed) and the route's approver
+        (``approve_amendment``).  Earlier versions stay readable with
+        ``desk.get(ref, version=n)``.
+        """
+        record = self._desk.get(ref)
+        event = "revise" if record.state == "draft" else "amend"
+        data: dict[str, Any] = {"changes": changes}
+        if current_rules and event == "amend":
+            data["current_rules"] = True
+        return cast(Contract, self._desk.fire(ref, event, actor=actor, note=reason, **data))

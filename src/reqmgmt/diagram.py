@@ -105,11 +105,17 @@ def markdown(lc: Lifecycle) -> str:
                 if isinstance(step.departments, tuple)
                 else "chosen per record by the rules"
             )
+            where = ", ".join(f"`{s}`" for s in step.states)
+            back = (
+                f"sends the record back to `{step.rework}`"
+                if step.rework
+                else "ends the review where the record is"
+            )
             out.append(
-                f"- In `{step.state}`: {deps} each sign once per review round "
-                f"(`{step.sign_event}`); `{step.decline_event}` sends the record back to "
-                f"`{step.rework}` with the opinion as the reason. Signature meaning: "
-                f"{' '.join(SIGNATURE_MEANINGS[step.meaning])}. Nobody signs a round they "
-                "submitted, nobody signs twice in one round."
+                f"- In {where}: {deps} each sign once per review round "
+                f"(`{step.sign_event}`); `{step.decline_event}` {back}, with the opinion as "
+                f"the reason. Signature meaning: {' '.join(SIGNATURE_MEANINGS[step.meaning])}. "
+                "Nobody signs a round they submitted or a record they drafted, nobody signs "
+                "twice in one round."
             )
     return "\n".join(out) + "\n"

@@ -20,12 +20,14 @@ from .errors import ValidationError
 __all__ = [
     "CONTRACT_CHANNELS",
     "CONTRACT_DOCUMENTS",
+    "CONTRACT_TERMS",
     "CURRENCIES",
     "REQUIREMENT_CHANNELS",
     "REQUIREMENT_KINDS",
     "REQUIREMENT_PRIORITIES",
     "SIGNATURE_MEANINGS",
     "Actor",
+    "Amendment",
     "AuditEvent",
     "Contract",
     "ContractLine",
@@ -752,6 +754,45 @@ def _check_lines(instance: Contract, attribute: attrs.Attribute[Any], value: obj
         raise ValidationError("lines", numbers, "distinct line numbers", where="Contract")
 
 
+#: Contract fields an amendment (合同变更) may change besides the lines.
+CONTRACT_TERMS = (
+    "payment_terms",
+    "delivery_method",
+    "packaging",
+    "quality_requirements",
+    "acceptance_criteria",
+)
+
+
+def _terms(value: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in value)
+
+
+@frozen(kw_only=True)
+class Amendment:
+    """A contract change waiting for its amendment review (合同变更评审).
+
+    ``fields`` names what changed (terms, and line attributes such as
+    ``delivery_date`` or ``unit_price``); ``departments`` must re-sign;
+    the class and route are the ones the change leads to (the contract's own
+    unless the class changed).  Applied only after every signature and the
+    approval.
+    """
+
+    reason: str = field(validator=_non_empty)
+    fields: tuple[str, ...] = field(converter=_texts)
+    lines: tuple[ContractLine, ...] | None = None
+    terms: tuple[tuple[str, str], ...] = field(default=(), converter=_terms)
+    departments: tuple[str, ...] = field(default=(), converter=_texts)
+    contract_class: str = field(validator=_non_empty)
+    route: str = field(validator=_non_empty)
+    route_departments: tuple[str, ...] = field(default=(), converter=_texts)
+    route_approver: str = field(validator=_non_empty)
+    confirmation_required: str = field(validator=_non_empty)
+    rules_version: str = field(validator=_non_empty)
+    reclassified: bool = False
+
+
 @frozen(kw_only=True)
 class Contract(Record):
     """A sales contract or order under review (合同评审), ``CON-2026-000001``.
@@ -783,6 +824,7 @@ class Contract(Record):
     route_approver: str | None = field(default=None, validator=_optional_text)
     confirmation_required: str | None = field(default=None, validator=_optional_text)
     confirmation: str | None = field(default=None, validator=_optional_text)
+    amendment: Amendment | None = None
 
     def __attrs_post_init__(self) -> None:
         total = lines_total(self.lines, self.currency)

@@ -57,4 +57,7 @@ def test_contract_review_example_covers_the_routes() -> None:
     assert "approved in review round 2" in out
     assert "route central_review: foreign_trade" in out
     assert "→ general_manager" in out
+    assert "amendment in review by sales, production, engineering, quality, materials" in out
+    assert "amended to 300,000 CNY, now special" in out
+    assert "version 1 still reads 50,000 CNY" in out
     assert "audit chains intact" in out

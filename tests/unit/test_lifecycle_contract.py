@@ -10,6 +10,7 @@ import pytest
 
 from reqmgmt import (
     Actor,
+    ConfigError,
     Contract,
     ContractLine,
     Customer,
@@ -481,3 +482,174 @@ def test_usd_contract_is_classified_in_cny(notifier: RecordingNotifier) -> None:
         submitted = desk.fire(c.ref, "submit", actor=CLERK)
         assert isinstance(submitted, Contract)
         assert submitted.contract_class == "special"
+
+
+# --- amendments (合同变更) ----------------------------------------------------------------------
+
+
+def relined(c: Contract, **changes: Any) -> tuple[ContractLine, ...]:
+    import attrs
+
+    return (attrs.evolve(c.lines[0], **changes), *c.lines[1:])
+
+
+def test_general_amendment_that_stays_general_applies_at_once(
+    desk: Desk, notifier: RecordingNotifier
+) -> None:
+    """A general contract's change is handled at once and announced by liaison notice."""
+    c = approved(desk)
+    before = c.version
+    changed = desk.contracts.amend(
+        c.ref,
+        {"lines": relined(c, delivery_date=date(2026, 5, 20))},
+        actor=CLERK,
+        reason="客户要求延期 customer asked for later delivery",
+    )
+    assert changed.lines[0].delivery_date == date(2026, 5, 20)
+    assert changed.amendment is None
+    assert changed.state == "approved"
+    event = desk.history(c.ref)[-1]
+    assert event.event == "amend"
+    assert event.note.startswith("客户要求延期")
+    lines_change = next(ch for ch in event.changes if ch.field == "lines")
+    assert lines_change.old[0]["delivery_date"] == "2026-04-30"
+    assert lines_change.new[0]["delivery_date"] == "2026-05-20"
+    assert desk.get(c.ref, version=before).lines[0].delivery_date == date(2026, 4, 30)  # type: ignore[attr-defined]
+    liaison = [n.recipient for n in notifier.sent if n.event == "amend"]
+    assert liaison == ["department:sales", "department:production", "department:shipping"]
+
+
+def test_special_amendment_needs_only_the_departments_whose_fields_changed(desk: Desk) -> None:
+    """A delivery-date change of a special contract is re-signed by production, then approved."""
+    c = approved(desk, line(20000, "10"))
+    pending = desk.contracts.amend(
+        c.ref, {"lines": relined(c, delivery_date=date(2026, 6, 1))}, actor=CLERK, reason="延期"
+    )
+    assert pending.amendment is not None
+    assert pending.amendment.departments == ("production",)
+    assert pending.lines[0].delivery_date == date(2026, 4, 30)  # not yet in effect
+    with pytest.raises(TransitionBlocked, match="still needs: production"):
+        desk.fire(c.ref, "approve_amendment", actor=SALES_MANAGER)
+    with pytest.raises(TransitionBlocked, match=r"an amendment .* is in review"):
+        desk.fire(c.ref, "send", actor=CLERK)
+    with pytest.raises(TransitionBlocked, match="departments that sign here: production"):
+        desk.sign(c.ref, department="engineering", actor=ENGINEERING)
+    desk.sign(c.ref, department="production", actor=PRODUCTION, opinion="6月可交")
+    done = desk.fire(c.ref, "approve_amendment", actor=SALES_MANAGER)
+    assert isinstance(done, Contract)
+    assert done.lines[0].delivery_date == date(2026, 6, 1)
+    assert done.amendment is None
+    assert done.contract_class == "special"
+
+
+def test_general_amendment_that_becomes_special_takes_the_full_route(desk: Desk) -> None:
+    """Raised to 300,000 CNY, a general contract is reviewed by all, then the sales manager."""
+    c = approved(desk)
+    pending = desk.contracts.amend(
+        c.ref, {"lines": relined(c, quantity=30000)}, actor=CLERK, reason="追加数量 more pieces"
+    )
+    assert pending.amendment is not None
+    assert pending.amendment.reclassified
+    assert pending.amendment.departments == (
+        "sales",
+        "production",
+        "engineering",
+        "quality",
+        "materials",
+    )
+    assert pending.contract_class == "general"  # not before the review
+    for department in pending.amendment.departments:
+        desk.sign(c.ref, department=department, actor=SIGNERS[department])
+    with pytest.raises(NotAuthorized, match="sales_manager"):
+        desk.fire(c.ref, "approve_amendment", actor=Actor("s4", roles={"sales"}))
+    done = desk.fire(c.ref, "approve_amendment", actor=SALES_MANAGER)
+    assert isinstance(done, Contract)
+    assert (done.contract_class, done.route_approver) == ("special", "sales_manager")
+    assert done.amount == Money(300000, "CNY")
+
+
+def test_a_declined_amendment_leaves_the_contract_as_it_was(desk: Desk) -> None:
+    """A department declining drops the amendment; the contract is unchanged, the reason kept."""
+    c = approved(desk, line(20000, "10"))
+    desk.contracts.amend(c.ref, {"payment_terms": "货到付款"}, actor=CLERK, reason="付款方式")
+    back = desk.sign(
+        c.ref, department="sales", actor=SALES_SIGNER, approve=False, opinion="不接受货到付款"
+    )
+    assert isinstance(back, Contract)
+    assert back.amendment is None
+    assert back.payment_terms == ""
+    assert back.reason == "不接受货到付款"
+    assert back.state == "approved"
+
+
+def test_the_amendment_submitter_may_not_approve_it(desk: Desk) -> None:
+    """Separation of duties holds for amendment reviews too."""
+    c = approved(desk, line(20000, "10"))
+    manager_clerk = Actor("mc", roles={"sales", "sales_manager"})
+    desk.contracts.amend(c.ref, {"packaging": "木箱"}, actor=manager_clerk, reason="包装")
+    desk.sign(c.ref, department="materials", actor=MATERIALS)
+    with pytest.raises(NotAuthorized, match="submitted this review"):
+        desk.fire(c.ref, "approve_amendment", actor=manager_clerk)
+
+
+def test_amendment_is_reclassified_with_the_pinned_rules_unless_asked(desk: Desk) -> None:
+    """Re-classification uses the rule set the contract was submitted under."""
+    c = approved(desk, line(15000, "10"))  # 150,000: general under the defaults
+    stricter = load_rules(
+        {
+            "tables": {
+                "contract_class": {
+                    "examples": [],
+                    "rows": [
+                        {
+                            "id": "special-amount",
+                            "when": "amount >= 100000",
+                            "then": {"class": "special"},
+                        }
+                    ],
+                }
+            }
+        },
+        with_defaults=True,
+    )
+    edited = Desk(desk.store, desk.pm, clock=FakeClock(), rules=stricter)
+    with pytest.raises(ConfigError, match="does not have"):
+        edited.contracts.amend(c.ref, {"packaging": "纸箱"}, actor=CLERK, reason="包装")
+    edited = Desk(
+        desk.store, desk.pm, clock=FakeClock(), rules=stricter, previous_rules=[desk.rules]
+    )
+    pinned = edited.contracts.amend(c.ref, {"packaging": "纸箱"}, actor=CLERK, reason="包装")
+    assert pinned.amendment is None
+    assert pinned.packaging == "纸箱"
+    current = edited.contracts.amend(
+        c.ref, {"packaging": "木箱"}, actor=CLERK, reason="包装", current_rules=True
+    )
+    assert current.amendment is not None
+    assert current.amendment.contract_class == "special"
+    assert current.amendment.rules_version == stricter.version
+
+
+def test_amendments_refuse_what_they_may_not_change(desk: Desk) -> None:
+    """Unknown fields, shipped quantities and empty changes are refused; nothing written."""
+    c = approved(desk)
+    before = snapshot(desk, c.ref)
+    with pytest.raises(ValidationError, match="one of the amendable fields"):
+        desk.contracts.amend(c.ref, {"contract_class": "general"}, actor=CLERK, reason="x")
+    with pytest.raises(ValidationError, match="shipments are recorded by shipping orders"):
+        desk.contracts.amend(c.ref, {"lines": relined(c, shipped=5)}, actor=CLERK, reason="x")
+    with pytest.raises(ValidationError, match="at least one field that differs"):
+        desk.contracts.amend(c.ref, {"payment_terms": ""}, actor=CLERK, reason="x")
+    with pytest.raises(ValidationError, match="requires one"):
+        desk.contracts.amend(c.ref, {"payment_terms": "T/T"}, actor=CLERK, reason="")
+    assert snapshot(desk, c.ref) == before
+
+
+def test_a_draft_is_revised_directly(desk: Desk) -> None:
+    """Before review, a change applies at once (with the diff in the audit)."""
+    c = draft(desk)
+    revised = desk.contracts.amend(
+        c.ref, {"lines": relined(c, quantity=200)}, actor=CLERK, reason="客户改数量"
+    )
+    assert revised.amount == Money(2000, "CNY")
+    assert revised.state == "draft"
+    assert desk.history(c.ref)[-1].event == "revise"

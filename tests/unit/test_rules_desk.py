@@ -126,5 +126,8 @@ def test_a_rule_function_given_twice_is_refused() -> None:
 
 def test_classify_names_unknown_tables() -> None:
     """An unknown kind lists the tables there are."""
-    with Desk.open() as desk, pytest.raises(ConfigError, match="tables: capa_trigger"):
+    with (
+        Desk.open() as desk,
+        pytest.raises(ConfigError, match="tables: amendment_departments, capa_trigger"),
+    ):
         desk.classify("widget", {})

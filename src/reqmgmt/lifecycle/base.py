@@ -87,14 +87,19 @@ class Context:
     now: datetime
     transition: Transition
     lifecycle: Lifecycle
-    decide: Callable[[str, Mapping[str, Any]], Decision] | None = None
+    decide: Callable[[str, Mapping[str, Any], str | None], Decision] | None = None
     decisions: list[Decision] = attrs.Factory(list)
 
-    def classify(self, table: str, facts: Mapping[str, Any]) -> Decision:
-        """Decide with the Desk's rule set; the decision goes into the command's audit event."""
+    def classify(
+        self, table: str, facts: Mapping[str, Any], version: str | None = None
+    ) -> Decision:
+        """Decide with the Desk's rule set (or the one of ``version``).
+
+        The decision goes into the command's audit event.
+        """
         if self.decide is None:
             raise ValidationError("rules", None, "a Desk with a rule set", where="Context")
-        decision = self.decide(table, facts)
+        decision = self.decide(table, facts, version)
         self.decisions.append(decision)
         return decision
 
@@ -167,11 +172,22 @@ class SignoffStep:
 
     state: str
     departments: tuple[str, ...] | Callable[[Record], Sequence[str]]
-    rework: str
+    #: Where a decline sends the record; ``None``: it stays where it is.
+    rework: str | None
     meaning: str = "review"
     sign_event: str = "sign"
     decline_event: str = "decline"
     roles: frozenset[str] = field(factory=frozenset, converter=_roles)
+    #: Further states the step is held in (an amendment review runs in each
+    #: state a contract may be amended in).
+    also_in: tuple[str, ...] = field(default=(), converter=_names)
+    #: Effects of a decline besides keeping the opinion as the reason.
+    decline_effects: tuple[Effect, ...] = field(default=(), converter=_effects)
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        """Every state the step is held in."""
+        return (self.state, *self.also_in)
 
     def required(self, record: Record) -> tuple[str, ...]:
         """The departments that must sign ``record`` in this step."""
@@ -206,6 +222,8 @@ def department_open(ctx: Context) -> str | None:
         return None
     department = ctx.data.get("department")
     required = step.required(ctx.record)
+    if not required:
+        return f"no review waits for signatures in state {ctx.record.state!r}"
     if department not in required:
         return (
             f"department {department!r} does not sign in state {ctx.record.state!r}; "
@@ -290,7 +308,7 @@ class Lifecycle:
     def signoff_step(self, state: str) -> SignoffStep | None:
         """The sign-off step held in ``state``, if any."""
         for step in self.signoffs:
-            if step.state == state:
+            if state in step.states:
                 return step
         return None
 
@@ -298,36 +316,38 @@ class Lifecycle:
         """Declared transitions plus the sign and decline events of the sign-off steps."""
         generated: list[Transition] = []
         for step in self.signoffs:
-            generated.append(
-                Transition(
-                    event=step.sign_event,
-                    sources=(step.state,),
-                    dest=step.state,
-                    zh="会签",
-                    en="sign",
-                    roles=step.roles,
-                    requires=("department",),
-                    guards=(department_open,),
-                    meaning=step.meaning,
-                    signoff=True,
-                )
-            )
-            generated.append(
-                Transition(
-                    event=step.decline_event,
-                    sources=(step.state,),
-                    dest=step.rework,
-                    zh="会签不同意,退回",
-                    en="decline, back for rework",
-                    roles=step.roles,
-                    requires=("department",),
-                    guards=(department_open,),
-                    note_required=True,
-                    meaning=step.meaning,
-                    signoff=True,
-                )
-            )
+            for state in step.states:
+                generated.extend(self._step_transitions(step, state))
         return (*self.transitions, *generated)
+
+    def _step_transitions(self, step: SignoffStep, state: str) -> list[Transition]:
+        return [
+            Transition(
+                event=step.sign_event,
+                sources=(state,),
+                dest=state,
+                zh="会签",
+                en="sign",
+                roles=step.roles,
+                requires=("department",),
+                guards=(department_open,),
+                meaning=step.meaning,
+                signoff=True,
+            ),
+            Transition(
+                event=step.decline_event,
+                sources=(state,),
+                dest=step.rework or state,
+                zh="会签不同意,退回" if step.rework else "会签不同意",
+                en="decline, back for rework" if step.rework else "decline",
+                roles=step.roles,
+                requires=("department",),
+                guards=(department_open,),
+                note_required=True,
+                meaning=step.meaning,
+                signoff=True,
+            ),
+        ]
 
     def problems(self) -> list[str]:
         """Every mistake in the declaration (empty when it is sound)."""
@@ -362,9 +382,10 @@ class Lifecycle:
             if t.event == self.create_event:
                 out.append(f"{where}: {t.event!r} is reserved for creating the record")
         for step in self.signoffs:
-            if step.state not in known:
-                out.append(f"sign-off step: unknown state {step.state!r}")
-            if step.rework not in known:
+            for state in step.states:
+                if state not in known:
+                    out.append(f"sign-off step: unknown state {state!r}")
+            if step.rework is not None and step.rework not in known:
                 out.append(f"sign-off step in {step.state!r}: unknown rework state {step.rework!r}")
             if step.meaning not in SIGNATURE_MEANINGS:
                 out.append(f"sign-off step in {step.state!r}: unknown meaning {step.meaning!r}")
@@ -497,6 +518,8 @@ class Engine:
             out["signoffs"] = (*ctx.record.signoffs, signoff)
             if not approve:
                 out["reason"] = ctx.note
+                for effect in step.decline_effects:
+                    out.update(effect(ctx))
         for effect in t.effects:
             out.update(effect(ctx))
         return out

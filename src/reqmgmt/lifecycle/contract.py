@@ -21,10 +21,12 @@ from typing import Any
 import attrs
 
 from ..errors import ValidationError
-from ..model import Contract, Record
+from ..model import CONTRACT_TERMS, Amendment, Contract, ContractLine, Record, lines_total
 from .base import Context, Lifecycle, SignoffStep, State, Transition, all_signed, note_as_reason
 
-__all__ = ["APPROVER_ROLES", "CONTRACT", "classify_contract"]
+__all__ = ["AMENDABLE", "APPROVER_ROLES", "CONTRACT", "classify_contract"]
+
+_AMENDABLE_STATES = ("approved", "awaiting_customer", "confirmed", "in_fulfilment")
 
 #: The role that may give the final approval, per approver the route names.
 #: "none" (general contracts: sales with production) and "signatory" (verbal
@@ -87,6 +89,200 @@ def _route_departments(record: Record) -> Sequence[str]:
 def _approver_roles(record: Record) -> frozenset[str]:
     approver = _contract(record).route_approver or "none"
     return APPROVER_ROLES.get(approver, frozenset({approver}))
+
+
+# --- amendments (合同变更) ---------------------------------------------------------------
+
+_LINE_FIELDS = ("product", "specification", "model", "quantity", "unit", "unit_price",
+                "delivery_date")  # fmt: skip
+AMENDABLE = ("lines", *CONTRACT_TERMS)
+
+
+def _proposed(
+    record: Contract, changes: Any
+) -> tuple[tuple[ContractLine, ...], dict[str, str], list[str]]:
+    """Check an amendment's changes; return the new lines, new terms and what changed."""
+    if not isinstance(changes, Mapping) or not changes:
+        raise ValidationError(
+            "changes",
+            changes,
+            "a mapping of field to new value; fields: " + ", ".join(AMENDABLE),
+            where=record.ref,
+        )
+    unknown = sorted(set(changes) - set(AMENDABLE))
+    if unknown:
+        raise ValidationError(
+            unknown[0],
+            changes[unknown[0]],
+            "one of the amendable fields: " + ", ".join(AMENDABLE),
+            where=record.ref,
+        )
+    lines = tuple(changes.get("lines", record.lines))
+    if not all(isinstance(x, ContractLine) for x in lines):
+        raise ValidationError("lines", lines, "ContractLine objects", where=record.ref)
+    for x in lines:
+        if x.unit_price.currency != record.currency:
+            raise ValidationError(
+                "lines",
+                x.unit_price,
+                f"prices in the contract's currency {record.currency}",
+                where=record.ref,
+            )
+    terms = {k: v for k, v in changes.items() if k != "lines"}
+    for key, value in terms.items():
+        if not isinstance(value, str):
+            raise ValidationError(key, value, "a string", where=record.ref)
+    fields = [k for k, v in terms.items() if getattr(record, k) != v]
+    old = {x.line_no: x for x in record.lines}
+    new = {x.line_no: x for x in lines}
+    if set(old) != set(new):
+        fields.append("lines")
+    for no in set(old) & set(new):
+        # Shipped quantities are not the amendment's to change.
+        if new[no].shipped != old[no].shipped:
+            raise ValidationError(
+                f"lines[{no}].shipped",
+                new[no].shipped,
+                f"{old[no].shipped}: shipments are recorded by shipping orders",
+                where=record.ref,
+            )
+        fields.extend(f for f in _LINE_FIELDS if getattr(new[no], f) != getattr(old[no], f))
+    fields = list(dict.fromkeys(fields))
+    if not fields:
+        raise ValidationError(
+            "changes", changes, "at least one field that differs", where=record.ref
+        )
+    return lines, terms, fields
+
+
+def _revise(ctx: Context) -> Mapping[str, Any]:
+    """Effect: a draft's fields changed directly (nothing has been reviewed yet)."""
+    record = _contract(ctx.record)
+    lines, terms, _ = _proposed(record, ctx.data["changes"])
+    return {"lines": lines, "amount": lines_total(lines, record.currency), **terms}
+
+
+def _amend(ctx: Context) -> Mapping[str, Any]:
+    """Effect of ``amend``: re-classify; apply at once, or open an amendment review."""
+    record = _contract(ctx.record)
+    lines, terms, fields = _proposed(record, ctx.data["changes"])
+    amount = lines_total(lines, record.currency)
+    version = None if ctx.data.get("current_rules") else record.rules_version
+    flags = record.flags | record.customer.flags
+    cls = ctx.classify(
+        "contract_class",
+        {
+            "amount": amount,
+            "new_product": "new_product" in flags,
+            "oem": "oem" in flags,
+            "new_customer": "new" in record.customer.flags,
+            "first_order": "first_order" in flags,
+            "foreign_trade": record.channel == "foreign_trade",
+        },
+        version,
+    ).outcome["class"]
+    route = ctx.classify(
+        "review_route",
+        {
+            "document": record.document,
+            "contract_class": cls,
+            "channel": record.channel,
+            "amount": amount,
+        },
+        version,
+    ).outcome
+    if record.contract_class == "general" and cls == "general":
+        # A general contract that stays general: applied at once, departments told.
+        return {"lines": lines, "amount": amount, **terms}
+    reclassified = cls != record.contract_class
+    if reclassified:
+        departments = tuple(route["departments"])
+    else:
+        wanted: list[str] = []
+        for f in fields:
+            for outcome in ctx.classify("amendment_departments", {"field": f}, version).outcome:
+                wanted.append(outcome["department"])
+        departments = tuple(d for d in dict.fromkeys(wanted))
+    amendment = Amendment(
+        reason=ctx.note or "",
+        fields=tuple(fields),
+        lines=lines if "lines" in fields or any(f in _LINE_FIELDS for f in fields) else None,
+        terms=tuple(terms.items()),
+        departments=departments,
+        contract_class=cls,
+        route=route["route"],
+        route_departments=tuple(route["departments"]),
+        route_approver=route["approver"],
+        confirmation_required=route["confirmation"],
+        rules_version=ctx.decisions[-1].version,
+        reclassified=reclassified,
+    )
+    return {
+        "amendment": amendment,
+        "review_round": record.review_round + 1,
+        "submitted_by": ctx.actor.id,
+    }
+
+
+def _apply_amendment(ctx: Context) -> Mapping[str, Any]:
+    """Effect of ``approve_amendment``: the reviewed change takes effect."""
+    record = _contract(ctx.record)
+    a = record.amendment
+    assert a is not None  # guarded by _amendment_pending
+    out: dict[str, Any] = dict(a.terms)
+    if a.lines is not None:
+        out["lines"] = a.lines
+        out["amount"] = lines_total(a.lines, record.currency)
+    if a.reclassified:
+        out.update(
+            contract_class=a.contract_class,
+            route=a.route,
+            route_departments=a.route_departments,
+            route_approver=a.route_approver,
+            confirmation_required=a.confirmation_required,
+            rules_version=a.rules_version,
+        )
+    out["amendment"] = None
+    return out
+
+
+def _drop_amendment(ctx: Context) -> Mapping[str, Any]:
+    return {"amendment": None}
+
+
+def _amendment_pending(ctx: Context) -> str | None:
+    if _contract(ctx.record).amendment is None:
+        return "no amendment is waiting for review"
+    return None
+
+
+def _no_amendment_pending(ctx: Context) -> str | None:
+    a = _contract(ctx.record).amendment
+    if a is not None:
+        return (
+            f"an amendment ({', '.join(a.fields)}) is in review (合同变更评审); "
+            "approve or decline it first"
+        )
+    return None
+
+
+def _amendment_departments(record: Record) -> Sequence[str]:
+    a = _contract(record).amendment
+    return a.departments if a is not None else ()
+
+
+def _amendment_approver_roles(record: Record) -> frozenset[str]:
+    a = _contract(record).amendment
+    approver = (a.route_approver if a is not None else None) or "none"
+    return APPROVER_ROLES.get(approver, frozenset({approver}))
+
+
+def _liaison(record: Record) -> Sequence[str]:
+    """业务联络书: who hears of an amendment (the reviewers while in review, else all)."""
+    contract = _contract(record)
+    if contract.amendment is not None:
+        return [f"department:{d}" for d in contract.amendment.departments]
+    return [f"department:{d}" for d in (*contract.route_departments, "shipping")]
 
 
 def _confirmation(ctx: Context) -> Mapping[str, Any]:
@@ -205,6 +401,7 @@ CONTRACT = Lifecycle(
             zh="回传客户确认",
             en="send to the customer to confirm",
             roles=_SALES,
+            guards=(_no_amendment_pending,),
             notify=("customer",),
         ),
         Transition(
@@ -216,7 +413,7 @@ CONTRACT = Lifecycle(
             roles=_SALES,
             requires=("confirmation",),
             optional=("read_back",),
-            guards=(_read_back_given,),
+            guards=(_read_back_given, _no_amendment_pending),
             effects=(_confirmation,),
             meaning="responsibility",
         ),
@@ -227,6 +424,7 @@ CONTRACT = Lifecycle(
             zh="下发执行",
             en="release for fulfilment",
             roles=_SALES,
+            guards=(_no_amendment_pending,),
             notify_from=_acting_departments,
         ),
         Transition(
@@ -237,6 +435,7 @@ CONTRACT = Lifecycle(
             en="issue a shipping order",
             roles=_SALES | {"shipping"},
             requires=("shipment",),
+            guards=(_no_amendment_pending,),
             effects=(_shipment,),
             notify=("department:warehouse",),
         ),
@@ -247,7 +446,7 @@ CONTRACT = Lifecycle(
             zh="全部出货",
             en="all shipped",
             roles=_SALES | {"shipping"},
-            guards=(_all_shipped,),
+            guards=(_all_shipped, _no_amendment_pending),
         ),
         Transition(
             event="complete",
@@ -264,6 +463,44 @@ CONTRACT = Lifecycle(
             zh="关闭",
             en="close",
             roles=_SALES,
+        ),
+        Transition(
+            event="revise",
+            sources=("draft",),
+            dest="draft",
+            zh="修改草稿",
+            en="revise the draft",
+            roles=_SALES,
+            requires=("changes",),
+            note_required=True,
+            effects=(_revise,),
+        ),
+        Transition(
+            event="amend",
+            sources=_AMENDABLE_STATES,
+            dest="approved",  # replaced per state below
+            zh="合同变更",
+            en="amend",
+            roles=_SALES,
+            requires=("changes",),
+            optional=("current_rules",),
+            note_required=True,
+            guards=(_no_amendment_pending,),
+            effects=(_amend,),
+            notify_from=_liaison,
+        ),
+        Transition(
+            event="approve_amendment",
+            sources=_AMENDABLE_STATES,
+            dest="approved",  # replaced per state below
+            zh="批准合同变更",
+            en="approve the amendment",
+            roles_from=_amendment_approver_roles,
+            independent=True,
+            guards=(_amendment_pending, all_signed),
+            effects=(_apply_amendment,),
+            meaning="approval",
+            notify_from=_liaison,
         ),
         Transition(
             event="cancel",
@@ -284,5 +521,27 @@ CONTRACT = Lifecycle(
             rework="draft",
             meaning="review",
         ),
+        SignoffStep(
+            state="approved",
+            also_in=_AMENDABLE_STATES[1:],
+            departments=_amendment_departments,
+            rework=None,
+            meaning="review",
+            decline_effects=(_drop_amendment,),
+        ),
+    ),
+)
+
+# amend and approve_amendment keep the contract where it is: one self-loop per state.
+CONTRACT = attrs.evolve(
+    CONTRACT,
+    transitions=tuple(
+        part
+        for t in CONTRACT.transitions
+        for part in (
+            [attrs.evolve(t, sources=(s,), dest=s) for s in t.sources]
+            if t.event in ("amend", "approve_amendment")
+            else [t]
+        )
     ),
 )
