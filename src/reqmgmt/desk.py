@@ -42,6 +42,7 @@ from .errors import (
 from .lifecycle import BUILTIN_LIFECYCLES
 from .lifecycle.base import Context, Engine, Lifecycle, Transition
 from .model import (
+    CONTRACT_TERMS,
     Actor,
     AuditEvent,
     Contract,
@@ -297,6 +298,18 @@ class Desk:
             )
         return check
 
+    def query(
+        self,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        customer: str | None = None,
+        due_before: datetime | None = None,
+    ) -> list[Record]:
+        """Records matching every criterion given, in ref order (the contract ledger 合同台账)."""
+        with self.store.transaction() as tx:
+            return list(tx.query(kind=kind, state=state, customer=customer, due_before=due_before))
+
     def outbox(self, *, now: datetime | None = None) -> Sequence[OutboxEntry]:
         """Notifications waiting for delivery (due at ``now``, by default the clock)."""
         with self.store.transaction() as tx:
@@ -387,7 +400,7 @@ class Desk:
         :class:`TransitionBlocked` or :class:`ConflictError`; in every case
         nothing is written.
         """
-        return self._command(ref, event, actor, note, data)
+        return self._command(ref, event, actor, note, data, direct=True)
 
     def sign(
         self,
@@ -424,17 +437,39 @@ class Desk:
         actor: Actor,
         note: str | None,
         data: Mapping[str, Any],
+        *,
+        direct: bool = False,
     ) -> Record:
         with self.store.transaction() as tx:
-            record = self._load(tx, ref)
-            if not isinstance(event, str):
-                engine = self._engine_of(record)
-                event = event(record, engine)
-            now = self.now()
-            engine, ctx, dest = self._check(record, event, actor, note, data, now)
-            new, audit_event, notes = self._write(tx, engine, ctx, dest)
+            new, audit_event, notes = self._fire_in(
+                tx, ref, event, actor, note, data, direct=direct
+            )
         self._after_commit(new, audit_event, notes)
         return new
+
+    def _fire_in(
+        self,
+        tx: Transaction,
+        ref: str,
+        event: str | Callable[[Record, Engine], str],
+        actor: Actor,
+        note: str | None,
+        data: Mapping[str, Any],
+        *,
+        direct: bool = False,
+    ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
+        """Steps 1-5 of a command inside ``tx`` (the caller commits, then runs step 6)."""
+        record = self._load(tx, ref)
+        if not isinstance(event, str):
+            event = event(record, self._engine_of(record))
+        if direct:
+            t = self._engine_of(record).transition(record.state, event)
+            if t is not None and t.via:
+                raise ValidationError(
+                    "event", event, f"a call of {t.via}(...), which fires it", where=ref
+                )
+        engine, ctx, dest = self._check(record, event, actor, note, data, self.now())
+        return self._write(tx, engine, ctx, dest)
 
     def _write(
         self, tx: Transaction, engine: Engine, ctx: Context, dest: str
@@ -564,61 +599,76 @@ class Desk:
         when the actor lacks the role, :class:`ConflictError` when the number is
         taken.
         """
-        kind = record_kind
+        with self.store.transaction() as tx:
+            record, event, notes = self._create_in(
+                tx, record_kind, actor=actor, note=note, decisions=decisions, fields=fields
+            )
+        self._after_commit(record, event, notes)
+        return record
+
+    def _create_in(
+        self,
+        tx: Transaction,
+        kind: str,
+        *,
+        actor: Actor,
+        note: str | None,
+        decisions: Sequence[Decision],
+        fields: Mapping[str, Any],
+    ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
+        """A creating command inside ``tx`` (the caller commits, then runs step 6)."""
         engine = self.engine(kind)
         lc = engine.lifecycle
         t = engine.creation
         refusals = _role_problems(t, actor, f"creating a {kind}", None)
         if refusals:
             raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
-        with self.store.transaction() as tx:
-            now = self.now()
-            ref = self.pm.hook.reqmgmt_next_number(kind=kind, year=now.year)
-            if ref is None:
-                seq = tx.next_sequence(f"{kind}:{now.year}")
-                ref = f"{lc.number_prefix}-{now.year}-{seq:06d}"
-            record = lc.record_type(
-                ref=ref,
-                state=lc.initial,
-                version=1,
-                created_at=now,
-                updated_at=now,
-                created_by=actor.id,
-                rules_version=self.rules.version if decisions else None,
-                **fields,
-            )
-            refusals = self._vetoes(actor, record, lc.create_event)
-            if refusals:
-                raise NotAuthorized(ref, lc.create_event, actor.id, refusals)
-            self._before(record, lc.create_event, actor, "(new)")
-            hooks = field_unstructurer(type(record))
-            diff = tuple(
-                FieldChange(name, None, value if hook is None else hook(value))
-                for name, hook in hooks.items()
-                for value in (getattr(record, name),)
-            )
-            event = sealed_event(
-                ref=ref,
-                record_kind=kind,
-                version=1,
-                event=lc.create_event,
-                from_state=None,
-                to_state=lc.initial,
-                actor_id=actor.id,
-                actor_name=actor.name,
-                at=now,
-                note=note,
-                changes=diff,
-                decisions=tuple(d.summary() for d in decisions),
-                prev_hash="",
-            )
-            notes = self._notifications(engine, t, None, record, now)
-            tx.insert(record)
-            tx.append_audit(event)
-            if notes:
-                tx.enqueue(notes)
-        self._after_commit(record, event, notes)
-        return record
+        now = self.now()
+        ref = self.pm.hook.reqmgmt_next_number(kind=kind, year=now.year)
+        if ref is None:
+            seq = tx.next_sequence(f"{kind}:{now.year}")
+            ref = f"{lc.number_prefix}-{now.year}-{seq:06d}"
+        record = lc.record_type(
+            ref=ref,
+            state=lc.initial,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            created_by=actor.id,
+            rules_version=self.rules.version if decisions else None,
+            **fields,
+        )
+        refusals = self._vetoes(actor, record, lc.create_event)
+        if refusals:
+            raise NotAuthorized(ref, lc.create_event, actor.id, refusals)
+        self._before(record, lc.create_event, actor, "(new)")
+        hooks = field_unstructurer(type(record))
+        diff = tuple(
+            FieldChange(name, None, value if hook is None else hook(value))
+            for name, hook in hooks.items()
+            for value in (getattr(record, name),)
+        )
+        event = sealed_event(
+            ref=ref,
+            record_kind=kind,
+            version=1,
+            event=lc.create_event,
+            from_state=None,
+            to_state=lc.initial,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            at=now,
+            note=note,
+            changes=diff,
+            decisions=tuple(d.summary() for d in decisions),
+            prev_hash="",
+        )
+        notes = self._notifications(engine, t, None, record, now)
+        tx.insert(record)
+        tx.append_audit(event)
+        if notes:
+            tx.enqueue(notes)
+        return record, event, notes
 
     # --- rules ------------------------------------------------------------------------------
 
@@ -873,6 +923,11 @@ class ContractDesk:
         new_product, oem, first_order.  Raises :class:`ValidationError` when a
         line is in another currency or a field is wrong.
         """
+        unknown = sorted(set(terms) - set(CONTRACT_TERMS))
+        if unknown:
+            raise ValidationError(
+                unknown[0], terms[unknown[0]], "one of " + ", ".join(CONTRACT_TERMS), where="draft"
+            )
         record = self._desk.create(
             "contract",
             actor=actor,
@@ -888,6 +943,39 @@ class ContractDesk:
             **cast(dict[str, Any], terms),
         )
         return cast(Contract, record)
+
+    def order_from_quotation(self, ref: str, *, actor: Actor, note: str | None = None) -> Contract:
+        """An accepted quotation (报价单, customer confirmed) becomes an order draft.
+
+        One transaction: the quotation moves to ``ordered`` and a new order
+        draft is created from its customer, lines and terms, with
+        ``quotation_ref`` pointing back; either both are written or neither.
+        The order then goes through its own review.
+        """
+        desk = self._desk
+        with desk.store.transaction() as tx:
+            quotation, q_event, q_notes = desk._fire_in(
+                tx, ref, "convert_to_order", actor, note, {}
+            )
+            assert isinstance(quotation, Contract)
+            fields: dict[str, Any] = {
+                name: getattr(quotation, name)
+                for name in (
+                    "customer", "channel", "currency", "lines", "amount", "flags",
+                    "requirement_refs", *CONTRACT_TERMS,
+                )
+            }  # fmt: skip
+            order, o_event, o_notes = desk._create_in(
+                tx,
+                "contract",
+                actor=actor,
+                note=note or f"from quotation {ref}",
+                decisions=(),
+                fields={**fields, "document": "order", "quotation_ref": ref},
+            )
+        desk._after_commit(quotation, q_event, q_notes)
+        desk._after_commit(order, o_event, o_notes)
+        return cast(Contract, order)
 
     def amend(
         self,

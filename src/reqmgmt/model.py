@@ -825,6 +825,8 @@ class Contract(Record):
     confirmation_required: str | None = field(default=None, validator=_optional_text)
     confirmation: str | None = field(default=None, validator=_optional_text)
     amendment: Amendment | None = None
+    #: The quotation (报价单) an order was made from.
+    quotation_ref: str | None = field(default=None, validator=_optional_text)
 
     def __attrs_post_init__(self) -> None:
         total = lines_total(self.lines, self.currency)

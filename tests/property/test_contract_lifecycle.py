@@ -26,6 +26,7 @@ ACTORS = (
     Actor("fh", roles={"factory_head"}),
     Actor("visitor"),
 )
+DOCUMENTS = ["contract", "order", "bid", "verbal", "quotation"]
 AFTER_APPROVAL = {"approved", "awaiting_customer", "confirmed", "in_fulfilment", "shipped",
                   "completed", "closed"}  # fmt: skip
 
@@ -56,7 +57,7 @@ class ContractMachine(LifecycleMachine):
             customer=Customer("C1", "Customer", flags=data.draw(st.sampled_from([(), ("new",)]))),
             lines=lines,
             currency="CNY",
-            document=data.draw(st.sampled_from(["contract", "order", "bid", "verbal"])),
+            document=data.draw(st.sampled_from(DOCUMENTS)),
             channel=data.draw(st.sampled_from(["domestic", "domestic", "foreign_trade"])),
             flags=data.draw(st.sampled_from([(), ("first_order",), ("oem",)])),
             actor=drafter,

@@ -653,3 +653,137 @@ def test_a_draft_is_revised_directly(desk: Desk) -> None:
     assert revised.amount == Money(2000, "CNY")
     assert revised.state == "draft"
     assert desk.history(c.ref)[-1].event == "revise"
+
+
+# --- quotations (报价单) and the ledger --------------------------------------------------------
+
+SECTION_CHIEF = Actor("kz", "课长 section chief", departments={"section_chief"})
+
+
+def confirmed_quotation(desk: Desk) -> Contract:
+    q = draft(desk, line(500, "12"), document="quotation")
+    submitted = desk.fire(q.ref, "submit", actor=CLERK)
+    assert isinstance(submitted, Contract)
+    assert (submitted.route_departments, submitted.route_approver) == (
+        ("section_chief",),
+        "general_manager",
+    )
+    desk.sign(q.ref, department="section_chief", actor=SECTION_CHIEF, opinion="价格合理")
+    desk.fire(q.ref, "approve", actor=GM)
+    desk.fire(q.ref, "send", actor=CLERK)
+    done = desk.fire(q.ref, "confirm", actor=CLERK, confirmation="客户确认报价")
+    assert isinstance(done, Contract)
+    return done
+
+
+def test_quotation_reviewed_by_section_chief_approved_by_gm_confirmed_by_customer(
+    desk: Desk,
+) -> None:
+    """报价单: made by sales, reviewed by the section chief, approved by the GM, sent, confirmed."""
+    q = confirmed_quotation(desk)
+    assert q.state == "confirmed"
+    assert q.confirmation == "客户确认报价"
+    with pytest.raises(TransitionBlocked, match="a quotation is not fulfilled"):
+        desk.fire(q.ref, "start_fulfilment", actor=CLERK)
+
+
+def test_an_accepted_quotation_becomes_an_order_draft(desk: Desk) -> None:
+    """The confirmed quotation closes as ordered; a new order draft carries its lines."""
+    q = confirmed_quotation(desk)
+    order = desk.contracts.order_from_quotation(q.ref, actor=CLERK)
+    assert (order.document, order.state, order.quotation_ref) == ("order", "draft", q.ref)
+    assert order.lines == q.lines
+    assert order.amount == q.amount
+    assert desk.get(q.ref).state == "ordered"
+    assert desk.history(order.ref)[0].note == f"from quotation {q.ref}"
+    submitted = desk.fire(order.ref, "submit", actor=CLERK)
+    assert isinstance(submitted, Contract)
+    assert submitted.route_departments == ("sales", "production")
+
+
+def test_only_a_quotation_becomes_an_order(desk: Desk) -> None:
+    """A confirmed contract cannot be 'converted'."""
+    c = approved(desk)
+    desk.fire(c.ref, "send", actor=CLERK)
+    desk.fire(c.ref, "confirm", actor=CLERK, confirmation="signed")
+    with pytest.raises(TransitionBlocked, match="only a quotation becomes an order"):
+        desk.contracts.order_from_quotation(c.ref, actor=CLERK)
+
+
+def test_quotation_conversion_is_one_transaction() -> None:
+    """If the order cannot be created, the quotation is not marked ordered either."""
+
+    class NoOrders:
+        @hookimpl
+        def reqmgmt_before_transition(self, record: Any, event: str, actor: Actor) -> None:
+            if event == "draft" and getattr(record, "quotation_ref", None):
+                raise TransitionBlocked("order intake closed for the year-end stock-take")
+
+    with Desk.open(clock=FakeClock(), plugins=[NoOrders()]) as desk:
+        q = confirmed_quotation(desk)
+        before = snapshot(desk, q.ref)
+        with pytest.raises(TransitionBlocked, match="year-end stock-take"):
+            desk.contracts.order_from_quotation(q.ref, actor=CLERK)
+        assert snapshot(desk, q.ref) == before
+        assert [r.ref for r in desk.query(kind="contract")] == [q.ref]
+
+
+def test_the_contract_ledger_lists_contracts_by_state_and_customer(desk: Desk) -> None:
+    """合同台账: the records are kept and can be listed by kind, state and customer."""
+    a = approved(desk)
+    b = draft(desk, customer=Customer("C-200", "Other Co"))
+    assert [r.ref for r in desk.query(kind="contract")] == [a.ref, b.ref]
+    assert [r.ref for r in desk.query(kind="contract", state="draft")] == [b.ref]
+    assert [r.ref for r in desk.query(customer="C-200")] == [b.ref]
+
+
+def test_convert_to_order_is_not_fired_directly(desk: Desk) -> None:
+    """The conversion only happens with the order it creates."""
+    q = confirmed_quotation(desk)
+    with pytest.raises(ValidationError, match=r"desk\.contracts\.order_from_quotation"):
+        desk.fire(q.ref, "convert_to_order", actor=CLERK)
+    assert desk.get(q.ref).state == "confirmed"
+
+
+def test_reviewed_items_are_on_the_record(desk: Desk) -> None:
+    """合同评审 items: product, specification, model, quantity, delivery, quality, price, terms."""
+    c = desk.contracts.draft(
+        customer=REGULAR,
+        currency="CNY",
+        actor=CLERK,
+        lines=[
+            ContractLine(
+                line_no=1,
+                product="支架",
+                specification="SPCC",
+                model="ZJ-12",
+                quantity=10,
+                unit="件",
+                unit_price=Money("3.5", "CNY"),
+                delivery_date=date(2026, 5, 1),
+            )
+        ],
+        payment_terms="月结60天",
+        delivery_method="送货上门",
+        packaging="纸箱",
+        quality_requirements="镀层 8-12 µm",
+        acceptance_criteria="GB/T 2828.1 AQL 1.0",
+    )
+    x = c.lines[0]
+    assert (x.product, x.specification, x.model, x.quantity, x.unit) == (
+        "支架",
+        "SPCC",
+        "ZJ-12",
+        10,
+        "件",
+    )
+    assert (x.unit_price, x.delivery_date) == (Money("3.5", "CNY"), date(2026, 5, 1))
+    assert (c.payment_terms, c.delivery_method, c.packaging) == ("月结60天", "送货上门", "纸箱")
+    assert (c.quality_requirements, c.acceptance_criteria) == (
+        "镀层 8-12 µm",
+        "GB/T 2828.1 AQL 1.0",
+    )
+    with pytest.raises(ValidationError, match="one of payment_terms"):
+        desk.contracts.draft(
+            customer=REGULAR, currency="CNY", actor=CLERK, lines=[line()], colour="red"
+        )

@@ -157,6 +157,9 @@ class Transition:
     optional: tuple[str, ...] = field(default=(), converter=_names)
     #: Recipients decided per record (on the new version), added to ``notify``.
     notify_from: Callable[[Record], Sequence[str]] | None = None
+    #: The Desk method that fires this event as part of a larger command;
+    #: ``desk.fire`` refuses it and names that method instead.
+    via: str | None = None
 
 
 @frozen

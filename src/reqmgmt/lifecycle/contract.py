@@ -341,6 +341,18 @@ def _all_shipped(ctx: Context) -> str | None:
     return ("not everything has shipped: " + ", ".join(open_lines)) if open_lines else None
 
 
+def _not_a_quotation(ctx: Context) -> str | None:
+    if _contract(ctx.record).document == "quotation":
+        return "a quotation is not fulfilled; an accepted one becomes an order (convert_to_order)"
+    return None
+
+
+def _a_quotation(ctx: Context) -> str | None:
+    if _contract(ctx.record).document != "quotation":
+        return f"only a quotation becomes an order; this is a {_contract(ctx.record).document}"
+    return None
+
+
 def _acting_departments(record: Record) -> Sequence[str]:
     contract = _contract(record)
     if contract.contract_class == "special":
@@ -368,6 +380,7 @@ CONTRACT = Lifecycle(
         State("shipped", "已出货", "shipped"),
         State("completed", "已完成", "completed"),
         State("closed", "已关闭", "closed", final=True),
+        State("ordered", "已转订单", "became an order", final=True),
         State("cancelled", "已取消", "cancelled", final=True),
     ),
     transitions=(
@@ -424,7 +437,7 @@ CONTRACT = Lifecycle(
             zh="下发执行",
             en="release for fulfilment",
             roles=_SALES,
-            guards=(_no_amendment_pending,),
+            guards=(_no_amendment_pending, _not_a_quotation),
             notify_from=_acting_departments,
         ),
         Transition(
@@ -463,6 +476,17 @@ CONTRACT = Lifecycle(
             zh="关闭",
             en="close",
             roles=_SALES,
+        ),
+        Transition(
+            event="convert_to_order",
+            sources=("confirmed",),
+            dest="ordered",
+            zh="报价单转订单",
+            en="accepted quotation becomes an order",
+            roles=_SALES,
+            guards=(_a_quotation, _no_amendment_pending),
+            notify=("role:sales",),
+            via="desk.contracts.order_from_quotation",
         ),
         Transition(
             event="revise",
