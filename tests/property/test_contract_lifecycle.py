@@ -27,7 +27,7 @@ ACTORS = (
     Actor("visitor"),
 )
 DOCUMENTS = ["contract", "order", "bid", "verbal", "quotation"]
-AFTER_APPROVAL = {"approved", "awaiting_customer", "confirmed", "in_fulfilment", "shipped",
+AFTER_APPROVAL = {"approved", "awaiting_customer", "confirmed", "in_fulfilment", "shipped", "ordered",
                   "completed", "closed"}  # fmt: skip
 
 
