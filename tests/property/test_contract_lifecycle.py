@@ -27,8 +27,8 @@ ACTORS = (
     Actor("visitor"),
 )
 DOCUMENTS = ["contract", "order", "bid", "verbal", "quotation"]
-AFTER_APPROVAL = {"approved", "awaiting_customer", "confirmed", "in_fulfilment", "shipped", "ordered",
-                  "completed", "closed"}  # fmt: skip
+AFTER_APPROVAL = {"approved", "awaiting_customer", "confirmed", "in_fulfilment", "shipped",
+                  "ordered", "completed", "closed"}  # fmt: skip
 
 
 class ContractMachine(LifecycleMachine):
