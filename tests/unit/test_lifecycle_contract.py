@@ -22,7 +22,7 @@ from reqmgmt import (
     ValidationError,
     hookimpl,
 )
-from reqmgmt.rules import load_rules
+from reqmgmt.rules import RuleSet, load_rules
 from reqmgmt.testing import FakeClock, RecordingNotifier
 
 CLERK = Actor("sales1", "市场部 Sales", departments={"sales"}, roles={"sales"})
@@ -83,6 +83,27 @@ def submit_and_sign(desk: Desk, ref: str) -> Contract:
     result = desk.get(ref)
     assert isinstance(result, Contract)
     return result
+
+
+def stricter_rules() -> RuleSet:
+    """The defaults with the special-contract threshold lowered to 100,000 CNY."""
+    return load_rules(
+        {
+            "tables": {
+                "contract_class": {
+                    "examples": [],
+                    "rows": [
+                        {
+                            "id": "special-amount",
+                            "when": "amount >= 100000",
+                            "then": {"class": "special"},
+                        }
+                    ],
+                }
+            }
+        },
+        with_defaults=True,
+    )
 
 
 def snapshot(desk: Desk, ref: str) -> tuple[object, int]:
@@ -319,23 +340,7 @@ def test_editing_rules_after_submission_does_not_change_the_route(desk: Desk) ->
     c = desk.fire(draft(desk, line(15000, "10")).ref, "submit", actor=CLERK)  # 150,000: general
     assert isinstance(c, Contract)
     assert c.contract_class == "general"
-    stricter = load_rules(
-        {
-            "tables": {
-                "contract_class": {
-                    "examples": [],
-                    "rows": [
-                        {
-                            "id": "special-amount",
-                            "when": "amount >= 100000",
-                            "then": {"class": "special"},
-                        }
-                    ],
-                }
-            }
-        },
-        with_defaults=True,
-    )
+    stricter = stricter_rules()
     edited = Desk(desk.store, desk.pm, clock=FakeClock(), rules=stricter)
     assert (
         edited.classify(
@@ -595,23 +600,7 @@ def test_the_amendment_submitter_may_not_approve_it(desk: Desk) -> None:
 def test_amendment_is_reclassified_with_the_pinned_rules_unless_asked(desk: Desk) -> None:
     """Re-classification uses the rule set the contract was submitted under."""
     c = approved(desk, line(15000, "10"))  # 150,000: general under the defaults
-    stricter = load_rules(
-        {
-            "tables": {
-                "contract_class": {
-                    "examples": [],
-                    "rows": [
-                        {
-                            "id": "special-amount",
-                            "when": "amount >= 100000",
-                            "then": {"class": "special"},
-                        }
-                    ],
-                }
-            }
-        },
-        with_defaults=True,
-    )
+    stricter = stricter_rules()
     edited = Desk(desk.store, desk.pm, clock=FakeClock(), rules=stricter)
     with pytest.raises(ConfigError, match="does not have"):
         edited.contracts.amend(c.ref, {"packaging": "纸箱"}, actor=CLERK, reason="包装")
@@ -787,3 +776,27 @@ def test_reviewed_items_are_on_the_record(desk: Desk) -> None:
         desk.contracts.draft(
             customer=REGULAR, currency="CNY", actor=CLERK, lines=[line()], colour="red"
         )
+
+
+def test_a_reworked_draft_is_classified_afresh_on_resubmission(desk: Desk) -> None:
+    """Declined, revised to 300,000 CNY, resubmitted: now special with the full route."""
+    c = draft(desk)
+    desk.fire(c.ref, "submit", actor=CLERK)
+    desk.sign(c.ref, department="production", actor=PRODUCTION, approve=False, opinion="数量太少")
+    current = desk.get(c.ref)
+    assert isinstance(current, Contract)
+    revised = desk.contracts.amend(
+        c.ref, {"lines": relined(current, quantity=30000)}, actor=CLERK, reason="客户加量"
+    )
+    assert revised.contract_class is None
+    again = desk.fire(c.ref, "submit", actor=CLERK)
+    assert isinstance(again, Contract)
+    assert (again.contract_class, again.route_approver) == ("special", "sales_manager")
+    # Resubmitting unchanged keeps what was decided.
+    c2 = draft(desk)
+    desk.fire(c2.ref, "submit", actor=CLERK)
+    desk.sign(c2.ref, department="sales", actor=SALES_SIGNER, approve=False, opinion="价格")
+    kept = desk.fire(c2.ref, "submit", actor=CLERK)
+    assert isinstance(kept, Contract)
+    assert kept.contract_class == "general"
+    assert len([e for e in desk.history(c2.ref) if e.decisions]) == 1

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from ..errors import ValidationError
-from ..model import CONTRACT_TERMS, Amendment, Contract, ContractLine, Record, lines_total
+from ..model import CONTRACT_TERMS, Amendment, Contract, ContractLine, Money, Record, lines_total
 from .base import Context, Lifecycle, SignoffStep, State, Transition, all_signed, note_as_reason
 
 __all__ = ["AMENDABLE", "APPROVER_ROLES", "CONTRACT", "classify_contract"]
@@ -46,22 +46,22 @@ def _contract(record: Record) -> Contract:
     return record
 
 
-def classify_contract(ctx: Context) -> Mapping[str, Any]:
-    """Effect of the first submission: class and route from the rules, pinned on the record."""
-    record = _contract(ctx.record)
-    if record.contract_class is not None:
-        return {}  # pinned at the first submission; only an amendment re-classifies
+def _class_and_route(
+    ctx: Context, record: Contract, amount: Money, version: str | None
+) -> tuple[str, Mapping[str, Any]]:
+    """The contract class and review route for ``amount`` (under rule set ``version``)."""
     flags = record.flags | record.customer.flags
-    cls = ctx.classify(
+    cls: str = ctx.classify(
         "contract_class",
         {
-            "amount": record.amount,
+            "amount": amount,
             "new_product": "new_product" in flags,
             "oem": "oem" in flags,
             "new_customer": "new" in record.customer.flags,
             "first_order": "first_order" in flags,
             "foreign_trade": record.channel == "foreign_trade",
         },
+        version,
     ).outcome["class"]
     route = ctx.classify(
         "review_route",
@@ -69,9 +69,19 @@ def classify_contract(ctx: Context) -> Mapping[str, Any]:
             "document": record.document,
             "contract_class": cls,
             "channel": record.channel,
-            "amount": record.amount,
+            "amount": amount,
         },
+        version,
     ).outcome
+    return cls, route
+
+
+def classify_contract(ctx: Context) -> Mapping[str, Any]:
+    """Effect of the first submission: class and route from the rules, pinned on the record."""
+    record = _contract(ctx.record)
+    if record.contract_class is not None:
+        return {}  # pinned at the first submission; only an amendment re-classifies
+    cls, route = _class_and_route(ctx, record, record.amount, None)
     return {
         "contract_class": cls,
         "route": route["route"],
@@ -159,7 +169,17 @@ def _revise(ctx: Context) -> Mapping[str, Any]:
     """Effect: a draft's fields changed directly (nothing has been reviewed yet)."""
     record = _contract(ctx.record)
     lines, terms, _ = _proposed(record, ctx.data["changes"])
-    return {"lines": lines, "amount": lines_total(lines, record.currency), **terms}
+    out: dict[str, Any] = {"lines": lines, "amount": lines_total(lines, record.currency), **terms}
+    if record.contract_class is not None:
+        # Reworked after a review: the next submission classifies it afresh.
+        out.update(
+            contract_class=None,
+            route=None,
+            route_departments=(),
+            route_approver=None,
+            confirmation_required=None,
+        )
+    return out
 
 
 def _amend(ctx: Context) -> Mapping[str, Any]:
@@ -168,29 +188,7 @@ def _amend(ctx: Context) -> Mapping[str, Any]:
     lines, terms, fields = _proposed(record, ctx.data["changes"])
     amount = lines_total(lines, record.currency)
     version = None if ctx.data.get("current_rules") else record.rules_version
-    flags = record.flags | record.customer.flags
-    cls = ctx.classify(
-        "contract_class",
-        {
-            "amount": amount,
-            "new_product": "new_product" in flags,
-            "oem": "oem" in flags,
-            "new_customer": "new" in record.customer.flags,
-            "first_order": "first_order" in flags,
-            "foreign_trade": record.channel == "foreign_trade",
-        },
-        version,
-    ).outcome["class"]
-    route = ctx.classify(
-        "review_route",
-        {
-            "document": record.document,
-            "contract_class": cls,
-            "channel": record.channel,
-            "amount": amount,
-        },
-        version,
-    ).outcome
+    cls, route = _class_and_route(ctx, record, amount, version)
     if record.contract_class == "general" and cls == "general":
         # A general contract that stays general: applied at once, departments told.
         return {"lines": lines, "amount": amount, **terms}
