@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .audit import HistoryCheck
-from .desk import ContractDesk, Desk, DispatchResult, RequirementDesk, Verdict
+from .desk import ContractDesk, Desk, DispatchResult, RequirementDesk, ReturnDesk, Verdict
 from .errors import (
     ConfigError,
     ConflictError,
@@ -34,6 +34,7 @@ from .model import (
     Notification,
     Record,
     Requirement,
+    Return,
     Signoff,
 )
 from .plugins import make_plugin_manager
@@ -70,6 +71,8 @@ __all__ = [
     "ReqMgmtError",
     "Requirement",
     "RequirementDesk",
+    "Return",
+    "ReturnDesk",
     "Signoff",
     "SignoffStep",
     "State",

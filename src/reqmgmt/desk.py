@@ -43,6 +43,7 @@ from .lifecycle import BUILTIN_LIFECYCLES
 from .lifecycle.base import Context, Engine, Lifecycle, Transition
 from .model import (
     CONTRACT_TERMS,
+    RETURN_REASONS,
     Actor,
     AuditEvent,
     Contract,
@@ -53,6 +54,7 @@ from .model import (
     Notification,
     Record,
     Requirement,
+    Return,
     derive,
     lines_total,
 )
@@ -68,6 +70,7 @@ __all__ = [
     "Desk",
     "DispatchResult",
     "RequirementDesk",
+    "ReturnDesk",
     "Verdict",
 ]
 
@@ -154,6 +157,7 @@ class Desk:
         }
         self.requirements = RequirementDesk(self)
         self.contracts = ContractDesk(self)
+        self.returns = ReturnDesk(self)
 
     @classmethod
     def open(
@@ -469,6 +473,7 @@ class Desk:
                     "event", event, f"a call of {t.via}(...), which fires it", where=ref
                 )
         engine, ctx, dest = self._check(record, event, actor, note, data, self.now())
+        ctx.find = lambda **criteria: list(tx.query(**criteria))
         return self._write(tx, engine, ctx, dest)
 
     def _write(
@@ -1007,3 +1012,98 @@ class ContractDesk:
         if current_rules and event == "amend":
             data["current_rules"] = True
         return cast(Contract, self._desk.fire(ref, event, actor=actor, note=reason, **data))
+
+
+class ReturnDesk:
+    """``desk.returns``: customer complaints and returns (客户投诉和退货)."""
+
+    #: Reason codes accepted by :meth:`report` (a host may add its own).
+    reasons: tuple[str, ...] = tuple(RETURN_REASONS)
+
+    def __init__(self, desk: Desk) -> None:
+        self._desk = desk
+
+    def report(
+        self,
+        *,
+        customer: Customer,
+        product: str,
+        reason_code: str,
+        reason_text: str,
+        actor: Actor,
+        kind: str = "return",
+        quantity: int = 1,
+        contract_ref: str | None = None,
+        line_no: int | None = None,
+        shipped_on: date | None = None,
+        note: str | None = None,
+    ) -> Return:
+        """Register a complaint (``kind="complaint"``) or a return with goods (已登记).
+
+        ``reason_code`` is one of :attr:`reasons`, ``reason_text`` says what
+        the customer reported.  With ``contract_ref`` the contract must exist;
+        its shipment date is used for the return window unless ``shipped_on``
+        is given.
+        """
+        if reason_code not in self.reasons:
+            raise ValidationError(
+                "reason_code", reason_code, "one of " + ", ".join(self.reasons), where="return"
+            )
+        if contract_ref is not None:
+            contract = self._desk.get(contract_ref)
+            if not isinstance(contract, Contract):
+                raise ValidationError(
+                    "contract_ref", contract_ref, "the reference of a contract", where="return"
+                )
+            if shipped_on is None:
+                shipped = [
+                    e.at.date() for e in self._desk.history(contract_ref) if e.event == "ship"
+                ]
+                shipped_on = shipped[-1] if shipped else None
+        record = self._desk.create(
+            "return",
+            actor=actor,
+            note=note,
+            customer=customer,
+            kind=kind,
+            product=product,
+            quantity=quantity,
+            contract_ref=contract_ref,
+            line_no=line_no,
+            reason_code=reason_code,
+            reason_text=reason_text,
+            shipped_on=shipped_on,
+        )
+        return cast(Return, record)
+
+    def dispose(
+        self, ref: str, disposition: str, *, actor: Actor, note: str | None = None
+    ) -> Return:
+        """The quality manager's disposition (处置) of a valid return.
+
+        ``replace`` on a return linked to a contract reopens the contract's
+        delivery obligation through its own lifecycle (``replace_goods``: a
+        no-charge replacement line, back to in_fulfilment), in the same
+        transaction: both happen or neither.  The CAPA trigger rule is
+        evaluated here and kept in the audit.
+        """
+        desk = self._desk
+        with desk.store.transaction() as tx:
+            ret, r_event, r_notes = desk._fire_in(
+                tx, ref, "dispose", actor, note, {"disposition": disposition}
+            )
+            assert isinstance(ret, Return)
+            linked = None
+            if disposition == "replace" and ret.contract_ref is not None:
+                linked = desk._fire_in(
+                    tx,
+                    ret.contract_ref,
+                    "replace_goods",
+                    actor,
+                    f"换货 replacement for {ref}",
+                    {"return_ref": ref, "product": ret.product, "quantity": ret.quantity},
+                )
+        desk._after_commit(ret, r_event, r_notes)
+        if linked is not None:
+            desk._after_commit(*linked)
+        return ret

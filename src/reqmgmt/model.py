@@ -22,21 +22,29 @@ __all__ = [
     "CONTRACT_DOCUMENTS",
     "CONTRACT_TERMS",
     "CURRENCIES",
+    "DISPOSITIONS",
+    "INVALID_OUTCOMES",
     "REQUIREMENT_CHANNELS",
     "REQUIREMENT_KINDS",
     "REQUIREMENT_PRIORITIES",
+    "RETURN_KINDS",
+    "RETURN_REASONS",
     "SIGNATURE_MEANINGS",
     "Actor",
     "Amendment",
     "AuditEvent",
+    "Capa",
     "Contract",
     "ContractLine",
     "Customer",
     "FieldChange",
+    "GoodsReceipt",
     "Money",
     "Notification",
+    "QualityReport",
     "Record",
     "Requirement",
+    "Return",
     "Signoff",
     "derive",
     "lines_total",
@@ -844,3 +852,90 @@ class Contract(Record):
     def fully_shipped(self) -> bool:
         """Every line shipped in full."""
         return all(x.open_quantity == 0 for x in self.lines)
+
+
+# --- complaints and returns ---------------------------------------------------------------
+
+RETURN_KINDS: dict[str, tuple[str, str]] = {
+    "complaint": ("客户投诉", "complaint without goods"),
+    "return": ("客户退货", "return with goods"),
+}
+#: Reasons a host may extend (``Desk.return_reasons``); free text goes with them.
+RETURN_REASONS: dict[str, tuple[str, str]] = {
+    "quality": ("质量问题", "quality problem"),
+    "wrong_item": ("错发", "wrong item"),
+    "quantity": ("数量不符", "wrong quantity"),
+    "damaged": ("运输损坏", "damaged in transit"),
+    "late": ("交期延误", "late delivery"),
+    "other": ("其他", "other"),
+}
+DISPOSITIONS: dict[str, tuple[str, str]] = {
+    "rework": ("返工", "rework"),
+    "replace": ("换货", "replace"),
+    "refund": ("退款", "refund"),
+    "scrap": ("报废", "scrap"),
+}
+INVALID_OUTCOMES: dict[str, tuple[str, str]] = {
+    "customer_accepts": ("客户接受", "customer accepts"),
+    "goods_sent_back": ("退回客户", "goods sent back to the customer"),
+    "goodwill_credit": ("商誉补偿", "goodwill credit"),
+}
+
+
+@frozen(kw_only=True)
+class GoodsReceipt:
+    """The materials receipt (物料入库单) of returned goods."""
+
+    number: str = field(validator=_non_empty)
+    quantity: int = field(validator=_positive_int)
+    received_by: str = field(validator=_non_empty)
+    received_on: date
+
+
+@frozen(kw_only=True)
+class QualityReport:
+    """The quality anomaly report (品质异常处理报告)."""
+
+    findings: str = field(validator=_non_empty)
+    defect_category: str = field(validator=_non_empty)
+    cause: str = field(validator=_non_empty)
+    inspector: str = field(validator=_non_empty)
+    safety_related: bool = False
+
+
+@frozen(kw_only=True)
+class Capa:
+    """A corrective and preventive action (纠正预防措施)."""
+
+    owner: str = field(validator=_non_empty)
+    due_on: date
+    actions: str = field(validator=_non_empty)
+    verification: str | None = field(default=None, validator=_optional_text)
+    verified_by: str | None = field(default=None, validator=_optional_text)
+
+
+@frozen(kw_only=True)
+class Return(Record):
+    """A customer complaint or return (客户投诉/退货), ``RMA-2026-000001``."""
+
+    RECORD_KIND: ClassVar[str] = "return"
+
+    customer: Customer = field(validator=attrs.validators.instance_of(Customer))
+    kind: str = field(default="return", validator=_one_of(RETURN_KINDS))
+    contract_ref: str | None = field(default=None, validator=_optional_text)
+    product: str = field(validator=_non_empty)
+    line_no: int | None = None
+    quantity: int = field(default=1, validator=_positive_int)
+    reason_code: str = field(validator=_non_empty)
+    reason_text: str = field(validator=_non_empty)
+    shipped_on: date | None = field(default=None, validator=_optional_date)
+    receipt: GoodsReceipt | None = None
+    report: QualityReport | None = None
+    judgement: str | None = field(default=None, validator=_optional_text)
+    judged_on: date | None = field(default=None, validator=_optional_date)
+    window_override: str | None = field(default=None, validator=_optional_text)
+    disposition: str | None = field(default=None, validator=_optional_text)
+    outcome: str | None = field(default=None, validator=_optional_text)
+    goodwill: Money | None = None
+    capa_required: bool = False
+    capa: Capa | None = None

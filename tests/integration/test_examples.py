@@ -61,3 +61,18 @@ def test_contract_review_example_covers_the_routes() -> None:
     assert "amended to 300,000 CNY, now special" in out
     assert "version 1 still reads 50,000 CNY" in out
     assert "audit chains intact" in out
+
+
+def test_customer_return_example_covers_the_three_cases() -> None:
+    """Valid with CAPA and replacement, invalid with goodwill, complaint without goods."""
+    script = next(p for p in EXAMPLES if p.name == "customer_return.py")
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert "receipt copies to department:finance, department:sales, department:store" in out
+    assert "CAPA required: True; CON-2026-000001 is in_fulfilment again" in out
+    assert "close refused: the rules require a CAPA" in out
+    assert "RMA-2026-000001: closed after CAPA verification" in out
+    assert "RMA-2026-000002: invalid, closed with a goodwill credit" in out
+    assert "RMA-2026-000003: complaint, closed" in out
+    assert "audit chains intact" in out

@@ -5,11 +5,13 @@ from __future__ import annotations
 from .base import Context, Engine, Lifecycle, SignoffStep, State, Transition
 from .contract import CONTRACT
 from .requirement import REQUIREMENT
+from .returns import RETURNS
 
 __all__ = [
     "BUILTIN_LIFECYCLES",
     "CONTRACT",
     "REQUIREMENT",
+    "RETURNS",
     "Context",
     "Engine",
     "Lifecycle",
@@ -22,4 +24,5 @@ __all__ = [
 BUILTIN_LIFECYCLES: dict[str, Lifecycle] = {
     REQUIREMENT.kind: REQUIREMENT,
     CONTRACT.kind: CONTRACT,
+    RETURNS.kind: RETURNS,
 }

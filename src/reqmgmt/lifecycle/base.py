@@ -89,6 +89,8 @@ class Context:
     lifecycle: Lifecycle
     decide: Callable[[str, Mapping[str, Any], str | None], Decision] | None = None
     decisions: list[Decision] = attrs.Factory(list)
+    #: Reads other records in the command's transaction (set while writing).
+    find: Callable[..., list[Record]] | None = None
 
     def classify(
         self, table: str, facts: Mapping[str, Any], version: str | None = None

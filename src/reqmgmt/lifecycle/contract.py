@@ -23,6 +23,7 @@ import attrs
 from ..errors import ValidationError
 from ..model import CONTRACT_TERMS, Amendment, Contract, ContractLine, Money, Record, lines_total
 from .base import Context, Lifecycle, SignoffStep, State, Transition, all_signed, note_as_reason
+from .returns import REPLACEMENT
 
 __all__ = ["AMENDABLE", "APPROVER_ROLES", "CONTRACT", "classify_contract"]
 
@@ -524,6 +525,7 @@ CONTRACT = Lifecycle(
             meaning="approval",
             notify_from=_liaison,
         ),
+        REPLACEMENT,
         Transition(
             event="cancel",
             sources=("draft", "in_review", "approved", "awaiting_customer", "confirmed"),

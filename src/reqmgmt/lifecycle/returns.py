@@ -1,0 +1,395 @@
+"""Customer complaints and returns (客户投诉和退货, DOMAIN.md §3).
+
+reported 已登记 → received 已收货 (goods only: materials writes the receipt
+物料入库单, copies to finance, sales and the store) → inspecting 检验中
+(quality) → judged: invalid 不成立 → negotiating 协商中 → closed (customer
+accepts, goods sent back, or a goodwill credit the sales manager approves);
+valid 成立 → dispositioning 待处置 → dispositioned 已处置 (rework, replace,
+refund, scrap; approved by the quality manager) → CAPA 纠正预防措施 when the
+rules say so → closed only when the CAPA is verified.  Cancel with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from ..errors import ValidationError
+from ..model import (
+    DISPOSITIONS,
+    Capa,
+    Contract,
+    ContractLine,
+    GoodsReceipt,
+    Money,
+    QualityReport,
+    Record,
+    Return,
+)
+from .base import Context, Lifecycle, State, Transition, note_as_reason
+
+__all__ = ["REPLACEMENT", "RETURNS"]
+
+CAPA_WINDOW = timedelta(days=90)
+
+
+def _return(record: Record) -> Return:
+    assert isinstance(record, Return)
+    return record
+
+
+def _goods_only(ctx: Context) -> str | None:
+    if _return(ctx.record).kind != "return":
+        return "a complaint without goods has nothing to receive; send it to quality"
+    return None
+
+
+def _complaint_only(ctx: Context) -> str | None:
+    if _return(ctx.record).kind != "complaint":
+        return "returned goods go to quality after materials received them (receive_goods)"
+    return None
+
+
+def _receipt(ctx: Context) -> Mapping[str, Any]:
+    quantity = ctx.data["quantity"]
+    return {
+        "receipt": GoodsReceipt(
+            number=ctx.data["receipt_no"],
+            quantity=quantity,
+            received_by=ctx.actor.id,
+            received_on=ctx.now.date(),
+        )
+    }
+
+
+def _report(ctx: Context) -> QualityReport:
+    safety = ctx.data.get("safety_related", False)
+    if not isinstance(safety, bool):
+        raise ValidationError("safety_related", safety, "True or False", where=ctx.record.ref)
+    return QualityReport(
+        findings=ctx.data["findings"],
+        defect_category=ctx.data["defect_category"],
+        cause=ctx.data["cause"],
+        inspector=ctx.actor.id,
+        safety_related=safety,
+    )
+
+
+def _within_window(ctx: Context) -> str | None:
+    """Guard of judge_valid: the return window rule, unless quality overrides with a reason."""
+    record = _return(ctx.record)
+    days = (ctx.now.date() - record.shipped_on).days if record.shipped_on else 0
+    override = ctx.data.get("override_reason")
+    decision = ctx.classify(
+        "return_window",
+        {"days_since_shipment": days, "quality_override": bool(override)},
+    )
+    if not decision.outcome["within_window"]:
+        return (
+            f"returned {days} days after shipment, outside the return window "
+            f"({', '.join(decision.matched) or 'no row matched'}); quality may accept it "
+            "with override_reason"
+        )
+    return None
+
+
+def _judge_valid(ctx: Context) -> Mapping[str, Any]:
+    return {
+        "report": _report(ctx),
+        "judgement": "valid",
+        "judged_on": ctx.now.date(),
+        "window_override": ctx.data.get("override_reason"),
+    }
+
+
+def _judge_invalid(ctx: Context) -> Mapping[str, Any]:
+    return {"report": _report(ctx), "judgement": "invalid", "judged_on": ctx.now.date()}
+
+
+def _settle(ctx: Context) -> Mapping[str, Any]:
+    outcome = ctx.data["outcome"]
+    if outcome not in ("customer_accepts", "goods_sent_back"):
+        raise ValidationError(
+            "outcome",
+            outcome,
+            "'customer_accepts' or 'goods_sent_back' (a goodwill credit "
+            "is granted by the sales manager: grant_goodwill)",
+            where=ctx.record.ref,
+        )
+    return {"outcome": outcome}
+
+
+def _goodwill(ctx: Context) -> Mapping[str, Any]:
+    credit = ctx.data["credit"]
+    if not isinstance(credit, Money) or credit.amount <= 0:
+        raise ValidationError("credit", credit, "a positive Money amount", where=ctx.record.ref)
+    return {"outcome": "goodwill_credit", "goodwill": credit}
+
+
+def same_defects(ctx: Context, record: Return) -> int:
+    """Valid returns of the same product and defect category in the last 90 days, this one too."""
+    assert record.report is not None
+    assert ctx.find is not None
+    since = ctx.now.date() - CAPA_WINDOW
+    count = 1
+    for other in ctx.find(kind="return"):
+        if (
+            isinstance(other, Return)
+            and other.ref != record.ref
+            and other.judgement == "valid"
+            and other.product == record.product
+            and other.report is not None
+            and other.report.defect_category == record.report.defect_category
+            and other.judged_on is not None
+            and other.judged_on >= since
+        ):
+            count += 1
+    return count
+
+
+def _dispose(ctx: Context) -> Mapping[str, Any]:
+    record = _return(ctx.record)
+    disposition = ctx.data["disposition"]
+    if disposition not in DISPOSITIONS:
+        raise ValidationError(
+            "disposition", disposition, "one of " + ", ".join(DISPOSITIONS), where=record.ref
+        )
+    assert record.report is not None  # judged valid with a report
+    decision = ctx.classify(
+        "capa_trigger",
+        {
+            "safety_related": record.report.safety_related,
+            "same_defect_90_days": same_defects(ctx, record),
+        },
+    )
+    return {"disposition": disposition, "capa_required": bool(decision.outcome["capa"])}
+
+
+def _open_capa(ctx: Context) -> Mapping[str, Any]:
+    due = ctx.data["due_on"]
+    if not isinstance(due, date):
+        raise ValidationError("due_on", due, "a date", where=ctx.record.ref)
+    return {"capa": Capa(owner=ctx.data["owner"], due_on=due, actions=ctx.data["actions"])}
+
+
+def _capa_verifier(ctx: Context) -> str | None:
+    capa = _return(ctx.record).capa
+    if capa is not None and capa.owner == ctx.actor.id:
+        return f"{ctx.actor.id} owns the CAPA and may not verify it"
+    return None
+
+
+def _verify_capa(ctx: Context) -> Mapping[str, Any]:
+    capa = _return(ctx.record).capa
+    assert capa is not None
+    return {
+        "capa": Capa(
+            owner=capa.owner,
+            due_on=capa.due_on,
+            actions=capa.actions,
+            verification=ctx.note,
+            verified_by=ctx.actor.id,
+        )
+    }
+
+
+def _no_capa_needed(ctx: Context) -> str | None:
+    if _return(ctx.record).capa_required:
+        return "the rules require a CAPA (纠正预防措施): open it and have it verified first"
+    return None
+
+
+RETURNS = Lifecycle(
+    kind="return",
+    record_type=Return,
+    zh="客户投诉/退货",
+    en="complaint / return",
+    initial="reported",
+    create_event="report",
+    create_roles={"sales"},
+    create_notify=("department:quality",),
+    number_prefix="RMA",
+    states=(
+        State("reported", "已登记", "reported"),
+        State("received", "已收货", "goods received"),
+        State("inspecting", "检验中", "inspecting"),
+        State("negotiating", "协商中", "negotiating with the customer", waiting=True),
+        State("dispositioning", "待处置", "awaiting disposition"),
+        State("dispositioned", "已处置", "dispositioned"),
+        State("capa_open", "纠正预防中", "CAPA open"),
+        State("closed", "已关闭", "closed", final=True),
+        State("cancelled", "已取消", "cancelled", final=True),
+    ),
+    transitions=(
+        Transition(
+            event="receive_goods",
+            sources=("reported",),
+            dest="received",
+            zh="退货入库(物料入库单)",
+            en="receive the goods (materials receipt)",
+            roles={"materials"},
+            requires=("receipt_no", "quantity"),
+            guards=(_goods_only,),
+            effects=(_receipt,),
+            notify=("department:finance", "department:sales", "department:store"),
+        ),
+        Transition(
+            event="to_quality",
+            sources=("received",),
+            dest="inspecting",
+            zh="送品质检验",
+            en="send to quality",
+            roles={"materials"},
+            notify=("department:quality",),
+        ),
+        Transition(
+            event="to_quality",
+            sources=("reported",),
+            dest="inspecting",
+            zh="投诉送品质分析",
+            en="send the complaint to quality",
+            roles={"sales"},
+            guards=(_complaint_only,),
+            notify=("department:quality",),
+        ),
+        Transition(
+            event="judge_valid",
+            sources=("inspecting",),
+            dest="dispositioning",
+            zh="判定成立",
+            en="judge valid",
+            roles={"quality"},
+            requires=("findings", "defect_category", "cause"),
+            optional=("safety_related", "override_reason"),
+            guards=(_within_window,),
+            effects=(_judge_valid,),
+            meaning="review",
+            notify=("department:sales", "department:materials"),
+        ),
+        Transition(
+            event="judge_invalid",
+            sources=("inspecting",),
+            dest="negotiating",
+            zh="判定不成立",
+            en="judge invalid",
+            roles={"quality"},
+            requires=("findings", "defect_category", "cause"),
+            optional=("safety_related",),
+            effects=(_judge_invalid,),
+            meaning="review",
+            notify=("department:sales",),
+        ),
+        Transition(
+            event="settle",
+            sources=("negotiating",),
+            dest="closed",
+            zh="协商结案",
+            en="settle with the customer",
+            roles={"sales"},
+            requires=("outcome",),
+            note_required=True,
+            effects=(_settle,),
+        ),
+        Transition(
+            event="grant_goodwill",
+            sources=("negotiating",),
+            dest="closed",
+            zh="批准商誉补偿",
+            en="approve a goodwill credit",
+            roles={"sales_manager"},
+            requires=("credit",),
+            note_required=True,
+            effects=(_goodwill,),
+            meaning="approval",
+            notify=("department:finance",),
+        ),
+        Transition(
+            event="dispose",
+            sources=("dispositioning",),
+            dest="dispositioned",
+            zh="处置(依不合格品控制程序)",
+            en="disposition (nonconforming-product procedure)",
+            roles={"quality_manager"},
+            requires=("disposition",),
+            effects=(_dispose,),
+            meaning="approval",
+            notify=("department:sales", "department:materials"),
+            via="desk.returns.dispose",
+        ),
+        Transition(
+            event="open_capa",
+            sources=("dispositioned",),
+            dest="capa_open",
+            zh="启动纠正预防措施",
+            en="open a CAPA",
+            roles={"quality", "quality_manager"},
+            requires=("owner", "due_on", "actions"),
+            effects=(_open_capa,),
+            notify=("department:quality",),
+        ),
+        Transition(
+            event="verify_capa",
+            sources=("capa_open",),
+            dest="closed",
+            zh="纠正预防措施验证有效,结案",
+            en="CAPA verified: close",
+            roles={"quality_manager"},
+            note_required=True,
+            guards=(_capa_verifier,),
+            effects=(_verify_capa,),
+            meaning="approval",
+        ),
+        Transition(
+            event="close",
+            sources=("dispositioned",),
+            dest="closed",
+            zh="结案",
+            en="close",
+            roles={"quality", "quality_manager", "sales"},
+            guards=(_no_capa_needed,),
+        ),
+        Transition(
+            event="cancel",
+            sources=("reported", "received", "inspecting"),
+            dest="cancelled",
+            zh="取消",
+            en="cancel",
+            roles={"sales"},
+            note_required=True,
+            effects=(note_as_reason,),
+        ),
+    ),
+)
+
+
+def _replacement(ctx: Context) -> Mapping[str, Any]:
+    """Effect on a contract: a no-charge replacement line for a valid return."""
+    contract = ctx.record
+    assert isinstance(contract, Contract)
+    quantity = ctx.data["quantity"]
+    return_ref = ctx.data["return_ref"]
+    product = ctx.data["product"]
+    line = ContractLine(
+        line_no=max(x.line_no for x in contract.lines) + 1,
+        product=f"{product} (换货 replacement for {return_ref})",
+        quantity=quantity,
+        unit_price=Money(0, contract.currency),
+    )
+    return {"lines": (*contract.lines, line)}
+
+
+#: The contract transition a valid return with disposition "replace" fires:
+#: the delivery obligation reopens through the contract's own lifecycle.
+REPLACEMENT = Transition(
+    event="replace_goods",
+    sources=("shipped", "completed"),
+    dest="in_fulfilment",
+    zh="退货换货,重新交付",
+    en="replacement shipment for a valid return",
+    roles={"quality_manager", "sales"},
+    requires=("return_ref", "product", "quantity"),
+    effects=(_replacement,),
+    notify=("department:shipping", "department:production"),
+    via="desk.returns.dispose",
+)
