@@ -190,7 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reqmgmt", description="Customer-requirement management")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="walk a customer requirement through its lifecycle")
-    p_demo.add_argument("--db", default="memory://", help="store URL (default memory://)")
+    p_demo.add_argument(
+        "--db", default="sqlite:///reqmgmt.db", help="store URL (default sqlite:///reqmgmt.db)"
+    )
     p_diag = sub.add_parser("diagram", help="print or write lifecycle diagrams")
     p_diag.add_argument("kind", nargs="?", help="lifecycle kind (default: all)")
     p_diag.add_argument("--format", choices=["mermaid", "dot", "markdown"], default="mermaid")

@@ -31,6 +31,10 @@ class DefaultPlugin:
     def reqmgmt_open_store(self, url: str) -> Store | None:
         if url in ("memory://", "memory:"):
             return MemoryStore()
+        if url.startswith("sqlite:"):
+            from .storage.sql import SqlStore  # SQLAlchemy is loaded only when used
+
+            return SqlStore(url)
         return None
 
     @hookimpl

@@ -33,15 +33,17 @@ def test_order_intake_reaches_closed() -> None:
     assert "audit chain intact over 13 events" in out
 
 
-def test_the_cli_demo_runs_as_installed() -> None:
-    """`reqmgmt demo` runs through the console script's module."""
+def test_the_cli_demo_runs_as_installed(tmp_path: Path) -> None:
+    """`reqmgmt demo` runs through the console script's module, on its SQLite default."""
     out = subprocess.run(
         [sys.executable, "-m", "reqmgmt.cli", "demo"],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
+        cwd=tmp_path,
     ).stdout
+    assert (tmp_path / "reqmgmt.db").exists()
     assert "已关闭 closed" in out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,15 @@ import pytest
 from reqmgmt.cli import _width, main, render_table
 
 
-def test_demo_walks_a_requirement_to_closed(capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo prints the history with zh and en labels and an intact chain."""
+def test_demo_walks_a_requirement_to_closed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo (on sqlite:///reqmgmt.db by default) prints history with zh and en labels."""
+    monkeypatch.chdir(tmp_path)
     assert main(["demo"]) == 0
+    assert (tmp_path / "reqmgmt.db").exists()
     out = capsys.readouterr().out
-    assert "REQ-2026-" in out or "REQ-" in out
+    assert re.search(r"REQ-\d{4}-\d{6}", out)
     assert ": closed" in out
     for label in (
         "待处理 received",
@@ -102,3 +107,15 @@ def test_rules_show_prints_every_table(capsys: pytest.CaptureFixture[str]) -> No
         assert f"{name}:" in out
     assert "special-amount" in out
     assert "amount >= 200000" in out
+
+
+def test_demo_runs_twice_on_the_same_database(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A second run continues the numbering in the same file."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert main(["demo", "--db", url]) == 0
+    assert main(["demo", "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"REQ-\d{4}-000001: closed", out)
+    assert re.search(r"REQ-\d{4}-000002: closed", out)

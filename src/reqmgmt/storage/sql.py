@@ -1,0 +1,353 @@
+"""SQL storage on SQLAlchemy Core: SQLite (the embedded default) for now.
+
+Records are stored as a JSON document (the one cattrs converter) beside
+indexed columns (kind, state, customer, due date, version); audit events are
+append-only (triggers refuse UPDATE and DELETE); the outbox and sequences are
+tables too.  Every update is ``WHERE ref = ? AND version = ?``: a stale write
+raises :class:`ConflictError` and the whole transaction rolls back.
+
+SQLite settings: WAL journal, ``BEGIN IMMEDIATE`` for every transaction (so
+two writers never deadlock half-way; the second waits up to the busy
+timeout), ``synchronous=FULL`` by default: a committed command survives a
+power loss.  ``?synchronous=NORMAL`` in the URL trades the last commits on
+power loss for speed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import ConfigError, ConflictError
+from ..model import AuditEvent, Notification, Record
+from ..serialize import structure, unstructure
+from .base import OutboxEntry
+
+__all__ = ["SCHEMA_VERSION", "SqlStore", "metadata"]
+
+#: Bumped with every change of the tables below.
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("ref", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("customer", sa.String(64)),
+    sa.Column("due_at", sa.String(32)),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+    sa.Column("doc", sa.Text, nullable=False),
+    sa.Index("ix_records_kind_state", "kind", "state"),
+    sa.Index("ix_records_customer", "customer"),
+    sa.Index("ix_records_due_at", "due_at"),
+)
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ref", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("doc", sa.Text, nullable=False),
+    sa.UniqueConstraint("ref", "version", name="uq_audit_ref_version"),
+)
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("ref", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.String(32)),
+    sa.Column("delivered_at", sa.String(32)),
+    sa.Column("doc", sa.Text, nullable=False),
+    sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_ref", "ref"),
+)
+sequences = sa.Table(
+    "sequences",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+)
+schema_info = sa.Table(
+    "reqmgmt_schema",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+_SQLITE_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
+)
+
+
+def _utc(value: datetime | None) -> str | None:
+    """A sortable UTC text form (fixed width, so text order is time order)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _from_utc(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(unstructure(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _record_classes() -> dict[str, type[Record]]:
+    found: dict[str, type[Record]] = {}
+    todo: list[type[Record]] = [Record]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub.RECORD_KIND:
+                found[sub.RECORD_KIND] = sub
+            todo.append(sub)
+    return found
+
+
+class SqlStore:
+    """A Store on a SQL database (``sqlite:///path.db``).
+
+    Creates its tables on first use of an empty database; a database with
+    another schema version is refused with what to do.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = sa.engine.make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            raise ConfigError(
+                f"store URL {url!r}", "only sqlite:/// URLs are supported by this version"
+            )
+        synchronous = parsed.query.get("synchronous", "FULL")
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigError(f"store URL {url!r}", "synchronous must be FULL, NORMAL or EXTRA")
+        parsed = parsed.difference_update_query(["synchronous"])
+        self.engine: Engine = sa.create_engine(
+            parsed, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+
+        @sa.event.listens_for(self.engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" below issue the BEGIN itself.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @sa.event.listens_for(self.engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # Take the write lock up front: no deadlock between a reader that
+            # becomes a writer and another writer.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        self._classes = _record_classes()
+        self._prepare()
+
+    def _prepare(self) -> None:
+        with self.engine.begin() as conn:
+            inspector = sa.inspect(conn)
+            tables = set(inspector.get_table_names())
+            if not tables:
+                metadata.create_all(conn)
+                for statement in _SQLITE_TRIGGERS:
+                    conn.exec_driver_sql(statement)
+                conn.execute(schema_info.insert().values(version=SCHEMA_VERSION))
+                return
+            version = None
+            if "reqmgmt_schema" in tables:
+                version = conn.execute(sa.select(schema_info.c.version)).scalar()
+            if version != SCHEMA_VERSION:
+                raise ConfigError(
+                    f"database {self.url!r}",
+                    f"schema version {version} but this reqmgmt needs {SCHEMA_VERSION}; "
+                    "it is not changed silently: back it up and upgrade it first",
+                )
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqlTransaction]:
+        """One transaction (BEGIN IMMEDIATE): committed when the block ends normally."""
+        with self.engine.begin() as conn:
+            yield _SqlTransaction(conn, self._classes)
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
+
+
+class _SqlTransaction:
+    def __init__(self, conn: Connection, classes: dict[str, type[Record]]) -> None:
+        self.conn = conn
+        self.classes = classes
+
+    def _record(self, kind: str, doc: str) -> Record:
+        cls = self.classes.get(kind)
+        if cls is None:
+            raise ConfigError("records table", f"unknown record kind {kind!r} in the database")
+        return structure(json.loads(doc), cls)
+
+    def get(self, ref: str) -> Record | None:
+        row = self.conn.execute(
+            sa.select(records.c.kind, records.c.doc).where(records.c.ref == ref)
+        ).first()
+        return None if row is None else self._record(row.kind, row.doc)
+
+    def _values(self, record: Record) -> dict[str, Any]:
+        customer = getattr(getattr(record, "customer", None), "id", None)
+        return {
+            "kind": record.RECORD_KIND,
+            "state": record.state,
+            "customer": customer,
+            "due_at": _utc(getattr(record, "due_at", None)),
+            "version": record.version,
+            "created_at": _utc(record.created_at),
+            "updated_at": _utc(record.updated_at),
+            "doc": _dumps(record),
+        }
+
+    def _version(self, ref: str) -> int | None:
+        value = self.conn.execute(sa.select(records.c.version).where(records.c.ref == ref)).scalar()
+        return None if value is None else int(value)
+
+    def insert(self, record: Record) -> None:
+        existing = self._version(record.ref)
+        if existing is not None:
+            raise ConflictError(record.ref, None, existing)
+        self.conn.execute(records.insert().values(ref=record.ref, **self._values(record)))
+
+    def update(self, record: Record, *, expected_version: int) -> None:
+        result = self.conn.execute(
+            records.update()
+            .where(records.c.ref == record.ref, records.c.version == expected_version)
+            .values(**self._values(record))
+        )
+        if result.rowcount != 1:
+            raise ConflictError(record.ref, expected_version, self._version(record.ref))
+
+    def append_audit(self, event: AuditEvent) -> None:
+        self.conn.execute(
+            audit.insert().values(
+                ref=event.ref, version=event.version, hash=event.hash, doc=_dumps(event)
+            )
+        )
+
+    def audit(self, ref: str) -> Sequence[AuditEvent]:
+        rows = self.conn.execute(
+            sa.select(audit.c.doc).where(audit.c.ref == ref).order_by(audit.c.version)
+        )
+        return [structure(json.loads(doc), AuditEvent) for (doc,) in rows]
+
+    def last_audit(self, ref: str) -> AuditEvent | None:
+        doc = self.conn.execute(
+            sa.select(audit.c.doc)
+            .where(audit.c.ref == ref)
+            .order_by(audit.c.version.desc())
+            .limit(1)
+        ).scalar()
+        return None if doc is None else structure(json.loads(doc), AuditEvent)
+
+    def enqueue(self, notifications: Sequence[Notification]) -> None:
+        for n in notifications:
+            exists = self.conn.execute(sa.select(outbox.c.seq).where(outbox.c.key == n.key)).first()
+            if exists is None:
+                self.conn.execute(
+                    outbox.insert().values(
+                        key=n.key, ref=n.ref, status="pending", attempts=0, doc=_dumps(n)
+                    )
+                )
+
+    def next_sequence(self, name: str) -> int:
+        current = self.conn.execute(
+            sa.select(sequences.c.value).where(sequences.c.name == name)
+        ).scalar()
+        if current is None:
+            self.conn.execute(sequences.insert().values(name=name, value=1))
+            return 1
+        value = int(current) + 1
+        self.conn.execute(sequences.update().where(sequences.c.name == name).values(value=value))
+        return value
+
+    def query(
+        self,
+        *,
+        kind: str | None = None,
+        state: str | None = None,
+        customer: str | None = None,
+        due_before: datetime | None = None,
+    ) -> Iterator[Record]:
+        statement = sa.select(records.c.kind, records.c.doc).order_by(records.c.ref)
+        if kind is not None:
+            statement = statement.where(records.c.kind == kind)
+        if state is not None:
+            statement = statement.where(records.c.state == state)
+        if customer is not None:
+            statement = statement.where(records.c.customer == customer)
+        if due_before is not None:
+            statement = statement.where(records.c.due_at < _utc(due_before))
+        for row in self.conn.execute(statement).all():
+            yield self._record(row.kind, row.doc)
+
+    def _entry(self, row: Any) -> OutboxEntry:
+        return OutboxEntry(
+            notification=structure(json.loads(row.doc), Notification),
+            status=row.status,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            next_attempt_at=_from_utc(row.next_attempt_at),
+            delivered_at=_from_utc(row.delivered_at),
+        )
+
+    def pending(
+        self, *, now: datetime, limit: int | None = None, ref: str | None = None
+    ) -> Sequence[OutboxEntry]:
+        statement = (
+            sa.select(outbox)
+            .where(
+                outbox.c.status == "pending",
+                sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= _utc(now)),
+            )
+            .order_by(outbox.c.seq)
+        )
+        if ref is not None:
+            statement = statement.where(outbox.c.ref == ref)
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [self._entry(row) for row in self.conn.execute(statement)]
+
+    def outbox(self, key: str) -> OutboxEntry | None:
+        row = self.conn.execute(sa.select(outbox).where(outbox.c.key == key)).first()
+        return None if row is None else self._entry(row)
+
+    def save_outbox(self, entry: OutboxEntry) -> None:
+        self.conn.execute(
+            outbox.update()
+            .where(outbox.c.key == entry.notification.key)
+            .values(
+                status=entry.status,
+                attempts=entry.attempts,
+                last_error=entry.last_error,
+                next_attempt_at=_utc(entry.next_attempt_at),
+                delivered_at=_utc(entry.delivered_at),
+            )
+        )
