@@ -11,6 +11,14 @@ import pytest
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
 
 
+def run_example(name: str) -> str:
+    """The output of examples/<name>, which must exit 0."""
+    script = next(p for p in EXAMPLES if p.name == name)
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+
+
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_runs(script: Path) -> None:
     """The example exits 0 and prints its result."""
@@ -23,10 +31,7 @@ def test_example_runs(script: Path) -> None:
 
 def test_order_intake_reaches_closed() -> None:
     """The order intake example walks through outsourcing to closed."""
-    script = next(p for p in EXAMPLES if p.name == "order_intake.py")
-    out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
+    out = run_example("order_intake.py")
     assert "refused as expected" in out
     assert "no self-approval" in out
     assert "is closed, version 13" in out
@@ -49,10 +54,7 @@ def test_the_cli_demo_runs_as_installed(tmp_path: Path) -> None:
 
 def test_contract_review_example_covers_the_routes() -> None:
     """General, reworked special and foreign-trade contracts all reach their ends."""
-    script = next(p for p in EXAMPLES if p.name == "contract_review.py")
-    out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
+    out = run_example("contract_review.py")
     assert "CON-2026-000001: general contract" in out
     assert "CON-2026-000001: closed" in out
     assert "declined, back to draft" in out
@@ -67,10 +69,7 @@ def test_contract_review_example_covers_the_routes() -> None:
 
 def test_customer_return_example_covers_the_three_cases() -> None:
     """Valid with CAPA and replacement, invalid with goodwill, complaint without goods."""
-    script = next(p for p in EXAMPLES if p.name == "customer_return.py")
-    out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
+    out = run_example("customer_return.py")
     assert "receipt copies to department:finance, department:sales, department:store" in out
     assert "CAPA required: True; CON-2026-000001 is in_fulfilment again" in out
     assert "close refused: the rules require a CAPA" in out

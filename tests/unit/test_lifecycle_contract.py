@@ -58,17 +58,6 @@ def line(qty: int = 100, price: str = "10", no: int = 1, currency: str = "CNY") 
     )
 
 
-@pytest.fixture
-def notifier() -> RecordingNotifier:
-    return RecordingNotifier()
-
-
-@pytest.fixture
-def desk(notifier: RecordingNotifier) -> Any:
-    with Desk.open(clock=FakeClock(), plugins=[notifier]) as d:
-        yield d
-
-
 def draft(desk: Desk, *lines: ContractLine, **kw: Any) -> Contract:
     values: dict[str, Any] = {"customer": REGULAR, "currency": "CNY", "actor": CLERK}
     values.update(kw)

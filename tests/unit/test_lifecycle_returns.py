@@ -30,22 +30,6 @@ QUALITY_MANAGER = Actor("qm", "品质经理", departments={"quality"}, roles={"q
 CUSTOMER = Customer("C-100", "华南五金")
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def notifier() -> RecordingNotifier:
-    return RecordingNotifier()
-
-
-@pytest.fixture
-def desk(clock: FakeClock, notifier: RecordingNotifier) -> Any:
-    with Desk.open(clock=clock, plugins=[notifier]) as d:
-        yield d
-
-
 def report(desk: Desk, **kw: Any) -> Return:
     values: dict[str, Any] = {
         "customer": CUSTOMER,
