@@ -68,6 +68,8 @@ class ContractMachine(LifecycleMachine):
     ) -> dict[str, Any]:
         if event == "ship":
             assert isinstance(record, Contract)
+            if data.draw(st.booleans(), label="ship everything open"):
+                return {"shipment": {x.line_no: x.open_quantity for x in record.lines}}
             return {
                 "shipment": {
                     x.line_no: data.draw(st.integers(0, max(x.open_quantity, 1)), label="qty")
