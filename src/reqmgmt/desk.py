@@ -194,7 +194,8 @@ class Desk:
         if store is None:
             raise ConfigError(
                 f"store URL {url!r}",
-                "no plugin opens this URL; built in: 'memory://'; a host plugin may "
+                "no plugin opens this URL; built in: 'memory://', 'sqlite:///path.db', "
+                "'postgresql+psycopg://...'; a host plugin may "
                 "implement reqmgmt_open_store for others",
             )
         return cls(

@@ -31,7 +31,7 @@ class DefaultPlugin:
     def reqmgmt_open_store(self, url: str) -> Store | None:
         if url in ("memory://", "memory:"):
             return MemoryStore()
-        if url.startswith("sqlite:"):
+        if url.startswith(("sqlite:", "postgresql:", "postgresql+")):
             from .storage.sql import SqlStore  # SQLAlchemy is loaded only when used
 
             return SqlStore(url)

@@ -1,4 +1,4 @@
-"""SQL storage on SQLAlchemy Core: SQLite (the embedded default) for now.
+"""SQL storage on SQLAlchemy Core: SQLite (the embedded default) and PostgreSQL.
 
 Records are stored as a JSON document (the one cattrs converter) beside
 indexed columns (kind, state, customer, due date, version); audit events are
@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, ConflictError
@@ -89,6 +90,12 @@ schema_info = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+_POSTGRES_TRIGGERS = (
+    "CREATE OR REPLACE FUNCTION reqmgmt_audit_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'audit events are append-only'; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+    "FOR EACH ROW EXECUTE FUNCTION reqmgmt_audit_append_only()",
+)
 _SQLITE_TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
     "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
@@ -134,15 +141,24 @@ class SqlStore:
     def __init__(self, url: str) -> None:
         self.url = url
         parsed = sa.engine.make_url(url)
-        if parsed.get_backend_name() != "sqlite":
+        self.backend = parsed.get_backend_name()
+        self.engine: Engine
+        if self.backend == "postgresql":
+            # Read committed plus versioned updates: no lost update, no long locks.
+            self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+            self._classes = _record_classes()
+            self._prepare()
+            return
+        if self.backend != "sqlite":
             raise ConfigError(
-                f"store URL {url!r}", "only sqlite:/// URLs are supported by this version"
+                f"store URL {url!r}",
+                "supported: sqlite:///path.db and postgresql+psycopg://user@host/db",
             )
         synchronous = parsed.query.get("synchronous", "FULL")
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigError(f"store URL {url!r}", "synchronous must be FULL, NORMAL or EXTRA")
         parsed = parsed.difference_update_query(["synchronous"])
-        self.engine: Engine = sa.create_engine(
+        self.engine = sa.create_engine(
             parsed, connect_args={"check_same_thread": False, "timeout": 30}
         )
 
@@ -171,7 +187,8 @@ class SqlStore:
             tables = set(inspector.get_table_names())
             if not tables:
                 metadata.create_all(conn)
-                for statement in _SQLITE_TRIGGERS:
+                triggers = _POSTGRES_TRIGGERS if self.backend == "postgresql" else _SQLITE_TRIGGERS
+                for statement in triggers:
                     conn.exec_driver_sql(statement)
                 conn.execute(schema_info.insert().values(version=SCHEMA_VERSION))
                 return
@@ -189,7 +206,7 @@ class SqlStore:
     def transaction(self) -> Iterator[_SqlTransaction]:
         """One transaction (BEGIN IMMEDIATE): committed when the block ends normally."""
         with self.engine.begin() as conn:
-            yield _SqlTransaction(conn, self._classes)
+            yield _SqlTransaction(conn, self._classes, self.backend)
 
     def close(self) -> None:
         """Release the connections."""
@@ -197,9 +214,16 @@ class SqlStore:
 
 
 class _SqlTransaction:
-    def __init__(self, conn: Connection, classes: dict[str, type[Record]]) -> None:
+    def __init__(self, conn: Connection, classes: dict[str, type[Record]], backend: str) -> None:
         self.conn = conn
         self.classes = classes
+        self.backend = backend
+
+    def _insert(self, table: sa.Table) -> Any:
+        """An INSERT that can ignore a duplicate key on this backend."""
+        if self.backend == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     def _record(self, kind: str, doc: str) -> Record:
         cls = self.classes.get(kind)
@@ -234,7 +258,12 @@ class _SqlTransaction:
         existing = self._version(record.ref)
         if existing is not None:
             raise ConflictError(record.ref, None, existing)
-        self.conn.execute(records.insert().values(ref=record.ref, **self._values(record)))
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(records.insert().values(ref=record.ref, **self._values(record)))
+        except sa.exc.IntegrityError:
+            # Another transaction inserted the same ref since we looked.
+            raise ConflictError(record.ref, None, self._version(record.ref)) from None
 
     def update(self, record: Record, *, expected_version: int) -> None:
         result = self.conn.execute(
@@ -246,11 +275,16 @@ class _SqlTransaction:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
     def append_audit(self, event: AuditEvent) -> None:
-        self.conn.execute(
-            audit.insert().values(
-                ref=event.ref, version=event.version, hash=event.hash, doc=_dumps(event)
-            )
-        )
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    audit.insert().values(
+                        ref=event.ref, version=event.version, hash=event.hash, doc=_dumps(event)
+                    )
+                )
+        except sa.exc.IntegrityError:
+            # Another command wrote this version of the record first.
+            raise ConflictError(event.ref, event.version - 1, self._version(event.ref)) from None
 
     def audit(self, ref: str) -> Sequence[AuditEvent]:
         rows = self.conn.execute(
@@ -269,24 +303,28 @@ class _SqlTransaction:
 
     def enqueue(self, notifications: Sequence[Notification]) -> None:
         for n in notifications:
-            exists = self.conn.execute(sa.select(outbox.c.seq).where(outbox.c.key == n.key)).first()
-            if exists is None:
-                self.conn.execute(
-                    outbox.insert().values(
-                        key=n.key, ref=n.ref, status="pending", attempts=0, doc=_dumps(n)
-                    )
-                )
+            self.conn.execute(
+                self._insert(outbox)
+                .values(key=n.key, ref=n.ref, status="pending", attempts=0, doc=_dumps(n))
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
 
     def next_sequence(self, name: str) -> int:
-        current = self.conn.execute(
+        # Create the row if needed (a racing creator is ignored), then bump it
+        # in place: the UPDATE locks the row, so two transactions never read
+        # the same number.
+        self.conn.execute(
+            self._insert(sequences)
+            .values(name=name, value=0)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        self.conn.execute(
+            sequences.update().where(sequences.c.name == name).values(value=sequences.c.value + 1)
+        )
+        value = self.conn.execute(
             sa.select(sequences.c.value).where(sequences.c.name == name)
-        ).scalar()
-        if current is None:
-            self.conn.execute(sequences.insert().values(name=name, value=1))
-            return 1
-        value = int(current) + 1
-        self.conn.execute(sequences.update().where(sequences.c.name == name).values(value=value))
-        return value
+        ).scalar_one()
+        return int(value)
 
     def query(
         self,
