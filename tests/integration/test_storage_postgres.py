@@ -7,10 +7,6 @@ reason, except under CI=true, where they fail: CI must test PostgreSQL.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 
@@ -19,32 +15,6 @@ from reqmgmt.storage.sql import SqlStore, metadata
 from reqmgmt.testing import FakeClock, StoreContract
 
 from ..conftest import CLERK, receive
-
-URL = os.environ.get("REQMGMT_TEST_POSTGRES", "")
-
-
-def _require_server() -> str:
-    if not URL:
-        reason = "REQMGMT_TEST_POSTGRES is not set (.ci/run starts a server and sets it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-        pytest.skip(reason)
-    return URL
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh database on the test server, dropped afterwards."""
-    base = _require_server()
-    name = f"reqmgmt_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 class TestPostgresStore(StoreContract):
