@@ -163,6 +163,36 @@ def _rules(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from .storage import migrate
+
+    engine = sa.create_engine(args.url)
+    try:
+        with engine.begin() as conn:
+            head = migrate.head_revision()
+            current = migrate.current_revision(conn)
+            if args.action == "upgrade":
+                if current is None and not migrate.is_empty(conn):
+                    print(
+                        f"{args.url}: has tables but no reqmgmt revision; not touching it",
+                        file=sys.stderr,
+                    )
+                    return 1
+                migrate.upgrade(conn)
+                print(f"{args.url}: at revision {head} (current)")
+                return 0
+            if current is None:
+                empty = migrate.is_empty(conn)
+                print("none (empty database)" if empty else "none (not a reqmgmt database)")
+            else:
+                print(f"{current} ({'current' if current == head else 'needs upgrade to ' + head})")
+            return 0
+    finally:
+        engine.dispose()
+
+
 def _diagram(args: argparse.Namespace) -> int:
     kinds = [args.kind] if args.kind else sorted(BUILTIN_LIFECYCLES)
     for kind in kinds:
@@ -213,7 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--kind", required=True, help="table name or contract/route/...")
             p.add_argument("--facts", required=True, help="JSON file of facts")
             p.add_argument("--lang", choices=["en", "zh"], default="en")
+    p_db = sub.add_parser("db", help="database schema: current revision, upgrade")
+    db_sub = p_db.add_subparsers(dest="action", required=True)
+    for action, text in (("current", "print the schema revision"), ("upgrade", "migrate")):
+        db_sub.add_parser(action, help=text).add_argument("url", help="database URL")
     args = parser.parse_args(argv)
+    if args.command == "db":
+        return _db(args)
     if args.command == "demo":
         return demo(args.db)
     if args.command == "rules":

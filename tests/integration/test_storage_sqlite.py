@@ -71,13 +71,60 @@ def test_pragmas_are_wal_and_full_sync_by_default(tmp_path: Path) -> None:
         SqlStore(f"sqlite:///{tmp_path / 'x.db'}?synchronous=OFF")
 
 
-def test_a_database_with_another_schema_is_refused(tmp_path: Path) -> None:
-    """Never migrate silently: an older schema version is refused with what to do."""
+def test_a_database_of_another_revision_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """Never migrate silently: another schema revision is refused, naming the command."""
     path = tmp_path / "old.db"
     SqlStore(f"sqlite:///{path}").close()
     con = sqlite3.connect(path)
-    con.execute("UPDATE reqmgmt_schema SET version = 0")
+    con.execute("UPDATE alembic_version SET version_num = '0000'")
     con.commit()
     con.close()
-    with pytest.raises(ConfigError, match="schema version 0 but this reqmgmt needs 1"):
+    with pytest.raises(
+        ConfigError, match=r"schema revision 0000 but this reqmgmt needs 0001.*reqmgmt db upgrade"
+    ):
         SqlStore(f"sqlite:///{path}")
+
+
+def test_a_database_of_someone_else_is_not_touched(tmp_path: Path) -> None:
+    """A database with other tables and no revision is refused, not migrated."""
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE invoices (id INTEGER)")
+    con.commit()
+    con.close()
+    with pytest.raises(ConfigError, match="schema revision None but this reqmgmt needs 0001"):
+        SqlStore(f"sqlite:///{path}")
+    assert sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() == [
+        ("invoices",)
+    ]
+
+
+def test_db_cli_upgrades_and_reports_the_revision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`reqmgmt db current URL` and `reqmgmt db upgrade URL`."""
+    from reqmgmt.cli import main
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["db", "current", url]) == 0
+    assert "none (empty database)" in capsys.readouterr().out
+    assert main(["db", "upgrade", url]) == 0
+    assert "at revision 0001 (current)" in capsys.readouterr().out
+    assert main(["db", "current", url]) == 0
+    assert "0001 (current)" in capsys.readouterr().out
+    with Desk.open(url, clock=FakeClock()) as desk:
+        receive(desk)
+
+
+def test_the_migrations_create_exactly_the_tables_the_queries_use(tmp_path: Path) -> None:
+    """Alembic's comparison of the migrated database with the code's tables finds nothing."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from reqmgmt.storage.sql import metadata
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'cmp.db'}")
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    store.close()
+    assert diff == []

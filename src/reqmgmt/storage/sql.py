@@ -30,11 +30,10 @@ from ..model import AuditEvent, Notification, Record
 from ..serialize import structure, unstructure
 from .base import OutboxEntry
 
-__all__ = ["SCHEMA_VERSION", "SqlStore", "metadata"]
+__all__ = ["SqlStore", "metadata"]
 
-#: Bumped with every change of the tables below.
-SCHEMA_VERSION = 1
-
+# The tables as the queries see them; the migrations in storage/migrations
+# create and change them (a test checks the two agree).
 metadata = sa.MetaData()
 
 records = sa.Table(
@@ -83,24 +82,6 @@ sequences = sa.Table(
     metadata,
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("value", sa.Integer, nullable=False),
-)
-schema_info = sa.Table(
-    "reqmgmt_schema",
-    metadata,
-    sa.Column("version", sa.Integer, nullable=False),
-)
-
-_POSTGRES_TRIGGERS = (
-    "CREATE OR REPLACE FUNCTION reqmgmt_audit_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'audit events are append-only'; END $$ LANGUAGE plpgsql",
-    "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
-    "FOR EACH ROW EXECUTE FUNCTION reqmgmt_audit_append_only()",
-)
-_SQLITE_TRIGGERS = (
-    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
-    "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
-    "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
 )
 
 
@@ -182,24 +163,19 @@ class SqlStore:
         self._prepare()
 
     def _prepare(self) -> None:
+        from . import migrate
+
         with self.engine.begin() as conn:
-            inspector = sa.inspect(conn)
-            tables = set(inspector.get_table_names())
-            if not tables:
-                metadata.create_all(conn)
-                triggers = _POSTGRES_TRIGGERS if self.backend == "postgresql" else _SQLITE_TRIGGERS
-                for statement in triggers:
-                    conn.exec_driver_sql(statement)
-                conn.execute(schema_info.insert().values(version=SCHEMA_VERSION))
+            if migrate.is_empty(conn):
+                migrate.upgrade(conn)  # a new database: create the current schema
                 return
-            version = None
-            if "reqmgmt_schema" in tables:
-                version = conn.execute(sa.select(schema_info.c.version)).scalar()
-            if version != SCHEMA_VERSION:
+            current = migrate.current_revision(conn)
+            head = migrate.head_revision()
+            if current != head:
                 raise ConfigError(
                     f"database {self.url!r}",
-                    f"schema version {version} but this reqmgmt needs {SCHEMA_VERSION}; "
-                    "it is not changed silently: back it up and upgrade it first",
+                    f"schema revision {current} but this reqmgmt needs {head}; it is not "
+                    f"changed silently: back it up, then run: reqmgmt db upgrade '{self.url}'",
                 )
 
     @contextmanager
