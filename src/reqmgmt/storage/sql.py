@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,6 +83,33 @@ sequences = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("value", sa.Integer, nullable=False),
 )
+
+
+# Statements built once: building and cache-keying a new statement object per
+# call cost more than the SQL itself (measured with benchmarks/bench_sqlite.py).
+_B = sa.bindparam
+_GET = sa.select(records.c.kind, records.c.doc).where(records.c.ref == _B("ref"))
+_VERSION = sa.select(records.c.version).where(records.c.ref == _B("ref"))
+_COLUMNS = ("kind", "state", "customer", "due_at", "version", "created_at", "updated_at", "doc")
+_ROW: dict[str, Any] = {c: _B(c) for c in _COLUMNS}
+_INSERT = records.insert().values(ref=_B("ref"), **_ROW)
+_UPDATE = (
+    records.update()
+    .where(records.c.ref == _B("key_ref"), records.c.version == _B("expected"))
+    .values(**_ROW)
+)
+_AUDIT_INSERT = audit.insert().values(
+    ref=_B("ref"), version=_B("version"), hash=_B("hash"), doc=_B("doc")
+)
+_LAST_AUDIT = (
+    sa.select(audit.c.doc).where(audit.c.ref == _B("ref")).order_by(audit.c.version.desc()).limit(1)
+)
+_ENQUEUE = {
+    name: dialect.insert(outbox)
+    .values(key=_B("key"), ref=_B("ref"), status="pending", attempts=0, doc=_B("doc"))
+    .on_conflict_do_nothing(index_elements=["key"])
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 def _utc(value: datetime | None) -> str | None:
@@ -195,6 +222,16 @@ class _SqlTransaction:
         self.classes = classes
         self.backend = backend
 
+    def _guarded(self) -> Any:
+        """A savepoint where another transaction may race us (PostgreSQL).
+
+        SQLite holds the write lock from BEGIN IMMEDIATE, so nothing races
+        there and the savepoint would only cost time.
+        """
+        if self.backend == "postgresql":
+            return self.conn.begin_nested()
+        return nullcontext()
+
     def _insert(self, table: sa.Table) -> Any:
         """An INSERT that can ignore a duplicate key on this backend."""
         if self.backend == "postgresql":
@@ -208,9 +245,7 @@ class _SqlTransaction:
         return structure(json.loads(doc), cls)
 
     def get(self, ref: str) -> Record | None:
-        row = self.conn.execute(
-            sa.select(records.c.kind, records.c.doc).where(records.c.ref == ref)
-        ).first()
+        row = self.conn.execute(_GET, {"ref": ref}).first()
         return None if row is None else self._record(row.kind, row.doc)
 
     def _values(self, record: Record) -> dict[str, Any]:
@@ -227,7 +262,7 @@ class _SqlTransaction:
         }
 
     def _version(self, ref: str) -> int | None:
-        value = self.conn.execute(sa.select(records.c.version).where(records.c.ref == ref)).scalar()
+        value = self.conn.execute(_VERSION, {"ref": ref}).scalar()
         return None if value is None else int(value)
 
     def insert(self, record: Record) -> None:
@@ -235,29 +270,27 @@ class _SqlTransaction:
         if existing is not None:
             raise ConflictError(record.ref, None, existing)
         try:
-            with self.conn.begin_nested():
-                self.conn.execute(records.insert().values(ref=record.ref, **self._values(record)))
+            with self._guarded():
+                self.conn.execute(_INSERT, {"ref": record.ref, **self._values(record)})
         except sa.exc.IntegrityError:
             # Another transaction inserted the same ref since we looked.
             raise ConflictError(record.ref, None, self._version(record.ref)) from None
 
     def update(self, record: Record, *, expected_version: int) -> None:
         result = self.conn.execute(
-            records.update()
-            .where(records.c.ref == record.ref, records.c.version == expected_version)
-            .values(**self._values(record))
+            _UPDATE, {"key_ref": record.ref, "expected": expected_version, **self._values(record)}
         )
         if result.rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
     def append_audit(self, event: AuditEvent) -> None:
         try:
-            with self.conn.begin_nested():
+            with self._guarded():
                 self.conn.execute(
-                    audit.insert().values(
-                        ref=event.ref, version=event.version, hash=event.hash, doc=_dumps(event)
-                    )
-                )
+                    _AUDIT_INSERT,
+                    {"ref": event.ref, "version": event.version, "hash": event.hash,
+                     "doc": _dumps(event)},
+                )  # fmt: skip
         except sa.exc.IntegrityError:
             # Another command wrote this version of the record first.
             raise ConflictError(event.ref, event.version - 1, self._version(event.ref)) from None
@@ -269,20 +302,14 @@ class _SqlTransaction:
         return [structure(json.loads(doc), AuditEvent) for (doc,) in rows]
 
     def last_audit(self, ref: str) -> AuditEvent | None:
-        doc = self.conn.execute(
-            sa.select(audit.c.doc)
-            .where(audit.c.ref == ref)
-            .order_by(audit.c.version.desc())
-            .limit(1)
-        ).scalar()
+        doc = self.conn.execute(_LAST_AUDIT, {"ref": ref}).scalar()
         return None if doc is None else structure(json.loads(doc), AuditEvent)
 
     def enqueue(self, notifications: Sequence[Notification]) -> None:
-        for n in notifications:
+        if notifications:
             self.conn.execute(
-                self._insert(outbox)
-                .values(key=n.key, ref=n.ref, status="pending", attempts=0, doc=_dumps(n))
-                .on_conflict_do_nothing(index_elements=["key"])
+                _ENQUEUE[self.backend],
+                [{"key": n.key, "ref": n.ref, "doc": _dumps(n)} for n in notifications],
             )
 
     def next_sequence(self, name: str) -> int:
