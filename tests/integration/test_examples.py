@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,8 +56,8 @@ def test_the_cli_demo_runs_as_installed(tmp_path: Path) -> None:
 def test_contract_review_example_covers_the_routes() -> None:
     """General, reworked special and foreign-trade contracts all reach their ends."""
     out = run_example("contract_review.py")
-    assert "CON-2026-000001: general contract" in out
-    assert "CON-2026-000001: closed" in out
+    assert re.search(r"CON-\d{4}-000001: general contract", out)
+    assert re.search(r"CON-\d{4}-000001: closed", out)
     assert "declined, back to draft" in out
     assert "approved in review round 2" in out
     assert "route central_review: foreign_trade" in out
@@ -71,9 +72,9 @@ def test_customer_return_example_covers_the_three_cases() -> None:
     """Valid with CAPA and replacement, invalid with goodwill, complaint without goods."""
     out = run_example("customer_return.py")
     assert "receipt copies to department:finance, department:sales, department:store" in out
-    assert "CAPA required: True; CON-2026-000001 is in_fulfilment again" in out
+    assert re.search(r"CAPA required: True; CON-\d{4}-000001 is in_fulfilment again", out)
     assert "close refused: the rules require a CAPA" in out
-    assert "RMA-2026-000001: closed after CAPA verification" in out
-    assert "RMA-2026-000002: invalid, closed with a goodwill credit" in out
-    assert "RMA-2026-000003: complaint, closed" in out
+    assert re.search(r"RMA-\d{4}-000001: closed after CAPA verification", out)
+    assert re.search(r"RMA-\d{4}-000002: invalid, closed with a goodwill credit", out)
+    assert re.search(r"RMA-\d{4}-000003: complaint, closed", out)
     assert "audit chains intact" in out
