@@ -139,53 +139,56 @@ def _record_classes() -> dict[str, type[Record]]:
     return found
 
 
-class SqlStore:
-    """A Store on a SQL database (``sqlite:///path.db``).
+def _sqlite_engine(url: str, parsed: sa.engine.URL) -> Engine:
+    """An engine with the pragmas of the module docstring and BEGIN IMMEDIATE."""
+    synchronous = parsed.query.get("synchronous", "FULL")
+    if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+        raise ConfigError(f"store URL {url!r}", "synchronous must be FULL, NORMAL or EXTRA")
+    engine = sa.create_engine(
+        parsed.difference_update_query(["synchronous"]),
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
 
-    Creates its tables on first use of an empty database; a database with
-    another schema version is refused with what to do.
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" below issue the BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # Take the write lock up front: no deadlock between a reader that
+        # becomes a writer and another writer.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class SqlStore:
+    """A Store on SQLite (``sqlite:///path.db``) or PostgreSQL (``postgresql+psycopg://``).
+
+    Creates its tables on first use of an empty database; a database at
+    another schema revision is refused with what to do.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         parsed = sa.engine.make_url(url)
         self.backend = parsed.get_backend_name()
-        self.engine: Engine
         if self.backend == "postgresql":
             # Read committed plus versioned updates: no lost update, no long locks.
-            self.engine = sa.create_engine(parsed, pool_pre_ping=True)
-            self._classes = _record_classes()
-            self._prepare()
-            return
-        if self.backend != "sqlite":
+            self.engine: Engine = sa.create_engine(parsed, pool_pre_ping=True)
+        elif self.backend == "sqlite":
+            self.engine = _sqlite_engine(url, parsed)
+        else:
             raise ConfigError(
                 f"store URL {url!r}",
                 "supported: sqlite:///path.db and postgresql+psycopg://user@host/db",
             )
-        synchronous = parsed.query.get("synchronous", "FULL")
-        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
-            raise ConfigError(f"store URL {url!r}", "synchronous must be FULL, NORMAL or EXTRA")
-        parsed = parsed.difference_update_query(["synchronous"])
-        self.engine = sa.create_engine(
-            parsed, connect_args={"check_same_thread": False, "timeout": 30}
-        )
-
-        @sa.event.listens_for(self.engine, "connect")
-        def _connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy's "begin" below issue the BEGIN itself.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @sa.event.listens_for(self.engine, "begin")
-        def _begin(conn: Connection) -> None:
-            # Take the write lock up front: no deadlock between a reader that
-            # becomes a writer and another writer.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
         self._classes = _record_classes()
         self._prepare()
 
