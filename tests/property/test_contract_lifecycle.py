@@ -12,6 +12,8 @@ from reqmgmt import Actor, Contract, ContractLine, Customer, Money, Record
 from reqmgmt.model import lines_total
 from reqmgmt.testing import LifecycleMachine, signed_departments
 
+from .mutation import run_broken
+
 ACTORS = (
     Actor("s1", roles={"sales"}, departments={"sales"}),
     Actor("s2", roles={"sales"}, departments={"sales"}),
@@ -154,8 +156,6 @@ def test_the_invariants_catch_an_approval_without_separation_of_duties() -> None
     """With `independent` removed from approve, the machine finds a drafter or signer approving."""
     import attrs
     import pytest
-    from hypothesis import HealthCheck, Phase, settings
-    from hypothesis.stateful import run_state_machine_as_test
 
     from reqmgmt import Desk
     from reqmgmt.lifecycle import CONTRACT, REQUIREMENT
@@ -173,15 +173,4 @@ def test_the_invariants_catch_an_approval_without_separation_of_duties() -> None
             return Desk.open("memory://", clock=self.clock, lifecycles=[REQUIREMENT, lax])
 
     with pytest.raises(AssertionError, match="after drafting, submitting or signing it"):
-        run_state_machine_as_test(
-            Broken,
-            settings=settings(
-                max_examples=300,
-                stateful_step_count=40,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-                print_blob=False,
-                phases=[Phase.generate],
-            ),
-        )
+        run_broken(Broken, examples=300, steps=40)

@@ -10,6 +10,8 @@ from reqmgmt import Actor, Record, Requirement
 from reqmgmt.lifecycle.requirement import EVALUATING_DEPARTMENTS
 from reqmgmt.testing import LifecycleMachine, signed_departments, strategies
 
+from .mutation import run_broken
+
 ACTORS = (
     Actor("clerk", roles={"sales"}),
     Actor("clerk2", roles={"sales"}, departments={"engineering"}),
@@ -68,8 +70,6 @@ def test_the_invariants_catch_a_lifecycle_without_the_signoff_guard() -> None:
     """With the accept guard removed, the machine finds an unsigned acceptance."""
     import attrs
     import pytest
-    from hypothesis import HealthCheck, Phase, settings
-    from hypothesis.stateful import run_state_machine_as_test
 
     from reqmgmt import Desk
     from reqmgmt.lifecycle import REQUIREMENT
@@ -87,15 +87,4 @@ def test_the_invariants_catch_a_lifecycle_without_the_signoff_guard() -> None:
             return Desk.open("memory://", clock=self.clock, lifecycles=[unguarded])
 
     with pytest.raises(AssertionError, match="reached accepted with sign-offs"):
-        run_state_machine_as_test(
-            Broken,
-            settings=settings(
-                max_examples=300,
-                stateful_step_count=30,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-                print_blob=False,
-                phases=[Phase.generate],  # found is enough; shrinking is slow
-            ),
-        )
+        run_broken(Broken, examples=300, steps=30)
