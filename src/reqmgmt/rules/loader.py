@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -274,7 +275,7 @@ def _build_table(
     table = Table(
         name=name,
         hit=hit,
-        inputs=dict(inputs),
+        inputs=MappingProxyType(dict(inputs)),
         outputs=tuple(outputs),
         rows=tuple(rows),
         zh=texts["zh"],
@@ -433,7 +434,7 @@ def load_rules(
     if problems.items:
         raise ConfigError("rule set", problems.items)
     return RuleSet(
-        tables=tables,
+        tables=MappingProxyType(tables),
         version=_version(merged),
         sources=tuple(o for o, _ in read),
     )
@@ -444,5 +445,17 @@ def _default_path() -> Path:
 
 
 def default_rules(functions: Functions | None = None) -> RuleSet:
-    """The packaged default rule set (``rules/default_rules.toml``)."""
-    return load_rules(_default_path(), functions=functions)
+    """The packaged default rule set (``rules/default_rules.toml``).
+
+    Loaded once per process when no rule functions are given (every
+    ``Desk.open`` asks for it; loading and checking it took ~8 ms).
+    """
+    if functions:
+        return load_rules(_default_path(), functions=functions)
+    return _plain_defaults()
+
+
+@cache
+def _plain_defaults() -> RuleSet:
+    # Shared safely: a rule set is read-only (frozen classes, read-only mappings).
+    return load_rules(_default_path())
