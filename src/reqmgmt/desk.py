@@ -33,6 +33,7 @@ from attrs import frozen
 from .audit import HistoryCheck, replay, sealed_event, snapshot, verify
 from .errors import (
     ConfigError,
+    ConflictError,
     InvalidTransition,
     NotAuthorized,
     NotFound,
@@ -396,16 +397,29 @@ class Desk:
         return [f"refused by reqmgmt_authorize of plugin {', '.join(names) or '?'}"]
 
     def fire(
-        self, ref: str, event: str, *, actor: Actor, note: str | None = None, **data: Any
+        self,
+        ref: str,
+        event: str,
+        *,
+        actor: Actor,
+        note: str | None = None,
+        expected_version: int | None = None,
+        **data: Any,
     ) -> Record:
         """Fire ``event`` on record ``ref`` as ``actor``; return the new version.
+
+        ``expected_version``: the version the caller showed the user (a form,
+        a list); when the record has changed since, :class:`ConflictError` is
+        raised instead of acting on a state the user never saw.
 
         Raises :class:`NotFound`, :class:`InvalidTransition`,
         :class:`ValidationError` (missing note or data), :class:`NotAuthorized`,
         :class:`TransitionBlocked` or :class:`ConflictError`; in every case
         nothing is written.
         """
-        return self._command(ref, event, actor, note, data, direct=True)
+        return self._command(
+            ref, event, actor, note, data, direct=True, expected_version=expected_version
+        )
 
     def sign(
         self,
@@ -415,6 +429,7 @@ class Desk:
         actor: Actor,
         approve: bool = True,
         opinion: str = "",
+        expected_version: int | None = None,
     ) -> Record:
         """Sign ``department``'s opinion in the record's current review (会签).
 
@@ -422,7 +437,7 @@ class Desk:
         ``approve=False`` declines and sends the record back for rework with
         ``opinion`` as the reason (required then).  The same as
         ``fire(ref, "sign", note=opinion, department=...)`` (or ``"decline"``).
-        Raises like :meth:`fire`.
+        ``expected_version`` and errors as in :meth:`fire`.
         """
 
         def choose(record: Record, engine: Engine) -> str:
@@ -433,7 +448,14 @@ class Desk:
                 )
             return step.sign_event if approve else step.decline_event
 
-        return self._command(ref, choose, actor, opinion or None, {"department": department})
+        return self._command(
+            ref,
+            choose,
+            actor,
+            opinion or None,
+            {"department": department},
+            expected_version=expected_version,
+        )
 
     def _command(
         self,
@@ -444,10 +466,11 @@ class Desk:
         data: Mapping[str, Any],
         *,
         direct: bool = False,
+        expected_version: int | None = None,
     ) -> Record:
         with self.store.transaction() as tx:
             new, audit_event, notes = self._fire_in(
-                tx, ref, event, actor, note, data, direct=direct
+                tx, ref, event, actor, note, data, direct=direct, expected_version=expected_version
             )
         self._after_commit(new, audit_event, notes)
         return new
@@ -462,9 +485,12 @@ class Desk:
         data: Mapping[str, Any],
         *,
         direct: bool = False,
+        expected_version: int | None = None,
     ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
         """Steps 1-5 of a command inside ``tx`` (the caller commits, then runs step 6)."""
         record = self._load(tx, ref)
+        if expected_version is not None and record.version != expected_version:
+            raise ConflictError(ref, expected_version, record.version)
         if not isinstance(event, str):
             event = event(record, self._engine_of(record))
         if direct:
@@ -950,7 +976,14 @@ class ContractDesk:
         )
         return cast(Contract, record)
 
-    def order_from_quotation(self, ref: str, *, actor: Actor, note: str | None = None) -> Contract:
+    def order_from_quotation(
+        self,
+        ref: str,
+        *,
+        actor: Actor,
+        note: str | None = None,
+        expected_version: int | None = None,
+    ) -> Contract:
         """An accepted quotation (报价单, customer confirmed) becomes an order draft.
 
         One transaction: the quotation moves to ``ordered`` and a new order
@@ -961,7 +994,7 @@ class ContractDesk:
         desk = self._desk
         with desk.store.transaction() as tx:
             quotation, q_event, q_notes = desk._fire_in(
-                tx, ref, "convert_to_order", actor, note, {}
+                tx, ref, "convert_to_order", actor, note, {}, expected_version=expected_version
             )
             assert isinstance(quotation, Contract)
             fields: dict[str, Any] = {
@@ -991,6 +1024,7 @@ class ContractDesk:
         actor: Actor,
         reason: str,
         current_rules: bool = False,
+        expected_version: int | None = None,
     ) -> Contract:
         """Change a contract (合同变更); the only way its fields change after drafting.
 
@@ -1012,7 +1046,12 @@ class ContractDesk:
         data: dict[str, Any] = {"changes": changes}
         if current_rules and event == "amend":
             data["current_rules"] = True
-        return cast(Contract, self._desk.fire(ref, event, actor=actor, note=reason, **data))
+        return cast(
+            Contract,
+            self._desk.fire(
+                ref, event, actor=actor, note=reason, expected_version=expected_version, **data
+            ),
+        )
 
 
 class ReturnDesk:
@@ -1078,7 +1117,13 @@ class ReturnDesk:
         return cast(Return, record)
 
     def dispose(
-        self, ref: str, disposition: str, *, actor: Actor, note: str | None = None
+        self,
+        ref: str,
+        disposition: str,
+        *,
+        actor: Actor,
+        note: str | None = None,
+        expected_version: int | None = None,
     ) -> Return:
         """The quality manager's disposition (处置) of a valid return.
 
@@ -1091,7 +1136,13 @@ class ReturnDesk:
         desk = self._desk
         with desk.store.transaction() as tx:
             ret, r_event, r_notes = desk._fire_in(
-                tx, ref, "dispose", actor, note, {"disposition": disposition}
+                tx,
+                ref,
+                "dispose",
+                actor,
+                note,
+                {"disposition": disposition},
+                expected_version=expected_version,
             )
             assert isinstance(ret, Return)
             linked = None

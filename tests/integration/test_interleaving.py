@@ -379,18 +379,49 @@ def test_every_transition_conflicts_on_postgres(kind: str, pg_url: str) -> None:
 # --- replace_goods: the contract side of a return's disposition ------------------------------
 
 
-def _shipped_contract(desk: Desk) -> str:
-    ref = _contract(desk)
-    for event in ("submit", "sign", "approve", "send", "confirm", "start_fulfilment", "ship",
-                  "mark_shipped"):  # fmt: skip
+def drive(desk: Desk, ref: str, *events: str) -> Record:
+    """Fire ``events`` in turn, each by someone allowed to; ``sign`` until all have signed."""
+    for event in events:
         while True:
             options = [m for m in moves(desk, ref) if m.event == event]
             assert options, f"{event} not possible on {desk.get(ref).state}"
             options[0].run(desk, ref)
             if event != "sign" or not any(m.event == "sign" for m in moves(desk, ref)):
                 break
+    return desk.get(ref)
+
+
+def _shipped_contract(desk: Desk) -> str:
+    ref = _contract(desk)
+    drive(desk, ref, "submit", "sign", "approve", "send", "confirm", "start_fulfilment", "ship",
+          "mark_shipped")  # fmt: skip
     assert desk.get(ref).state == "shipped"
     return ref
+
+
+def test_the_verbs_take_expected_version_too() -> None:
+    """amend, order_from_quotation and dispose refuse a stale version like fire does."""
+    desk, _ = open_desk("memory://")
+    general = _contract(desk)
+    drive(desk, general, "submit", "sign", "approve")
+    with pytest.raises(ConflictError):
+        desk.contracts.amend(general, {"packaging": "木箱"}, actor=CLERK, reason="r",
+                             expected_version=2)  # fmt: skip
+    quotation = _contract(desk, document="quotation")
+    seen = drive(desk, quotation, "submit", "sign", "approve", "send", "confirm")
+    with pytest.raises(ConflictError):
+        desk.contracts.order_from_quotation(quotation, actor=CLERK, expected_version=2)
+    order = desk.contracts.order_from_quotation(
+        quotation, actor=CLERK, expected_version=seen.version
+    )
+    assert order.quotation_ref == quotation
+    ret = ROOTS["return"][0](desk)
+    seen = drive(desk, ret, "receive_goods", "to_quality", "judge_valid")
+    with pytest.raises(ConflictError):
+        desk.returns.dispose(ret, "rework", actor=QM, expected_version=seen.version - 1)
+    assert desk.returns.dispose(ret, "rework", actor=QM, expected_version=seen.version).version == (
+        seen.version + 1
+    )
 
 
 @pytest.mark.parametrize(("state", "other"), [("shipped", "complete"), ("completed", "close")])

@@ -325,6 +325,24 @@ def test_a_stale_write_conflicts_and_leaves_store_audit_and_outbox_untouched(
         assert desk.verify_history(ref)
 
 
+def test_expected_version_refuses_a_command_on_a_record_changed_since_it_was_shown(
+    desk: Desk,
+) -> None:
+    """A user acted on version 1 (a form); someone else moved the record on: ConflictError."""
+    ref = receive(desk)
+    desk.fire(ref, "clarify", actor=CLERK, note="which finish?")
+    desk.fire(ref, "clarified", actor=CLERK, note="zinc")  # back in received, version 3
+    before = snapshot(desk, ref)
+    with pytest.raises(ConflictError, match="expected version 1 but the stored version is 3"):
+        desk.fire(ref, "start_evaluation", actor=CLERK, expected_version=1)
+    assert snapshot(desk, ref) == before
+    after = desk.fire(ref, "start_evaluation", actor=CLERK, expected_version=3)
+    assert after.version == 4
+    with pytest.raises(ConflictError):
+        desk.sign(ref, department="engineering", actor=ENG, expected_version=3)
+    assert desk.sign(ref, department="engineering", actor=ENG, expected_version=4).version == 5
+
+
 def test_the_audit_event_records_who_when_what_and_why(desk: Desk, clock: FakeClock) -> None:
     """Actor, clock time, states, changed fields old → new, note, meaning, chained hash."""
     ref = to_evaluating(desk)
