@@ -91,9 +91,6 @@ R = TypeVar("R", bound=Record)
 Clock = Callable[[], datetime]
 
 
-_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -132,6 +129,9 @@ class Desk:
     max_attempts = 8
     #: First retry delay; doubled after each failed attempt.
     retry_base = timedelta(seconds=30)
+    #: How long a dispatcher holds the notifications it claimed; one that dies
+    #: meanwhile loses nothing: they are delivered by the next after this.
+    lease = timedelta(minutes=5)
 
     def __init__(
         self,
@@ -604,13 +604,14 @@ class Desk:
                     record.version,
                 )
         if notes and self.autodispatch and self.pm.hook.reqmgmt_notify.get_hookimpls():
-            ours = {n.key for n in notes}
+            # Claimed like any dispatcher would, so a worker running dispatch
+            # at the same time does not deliver them too.  Per record, order
+            # is kept: behind an earlier notification that is backing off,
+            # these wait for the next dispatch.
+            now = self.now()
             with self.store.transaction() as tx:
-                waiting = tx.pending(now=_END_OF_TIME, ref=record.ref)
-            # Per record, order is kept: behind an earlier undelivered
-            # notification, these wait for the next dispatch.
-            if all(e.notification.key in ours for e in waiting):
-                self._deliver([OutboxEntry(notification=n) for n in notes])
+                entries = tx.claim(now=now, lease_until=now + self.lease, ref=record.ref)
+            self._deliver(entries)
 
     # --- creating records ---------------------------------------------------------------------
 
@@ -790,11 +791,18 @@ class Desk:
         :attr:`max_attempts` it becomes a dead letter.  Per record, a later
         notification is not delivered before an earlier one that failed.
         With no ``reqmgmt_notify`` implementation nothing is delivered.
+
+        Safe to run in several processes at once: each pass claims what it
+        delivers for :attr:`lease` (``FOR UPDATE SKIP LOCKED`` on
+        PostgreSQL), so two workers do not deliver the same entry, and a
+        worker killed mid-pass leaves its entries to the next pass after the
+        lease.  ``limit`` caps the entries of one pass.
         """
         if not self.pm.hook.reqmgmt_notify.get_hookimpls():
             return DispatchResult()
+        now = self.now()
         with self.store.transaction() as tx:
-            entries = tx.pending(now=self.now(), limit=limit)
+            entries = tx.claim(now=now, lease_until=now + self.lease, limit=limit)
         return self._deliver(entries)
 
     def _deliver(self, entries: Sequence[OutboxEntry]) -> DispatchResult:
@@ -804,6 +812,9 @@ class Desk:
         for entry in entries:
             n = entry.notification
             if n.ref in blocked:
+                # Behind a failed one: give the claim back, keep the order.
+                with self.store.transaction() as tx:
+                    tx.save_outbox(attrs.evolve(entry, next_attempt_at=None))
                 continue
             try:
                 notify(notification=n)

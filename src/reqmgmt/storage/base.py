@@ -96,6 +96,27 @@ class Transaction(Protocol):
         """
         ...
 
+    def claim(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int | None = None,
+        ref: str | None = None,
+    ) -> Sequence[OutboxEntry]:
+        """Take pending entries due at ``now`` for delivery, oldest first.
+
+        The entries returned are leased: their ``next_attempt_at`` becomes
+        ``lease_until``, so no other worker takes them until the lease runs
+        out (a worker that dies loses nothing: the entries come back then).
+        Per record, only a run from the record's oldest pending entry is
+        taken: an entry waiting behind one that is leased elsewhere or backing
+        off is left, so each record's notifications are delivered in order.
+        Several workers may claim at once (PostgreSQL: ``FOR UPDATE SKIP
+        LOCKED``; SQLite: the write lock); each entry goes to one of them.
+        """
+        ...
+
     def outbox(self, key: str) -> OutboxEntry | None:
         """One outbox entry by idempotency key."""
         ...

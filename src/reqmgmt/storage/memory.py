@@ -172,6 +172,46 @@ class _MemoryTransaction:
                     break
         return out
 
+    def claim(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int | None = None,
+        ref: str | None = None,
+    ) -> Sequence[OutboxEntry]:
+        # The lease is written at once under the lock (not at commit), so two
+        # transactions never take the same entry; a lease left by a
+        # rolled-back transaction only delays delivery until it runs out.
+        store = self._store
+        claimed: list[OutboxEntry] = []
+        blocked: set[str] = set()
+        with store._lock:
+            keys = store._outbox_by_ref.get(ref, []) if ref is not None else list(store._outbox)
+            for key in keys:
+                entry = _entry(store._outbox[key])
+                if entry.status != "pending":
+                    continue
+                owner = entry.notification.ref
+                if owner in blocked:
+                    continue
+                if entry.next_attempt_at is not None and entry.next_attempt_at > now:
+                    blocked.add(owner)  # leased elsewhere or backing off: keep the order
+                    continue
+                if limit is not None and len(claimed) >= limit:
+                    break
+                leased = OutboxEntry(
+                    notification=entry.notification,
+                    status=entry.status,
+                    attempts=entry.attempts,
+                    last_error=entry.last_error,
+                    next_attempt_at=lease_until,
+                    delivered_at=entry.delivered_at,
+                )
+                store._outbox[key] = leased
+                claimed.append(leased)
+        return claimed
+
     def outbox(self, key: str) -> OutboxEntry | None:
         staged = self._outbox.get(key)
         if staged is None:

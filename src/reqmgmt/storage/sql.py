@@ -21,6 +21,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -378,6 +379,58 @@ class _SqlTransaction:
         if limit is not None:
             statement = statement.limit(limit)
         return [self._entry(row) for row in self.conn.execute(statement)]
+
+    def claim(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int | None = None,
+        ref: str | None = None,
+    ) -> Sequence[OutboxEntry]:
+        due = (
+            sa.select(outbox)
+            .where(
+                outbox.c.status == "pending",
+                sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= _utc(now)),
+            )
+            .order_by(outbox.c.seq)
+        )
+        if ref is not None:
+            due = due.where(outbox.c.ref == ref)
+        if limit is not None:
+            due = due.limit(limit)
+        if self.backend == "postgresql":
+            # Rows another worker is claiming right now are skipped, not waited for.
+            due = due.with_for_update(skip_locked=True)
+        rows = {row.seq: row for row in self.conn.execute(due)}
+        if not rows:
+            return []
+        # Per record, keep the run that starts at its oldest pending entry.
+        waiting = self.conn.execute(
+            sa.select(outbox.c.ref, outbox.c.seq)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.ref.in_(sorted({row.ref for row in rows.values()})),
+            )
+            .order_by(outbox.c.seq)
+        )
+        kept: list[int] = []
+        stopped: set[str] = set()
+        for owner, seq in waiting:
+            if owner in stopped:
+                continue
+            if seq in rows:
+                kept.append(seq)
+            else:
+                stopped.add(owner)
+        lease = _utc(lease_until)
+        self.conn.execute(
+            outbox.update().where(outbox.c.seq.in_(kept)).values(next_attempt_at=lease)
+        )
+        return [
+            attrs.evolve(self._entry(rows[seq]), next_attempt_at=lease_until) for seq in kept
+        ]
 
     def outbox(self, key: str) -> OutboxEntry | None:
         row = self.conn.execute(sa.select(outbox).where(outbox.c.key == key)).first()

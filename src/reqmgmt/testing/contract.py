@@ -260,6 +260,73 @@ class StoreContract:
             ]
             assert tx.pending(now=T0, ref="C") == []
 
+    def test_claim_leases_what_it_returns(self, store: Store) -> None:
+        """Claimed entries are not claimed again until the lease runs out."""
+        lease = T0 + timedelta(minutes=5)
+        with store.transaction() as tx:
+            tx.enqueue([make_notification("A", 1), make_notification("B", 1)])
+        with store.transaction() as tx:
+            first = tx.claim(now=T0, lease_until=lease, limit=1)
+        assert [e.notification.key for e in first] == ["A:1:role:sales"]
+        assert first[0].next_attempt_at == lease
+        with store.transaction() as tx:
+            assert [e.notification.key for e in tx.claim(now=T0, lease_until=lease)] == [
+                "B:1:role:sales"
+            ]
+        with store.transaction() as tx:
+            assert tx.claim(now=T0, lease_until=lease) == []
+        with store.transaction() as tx:
+            again = tx.claim(now=lease, lease_until=lease + timedelta(minutes=5))
+        assert [e.notification.key for e in again] == ["A:1:role:sales", "B:1:role:sales"]
+
+    def test_claim_keeps_each_records_order(self, store: Store) -> None:
+        """Behind an entry that is backing off, a record's later entries wait; others go."""
+        with store.transaction() as tx:
+            tx.enqueue([make_notification("A", v) for v in (1, 2, 3)])
+            tx.enqueue([make_notification("B", 1)])
+        with store.transaction() as tx:
+            first = tx.pending(now=T0, ref="A")[0]
+            later = T0 + timedelta(minutes=1)
+            tx.save_outbox(attrs.evolve(first, attempts=1, next_attempt_at=later, last_error="x"))
+        with store.transaction() as tx:
+            claimed = tx.claim(now=T0, lease_until=T0 + timedelta(minutes=5))
+        assert [e.notification.key for e in claimed] == ["B:1:role:sales"]
+        with store.transaction() as tx:
+            claimed = tx.claim(now=later, lease_until=later + timedelta(minutes=5), ref="A")
+        assert [e.notification.version for e in claimed] == [1, 2, 3]
+
+    def test_concurrent_claims_take_each_entry_once_in_record_order(self, store: Store) -> None:
+        """Four workers claiming and delivering at once: each entry once, records in order."""
+        with store.transaction() as tx:
+            tx.enqueue([make_notification(f"R{i % 7}", i) for i in range(1, 141)])
+        got: list[str] = []
+        lock = threading.Lock()
+
+        def work() -> None:
+            for _ in range(10_000):
+                with store.transaction() as tx:
+                    claimed = tx.claim(now=T0, lease_until=T0 + timedelta(hours=1), limit=5)
+                    if not claimed and not tx.pending(now=T0 + timedelta(days=1)):
+                        return
+                with lock:
+                    got.extend(e.notification.key for e in claimed)
+                for entry in claimed:
+                    with store.transaction() as tx:
+                        tx.save_outbox(attrs.evolve(entry, status="delivered", delivered_at=T0))
+            raise AssertionError("the workers never finished")
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        want = sorted(f"R{i % 7}:{i}:role:sales" for i in range(1, 141))
+        assert len(got) == len(set(got)), "an entry was claimed twice"
+        assert sorted(got) == want, f"never claimed: {sorted(set(want) - set(got))}"
+        for r in range(7):
+            versions = [int(k.split(":")[1]) for k in got if k.startswith(f"R{r}:")]
+            assert versions == sorted(versions), f"R{r} claimed out of order: {versions}"
+
     # --- sequences and queries -----------------------------------------------------------
 
     def test_sequences_count_up_per_name(self, store: Store) -> None:
