@@ -14,6 +14,7 @@ from .desk import ContractDesk, Desk, DispatchResult, RequirementDesk, ReturnDes
 from .errors import (
     ConfigError,
     ConflictError,
+    ImportFailed,
     InvalidTransition,
     NotAuthorized,
     NotFound,
@@ -59,6 +60,7 @@ __all__ = [
     "DispatchResult",
     "FieldChange",
     "HistoryCheck",
+    "ImportFailed",
     "InvalidTransition",
     "Lifecycle",
     "MemoryStore",

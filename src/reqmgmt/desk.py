@@ -34,9 +34,11 @@ from .audit import HistoryCheck, replay, sealed_event, snapshot, verify
 from .errors import (
     ConfigError,
     ConflictError,
+    ImportFailed,
     InvalidTransition,
     NotAuthorized,
     NotFound,
+    ReqMgmtError,
     TransitionBlocked,
     ValidationError,
 )
@@ -532,7 +534,7 @@ class Desk:
             else:
                 diff.append(FieldChange(name, hook(old), hook(value)))
         t = ctx.transition
-        last = tx.last_audit(record.ref)
+        prev_hash = tx.last_hash(record.ref)
         event = sealed_event(
             ref=record.ref,
             record_kind=engine.kind,
@@ -547,7 +549,7 @@ class Desk:
             meaning=t.meaning,
             changes=tuple(diff),
             decisions=tuple(d.summary() for d in ctx.decisions),
-            prev_hash=last.hash if last is not None else "",
+            prev_hash=prev_hash or "",
         )
         notes = self._notifications(engine, t, record, new, ctx.now)
         tx.update(new, expected_version=record.version)
@@ -593,6 +595,19 @@ class Desk:
         self, record: Record, event: AuditEvent, notes: Sequence[Notification]
     ) -> None:
         """Step 6: observers, then delivery.  Nothing here can undo the command."""
+        self._observe(record, event)
+        if notes and self.autodispatch and self.pm.hook.reqmgmt_notify.get_hookimpls():
+            # Claimed like any dispatcher would, so a worker running dispatch
+            # at the same time does not deliver them too.  Per record, order
+            # is kept: behind an earlier notification that is backing off,
+            # these wait for the next dispatch.
+            now = self.now()
+            with self.store.transaction() as tx:
+                entries = tx.claim(now=now, lease_until=now + self.lease, ref=record.ref)
+            self._deliver(entries)
+
+    def _observe(self, record: Record, event: AuditEvent) -> None:
+        """``reqmgmt_after_transition`` observers; a failing one is logged, not raised."""
         hook = self.pm.hook.reqmgmt_after_transition
         if hook.get_hookimpls():
             try:
@@ -603,15 +618,6 @@ class Desk:
                     record.ref,
                     record.version,
                 )
-        if notes and self.autodispatch and self.pm.hook.reqmgmt_notify.get_hookimpls():
-            # Claimed like any dispatcher would, so a worker running dispatch
-            # at the same time does not deliver them too.  Per record, order
-            # is kept: behind an earlier notification that is backing off,
-            # these wait for the next dispatch.
-            now = self.now()
-            with self.store.transaction() as tx:
-                entries = tx.claim(now=now, lease_until=now + self.lease, ref=record.ref)
-            self._deliver(entries)
 
     # --- creating records ---------------------------------------------------------------------
 
@@ -638,6 +644,67 @@ class Desk:
             )
         self._after_commit(record, event, notes)
         return record
+
+    def create_many(
+        self,
+        record_kind: str,
+        rows: Iterable[Mapping[str, Any]],
+        /,
+        *,
+        actor: Actor,
+        note: str | None = None,
+        batch_size: int = 500,
+    ) -> list[str]:
+        """Create many records (an import), ``batch_size`` per transaction; return their refs.
+
+        Each row holds the fields :meth:`create` takes.  Every record gets its
+        number, its creating audit event and its notifications exactly as if
+        created one by one, but a batch is one transaction.  A bad row raises
+        :class:`ImportFailed` (the row's index, the cause, the refs already
+        committed): nothing of its batch is written, the batches before it
+        stay, and the import can resume after them.  Observers
+        (``reqmgmt_after_transition``) run after each batch commits;
+        notifications wait in the outbox for :meth:`dispatch`.  Verbs' extras
+        (a requirement's deadline from the rules) are not applied: give such
+        fields in the rows.
+        """
+        if batch_size < 1:
+            raise ValidationError("batch_size", batch_size, "a positive number", where="import")
+        done: list[str] = []
+        batch: list[Mapping[str, Any]] = []
+        start = 0
+        for row in rows:
+            batch.append(row)
+            if len(batch) == batch_size:
+                done.extend(self._create_batch(record_kind, batch, start, actor, note, done))
+                start += len(batch)
+                batch = []
+        if batch:
+            done.extend(self._create_batch(record_kind, batch, start, actor, note, done))
+        return done
+
+    def _create_batch(
+        self,
+        kind: str,
+        rows: Sequence[Mapping[str, Any]],
+        start: int,
+        actor: Actor,
+        note: str | None,
+        committed: list[str],
+    ) -> list[str]:
+        created: list[tuple[Record, AuditEvent]] = []
+        with self.store.transaction() as tx:
+            for i, row in enumerate(rows):
+                try:
+                    record, event, _ = self._create_in(
+                        tx, kind, actor=actor, note=note, decisions=(), fields=row
+                    )
+                except (ReqMgmtError, TypeError) as exc:
+                    raise ImportFailed(kind, start + i, exc, committed) from exc
+                created.append((record, event))
+        for record, event in created:
+            self._observe(record, event)
+        return [record.ref for record, _ in created]
 
     def _create_in(
         self,

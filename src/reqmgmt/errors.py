@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 __all__ = [
     "ConfigError",
     "ConflictError",
+    "ImportFailed",
     "InvalidTransition",
     "NotAuthorized",
     "NotFound",
@@ -152,3 +153,23 @@ class ConflictError(ReqMgmtError):
                 "reload the record and retry"
             )
         super().__init__(text)
+
+
+class ImportFailed(ReqMgmtError):
+    """A row of :meth:`Desk.create_many` was refused; its batch was not written.
+
+    ``row`` is the index of the refused row, ``cause`` the error it raised,
+    ``committed`` the refs of the batches written before it (in row order),
+    so the import can resume at row ``len(committed)``.
+    """
+
+    def __init__(self, kind: str, row: int, cause: Exception, committed: Sequence[str]) -> None:
+        self.kind = kind
+        self.row = row
+        self.cause = cause
+        self.committed = tuple(committed)
+        super().__init__(
+            f"import of {kind} records: row {row} refused: {cause}; nothing of its batch "
+            f"was written, the {len(self.committed)} rows before the batch were; "
+            f"fix the row and resume from row {len(self.committed)}"
+        )

@@ -15,7 +15,7 @@ import attrs
 import cattrs
 
 from .errors import ValidationError
-from .model import Record
+from .model import FieldChange, Record
 
 __all__ = ["converter", "field_unstructurer", "structure", "unstructure"]
 
@@ -36,6 +36,12 @@ converter.register_structure_hook(
 converter.register_unstructure_hook_func(
     lambda t: t is frozenset or getattr(t, "__origin__", None) is frozenset,
     lambda v: sorted(v),
+)
+
+# A change's old and new values are in their JSON form already (the engine
+# made them so); walking them again cost most of writing an audit event.
+converter.register_unstructure_hook(
+    FieldChange, lambda c: {"field": c.field, "old": c.old, "new": c.new, "op": c.op}
 )
 
 

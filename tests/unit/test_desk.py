@@ -14,7 +14,9 @@ from reqmgmt import (
     AuditEvent,
     ConfigError,
     ConflictError,
+    Customer,
     Desk,
+    ImportFailed,
     InvalidTransition,
     NotAuthorized,
     NotFound,
@@ -639,3 +641,47 @@ def test_custom_lifecycles_replace_the_builtin_ones(clock: FakeClock) -> None:
     with Desk.open(clock=clock, lifecycles=[lc]) as desk:
         ref = receive(desk)
         assert desk.fire(ref, "escalate", actor=PRO).version == 2
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+def _rows(n: int, bad: int | None = None) -> list[dict[str, object]]:
+    return [
+        {
+            "customer": Customer("C1", "Customer"),
+            "description": f"legacy order {i}",
+            "channel": "email",
+            "received_at": None if i == bad else datetime(2025, 12, 1, tzinfo=UTC),
+        }
+        for i in range(n)
+    ]
+
+
+def test_create_many_numbers_audits_and_queues_every_record(desk: Desk) -> None:
+    """An import in batches: every record as if created alone, observers after commit."""
+    refs = desk.create_many("requirement", _rows(7), actor=CLERK, batch_size=3)
+    assert refs == [f"REQ-2026-{i:06d}" for i in range(1, 8)]
+    for ref in refs:
+        record = desk.get(ref)
+        assert (record.state, record.version) == ("received", 1)
+        assert [e.event for e in desk.history(ref)] == ["receive"]
+        assert desk.verify_history(ref)
+    assert {e.notification.ref for e in desk.outbox()} == set(refs)
+
+
+def test_a_bad_row_keeps_earlier_batches_and_writes_nothing_of_its_own(desk: Desk) -> None:
+    """Row 4 is bad: batch 0-2 stays, batch 3-5 is not written; the error says where to resume."""
+    with pytest.raises(ImportFailed) as info:
+        desk.create_many("requirement", _rows(7, bad=4), actor=CLERK, batch_size=3)
+    err = info.value
+    assert err.row == 4
+    assert isinstance(err.cause, ValidationError)
+    assert err.committed == ("REQ-2026-000001", "REQ-2026-000002", "REQ-2026-000003")
+    assert "resume from row 3" in str(err)
+    assert [r.ref for r in desk.query(kind="requirement")] == list(err.committed)
+
+
+def test_create_many_refuses_a_batch_size_below_one(desk: Desk) -> None:
+    with pytest.raises(ValidationError, match="batch_size"):
+        desk.create_many("requirement", _rows(1), actor=CLERK, batch_size=0)

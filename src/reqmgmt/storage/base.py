@@ -64,8 +64,8 @@ class Transaction(Protocol):
         """The record's audit events, oldest first."""
         ...
 
-    def last_audit(self, ref: str) -> AuditEvent | None:
-        """The record's newest audit event (the one the next event chains to), or ``None``."""
+    def last_hash(self, ref: str) -> str | None:
+        """The hash of the record's newest audit event (the next one chains to it), or ``None``."""
         ...
 
     def enqueue(self, notifications: Sequence[Notification]) -> None:

@@ -100,12 +100,12 @@ class _MemoryTransaction:
             committed = list(self._store._audit.get(ref, ()))
         return committed + [e for e in self._audit if e.ref == ref]
 
-    def last_audit(self, ref: str) -> AuditEvent | None:
+    def last_hash(self, ref: str) -> str | None:
         for e in reversed(self._audit):
             if e.ref == ref:
-                return e
+                return e.hash
         trail = self._store._audit.get(ref)  # appended to under the lock only
-        return trail[-1] if trail else None
+        return trail[-1].hash if trail else None
 
     def enqueue(self, notifications: Sequence[Notification]) -> None:
         store = self._store

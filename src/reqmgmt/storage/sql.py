@@ -16,8 +16,10 @@ power loss for speed.
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,8 +104,11 @@ _UPDATE = (
 _AUDIT_INSERT = audit.insert().values(
     ref=_B("ref"), version=_B("version"), hash=_B("hash"), doc=_B("doc")
 )
-_LAST_AUDIT = (
-    sa.select(audit.c.doc).where(audit.c.ref == _B("ref")).order_by(audit.c.version.desc()).limit(1)
+_LAST_HASH = (
+    sa.select(audit.c.hash)
+    .where(audit.c.ref == _B("ref"))
+    .order_by(audit.c.version.desc())
+    .limit(1)
 )
 _ENQUEUE = {
     name: dialect.insert(outbox)
@@ -111,6 +116,43 @@ _ENQUEUE = {
     .on_conflict_do_nothing(index_elements=["key"])
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
+
+
+#: Records kept parsed by their exact document text (see _SqlTransaction._record).
+_CACHE_SIZE = 2048
+
+
+class _SqliteFast:
+    """The statements of every command, run on the sqlite3 connection itself.
+
+    SQLAlchemy's execution machinery (compiled-cache lookup, parameter
+    processing, result set-up, events) cost several times the SQL of these
+    five small statements (benchmarks/bench_sqlite.py).  The transaction, the
+    connection and everything else stay with SQLAlchemy; these texts are
+    checked against the Core statements above by a test.
+    """
+
+    GET = "SELECT kind, doc FROM records WHERE ref = ?"
+    VERSION = "SELECT version FROM records WHERE ref = ?"
+    INSERT = (
+        "INSERT INTO records (ref, kind, state, customer, due_at, version, created_at, "
+        "updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    SEQUENCE = (
+        "INSERT INTO sequences (name, value) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+        "UPDATE sequences SET value = value + 1 WHERE name = ?",
+        "SELECT value FROM sequences WHERE name = ?",
+    )
+    UPDATE = (
+        "UPDATE records SET kind = ?, state = ?, customer = ?, due_at = ?, version = ?, "
+        "created_at = ?, updated_at = ?, doc = ? WHERE ref = ? AND version = ?"
+    )
+    AUDIT = "INSERT INTO audit (ref, version, hash, doc) VALUES (?, ?, ?, ?)"
+    LAST_HASH = "SELECT hash FROM audit WHERE ref = ? ORDER BY version DESC LIMIT 1"
+    ENQUEUE = (
+        "INSERT INTO outbox (key, ref, status, attempts, doc) VALUES (?, ?, 'pending', 0, ?) "
+        "ON CONFLICT (key) DO NOTHING"
+    )
 
 
 def _utc(value: datetime | None) -> str | None:
@@ -124,8 +166,11 @@ def _from_utc(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(unstructure(value), ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(unstructure(value))
 
 
 def _record_classes() -> dict[str, type[Record]]:
@@ -164,7 +209,7 @@ def _sqlite_engine(url: str, parsed: sa.engine.URL) -> Engine:
     def _begin(conn: Connection) -> None:
         # Take the write lock up front: no deadlock between a reader that
         # becomes a writer and another writer.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
     return engine
 
@@ -191,6 +236,11 @@ class SqlStore:
                 "supported: sqlite:///path.db and postgresql+psycopg://user@host/db",
             )
         self._classes = _record_classes()
+        self._local = threading.local()
+        # Document text (prefixed by kind) -> the record it parses to.
+        self._cache: dict[str, Record] = {}
+        self._held: list[Connection] = []
+        self._held_lock = threading.Lock()
         self._prepare()
 
     def _prepare(self) -> None:
@@ -212,19 +262,54 @@ class SqlStore:
     @contextmanager
     def transaction(self) -> Iterator[_SqlTransaction]:
         """One transaction (BEGIN IMMEDIATE): committed when the block ends normally."""
-        with self.engine.begin() as conn:
-            yield _SqlTransaction(conn, self._classes, self.backend)
+        conn = self._thread_connection() if self.backend == "sqlite" else None
+        if conn is None or conn.in_transaction():
+            # PostgreSQL, or a transaction opened inside another in this thread.
+            with self.engine.begin() as pooled:
+                yield _SqlTransaction(pooled, self._classes, self.backend, self._cache)
+            return
+        with conn.begin():
+            yield _SqlTransaction(conn, self._classes, self.backend, self._cache)
+
+    def _thread_connection(self) -> Connection:
+        """SQLite: one connection kept per thread.
+
+        Checking a connection out of the pool and resetting it on return
+        cost more than a whole command's SQL; SQLite connections are cheap
+        to keep, and each thread keeps its own (sqlite3 connections are not
+        shared between threads).
+        """
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self.engine.connect()
+            self._local.conn = conn
+            with self._held_lock:
+                self._held.append(conn)
+        return conn
 
     def close(self) -> None:
         """Release the connections."""
+        with self._held_lock:
+            held, self._held = self._held, []
+        for conn in held:
+            conn.close()
         self.engine.dispose()
 
 
 class _SqlTransaction:
-    def __init__(self, conn: Connection, classes: dict[str, type[Record]], backend: str) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        classes: dict[str, type[Record]],
+        backend: str,
+        cache: dict[str, Record],
+    ) -> None:
         self.conn = conn
         self.classes = classes
         self.backend = backend
+        self.cache = cache
+        # The sqlite3 connection under this transaction, for the hot statements.
+        self.raw: Any = conn.connection.driver_connection if backend == "sqlite" else None
 
     def _guarded(self) -> Any:
         """A savepoint where another transaction may race us (PostgreSQL).
@@ -243,17 +328,41 @@ class _SqlTransaction:
         return sqlite.insert(table)
 
     def _record(self, kind: str, doc: str) -> Record:
+        # Parsing a document is the dearest part of a read; the records last
+        # read or written are kept with their exact text, and reused only
+        # when the stored text is the same, character for character.
+        cached = self.cache.get(kind + doc)
+        if cached is not None:
+            return cached
+        record = self._parse(kind, doc)
+        self._remember(kind + doc, record)
+        return record
+
+    def _remember(self, key: str, record: Record) -> None:
+        cache = self.cache
+        if len(cache) >= _CACHE_SIZE:
+            # Another thread may evict at the same time.
+            with suppress(KeyError, RuntimeError, StopIteration):
+                del cache[next(iter(cache))]
+        cache[key] = record
+
+    def _parse(self, kind: str, doc: str) -> Record:
         cls = self.classes.get(kind)
         if cls is None:
             raise ConfigError("records table", f"unknown record kind {kind!r} in the database")
         return structure(json.loads(doc), cls)
 
     def get(self, ref: str) -> Record | None:
-        row = self.conn.execute(_GET, {"ref": ref}).first()
-        return None if row is None else self._record(row.kind, row.doc)
+        if self.raw is not None:
+            found = self.raw.execute(_SqliteFast.GET, (ref,)).fetchone()
+        else:
+            found = self.conn.execute(_GET, {"ref": ref}).first()
+        return None if found is None else self._record(found[0], found[1])
 
     def _values(self, record: Record) -> dict[str, Any]:
         customer = getattr(getattr(record, "customer", None), "id", None)
+        doc = _dumps(record)
+        self._remember(record.RECORD_KIND + doc, record)
         return {
             "kind": record.RECORD_KIND,
             "state": record.state,
@@ -262,14 +371,24 @@ class _SqlTransaction:
             "version": record.version,
             "created_at": _utc(record.created_at),
             "updated_at": _utc(record.updated_at),
-            "doc": _dumps(record),
+            "doc": doc,
         }
 
     def _version(self, ref: str) -> int | None:
+        if self.raw is not None:
+            found = self.raw.execute(_SqliteFast.VERSION, (ref,)).fetchone()
+            return None if found is None else int(found[0])
         value = self.conn.execute(_VERSION, {"ref": ref}).scalar()
         return None if value is None else int(value)
 
     def insert(self, record: Record) -> None:
+        if self.raw is not None:
+            # The write lock is ours since BEGIN IMMEDIATE: nobody races us.
+            try:
+                self.raw.execute(_SqliteFast.INSERT, (record.ref, *self._values(record).values()))
+            except sqlite3.IntegrityError:
+                raise ConflictError(record.ref, None, self._version(record.ref)) from None
+            return
         existing = self._version(record.ref)
         if existing is not None:
             raise ConflictError(record.ref, None, existing)
@@ -281,13 +400,28 @@ class _SqlTransaction:
             raise ConflictError(record.ref, None, self._version(record.ref)) from None
 
     def update(self, record: Record, *, expected_version: int) -> None:
-        result = self.conn.execute(
-            _UPDATE, {"key_ref": record.ref, "expected": expected_version, **self._values(record)}
-        )
-        if result.rowcount != 1:
+        values = self._values(record)
+        if self.raw is not None:
+            params = (*values.values(), record.ref, expected_version)
+            rowcount = self.raw.execute(_SqliteFast.UPDATE, params).rowcount
+        else:
+            rowcount = self.conn.execute(
+                _UPDATE, {"key_ref": record.ref, "expected": expected_version, **values}
+            ).rowcount
+        if rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
     def append_audit(self, event: AuditEvent) -> None:
+        if self.raw is not None:
+            try:
+                self.raw.execute(
+                    _SqliteFast.AUDIT, (event.ref, event.version, event.hash, _dumps(event))
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictError(
+                    event.ref, event.version - 1, self._version(event.ref)
+                ) from None
+            return
         try:
             with self._guarded():
                 self.conn.execute(
@@ -305,18 +439,30 @@ class _SqlTransaction:
         )
         return [structure(json.loads(doc), AuditEvent) for (doc,) in rows]
 
-    def last_audit(self, ref: str) -> AuditEvent | None:
-        doc = self.conn.execute(_LAST_AUDIT, {"ref": ref}).scalar()
-        return None if doc is None else structure(json.loads(doc), AuditEvent)
+    def last_hash(self, ref: str) -> str | None:
+        if self.raw is not None:
+            found = self.raw.execute(_SqliteFast.LAST_HASH, (ref,)).fetchone()
+            return None if found is None else str(found[0])
+        value = self.conn.execute(_LAST_HASH, {"ref": ref}).scalar()
+        return None if value is None else str(value)
 
     def enqueue(self, notifications: Sequence[Notification]) -> None:
-        if notifications:
+        if notifications and self.raw is not None:
+            self.raw.executemany(
+                _SqliteFast.ENQUEUE, [(n.key, n.ref, _dumps(n)) for n in notifications]
+            )
+        elif notifications:
             self.conn.execute(
                 _ENQUEUE[self.backend],
                 [{"key": n.key, "ref": n.ref, "doc": _dumps(n)} for n in notifications],
             )
 
     def next_sequence(self, name: str) -> int:
+        if self.raw is not None:
+            create, bump, read = _SqliteFast.SEQUENCE
+            self.raw.execute(create, (name,))
+            self.raw.execute(bump, (name,))
+            return int(self.raw.execute(read, (name,)).fetchone()[0])
         # Create the row if needed (a racing creator is ignored), then bump it
         # in place: the UPDATE locks the row, so two transactions never read
         # the same number.
@@ -428,9 +574,7 @@ class _SqlTransaction:
         self.conn.execute(
             outbox.update().where(outbox.c.seq.in_(kept)).values(next_attempt_at=lease)
         )
-        return [
-            attrs.evolve(self._entry(rows[seq]), next_attempt_at=lease_until) for seq in kept
-        ]
+        return [attrs.evolve(self._entry(rows[seq]), next_attempt_at=lease_until) for seq in kept]
 
     def outbox(self, key: str) -> OutboxEntry | None:
         row = self.conn.execute(sa.select(outbox).where(outbox.c.key == key)).first()
