@@ -62,6 +62,7 @@ from .model import (
     lines_total,
 )
 from .plugins import make_plugin_manager, rule_functions
+from .reminders import Calendar, ReminderResult, deadline_changes, run_reminders
 from .rules import Decision, RuleSet, default_rules, load_rules
 from .rules.loader import Source
 from .serialize import field_unstructurer
@@ -155,6 +156,11 @@ class Desk:
         self.autodispatch = autodispatch
         chosen = BUILTIN_LIFECYCLES.values() if lifecycles is None else lifecycles
         self.engines: dict[str, Engine] = {lc.kind: lc.build() for lc in chosen}
+        calendar = pm.hook.reqmgmt_calendar()
+        if calendar is None:
+            raise ConfigError("reqmgmt_calendar", "no plugin gave a working calendar")
+        #: The working calendar deadlines are counted on (``reqmgmt_calendar``).
+        self.calendar: Calendar = calendar
         self._by_type: dict[type[Record], Engine] = {
             e.lifecycle.record_type: e for e in self.engines.values()
         }
@@ -514,6 +520,7 @@ class Desk:
         changes["state"] = dest
         changes["version"] = record.version + 1
         changes["updated_at"] = ctx.now
+        changes.update(deadline_changes(self, engine, record, dest, ctx.now))
         new = derive(record, changes)
         hooks = field_unstructurer(type(record))
         diff = []
@@ -738,6 +745,9 @@ class Desk:
             rules_version=self.rules.version if decisions else None,
             **fields,
         )
+        timing = deadline_changes(self, engine, None, lc.initial, now, created=record)
+        if timing:
+            record = derive(record, timing)
         refusals = self._vetoes(actor, record, lc.create_event)
         if refusals:
             raise NotAuthorized(ref, lc.create_event, actor.id, refusals)
@@ -846,6 +856,21 @@ class Desk:
         return [
             e for e in engine.events_from(record.state) if self._verdict(record, e, actor, {}, now)
         ]
+
+    # --- deadlines ------------------------------------------------------------------------------
+
+    def run_reminders(self, now: datetime | None = None) -> ReminderResult:
+        """Queue the reminders and escalations due at ``now`` (default: the clock's now).
+
+        Reads only records whose next deadline is near (the due-date index),
+        and queues each reminder with an idempotency key of record, deadline,
+        due time and stage: running the pass twice, or in several workers at
+        once, queues it once.  Then deliver with :meth:`dispatch` (or let
+        ``autodispatch`` do nothing here: reminders always wait for
+        ``dispatch``).  Safe to run from cron; nothing is kept in memory
+        between passes.
+        """
+        return run_reminders(self, now)
 
     # --- delivery ------------------------------------------------------------------------------
 
@@ -978,7 +1003,8 @@ class RequirementDesk:
         """Record a new requirement in state received (待处理) with its case number.
 
         Without ``due_at`` the deadline comes from the rule set's
-        ``requirement_deadline`` table (priority → hours); that decision is
+        ``requirement_deadline`` table (priority → working hours, counted on
+        the Desk's working calendar from ``received_at``); that decision is
         kept in the audit event and the record pins the rule-set version.
         """
         desk = self._desk
@@ -988,7 +1014,7 @@ class RequirementDesk:
             decision = desk.classify("requirement_deadline", {"priority": priority})
             hours = decision.outcome.get("hours")
             if hours is not None:
-                due_at = received + timedelta(hours=int(hours))
+                due_at = desk.calendar.add(received, timedelta(hours=float(hours)))
                 decisions.append(decision)
         record = desk.create(
             "requirement",

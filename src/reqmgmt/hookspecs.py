@@ -20,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .model import Actor, AuditEvent, Money, Notification, Record
+    from .reminders import Calendar, Deadline
     from .storage.base import Store
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
@@ -143,4 +144,36 @@ def reqmgmt_rule_functions() -> Mapping[str, Callable[..., Any]] | None:
     Called once when a Desk is opened.  Return a mapping of name → function;
     the mappings of all plugins are merged (a name given twice is a
     :class:`reqmgmt.ConfigError`).
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Deadlines and escalation
+# -------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def reqmgmt_calendar() -> Calendar | None:
+    """Give the working calendar deadlines are counted on.
+
+    Called once by ``Desk.open``.  Return an object with ``add(start, amount)``
+    and ``working_time(start, end)`` (see :class:`reqmgmt.reminders.Calendar`),
+    e.g. ``WorkCalendar(country="DE", timezone="Europe/Berlin")`` or the
+    ERP's own factory calendar; ``None`` to leave it to others.  Stops at
+    first non-None result.  The default: China's working days with make-up
+    workdays (调休), Asia/Shanghai, 08:30-12:00 and 13:00-17:30.
+    """
+
+
+@hookspec(firstresult=True)
+def reqmgmt_escalation_contacts(
+    record: Record, deadline: Deadline, level: int
+) -> Sequence[str] | None:
+    """Who hears of an overdue ``deadline`` of ``record`` at escalation ``level`` (1, 2, ...).
+
+    Called by ``desk.run_reminders`` when a deadline is overdue by ``level``
+    escalation intervals.  Return recipients (``"role:sales_manager"``,
+    ``"user:wang"``, ...), or ``None`` for the default: the route's approver
+    at level 1, then the rule table ``escalation``'s ``levels``.  An empty
+    list sends nothing.  Stops at first non-None result.
     """

@@ -503,6 +503,18 @@ class Record:
     signoffs: tuple[Signoff, ...] = field(default=(), converter=_signoffs)
     reason: str | None = field(default=None, validator=_optional_text)
     rules_version: str | None = field(default=None, validator=_optional_text)
+    # Deadlines (reqmgmt.reminders): kept by the engine, working-calendar times.
+    #: When the whole record is due (resolution).
+    due_at: datetime | None = field(default=None, validator=_aware)
+    #: The current step with its own deadline (a review's sign-offs, a first response).
+    step: str | None = field(default=None, validator=_optional_text)
+    step_due_at: datetime | None = field(default=None, validator=_aware)
+    #: Since when the record waits on the customer (the clock is stopped).
+    paused_since: datetime | None = field(default=None, validator=_aware)
+    #: Working time spent waiting on the customer so far, in seconds.
+    paused_seconds: int = field(default=0, validator=_non_negative_int)
+    #: The earliest running deadline; ``None`` while paused or finished.
+    next_deadline: datetime | None = field(default=None, validator=_aware)
 
     def round_signoffs(self, round: int | None = None) -> tuple[Signoff, ...]:
         """The signatures of one review round (the current one by default)."""
@@ -526,7 +538,6 @@ class Requirement(Record):
     description: str = field(validator=_non_empty)
     received_at: datetime = field(validator=_aware)
     priority: str = field(default="normal", validator=_one_of(REQUIREMENT_PRIORITIES))
-    due_at: datetime | None = field(default=None, validator=_aware)
     remarks: tuple[str, ...] = field(default=(), converter=_texts)
     clarifications: tuple[str, ...] = field(default=(), converter=_texts)
     delivery_plan: str | None = field(default=None, validator=_optional_text)

@@ -12,6 +12,7 @@ from . import hookspecs
 from .errors import ConfigError
 from .hookspecs import hookimpl
 from .model import Money
+from .reminders import Calendar, WorkCalendar
 from .storage.base import Store
 from .storage.memory import MemoryStore
 
@@ -36,6 +37,10 @@ class DefaultPlugin:
 
             return SqlStore(url)
         return None
+
+    @hookimpl
+    def reqmgmt_calendar(self) -> Calendar:
+        return WorkCalendar()
 
     @hookimpl
     def reqmgmt_convert_money(self, money: Money, currency: str, on: date) -> Money | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,9 @@ def test_editing_rules_later_does_not_change_records_in_flight(clock: FakeClock)
     assert after_cmd.rules_version == before.rules_version
     # New records follow the new rules.
     new = edited.get(receive(edited))
-    assert new.due_at == new.received_at + timedelta(hours=8)  # type: ignore[attr-defined]
+    # 8 working hours from Monday 17:00:04 in Shanghai: Tuesday 17:00:04.
+    assert new.received_at == datetime(2026, 3, 2, 9, 0, 4, tzinfo=UTC)  # type: ignore[attr-defined]
+    assert new.due_at == datetime(2026, 3, 3, 9, 0, 4, tzinfo=UTC)
 
 
 def test_desk_open_merges_host_rule_files_over_the_defaults(tmp_path: Path) -> None:
@@ -79,7 +81,7 @@ def test_desk_open_merges_host_rule_files_over_the_defaults(tmp_path: Path) -> N
     )
     with Desk.open(rules=[host]) as desk:
         assert desk.classify("deadline", {"priority": "low"}).outcome["hours"] == 480
-        assert desk.classify("deadline", {"priority": "high"}).outcome["hours"] == 72
+        assert desk.classify("deadline", {"priority": "high"}).outcome["hours"] == 24
     with Desk.open(rules=default_rules()) as desk:
         assert desk.rules.version == default_rules().version
 

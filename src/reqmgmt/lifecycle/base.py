@@ -476,6 +476,9 @@ class Engine:
         )
         self._triggers = {name: ev.trigger for name, ev in self.machine.events.items()}
         self.labels: dict[str, State] = {s.name: s for s in lifecycle.states}
+        #: States where the deadline clock stops (waiting on the customer).
+        self.waiting = frozenset(s.name for s in lifecycle.states if s.waiting)
+        self.final = frozenset(s.name for s in lifecycle.states if s.final)
 
     def transition(self, state: str, event: str) -> Transition | None:
         """The transition ``event`` takes from ``state``, or ``None``."""

@@ -68,8 +68,12 @@ class Transaction(Protocol):
         """The hash of the record's newest audit event (the next one chains to it), or ``None``."""
         ...
 
-    def enqueue(self, notifications: Sequence[Notification]) -> None:
-        """Put notifications in the outbox (a key already there is left as it is)."""
+    def enqueue(self, notifications: Sequence[Notification]) -> int:
+        """Put notifications in the outbox; a key already there is left as it is.
+
+        Returns how many were new.  Idempotency keys make a repeated enqueue
+        (a reminder pass run twice, by two workers) harmless.
+        """
         ...
 
     def next_sequence(self, name: str) -> int:
@@ -84,7 +88,12 @@ class Transaction(Protocol):
         customer: str | None = None,
         due_before: datetime | None = None,
     ) -> Iterator[Record]:
-        """Records matching every given criterion, in ref order."""
+        """Records matching every given criterion, in ref order.
+
+        ``due_before``: records whose next running deadline
+        (``Record.next_deadline``) is before that time; SQL stores answer it
+        from an index.
+        """
         ...
 
     def pending(

@@ -107,12 +107,15 @@ class _MemoryTransaction:
         trail = self._store._audit.get(ref)  # appended to under the lock only
         return trail[-1].hash if trail else None
 
-    def enqueue(self, notifications: Sequence[Notification]) -> None:
+    def enqueue(self, notifications: Sequence[Notification]) -> int:
         store = self._store
+        added = 0
         for n in notifications:
             if n.key in store._outbox or n.key in self._outbox:
                 continue
             self._outbox[n.key] = n
+            added += 1
+        return added
 
     def next_sequence(self, name: str) -> int:
         store = self._store
@@ -144,7 +147,7 @@ class _MemoryTransaction:
             ):
                 continue
             if due_before is not None:
-                due = getattr(r, "due_at", None)
+                due = r.next_deadline
                 if due is None or due >= due_before:
                     continue
             yield r
@@ -247,6 +250,8 @@ class _MemoryTransaction:
             outbox = store._outbox
             by_ref = store._outbox_by_ref
             for key, item in self._outbox.items():
+                if key in outbox and not isinstance(item, OutboxEntry):
+                    continue  # enqueued by another transaction meanwhile: keep theirs
                 if key not in outbox:
                     ref = _entry(item).notification.ref
                     by_ref.setdefault(ref, []).append(key)

@@ -367,7 +367,7 @@ class _SqlTransaction:
             "kind": record.RECORD_KIND,
             "state": record.state,
             "customer": customer,
-            "due_at": _utc(getattr(record, "due_at", None)),
+            "due_at": _utc(record.next_deadline),
             "version": record.version,
             "created_at": _utc(record.created_at),
             "updated_at": _utc(record.updated_at),
@@ -446,16 +446,19 @@ class _SqlTransaction:
         value = self.conn.execute(_LAST_HASH, {"ref": ref}).scalar()
         return None if value is None else str(value)
 
-    def enqueue(self, notifications: Sequence[Notification]) -> None:
-        if notifications and self.raw is not None:
-            self.raw.executemany(
-                _SqliteFast.ENQUEUE, [(n.key, n.ref, _dumps(n)) for n in notifications]
+    def enqueue(self, notifications: Sequence[Notification]) -> int:
+        if not notifications:
+            return 0
+        if self.raw is not None:
+            rows = [(n.key, n.ref, _dumps(n)) for n in notifications]
+            return int(self.raw.executemany(_SqliteFast.ENQUEUE, rows).rowcount)
+        added = 0
+        for n in notifications:  # one by one: a batch's rowcount is not reliable here
+            result = self.conn.execute(
+                _ENQUEUE[self.backend], {"key": n.key, "ref": n.ref, "doc": _dumps(n)}
             )
-        elif notifications:
-            self.conn.execute(
-                _ENQUEUE[self.backend],
-                [{"key": n.key, "ref": n.ref, "doc": _dumps(n)} for n in notifications],
-            )
+            added += max(result.rowcount, 0)
+        return added
 
     def next_sequence(self, name: str) -> int:
         if self.raw is not None:

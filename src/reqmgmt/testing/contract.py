@@ -357,7 +357,7 @@ class StoreContract:
         """query() applies every given criterion and returns refs in order."""
         due = T0 + timedelta(days=3)
         with store.transaction() as tx:
-            tx.insert(make_requirement("REQ-2026-000002", due_at=due))
+            tx.insert(make_requirement("REQ-2026-000002", due_at=due, next_deadline=due))
             tx.insert(make_requirement("REQ-2026-000001", state="evaluating"))
             tx.insert(make_requirement("REQ-2026-000003", customer=Customer("C2", "Customer two")))
         with store.transaction() as tx:

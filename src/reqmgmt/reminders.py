@@ -1,0 +1,468 @@
+"""Deadlines on a working calendar, reminders and escalation.
+
+Deadlines are working time: a requirement of normal priority is due 40
+working hours after it was received, counted on :class:`WorkCalendar` (working
+hours, weekends, statutory holidays and the Chinese make-up workdays 调休,
+from the ``holidays`` library).  Two kinds of deadline live on every record:
+
+- ``due_at``: the whole record (resolution), from the rule table
+  ``requirement_deadline``;
+- ``step_due_at``: the current step (``step``), from ``step_deadline``
+  (a department's sign-off in a review, the first response to a complaint),
+  set when the record enters the state and cleared when it leaves.
+
+While a record waits on the customer (states declared ``waiting``:
+clarifying, negotiating, awaiting confirmation) the clock stops: leaving the
+pause pushes ``due_at`` later by the working time spent waiting, adds it to
+``paused_seconds``, and the audit event of that command shows both changes.
+``next_deadline`` (indexed in SQL stores) is the earliest running deadline,
+``None`` while paused or in a final state; the reminder pass reads only
+records whose ``next_deadline`` is near.
+
+:func:`run_reminders` (``desk.run_reminders(now)``) puts reminders and
+escalations in the outbox with idempotency keys made of the record, the
+deadline, its due time and the stage, so a pass run twice, or by two workers
+at once, queues each reminder once; delivery is the outbox's (at least once,
+per record in order, retries, dead letters).  Nothing lives in a timer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+from attrs import field, frozen
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .desk import Desk
+    from .lifecycle.base import Engine
+    from .model import Notification, Record
+
+__all__ = [
+    "Calendar",
+    "Deadline",
+    "ReminderResult",
+    "WorkCalendar",
+    "deadline_changes",
+    "deadlines_of",
+    "run_reminders",
+]
+
+_DAY = timedelta(days=1)
+#: A calendar that finds no working time within this many days is refused.
+_HORIZON_DAYS = 3660
+
+
+@runtime_checkable
+class Calendar(Protocol):
+    """What reqmgmt needs of a working calendar (``reqmgmt_calendar`` returns one)."""
+
+    def add(self, start: datetime, amount: timedelta) -> datetime:
+        """The moment ``amount`` of working time after ``start`` (before, if negative)."""
+        ...
+
+    def working_time(self, start: datetime, end: datetime) -> timedelta:
+        """The working time between ``start`` and ``end`` (zero if ``end <= start``)."""
+        ...
+
+
+@lru_cache(maxsize=16)
+def _holidays(country: str, subdiv: str | None) -> Any:
+    import holidays
+
+    try:
+        return holidays.country_holidays(country, subdiv=subdiv)
+    except NotImplementedError:
+        raise ConfigError(
+            f"calendar country {country!r}",
+            "an ISO 3166 code the holidays library knows, e.g. 'CN', 'HK', 'TW', 'US', 'DE'",
+        ) from None
+
+
+def _periods(value: Sequence[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
+    periods = tuple((a, b) for a, b in value)
+    if not periods:
+        raise ConfigError("WorkCalendar.hours", "at least one (start, end) period of a day")
+    previous = time.min
+    for a, b in periods:
+        if not (previous <= a < b):
+            raise ConfigError(
+                "WorkCalendar.hours",
+                f"periods must be increasing and not overlap; got {a:%H:%M}-{b:%H:%M}",
+            )
+        previous = b
+    return periods
+
+
+@frozen
+class WorkCalendar:
+    """Working hours on working days of a country, in a time zone.
+
+    Working days come from the ``holidays`` library: Monday to Friday except
+    statutory holidays, plus the make-up workdays (调休) a government
+    declares on weekends, for China included (2026: Saturday 14 and 28
+    February around the Spring Festival).  Official make-up days are known
+    once published (China: each November for the next year): keep the
+    ``holidays`` package updated.  Default: China, Asia/Shanghai,
+    08:30-12:00 and 13:00-17:30 (8 working hours a day).
+    """
+
+    country: str = "CN"
+    timezone: str = "Asia/Shanghai"
+    hours: tuple[tuple[time, time], ...] = field(
+        default=((time(8, 30), time(12, 0)), (time(13, 0), time(17, 30))), converter=_periods
+    )
+    subdiv: str | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def is_working_day(self, day: date) -> bool:
+        """Is ``day`` a working day (weekday not a holiday, or a make-up workday)?"""
+        return bool(_holidays(self.country, self.subdiv).is_working_day(day))
+
+    def _spans(self, day: date) -> list[tuple[datetime, datetime]]:
+        if not self.is_working_day(day):
+            return []
+        zone = self.zone
+        return [
+            (datetime.combine(day, a, zone), datetime.combine(day, b, zone)) for a, b in self.hours
+        ]
+
+    def add(self, start: datetime, amount: timedelta) -> datetime:
+        """``amount`` of working time after ``start`` (before it, if negative).
+
+        With ``amount`` zero outside working hours, the next working moment.
+        """
+        if amount < timedelta(0):
+            return self._subtract(start, -amount)
+        local = start.astimezone(self.zone)
+        remaining = amount
+        day = local.date()
+        for _ in range(_HORIZON_DAYS):
+            for a, b in self._spans(day):
+                a = max(a, local)
+                if a >= b:
+                    continue
+                if remaining <= b - a:
+                    return (a + remaining).astimezone(start.tzinfo)
+                remaining -= b - a
+            day += _DAY
+        raise ConfigError(
+            f"calendar {self.country}", f"no working time within {_HORIZON_DAYS} days"
+        )
+
+    def _subtract(self, end: datetime, amount: timedelta) -> datetime:
+        local = end.astimezone(self.zone)
+        remaining = amount
+        day = local.date()
+        for _ in range(_HORIZON_DAYS):
+            for a, b in reversed(self._spans(day)):
+                b = min(b, local)
+                if b <= a:
+                    continue
+                if remaining <= b - a:
+                    return (b - remaining).astimezone(end.tzinfo)
+                remaining -= b - a
+            day -= _DAY
+        raise ConfigError(
+            f"calendar {self.country}", f"no working time within {_HORIZON_DAYS} days"
+        )
+
+    def working_time(self, start: datetime, end: datetime) -> timedelta:
+        """Working time between ``start`` and ``end``."""
+        total = timedelta(0)
+        if end <= start:
+            return total
+        zone = self.zone
+        lo, hi = start.astimezone(zone), end.astimezone(zone)
+        day = lo.date()
+        while day <= hi.date():
+            for a, b in self._spans(day):
+                a, b = max(a, lo), min(b, hi)
+                if b > a:
+                    total += b - a
+            day += _DAY
+        return total
+
+
+# --- deadlines on records --------------------------------------------------------------------
+
+
+def _hours(value: Any) -> timedelta | None:
+    if value is None or value == 0 or value == "":
+        return None
+    return timedelta(hours=float(value))
+
+
+def deadline_changes(
+    desk: Desk,
+    engine: Engine,
+    old: Record | None,
+    new_state: str,
+    now: datetime,
+    *,
+    created: Record | None = None,
+) -> dict[str, Any]:
+    """The deadline fields of a command's new version (only those that change).
+
+    ``old`` is ``None`` for a creating command, which passes the record it
+    built as ``created``.  Pauses, steps and the running deadline as the
+    module docstring says.
+    """
+    waiting = engine.waiting
+    calendar = desk.calendar
+    out: dict[str, Any] = {}
+    old_state = None if old is None else old.state
+    due = (created.due_at if created is not None else None) if old is None else old.due_at
+    paused_since = None if old is None else old.paused_since
+    # Leaving a pause: the clock runs again, the deadline moves by the wait.
+    if old is not None and old_state in waiting and new_state not in waiting:
+        waited = calendar.working_time(paused_since or now, now)
+        if due is not None:
+            due = calendar.add(due, waited)
+            out["due_at"] = due
+        out["paused_since"] = None
+        out["paused_seconds"] = old.paused_seconds + int(waited.total_seconds())
+        paused_since = None
+    elif new_state in waiting and old_state not in waiting:
+        out["paused_since"] = now
+        paused_since = now
+    # A new state: a new step deadline, or none.
+    step, step_due = (None, None) if old is None else (old.step, old.step_due_at)
+    if new_state != old_state:
+        step, step_due = None, None
+        if "step_deadline" in desk.rules.tables:
+            decision = desk.classify(
+                "step_deadline", {"kind": engine.kind, "state": new_state}, on=now.date()
+            )
+            hours = _hours(decision.outcome.get("hours"))
+            if hours is not None:
+                step = str(decision.outcome.get("step") or new_state)
+                step_due = calendar.add(now, hours)
+        if old is None or (step, step_due) != (old.step, old.step_due_at):
+            out["step"] = step
+            out["step_due_at"] = step_due
+    # The earliest running deadline, for the reminder pass.
+    running = [d for d in (due, step_due) if d is not None]
+    final = new_state in engine.final
+    nxt = None if final or paused_since is not None or not running else min(running)
+    if old is None or nxt != old.next_deadline:
+        out["next_deadline"] = nxt
+    return out
+
+
+@frozen
+class Deadline:
+    """One running deadline of a record, as the reminder pass sees it."""
+
+    ref: str
+    name: str  # "due" (the whole record) or the step's name
+    due_at: datetime
+    step: bool
+
+
+def deadlines_of(record: Record) -> list[Deadline]:
+    """The record's running deadlines (none while paused or finished)."""
+    if record.next_deadline is None:
+        return []
+    found = []
+    if record.due_at is not None:
+        found.append(Deadline(record.ref, "due", record.due_at, False))
+    if record.step_due_at is not None and record.step is not None:
+        found.append(Deadline(record.ref, record.step, record.step_due_at, True))
+    return found
+
+
+# --- the reminder pass ------------------------------------------------------------------------
+
+
+@frozen
+class ReminderResult:
+    """What one reminder pass did."""
+
+    checked: int = 0  #: records near or past a deadline
+    queued: int = 0  #: reminders and escalations newly put in the outbox
+    already: int = 0  #: found already queued (an earlier pass, another worker)
+
+
+@frozen
+class _Stage:
+    name: str  # "before-8h", "due", "escalate-1", ...
+    at: datetime
+    level: int  # 0: reminder to the handlers; n: n-th escalation
+
+
+def _stages(
+    calendar: Calendar, deadline: Deadline, before: Sequence[float], every: timedelta | None,
+    levels: int, now: datetime,
+) -> list[_Stage]:  # fmt: skip
+    stages = [
+        _Stage(f"before-{h:g}h", calendar.add(deadline.due_at, -timedelta(hours=h)), 0)
+        for h in sorted(before, reverse=True)
+        if h > 0
+    ]
+    stages.append(_Stage("due", deadline.due_at, 0))
+    if every is not None:
+        at = deadline.due_at
+        for level in range(1, levels + 1):
+            at = calendar.add(at, every)
+            if at > now:
+                break
+            stages.append(_Stage(f"escalate-{level}", at, level))
+    return stages
+
+
+def _policy(desk: Desk, kind: str, on: date) -> Mapping[str, Any]:
+    if "escalation" not in desk.rules.tables:
+        return {}
+    outcome: Mapping[str, Any] = desk.classify("escalation", {"kind": kind}, on=on).outcome
+    return outcome
+
+
+def _lead(desk: Desk) -> timedelta:
+    """The longest 'remind before' of the rule set: how far ahead a pass looks."""
+    hours = 0.0
+    for name, column in (("requirement_deadline", "remind_before_hours"),
+                         ("step_deadline", "remind_before_hours")):  # fmt: skip
+        table = desk.rules.tables.get(name)
+        if table is None:
+            continue
+        for row in table.rows:
+            hours = max(hours, float(row.then.get(column) or 0))
+    return timedelta(hours=hours)
+
+
+def _remind_before(desk: Desk, record: Record, deadline: Deadline, on: date) -> list[float]:
+    if deadline.step:
+        facts = {"kind": record.RECORD_KIND, "state": record.state}
+        outcome = desk.classify("step_deadline", facts, on=on).outcome
+    elif "requirement_deadline" in desk.rules.tables and hasattr(record, "priority"):
+        facts = {"priority": record.priority}
+        outcome = desk.classify("requirement_deadline", facts, on=on).outcome
+    else:
+        return []
+    value = outcome.get("remind_before_hours")
+    return [float(value)] if value else []
+
+
+def _recipients(
+    desk: Desk, record: Record, deadline: Deadline, stage: _Stage, policy: Mapping[str, Any]
+) -> list[str]:
+    if stage.level == 0:
+        engine = desk.engine(record.RECORD_KIND)
+        step = engine.lifecycle.signoff_step(record.state) if deadline.step else None
+        if step is not None:
+            missing = step.missing(record)
+            if missing:
+                return [f"department:{d}" for d in missing]
+        return list(policy.get("handlers") or ["role:sales"])
+    hook = desk.pm.hook.reqmgmt_escalation_contacts
+    chosen: Sequence[str] | None = hook(record=record, deadline=deadline, level=stage.level)
+    if chosen is not None:
+        return list(chosen)
+    contacts = list(policy.get("levels") or [])
+    approver = getattr(record, "route_approver", None)
+    if approver:
+        contacts = [f"role:{approver}", *(c for c in contacts if c != f"role:{approver}")]
+    if not contacts:
+        return []
+    return [contacts[min(stage.level, len(contacts)) - 1]]
+
+
+def _text(
+    desk: Desk, record: Record, deadline: Deadline, stage: _Stage, now: datetime
+) -> tuple[str, str]:
+    lc = desk.engine(record.RECORD_KIND).lifecycle
+    local = deadline.due_at.astimezone(getattr(desk.calendar, "zone", UTC))
+    when = local.strftime("%Y-%m-%d %H:%M")
+    what_zh = "处理期限" if not deadline.step else f"步骤 {deadline.step} 期限"
+    what_en = "deadline" if not deadline.step else f"step {deadline.step} deadline"
+    if stage.level:
+        late = desk.calendar.working_time(deadline.due_at, now)
+        hours = late.total_seconds() / 3600
+        return (
+            f"升级({stage.level}级):{lc.zh} {record.ref} 已超过{what_zh} {when},"
+            f"超期 {hours:.1f} 工作小时",
+            f"Escalation (level {stage.level}): {lc.en} {record.ref} is past its {what_en} "
+            f"{when} by {hours:.1f} working hours",
+        )
+    if stage.name == "due":
+        return (
+            f"提醒:{lc.zh} {record.ref} 已到{what_zh} {when}",
+            f"Reminder: {lc.en} {record.ref} reached its {what_en} {when}",
+        )
+    return (
+        f"提醒:{lc.zh} {record.ref} 的{what_zh}为 {when}",
+        f"Reminder: {lc.en} {record.ref} is due ({what_en}) at {when}",
+    )
+
+
+def reminder_notifications(desk: Desk, record: Record, now: datetime) -> list[Notification]:
+    """The reminders and escalations due for ``record`` at ``now`` (current stage only).
+
+    A pass that ran late sends the stage reached now, not the ones it missed:
+    a handler does not want three stale reminders at once.
+    """
+    from .model import Notification
+
+    policy = _policy(desk, record.RECORD_KIND, now.date())
+    every = _hours(policy.get("every_hours"))
+    levels = len(policy.get("levels") or ()) or 0
+    out: list[Notification] = []
+    for deadline in deadlines_of(record):
+        before = _remind_before(desk, record, deadline, now.date())
+        reached = [
+            s
+            for s in _stages(desk.calendar, deadline, before, every, levels, now)
+            if s.at <= now
+        ]
+        if not reached:
+            continue
+        stage = reached[-1]
+        zh, en = _text(desk, record, deadline, stage, now)
+        stamp = deadline.due_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        event = "escalate" if stage.level else "remind"
+        for recipient in _recipients(desk, record, deadline, stage, policy):
+            out.append(
+                Notification(
+                    key=f"{record.ref}:{deadline.name}@{stamp}:{stage.name}:{recipient}",
+                    ref=record.ref,
+                    record_kind=record.RECORD_KIND,
+                    version=record.version,
+                    event=event,
+                    recipient=recipient,
+                    topic=f"{record.RECORD_KIND}.{event}",
+                    text_zh=zh,
+                    text_en=en,
+                    created_at=now,
+                )
+            )
+    return out
+
+
+def run_reminders(desk: Desk, now: datetime | None = None, *, batch: int = 500) -> ReminderResult:
+    """One reminder pass: see :meth:`reqmgmt.Desk.run_reminders`."""
+    now = now or desk.now()
+    horizon = desk.calendar.add(now, _lead(desk)) + timedelta(microseconds=1)
+    with desk.store.transaction() as tx:
+        refs = [r.ref for r in tx.query(due_before=horizon)]
+    checked = queued = already = 0
+    for start in range(0, len(refs), batch):
+        with desk.store.transaction() as tx:
+            for ref in refs[start : start + batch]:
+                record = tx.get(ref)
+                if record is None or record.next_deadline is None:
+                    continue
+                checked += 1
+                for n in reminder_notifications(desk, record, now):
+                    added = tx.enqueue([n])
+                    queued += added
+                    already += 1 - added
+    return ReminderResult(checked, queued, already)
