@@ -225,7 +225,7 @@ def deadline_changes(
     # Leaving a pause: the clock runs again, the deadline moves by the wait.
     if old is not None and old_state in waiting and new_state not in waiting:
         waited = calendar.working_time(paused_since or now, now)
-        if due is not None:
+        if due is not None and waited > timedelta(0):
             due = calendar.add(due, waited)
             out["due_at"] = due
         out["paused_since"] = None

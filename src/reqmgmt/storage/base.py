@@ -91,8 +91,8 @@ class Transaction(Protocol):
         """Records matching every given criterion, in ref order.
 
         ``due_before``: records whose next running deadline
-        (``Record.next_deadline``) is before that time; SQL stores answer it
-        from an index.
+        (``Record.next_deadline``) is before that time, earliest deadline
+        first (then by ref); SQL stores answer it from the due-date index.
         """
         ...
 

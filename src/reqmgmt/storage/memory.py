@@ -135,7 +135,13 @@ class _MemoryTransaction:
         with self._store._lock:
             records = dict(self._store._records)
         records.update({ref: rec for ref, (rec, _) in self._writes.items()})
-        for ref in sorted(records):
+        order = sorted(records)
+        if due_before is not None:
+            order = sorted(
+                (ref for ref in order if records[ref].next_deadline is not None),
+                key=lambda ref: (records[ref].next_deadline, ref),
+            )
+        for ref in order:
             r = records[ref]
             if kind is not None and kind != r.RECORD_KIND:
                 continue

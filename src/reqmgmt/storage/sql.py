@@ -490,7 +490,12 @@ class _SqlTransaction:
         customer: str | None = None,
         due_before: datetime | None = None,
     ) -> Iterator[Record]:
-        statement = sa.select(records.c.kind, records.c.doc).order_by(records.c.ref)
+        statement = sa.select(records.c.kind, records.c.doc)
+        if due_before is not None:
+            # By deadline: the due-date index both filters and orders.
+            statement = statement.order_by(records.c.due_at, records.c.ref)
+        else:
+            statement = statement.order_by(records.c.ref)
         if kind is not None:
             statement = statement.where(records.c.kind == kind)
         if state is not None:
