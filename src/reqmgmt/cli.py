@@ -1,4 +1,4 @@
-"""The ``reqmgmt`` command: ``demo``, ``diagram`` and ``rules``."""
+"""The ``reqmgmt`` command: demo, diagram, rules, db, remind, dispatch, outbox."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -18,6 +19,7 @@ from .lifecycle import BUILTIN_LIFECYCLES
 from .model import Actor, AuditEvent, Customer, Notification
 from .rules import RuleSet, default_rules, load_rules
 from .rules.loader import facts_from_data
+from .storage.base import OUTBOX_STATUSES
 
 __all__ = ["main", "render_table"]
 
@@ -193,6 +195,69 @@ def _db(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+def _open_worker(args: argparse.Namespace) -> Desk:
+    """A Desk for a cron job: the host's plugins come from the ``reqmgmt`` entry points."""
+    return Desk.open(args.db, load_entrypoints=not args.no_entrypoints, autodispatch=False)
+
+
+def _remind(args: argparse.Namespace) -> int:
+    now = None
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            print(f"--now {args.now!r}: expected an ISO time like 2026-03-02T09:00+08:00",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if now.utcoffset() is None:
+            print(f"--now {args.now!r}: give the time zone, e.g. +08:00", file=sys.stderr)
+            return 2
+    with _open_worker(args) as desk:
+        result = desk.run_reminders(now)
+        print(f"checked {result.checked}, queued {result.queued}, already queued {result.already}")
+        if args.dispatch:
+            sent = desk.dispatch()
+            print(f"delivered {sent.delivered}, failed {sent.failed}, dead {sent.dead}")
+    return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    with _open_worker(args) as desk:
+        if not desk.pm.hook.reqmgmt_notify.get_hookimpls():
+            print("no reqmgmt_notify plugin is installed (entry-point group 'reqmgmt'); "
+                  "nothing can be delivered", file=sys.stderr)  # fmt: skip
+            return 1
+        sent = desk.dispatch(limit=args.limit)
+        print(f"delivered {sent.delivered}, failed {sent.failed}, dead {sent.dead}")
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    with _open_worker(args) as desk:
+        if args.retry or args.retry_dead:
+            try:
+                count = desk.retry(None if args.retry_dead else args.retry)
+            except ReqMgmtError as exc:
+                print(exc, file=sys.stderr)
+                return 1
+            print(f"{count} dead letter(s) queued again")
+            return 0
+        with desk.store.transaction() as tx:
+            entries = tx.entries(status=args.status, limit=args.limit)
+        rows = [
+            [
+                e.notification.key,
+                e.status,
+                str(e.attempts),
+                e.next_attempt_at.isoformat(timespec="seconds") if e.next_attempt_at else "-",
+                (e.last_error or "-")[:60],
+            ]
+            for e in entries
+        ]
+        print(render_table(["key", "status", "attempts", "next attempt", "last error"], rows))
+    return 0
+
+
 def _diagram(args: argparse.Namespace) -> int:
     kinds = [args.kind] if args.kind else sorted(BUILTIN_LIFECYCLES)
     for kind in kinds:
@@ -247,7 +312,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_sub = p_db.add_subparsers(dest="action", required=True)
     for action, text in (("current", "print the schema revision"), ("upgrade", "migrate")):
         db_sub.add_parser(action, help=text).add_argument("url", help="database URL")
+    p_remind = sub.add_parser("remind", help="queue due reminders and escalations (cron)")
+    p_remind.add_argument("--now", help="the time of the pass (ISO, with zone); default now")
+    p_remind.add_argument("--dispatch", action="store_true", help="then deliver the outbox")
+    p_dispatch = sub.add_parser("dispatch", help="deliver pending notifications (cron)")
+    p_dispatch.add_argument("--limit", type=int, help="at most this many in this pass")
+    p_outbox = sub.add_parser("outbox", help="list the outbox, retry dead letters")
+    p_outbox.add_argument("--status", choices=OUTBOX_STATUSES, default="dead")
+    p_outbox.add_argument("--limit", type=int, default=100, help="rows listed (default 100)")
+    p_outbox.add_argument("--retry", nargs="+", metavar="KEY", help="queue these dead letters")
+    p_outbox.add_argument("--retry-dead", action="store_true", help="queue every dead letter")
+    for p in (p_remind, p_dispatch, p_outbox):
+        p.add_argument("--db", required=True, help="store URL, e.g. sqlite:///reqmgmt.db")
+        p.add_argument(
+            "--no-entrypoints", action="store_true", help="do not load the host's plugins"
+        )
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ReqMgmtError as exc:
+        print(f"reqmgmt {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "remind":
+        return _remind(args)
+    if args.command == "dispatch":
+        return _dispatch(args)
+    if args.command == "outbox":
+        return _outbox(args)
     if args.command == "db":
         return _db(args)
     if args.command == "demo":

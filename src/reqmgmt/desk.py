@@ -897,6 +897,40 @@ class Desk:
             entries = tx.claim(now=now, lease_until=now + self.lease, limit=limit)
         return self._deliver(entries)
 
+    def dead_letters(self, *, limit: int | None = None) -> Sequence[OutboxEntry]:
+        """Notifications given up after :attr:`max_attempts`, oldest first, with the last error."""
+        with self.store.transaction() as tx:
+            return tx.entries(status="dead", limit=limit)
+
+    def retry(self, keys: Iterable[str] | None = None) -> int:
+        """Put dead letters back in the queue (all, or those with ``keys``); return how many.
+
+        Their attempts start again from zero; the last error is kept until a
+        delivery succeeds.  A key that is unknown or not dead raises
+        :class:`ValidationError`, and nothing is retried.
+        """
+        with self.store.transaction() as tx:
+            if keys is None:
+                chosen = list(tx.entries(status="dead"))
+            else:
+                chosen = []
+                for key in keys:
+                    entry = tx.outbox(key)
+                    if entry is None or entry.status != "dead":
+                        found = "no such key" if entry is None else f"status {entry.status}"
+                        raise ValidationError(
+                            "key",
+                            key,
+                            "the key of a dead letter (`reqmgmt outbox --status dead` lists them)",
+                            where=f"outbox, {found}",
+                        )
+                    chosen.append(entry)
+            for entry in chosen:
+                tx.save_outbox(
+                    attrs.evolve(entry, status="pending", attempts=0, next_attempt_at=None)
+                )
+        return len(chosen)
+
     def _deliver(self, entries: Sequence[OutboxEntry]) -> DispatchResult:
         delivered = failed = dead = 0
         blocked: set[str] = set()

@@ -419,9 +419,7 @@ def reminder_notifications(desk: Desk, record: Record, now: datetime) -> list[No
     for deadline in deadlines_of(record):
         before = _remind_before(desk, record, deadline, now.date())
         reached = [
-            s
-            for s in _stages(desk.calendar, deadline, before, every, levels, now)
-            if s.at <= now
+            s for s in _stages(desk.calendar, deadline, before, every, levels, now) if s.at <= now
         ]
         if not reached:
             continue

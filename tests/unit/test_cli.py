@@ -119,3 +119,69 @@ def test_demo_runs_twice_on_the_same_database(
     out = capsys.readouterr().out
     assert re.search(r"REQ-\d{4}-000001: closed", out)
     assert re.search(r"REQ-\d{4}-000002: closed", out)
+
+
+# --- workers: remind, dispatch, outbox -------------------------------------------------------
+
+
+def _overdue_requirement(url: str) -> str:
+    from datetime import UTC, datetime
+
+    from reqmgmt import Actor, Customer, Desk
+    from reqmgmt.testing import FakeClock
+
+    clock = FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))  # Monday 09:00 in Shanghai
+    with Desk.open(url, clock=clock, autodispatch=False) as desk:
+        return desk.requirements.receive(
+            customer=Customer("C1", "C"), description="x", actor=Actor("clerk", roles={"sales"})
+        ).ref
+
+
+def test_remind_queues_once_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _overdue_requirement(url)
+    argv = ["remind", "--db", url, "--now", "2026-03-03T15:00+08:00", "--no-entrypoints"]
+    assert main(argv) == 0
+    assert "queued 1, already queued 0" in capsys.readouterr().out
+    assert main(argv) == 0
+    assert "queued 0, already queued 1" in capsys.readouterr().out
+
+
+def test_remind_refuses_a_time_without_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["remind", "--db", url, "--now", "2026-03-03T15:00"]) == 2
+    assert "give the time zone" in capsys.readouterr().err
+
+
+def test_dispatch_without_a_notifier_says_nothing_can_be_delivered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _overdue_requirement(url)
+    assert main(["dispatch", "--db", url, "--no-entrypoints"]) == 1
+    assert "no reqmgmt_notify plugin" in capsys.readouterr().err
+
+
+def test_outbox_lists_and_retries_dead_letters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reqmgmt import Desk
+    from reqmgmt.testing import FailingNotifier
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    ref = _overdue_requirement(url)
+    with Desk.open(url, plugins=[FailingNotifier()]) as desk:
+        desk.max_attempts = 1
+        assert desk.dispatch().dead == 1
+    assert main(["outbox", "--db", url, "--no-entrypoints"]) == 0
+    out = capsys.readouterr().out
+    assert f"{ref}:1:role:sales" in out
+    assert "dead" in out
+    assert main(["outbox", "--db", url, "--retry", "nope", "--no-entrypoints"]) == 1
+    assert "no such key" in capsys.readouterr().err
+    assert main(["outbox", "--db", url, "--retry-dead", "--no-entrypoints"]) == 0
+    assert "1 dead letter(s) queued again" in capsys.readouterr().out
+    assert main(["outbox", "--db", url, "--status", "pending", "--no-entrypoints"]) == 0
+    assert f"{ref}:1:role:sales" in capsys.readouterr().out

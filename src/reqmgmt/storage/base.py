@@ -126,6 +126,10 @@ class Transaction(Protocol):
         """
         ...
 
+    def entries(self, *, status: str, limit: int | None = None) -> Sequence[OutboxEntry]:
+        """Outbox entries in ``status`` (one of :data:`OUTBOX_STATUSES`), oldest first."""
+        ...
+
     def outbox(self, key: str) -> OutboxEntry | None:
         """One outbox entry by idempotency key."""
         ...

@@ -221,6 +221,12 @@ class _MemoryTransaction:
                 claimed.append(leased)
         return claimed
 
+    def entries(self, *, status: str, limit: int | None = None) -> Sequence[OutboxEntry]:
+        with self._store._lock:
+            items = list(self._store._outbox.values())
+        found = [e for e in map(_entry, items) if e.status == status]
+        return found if limit is None else found[:limit]
+
     def outbox(self, key: str) -> OutboxEntry | None:
         staged = self._outbox.get(key)
         if staged is None:

@@ -584,6 +584,12 @@ class _SqlTransaction:
         )
         return [attrs.evolve(self._entry(rows[seq]), next_attempt_at=lease_until) for seq in kept]
 
+    def entries(self, *, status: str, limit: int | None = None) -> Sequence[OutboxEntry]:
+        statement = sa.select(outbox).where(outbox.c.status == status).order_by(outbox.c.seq)
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [self._entry(row) for row in self.conn.execute(statement)]
+
     def outbox(self, key: str) -> OutboxEntry | None:
         row = self.conn.execute(sa.select(outbox).where(outbox.c.key == key)).first()
         return None if row is None else self._entry(row)
