@@ -13,7 +13,7 @@ from typing import TextIO
 
 from . import diagram
 from .desk import TABLE_ALIASES, Desk
-from .errors import ConfigError, ReqMgmtError
+from .errors import ConfigError, ReqMgmtError, ValidationError
 from .hookspecs import hookimpl
 from .lifecycle import BUILTIN_LIFECYCLES
 from .model import Actor, AuditEvent, Customer, Notification
@@ -118,6 +118,37 @@ def demo(url: str, out: TextIO | None = None) -> int:
             f"notifications delivered: {len(notifier.sent)}",
             file=stream,
         )
+        print("\n管理报告 management report (everything in this database)\n", file=stream)
+        print(desk.report().table(), file=stream)
+    return 0
+
+
+def _time(name: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    if value.utcoffset() is None:
+        raise ValidationError(f"--{name}", text, "an ISO time with its zone, e.g. +08:00")
+    return value
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        since, until = _time("since", args.since), _time("until", args.until)
+    except ValueError as exc:
+        print(f"reqmgmt report: {exc}", file=sys.stderr)
+        return 2
+    with Desk.open(args.db, load_entrypoints=not args.no_entrypoints) as desk:
+        report = desk.report(since=since, until=until)
+    text = {"table": report.table, "csv": report.to_csv, "json": report.to_json}[args.format]()
+    if args.out:
+        target = Path(args.out)
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"report.{ {'table': 'txt'}.get(args.format, args.format) }"
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -170,7 +201,8 @@ def _db(args: argparse.Namespace) -> int:
 
     from .storage import migrate
 
-    engine = sa.create_engine(args.url)
+    # Store options (sqlite ?synchronous=...) are reqmgmt's, not the driver's.
+    engine = sa.create_engine(sa.engine.make_url(args.url).difference_update_query(["synchronous"]))
     try:
         with engine.begin() as conn:
             head = migrate.head_revision()
@@ -322,7 +354,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_outbox.add_argument("--limit", type=int, default=100, help="rows listed (default 100)")
     p_outbox.add_argument("--retry", nargs="+", metavar="KEY", help="queue these dead letters")
     p_outbox.add_argument("--retry-dead", action="store_true", help="queue every dead letter")
-    for p in (p_remind, p_dispatch, p_outbox):
+    p_report = sub.add_parser("report", help="management report: counts, times, returns")
+    p_report.add_argument("--since", help="from this time (ISO, with zone)")
+    p_report.add_argument("--until", help="up to this time, excluded (ISO, with zone)")
+    p_report.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p_report.add_argument("--out", metavar="DIR", help="write DIR/report.<ext> instead")
+    for p in (p_remind, p_dispatch, p_outbox, p_report):
         p.add_argument("--db", required=True, help="store URL, e.g. sqlite:///reqmgmt.db")
         p.add_argument(
             "--no-entrypoints", action="store_true", help="do not load the host's plugins"
@@ -338,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "remind":
         return _remind(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "dispatch":
         return _dispatch(args)
     if args.command == "outbox":

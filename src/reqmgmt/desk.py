@@ -63,6 +63,7 @@ from .model import (
 )
 from .plugins import make_plugin_manager, rule_functions
 from .reminders import Calendar, ReminderResult, deadline_changes, run_reminders
+from .reports import Report, build_report
 from .rules import Decision, RuleSet, default_rules, load_rules
 from .rules.loader import Source
 from .serialize import field_unstructurer
@@ -856,6 +857,21 @@ class Desk:
         return [
             e for e in engine.events_from(record.state) if self._verdict(record, e, actor, {}, now)
         ]
+
+    # --- reports --------------------------------------------------------------------------------
+
+    def report(self, *, since: datetime | None = None, until: datetime | None = None) -> Report:
+        """Management figures for records and events in ``since <= t < until``.
+
+        Counts, outcomes, cycle times (median, p90), dwell per state (the
+        bottleneck), on-time rates and complaint/return analysis; see
+        :mod:`reqmgmt.reports` for each definition.  Aggregated in the
+        database on SQL stores, in Python otherwise, with the same results.
+        """
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.utcoffset() is None:
+                raise ValidationError(name, value, "a timezone-aware datetime", where="report")
+        return build_report(self, since, until)
 
     # --- deadlines ------------------------------------------------------------------------------
 

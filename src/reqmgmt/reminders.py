@@ -335,7 +335,9 @@ def _lead(desk: Desk) -> timedelta:
         if table is None:
             continue
         for row in table.rows:
-            hours = max(hours, float(row.then.get(column) or 0))
+            value = row.then.get(column) or 0
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                hours = max(hours, float(v or 0))
     return timedelta(hours=hours)
 
 
@@ -349,7 +351,11 @@ def _remind_before(desk: Desk, record: Record, deadline: Deadline, on: date) -> 
     else:
         return []
     value = outcome.get("remind_before_hours")
-    return [float(value)] if value else []
+    if not value:
+        return []
+    # One offset or several: remind_before_hours = 24 or [24, 4].
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [float(v) for v in values if v]
 
 
 def _recipients(

@@ -80,7 +80,7 @@ def test_a_database_of_another_revision_is_refused_with_what_to_do(tmp_path: Pat
     con.commit()
     con.close()
     with pytest.raises(
-        ConfigError, match=r"schema revision 0000 but this reqmgmt needs 0001.*reqmgmt db upgrade"
+        ConfigError, match=r"schema revision 0000 but this reqmgmt needs 0002.*reqmgmt db upgrade"
     ):
         SqlStore(f"sqlite:///{path}")
 
@@ -92,7 +92,7 @@ def test_a_database_of_someone_else_is_not_touched(tmp_path: Path) -> None:
     con.execute("CREATE TABLE invoices (id INTEGER)")
     con.commit()
     con.close()
-    with pytest.raises(ConfigError, match="schema revision None but this reqmgmt needs 0001"):
+    with pytest.raises(ConfigError, match="schema revision None but this reqmgmt needs 0002"):
         SqlStore(f"sqlite:///{path}")
     assert sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() == [
         ("invoices",)
@@ -109,9 +109,9 @@ def test_db_cli_upgrades_and_reports_the_revision(
     assert main(["db", "current", url]) == 0
     assert "none (empty database)" in capsys.readouterr().out
     assert main(["db", "upgrade", url]) == 0
-    assert "at revision 0001 (current)" in capsys.readouterr().out
+    assert "at revision 0002 (current)" in capsys.readouterr().out
     assert main(["db", "current", url]) == 0
-    assert "0001 (current)" in capsys.readouterr().out
+    assert "0002 (current)" in capsys.readouterr().out
     with Desk.open(url, clock=FakeClock()) as desk:
         receive(desk)
 
@@ -128,3 +128,38 @@ def test_the_migrations_create_exactly_the_tables_the_queries_use(tmp_path: Path
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     store.close()
     assert diff == []
+
+
+def test_upgrading_from_0001_fills_the_audit_columns_and_keeps_it_append_only(
+    tmp_path: Path,
+) -> None:
+    """A database written at revision 0001 is refused, upgraded, then reads and reports."""
+    import sqlalchemy as sa
+
+    from reqmgmt.storage import migrate
+
+    path = tmp_path / "old.db"
+    url = f"sqlite:///{path}"
+    with Desk.open(url, clock=FakeClock()) as desk:
+        ref = receive(desk)
+        desk.fire(ref, "clarify", actor=CLERK, note="which finish?")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # back to 0001: as an older reqmgmt left it
+        migrate.downgrade(conn, "0001")
+    with pytest.raises(ConfigError, match="schema revision 0001 but this reqmgmt needs 0002"):
+        Desk.open(url)
+    with engine.begin() as conn:
+        migrate.upgrade(conn)
+        rows = conn.exec_driver_sql(
+            "SELECT version, kind, event, from_state, to_state, at FROM audit ORDER BY version"
+        ).all()
+    engine.dispose()
+    assert [tuple(r)[:5] for r in rows] == [
+        (1, "requirement", "receive", None, "received"),
+        (2, "requirement", "clarify", "received", "clarifying"),
+    ]
+    assert rows[0][5].startswith("2026-03-02T09:00:0")  # UTC text, sortable
+    with Desk.open(url) as desk:
+        assert desk.verify_history(ref)
+    with sqlite3.connect(path) as db, pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("UPDATE audit SET event = 'x'")

@@ -185,3 +185,35 @@ def test_outbox_lists_and_retries_dead_letters(
     assert "1 dead letter(s) queued again" in capsys.readouterr().out
     assert main(["outbox", "--db", url, "--status", "pending", "--no-entrypoints"]) == 0
     assert f"{ref}:1:role:sales" in capsys.readouterr().out
+
+
+def test_db_commands_accept_the_store_url_with_its_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The URL a Desk opens (with ?synchronous=NORMAL) works for `reqmgmt db` too."""
+    url = f"sqlite:///{tmp_path / 'x.db'}?synchronous=NORMAL"
+    assert main(["db", "upgrade", url]) == 0
+    assert main(["db", "current", url]) == 0
+    assert "(current)" in capsys.readouterr().out
+
+
+def test_report_prints_a_table_and_writes_csv_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["demo", "--db", url]) == 0
+    assert "管理报告 management report" in capsys.readouterr().out
+    assert main(["report", "--db", url, "--no-entrypoints"]) == 0
+    assert "停留 dwell per state" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert main(["report", "--db", url, "--format", "json", "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert {"kind": "requirement", "dimension": "state", "value": "closed", "count": 1} in data[
+        "counts"
+    ]
+    assert main(["report", "--db", url, "--format", "csv", "--out", str(out)]) == 0
+    assert (out / "report.csv").read_text(encoding="utf-8").startswith("section,kind")
+    assert main(["report", "--db", url, "--since", "2026-03-01"]) == 2
+    assert "with its zone" in capsys.readouterr().err

@@ -249,3 +249,40 @@ def test_pauses_only_move_the_deadline_later_by_the_working_time_paused(
         left -= _working_slot(expected)
         expected += SLOT
     assert record.due_at == expected
+
+
+def test_several_reminder_offsets_from_the_rules() -> None:
+    """remind_before_hours = [16, 4]: two reminders before the deadline, then the due one."""
+    rules = {
+        "tables": {
+            "requirement_deadline": {
+                "examples": [],
+                "rows": [
+                    {
+                        "id": "normal",
+                        "when": "priority == 'normal'",
+                        "then": {"hours": 40, "remind_before_hours": [16, 4]},
+                    }
+                ],
+            },
+            "step_deadline": {"remove": ["requirement-first-response"]},
+        }
+    }
+    clock = FakeClock(cst(2026, 3, 2, 9, 0).astimezone(UTC), tick=timedelta(0))
+    notifier = RecordingNotifier()
+    desk = Desk.open(clock=clock, plugins=[notifier], rules=rules)
+    desk.requirements.receive(customer=Customer("C1", "C"), description="x", actor=CLERK)
+    notifier.sent.clear()
+    # Due next Monday 09:00 (40 h from Monday 09:00).  16 h before: Thursday
+    # 09:00; 4 h before: Monday 08:30-09:00, then Friday back from 17:30 by 3.5 h: 14:00.
+    seen = []
+    while clock.now < cst(2026, 3, 9, 10, 0):
+        clock.now += timedelta(minutes=30)
+        desk.run_reminders()
+        desk.dispatch()
+        seen += [(n.key.split(":")[2], clock.now) for n in notifier.sent[len(seen) :]]
+    assert seen == [
+        ("before-16h", cst(2026, 3, 5, 9, 0)),
+        ("before-4h", cst(2026, 3, 6, 14, 0)),
+        ("due", cst(2026, 3, 9, 9, 0)),
+    ]

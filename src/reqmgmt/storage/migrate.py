@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-__all__ = ["current_revision", "head_revision", "upgrade"]
+__all__ = ["current_revision", "downgrade", "head_revision", "is_empty", "upgrade"]
 
 _LOCATION = Path(__file__).with_name("migrations")
 
@@ -45,6 +45,11 @@ def current_revision(connection: Connection) -> str | None:
 def upgrade(connection: Connection, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (default: the current one) inside ``connection``."""
     command.upgrade(_config(connection), revision)
+
+
+def downgrade(connection: Connection, revision: str) -> None:
+    """Take the schema back to ``revision`` (tests of upgrades; data added since may go)."""
+    command.downgrade(_config(connection), revision)
 
 
 def is_empty(connection: Connection) -> bool:

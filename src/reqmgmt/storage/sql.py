@@ -63,7 +63,15 @@ audit = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("doc", sa.Text, nullable=False),
+    # For reports (revision 0002): what happened when, without parsing documents.
+    sa.Column("kind", sa.String(32)),
+    sa.Column("event", sa.String(64)),
+    sa.Column("from_state", sa.String(32)),
+    sa.Column("to_state", sa.String(32)),
+    sa.Column("at", sa.String(32)),
     sa.UniqueConstraint("ref", "version", name="uq_audit_ref_version"),
+    sa.Index("ix_audit_kind_to_state", "kind", "to_state"),
+    sa.Index("ix_audit_at", "at"),
 )
 outbox = sa.Table(
     "outbox",
@@ -102,7 +110,15 @@ _UPDATE = (
     .values(**_ROW)
 )
 _AUDIT_INSERT = audit.insert().values(
-    ref=_B("ref"), version=_B("version"), hash=_B("hash"), doc=_B("doc")
+    ref=_B("ref"),
+    version=_B("version"),
+    hash=_B("hash"),
+    doc=_B("doc"),
+    kind=_B("kind"),
+    event=_B("event"),
+    from_state=_B("from_state"),
+    to_state=_B("to_state"),
+    at=_B("at"),
 )
 _LAST_HASH = (
     sa.select(audit.c.hash)
@@ -147,7 +163,10 @@ class _SqliteFast:
         "UPDATE records SET kind = ?, state = ?, customer = ?, due_at = ?, version = ?, "
         "created_at = ?, updated_at = ?, doc = ? WHERE ref = ? AND version = ?"
     )
-    AUDIT = "INSERT INTO audit (ref, version, hash, doc) VALUES (?, ?, ?, ?)"
+    AUDIT = (
+        "INSERT INTO audit (ref, version, hash, doc, kind, event, from_state, to_state, at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     LAST_HASH = "SELECT hash FROM audit WHERE ref = ? ORDER BY version DESC LIMIT 1"
     ENQUEUE = (
         "INSERT INTO outbox (key, ref, status, attempts, doc) VALUES (?, ?, 'pending', 0, ?) "
@@ -171,6 +190,24 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 def _dumps(value: Any) -> str:
     return _ENCODER.encode(unstructure(value))
+
+
+_AUDIT_FIELDS = ("ref", "version", "hash", "doc", "kind", "event", "from_state", "to_state", "at")
+
+
+def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
+    """An audit event's column values, in _AUDIT_FIELDS order."""
+    return (
+        event.ref,
+        event.version,
+        event.hash,
+        _dumps(event),
+        event.record_kind,
+        event.event,
+        event.from_state,
+        event.to_state,
+        _utc(event.at),
+    )
 
 
 def _record_classes() -> dict[str, type[Record]]:
@@ -414,9 +451,7 @@ class _SqlTransaction:
     def append_audit(self, event: AuditEvent) -> None:
         if self.raw is not None:
             try:
-                self.raw.execute(
-                    _SqliteFast.AUDIT, (event.ref, event.version, event.hash, _dumps(event))
-                )
+                self.raw.execute(_SqliteFast.AUDIT, _audit_row(event))
             except sqlite3.IntegrityError:
                 raise ConflictError(
                     event.ref, event.version - 1, self._version(event.ref)
@@ -426,9 +461,8 @@ class _SqlTransaction:
             with self._guarded():
                 self.conn.execute(
                     _AUDIT_INSERT,
-                    {"ref": event.ref, "version": event.version, "hash": event.hash,
-                     "doc": _dumps(event)},
-                )  # fmt: skip
+                    dict(zip(_AUDIT_FIELDS, _audit_row(event), strict=True)),
+                )
         except sa.exc.IntegrityError:
             # Another command wrote this version of the record first.
             raise ConflictError(event.ref, event.version - 1, self._version(event.ref)) from None

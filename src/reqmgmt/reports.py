@@ -1,0 +1,491 @@
+"""Management reports (DOMAIN §5): counts, cycle and dwell times, timeliness, returns.
+
+``desk.report(since=, until=)`` returns a :class:`Report`.  On SQL stores the
+figures are aggregated by the database (GROUP BY, window functions over the
+audit table's indexed columns); only aggregates, and one number per finished
+record for the percentiles, come back to Python.  On any other store the same
+figures are computed in Python from ``query()`` and ``audit()``; a test checks
+that both give the same report.
+
+Definitions (times are wall-clock hours; a window is ``since <= t < until``):
+
+- ``counts``: records created in the window, by ``state``, ``channel``
+  (requirements, contracts), customer ``category`` and contract ``class``;
+- ``outcomes``: records that reached a final state in the window, by state;
+- ``cycle_times``: per kind, from creation to the final state, for records
+  finished in the window: median and 90th percentile (nearest rank);
+- ``dwell``: per kind and state, the time spent in the state by records that
+  left it in the window: entries, total and mean hours (the bottleneck is
+  the state with the largest total);
+- ``timeliness``: per kind, records finished in the window that had a
+  deadline (``due_at``, moved by customer waits): on time when the final
+  state came at or before it;
+- ``returns``: complaints and returns created in the window, by customer,
+  product, defect category and month; valid and invalid judgements, the
+  validity rate and the number of CAPAs opened.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from attrs import frozen
+
+if TYPE_CHECKING:
+    from .desk import Desk
+
+__all__ = [
+    "Count",
+    "CycleTime",
+    "Dwell",
+    "Report",
+    "ReturnFigures",
+    "Timeliness",
+    "build_report",
+]
+
+
+@frozen
+class Count:
+    """How many records of ``kind`` have ``value`` for ``dimension``."""
+
+    dimension: str
+    kind: str
+    value: str
+    count: int
+
+
+@frozen
+class CycleTime:
+    kind: str
+    finished: int
+    median_hours: float
+    p90_hours: float
+
+
+@frozen
+class Dwell:
+    kind: str
+    state: str
+    entries: int
+    total_hours: float
+    mean_hours: float
+
+
+@frozen
+class Timeliness:
+    kind: str
+    finished: int
+    on_time: int
+    overdue: int
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return None if not self.finished else self.on_time / self.finished
+
+
+@frozen
+class ReturnFigures:
+    by_customer: tuple[tuple[str, int], ...] = ()
+    by_product: tuple[tuple[str, int], ...] = ()
+    by_defect: tuple[tuple[str, int], ...] = ()
+    by_month: tuple[tuple[str, int], ...] = ()
+    valid: int = 0
+    invalid: int = 0
+    capa: int = 0
+
+    @property
+    def validity_rate(self) -> float | None:
+        judged = self.valid + self.invalid
+        return None if not judged else self.valid / judged
+
+
+@frozen
+class Report:
+    """The figures of one report; ``to_json()``, ``to_csv()``, ``table()`` render them."""
+
+    since: datetime | None
+    until: datetime | None
+    counts: tuple[Count, ...]
+    outcomes: tuple[Count, ...]
+    cycle_times: tuple[CycleTime, ...]
+    dwell: tuple[Dwell, ...]
+    timeliness: tuple[Timeliness, ...]
+    returns: ReturnFigures
+
+    def bottleneck(self, kind: str) -> Dwell | None:
+        """The state of ``kind`` where records spent the most time in the window."""
+        found = [d for d in self.dwell if d.kind == kind]
+        return max(found, key=lambda d: d.total_hours, default=None)
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON-ready data (rates included)."""
+        data: dict[str, Any] = attrs.asdict(self, recurse=True)
+        for key in ("since", "until"):
+            data[key] = None if data[key] is None else data[key].isoformat()
+        for item, t in zip(data["timeliness"], self.timeliness, strict=True):
+            item["on_time_rate"] = t.on_time_rate
+        data["returns"]["validity_rate"] = self.returns.validity_rate
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_data(), ensure_ascii=False, indent=2)
+
+    def to_csv(self) -> str:
+        """One CSV: section, then the section's columns."""
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["section", "kind", "key", "value", "count_or_hours", "extra"])
+        for c in self.counts:
+            w.writerow(["count", c.kind, c.dimension, c.value, c.count, ""])
+        for c in self.outcomes:
+            w.writerow(["outcome", c.kind, "state", c.value, c.count, ""])
+        for t in self.cycle_times:
+            w.writerow(["cycle_time", t.kind, "median_hours", t.median_hours, t.finished,
+                        f"p90={t.p90_hours}"])  # fmt: skip
+        for d in self.dwell:
+            w.writerow(["dwell", d.kind, d.state, d.mean_hours, d.total_hours,
+                        f"entries={d.entries}"])  # fmt: skip
+        for tl in self.timeliness:
+            w.writerow(["timeliness", tl.kind, "on_time", tl.on_time, tl.finished,
+                        f"overdue={tl.overdue}"])  # fmt: skip
+        r = self.returns
+        for name, rows in (("customer", r.by_customer), ("product", r.by_product),
+                           ("defect", r.by_defect), ("month", r.by_month)):  # fmt: skip
+            for value, count in rows:
+                w.writerow(["returns", "return", name, value, count, ""])
+        w.writerow(["returns", "return", "judgement", "valid", r.valid, ""])
+        w.writerow(["returns", "return", "judgement", "invalid", r.invalid, ""])
+        w.writerow(["returns", "return", "capa", "opened", r.capa, ""])
+        return out.getvalue()
+
+    def table(self) -> str:
+        """Plain-text tables for a terminal (Chinese and Latin text aligned)."""
+        from .cli import render_table
+
+        parts = []
+        rows = [[c.kind, c.dimension, c.value, str(c.count)] for c in self.counts]
+        parts.append("记录数 records\n" + render_table(["kind", "by", "value", "count"], rows))
+        rows = [[c.kind, c.value, str(c.count)] for c in self.outcomes]
+        parts.append("结果 outcomes\n" + render_table(["kind", "final state", "count"], rows))
+        rows = [[t.kind, str(t.finished), f"{t.median_hours:.1f}", f"{t.p90_hours:.1f}"]
+                for t in self.cycle_times]  # fmt: skip
+        parts.append("周期 cycle time (h)\n"
+                     + render_table(["kind", "finished", "median", "p90"], rows))  # fmt: skip
+        rows = [[d.kind, d.state, str(d.entries), f"{d.total_hours:.1f}", f"{d.mean_hours:.1f}"]
+                for d in self.dwell]  # fmt: skip
+        headers = ["kind", "state", "entries", "total", "mean"]
+        parts.append("停留 dwell per state (h)\n" + render_table(headers, rows))
+        rows = [
+            [t.kind, str(t.finished), str(t.on_time), str(t.overdue),
+             "-" if t.on_time_rate is None else f"{t.on_time_rate:.0%}"]
+            for t in self.timeliness
+        ]  # fmt: skip
+        headers = ["kind", "finished", "on time", "overdue", "rate"]
+        parts.append("及时率 on time\n" + render_table(headers, rows))
+        r = self.returns
+        rate = "-" if r.validity_rate is None else f"{r.validity_rate:.0%}"
+        rows = [[name, value, str(count)]
+                for name, pairs in (("customer", r.by_customer), ("product", r.by_product),
+                                    ("defect", r.by_defect), ("month", r.by_month))
+                for value, count in pairs]  # fmt: skip
+        parts.append(
+            f"投诉退货 complaints and returns: valid {r.valid}, invalid {r.invalid}, "
+            f"validity {rate}, CAPA {r.capa}\n" + render_table(["by", "value", "count"], rows)
+        )
+        return "\n\n".join(parts) + "\n"
+
+
+# --- shared arithmetic -------------------------------------------------------------------------
+
+
+def _hours(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds() / 3600
+
+
+def _p90(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+def _round(value: float) -> float:
+    return round(value, 4)
+
+
+def _in(at: datetime, since: datetime | None, until: datetime | None) -> bool:
+    return (since is None or at >= since) and (until is None or at < until)
+
+
+def _cycle(kind: str, durations: Sequence[float]) -> CycleTime:
+    return CycleTime(
+        kind,
+        len(durations),
+        _round(statistics.median(durations)),
+        _round(_p90(durations)),
+    )
+
+
+def _pairs(counter: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _returns(by: Mapping[str, Counter[str]], valid: int, invalid: int, capa: int) -> ReturnFigures:
+    return ReturnFigures(
+        by_customer=_pairs(by["customer"]),
+        by_product=_pairs(by["product"]),
+        by_defect=_pairs(by["defect"]),
+        by_month=_pairs(by["month"]),
+        valid=valid,
+        invalid=invalid,
+        capa=capa,
+    )
+
+
+def _finals(desk: Desk) -> dict[str, frozenset[str]]:
+    return {kind: engine.final for kind, engine in desk.engines.items()}
+
+
+# --- in Python (any store) ---------------------------------------------------------------------
+
+
+def _dimensions(record: Any) -> Iterable[tuple[str, str]]:
+    yield "state", record.state
+    channel = getattr(record, "channel", None)
+    if channel is not None:
+        yield "channel", channel
+    customer = getattr(record, "customer", None)
+    if customer is not None:
+        yield "category", customer.category
+    cls = getattr(record, "contract_class", None)
+    if cls is not None:
+        yield "class", cls
+
+
+def python_report(desk: Desk, since: datetime | None, until: datetime | None) -> Report:
+    finals = _finals(desk)
+    counts: Counter[tuple[str, str, str]] = Counter()
+    outcomes: Counter[tuple[str, str]] = Counter()
+    cycles: dict[str, list[float]] = defaultdict(list)
+    dwell: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    timely: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by: dict[str, Counter[str]] = {n: Counter() for n in ("customer", "product", "defect", "month")}
+    valid = invalid = capa = 0
+    with desk.store.transaction() as tx:
+        for record in tx.query():
+            kind = record.RECORD_KIND
+            events = tx.audit(record.ref)
+            if _in(record.created_at, since, until):
+                for dimension, value in _dimensions(record):
+                    counts[(dimension, kind, value)] += 1
+                if kind == "return":
+                    by["customer"][record.customer.id] += 1  # type: ignore[attr-defined]
+                    by["product"][record.product] += 1  # type: ignore[attr-defined]
+                    report = record.report  # type: ignore[attr-defined]
+                    if report is not None:
+                        by["defect"][report.defect_category] += 1
+                    by["month"][record.created_at.astimezone(UTC).strftime("%Y-%m")] += 1
+                    valid += record.judgement == "valid"  # type: ignore[attr-defined]
+                    invalid += record.judgement == "invalid"  # type: ignore[attr-defined]
+                    capa += record.capa is not None  # type: ignore[attr-defined]
+            for this, following in itertools.pairwise(events):
+                if _in(following.at, since, until):
+                    slot = dwell[(kind, this.to_state)]
+                    slot[1] += _hours(this.at, following.at)
+                    if following.to_state != this.to_state:
+                        slot[0] += 1
+            last = events[-1] if events else None
+            if (
+                last is not None
+                and last.to_state in finals.get(kind, ())
+                and _in(last.at, since, until)
+            ):
+                outcomes[(kind, last.to_state)] += 1
+                cycles[kind].append(_hours(events[0].at, last.at))
+                if record.due_at is not None:
+                    timely[kind][0 if last.at <= record.due_at else 1] += 1
+    return Report(
+        since,
+        until,
+        tuple(Count(d, k, v, n) for (d, k, v), n in sorted(counts.items())),
+        tuple(Count("state", k, v, n) for (k, v), n in sorted(outcomes.items())),
+        tuple(_cycle(k, cycles[k]) for k in sorted(cycles)),
+        tuple(
+            Dwell(k, s, int(n), _round(total), _round(total / n) if n else 0.0)
+            for (k, s), (n, total) in sorted(dwell.items())
+        ),
+        tuple(Timeliness(k, a + b, a, b) for k, (a, b) in sorted(timely.items())),
+        _returns(by, valid, invalid, capa),
+    )
+
+
+# --- in SQL ------------------------------------------------------------------------------------
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def sql_report(desk: Desk, since: datetime | None, until: datetime | None) -> Report:
+    from .storage.sql import SqlStore
+
+    store = desk.store
+    assert isinstance(store, SqlStore)
+    pg = store.backend == "postgresql"
+
+    def js(path: str) -> str:  # a text field of the JSON document
+        if pg:
+            return f"(doc::jsonb #>> '{{{path.replace('.', ',')}}}')"
+        return f"json_extract(doc, '$.{path}')"
+
+    def hours(a: str, b: str) -> str:
+        if pg:
+            return f"(EXTRACT(EPOCH FROM ({b}::timestamp - {a}::timestamp)) / 3600.0)"
+        return f"((julianday({b}) - julianday({a})) * 24.0)"
+
+    params = {"since": _utc_text(since), "until": _utc_text(until)}
+
+    def window(column: str) -> str:
+        parts = ["1 = 1"]
+        if since is not None:
+            parts.append(f"{column} >= :since")
+        if until is not None:
+            parts.append(f"{column} < :until")
+        return " AND ".join(parts)
+
+    finals = _finals(desk)
+    final_pairs = (
+        " OR ".join(
+            f"(ends.kind = '{k}' AND ends.to_state IN ({', '.join(repr(s) for s in sorted(v))}))"
+            for k, v in sorted(finals.items())
+            if v
+        )
+        or "1 = 0"
+    )
+    created = window("created_at")
+    counts_sql = f"""
+        SELECT 'state' AS d, kind, state AS v, COUNT(*) FROM records WHERE {created}
+        GROUP BY kind, state
+        UNION ALL
+        SELECT 'channel', kind, {js("channel")}, COUNT(*) FROM records
+        WHERE {created} AND {js("channel")} IS NOT NULL GROUP BY kind, {js("channel")}
+        UNION ALL
+        SELECT 'category', kind, {js("customer.category")}, COUNT(*) FROM records
+        WHERE {created} AND {js("customer.category")} IS NOT NULL
+        GROUP BY kind, {js("customer.category")}
+        UNION ALL
+        SELECT 'class', kind, {js("contract_class")}, COUNT(*) FROM records
+        WHERE {created} AND {js("contract_class")} IS NOT NULL
+        GROUP BY kind, {js("contract_class")}
+    """
+    # The last event of each record, with its first: finished records.
+    finished_sql = f"""
+        WITH ends AS (
+            SELECT ref, kind, to_state, at,
+                   MIN(at) OVER (PARTITION BY ref) AS started,
+                   ROW_NUMBER() OVER (PARTITION BY ref ORDER BY version DESC) AS nth
+            FROM audit
+        )
+        SELECT ends.kind, ends.to_state, {hours("ends.started", "ends.at")},
+               ends.at, {js("due_at")}
+        FROM ends JOIN records ON records.ref = ends.ref
+        WHERE ends.nth = 1 AND ({final_pairs}) AND {window("ends.at")}
+    """
+    dwell_sql = f"""
+        WITH steps AS (
+            SELECT kind, to_state, at,
+                   LEAD(at) OVER (PARTITION BY ref ORDER BY version) AS next_at,
+                   LEAD(to_state) OVER (PARTITION BY ref ORDER BY version) AS next_state
+            FROM audit
+        )
+        SELECT kind, to_state,
+               SUM(CASE WHEN next_state <> to_state THEN 1 ELSE 0 END),
+               SUM({hours("at", "next_at")})
+        FROM steps WHERE next_at IS NOT NULL AND {window("next_at")}
+        GROUP BY kind, to_state
+    """
+    returns_where = f"kind = 'return' AND {created}"
+    returns_sql = f"""
+        SELECT 'customer', customer, COUNT(*) FROM records WHERE {returns_where}
+        GROUP BY customer
+        UNION ALL
+        SELECT 'product', {js("product")}, COUNT(*) FROM records WHERE {returns_where}
+        GROUP BY {js("product")}
+        UNION ALL
+        SELECT 'defect', {js("report.defect_category")}, COUNT(*) FROM records
+        WHERE {returns_where} AND {js("report.defect_category")} IS NOT NULL
+        GROUP BY {js("report.defect_category")}
+        UNION ALL
+        SELECT 'month', SUBSTR(created_at, 1, 7), COUNT(*) FROM records WHERE {returns_where}
+        GROUP BY SUBSTR(created_at, 1, 7)
+        UNION ALL
+        SELECT 'judgement', {js("judgement")}, COUNT(*) FROM records
+        WHERE {returns_where} AND {js("judgement")} IS NOT NULL GROUP BY {js("judgement")}
+        UNION ALL
+        SELECT 'capa', 'opened', COUNT(*) FROM records
+        WHERE {returns_where} AND {js("capa")} IS NOT NULL
+    """
+    import sqlalchemy as sa
+
+    with store.engine.connect() as conn:
+        count_rows = conn.execute(sa.text(counts_sql), params).all()
+        finished_rows = conn.execute(sa.text(finished_sql), params).all()
+        dwell_rows = conn.execute(sa.text(dwell_sql), params).all()
+        return_rows = conn.execute(sa.text(returns_sql), params).all()
+    outcomes: Counter[tuple[str, str]] = Counter()
+    cycles: dict[str, list[float]] = defaultdict(list)
+    timely: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for kind, state, duration, at, due in finished_rows:
+        outcomes[(kind, state)] += 1
+        cycles[kind].append(float(duration))
+        if due is not None:
+            late = datetime.fromisoformat(at).replace(tzinfo=UTC) > datetime.fromisoformat(due)
+            timely[kind][1 if late else 0] += 1
+    by: dict[str, Counter[str]] = {n: Counter() for n in ("customer", "product", "defect", "month")}
+    judged: Counter[str] = Counter()
+    capa = 0
+    for name, value, count in return_rows:
+        if name == "judgement":
+            judged[value] += int(count)
+        elif name == "capa":
+            capa = int(count)
+        else:
+            by[name][str(value)] += int(count)
+    return Report(
+        since,
+        until,
+        tuple(
+            sorted(
+                (Count(d, k, str(v), int(n)) for d, k, v, n in count_rows),
+                key=lambda c: (c.dimension, c.kind, c.value),
+            )
+        ),
+        tuple(Count("state", k, v, n) for (k, v), n in sorted(outcomes.items())),
+        tuple(_cycle(k, cycles[k]) for k in sorted(cycles)),
+        tuple(
+            Dwell(k, s, int(n), _round(float(t)), _round(float(t) / int(n)) if n else 0.0)
+            for k, s, n, t in sorted(dwell_rows)
+        ),
+        tuple(Timeliness(k, a + b, a, b) for k, (a, b) in sorted(timely.items())),
+        _returns(by, judged["valid"], judged["invalid"], capa),
+    )
+
+
+def build_report(
+    desk: Desk, since: datetime | None = None, until: datetime | None = None
+) -> Report:
+    """The report of ``desk``'s store for the window (see the module docstring)."""
+    from .storage.sql import SqlStore
+
+    if isinstance(desk.store, SqlStore):
+        return sql_report(desk, since, until)
+    return python_report(desk, since, until)

@@ -1,0 +1,89 @@
+"""Audit events get indexed columns for reports: kind, event, from/to state, time.
+
+Existing rows are filled in from their JSON documents.  The append-only
+triggers are lifted for that one update and put back at once, inside the
+migration's transaction.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+_COLUMNS = (
+    ("kind", sa.String(32)),
+    ("event", sa.String(64)),
+    ("from_state", sa.String(32)),
+    ("to_state", sa.String(32)),
+    ("at", sa.String(32)),
+)
+_TRIGGERS = {
+    "postgresql": (
+        ("DROP TRIGGER audit_append_only ON audit",),
+        (
+            "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+            "FOR EACH ROW EXECUTE FUNCTION reqmgmt_audit_append_only()",
+        ),
+    ),
+    "sqlite": (
+        ("DROP TRIGGER audit_no_update", "DROP TRIGGER audit_no_delete"),
+        (
+            "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+            "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
+            "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+            "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
+        ),
+    ),
+}
+
+
+def _utc(text: str) -> str:
+    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def upgrade() -> None:
+    for name, type_ in _COLUMNS:
+        op.add_column("audit", sa.Column(name, type_))
+    bind = op.get_bind()
+    drop, create = _TRIGGERS[bind.dialect.name]
+    for statement in drop:
+        op.execute(statement)
+    audit = sa.table(
+        "audit", sa.column("id"), sa.column("doc"), *(sa.column(n) for n, _ in _COLUMNS)
+    )
+    rows = bind.execute(sa.select(audit.c.id, audit.c.doc)).all()
+    for row_id, doc in rows:
+        event = json.loads(doc)
+        bind.execute(
+            audit.update()
+            .where(audit.c.id == row_id)
+            .values(
+                kind=event["record_kind"],
+                event=event["event"],
+                from_state=event["from_state"],
+                to_state=event["to_state"],
+                at=_utc(event["at"]),
+            )
+        )
+    for statement in create:
+        op.execute(statement)
+    op.create_index("ix_audit_kind_to_state", "audit", ["kind", "to_state"])
+    op.create_index("ix_audit_at", "audit", ["at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_audit_at", "audit")
+    op.drop_index("ix_audit_kind_to_state", "audit")
+    for name, _ in reversed(_COLUMNS):
+        op.drop_column("audit", name)
