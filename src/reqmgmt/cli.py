@@ -16,7 +16,7 @@ from .desk import TABLE_ALIASES, Desk
 from .errors import ConfigError, ReqMgmtError, ValidationError
 from .hookspecs import hookimpl
 from .lifecycle import BUILTIN_LIFECYCLES
-from .model import Actor, AuditEvent, Customer, Notification
+from .model import AuditEvent, Notification
 from .rules import RuleSet, default_rules, load_rules
 from .rules.loader import facts_from_data
 from .storage.base import OUTBOX_STATUSES
@@ -78,49 +78,10 @@ class _PrintingNotifier:
 
 
 def demo(url: str, out: TextIO | None = None) -> int:
-    """Walk one customer requirement from fax receipt to completion."""
-    stream = out if out is not None else sys.stdout
-    notifier = _PrintingNotifier()
-    clerk = Actor("zhang.wei", "张伟 (发货部)", departments={"shipping"}, roles={"sales"})
-    engineer = Actor("li.na", "李娜 (工程部)", departments={"engineering"})
-    warehouse = Actor("wang.fang", "王芳 (货仓部)", departments={"materials"})
-    production = Actor(
-        "liu.yang", "刘洋 (生产部)", departments={"production"}, roles={"production"}
-    )
-    customer = Customer("HK-001", "香港客户 Hong Kong Trading Ltd", category="important")
-    with Desk.open(url, plugins=[notifier]) as desk:
-        req = desk.requirements.receive(
-            customer=customer,
-            description="冲压支架 10,000 pcs, 镀锌 / stamped brackets, zinc plated",
-            channel="fax",
-            kind="order",
-            priority="high",
-            actor=clerk,
-        )
-        ref = req.ref
-        desk.fire(ref, "clarify", actor=clerk, note="镀层厚度? / plating thickness?")
-        desk.fire(ref, "clarified", actor=clerk, note="8-12 µm, per customer fax")
-        desk.fire(ref, "start_evaluation", actor=clerk)
-        desk.sign(
-            ref, department="engineering", actor=engineer, opinion="现有模具可做 existing die"
-        )
-        desk.sign(ref, department="materials", actor=warehouse, opinion="原材料充足 stock ok")
-        desk.sign(ref, department="production", actor=production, opinion="第12周 week 12")
-        desk.fire(ref, "accept", actor=clerk, delivery_plan="2 批: 第12周, 第14周 / 2 lots")
-        desk.fire(ref, "start", actor=production)
-        desk.fire(ref, "complete", actor=production, note="全部出货 shipped in full")
-        final = desk.fire(ref, "close", actor=clerk)
-        check = desk.verify_history(ref)
-        print(f"客户需求 customer requirement {ref}: {final.state}", file=stream)
-        print(history_table(desk, ref), file=stream)
-        print(
-            f"\naudit chain: {'intact' if check else check.problem} ({check.events} events); "
-            f"notifications delivered: {len(notifier.sent)}",
-            file=stream,
-        )
-        print("\n管理报告 management report (everything in this database)\n", file=stream)
-        print(desk.report().table(), file=stream)
-    return 0
+    """The seed procedures end to end, then the report (see :mod:`reqmgmt.demo`)."""
+    from .demo import run_demo
+
+    return run_demo(url, out if out is not None else sys.stdout)
 
 
 def _time(name: str, text: str | None) -> datetime | None:

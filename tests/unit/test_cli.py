@@ -18,8 +18,7 @@ def test_demo_walks_a_requirement_to_closed(
     assert main(["demo"]) == 0
     assert (tmp_path / "reqmgmt.db").exists()
     out = capsys.readouterr().out
-    assert re.search(r"REQ-\d{4}-\d{6}", out)
-    assert ": closed" in out
+    assert re.search(r"REQ-\d{4}-\d{6}: order taken in by fax", out)
     for label in (
         "待处理 received",
         "待澄清 clarifying",
@@ -30,7 +29,18 @@ def test_demo_walks_a_requirement_to_closed(
         "已关闭 closed",
     ):
         assert label in out
-    assert "audit chain: intact (11 events)" in out
+    assert "audit chains: all intact" in out
+    # Every procedure of the seeds ran: two requirements, two contracts, two returns.
+    for line in (
+        r"REQ-\d{4}-000002: capacity short, negotiated, rejected",
+        r"CON-\d{4}-000001: general contract amended to 300,000 CNY \(special\)",
+        r"CON-\d{4}-000002: special contract declined once by production, approved in review r",
+        r"RMA-\d{4}-000001: valid return, replacement through CON-\d{4}-000001, CAPA verified",
+        r"RMA-\d{4}-000002: complaint judged invalid",
+    ):
+        assert re.search(line, out), line
+    assert "管理报告 management report" in out
+    assert (tmp_path / "reqmgmt-notifications.log").read_text(encoding="utf-8").count("\n") > 20
 
 
 def test_diagram_prints_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,8 +127,9 @@ def test_demo_runs_twice_on_the_same_database(
     assert main(["demo", "--db", url]) == 0
     assert main(["demo", "--db", url]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"REQ-\d{4}-000001: closed", out)
-    assert re.search(r"REQ-\d{4}-000002: closed", out)
+    assert re.search(r"REQ-\d{4}-000001: order taken in", out)
+    assert re.search(r"REQ-\d{4}-000003: order taken in", out)
+    assert re.search(r"RMA-\d{4}-000004: complaint judged invalid", out)
 
 
 # --- workers: remind, dispatch, outbox -------------------------------------------------------

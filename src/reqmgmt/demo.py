@@ -1,0 +1,246 @@
+"""``reqmgmt demo``: the seed procedures end to end, then the management report.
+
+Three customers; an order taken in by fax with a clarification and an
+outsourcing approval (客户需求管理程序); a requirement the plant cannot take
+(negotiated, then rejected); a general contract amended into a special one and
+a special contract declined once and reworked (合同评审), the first delivered
+in two shipments; a valid return with a replacement and a CAPA, and an
+invalid complaint settled (客户投诉和退货).  Notifications go to a log file
+beside the database.  The demo clock starts 30 days ago and moves 23 minutes
+a step, so the report has real cycle and dwell times.  Running it again adds
+another set of records; nothing fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+import attrs
+
+from .desk import Desk
+from .hookspecs import hookimpl
+from .model import Actor, Contract, ContractLine, Customer, Money, Notification
+
+__all__ = ["run_demo"]
+
+CLERK = Actor("zhang.wei", "张伟 (发货部)", departments={"shipping"}, roles={"sales"})
+SALES = Actor("zhou.min", "周敏 (市场部)", departments={"sales"}, roles={"sales"})
+SALES2 = Actor("wu.qiang", "吴强 (市场部)", departments={"sales"}, roles={"sales"})
+ENGINEER = Actor("li.na", "李娜 (工程部)", departments={"engineering"})
+WAREHOUSE = Actor("wang.fang", "王芳 (资材部)", departments={"materials"}, roles={"materials"})
+PRODUCTION = Actor("liu.yang", "刘洋 (生产部)", departments={"production"}, roles={"production"})
+QUALITY = Actor("chen.jing", "陈静 (品质部)", departments={"quality"}, roles={"quality"})
+QUALITY_MANAGER = Actor("lin.qm", "林经理 (品质经理)", roles={"quality_manager"})
+QA_DIRECTOR = Actor("xu.qd", "徐总监 (品质总监)", roles={"quality_manager"})
+SALES_MANAGER = Actor("he.sm", "何经理 (营业经理)", roles={"sales_manager"})
+VP = Actor("chen.vp", "陈副总", roles={"vp"})
+REVIEWERS = {
+    "sales": SALES2,
+    "production": PRODUCTION,
+    "engineering": ENGINEER,
+    "quality": QUALITY,
+    "materials": WAREHOUSE,
+}
+
+
+class _StepClock:
+    """The demo's clock: from 30 days ago, 23 minutes a step."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(minutes=23)
+        return self.now
+
+    def wait(self, hours: float) -> None:
+        self.now += timedelta(hours=hours)
+
+
+class _LogNotifier:
+    """Appends every notification to a log file (where an ERP would send mail)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+
+    @hookimpl
+    def reqmgmt_notify(self, notification: Notification) -> None:
+        with self.path.open("a", encoding="utf-8") as log:
+            log.write(f"{notification.created_at:%Y-%m-%d %H:%M} {notification.key}  "
+                      f"{notification.text_zh} | {notification.text_en}\n")  # fmt: skip
+        self.count += 1
+
+
+def _log_path(url: str) -> Path:
+    if url.startswith("sqlite:///") and "memory" not in url:
+        db = Path(url.removeprefix("sqlite:///").split("?")[0])
+        return db.with_name(db.stem + "-notifications.log")
+    return Path("reqmgmt-notifications.log")
+
+
+def _line(quantity: int, price: str) -> ContractLine:
+    return ContractLine(
+        line_no=1,
+        product="冲压支架 ZJ-12 stamped bracket",
+        specification="SPCC 1.2 mm, 镀锌 zinc",
+        quantity=quantity,
+        unit_price=Money(price, "CNY"),
+        delivery_date=date.today() + timedelta(days=45),
+    )
+
+
+def _order_intake(desk: Desk, clock: _StepClock, customer: Customer) -> Iterator[str]:
+    req = desk.requirements.receive(
+        customer=customer, description="冲压支架 10,000 pcs, 镀锌 / brackets, zinc plated",
+        channel="fax", priority="high", actor=CLERK,
+    )  # fmt: skip
+    ref = req.ref
+    desk.fire(ref, "clarify", actor=CLERK, note="镀层厚度? / plating thickness?")
+    clock.wait(20)  # the customer answers the next day
+    desk.fire(ref, "clarified", actor=CLERK, note="8-12 µm, per customer fax")
+    desk.fire(ref, "start_evaluation", actor=CLERK)
+    desk.sign(ref, department="engineering", actor=ENGINEER, opinion="现有模具可做 existing die")
+    desk.fire(ref, "request_outsourcing", actor=WAREHOUSE, note="钢带不足 steel strip short")
+    clock.wait(6)
+    desk.fire(ref, "approve_outsourcing", actor=VP, outsourcing="裁剪单 CJ-0419 宏达五金")
+    desk.sign(ref, department="materials", actor=WAREHOUSE, opinion="外包后材料足够")
+    clock.wait(10)
+    desk.sign(ref, department="production", actor=PRODUCTION, opinion="第12周 week 12")
+    desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 批: 第12周, 第14周 / 2 lots")
+    desk.fire(ref, "start", actor=PRODUCTION)
+    clock.wait(72)
+    desk.fire(ref, "complete", actor=PRODUCTION, note="全部出货 shipped in full")
+    desk.fire(ref, "close", actor=CLERK)
+    yield f"{ref}: order taken in by fax, clarified, outsourced, delivered, closed"
+
+    other = desk.requirements.receive(
+        customer=customer, description="特殊包装 10 kg/箱 special packing", channel="email",
+        kind="special", actor=CLERK,
+    )  # fmt: skip
+    desk.fire(other.ref, "start_evaluation", actor=CLERK)
+    desk.fire(other.ref, "negotiate", actor=PRODUCTION, note="产能不足 no capacity in May")
+    clock.wait(30)
+    desk.fire(other.ref, "reject", actor=CLERK, note="客户不接受延期 customer declines a delay")
+    yield f"{other.ref}: capacity short, negotiated, rejected"
+
+
+def _review(desk: Desk, ref: str) -> Contract:
+    submitted = desk.fire(ref, "submit", actor=SALES)
+    assert isinstance(submitted, Contract)
+    for department in submitted.route_departments:
+        desk.sign(ref, department=department, actor=REVIEWERS[department], opinion="同意 agree")
+    approver = {"sales_manager": SALES_MANAGER}.get(submitted.route_approver or "", SALES2)
+    if approver.id in {s.actor_id for s in desk.get(ref).round_signoffs()}:
+        approver = Actor("tang.lead", "唐主管 (市场部主管)", roles={"sales"})
+    approved = desk.fire(ref, "approve", actor=approver)
+    assert isinstance(approved, Contract)
+    return approved
+
+
+def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) -> Iterator[str]:
+    general = desk.contracts.draft(
+        customer=regular, currency="CNY", lines=[_line(5000, "10")], actor=SALES,
+        payment_terms="月结30天 30 days net", delivery_method="送货 delivered",
+    )  # fmt: skip
+    _review(desk, general.ref)
+    bigger = (attrs.evolve(general.lines[0], quantity=30000),)
+    pending = desk.contracts.amend(
+        general.ref, {"lines": bigger}, actor=SALES, reason="客户追加数量 customer adds pieces"
+    )
+    assert pending.amendment is not None
+    for department in pending.amendment.departments:
+        desk.sign(general.ref, department=department, actor=REVIEWERS[department])
+    clock.wait(8)
+    amended = desk.fire(general.ref, "approve_amendment", actor=SALES_MANAGER)
+    assert isinstance(amended, Contract)
+    desk.fire(general.ref, "send", actor=SALES)
+    clock.wait(24)
+    desk.fire(general.ref, "confirm", actor=SALES, confirmation="客户盖章回传 signed copy")
+    desk.fire(general.ref, "start_fulfilment", actor=SALES)
+    half = amended.lines[0].quantity // 2
+    desk.fire(general.ref, "ship", actor=SALES, shipment={1: half})
+    clock.wait(48)
+    desk.fire(general.ref, "ship", actor=SALES, shipment={1: amended.lines[0].quantity - half})
+    desk.fire(general.ref, "mark_shipped", actor=SALES)
+    yield (f"{general.ref}: general contract amended to {amended.amount} "
+           f"({amended.contract_class}), re-signed, shipped in two lots")  # fmt: skip
+
+    special = desk.contracts.draft(
+        customer=new, currency="CNY", lines=[_line(25000, "10")], actor=SALES,
+        flags=("first_order",),
+    )  # fmt: skip
+    desk.fire(special.ref, "submit", actor=SALES)
+    desk.sign(special.ref, department="production", actor=PRODUCTION, approve=False,
+              opinion="交期不足, 请改为6月 lead time too short")  # fmt: skip
+    clock.wait(16)
+    approved = _review(desk, special.ref)
+    yield (f"{special.ref}: special contract declined once by production, "
+           f"approved in review round {approved.review_round}")  # fmt: skip
+    return None
+
+
+def _returns(desk: Desk, clock: _StepClock, customer: Customer, contract: str) -> Iterator[str]:
+    r = desk.returns.report(
+        customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, quantity=200,
+        reason_code="quality", reason_text="支架开裂 brackets crack under load", actor=SALES,
+    )  # fmt: skip
+    desk.fire(r.ref, "receive_goods", actor=WAREHOUSE, receipt_no="WL-0311", quantity=200)
+    desk.fire(r.ref, "to_quality", actor=WAREHOUSE)
+    clock.wait(10)
+    desk.fire(r.ref, "judge_valid", actor=QUALITY, findings="R角处开裂 cracks at the radius",
+              defect_category="crack", cause="模具R角磨损 worn die radius",
+              safety_related=True)  # fmt: skip
+    desk.returns.dispose(r.ref, "replace", actor=QUALITY_MANAGER)
+    desk.fire(r.ref, "open_capa", actor=QUALITY, owner="lin.qm", due_on=date.today(),
+              actions="更换模具, 首件检验 new die, first-article check")  # fmt: skip
+    clock.wait(40)
+    desk.fire(r.ref, "verify_capa", actor=QA_DIRECTOR, note="连续5批无开裂 five clean lots")
+    yield f"{r.ref}: valid return, replacement through {contract}, CAPA verified"
+
+    c = desk.returns.report(
+        customer=customer, product="铰链 hinge", kind="complaint", reason_code="quality",
+        reason_text="表面划伤 scratches", actor=SALES,
+    )  # fmt: skip
+    desk.fire(c.ref, "to_quality", actor=SALES)
+    desk.fire(c.ref, "judge_invalid", actor=QUALITY, findings="划伤在客户装配后产生",
+              defect_category="scratch", cause="客户装配 customer assembly")  # fmt: skip
+    clock.wait(8)
+    desk.fire(c.ref, "settle", actor=SALES, outcome="customer_accepts", note="客户接受 accepted")
+    yield f"{c.ref}: complaint judged invalid, settled with the customer"
+
+
+def run_demo(url: str, out: TextIO) -> int:
+    """Run the demo on ``url`` and print what happened and the report to ``out``."""
+    clock = _StepClock()
+    log = _log_path(url)
+    notifier = _LogNotifier(log)
+    hk = Customer("HK-001", "香港客户 Hong Kong Trading Ltd", category="important",
+                  flags={"foreign"})  # fmt: skip
+    regular = Customer("C-100", "华南五金 South China Hardware")
+    new = Customer("C-200", "新客户 New Customer Co.", flags={"new"})
+    with Desk.open(url, plugins=[notifier], clock=clock) as desk:
+        from .cli import history_table
+
+        print("客户需求 requirements", file=out)
+        intake = list(_order_intake(desk, clock, hk))
+        for line in intake:
+            print("  " + line, file=out)
+        print(history_table(desk, intake[0].split(":")[0]), file=out)
+        print("合同评审 contract review", file=out)
+        contracts = list(_contracts(desk, clock, regular, new))
+        for line in contracts:
+            print("  " + line, file=out)
+        shipped = contracts[0].split(":")[0]
+        print("客户投诉和退货 complaints and returns", file=out)
+        for line in _returns(desk, clock, regular, shipped):
+            print("  " + line, file=out)
+        broken = [r.ref for r in desk.query() if not desk.verify_history(r.ref)]
+        print(f"\naudit chains: {'all intact' if not broken else 'BROKEN: ' + ', '.join(broken)}; "
+              f"{notifier.count} notifications written to {log}", file=out)  # fmt: skip
+        print("\n管理报告 management report (everything in this database)\n", file=out)
+        print(desk.report().table(), file=out)
+    return 0 if not broken else 1
