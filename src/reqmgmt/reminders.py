@@ -388,8 +388,8 @@ def _text(
     lc = desk.engine(record.RECORD_KIND).lifecycle
     local = deadline.due_at.astimezone(getattr(desk.calendar, "zone", UTC))
     when = local.strftime("%Y-%m-%d %H:%M")
-    what_zh = "处理期限" if not deadline.step else f"步骤 {deadline.step} 期限"
-    what_en = "deadline" if not deadline.step else f"step {deadline.step} deadline"
+    what_zh = "处理期限" if not deadline.step else f"{deadline.name} 步骤期限"
+    what_en = "deadline" if not deadline.step else f"{deadline.name} deadline"
     if stage.level:
         late = desk.calendar.working_time(deadline.due_at, now)
         hours = late.total_seconds() / 3600

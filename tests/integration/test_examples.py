@@ -78,3 +78,23 @@ def test_customer_return_example_covers_the_three_cases() -> None:
     assert re.search(r"RMA-\d{4}-000002: invalid, closed with a goodwill credit", out)
     assert re.search(r"RMA-\d{4}-000003: complaint, closed", out)
     assert "audit chains intact" in out
+
+
+def test_erp_plugin_blocks_on_credit_numbers_and_mails() -> None:
+    """The host plugin: credit veto, ERP numbers, org-chart signers, one mail per key."""
+    out = run_example("erp_plugin.py")
+    assert re.search(r"SO-\d{4}-4712: submit blocked: credit limit of C-900", out)
+    assert "an intern may sign for production? False" in out
+    assert re.search(r"SO-\d{4}-4713: approved", out)
+    assert "messages in the ERP mailbox" in out
+
+
+def test_reminders_worker_escalates_and_leaves_the_waiting_one_alone() -> None:
+    """A week of cron runs: reminders, two escalation levels, none while paused."""
+    out = run_example("reminders_worker.py")
+    assert "Escalation (level 1)" in out
+    assert "Escalation (level 2)" in out
+    sent = [line for line in out.splitlines() if "→" in line]
+    assert sent
+    assert not [line for line in sent if "-000002 " in line], "reminded while paused"
+    assert "no reminders while the customer has it" in out
