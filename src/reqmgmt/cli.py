@@ -99,18 +99,52 @@ def _report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"reqmgmt report: {exc}", file=sys.stderr)
         return 2
+    fancy = _rich_available() and sys.stderr.isatty()
     with Desk.open(args.db, load_entrypoints=not args.no_entrypoints) as desk:
-        report = desk.report(since=since, until=until)
+        if fancy:
+            from rich.progress import Progress
+
+            from .reports import STEPS
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task("report", total=len(STEPS))
+                report = desk.report(
+                    since=since, until=until, progress=lambda step: bar.advance(task)
+                )
+        else:
+            report = desk.report(since=since, until=until)
+    if args.format == "png":
+        from .reports import charts
+
+        if not args.out:
+            print("reqmgmt report: --format png needs --out DIR", file=sys.stderr)
+            return 2
+        for path in charts(report, Path(args.out)):
+            print(f"wrote {path}")
+        return 0
+    if args.format == "table" and not args.out and fancy and sys.stdout.isatty():
+        from rich.console import Console
+
+        from .reports import rich_tables
+
+        Console().print(*rich_tables(report))
+        return 0
     text = {"table": report.table, "csv": report.to_csv, "json": report.to_json}[args.format]()
     if args.out:
         target = Path(args.out)
         target.mkdir(parents=True, exist_ok=True)
-        path = target / f"report.{ {'table': 'txt'}.get(args.format, args.format) }"
+        path = target / ("report.txt" if args.format == "table" else f"report.{args.format}")
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _rich_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("rich") is not None
 
 
 def _load(files: Sequence[str], defaults: bool) -> RuleSet:
@@ -318,7 +352,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_report = sub.add_parser("report", help="management report: counts, times, returns")
     p_report.add_argument("--since", help="from this time (ISO, with zone)")
     p_report.add_argument("--until", help="up to this time, excluded (ISO, with zone)")
-    p_report.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p_report.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "png"],
+        default="table",
+        help="table (rich on a terminal when installed), csv, json, or png charts (--out)",
+    )
     p_report.add_argument("--out", metavar="DIR", help="write DIR/report.<ext> instead")
     for p in (p_remind, p_dispatch, p_outbox, p_report):
         p.add_argument("--db", required=True, help="store URL, e.g. sqlite:///reqmgmt.db")

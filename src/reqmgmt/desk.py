@@ -860,18 +860,27 @@ class Desk:
 
     # --- reports --------------------------------------------------------------------------------
 
-    def report(self, *, since: datetime | None = None, until: datetime | None = None) -> Report:
+    def report(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Report:
         """Management figures for records and events in ``since <= t < until``.
 
         Counts, outcomes, cycle times (median, p90), dwell per state (the
         bottleneck), on-time rates and complaint/return analysis; see
         :mod:`reqmgmt.reports` for each definition.  Aggregated in the
         database on SQL stores, in Python otherwise, with the same results.
+        ``progress`` is called with each step's name when it is done.
         """
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.utcoffset() is None:
                 raise ValidationError(name, value, "a timezone-aware datetime", where="report")
-        return build_report(self, since, until)
+        if progress is None:
+            return build_report(self, since, until)
+        return build_report(self, since, until, progress)
 
     # --- deadlines ------------------------------------------------------------------------------
 

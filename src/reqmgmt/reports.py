@@ -34,8 +34,9 @@ import json
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -52,6 +53,8 @@ __all__ = [
     "ReturnFigures",
     "Timeliness",
     "build_report",
+    "charts",
+    "rich_tables",
 ]
 
 
@@ -206,6 +209,102 @@ class Report:
         return "\n\n".join(parts) + "\n"
 
 
+# --- rich tables and charts (the optional "report" extra) ------------------------------------
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            f"report output needs {module.split('.')[0]}",
+            "install the extra: pip install 'reqmgmt[report]'",
+        ) from None
+
+
+def rich_tables(report: Report) -> list[Any]:
+    """The report as ``rich`` tables, for ``Console().print(*tables)``."""
+    table_mod = _require("rich.table")
+
+    def make(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> Any:
+        table = table_mod.Table(title=title, title_justify="left")
+        for i, h in enumerate(headers):
+            table.add_column(h, justify="right" if i >= len(headers) - 2 else "left")
+        for row in rows:
+            table.add_row(*row)
+        return table
+
+    r = report.returns
+    rate = "-" if r.validity_rate is None else f"{r.validity_rate:.0%}"
+    return [
+        make("记录数 records", ["kind", "by", "value", "count"],
+             ([c.kind, c.dimension, c.value, str(c.count)] for c in report.counts)),
+        make("结果 outcomes", ["kind", "final state", "count"],
+             ([c.kind, c.value, str(c.count)] for c in report.outcomes)),
+        make("周期 cycle time (h)", ["kind", "finished", "median", "p90"],
+             ([t.kind, str(t.finished), f"{t.median_hours:.1f}", f"{t.p90_hours:.1f}"]
+              for t in report.cycle_times)),
+        make("停留 dwell per state (h)", ["kind", "state", "entries", "total", "mean"],
+             ([d.kind, d.state, str(d.entries), f"{d.total_hours:.1f}", f"{d.mean_hours:.1f}"]
+              for d in report.dwell)),
+        make("及时率 on time", ["kind", "finished", "on time", "overdue", "rate"],
+             ([t.kind, str(t.finished), str(t.on_time), str(t.overdue),
+               "-" if t.on_time_rate is None else f"{t.on_time_rate:.0%}"]
+              for t in report.timeliness)),
+        make(f"投诉退货 complaints and returns: valid {r.valid}, invalid {r.invalid}, "
+             f"validity {rate}, CAPA {r.capa}", ["by", "value", "count"],
+             ([name, value, str(count)]
+              for name, pairs in (("customer", r.by_customer), ("product", r.by_product),
+                                  ("defect", r.by_defect), ("month", r.by_month))
+              for value, count in pairs)),
+    ]  # fmt: skip
+
+
+def charts(report: Report, directory: Path) -> list[Path]:
+    """PNG charts: dwell per state (the bottleneck) and the monthly complaint trend."""
+    matplotlib = _require("matplotlib")
+    matplotlib.use("Agg")
+    pyplot = _require("matplotlib.pyplot")
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    dwell = sorted(report.dwell, key=lambda d: d.total_hours)
+    fig, ax = pyplot.subplots(figsize=(8, max(2.5, 0.35 * len(dwell) + 1)))
+    ax.barh([f"{d.kind} / {d.state}" for d in dwell], [d.total_hours for d in dwell])
+    ax.set_xlabel("hours spent in the state (total)")
+    ax.set_title("Dwell per state: where records wait")
+    fig.tight_layout()
+    path = directory / "dwell.png"
+    fig.savefig(path, dpi=100)
+    pyplot.close(fig)
+    written.append(path)
+    months = sorted(report.returns.by_month)
+    fig, ax = pyplot.subplots(figsize=(8, 3.5))
+    ax.plot([m for m, _ in months], [n for _, n in months], marker="o")
+    ax.set_ylabel("complaints and returns")
+    ax.set_title("Complaints and returns per month")
+    ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    path = directory / "complaints_by_month.png"
+    fig.savefig(path, dpi=100)
+    pyplot.close(fig)
+    written.append(path)
+    return written
+
+
+#: The steps a report reports to its ``progress`` callback.
+STEPS = ("counts", "finished records", "dwell times", "returns")
+
+Progress = Callable[[str], None]
+
+
+def _nothing(step: str) -> None:
+    pass
+
+
 # --- shared arithmetic -------------------------------------------------------------------------
 
 
@@ -271,7 +370,9 @@ def _dimensions(record: Any) -> Iterable[tuple[str, str]]:
         yield "class", cls
 
 
-def python_report(desk: Desk, since: datetime | None, until: datetime | None) -> Report:
+def python_report(
+    desk: Desk, since: datetime | None, until: datetime | None, progress: Progress = _nothing
+) -> Report:
     finals = _finals(desk)
     counts: Counter[tuple[str, str, str]] = Counter()
     outcomes: Counter[tuple[str, str]] = Counter()
@@ -313,6 +414,8 @@ def python_report(desk: Desk, since: datetime | None, until: datetime | None) ->
                 cycles[kind].append(_hours(events[0].at, last.at))
                 if record.due_at is not None:
                     timely[kind][0 if last.at <= record.due_at else 1] += 1
+    for step in STEPS:
+        progress(step)
     return Report(
         since,
         until,
@@ -335,7 +438,9 @@ def _utc_text(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def sql_report(desk: Desk, since: datetime | None, until: datetime | None) -> Report:
+def sql_report(
+    desk: Desk, since: datetime | None, until: datetime | None, progress: Progress = _nothing
+) -> Report:
     from .storage.sql import SqlStore
 
     store = desk.store
@@ -438,9 +543,13 @@ def sql_report(desk: Desk, since: datetime | None, until: datetime | None) -> Re
 
     with store.engine.connect() as conn:
         count_rows = conn.execute(sa.text(counts_sql), params).all()
+        progress(STEPS[0])
         finished_rows = conn.execute(sa.text(finished_sql), params).all()
+        progress(STEPS[1])
         dwell_rows = conn.execute(sa.text(dwell_sql), params).all()
+        progress(STEPS[2])
         return_rows = conn.execute(sa.text(returns_sql), params).all()
+        progress(STEPS[3])
     outcomes: Counter[tuple[str, str]] = Counter()
     cycles: dict[str, list[float]] = defaultdict(list)
     timely: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -481,11 +590,17 @@ def sql_report(desk: Desk, since: datetime | None, until: datetime | None) -> Re
 
 
 def build_report(
-    desk: Desk, since: datetime | None = None, until: datetime | None = None
+    desk: Desk,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    progress: Progress = _nothing,
 ) -> Report:
-    """The report of ``desk``'s store for the window (see the module docstring)."""
+    """The report of ``desk``'s store for the window (see the module docstring).
+
+    ``progress`` is called with the name of each of :data:`STEPS` when done.
+    """
     from .storage.sql import SqlStore
 
     if isinstance(desk.store, SqlStore):
-        return sql_report(desk, since, until)
-    return python_report(desk, since, until)
+        return sql_report(desk, since, until, progress)
+    return python_report(desk, since, until, progress)

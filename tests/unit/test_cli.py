@@ -228,3 +228,29 @@ def test_report_prints_a_table_and_writes_csv_and_json(
     assert (out / "report.csv").read_text(encoding="utf-8").startswith("section,kind")
     assert main(["report", "--db", url, "--since", "2026-03-01"]) == 2
     assert "with its zone" in capsys.readouterr().err
+
+
+def test_report_charts_and_rich_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """PNG charts (matplotlib) and rich tables, from the optional report extra."""
+    from rich.console import Console
+
+    from reqmgmt import Desk
+    from reqmgmt.reports import rich_tables
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["demo", "--db", url]) == 0
+    capsys.readouterr()
+    assert main(["report", "--db", url, "--format", "png"]) == 2
+    assert "needs --out" in capsys.readouterr().err
+    assert main(["report", "--db", url, "--format", "png", "--out", str(tmp_path / "c")]) == 0
+    for name in ("dwell.png", "complaints_by_month.png"):
+        data = (tmp_path / "c" / name).read_bytes()
+        assert data.startswith(b"\x89PNG")
+        assert len(data) > 5000
+    with Desk.open(url) as desk:
+        report = desk.report()
+    console = Console(record=True, width=120)
+    console.print(*rich_tables(report))
+    text = console.export_text()
+    assert "停留 dwell per state" in text
+    assert "in_fulfilment" in text
