@@ -438,9 +438,13 @@ def _utc_text(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def sql_report(
-    desk: Desk, since: datetime | None, until: datetime | None, progress: Progress = _nothing
-) -> Report:
+def report_sql(
+    desk: Desk, since: datetime | None, until: datetime | None
+) -> tuple[dict[str, str], dict[str, str | None]]:
+    """The SQL a report runs (one statement per step of :data:`STEPS`) and its parameters.
+
+    Public so a benchmark or a DBA can run and EXPLAIN exactly what a report does.
+    """
     from .storage.sql import SqlStore
 
     store = desk.store
@@ -539,17 +543,26 @@ def sql_report(
         SELECT 'capa', 'opened', COUNT(*) FROM records
         WHERE {returns_where} AND {js("capa")} IS NOT NULL
     """
+    statements = dict(zip(STEPS, (counts_sql, finished_sql, dwell_sql, returns_sql), strict=True))
+    return statements, params
+
+
+def sql_report(
+    desk: Desk, since: datetime | None, until: datetime | None, progress: Progress = _nothing
+) -> Report:
     import sqlalchemy as sa
 
+    from .storage.sql import SqlStore
+
+    store = desk.store
+    assert isinstance(store, SqlStore)
+    statements, params = report_sql(desk, since, until)
+    results = []
     with store.engine.connect() as conn:
-        count_rows = conn.execute(sa.text(counts_sql), params).all()
-        progress(STEPS[0])
-        finished_rows = conn.execute(sa.text(finished_sql), params).all()
-        progress(STEPS[1])
-        dwell_rows = conn.execute(sa.text(dwell_sql), params).all()
-        progress(STEPS[2])
-        return_rows = conn.execute(sa.text(returns_sql), params).all()
-        progress(STEPS[3])
+        for step, statement in statements.items():
+            results.append(conn.execute(sa.text(statement), params).all())
+            progress(step)
+    count_rows, finished_rows, dwell_rows, return_rows = results
     outcomes: Counter[tuple[str, str]] = Counter()
     cycles: dict[str, list[float]] = defaultdict(list)
     timely: dict[str, list[int]] = defaultdict(lambda: [0, 0])

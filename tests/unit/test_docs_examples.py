@@ -21,6 +21,9 @@ def examples() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("where", "code"), examples(), ids=[w for w, _ in examples()])
-def test_doc_example_runs(where: str, code: str) -> None:
-    """The example executes without error (its asserts hold)."""
+def test_doc_example_runs(
+    where: str, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example executes without error (its asserts hold), in an empty directory."""
+    monkeypatch.chdir(tmp_path)
     exec(compile(code, where, "exec"), {"__name__": "__doc_example__"})
