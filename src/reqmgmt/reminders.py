@@ -84,6 +84,16 @@ def _holidays(country: str, subdiv: str | None) -> Any:
         ) from None
 
 
+@lru_cache(maxsize=4096)
+def _working_day(country: str, subdiv: str | None, day: date) -> bool:
+    return bool(_holidays(country, subdiv).is_working_day(day))
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 def _periods(value: Sequence[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
     periods = tuple((a, b) for a, b in value)
     if not periods:
@@ -118,22 +128,35 @@ class WorkCalendar:
         default=((time(8, 30), time(12, 0)), (time(13, 0), time(17, 30))), converter=_periods
     )
     subdiv: str | None = None
+    # day -> its working periods; a per-calendar cache, not part of its value.
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        factory=dict, init=False, eq=False, hash=False, repr=False
+    )
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return _zone(self.timezone)
 
     def is_working_day(self, day: date) -> bool:
         """Is ``day`` a working day (weekday not a holiday, or a make-up workday)?"""
-        return bool(_holidays(self.country, self.subdiv).is_working_day(day))
+        return _working_day(self.country, self.subdiv, day)
 
-    def _spans(self, day: date) -> list[tuple[datetime, datetime]]:
-        if not self.is_working_day(day):
-            return []
-        zone = self.zone
-        return [
-            (datetime.combine(day, a, zone), datetime.combine(day, b, zone)) for a, b in self.hours
-        ]
+    def _spans(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The working periods of ``day`` as aware datetimes (none on a day off)."""
+        spans = self._days.get(day)
+        if spans is None:
+            if _working_day(self.country, self.subdiv, day):
+                zone = _zone(self.timezone)
+                spans = tuple(
+                    (datetime.combine(day, a, zone), datetime.combine(day, b, zone))
+                    for a, b in self.hours
+                )
+            else:
+                spans = ()
+            if len(self._days) > 20_000:
+                self._days.clear()
+            self._days[day] = spans
+        return spans
 
     def add(self, start: datetime, amount: timedelta) -> datetime:
         """``amount`` of working time after ``start`` (before it, if negative).
@@ -238,14 +261,10 @@ def deadline_changes(
     step, step_due = (None, None) if old is None else (old.step, old.step_due_at)
     if new_state != old_state:
         step, step_due = None, None
-        if "step_deadline" in desk.rules.tables:
-            decision = desk.classify(
-                "step_deadline", {"kind": engine.kind, "state": new_state}, on=now.date()
-            )
-            hours = _hours(decision.outcome.get("hours"))
-            if hours is not None:
-                step = str(decision.outcome.get("step") or new_state)
-                step_due = calendar.add(now, hours)
+        found = _step_rule(desk, engine.kind, new_state, now.date())
+        if found is not None:
+            step = found[0]
+            step_due = calendar.add(now, found[1])
         if old is None or (step, step_due) != (old.step, old.step_due_at):
             out["step"] = step
             out["step_due_at"] = step_due
@@ -256,6 +275,27 @@ def deadline_changes(
     if old is None or nxt != old.next_deadline:
         out["next_deadline"] = nxt
     return out
+
+
+_STEP_RULES: dict[tuple[str, str, str], tuple[str, timedelta] | None] = {}
+
+
+def _step_rule(desk: Desk, kind: str, state: str, on: date) -> tuple[str, timedelta] | None:
+    """The step and its working hours for ``state`` (rule ``step_deadline``), memoised.
+
+    The table's inputs are the kind and the state only, so its answer is a
+    function of the rule-set version, kind and state.
+    """
+    if "step_deadline" not in desk.rules.tables:
+        return None
+    key = (desk.rules.version, kind, state)
+    if key not in _STEP_RULES:
+        outcome = desk.classify("step_deadline", {"kind": kind, "state": state}, on=on).outcome
+        hours = _hours(outcome.get("hours"))
+        if len(_STEP_RULES) > 10_000:
+            _STEP_RULES.clear()
+        _STEP_RULES[key] = None if hours is None else (str(outcome.get("step") or state), hours)
+    return _STEP_RULES[key]
 
 
 @frozen
