@@ -286,3 +286,24 @@ def test_several_reminder_offsets_from_the_rules() -> None:
         ("before-4h", cst(2026, 3, 6, 14, 0)),
         ("due", cst(2026, 3, 9, 9, 0)),
     ]
+
+
+def test_an_escalation_hook_returning_nobody_sends_nothing() -> None:
+    """reqmgmt_escalation_contacts may silence an escalation with an empty list."""
+    from reqmgmt import hookimpl
+
+    class Quiet:
+        @hookimpl
+        def reqmgmt_escalation_contacts(
+            self, record: object, deadline: object, level: int
+        ) -> list[str]:
+            return []
+
+    clock = FakeClock(cst(2026, 3, 2, 9, 0).astimezone(UTC), tick=timedelta(0))
+    desk = Desk.open(clock=clock, autodispatch=False, plugins=[Quiet()])
+    desk.requirements.receive(customer=Customer("C1", "C"), description="x", actor=CLERK)
+    clock.now = cst(2026, 3, 3, 16, 0).astimezone(UTC)  # first response escalated at 14:00
+    assert desk.run_reminders().queued == 0
+    loud = Desk.open(clock=clock, autodispatch=False)
+    loud.requirements.receive(customer=Customer("C1", "C"), description="x", actor=CLERK)
+    assert loud.run_reminders().queued == 0  # created now: nothing due yet

@@ -132,6 +132,8 @@ _ENQUEUE = {
     .on_conflict_do_nothing(index_elements=["key"])
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
+# PostgreSQL: RETURNING counts the rows inserted (the driver's rowcount is -1 here).
+_ENQUEUE["postgresql"] = _ENQUEUE["postgresql"].returning(outbox.c.seq)
 
 
 #: Records kept parsed by their exact document text (see _SqlTransaction._record).
@@ -487,11 +489,13 @@ class _SqlTransaction:
             rows = [(n.key, n.ref, _dumps(n)) for n in notifications]
             return int(self.raw.executemany(_SqliteFast.ENQUEUE, rows).rowcount)
         added = 0
-        for n in notifications:  # one by one: a batch's rowcount is not reliable here
+        for n in notifications:
+            # RETURNING counts what was inserted (a key already there returns no
+            # row); the driver's rowcount is not reliable for this statement.
             result = self.conn.execute(
                 _ENQUEUE[self.backend], {"key": n.key, "ref": n.ref, "doc": _dumps(n)}
             )
-            added += max(result.rowcount, 0)
+            added += len(result.all()) if self.backend == "postgresql" else max(result.rowcount, 0)
         return added
 
     def next_sequence(self, name: str) -> int:

@@ -323,6 +323,22 @@ class StoreContract:
             versions = [int(k.split(":")[1]) for k in got if k.startswith(f"R{r}:")]
             assert versions == sorted(versions), f"R{r} claimed out of order: {versions}"
 
+    def test_entries_lists_by_status_oldest_first(self, store: Store) -> None:
+        """entries(status=...) lists the outbox by status, in enqueue order, up to limit."""
+        with store.transaction() as tx:
+            assert tx.enqueue([make_notification("A", v) for v in (1, 2, 3)]) == 3
+            assert tx.enqueue([make_notification("A", 1)]) == 0  # already there
+        with store.transaction() as tx:
+            first = tx.pending(now=T0)[0]
+            tx.save_outbox(attrs.evolve(first, status="dead", attempts=8, last_error="smtp"))
+        with store.transaction() as tx:
+            dead = tx.entries(status="dead")
+            assert [e.notification.key for e in dead] == ["A:1:role:sales"]
+            assert dead[0].last_error == "smtp"
+            pending = tx.entries(status="pending", limit=1)
+            assert [e.notification.key for e in pending] == ["A:2:role:sales"]
+            assert tx.entries(status="delivered") == []
+
     # --- sequences and queries -----------------------------------------------------------
 
     def test_sequences_count_up_per_name(self, store: Store) -> None:
