@@ -253,6 +253,23 @@ def _sqlite_engine(url: str, parsed: sa.engine.URL) -> Engine:
     return engine
 
 
+def _due(now: datetime, limit: int | None, ref: str | None) -> sa.Select[Any]:
+    """Pending outbox entries due at ``now``, oldest first (of ``ref`` only, if given)."""
+    statement = (
+        sa.select(outbox)
+        .where(
+            outbox.c.status == "pending",
+            sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= _utc(now)),
+        )
+        .order_by(outbox.c.seq)
+    )
+    if ref is not None:
+        statement = statement.where(outbox.c.ref == ref)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return statement
+
+
 class SqlStore:
     """A Store on SQLite (``sqlite:///path.db``) or PostgreSQL (``postgresql+psycopg://``).
 
@@ -558,19 +575,7 @@ class _SqlTransaction:
     def pending(
         self, *, now: datetime, limit: int | None = None, ref: str | None = None
     ) -> Sequence[OutboxEntry]:
-        statement = (
-            sa.select(outbox)
-            .where(
-                outbox.c.status == "pending",
-                sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= _utc(now)),
-            )
-            .order_by(outbox.c.seq)
-        )
-        if ref is not None:
-            statement = statement.where(outbox.c.ref == ref)
-        if limit is not None:
-            statement = statement.limit(limit)
-        return [self._entry(row) for row in self.conn.execute(statement)]
+        return [self._entry(row) for row in self.conn.execute(_due(now, limit, ref))]
 
     def claim(
         self,
@@ -580,18 +585,7 @@ class _SqlTransaction:
         limit: int | None = None,
         ref: str | None = None,
     ) -> Sequence[OutboxEntry]:
-        due = (
-            sa.select(outbox)
-            .where(
-                outbox.c.status == "pending",
-                sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= _utc(now)),
-            )
-            .order_by(outbox.c.seq)
-        )
-        if ref is not None:
-            due = due.where(outbox.c.ref == ref)
-        if limit is not None:
-            due = due.limit(limit)
+        due = _due(now, limit, ref)
         if self.backend == "postgresql":
             # Rows another worker is claiming right now are skipped, not waited for.
             due = due.with_for_update(skip_locked=True)
