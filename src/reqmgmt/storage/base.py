@@ -76,8 +76,12 @@ class Transaction(Protocol):
         """
         ...
 
-    def next_sequence(self, name: str) -> int:
-        """The next number of the named sequence (1, 2, ...); gaps are allowed."""
+    def next_sequence(self, name: str, count: int = 1) -> int:
+        """The next number of the named sequence (1, 2, ...); gaps are allowed.
+
+        With ``count``, reserves that many consecutive numbers and returns the
+        first (an import numbers a batch with one update of the sequence).
+        """
         ...
 
     def query(

@@ -117,12 +117,12 @@ class _MemoryTransaction:
             added += 1
         return added
 
-    def next_sequence(self, name: str) -> int:
+    def next_sequence(self, name: str, count: int = 1) -> int:
         store = self._store
         with store._lock:
-            value = store._sequences.get(name, 0) + 1
-            store._sequences[name] = value
-        return value
+            first = store._sequences.get(name, 0) + 1
+            store._sequences[name] = first + count - 1
+        return first
 
     def query(
         self,

@@ -16,16 +16,14 @@ power loss for speed.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, ConflictError
@@ -96,84 +94,61 @@ sequences = sa.Table(
 )
 
 
-# Statements built once: building and cache-keying a new statement object per
-# call cost more than the SQL itself (measured with benchmarks/bench_sqlite.py).
-_B = sa.bindparam
-_GET = sa.select(records.c.kind, records.c.doc).where(records.c.ref == _B("ref"))
-_VERSION = sa.select(records.c.version).where(records.c.ref == _B("ref"))
-_COLUMNS = ("kind", "state", "customer", "due_at", "version", "created_at", "updated_at", "doc")
-_ROW: dict[str, Any] = {c: _B(c) for c in _COLUMNS}
-_INSERT = records.insert().values(ref=_B("ref"), **_ROW)
-_UPDATE = (
-    records.update()
-    .where(records.c.ref == _B("key_ref"), records.c.version == _B("expected"))
-    .values(**_ROW)
-)
-_AUDIT_INSERT = audit.insert().values(
-    ref=_B("ref"),
-    version=_B("version"),
-    hash=_B("hash"),
-    doc=_B("doc"),
-    kind=_B("kind"),
-    event=_B("event"),
-    from_state=_B("from_state"),
-    to_state=_B("to_state"),
-    at=_B("at"),
-)
-_LAST_HASH = (
-    sa.select(audit.c.hash)
-    .where(audit.c.ref == _B("ref"))
-    .order_by(audit.c.version.desc())
-    .limit(1)
-)
-_ENQUEUE = {
-    name: dialect.insert(outbox)
-    .values(key=_B("key"), ref=_B("ref"), status="pending", attempts=0, doc=_B("doc"))
-    .on_conflict_do_nothing(index_elements=["key"])
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
-}
-# PostgreSQL: RETURNING counts the rows inserted (the driver's rowcount is -1 here).
-_ENQUEUE["postgresql"] = _ENQUEUE["postgresql"].returning(outbox.c.seq)
-
-
 #: Records kept parsed by their exact document text (see _SqlTransaction._record).
 _CACHE_SIZE = 2048
 
 
-class _SqliteFast:
-    """The statements of every command, run on the sqlite3 connection itself.
+class _Fast:
+    """The statements of every command, run on the driver's connection itself.
 
     SQLAlchemy's execution machinery (compiled-cache lookup, parameter
     processing, result set-up, events) cost several times the SQL of these
-    five small statements (benchmarks/bench_sqlite.py).  The transaction, the
-    connection and everything else stay with SQLAlchemy; these texts are
-    checked against the Core statements above by a test.
+    small statements (benchmarks/bench_sqlite.py, bench_postgres.py).  The
+    transaction, the connection and everything else stay with SQLAlchemy.
+    Written with ``?``; :func:`_fast` gives each backend its own texts.  A
+    duplicate key is not an error (``ON CONFLICT DO NOTHING``): the row count
+    (SQLite) or ``RETURNING`` (PostgreSQL) says whether the row was new, so a
+    PostgreSQL transaction is never aborted and needs no savepoint.
     """
 
     GET = "SELECT kind, doc FROM records WHERE ref = ?"
     VERSION = "SELECT version FROM records WHERE ref = ?"
     INSERT = (
         "INSERT INTO records (ref, kind, state, customer, due_at, version, created_at, "
-        "updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ref) DO NOTHING"
     )
-    SEQUENCE = (
-        "INSERT INTO sequences (name, value) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
-        "UPDATE sequences SET value = value + 1 WHERE name = ?",
-        "SELECT value FROM sequences WHERE name = ?",
+    SEQUENCE_CREATE = (
+        "INSERT INTO sequences (name, value) VALUES (?, 0) ON CONFLICT (name) DO NOTHING"
     )
+    SEQUENCE_BUMP = "UPDATE sequences SET value = value + ? WHERE name = ?"
+    SEQUENCE_READ = "SELECT value FROM sequences WHERE name = ?"
     UPDATE = (
         "UPDATE records SET kind = ?, state = ?, customer = ?, due_at = ?, version = ?, "
         "created_at = ?, updated_at = ?, doc = ? WHERE ref = ? AND version = ?"
     )
     AUDIT = (
         "INSERT INTO audit (ref, version, hash, doc, kind, event, from_state, to_state, at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ref, version) DO NOTHING"
     )
     LAST_HASH = "SELECT hash FROM audit WHERE ref = ? ORDER BY version DESC LIMIT 1"
     ENQUEUE = (
         "INSERT INTO outbox (key, ref, status, attempts, doc) VALUES (?, ?, 'pending', 0, ?) "
         "ON CONFLICT (key) DO NOTHING"
     )
+
+
+_RETURNING = {"INSERT": " RETURNING ref", "AUDIT": " RETURNING id", "ENQUEUE": " RETURNING seq"}
+
+
+def _fast(backend: str) -> dict[str, str]:
+    """The statements of :class:`_Fast` in ``backend``'s dialect."""
+    texts = {k: v for k, v in vars(_Fast).items() if k.isupper()}
+    if backend == "postgresql":
+        texts = {k: v.replace("?", "%s") + _RETURNING.get(k, "") for k, v in texts.items()}
+    return texts
+
+
+_FAST = {backend: _fast(backend) for backend in ("sqlite", "postgresql")}
 
 
 def _utc(value: datetime | None) -> str | None:
@@ -194,11 +169,8 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(unstructure(value))
 
 
-_AUDIT_FIELDS = ("ref", "version", "hash", "doc", "kind", "event", "from_state", "to_state", "at")
-
-
 def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
-    """An audit event's column values, in _AUDIT_FIELDS order."""
+    """An audit event's column values, in the order of _Fast.AUDIT."""
     return (
         event.ref,
         event.version,
@@ -364,24 +336,17 @@ class _SqlTransaction:
         self.classes = classes
         self.backend = backend
         self.cache = cache
-        # The sqlite3 connection under this transaction, for the hot statements.
-        self.raw: Any = conn.connection.driver_connection if backend == "sqlite" else None
+        # The driver's connection under this transaction, for the hot statements.
+        self.raw: Any = conn.connection.driver_connection
+        self.sql = _FAST[backend]
+        self.pg = backend == "postgresql"
 
-    def _guarded(self) -> Any:
-        """A savepoint where another transaction may race us (PostgreSQL).
-
-        SQLite holds the write lock from BEGIN IMMEDIATE, so nothing races
-        there and the savepoint would only cost time.
-        """
-        if self.backend == "postgresql":
-            return self.conn.begin_nested()
-        return nullcontext()
-
-    def _insert(self, table: sa.Table) -> Any:
-        """An INSERT that can ignore a duplicate key on this backend."""
-        if self.backend == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+    def _inserted(self, name: str, params: Sequence[Any]) -> bool:
+        """Run one of the ``ON CONFLICT DO NOTHING`` inserts; was the row new?"""
+        cursor = self.raw.execute(self.sql[name], params)
+        if self.pg:
+            return cursor.fetchone() is not None  # RETURNING a row: inserted
+        return bool(cursor.rowcount == 1)
 
     def _record(self, kind: str, doc: str) -> Record:
         # Parsing a document is the dearest part of a read; the records last
@@ -409,10 +374,7 @@ class _SqlTransaction:
         return structure(json.loads(doc), cls)
 
     def get(self, ref: str) -> Record | None:
-        if self.raw is not None:
-            found = self.raw.execute(_SqliteFast.GET, (ref,)).fetchone()
-        else:
-            found = self.conn.execute(_GET, {"ref": ref}).first()
+        found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
         return None if found is None else self._record(found[0], found[1])
 
     def _values(self, record: Record) -> dict[str, Any]:
@@ -431,60 +393,22 @@ class _SqlTransaction:
         }
 
     def _version(self, ref: str) -> int | None:
-        if self.raw is not None:
-            found = self.raw.execute(_SqliteFast.VERSION, (ref,)).fetchone()
-            return None if found is None else int(found[0])
-        value = self.conn.execute(_VERSION, {"ref": ref}).scalar()
-        return None if value is None else int(value)
+        found = self.raw.execute(self.sql["VERSION"], (ref,)).fetchone()
+        return None if found is None else int(found[0])
 
     def insert(self, record: Record) -> None:
-        if self.raw is not None:
-            # The write lock is ours since BEGIN IMMEDIATE: nobody races us.
-            try:
-                self.raw.execute(_SqliteFast.INSERT, (record.ref, *self._values(record).values()))
-            except sqlite3.IntegrityError:
-                raise ConflictError(record.ref, None, self._version(record.ref)) from None
-            return
-        existing = self._version(record.ref)
-        if existing is not None:
-            raise ConflictError(record.ref, None, existing)
-        try:
-            with self._guarded():
-                self.conn.execute(_INSERT, {"ref": record.ref, **self._values(record)})
-        except sa.exc.IntegrityError:
-            # Another transaction inserted the same ref since we looked.
-            raise ConflictError(record.ref, None, self._version(record.ref)) from None
+        if not self._inserted("INSERT", (record.ref, *self._values(record).values())):
+            raise ConflictError(record.ref, None, self._version(record.ref))
 
     def update(self, record: Record, *, expected_version: int) -> None:
-        values = self._values(record)
-        if self.raw is not None:
-            params = (*values.values(), record.ref, expected_version)
-            rowcount = self.raw.execute(_SqliteFast.UPDATE, params).rowcount
-        else:
-            rowcount = self.conn.execute(
-                _UPDATE, {"key_ref": record.ref, "expected": expected_version, **values}
-            ).rowcount
-        if rowcount != 1:
+        params = (*self._values(record).values(), record.ref, expected_version)
+        if self.raw.execute(self.sql["UPDATE"], params).rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
     def append_audit(self, event: AuditEvent) -> None:
-        if self.raw is not None:
-            try:
-                self.raw.execute(_SqliteFast.AUDIT, _audit_row(event))
-            except sqlite3.IntegrityError:
-                raise ConflictError(
-                    event.ref, event.version - 1, self._version(event.ref)
-                ) from None
-            return
-        try:
-            with self._guarded():
-                self.conn.execute(
-                    _AUDIT_INSERT,
-                    dict(zip(_AUDIT_FIELDS, _audit_row(event), strict=True)),
-                )
-        except sa.exc.IntegrityError:
+        if not self._inserted("AUDIT", _audit_row(event)):
             # Another command wrote this version of the record first.
-            raise ConflictError(event.ref, event.version - 1, self._version(event.ref)) from None
+            raise ConflictError(event.ref, event.version - 1, self._version(event.ref))
 
     def audit(self, ref: str) -> Sequence[AuditEvent]:
         rows = self.conn.execute(
@@ -493,49 +417,24 @@ class _SqlTransaction:
         return [structure(json.loads(doc), AuditEvent) for (doc,) in rows]
 
     def last_hash(self, ref: str) -> str | None:
-        if self.raw is not None:
-            found = self.raw.execute(_SqliteFast.LAST_HASH, (ref,)).fetchone()
-            return None if found is None else str(found[0])
-        value = self.conn.execute(_LAST_HASH, {"ref": ref}).scalar()
-        return None if value is None else str(value)
+        found = self.raw.execute(self.sql["LAST_HASH"], (ref,)).fetchone()
+        return None if found is None else str(found[0])
 
     def enqueue(self, notifications: Sequence[Notification]) -> int:
         if not notifications:
             return 0
-        if self.raw is not None:
-            rows = [(n.key, n.ref, _dumps(n)) for n in notifications]
-            return int(self.raw.executemany(_SqliteFast.ENQUEUE, rows).rowcount)
-        added = 0
-        for n in notifications:
-            # RETURNING counts what was inserted (a key already there returns no
-            # row); the driver's rowcount is not reliable for this statement.
-            result = self.conn.execute(
-                _ENQUEUE[self.backend], {"key": n.key, "ref": n.ref, "doc": _dumps(n)}
-            )
-            added += len(result.all()) if self.backend == "postgresql" else max(result.rowcount, 0)
-        return added
+        rows = [(n.key, n.ref, _dumps(n)) for n in notifications]
+        if not self.pg:
+            return int(self.raw.executemany(self.sql["ENQUEUE"], rows).rowcount)
+        return sum(self._inserted("ENQUEUE", row) for row in rows)
 
-    def next_sequence(self, name: str) -> int:
-        if self.raw is not None:
-            create, bump, read = _SqliteFast.SEQUENCE
-            self.raw.execute(create, (name,))
-            self.raw.execute(bump, (name,))
-            return int(self.raw.execute(read, (name,)).fetchone()[0])
+    def next_sequence(self, name: str, count: int = 1) -> int:
         # Create the row if needed (a racing creator is ignored), then bump it
         # in place: the UPDATE locks the row, so two transactions never read
         # the same number.
-        self.conn.execute(
-            self._insert(sequences)
-            .values(name=name, value=0)
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        self.conn.execute(
-            sequences.update().where(sequences.c.name == name).values(value=sequences.c.value + 1)
-        )
-        value = self.conn.execute(
-            sa.select(sequences.c.value).where(sequences.c.name == name)
-        ).scalar_one()
-        return int(value)
+        self.raw.execute(self.sql["SEQUENCE_CREATE"], (name,))
+        self.raw.execute(self.sql["SEQUENCE_BUMP"], (count, name))
+        return int(self.raw.execute(self.sql["SEQUENCE_READ"], (name,)).fetchone()[0]) - count + 1
 
     def query(
         self,

@@ -350,6 +350,14 @@ class StoreContract:
                 1,
             ]
 
+    def test_sequences_reserve_blocks_of_numbers(self, store: Store) -> None:
+        """next_sequence(name, count=k) reserves k numbers and returns the first."""
+        with store.transaction() as tx:
+            assert tx.next_sequence("a", count=5) == 1
+            assert tx.next_sequence("a") == 6
+            assert tx.next_sequence("a", count=3) == 7
+            assert tx.next_sequence("a") == 10
+
     def test_sequences_never_repeat_across_threads(self, store: Store) -> None:
         """Concurrent next_sequence calls never hand out a number twice."""
         got: list[int] = []
