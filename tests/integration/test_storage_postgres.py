@@ -44,3 +44,28 @@ def test_audit_rows_cannot_be_changed_or_deleted(pg_url: str) -> None:
             ):
                 conn.execute(statement)
         assert desk.verify_history(ref)
+
+
+def test_workers_opening_a_new_database_at_once_all_succeed(pg_url: str) -> None:
+    """Eight stores open one empty database together: one creates the schema, none fails."""
+    import threading
+
+    from reqmgmt.storage.sql import SqlStore
+
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            barrier.wait()
+            SqlStore(pg_url).close()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not [t for t in threads if t.is_alive()], "stores still waiting on each other"
+    assert errors == []

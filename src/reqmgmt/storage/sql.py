@@ -94,6 +94,9 @@ sequences = sa.Table(
 )
 
 
+#: The PostgreSQL advisory lock key held while a store checks or creates the schema.
+_SCHEMA_LOCK = 0x7265716D676D74  # "reqmgmt"
+
 #: Records kept parsed by their exact document text (see _SqlTransaction._record).
 _CACHE_SIZE = 2048
 
@@ -275,6 +278,10 @@ class SqlStore:
         from . import migrate
 
         with self.engine.begin() as conn:
+            if self.backend == "postgresql":
+                # Several workers starting on a new database at once: one
+                # creates the schema, the others wait and then find it.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
             if migrate.is_empty(conn):
                 migrate.upgrade(conn)  # a new database: create the current schema
                 return
