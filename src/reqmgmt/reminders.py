@@ -366,6 +366,12 @@ def _policy(desk: Desk, kind: str, on: date) -> Mapping[str, Any]:
     return outcome
 
 
+def _offsets(value: Any) -> list[float]:
+    """``remind_before_hours`` as a list: one offset (24) or several ([24, 4])."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [float(v) for v in values if v]
+
+
 def _lead(desk: Desk) -> timedelta:
     """The longest 'remind before' of the rule set: how far ahead a pass looks."""
     hours = 0.0
@@ -375,9 +381,7 @@ def _lead(desk: Desk) -> timedelta:
         if table is None:
             continue
         for row in table.rows:
-            value = row.then.get(column) or 0
-            for v in value if isinstance(value, (list, tuple)) else [value]:
-                hours = max(hours, float(v or 0))
+            hours = max([hours, *_offsets(row.then.get(column))])
     return timedelta(hours=hours)
 
 
@@ -390,12 +394,7 @@ def _remind_before(desk: Desk, record: Record, deadline: Deadline, on: date) -> 
         outcome = desk.classify("requirement_deadline", facts, on=on).outcome
     else:
         return []
-    value = outcome.get("remind_before_hours")
-    if not value:
-        return []
-    # One offset or several: remind_before_hours = 24 or [24, 4].
-    values = value if isinstance(value, (list, tuple)) else [value]
-    return [float(v) for v in values if v]
+    return _offsets(outcome.get("remind_before_hours"))
 
 
 def _recipients(
@@ -496,17 +495,15 @@ def run_reminders(desk: Desk, now: datetime | None = None, *, batch: int = 500) 
     now = now or desk.now()
     horizon = desk.calendar.add(now, _lead(desk)) + timedelta(microseconds=1)
     with desk.store.transaction() as tx:
-        refs = [r.ref for r in tx.query(due_before=horizon)]
-    checked = queued = already = 0
-    for start in range(0, len(refs), batch):
+        due = list(tx.query(due_before=horizon))
+    # The records are not read again to write: a reminder's key already names
+    # the deadline and due time it is for, and queueing it twice does nothing.
+    queued = already = 0
+    for start in range(0, len(due), batch):
         with desk.store.transaction() as tx:
-            for ref in refs[start : start + batch]:
-                record = tx.get(ref)
-                if record is None or record.next_deadline is None:
-                    continue
-                checked += 1
+            for record in due[start : start + batch]:
                 for n in reminder_notifications(desk, record, now):
                     added = tx.enqueue([n])
                     queued += added
                     already += 1 - added
-    return ReminderResult(checked, queued, already)
+    return ReminderResult(len(due), queued, already)
