@@ -172,40 +172,40 @@ class Report:
         w.writerow(["returns", "return", "capa", "opened", r.capa, ""])
         return out.getvalue()
 
+    def sections(self) -> list[tuple[str, list[str], list[list[str]]]]:
+        """Each section as (title, column headers, rows of text): what tables show."""
+        r = self.returns
+        rate = "-" if r.validity_rate is None else f"{r.validity_rate:.0%}"
+        return [
+            ("记录数 records", ["kind", "by", "value", "count"],
+             [[c.kind, c.dimension, c.value, str(c.count)] for c in self.counts]),
+            ("结果 outcomes", ["kind", "final state", "count"],
+             [[c.kind, c.value, str(c.count)] for c in self.outcomes]),
+            ("周期 cycle time (h)", ["kind", "finished", "median", "p90"],
+             [[t.kind, str(t.finished), f"{t.median_hours:.1f}", f"{t.p90_hours:.1f}"]
+              for t in self.cycle_times]),
+            ("停留 dwell per state (h)", ["kind", "state", "entries", "total", "mean"],
+             [[d.kind, d.state, str(d.entries), f"{d.total_hours:.1f}", f"{d.mean_hours:.1f}"]
+              for d in self.dwell]),
+            ("及时率 on time", ["kind", "finished", "on time", "overdue", "rate"],
+             [[t.kind, str(t.finished), str(t.on_time), str(t.overdue),
+               "-" if t.on_time_rate is None else f"{t.on_time_rate:.0%}"]
+              for t in self.timeliness]),
+            (f"投诉退货 complaints and returns: valid {r.valid}, invalid {r.invalid}, "
+             f"validity {rate}, CAPA {r.capa}", ["by", "value", "count"],
+             [[name, value, str(count)]
+              for name, pairs in (("customer", r.by_customer), ("product", r.by_product),
+                                  ("defect", r.by_defect), ("month", r.by_month))
+              for value, count in pairs]),
+        ]  # fmt: skip
+
     def table(self) -> str:
         """Plain-text tables for a terminal (Chinese and Latin text aligned)."""
         from .cli import render_table
 
-        parts = []
-        rows = [[c.kind, c.dimension, c.value, str(c.count)] for c in self.counts]
-        parts.append("记录数 records\n" + render_table(["kind", "by", "value", "count"], rows))
-        rows = [[c.kind, c.value, str(c.count)] for c in self.outcomes]
-        parts.append("结果 outcomes\n" + render_table(["kind", "final state", "count"], rows))
-        rows = [[t.kind, str(t.finished), f"{t.median_hours:.1f}", f"{t.p90_hours:.1f}"]
-                for t in self.cycle_times]  # fmt: skip
-        parts.append("周期 cycle time (h)\n"
-                     + render_table(["kind", "finished", "median", "p90"], rows))  # fmt: skip
-        rows = [[d.kind, d.state, str(d.entries), f"{d.total_hours:.1f}", f"{d.mean_hours:.1f}"]
-                for d in self.dwell]  # fmt: skip
-        headers = ["kind", "state", "entries", "total", "mean"]
-        parts.append("停留 dwell per state (h)\n" + render_table(headers, rows))
-        rows = [
-            [t.kind, str(t.finished), str(t.on_time), str(t.overdue),
-             "-" if t.on_time_rate is None else f"{t.on_time_rate:.0%}"]
-            for t in self.timeliness
-        ]  # fmt: skip
-        headers = ["kind", "finished", "on time", "overdue", "rate"]
-        parts.append("及时率 on time\n" + render_table(headers, rows))
-        r = self.returns
-        rate = "-" if r.validity_rate is None else f"{r.validity_rate:.0%}"
-        rows = [[name, value, str(count)]
-                for name, pairs in (("customer", r.by_customer), ("product", r.by_product),
-                                    ("defect", r.by_defect), ("month", r.by_month))
-                for value, count in pairs]  # fmt: skip
-        parts.append(
-            f"投诉退货 complaints and returns: valid {r.valid}, invalid {r.invalid}, "
-            f"validity {rate}, CAPA {r.capa}\n" + render_table(["by", "value", "count"], rows)
-        )
+        parts = [
+            f"{title}\n{render_table(headers, rows)}" for title, headers, rows in self.sections()
+        ]
         return "\n\n".join(parts) + "\n"
 
 
@@ -230,7 +230,7 @@ def rich_tables(report: Report) -> list[Any]:
     """The report as ``rich`` tables, for ``Console().print(*tables)``."""
     table_mod = _require("rich.table")
 
-    def make(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> Any:
+    def make(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Any:
         table = table_mod.Table(title=title, title_justify="left")
         for i, h in enumerate(headers):
             table.add_column(h, justify="right" if i >= len(headers) - 2 else "left")
@@ -238,30 +238,7 @@ def rich_tables(report: Report) -> list[Any]:
             table.add_row(*row)
         return table
 
-    r = report.returns
-    rate = "-" if r.validity_rate is None else f"{r.validity_rate:.0%}"
-    return [
-        make("记录数 records", ["kind", "by", "value", "count"],
-             ([c.kind, c.dimension, c.value, str(c.count)] for c in report.counts)),
-        make("结果 outcomes", ["kind", "final state", "count"],
-             ([c.kind, c.value, str(c.count)] for c in report.outcomes)),
-        make("周期 cycle time (h)", ["kind", "finished", "median", "p90"],
-             ([t.kind, str(t.finished), f"{t.median_hours:.1f}", f"{t.p90_hours:.1f}"]
-              for t in report.cycle_times)),
-        make("停留 dwell per state (h)", ["kind", "state", "entries", "total", "mean"],
-             ([d.kind, d.state, str(d.entries), f"{d.total_hours:.1f}", f"{d.mean_hours:.1f}"]
-              for d in report.dwell)),
-        make("及时率 on time", ["kind", "finished", "on time", "overdue", "rate"],
-             ([t.kind, str(t.finished), str(t.on_time), str(t.overdue),
-               "-" if t.on_time_rate is None else f"{t.on_time_rate:.0%}"]
-              for t in report.timeliness)),
-        make(f"投诉退货 complaints and returns: valid {r.valid}, invalid {r.invalid}, "
-             f"validity {rate}, CAPA {r.capa}", ["by", "value", "count"],
-             ([name, value, str(count)]
-              for name, pairs in (("customer", r.by_customer), ("product", r.by_product),
-                                  ("defect", r.by_defect), ("month", r.by_month))
-              for value, count in pairs)),
-    ]  # fmt: skip
+    return [make(title, headers, rows) for title, headers, rows in report.sections()]
 
 
 def charts(report: Report, directory: Path) -> list[Path]:
@@ -270,28 +247,27 @@ def charts(report: Report, directory: Path) -> list[Path]:
     matplotlib.use("Agg")
     pyplot = _require("matplotlib.pyplot")
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
+
+    def save(fig: Any, name: str) -> Path:
+        fig.tight_layout()
+        path = directory / name
+        fig.savefig(path, dpi=100)
+        pyplot.close(fig)
+        return path
+
     dwell = sorted(report.dwell, key=lambda d: d.total_hours)
     fig, ax = pyplot.subplots(figsize=(8, max(2.5, 0.35 * len(dwell) + 1)))
     ax.barh([f"{d.kind} / {d.state}" for d in dwell], [d.total_hours for d in dwell])
     ax.set_xlabel("hours spent in the state (total)")
     ax.set_title("Dwell per state: where records wait")
-    fig.tight_layout()
-    path = directory / "dwell.png"
-    fig.savefig(path, dpi=100)
-    pyplot.close(fig)
-    written.append(path)
+    written = [save(fig, "dwell.png")]
     months = sorted(report.returns.by_month)
     fig, ax = pyplot.subplots(figsize=(8, 3.5))
     ax.plot([m for m, _ in months], [n for _, n in months], marker="o")
     ax.set_ylabel("complaints and returns")
     ax.set_title("Complaints and returns per month")
     ax.set_ylim(bottom=0)
-    fig.tight_layout()
-    path = directory / "complaints_by_month.png"
-    fig.savefig(path, dpi=100)
-    pyplot.close(fig)
-    written.append(path)
+    written.append(save(fig, "complaints_by_month.png"))
     return written
 
 
