@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import statistics
 import time
@@ -31,6 +30,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from bench_lifecycle import run_reqmgmt
+from bench_sqlite import _padded
 
 from reqmgmt import Actor, Customer, Desk
 from reqmgmt.storage.sql import SqlStore
@@ -67,11 +67,6 @@ def _connect(url: str):  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def _doc(size: int, **values: object) -> str:
-    text = json.dumps(values)
-    return json.dumps({**values, "pad": "x" * max(0, size - len(text) - 10)})
-
-
 def run_raw(url: str, n: int) -> int:
     con = _connect(url)
     commands = 0
@@ -80,7 +75,7 @@ def run_raw(url: str, n: int) -> int:
         prev = ""
         for version, state in enumerate(STATES, start=1):
             with con.transaction():
-                body = _doc(1100, ref=ref, state=state, version=version)
+                body = _padded({"ref": ref, "state": state, "version": version}, 1100)
                 if version == 1:
                     con.execute(
                         "INSERT INTO records (ref, kind, state, customer, due_at, version, "
@@ -98,7 +93,7 @@ def run_raw(url: str, n: int) -> int:
                         (state, version, STAMP, body, ref, version - 1),
                     )
                     assert cur.rowcount == 1
-                event = _doc(700, ref=ref, version=version, to=state, prev=prev)
+                event = _padded({"ref": ref, "version": version, "to": state, "prev": prev}, 700)
                 prev = hashlib.sha256(event.encode()).hexdigest()
                 con.execute(
                     "INSERT INTO audit (ref, version, hash, doc, kind, event, from_state, "
@@ -136,9 +131,9 @@ def run_raw_import(url: str, n: int, batch: int) -> int:
             cur.executemany(
                 "INSERT INTO records (ref, kind, state, customer, version, created_at, "
                 "updated_at, doc) VALUES (%s, 'requirement', 'received', 'HK-001', 1, %s, %s, %s)",
-                [(ref, STAMP, STAMP, _doc(1100, ref=ref)) for ref in refs],
+                [(ref, STAMP, STAMP, _padded({"ref": ref}, 1100)) for ref in refs],
             )
-            events = [(ref, _doc(2000, ref=ref, version=1)) for ref in refs]
+            events = [(ref, _padded({"ref": ref, "version": 1}, 2000)) for ref in refs]
             cur.executemany(
                 "INSERT INTO audit (ref, version, hash, doc, kind, event, to_state, at) "
                 "VALUES (%s, 1, %s, %s, 'requirement', 'receive', 'received', %s)",
