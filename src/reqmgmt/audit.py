@@ -1,9 +1,16 @@
 """The audit trail: hash chaining, verification and replay.
 
 Each event's ``hash`` is the SHA-256 of its canonical JSON (sorted keys, no
-spaces, the hash itself left out) which includes ``prev_hash``, the hash of
-the record's previous event.  Changing, removing or reordering any stored
-event breaks the chain from that event on.
+spaces, UTF-8, the hash itself left out) which includes ``prev_hash``, the
+hash of the record's previous event.  Changing, removing or reordering any
+stored event breaks the chain from that event on.
+
+The canonical JSON is written by orjson (``OPT_SORT_KEYS``): the same bytes
+as Python's ``json`` with ``sort_keys=True, separators=(",", ":"),
+ensure_ascii=False`` for every value but floats, which orjson writes in their
+shortest round-trip form without an exponent sign or padding (``1e-7`` where
+``json`` writes ``1e-07``).  Events sealed by reqmgmt 0.1.0 used the standard
+library's encoder; :func:`verify` accepts either form.
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import attrs
+import orjson
 from attrs import frozen
 
 from .model import AuditEvent, Record
-from .serialize import structure, unstructure
+from .serialize import iso, structure, unstructure
 
 __all__ = ["HistoryCheck", "event_hash", "replay", "sealed_event", "snapshot", "verify"]
 
@@ -25,24 +33,42 @@ R = TypeVar("R", bound=Record)
 
 
 _HASHED = tuple(a.name for a in attrs.fields(AuditEvent) if a.name != "hash")
-# Canonical JSON: sorted keys, no spaces, UTF-8.  Any tool can recompute it.
+_SORTED = orjson.OPT_SORT_KEYS
+# The standard library's canonical JSON: for values orjson refuses (integers
+# beyond 64 bits, keys that are not strings) and for events sealed by 0.1.0.
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
 )
 
 
-def _digest(values: dict[str, Any]) -> str:
+def _payload(values: dict[str, Any]) -> dict[str, Any]:
     # Built by hand rather than through cattrs: this runs once per command.
     payload = dict(values)
     payload.pop("hash", None)
-    payload["at"] = payload["at"].isoformat()
+    payload["at"] = iso(payload["at"])
     payload["changes"] = [[c.field, c.old, c.new, c.op] for c in payload["changes"]]
-    return hashlib.sha256(_ENCODER.encode(payload).encode()).hexdigest()
+    return payload
+
+
+def _digest(values: dict[str, Any]) -> str:
+    payload = _payload(values)
+    try:
+        canonical = orjson.dumps(payload, option=_SORTED)
+    except TypeError:  # orjson.JSONEncodeError: a value orjson cannot write
+        canonical = _ENCODER.encode(payload).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def event_hash(event: AuditEvent) -> str:
-    """The SHA-256 (hex) of the event's content, ``prev_hash`` included."""
+    """The SHA-256 (hex) of the event's canonical JSON, ``prev_hash`` included."""
     return _digest({name: getattr(event, name) for name in _HASHED})
+
+
+def _legacy_hash(event: AuditEvent) -> str:
+    # reqmgmt 0.1.0 hashed the standard library's canonical JSON; it differs
+    # from orjson's only where the event holds floats.
+    payload = _payload({name: getattr(event, name) for name in _HASHED})
+    return hashlib.sha256(_ENCODER.encode(payload).encode()).hexdigest()
 
 
 def sealed_event(**values: Any) -> AuditEvent:
@@ -92,7 +118,7 @@ def verify(ref: str, events: Sequence[AuditEvent]) -> HistoryCheck:
                 i,
                 f"event {i} links to {e.prev_hash[:12]!r}, expected {prev[:12]!r}",
             )
-        if event_hash(e) != e.hash:
+        if event_hash(e) != e.hash and _legacy_hash(e) != e.hash:
             return HistoryCheck(
                 ref, len(events), i, f"event {i} was altered: its hash does not match"
             )
@@ -109,7 +135,9 @@ def replay(events: Sequence[AuditEvent], record_type: type[R], *, version: int |
         if version is not None and e.version > version:
             break
         for change in e.changes:
-            if change.op == "append":
+            if change.op == "create":
+                doc = dict(change.new)
+            elif change.op == "append":
                 doc[change.field] = [*doc[change.field][: change.old], *change.new]
             else:
                 doc[change.field] = change.new

@@ -556,7 +556,9 @@ class FieldChange:
     ``op`` is ``"set"`` (``new`` replaces ``old``) or ``"append"``: items were
     added to a tuple field (sign-offs, remarks...); then ``old`` is the length
     before and ``new`` lists only the added items, so an audit event stays
-    small however long the record's lists grow.
+    small however long the record's lists grow.  A creating event has one
+    change, ``op="create"`` with ``field="*"``, whose ``new`` is the whole
+    first version (every field, in JSON form).
     """
 
     field: str

@@ -17,9 +17,38 @@ import cattrs
 from .errors import ValidationError
 from .model import FieldChange, Record
 
-__all__ = ["converter", "field_unstructurer", "structure", "unstructure"]
+__all__ = ["converter", "field_unstructurer", "iso", "remembered", "structure", "unstructure"]
 
 T = TypeVar("T")
+
+
+def remembered(fn: Callable[[datetime], str], size: int = 4096) -> Callable[[datetime], str]:
+    """``fn``, remembering its answer for the datetimes it saw most recently.
+
+    Keyed by identity: a record's timestamps are the same objects from one
+    version to the next (``derive`` copies references), and a command's
+    ``now`` is written several times (``updated_at``, the audit event's
+    ``at``, a signature), so most look-ups hit.  Each entry holds the datetime
+    itself, so its id cannot be reused while it is cached; datetimes are
+    immutable, so the answer cannot go stale.
+    """
+    cache: dict[int, tuple[datetime, str]] = {}
+
+    def cached(value: datetime) -> str:
+        hit = cache.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = fn(value)
+        if len(cache) >= size:
+            cache.clear()
+        cache[id(value)] = (value, text)
+        return text
+
+    return cached
+
+
+#: ``datetime.isoformat``, remembered (it costs a microsecond a call).
+iso = remembered(datetime.isoformat)
 
 converter = cattrs.Converter(omit_if_default=False)
 converter.register_unstructure_hook(Decimal, str)
@@ -28,7 +57,7 @@ converter.register_unstructure_hook(date, date.isoformat)
 converter.register_structure_hook(
     date, lambda v, _: v if isinstance(v, date) else date.fromisoformat(v)
 )
-converter.register_unstructure_hook(datetime, datetime.isoformat)
+converter.register_unstructure_hook(datetime, iso)
 converter.register_structure_hook(
     datetime, lambda v, _: v if isinstance(v, datetime) else datetime.fromisoformat(v)
 )

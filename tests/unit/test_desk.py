@@ -685,3 +685,29 @@ def test_a_bad_row_keeps_earlier_batches_and_writes_nothing_of_its_own(desk: Des
 def test_create_many_refuses_a_batch_size_below_one(desk: Desk) -> None:
     with pytest.raises(ValidationError, match="batch_size"):
         desk.create_many("requirement", _rows(1), actor=CLERK, batch_size=0)
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_an_import_row_whose_number_is_taken_fails_at_that_row(
+    backend: str, tmp_path: object, clock: FakeClock
+) -> None:
+    """The batch is written at once (insert_many); a taken ref still names its row."""
+    numbers = iter(["OLD-1", "OLD-2", "OLD-3", "OLD-4", "OLD-2", "OLD-6"])
+
+    class LegacyNumbers:
+        @hookimpl
+        def reqmgmt_next_number(self, kind: str, year: int) -> str:
+            return next(numbers)
+
+    url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path}/import.db"
+    with Desk.open(url, clock=clock, plugins=[LegacyNumbers()]) as desk:
+        with pytest.raises(ImportFailed) as info:
+            desk.create_many("requirement", _rows(6), actor=CLERK, batch_size=3)
+        err = info.value
+        assert err.row == 4  # row 4 got OLD-2, taken by row 1 of the first batch
+        assert isinstance(err.cause, ConflictError)
+        assert err.cause.ref == "OLD-2"
+        assert err.committed == ("OLD-1", "OLD-2", "OLD-3")
+        assert [r.ref for r in desk.query(kind="requirement")] == ["OLD-1", "OLD-2", "OLD-3"]
+        assert [e.version for e in desk.history("OLD-2")] == [1]
+        assert {e.notification.ref for e in desk.outbox()} == {"OLD-1", "OLD-2", "OLD-3"}

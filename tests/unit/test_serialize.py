@@ -48,3 +48,30 @@ def test_field_unstructurer_skips_plain_fields() -> None:
     assert hooks["state"] is None
     assert hooks["version"] is None
     assert hooks["updated_at"] is not None
+
+
+def test_remembered_answers_like_the_function_and_calls_it_once_per_object() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from reqmgmt.serialize import iso, remembered
+
+    calls: list[datetime] = []
+
+    def text(value: datetime) -> str:
+        calls.append(value)
+        return value.isoformat()
+
+    cached = remembered(text, size=3)
+    a = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    b = a + timedelta(hours=1)
+    equal_but_not_a = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert equal_but_not_a == a and equal_but_not_a is not a
+    assert [cached(a), cached(a), cached(b)] == [a.isoformat(), a.isoformat(), b.isoformat()]
+    assert calls == [a, b]
+    cached(equal_but_not_a)  # keyed by identity: another object is computed
+    assert len(calls) == 3  # keyed by identity: an equal datetime is another entry
+    moments = [a + timedelta(days=i) for i in range(1, 6)]
+    for moment in moments:  # more than size: the cache starts over, answers stay right
+        assert cached(moment) == moment.isoformat()
+    assert calls[3:] == moments
+    assert iso(a) == a.isoformat()

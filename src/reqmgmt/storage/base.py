@@ -17,7 +17,7 @@ from attrs import frozen
 
 from ..model import AuditEvent, Notification, Record
 
-__all__ = ["OUTBOX_STATUSES", "OutboxEntry", "Store", "Transaction"]
+__all__ = ["OUTBOX_STATUSES", "BulkInsert", "OutboxEntry", "Store", "Transaction"]
 
 #: pending: not yet delivered (or to retry); delivered; dead: gave up after retries.
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
@@ -140,6 +140,25 @@ class Transaction(Protocol):
 
     def save_outbox(self, entry: OutboxEntry) -> None:
         """Write back an entry's delivery bookkeeping."""
+        ...
+
+
+@runtime_checkable
+class BulkInsert(Protocol):
+    """Optional for a :class:`Transaction`: write an import batch at once.
+
+    :meth:`reqmgmt.Desk.create_many` uses ``insert_many`` when the
+    transaction has it, else ``insert`` and ``append_audit`` row by row.  The
+    SQL stores write each table with one ``executemany``.
+    """
+
+    def insert_many(self, records: Sequence[Record], events: Sequence[AuditEvent]) -> None:
+        """Store new records (version 1) and their creating audit events.
+
+        The same outcome as ``insert`` then ``append_audit`` for each; a ref
+        that is taken (stored already, or twice in ``records``) raises
+        :class:`reqmgmt.ConflictError` naming it.
+        """
         ...
 
 

@@ -95,6 +95,11 @@ class _MemoryTransaction:
     def append_audit(self, event: AuditEvent) -> None:
         self._audit.append(event)
 
+    def insert_many(self, records: Sequence[Record], events: Sequence[AuditEvent]) -> None:
+        for record in records:
+            self.insert(record)
+        self._audit.extend(events)
+
     def audit(self, ref: str) -> Sequence[AuditEvent]:
         with self._store._lock:
             committed = list(self._store._audit.get(ref, ()))

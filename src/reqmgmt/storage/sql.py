@@ -23,12 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, ConflictError
 from ..model import AuditEvent, Notification, Record
-from ..serialize import structure, unstructure
+from ..serialize import remembered, structure, unstructure
 from .base import OutboxEntry
 
 __all__ = ["SqlStore", "metadata"]
@@ -134,6 +135,7 @@ class _Fast:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ref, version) DO NOTHING"
     )
     LAST_HASH = "SELECT hash FROM audit WHERE ref = ? ORDER BY version DESC LIMIT 1"
+    AUDIT_HASH = "SELECT hash FROM audit WHERE ref = ? AND version = ?"
     ENQUEUE = (
         "INSERT INTO outbox (key, ref, status, attempts, doc) VALUES (?, ?, 'pending', 0, ?) "
         "ON CONFLICT (key) DO NOTHING"
@@ -144,8 +146,13 @@ _RETURNING = {"INSERT": " RETURNING ref", "AUDIT": " RETURNING id", "ENQUEUE": "
 
 
 def _fast(backend: str) -> dict[str, str]:
-    """The statements of :class:`_Fast` in ``backend``'s dialect."""
+    """The statements of :class:`_Fast` in ``backend``'s dialect.
+
+    The inserts also come as ``*_MANY``, without ``RETURNING``, for
+    ``executemany``: its row count is the number of new rows on both drivers.
+    """
     texts = {k: v for k, v in vars(_Fast).items() if k.isupper()}
+    texts.update({f"{k}_MANY": texts[k] for k in _RETURNING})
     if backend == "postgresql":
         texts = {k: v.replace("?", "%s") + _RETURNING.get(k, "") for k, v in texts.items()}
     return texts
@@ -154,11 +161,16 @@ def _fast(backend: str) -> dict[str, str]:
 _FAST = {backend: _fast(backend) for backend in ("sqlite", "postgresql")}
 
 
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+_utc_remembered = remembered(_utc_text)
+
+
 def _utc(value: datetime | None) -> str | None:
     """A sortable UTC text form (fixed width, so text order is time order)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return None if value is None else _utc_remembered(value)
 
 
 def _from_utc(value: str | None) -> datetime | None:
@@ -169,7 +181,11 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _dumps(value: Any) -> str:
-    return _ENCODER.encode(unstructure(value))
+    data = unstructure(value)
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits, non-string keys
+        return _ENCODER.encode(data)
 
 
 def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
@@ -348,6 +364,14 @@ class _SqlTransaction:
         self.sql = _FAST[backend]
         self.pg = backend == "postgresql"
 
+    def _many(self, name: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run one of the ``*_MANY`` inserts for every row; how many rows were new?"""
+        if self.pg:
+            with self.raw.cursor() as cursor:
+                cursor.executemany(self.sql[name], rows)
+                return int(cursor.rowcount)
+        return int(self.raw.executemany(self.sql[name], rows).rowcount)
+
     def _inserted(self, name: str, params: Sequence[Any]) -> bool:
         """Run one of the ``ON CONFLICT DO NOTHING`` inserts; was the row new?"""
         cursor = self.raw.execute(self.sql[name], params)
@@ -378,7 +402,7 @@ class _SqlTransaction:
         cls = self.classes.get(kind)
         if cls is None:
             raise ConfigError("records table", f"unknown record kind {kind!r} in the database")
-        return structure(json.loads(doc), cls)
+        return structure(orjson.loads(doc), cls)
 
     def get(self, ref: str) -> Record | None:
         found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
@@ -421,7 +445,7 @@ class _SqlTransaction:
         rows = self.conn.execute(
             sa.select(audit.c.doc).where(audit.c.ref == ref).order_by(audit.c.version)
         )
-        return [structure(json.loads(doc), AuditEvent) for (doc,) in rows]
+        return [structure(orjson.loads(doc), AuditEvent) for (doc,) in rows]
 
     def last_hash(self, ref: str) -> str | None:
         found = self.raw.execute(self.sql["LAST_HASH"], (ref,)).fetchone()
@@ -431,9 +455,29 @@ class _SqlTransaction:
         if not notifications:
             return 0
         rows = [(n.key, n.ref, _dumps(n)) for n in notifications]
-        if not self.pg:
-            return int(self.raw.executemany(self.sql["ENQUEUE"], rows).rowcount)
-        return sum(self._inserted("ENQUEUE", row) for row in rows)
+        return self._many("ENQUEUE_MANY", rows)
+
+    def insert_many(self, records: Sequence[Record], events: Sequence[AuditEvent]) -> None:
+        # One executemany per table instead of a statement per row (an
+        # import).  A taken ref is rare: only then is each row looked at, to
+        # name the first one.
+        seen: set[str] = set()
+        for r in records:
+            if r.ref in seen:
+                raise ConflictError(r.ref, None, 1)
+            seen.add(r.ref)
+        rows = [(r.ref, *self._values(r).values()) for r in records]
+        if self._many("INSERT_MANY", rows) != len(rows):
+            for row in rows:
+                found = self.raw.execute(self.sql["GET"], (row[0],)).fetchone()
+                if found is None or found[1] != row[-1]:  # not the document written here
+                    raise ConflictError(row[0], None, self._version(row[0]))
+        audit_rows = [_audit_row(e) for e in events]
+        if self._many("AUDIT_MANY", audit_rows) != len(audit_rows):
+            for row in audit_rows:
+                found = self.raw.execute(self.sql["AUDIT_HASH"], (row[0], row[1])).fetchone()
+                if found is None or found[0] != row[2]:
+                    raise ConflictError(row[0], row[1] - 1, self._version(row[0]))
 
     def next_sequence(self, name: str, count: int = 1) -> int:
         # Create the row if needed (a racing creator is ignored), then bump it
@@ -470,7 +514,7 @@ class _SqlTransaction:
 
     def _entry(self, row: Any) -> OutboxEntry:
         return OutboxEntry(
-            notification=structure(json.loads(row.doc), Notification),
+            notification=structure(orjson.loads(row.doc), Notification),
             status=row.status,
             attempts=row.attempts,
             last_error=row.last_error,

@@ -22,7 +22,7 @@ import pytest
 
 from ..errors import ConflictError
 from ..model import AuditEvent, Customer, Notification, Requirement
-from ..storage.base import Store
+from ..storage.base import BulkInsert, Store
 
 __all__ = ["StoreContract", "make_notification", "make_requirement"]
 
@@ -115,6 +115,41 @@ class StoreContract:
             got = tx.get("REQ-2026-000001")
             assert isinstance(got, Requirement)
             assert got.description == "10,000 brackets"
+
+    def test_insert_many_writes_records_and_their_events(self, store: Store) -> None:
+        """``insert_many`` (optional, an import's batch) stores what insert + append_audit would."""
+        recs = [make_requirement(f"REQ-2026-{i:06d}") for i in range(1, 4)]
+        with store.transaction() as tx:
+            if not isinstance(tx, BulkInsert):
+                pytest.skip("this store has no insert_many (optional: imports go row by row)")
+            tx.insert_many(recs, [make_event(r.ref, 1) for r in recs])
+        with store.transaction() as tx:
+            for r in recs:
+                assert tx.get(r.ref) == r
+                assert [e.hash for e in tx.audit(r.ref)] == ["h1"]
+
+    def test_insert_many_with_a_taken_ref_conflicts_and_writes_nothing(self, store: Store) -> None:
+        """A ref stored already, or twice in the batch: ConflictError names it, nothing is written."""
+        with store.transaction() as tx:
+            tx.insert(make_requirement("REQ-2026-000002", description="first"))
+        # the ref the error must name -> the batch
+        batches = {
+            "REQ-2026-000002": ["REQ-2026-000001", "REQ-2026-000002", "REQ-2026-000003"],
+            "REQ-2026-000004": ["REQ-2026-000004", "REQ-2026-000005", "REQ-2026-000004"],
+        }
+        for taken, refs in batches.items():
+            recs = [make_requirement(ref) for ref in refs]
+            with pytest.raises(ConflictError) as info, store.transaction() as tx:
+                if not isinstance(tx, BulkInsert):
+                    pytest.skip("this store has no insert_many (optional: imports go row by row)")
+                tx.insert_many(recs, [make_event(r.ref, 1) for r in recs])
+            assert info.value.ref == taken
+        with store.transaction() as tx:
+            assert [r.ref for r in tx.query()] == ["REQ-2026-000002"]
+            got = tx.get("REQ-2026-000002")
+            assert got is not None and got.description == "first"  # type: ignore[attr-defined]
+            for ref in ("REQ-2026-000001", "REQ-2026-000003", "REQ-2026-000004"):
+                assert list(tx.audit(ref)) == []
 
     def test_update_with_the_current_version_replaces_the_record(self, store: Store) -> None:
         """update(expected_version=current) stores the new version."""
