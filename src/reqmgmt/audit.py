@@ -18,16 +18,26 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
 import orjson
 from attrs import frozen
 
-from .model import AuditEvent, Record
+from .model import AuditEvent, FieldChange, Record
 from .serialize import iso, structure, unstructure
 
-__all__ = ["HistoryCheck", "event_hash", "replay", "sealed_event", "snapshot", "verify"]
+__all__ = [
+    "HistoryCheck",
+    "canonical",
+    "event_hash",
+    "from_canonical",
+    "replay",
+    "sealed_event",
+    "snapshot",
+    "verify",
+]
 
 R = TypeVar("R", bound=Record)
 
@@ -50,13 +60,15 @@ def _payload(values: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def _digest(values: dict[str, Any]) -> str:
-    payload = _payload(values)
+def _encode(payload: dict[str, Any]) -> bytes:
     try:
-        canonical = orjson.dumps(payload, option=_SORTED)
+        return orjson.dumps(payload, option=_SORTED)
     except TypeError:  # orjson.JSONEncodeError: a value orjson cannot write
-        canonical = _ENCODER.encode(payload).encode()
-    return hashlib.sha256(canonical).hexdigest()
+        return _ENCODER.encode(payload).encode()
+
+
+def _digest(values: dict[str, Any]) -> str:
+    return hashlib.sha256(_encode(_payload(values))).hexdigest()
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -71,14 +83,47 @@ def _legacy_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_ENCODER.encode(payload).encode()).hexdigest()
 
 
+# The canonical bytes of the events sealed last, by identity: a store that
+# keeps events as bytes (the memory store) gets them without encoding again.
+_SEALED: dict[int, tuple[AuditEvent, bytes]] = {}
+
+
 def sealed_event(**values: Any) -> AuditEvent:
     """A new :class:`AuditEvent` from ``values`` (``prev_hash`` included), its hash filled in."""
     values.setdefault("note", None)
     values.setdefault("meaning", None)
     values.setdefault("changes", ())
     values.setdefault("decisions", ())
-    values["hash"] = _digest(values)
-    return AuditEvent(**values)
+    data = _encode(_payload(values))
+    event = AuditEvent(hash=hashlib.sha256(data).hexdigest(), **values)
+    if len(_SEALED) >= 256:
+        _SEALED.clear()
+    _SEALED[id(event)] = (event, data)
+    return event
+
+
+def canonical(event: AuditEvent) -> bytes:
+    """The event's canonical JSON: what its ``hash`` is the SHA-256 of (the hash left out)."""
+    hit = _SEALED.get(id(event))
+    if hit is not None and hit[0] is event:
+        return hit[1]
+    return _encode(_payload({name: getattr(event, name) for name in _HASHED}))
+
+
+def from_canonical(data: bytes | str, hash: str) -> AuditEvent:
+    """The event whose canonical JSON is ``data`` (the inverse of :func:`canonical`).
+
+    Also reads the documents SQL stores of reqmgmt 0.1.0 wrote (cattrs's
+    form, the hash inside, changes as objects).
+    """
+    # The standard library parses: orjson reads integers beyond 64 bits as floats.
+    values = json.loads(data)
+    if "hash" in values:
+        return structure(values, AuditEvent)
+    values["at"] = datetime.fromisoformat(values["at"])
+    values["changes"] = tuple(FieldChange(*c) for c in values["changes"])
+    values["decisions"] = tuple(values["decisions"])
+    return AuditEvent(hash=hash, **values)
 
 
 @frozen

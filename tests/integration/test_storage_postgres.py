@@ -69,3 +69,19 @@ def test_workers_opening_a_new_database_at_once_all_succeed(pg_url: str) -> None
         t.join(timeout=60)
     assert not [t for t in threads if t.is_alive()], "stores still waiting on each other"
     assert errors == []
+
+
+def test_each_audit_document_is_the_canonical_json_its_hash_covers(pg_url: str) -> None:
+    """sha256(doc) = hash, checked by PostgreSQL itself: the chain is auditable in SQL."""
+    with Desk.open(pg_url, clock=FakeClock()) as desk:
+        ref = receive(desk)
+        desk.fire(ref, "clarify", actor=CLERK, note="哪种表面处理? which finish?")
+        store = desk.store
+        assert isinstance(store, SqlStore)
+        with store.engine.begin() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT version, encode(sha256(convert_to(doc, 'UTF8')), 'hex') = hash "
+                "FROM audit ORDER BY version"
+            ).all()
+        assert [tuple(r) for r in rows] == [(1, True), (2, True)]
+        assert desk.verify_history(ref)

@@ -28,8 +28,10 @@ json_values = st.recursive(
     | st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**64 - 1)
     | st.text(st.characters(exclude_categories=("Cs",))),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(st.characters(exclude_categories=("Cs",))), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(exclude_categories=("Cs",))), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -77,7 +79,9 @@ def test_floats_are_hashed_as_orjson_writes_them_and_0_1_0_trails_still_verify()
     assert verify(old.ref, [old])
     altered = attrs.evolve(old, actor_name="someone else")
     check = verify(old.ref, [altered])
-    assert not check and check.broken_at == 1 and "altered" in check.problem
+    assert not check
+    assert check.broken_at == 1
+    assert "altered" in check.problem
 
 
 def test_values_orjson_cannot_write_are_hashed_with_the_standard_library() -> None:
@@ -95,7 +99,8 @@ def test_a_creating_event_holds_the_first_version_in_one_change(desk: Desk) -> N
     assert (change.field, change.old, change.op) == ("*", None, "create")
     v1 = desk.get(ref, version=1)
     assert change.new == snapshot(v1)
-    assert v1.state == "received" and v1.version == 1
+    assert v1.state == "received"
+    assert v1.version == 1
     assert replay([first, second], Requirement) == desk.get(ref)
     assert desk.verify_history(ref)
 

@@ -541,8 +541,11 @@ def test_verify_history_finds_an_altered_event(desk: Desk) -> None:
     desk.fire(ref, "clarify", actor=CLERK, note="?")
     desk.fire(ref, "clarified", actor=CLERK, note="zinc")
     assert desk.verify_history(ref)
-    trail = desk.store._audit[ref]  # type: ignore[attr-defined]
-    trail[1] = attrs.evolve(trail[1], note="edited afterwards")
+    trail = desk.store._audit[ref]  # type: ignore[attr-defined]  # [(canonical JSON, hash)]
+    data, digest = trail[1]
+    assert b'"note":"?"' in data
+    trail[1] = (data.replace(b'"note":"?"', b'"note":"edited afterwards"'), digest)
+    assert desk.history(ref)[1].note == "edited afterwards"
     check = desk.verify_history(ref)
     assert not check
     assert check.broken_at == 2

@@ -4,7 +4,10 @@ Thread-safe with optimistic concurrency: a transaction stages its writes and
 checks, at each write and again at commit under one lock, that every record it
 updates still has the version it read.  A failed transaction leaves nothing
 behind.  Records are kept as the frozen objects themselves, so nothing is
-copied or serialized.
+copied or serialized.  Audit events are kept as their canonical JSON (the
+bytes their hash covers, which sealing made already): a trail is written once
+and read rarely, and millions of event objects would make the garbage
+collector walk them all on every full collection.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
+from ..audit import canonical, from_canonical
 from ..errors import ConflictError
 from ..model import AuditEvent, Notification, Record
 from .base import OutboxEntry
@@ -26,7 +30,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, Record] = {}
-        self._audit: dict[str, list[AuditEvent]] = {}
+        # ref -> [(canonical JSON, hash)] oldest first
+        self._audit: dict[str, list[tuple[bytes, str]]] = {}
         # key -> the notification, or its entry once delivery was attempted.
         self._outbox: dict[str, Notification | OutboxEntry] = {}
         self._outbox_by_ref: dict[str, list[str]] = {}
@@ -103,14 +108,16 @@ class _MemoryTransaction:
     def audit(self, ref: str) -> Sequence[AuditEvent]:
         with self._store._lock:
             committed = list(self._store._audit.get(ref, ()))
-        return committed + [e for e in self._audit if e.ref == ref]
+        return [from_canonical(*kept) for kept in committed] + [
+            e for e in self._audit if e.ref == ref
+        ]
 
     def last_hash(self, ref: str) -> str | None:
         for e in reversed(self._audit):
             if e.ref == ref:
                 return e.hash
         trail = self._store._audit.get(ref)  # appended to under the lock only
-        return trail[-1].hash if trail else None
+        return trail[-1][1] if trail else None
 
     def enqueue(self, notifications: Sequence[Notification]) -> int:
         store = self._store
@@ -259,11 +266,12 @@ class _MemoryTransaction:
                 records[ref] = record
             audit = store._audit
             for event in self._audit:
+                kept = (canonical(event), event.hash)
                 trail = audit.get(event.ref)
                 if trail is None:
-                    audit[event.ref] = [event]
+                    audit[event.ref] = [kept]
                 else:
-                    trail.append(event)
+                    trail.append(kept)
             outbox = store._outbox
             by_ref = store._outbox_by_ref
             for key, item in self._outbox.items():

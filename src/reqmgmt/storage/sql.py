@@ -27,6 +27,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError
 from ..model import AuditEvent, Notification, Record
 from ..serialize import remembered, structure, unstructure
@@ -194,7 +195,8 @@ def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
         event.ref,
         event.version,
         event.hash,
-        _dumps(event),
+        # The bytes the hash covers: sha256(doc) = hash can be checked in SQL.
+        canonical(event).decode(),
         event.record_kind,
         event.event,
         event.from_state,
@@ -402,7 +404,7 @@ class _SqlTransaction:
         cls = self.classes.get(kind)
         if cls is None:
             raise ConfigError("records table", f"unknown record kind {kind!r} in the database")
-        return structure(orjson.loads(doc), cls)
+        return structure(json.loads(doc), cls)
 
     def get(self, ref: str) -> Record | None:
         found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
@@ -443,9 +445,9 @@ class _SqlTransaction:
 
     def audit(self, ref: str) -> Sequence[AuditEvent]:
         rows = self.conn.execute(
-            sa.select(audit.c.doc).where(audit.c.ref == ref).order_by(audit.c.version)
+            sa.select(audit.c.doc, audit.c.hash).where(audit.c.ref == ref).order_by(audit.c.version)
         )
-        return [structure(orjson.loads(doc), AuditEvent) for (doc,) in rows]
+        return [from_canonical(doc, digest) for doc, digest in rows]
 
     def last_hash(self, ref: str) -> str | None:
         found = self.raw.execute(self.sql["LAST_HASH"], (ref,)).fetchone()
@@ -514,7 +516,7 @@ class _SqlTransaction:
 
     def _entry(self, row: Any) -> OutboxEntry:
         return OutboxEntry(
-            notification=structure(orjson.loads(row.doc), Notification),
+            notification=structure(json.loads(row.doc), Notification),
             status=row.status,
             attempts=row.attempts,
             last_error=row.last_error,

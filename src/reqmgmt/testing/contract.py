@@ -129,7 +129,7 @@ class StoreContract:
                 assert [e.hash for e in tx.audit(r.ref)] == ["h1"]
 
     def test_insert_many_with_a_taken_ref_conflicts_and_writes_nothing(self, store: Store) -> None:
-        """A ref stored already, or twice in the batch: ConflictError names it, nothing is written."""
+        """A ref stored already, or twice in a batch: ConflictError names it, nothing is written."""
         with store.transaction() as tx:
             tx.insert(make_requirement("REQ-2026-000002", description="first"))
         # the ref the error must name -> the batch
@@ -147,9 +147,23 @@ class StoreContract:
         with store.transaction() as tx:
             assert [r.ref for r in tx.query()] == ["REQ-2026-000002"]
             got = tx.get("REQ-2026-000002")
-            assert got is not None and got.description == "first"  # type: ignore[attr-defined]
+            assert isinstance(got, Requirement)
+            assert got.description == "first"
             for ref in ("REQ-2026-000001", "REQ-2026-000003", "REQ-2026-000004"):
                 assert list(tx.audit(ref)) == []
+
+    def test_integers_beyond_64_bits_read_back_exactly(self, store: Store) -> None:
+        """A JSON store must not turn a big integer into a float (orjson.loads would)."""
+        rec = make_requirement(paused_seconds=2**70 + 1)
+        event = attrs.evolve(make_event(rec.ref, 1), decisions=({"facts": {"n": 2**80 + 3}},))
+        with store.transaction() as tx:
+            tx.insert(rec)
+            tx.append_audit(event)
+        with store.transaction() as tx:
+            got = tx.get(rec.ref)
+            assert got is not None
+            assert got.paused_seconds == 2**70 + 1
+            assert tx.audit(rec.ref)[0].decisions == ({"facts": {"n": 2**80 + 3}},)
 
     def test_update_with_the_current_version_replaces_the_record(self, store: Store) -> None:
         """update(expected_version=current) stores the new version."""
