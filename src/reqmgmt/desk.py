@@ -66,7 +66,7 @@ from .reminders import Calendar, ReminderResult, deadline_changes, run_reminders
 from .reports import Report, build_report
 from .rules import Decision, RuleSet, default_rules, load_rules
 from .rules.loader import Source
-from .serialize import field_unstructurer, unstructure
+from .serialize import field_unstructurer, hand_over, unstructure
 from .storage.base import BulkInsert, OutboxEntry, Store, Transaction
 
 __all__ = [
@@ -792,7 +792,9 @@ class Desk:
         self._before(record, lc.create_event, actor, "(new)")
         # One change holding the whole first version (op "create"), rather
         # than one per field: the same content at a fraction of the objects.
-        diff = (FieldChange("*", None, unstructure(record), "create"),)
+        first = unstructure(record)
+        hand_over(record, first)  # the store writes the same document
+        diff = (FieldChange("*", None, first, "create"),)
         event = sealed_event(
             ref=ref,
             record_kind=kind,

@@ -17,7 +17,16 @@ import cattrs
 from .errors import ValidationError
 from .model import FieldChange, Record
 
-__all__ = ["converter", "field_unstructurer", "iso", "remembered", "structure", "unstructure"]
+__all__ = [
+    "converter",
+    "document",
+    "field_unstructurer",
+    "hand_over",
+    "iso",
+    "remembered",
+    "structure",
+    "unstructure",
+]
 
 T = TypeVar("T")
 
@@ -77,6 +86,32 @@ converter.register_unstructure_hook(
 def unstructure(value: Any) -> Any:
     """The JSON-ready form of a record or value."""
     return converter.unstructure(value)
+
+
+# id -> (record, its JSON-ready form): handed from the command that made the
+# form to the store that writes it, once.
+_HANDED: dict[int, tuple[Record, dict[str, Any]]] = {}
+
+
+def hand_over(record: Record, document: dict[str, Any]) -> None:
+    """Offer ``document`` (``unstructure(record)``, made already) to the store writing ``record``.
+
+    A creating command puts the record's whole first version in its audit
+    event; the store about to write the record takes it with
+    :func:`document` instead of unstructuring the record again.
+    """
+    if len(_HANDED) >= 1024:  # offers no store took (the memory store takes none)
+        _HANDED.clear()
+    _HANDED[id(record)] = (record, document)
+
+
+def document(record: Record) -> dict[str, Any]:
+    """``unstructure(record)``: the form handed over for it, if any (taken once), or made now."""
+    offered = _HANDED.pop(id(record), None)
+    if offered is not None and offered[0] is record:
+        return offered[1]
+    data: dict[str, Any] = converter.unstructure(record)
+    return data
 
 
 def structure(data: Any, cls: type[T]) -> T:

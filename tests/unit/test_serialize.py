@@ -76,3 +76,17 @@ def test_remembered_answers_like_the_function_and_calls_it_once_per_object() -> 
         assert cached(moment) == moment.isoformat()
     assert calls[3:] == moments
     assert iso(a) == a.isoformat()
+
+
+def test_a_handed_over_document_is_taken_once_then_made_anew() -> None:
+    from reqmgmt.serialize import document, hand_over, unstructure
+    from reqmgmt.testing import make_requirement
+
+    rec = make_requirement()
+    made = unstructure(rec)
+    hand_over(rec, made)
+    assert document(make_requirement()) is not made  # another record: its own form
+    assert document(rec) is made  # the form the command made, not made again
+    again = document(rec)
+    assert again == made
+    assert again is not made  # taken once: a later write makes its own

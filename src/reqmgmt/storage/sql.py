@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError
 from ..model import AuditEvent, Notification, Record
-from ..serialize import remembered, structure, unstructure
+from ..serialize import document, remembered, structure, unstructure
 from .base import OutboxEntry
 
 __all__ = ["SqlStore", "metadata"]
@@ -163,7 +163,9 @@ _FAST = {backend: _fast(backend) for backend in ("sqlite", "postgresql")}
 
 
 def _utc_text(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    # isoformat is fixed-width with timespec (years below 1000 padded too);
+    # the first 26 characters drop the "+00:00".
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:26]
 
 
 _utc_remembered = remembered(_utc_text)
@@ -182,7 +184,10 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _dumps(value: Any) -> str:
-    data = unstructure(value)
+    return _json(unstructure(value))
+
+
+def _json(data: Any) -> str:
     try:
         return orjson.dumps(data).decode()
     except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits, non-string keys
@@ -412,7 +417,7 @@ class _SqlTransaction:
 
     def _values(self, record: Record) -> dict[str, Any]:
         customer = getattr(getattr(record, "customer", None), "id", None)
-        doc = _dumps(record)
+        doc = _json(document(record))
         self._remember(record.RECORD_KIND + doc, record)
         return {
             "kind": record.RECORD_KIND,
