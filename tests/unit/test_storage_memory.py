@@ -22,3 +22,38 @@ def test_memory_store_satisfies_the_protocol() -> None:
     with store.transaction() as tx:
         assert isinstance(tx, Transaction)
     assert len(store) == 0
+
+
+def test_the_audit_trail_costs_about_its_json_in_memory() -> None:
+    """Events are kept as compact bytes: orjson's output would hold 8 KB buffers each."""
+    import gc
+    import tracemalloc
+
+    from reqmgmt import Desk
+    from reqmgmt.testing import FakeClock
+
+    from ..conftest import CLERK, receive
+
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        for _ in range(20):  # warm: caches, imports, first calls
+            desk.fire(receive(desk), "clarify", actor=CLERK, note="which finish?")
+        store = desk.store
+        assert isinstance(store, MemoryStore)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            for _ in range(200):
+                desk.fire(receive(desk), "clarify", actor=CLERK, note="which finish?")
+            store._outbox.clear()
+            store._outbox_by_ref.clear()
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            refs = list(store._audit)[-200:]  # the trails written while tracing
+            size = sum(len(data) for ref in refs for data, _ in store._audit[ref])
+            for ref in refs:
+                del store._audit[ref]
+            gc.collect()
+            freed = before - tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    assert 0 < freed < 1.5 * size  # the JSON text, bookkeeping included, no buffers

@@ -266,7 +266,8 @@ class _MemoryTransaction:
                 records[ref] = record
             audit = store._audit
             for event in self._audit:
-                kept = (canonical(event), event.hash)
+                # A copy: orjson's output keeps an 8 KB buffer behind the bytes.
+                kept = (memoryview(canonical(event)).tobytes(), event.hash)
                 trail = audit.get(event.ref)
                 if trail is None:
                     audit[event.ref] = [kept]
