@@ -773,19 +773,33 @@ class Desk:
         if ref is None:
             seq = (number or tx.next_sequence)(f"{kind}:{now.year}")
             ref = f"{lc.number_prefix}-{now.year}-{seq:06d}"
-        record = lc.record_type(
-            ref=ref,
-            state=lc.initial,
-            version=1,
-            created_at=now,
-            updated_at=now,
-            created_by=actor.id,
-            rules_version=self.rules.version if decisions else None,
+        for name in _ENGINE_FIELDS.intersection(fields):
+            raise ValidationError(
+                name,
+                fields[name],
+                "no value: the engine sets " + ", ".join(sorted(_ENGINE_FIELDS)),
+                where=f"creating a {kind}",
+            )
+        values = {
+            "ref": ref,
+            "state": lc.initial,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "created_by": actor.id,
+            "rules_version": self.rules.version if decisions else None,
             **fields,
-        )
-        timing = deadline_changes(self, engine, None, lc.initial, now, created=record)
-        if timing:
-            record = derive(record, timing)
+        }
+        if fields.get("due_at") is None:
+            # No due date to count from: the deadline fields go straight in.
+            timing = deadline_changes(self, engine, None, lc.initial, now)
+            record = lc.record_type(**{**values, **timing})
+        else:
+            # The due date is validated by the record before it is counted on.
+            record = lc.record_type(**values)
+            timing = deadline_changes(self, engine, None, lc.initial, now, created=record)
+            if timing:
+                record = derive(record, timing)
         refusals = self._vetoes(actor, record, lc.create_event)
         if refusals:
             raise NotAuthorized(ref, lc.create_event, actor.id, refusals)
@@ -1029,6 +1043,12 @@ class Desk:
             with self.store.transaction() as tx:
                 tx.save_outbox(updated)
         return DispatchResult(delivered, failed, dead)
+
+
+#: Fields a creating command sets itself; rows and callers may not give them.
+_ENGINE_FIELDS = frozenset(
+    {"ref", "state", "version", "created_at", "updated_at", "created_by", "rules_version"}
+)
 
 
 def _role_problems(

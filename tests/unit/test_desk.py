@@ -714,3 +714,18 @@ def test_an_import_row_whose_number_is_taken_fails_at_that_row(
         assert [r.ref for r in desk.query(kind="requirement")] == ["OLD-1", "OLD-2", "OLD-3"]
         assert [e.version for e in desk.history("OLD-2")] == [1]
         assert {e.notification.ref for e in desk.outbox()} == {"OLD-1", "OLD-2", "OLD-3"}
+
+
+@pytest.mark.parametrize("field", ["ref", "state", "version", "created_by"])
+def test_creating_refuses_fields_the_engine_sets(desk: Desk, field: str) -> None:
+    with pytest.raises(ValidationError, match="the engine sets") as info:
+        desk.create(
+            "requirement",
+            actor=CLERK,
+            customer=Customer("C1", "Customer"),
+            description="x",
+            received_at=datetime(2026, 3, 2, tzinfo=UTC),
+            **{field: "REQ-2026-999999" if field == "ref" else "x"},
+        )
+    assert info.value.field == field
+    assert desk.query() == []
