@@ -807,7 +807,8 @@ class Desk:
         # One change holding the whole first version (op "create"), rather
         # than one per field: the same content at a fraction of the objects.
         first = unstructure(record)
-        hand_over(record, first)  # the store writes the same document
+        if getattr(tx, "takes_documents", False):
+            hand_over(record, first)  # the store writes the same document
         diff = (FieldChange("*", None, first, "create"),)
         event = sealed_event(
             ref=ref,

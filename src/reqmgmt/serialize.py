@@ -98,9 +98,11 @@ def hand_over(record: Record, document: dict[str, Any]) -> None:
 
     A creating command puts the record's whole first version in its audit
     event; the store about to write the record takes it with
-    :func:`document` instead of unstructuring the record again.
+    :func:`document` instead of unstructuring the record again.  Only
+    offered to transactions that say ``takes_documents = True`` (the SQL
+    stores), so nothing waits here for a store that never takes it.
     """
-    if len(_HANDED) >= 1024:  # offers no store took (the memory store takes none)
+    if len(_HANDED) >= 4096:  # offers not taken (a failed insert): start over
         _HANDED.clear()
     _HANDED[id(record)] = (record, document)
 

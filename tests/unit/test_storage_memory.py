@@ -57,3 +57,16 @@ def test_the_audit_trail_costs_about_its_json_in_memory() -> None:
         finally:
             tracemalloc.stop()
     assert 0 < freed < 1.5 * size  # the JSON text, bookkeeping included, no buffers
+
+
+def test_creating_on_the_memory_store_hands_over_no_document() -> None:
+    """Only stores that serialize records are handed the creating command's JSON form."""
+    from reqmgmt import Desk, serialize
+    from reqmgmt.testing import FakeClock
+
+    from ..conftest import receive
+
+    serialize._HANDED.clear()
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        receive(desk)
+    assert serialize._HANDED == {}

@@ -355,6 +355,9 @@ class SqlStore:
 
 
 class _SqlTransaction:
+    #: Creating commands hand over the JSON form they made (serialize.hand_over).
+    takes_documents = True
+
     def __init__(
         self,
         conn: Connection,
