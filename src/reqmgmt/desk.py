@@ -768,18 +768,19 @@ class Desk:
         refusals = _role_problems(t, actor, f"creating a {kind}", None)
         if refusals:
             raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
+        taken = sorted(_ENGINE_FIELDS.intersection(fields))
+        if taken:  # refused before a number is drawn for it
+            raise ValidationError(
+                taken[0],
+                fields[taken[0]],
+                "no value: the engine sets " + ", ".join(sorted(_ENGINE_FIELDS)),
+                where=f"creating a {kind}",
+            )
         now = self.now()
         ref = self.pm.hook.reqmgmt_next_number(kind=kind, year=now.year)
         if ref is None:
             seq = (number or tx.next_sequence)(f"{kind}:{now.year}")
             ref = f"{lc.number_prefix}-{now.year}-{seq:06d}"
-        for name in _ENGINE_FIELDS.intersection(fields):
-            raise ValidationError(
-                name,
-                fields[name],
-                "no value: the engine sets " + ", ".join(sorted(_ENGINE_FIELDS)),
-                where=f"creating a {kind}",
-            )
         values = {
             "ref": ref,
             "state": lc.initial,
