@@ -26,7 +26,7 @@ import orjson
 from attrs import frozen
 
 from .model import AuditEvent, FieldChange, Record
-from .serialize import iso, structure, unstructure
+from .serialize import ByIdentity, iso, structure, unstructure
 
 __all__ = [
     "HistoryCheck",
@@ -83,9 +83,9 @@ def _legacy_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_ENCODER.encode(payload).encode()).hexdigest()
 
 
-# The canonical bytes of the events sealed last, by identity: a store that
-# keeps events as bytes (the memory store) gets them without encoding again.
-_SEALED: dict[int, tuple[AuditEvent, bytes]] = {}
+# The canonical bytes of the events sealed last: a store that writes them
+# (the memory store, the SQL stores) gets them without encoding again.
+_SEALED: ByIdentity[AuditEvent, bytes] = ByIdentity(256)
 
 
 def sealed_event(**values: Any) -> AuditEvent:
@@ -96,17 +96,15 @@ def sealed_event(**values: Any) -> AuditEvent:
     values.setdefault("decisions", ())
     data = _encode(_payload(values))
     event = AuditEvent(hash=hashlib.sha256(data).hexdigest(), **values)
-    if len(_SEALED) >= 256:
-        _SEALED.clear()
-    _SEALED[id(event)] = (event, data)
+    _SEALED.put(event, data)
     return event
 
 
 def canonical(event: AuditEvent) -> bytes:
     """The event's canonical JSON: what its ``hash`` is the SHA-256 of (the hash left out)."""
-    hit = _SEALED.get(id(event))
-    if hit is not None and hit[0] is event:
-        return hit[1]
+    data = _SEALED.get(event)
+    if data is not None:
+        return data
     return _encode(_payload({name: getattr(event, name) for name in _HASHED}))
 
 

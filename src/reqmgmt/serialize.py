@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 import cattrs
@@ -18,6 +18,7 @@ from .errors import ValidationError
 from .model import FieldChange, Record
 
 __all__ = [
+    "ByIdentity",
     "converter",
     "document",
     "field_unstructurer",
@@ -29,28 +30,66 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class ByIdentity(Generic[K, V]):
+    """A bounded map keyed by object identity, for immutable objects.
+
+    Each entry holds the object itself, so its id cannot be reused while it
+    is kept, and an immutable object's value cannot go stale.  With ``size``
+    entries kept, the map starts over.  Used where the same objects are
+    serialized again and again within a command (timestamps, a sealed event,
+    a new record's document).
+    """
+
+    __slots__ = ("_entries", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._entries: dict[int, tuple[K, V]] = {}
+        self._size = size
+
+    def get(self, obj: K) -> V | None:
+        """The value kept for ``obj`` itself (not an equal object), or ``None``."""
+        hit = self._entries.get(id(obj))
+        return hit[1] if hit is not None and hit[0] is obj else None
+
+    def put(self, obj: K, value: V) -> None:
+        """Keep ``value`` for ``obj``."""
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[id(obj)] = (obj, value)
+
+    def pop(self, obj: K) -> V | None:
+        """The value kept for ``obj``, no longer kept; ``None`` if there was none."""
+        hit = self._entries.pop(id(obj), None)
+        return hit[1] if hit is not None and hit[0] is obj else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._entries.clear()
 
 
 def remembered(fn: Callable[[datetime], str], size: int = 4096) -> Callable[[datetime], str]:
-    """``fn``, remembering its answer for the datetimes it saw most recently.
+    """``fn``, remembering its answer for the datetimes it saw most recently (by identity).
 
-    Keyed by identity: a record's timestamps are the same objects from one
-    version to the next (``derive`` copies references), and a command's
-    ``now`` is written several times (``updated_at``, the audit event's
-    ``at``, a signature), so most look-ups hit.  Each entry holds the datetime
-    itself, so its id cannot be reused while it is cached; datetimes are
-    immutable, so the answer cannot go stale.
+    A record's timestamps are the same objects from one version to the next
+    (``derive`` copies references), and a command's ``now`` is written several
+    times (``updated_at``, the audit event's ``at``, a signature), so most
+    look-ups hit.
     """
-    cache: dict[int, tuple[datetime, str]] = {}
+    kept: ByIdentity[datetime, str] = ByIdentity(size)
+    get, put = kept.get, kept.put
 
     def cached(value: datetime) -> str:
-        hit = cache.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        text = fn(value)
-        if len(cache) >= size:
-            cache.clear()
-        cache[id(value)] = (value, text)
+        text = get(value)
+        if text is None:
+            text = fn(value)
+            put(value, text)
         return text
 
     return cached
@@ -88,9 +127,9 @@ def unstructure(value: Any) -> Any:
     return converter.unstructure(value)
 
 
-# id -> (record, its JSON-ready form): handed from the command that made the
-# form to the store that writes it, once.
-_HANDED: dict[int, tuple[Record, dict[str, Any]]] = {}
+# A record's JSON-ready form, handed from the command that made it to the
+# store that writes the record, once.
+_HANDED: ByIdentity[Record, dict[str, Any]] = ByIdentity(4096)
 
 
 def hand_over(record: Record, document: dict[str, Any]) -> None:
@@ -100,18 +139,17 @@ def hand_over(record: Record, document: dict[str, Any]) -> None:
     event; the store about to write the record takes it with
     :func:`document` instead of unstructuring the record again.  Only
     offered to transactions that say ``takes_documents = True`` (the SQL
-    stores), so nothing waits here for a store that never takes it.
+    stores), so nothing waits here for a store that never takes it; offers a
+    failed insert left are dropped when the map starts over.
     """
-    if len(_HANDED) >= 4096:  # offers not taken (a failed insert): start over
-        _HANDED.clear()
-    _HANDED[id(record)] = (record, document)
+    _HANDED.put(record, document)
 
 
 def document(record: Record) -> dict[str, Any]:
     """``unstructure(record)``: the form handed over for it, if any (taken once), or made now."""
-    offered = _HANDED.pop(id(record), None)
-    if offered is not None and offered[0] is record:
-        return offered[1]
+    offered = _HANDED.pop(record)
+    if offered is not None:
+        return offered
     data: dict[str, Any] = converter.unstructure(record)
     return data
 

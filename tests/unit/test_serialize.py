@@ -90,3 +90,21 @@ def test_a_handed_over_document_is_taken_once_then_made_anew() -> None:
     again = document(rec)
     assert again == made
     assert again is not made  # taken once: a later write makes its own
+
+
+def test_by_identity_keeps_values_per_object_and_starts_over_when_full() -> None:
+    from reqmgmt.serialize import ByIdentity
+
+    kept: ByIdentity[list[int], str] = ByIdentity(2)
+    a, b, c = [1, 2], [3, 4], [5, 6]
+    equal_to_a = [1, 2]
+    assert equal_to_a == a
+    assert equal_to_a is not a
+    kept.put(a, "a")
+    kept.put(b, "b")
+    assert (kept.get(a), kept.get(equal_to_a), len(kept)) == ("a", None, 2)
+    assert kept.pop(b) == "b"
+    assert kept.pop(b) is None  # taken once
+    kept.put(b, "b")
+    kept.put(c, "c")  # the third: the map starts over
+    assert (kept.get(a), kept.get(b), kept.get(c), len(kept)) == (None, None, "c", 1)
