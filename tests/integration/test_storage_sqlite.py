@@ -225,3 +225,51 @@ def test_big_integers_read_back_exactly_after_reopening(tmp_path: Path) -> None:
     store.close()
     assert got is not None
     assert got.paused_seconds == 2**70 + 1
+
+
+def test_threads_take_turns_at_the_write_lock_in_arrival_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A release hands the turn to the oldest waiter (no barging, no starving); waits end."""
+    import threading
+    import time
+
+    from reqmgmt.storage import sql
+
+    queue = sql._WriterQueue()
+    order: list[str] = []
+    with queue.turn():
+        threads = []
+        for name in ("first", "second", "third"):
+
+            def wait_turn(name: str = name) -> None:
+                with queue.turn():
+                    order.append(name)
+
+            t = threading.Thread(target=wait_turn)
+            t.start()
+            threads.append(t)
+            while len(queue._waiting) < len(threads):  # queued before the next one starts
+                time.sleep(0.001)
+    for t in threads:
+        t.join()
+    assert order == ["first", "second", "third"]
+    assert not queue._busy
+    monkeypatch.setattr(sql, "_BUSY_SECONDS", 0.05)
+    with queue.turn():
+        failed: list[BaseException] = []
+
+        def too_late() -> None:
+            try:
+                with queue.turn():
+                    pass
+            except sqlite3.OperationalError as exc:
+                failed.append(exc)
+
+        t = threading.Thread(target=too_late)
+        t.start()
+        t.join()
+    assert len(failed) == 1
+    assert "database is locked" in str(failed[0])
+    assert not queue._busy
+    assert len(queue._waiting) == 0

@@ -16,7 +16,9 @@ power loss for speed.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -251,6 +253,55 @@ def _sqlite_engine(url: str, parsed: sa.engine.URL) -> Engine:
     return engine
 
 
+#: How long a thread waits for its turn at SQLite's write lock (as busy_timeout).
+_BUSY_SECONDS = 30.0
+
+
+class _WriterQueue:
+    """First come, first served turns at SQLite's write lock, for one process's threads.
+
+    Every SQLite transaction here is a write (``BEGIN IMMEDIATE``).  Left to
+    SQLite's busy handler, threads poll with growing sleeps (up to 100 ms)
+    and one that just committed takes the lock again at once, so a waiting
+    thread could starve past the busy timeout (seen in CI: 30 s).  Here the
+    waiters queue, and a release hands the turn to the oldest.  Other
+    processes still meet at SQLite's lock and its busy timeout.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiting: deque[threading.Lock] = deque()
+        self._busy = False
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait for this thread's turn (at most ``_BUSY_SECONDS``), hold it for the block."""
+        with self._mutex:
+            if not self._busy:
+                self._busy = True
+                mine = None
+            else:
+                mine = threading.Lock()
+                mine.acquire()
+                self._waiting.append(mine)
+        if mine is not None and not mine.acquire(timeout=_BUSY_SECONDS):
+            with self._mutex:
+                if mine in self._waiting:  # not handed the turn after all: give up
+                    self._waiting.remove(mine)
+                    raise sqlite3.OperationalError(
+                        f"database is locked: this process's other threads held the write "
+                        f"lock for {_BUSY_SECONDS:.0f} s"
+                    )
+        try:
+            yield
+        finally:
+            with self._mutex:
+                if self._waiting:
+                    self._waiting.popleft().release()  # the turn passes on; still busy
+                else:
+                    self._busy = False
+
+
 def _due(now: datetime, limit: int | None, ref: str | None) -> sa.Select[Any]:
     """Pending outbox entries due at ``now``, oldest first (of ``ref`` only, if given)."""
     statement = (
@@ -295,6 +346,8 @@ class SqlStore:
         self._cache: dict[str, Record] = {}
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
+        #: SQLite: this process's threads take turns at the write lock.
+        self._writers = _WriterQueue()
         self._prepare()
 
     def _prepare(self) -> None:
@@ -326,7 +379,7 @@ class SqlStore:
             with self.engine.begin() as pooled:
                 yield _SqlTransaction(pooled, self._classes, self.backend, self._cache)
             return
-        with conn.begin():
+        with self._writers.turn(), conn.begin():
             yield _SqlTransaction(conn, self._classes, self.backend, self._cache)
 
     def _thread_connection(self) -> Connection:
