@@ -67,20 +67,19 @@ def _encode(payload: dict[str, Any]) -> bytes:
         return _ENCODER.encode(payload).encode()
 
 
-def _digest(values: dict[str, Any]) -> str:
-    return hashlib.sha256(_encode(_payload(values))).hexdigest()
+def _event_payload(event: AuditEvent) -> dict[str, Any]:
+    return _payload({name: getattr(event, name) for name in _HASHED})
 
 
 def event_hash(event: AuditEvent) -> str:
     """The SHA-256 (hex) of the event's canonical JSON, ``prev_hash`` included."""
-    return _digest({name: getattr(event, name) for name in _HASHED})
+    return hashlib.sha256(_encode(_event_payload(event))).hexdigest()
 
 
 def _legacy_hash(event: AuditEvent) -> str:
     # reqmgmt 0.1.0 hashed the standard library's canonical JSON; it differs
     # from orjson's only where the event holds floats.
-    payload = _payload({name: getattr(event, name) for name in _HASHED})
-    return hashlib.sha256(_ENCODER.encode(payload).encode()).hexdigest()
+    return hashlib.sha256(_ENCODER.encode(_event_payload(event)).encode()).hexdigest()
 
 
 # The canonical bytes of the events sealed last: a store that writes them
@@ -105,7 +104,7 @@ def canonical(event: AuditEvent) -> bytes:
     data = _SEALED.get(event)
     if data is not None:
         return data
-    return _encode(_payload({name: getattr(event, name) for name in _HASHED}))
+    return _encode(_event_payload(event))
 
 
 def from_canonical(data: bytes | str, hash: str) -> AuditEvent:

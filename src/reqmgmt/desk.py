@@ -732,7 +732,8 @@ class Desk:
                 except (ReqMgmtError, TypeError) as exc:
                     raise ImportFailed(kind, start + i, exc, committed) from exc
                 created.append((record, event))
-                notes.extend(made)
+                if bulk is not None:  # else _create_in queued them already
+                    notes.extend(made)
             if bulk is not None:
                 try:
                     bulk([r for r, _ in created], [e for _, e in created])
