@@ -31,6 +31,7 @@ import pluggy
 from attrs import frozen
 
 from .audit import HistoryCheck, replay, sealed_event, snapshot, verify
+from .creation import CreationCheck
 from .errors import (
     ConfigError,
     ConflictError,
@@ -46,7 +47,6 @@ from .lifecycle import BUILTIN_LIFECYCLES
 from .lifecycle.base import Context, Engine, Lifecycle, Transition
 from .model import (
     CONTRACT_TERMS,
-    RETURN_REASONS,
     Actor,
     AuditEvent,
     Contract,
@@ -59,7 +59,6 @@ from .model import (
     Requirement,
     Return,
     derive,
-    lines_total,
 )
 from .plugins import make_plugin_manager, rule_functions
 from .reminders import Calendar, ReminderResult, deadline_changes, run_reminders
@@ -165,6 +164,7 @@ class Desk:
         self._by_type: dict[type[Record], Engine] = {
             e.lifecycle.record_type: e for e in self.engines.values()
         }
+        self._creation_checks: dict[str, CreationCheck] = {}
         self.requirements = RequirementDesk(self)
         self.contracts = ContractDesk(self)
         self.returns = ReturnDesk(self)
@@ -247,6 +247,12 @@ class Desk:
             raise ValidationError(
                 "kind", kind, "one of " + ", ".join(sorted(self.engines)), where="Desk"
             ) from None
+
+    def _creation_check(self, kind: str) -> CreationCheck:
+        check = self._creation_checks.get(kind)
+        if check is None:
+            check = self._creation_checks[kind] = CreationCheck(self.engine(kind).lifecycle)
+        return check
 
     def _engine_of(self, record: Record) -> Engine:
         return self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
@@ -457,6 +463,8 @@ class Desk:
                 )
             return step.sign_event if approve else step.decline_event
 
+        # A department outside the vocabulary is a typo, named as one.
+        self.rules.vocabulary("departments").check(department, "department", ref)
         return self._command(
             ref,
             choose,
@@ -756,12 +764,15 @@ class Desk:
         fields: Mapping[str, Any],
         number: Callable[[str], int] | None = None,
         write: bool = True,
+        engine_fields: Mapping[str, Any] | None = None,
     ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
         """A creating command inside ``tx`` (the caller commits, then runs step 6).
 
-        ``number`` hands out sequence numbers (an import reserves a batch's at
-        once); with ``write=False`` the caller writes what is returned (an
-        import writes a batch at once).
+        ``fields`` are the caller's, checked against the lifecycle's creation
+        inputs; ``engine_fields`` are set by the library itself (an order's
+        ``quotation_ref``).  ``number`` hands out sequence numbers (an import
+        reserves a batch's at once); with ``write=False`` the caller writes
+        what is returned (an import writes a batch at once).
         """
         engine = self.engine(kind)
         lc = engine.lifecycle
@@ -769,14 +780,13 @@ class Desk:
         refusals = _role_problems(t, actor, f"creating a {kind}", None)
         if refusals:
             raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
-        taken = sorted(_ENGINE_FIELDS.intersection(fields))
-        if taken:  # refused before a number is drawn for it
-            raise ValidationError(
-                taken[0],
-                fields[taken[0]],
-                "no value: the engine sets " + ", ".join(sorted(_ENGINE_FIELDS)),
-                where=f"creating a {kind}",
-            )
+        # Only the declared inputs, in their vocabularies; refused before a
+        # number is drawn for it.
+        self._creation_check(kind).fields(fields, self.rules)
+        if lc.derived is not None:
+            fields = {**fields, **lc.derived(fields)}
+        if engine_fields:
+            fields = {**fields, **engine_fields}
         now = self.now()
         ref = self.pm.hook.reqmgmt_next_number(kind=kind, year=now.year)
         if ref is None:
@@ -1048,12 +1058,6 @@ class Desk:
         return DispatchResult(delivered, failed, dead)
 
 
-#: Fields a creating command sets itself; rows and callers may not give them.
-_ENGINE_FIELDS = frozenset(
-    {"ref", "state", "version", "created_at", "updated_at", "created_by", "rules_version"}
-)
-
-
 def _role_problems(
     t: Transition, actor: Actor, what: str | None, record: Record | None
 ) -> list[str]:
@@ -1201,7 +1205,6 @@ class ContractDesk:
             customer=customer,
             lines=tuple(lines),
             currency=currency,
-            amount=lines_total(lines, currency),
             document=document,
             channel=channel,
             flags=frozenset(flags),
@@ -1234,7 +1237,7 @@ class ContractDesk:
             fields: dict[str, Any] = {
                 name: getattr(quotation, name)
                 for name in (
-                    "customer", "channel", "currency", "lines", "amount", "flags",
+                    "customer", "channel", "currency", "lines", "flags",
                     "requirement_refs", *CONTRACT_TERMS,
                 )
             }  # fmt: skip
@@ -1244,7 +1247,8 @@ class ContractDesk:
                 actor=actor,
                 note=note or f"from quotation {ref}",
                 decisions=(),
-                fields={**fields, "document": "order", "quotation_ref": ref},
+                fields={**fields, "document": "order"},
+                engine_fields={"quotation_ref": ref},
             )
         desk._after_commit(quotation, q_event, q_notes)
         desk._after_commit(order, o_event, o_notes)
@@ -1291,11 +1295,13 @@ class ContractDesk:
 class ReturnDesk:
     """``desk.returns``: customer complaints and returns (客户投诉和退货)."""
 
-    #: Reason codes accepted by :meth:`report` (a host may add its own).
-    reasons: tuple[str, ...] = tuple(RETURN_REASONS)
-
     def __init__(self, desk: Desk) -> None:
         self._desk = desk
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Reason codes :meth:`report` accepts: the rule set's ``return_reasons`` vocabulary."""
+        return tuple(self._desk.rules.vocabulary("return_reasons"))
 
     def report(
         self,
@@ -1319,10 +1325,7 @@ class ReturnDesk:
         its shipment date is used for the return window unless ``shipped_on``
         is given.
         """
-        if reason_code not in self.reasons:
-            raise ValidationError(
-                "reason_code", reason_code, "one of " + ", ".join(self.reasons), where="return"
-            )
+        self._desk.rules.vocabulary("return_reasons").check(reason_code, "reason_code", "return")
         if contract_ref is not None:
             contract = self._desk.get(contract_ref)
             if not isinstance(contract, Contract):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -24,6 +24,8 @@ __all__ = [
     "CURRENCIES",
     "DISPOSITIONS",
     "INVALID_OUTCOMES",
+    "LINE_KINDS",
+    "MINOR_UNITS",
     "REQUIREMENT_CHANNELS",
     "REQUIREMENT_KINDS",
     "REQUIREMENT_PRIORITIES",
@@ -47,6 +49,7 @@ __all__ = [
     "Return",
     "Signoff",
     "derive",
+    "goods_total",
     "lines_total",
 ]
 
@@ -239,6 +242,26 @@ CURRENCIES: frozenset[str] = frozenset(
     ]
 )
 
+#: ISO 4217 minor units (digits after the decimal point) where they are not 2;
+#: ``None``: the code has no minor unit (funds, precious metals, testing), any
+#: number of decimals is kept.  Every other code of :data:`CURRENCIES` has 2.
+_MINOR_UNITS_NOT_2: dict[str, int | None] = {
+    **dict.fromkeys(
+        ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
+         "VND", "VUV", "XAF", "XOF", "XPF"],
+        0,
+    ),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    **dict.fromkeys(["CLF", "UYW"], 4),
+    **dict.fromkeys(
+        ["XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA",
+         "XXX"],
+        None,
+    ),
+}  # fmt: skip
+#: Minor unit of every accepted currency (CNY 2, JPY 0, KWD 3; ``None``: no limit).
+MINOR_UNITS: dict[str, int | None] = {c: _MINOR_UNITS_NOT_2.get(c, 2) for c in CURRENCIES}
+
 #: Forms a requirement arrives in (DOMAIN §1): formal order, memo or fax note
 #: 便条, verbal order 口头订单, inquiry, special requirement, technical agreement, bid 标书.
 REQUIREMENT_KINDS: dict[str, tuple[str, str]] = {
@@ -393,6 +416,30 @@ class Money:
     amount: Decimal = field(converter=_to_decimal)
     currency: str = field(validator=_currency)
 
+    @property
+    def in_minor_unit(self) -> bool:
+        """No more decimals than the currency's ISO 4217 minor unit (10.10 CNY, not 10.123)."""
+        places = MINOR_UNITS[self.currency]
+        sign, digits, exponent = self.amount.as_tuple()
+        if places is None or not isinstance(exponent, int) or exponent >= -places:
+            return True
+        # More digits than the minor unit: only zeros may stand there (10.100 CNY).
+        return not any(digits[places + exponent :])
+
+    @classmethod
+    def rounded(cls, amount: object, currency: str) -> Money:
+        """``amount`` rounded half-up to ``currency``'s minor unit (for converted amounts)."""
+        value = _to_decimal(amount)
+        places = MINOR_UNITS.get(currency) if isinstance(currency, str) else None
+        if places is not None:
+            try:
+                value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+            except InvalidOperation:
+                raise ValidationError(
+                    "amount", amount, "an amount of at most 28 digits", where="Money"
+                ) from None
+        return cls(value, currency)
+
     def _same(self, other: Money, op: str) -> None:
         if not isinstance(other, Money):
             raise ValidationError("other", other, f"Money to {op} with {self}", where="Money")
@@ -430,6 +477,23 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount:,} {self.currency}"
+
+
+def _kept_amount(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An amount a record keeps: Money within its currency's minor unit."""
+    if value is None and attribute.default is None:
+        return
+    if not isinstance(value, Money):
+        raise ValidationError(attribute.name, value, "a Money", where=type(instance).__name__)
+    if not value.in_minor_unit:
+        places = MINOR_UNITS[value.currency]
+        raise ValidationError(
+            attribute.name,
+            value,
+            f"at most {places} decimal{'' if places == 1 else 's'} for {value.currency} (its "
+            f"ISO 4217 minor unit); round first, e.g. Money.rounded(amount, {value.currency!r})",
+            where=type(instance).__name__,
+        )
 
 
 @frozen
@@ -533,8 +597,9 @@ class Requirement(Record):
     RECORD_KIND: ClassVar[str] = "requirement"
 
     customer: Customer = field(validator=attrs.validators.instance_of(Customer))
-    kind: str = field(default="order", validator=_one_of(REQUIREMENT_KINDS))
-    channel: str = field(default="fax", validator=_one_of(REQUIREMENT_CHANNELS))
+    # Vocabularies of the rule set (checked where a record is created).
+    kind: str = field(default="order", validator=_non_empty)
+    channel: str = field(default="fax", validator=_non_empty)
     description: str = field(validator=_non_empty)
     received_at: datetime = field(validator=_aware)
     priority: str = field(default="normal", validator=_one_of(REQUIREMENT_PRIORITIES))
@@ -713,12 +778,36 @@ def _optional_date(instance: object, attribute: attrs.Attribute[Any], value: obj
         )
 
 
+#: Kinds of contract line: goods are delivered and priced; a discount (折让)
+#: is a positive amount subtracted from the goods, never shipped.
+LINE_KINDS: dict[str, tuple[str, str]] = {
+    "goods": ("货物", "goods"),
+    "discount": ("折让", "discount / credit"),
+}
+
+
+def _unit_price(instance: ContractLine, attribute: attrs.Attribute[Any], value: object) -> None:
+    _kept_amount(instance, attribute, value)
+    assert isinstance(value, Money)
+    if value.amount < 0:
+        raise ValidationError(
+            "unit_price",
+            value,
+            "a price of 0 or more; a reduction is a line of kind 'discount' with a positive "
+            "price, subtracted from the goods",
+            where="ContractLine",
+        )
+
+
 @frozen(kw_only=True)
 class ContractLine:
     """One line of a contract or order: what, how many, at what price, by when.
 
     ``shipped`` counts what has left on shipping orders so far (partial
-    shipments), never more than ``quantity``.
+    shipments), never more than ``quantity``.  ``kind`` is ``"goods"`` or
+    ``"discount"``: a discount line has a positive price that is subtracted
+    from the contract's amount; it is never shipped, and the contract class
+    compares the goods' gross amount (docs/rules.md).
     """
 
     line_no: int = field(validator=_positive_int)
@@ -727,11 +816,19 @@ class ContractLine:
     model: str = field(default="", validator=attrs.validators.instance_of(str))
     quantity: int = field(validator=_positive_int)
     unit: str = field(default="pcs", validator=_non_empty)
-    unit_price: Money = field(validator=attrs.validators.instance_of(Money))
+    unit_price: Money = field(validator=_unit_price)
     delivery_date: date | None = field(default=None, validator=_optional_date)
     shipped: int = field(default=0, validator=_non_negative_int)
+    kind: str = field(default="goods", validator=_one_of(LINE_KINDS))
 
     def __attrs_post_init__(self) -> None:
+        if self.kind == "discount" and (self.unit_price.amount <= 0 or self.shipped):
+            raise ValidationError(
+                "unit_price" if self.unit_price.amount <= 0 else "shipped",
+                self.unit_price if self.unit_price.amount <= 0 else self.shipped,
+                "a positive discount, never shipped",
+                where=f"ContractLine {self.line_no}",
+            )
         if self.shipped > self.quantity:
             raise ValidationError(
                 "shipped",
@@ -746,9 +843,15 @@ class ContractLine:
         return Money(self.unit_price.amount * self.quantity, self.unit_price.currency)
 
     @property
+    def signed_amount(self) -> Money:
+        """What the line adds to the contract: the amount, negative for a discount."""
+        amount = self.unit_price.amount * self.quantity
+        return Money(-amount if self.kind == "discount" else amount, self.unit_price.currency)
+
+    @property
     def open_quantity(self) -> int:
-        """What is still to ship."""
-        return self.quantity - self.shipped
+        """What is still to ship (nothing, for a discount)."""
+        return 0 if self.kind == "discount" else self.quantity - self.shipped
 
 
 def _lines(value: Iterable[ContractLine]) -> tuple[ContractLine, ...]:
@@ -756,10 +859,19 @@ def _lines(value: Iterable[ContractLine]) -> tuple[ContractLine, ...]:
 
 
 def lines_total(lines: Iterable[ContractLine], currency: str) -> Money:
-    """The sum of the lines' amounts, in ``currency`` (every line must be in it)."""
+    """The contract's amount: goods minus discounts, in ``currency`` (every line must be in it)."""
     total = Money(0, currency)
     for line in lines:
-        total = total + line.amount
+        total = total + line.signed_amount
+    return total
+
+
+def goods_total(lines: Iterable[ContractLine], currency: str) -> Money:
+    """The gross amount of the goods lines (discounts not subtracted): what classifies."""
+    total = Money(0, currency)
+    for line in lines:
+        if line.kind == "goods":
+            total = total + line.amount
     return total
 
 
@@ -827,8 +939,9 @@ class Contract(Record):
     RECORD_KIND: ClassVar[str] = "contract"
 
     customer: Customer = field(validator=attrs.validators.instance_of(Customer))
-    document: str = field(default="contract", validator=_one_of(CONTRACT_DOCUMENTS))
-    channel: str = field(default="domestic", validator=_one_of(CONTRACT_CHANNELS))
+    # Vocabularies of the rule set (checked where a contract is drafted).
+    document: str = field(default="contract", validator=_non_empty)
+    channel: str = field(default="domestic", validator=_non_empty)
     currency: str = field(validator=_currency)
     lines: tuple[ContractLine, ...] = field(converter=_lines, validator=_check_lines)
     amount: Money = field(validator=attrs.validators.instance_of(Money))
@@ -854,6 +967,13 @@ class Contract(Record):
         if self.amount != total:
             raise ValidationError(
                 "amount", self.amount, f"the sum of the lines, {total}", where="Contract"
+            )
+        if total.amount <= 0:
+            raise ValidationError(
+                "amount",
+                total,
+                "a total above zero: the discounts may not reach the goods' amount",
+                where="Contract",
             )
 
     @property
@@ -949,6 +1069,6 @@ class Return(Record):
     window_override: str | None = field(default=None, validator=_optional_text)
     disposition: str | None = field(default=None, validator=_optional_text)
     outcome: str | None = field(default=None, validator=_optional_text)
-    goodwill: Money | None = None
+    goodwill: Money | None = field(default=None, validator=_kept_amount)
     capa_required: bool = False
     capa: Capa | None = None

@@ -189,7 +189,7 @@ def test_clause_4_2_special_contract_countersigned_then_sales_manager(desk: Desk
 
 def test_bid_under_3_million_department_review_factory_head(desk: Desk) -> None:
     """标书 < 3,000,000 CNY: department review, signed by the factory head."""
-    c = submit_and_sign(desk, draft(desk, line(1000, "2999.999"), document="bid").ref)
+    c = submit_and_sign(desk, draft(desk, line(1000, "2999.99"), document="bid").ref)
     assert (c.route, c.route_approver) == ("department_review", "factory_head")
     assert desk.fire(c.ref, "approve", actor=FACTORY_HEAD).state == "approved"
 

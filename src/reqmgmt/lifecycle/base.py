@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
+    "CreationInput",
     "Effect",
     "Engine",
     "Guard",
@@ -73,6 +74,25 @@ def _transitions(value: Iterable[Transition]) -> tuple[Transition, ...]:
 
 def _steps(value: Iterable[SignoffStep]) -> tuple[SignoffStep, ...]:
     return tuple(value)
+
+
+def _inputs(value: Iterable[CreationInput]) -> tuple[CreationInput, ...]:
+    return tuple(value)
+
+
+@frozen
+class CreationInput:
+    """A field the caller gives when a record is created (the lifecycle's allow-list).
+
+    ``required``: creation is refused without it.  ``vocabulary``: the rule
+    set's vocabulary its value (or, for a collection, each item) comes from.
+    Every other field of the record (state, version, sign-offs, review round,
+    submitter, a contract's class and route, ...) is the engine's to set.
+    """
+
+    name: str
+    required: bool = False
+    vocabulary: str | None = None
 
 
 @attrs.define(slots=True)
@@ -288,6 +308,16 @@ class Lifecycle:
     number_prefix: str = "REC"
     zh: str = ""
     en: str = ""
+    #: The fields a caller may give at creation; anything else is refused.
+    inputs: tuple[CreationInput, ...] = field(default=(), converter=_inputs)
+    #: Fields the engine derives from the inputs at creation (a contract's
+    #: amount from its lines); runs after the inputs were checked.
+    derived: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+
+    @property
+    def input_names(self) -> frozenset[str]:
+        """The names of the creation inputs."""
+        return frozenset(i.name for i in self.inputs)
 
     def creation(self) -> Transition:
         """The event that creates a record, as a transition into the initial state."""
@@ -386,6 +416,19 @@ class Lifecycle:
                 )
             if t.event == self.create_event:
                 out.append(f"{where}: {t.event!r} is reserved for creating the record")
+        fields = {a.name for a in attrs.fields(self.record_type)}
+        engine_set = {a.name for a in attrs.fields(Record)} - {"due_at"}
+        seen_inputs: set[str] = set()
+        for i in self.inputs:
+            if i.name in seen_inputs:
+                out.append(f"creation input {i.name!r} is declared more than once")
+            seen_inputs.add(i.name)
+            if i.name not in fields:
+                out.append(
+                    f"creation input {i.name!r} is not a field of {self.record_type.__name__}"
+                )
+            elif i.name in engine_set:
+                out.append(f"creation input {i.name!r} is set by the engine, not by a caller")
         for step in self.signoffs:
             for state in step.states:
                 if state not in known:

@@ -15,14 +15,32 @@ contract is first submitted and pinned on the record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from ..errors import ValidationError
-from ..model import CONTRACT_TERMS, Amendment, Contract, ContractLine, Money, Record, lines_total
-from .base import Context, Lifecycle, SignoffStep, State, Transition, all_signed, note_as_reason
+from ..model import (
+    CONTRACT_TERMS,
+    Amendment,
+    Contract,
+    ContractLine,
+    Money,
+    Record,
+    goods_total,
+    lines_total,
+)
+from .base import (
+    Context,
+    CreationInput,
+    Lifecycle,
+    SignoffStep,
+    State,
+    Transition,
+    all_signed,
+    note_as_reason,
+)
 from .returns import REPLACEMENT
 
 __all__ = ["AMENDABLE", "APPROVER_ROLES", "CONTRACT", "classify_contract"]
@@ -82,7 +100,8 @@ def classify_contract(ctx: Context) -> Mapping[str, Any]:
     record = _contract(ctx.record)
     if record.contract_class is not None:
         return {}  # pinned at the first submission; only an amendment re-classifies
-    cls, route = _class_and_route(ctx, record, record.amount, None)
+    # The goods' gross amount: a discount line cannot move a contract under a threshold.
+    cls, route = _class_and_route(ctx, record, goods_total(record.lines, record.currency), None)
     return {
         "contract_class": cls,
         "route": route["route"],
@@ -105,7 +124,7 @@ def _approver_roles(record: Record) -> frozenset[str]:
 # --- amendments (合同变更) ---------------------------------------------------------------
 
 _LINE_FIELDS = ("product", "specification", "model", "quantity", "unit", "unit_price",
-                "delivery_date")  # fmt: skip
+                "delivery_date", "kind")  # fmt: skip
 AMENDABLE = ("lines", *CONTRACT_TERMS)
 
 
@@ -148,6 +167,18 @@ def _proposed(
     new = {x.line_no: x for x in lines}
     if set(old) != set(new):
         fields.append("lines")
+    for no, x in new.items():
+        before = old.get(no)
+        if x.unit_price.amount <= 0 and (before is None or before.unit_price != x.unit_price):
+            raise ValidationError(
+                f"lines[{no}].unit_price",
+                x.unit_price,
+                "a positive price (a reduction is a line of kind 'discount')",
+                where=record.ref,
+            )
+    total = lines_total(lines, record.currency)
+    if total.amount <= 0:
+        raise ValidationError("lines", total, "lines whose total is above zero", where=record.ref)
     for no in set(old) & set(new):
         # Shipped quantities are not the amendment's to change.
         if new[no].shipped != old[no].shipped:
@@ -189,7 +220,7 @@ def _amend(ctx: Context) -> Mapping[str, Any]:
     lines, terms, fields = _proposed(record, ctx.data["changes"])
     amount = lines_total(lines, record.currency)
     version = None if ctx.data.get("current_rules") else record.rules_version
-    cls, route = _class_and_route(ctx, record, amount, version)
+    cls, route = _class_and_route(ctx, record, goods_total(lines, record.currency), version)
     if record.contract_class == "general" and cls == "general":
         # A general contract that stays general: applied at once, departments told.
         return {"lines": lines, "amount": amount, **terms}
@@ -360,6 +391,28 @@ def _acting_departments(record: Record) -> Sequence[str]:
     return ["department:shipping"]
 
 
+def _drafted(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The amount of a new contract: its lines' total (goods minus discounts)."""
+    given = fields["lines"]
+    if isinstance(given, str | bytes | Mapping) or not isinstance(given, Iterable):
+        raise ValidationError("lines", given, "a sequence of ContractLine", where="contract")
+    lines = tuple(given)
+    for x in lines:
+        if not isinstance(x, ContractLine):
+            raise ValidationError("lines", x, "ContractLine objects", where="contract")
+        if x.unit_price.amount <= 0:
+            raise ValidationError(
+                f"lines[{x.line_no}].unit_price",
+                x.unit_price,
+                "a positive price (no-charge lines are made by replace_goods; a reduction is "
+                "a line of kind 'discount' with a positive price)",
+                where="contract",
+            )
+    if not isinstance(fields["currency"], str):
+        raise ValidationError("currency", fields["currency"], "an ISO 4217 code", where="contract")
+    return {"lines": lines, "amount": lines_total(lines, fields["currency"])}
+
+
 CONTRACT = Lifecycle(
     kind="contract",
     record_type=Contract,
@@ -369,6 +422,17 @@ CONTRACT = Lifecycle(
     create_event="draft",
     create_roles=_SALES,
     number_prefix="CON",
+    inputs=(
+        CreationInput("customer", required=True),
+        CreationInput("lines", required=True),
+        CreationInput("currency", required=True),
+        CreationInput("document", vocabulary="contract_documents"),
+        CreationInput("channel", vocabulary="contract_channels"),
+        CreationInput("flags", vocabulary="contract_flags"),
+        CreationInput("requirement_refs"),
+        *(CreationInput(term) for term in CONTRACT_TERMS),
+    ),
+    derived=_drafted,
     states=(
         State("draft", "草稿", "draft"),
         State("in_review", "评审中", "in review"),

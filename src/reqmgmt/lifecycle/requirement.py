@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..model import Requirement
 from .base import (
+    CreationInput,
     Lifecycle,
     SignoffStep,
     State,
@@ -42,6 +43,15 @@ REQUIREMENT = Lifecycle(
     create_roles={"sales"},
     create_notify=("role:sales",),
     number_prefix="REQ",
+    inputs=(
+        CreationInput("customer", required=True),
+        CreationInput("description", required=True),
+        CreationInput("received_at", required=True),
+        CreationInput("kind", vocabulary="requirement_kinds"),
+        CreationInput("channel", vocabulary="requirement_channels"),
+        CreationInput("priority"),
+        CreationInput("due_at"),
+    ),
     states=(
         State("received", "待处理", "received"),
         State("clarifying", "待澄清", "clarifying with the customer", waiting=True),

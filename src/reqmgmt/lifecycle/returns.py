@@ -27,7 +27,7 @@ from ..model import (
     Record,
     Return,
 )
-from .base import Context, Lifecycle, State, Transition, note_as_reason
+from .base import Context, CreationInput, Lifecycle, State, Transition, note_as_reason
 
 __all__ = ["REPLACEMENT", "RETURNS"]
 
@@ -210,6 +210,17 @@ RETURNS = Lifecycle(
     create_roles={"sales"},
     create_notify=("department:quality",),
     number_prefix="RMA",
+    inputs=(
+        CreationInput("customer", required=True),
+        CreationInput("product", required=True),
+        CreationInput("reason_code", required=True, vocabulary="return_reasons"),
+        CreationInput("reason_text", required=True),
+        CreationInput("kind"),
+        CreationInput("quantity"),
+        CreationInput("contract_ref"),
+        CreationInput("line_no"),
+        CreationInput("shipped_on"),
+    ),
     states=(
         State("reported", "已登记", "reported"),
         State("received", "已收货", "goods received"),

@@ -24,6 +24,7 @@ from ..errors import ConfigError, ValidationError
 from ..model import CURRENCIES, Money
 from .expr import ExpressionError, compile_condition
 from .model import HIT_POLICIES, INPUT_TYPES, Row, RuleSet, Table, evaluate, prepare_facts
+from .vocabulary import default_vocabularies, merge_vocabularies
 
 __all__ = ["DEFAULT_RULES", "Source", "default_rules", "facts_from_data", "load_rules"]
 
@@ -33,7 +34,7 @@ Functions = Mapping[str, Callable[..., Any]]
 #: The packaged rule set with the procedures' own thresholds.
 DEFAULT_RULES = "default_rules.toml"
 
-_TOP_KEYS = {"tables", "meta"}
+_TOP_KEYS = {"tables", "meta", "vocabularies"}
 _TABLE_KEYS = {
     "zh", "en", "source", "hit", "inputs", "outputs", "currency", "default", "rows",
     "examples", "remove",
@@ -118,7 +119,9 @@ def _merge(
             problems.add(origin, "must be a table of tables")
             continue
         for key in sorted(set(data) - _TOP_KEYS):
-            problems.add(origin, f"unknown top-level key {key!r}; allowed: meta, tables")
+            problems.add(
+                origin, f"unknown top-level key {key!r}; allowed: meta, tables, vocabularies"
+            )
         tables = data.get("tables", {})
         if not isinstance(tables, Mapping):
             problems.add(origin, "'tables' must be a table of decision tables")
@@ -431,13 +434,29 @@ def load_rules(
             tables[name] = table
     if not merged and not problems.items:
         problems.add(", ".join(str(s) for s in listed) or "rules", "defines no tables")
+    vocabularies = _vocabularies(read, problems)
     if problems.items:
         raise ConfigError("rule set", problems.items)
     return RuleSet(
         tables=MappingProxyType(tables),
         version=_version(merged),
         sources=tuple(o for o, _ in read),
+        vocabularies=vocabularies,
     )
+
+
+def _vocabularies(
+    read: Iterable[tuple[str, Mapping[str, Any]]], problems: _Problems
+) -> Mapping[str, Any]:
+    """The built-in vocabularies with every source's ``[vocabularies]`` merged over them."""
+    found: list[str] = []
+    merged = merge_vocabularies(
+        default_vocabularies(),
+        [(origin, data["vocabularies"]) for origin, data in read if "vocabularies" in data],
+        found,
+    )
+    problems.items.extend(found)
+    return MappingProxyType(merged)
 
 
 def _default_path() -> Path:

@@ -21,6 +21,7 @@ from attrs import field, frozen
 from ..errors import ConfigError, ValidationError
 from ..model import Money
 from .expr import Compiled
+from .vocabulary import Vocabulary, default_vocabularies
 
 __all__ = ["HIT_POLICIES", "INPUT_TYPES", "Decision", "Row", "RowResult", "RuleSet", "Table"]
 
@@ -208,6 +209,20 @@ class RuleSet:
     tables: Mapping[str, Table]
     version: str
     sources: tuple[str, ...] = ()
+    #: The closed vocabularies (flags, categories, departments...): see
+    #: :mod:`reqmgmt.rules.vocabulary`.  Not part of ``version``: they decide
+    #: which words are accepted, not how a record is decided.
+    vocabularies: Mapping[str, Vocabulary] = field(factory=default_vocabularies)
+
+    def vocabulary(self, name: str) -> Vocabulary:
+        """The vocabulary ``name``; :class:`ConfigError` lists the declared ones."""
+        found = self.vocabularies.get(name)
+        if found is None:
+            raise ConfigError(
+                f"rule set {self.version[:12]}",
+                f"no vocabulary {name!r}; vocabularies: {', '.join(sorted(self.vocabularies))}",
+            )
+        return found
 
     def table(self, name: str) -> Table:
         """The table ``name``; :class:`ConfigError` lists the known ones."""
