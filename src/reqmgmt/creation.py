@@ -62,6 +62,10 @@ class CreationCheck:
         Raises :class:`ValidationError` naming the field, with the inputs (or
         the vocabulary's values and a "did you mean") it accepts instead.
         """
+        if not isinstance(given, Mapping):
+            raise ValidationError(
+                "fields", given, "a mapping of input name to value", where=self.where
+            )
         unknown = given.keys() - self._allowed
         if unknown:
             name = sorted(unknown)[0]

@@ -709,6 +709,13 @@ class Desk:
         committed: list[str],
     ) -> list[str]:
         created: list[tuple[Record, AuditEvent]] = []
+        # Every row's inputs first: a refused row uses up no sequence number.
+        check = self._creation_check(kind)
+        for i, row in enumerate(rows):
+            try:
+                check.fields(row, self.rules)
+            except ReqMgmtError as exc:
+                raise ImportFailed(kind, start + i, exc, committed) from exc
         with self.store.transaction() as tx:
             # One update of the sequence per batch: updating one row a thousand
             # times in a transaction is quadratic on PostgreSQL (each update
@@ -736,6 +743,7 @@ class Desk:
                         fields=row,
                         number=number,
                         write=bulk is None,
+                        checked=True,
                     )
                 except (ReqMgmtError, TypeError) as exc:
                     raise ImportFailed(kind, start + i, exc, committed) from exc
@@ -765,12 +773,14 @@ class Desk:
         number: Callable[[str], int] | None = None,
         write: bool = True,
         engine_fields: Mapping[str, Any] | None = None,
+        checked: bool = False,
     ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
         """A creating command inside ``tx`` (the caller commits, then runs step 6).
 
         ``fields`` are the caller's, checked against the lifecycle's creation
         inputs; ``engine_fields`` are set by the library itself (an order's
-        ``quotation_ref``).  ``number`` hands out sequence numbers (an import
+        ``quotation_ref``); ``checked``: the caller checked ``fields`` already
+        (an import checks a batch's rows first).  ``number`` hands out sequence numbers (an import
         reserves a batch's at once); with ``write=False`` the caller writes
         what is returned (an import writes a batch at once).
         """
@@ -782,7 +792,8 @@ class Desk:
             raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
         # Only the declared inputs, in their vocabularies; refused before a
         # number is drawn for it.
-        self._creation_check(kind).fields(fields, self.rules)
+        if not checked:
+            self._creation_check(kind).fields(fields, self.rules)
         if lc.derived is not None:
             fields = {**fields, **lc.derived(fields)}
         if engine_fields:

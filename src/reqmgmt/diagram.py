@@ -97,6 +97,7 @@ def markdown(lc: Lifecycle) -> str:
             f"| `{t.event}` | {sources} | `{t.dest}` | {t.zh} | {t.en} | {_roles(t)} | "
             f"{'yes' if t.note_required else ''} | {', '.join(t.requires)} | {meaning} |"
         )
+    out += _creation_inputs(lc)
     if lc.signoffs:
         out += ["", "## Sign-off steps (会签)", ""]
         for step in lc.signoffs:
@@ -119,3 +120,27 @@ def markdown(lc: Lifecycle) -> str:
                 "twice in one round."
             )
     return "\n".join(out) + "\n"
+
+
+def _creation_inputs(lc: Lifecycle) -> list[str]:
+    out = [
+        "",
+        "## Creation inputs",
+        "",
+        f"`{lc.create_event}` takes these fields and no others (`desk.create`, `create_many` "
+        "and the desk's helpers alike); anything else is refused with a `ValidationError` "
+        "naming the field. State, version, review rounds, sign-offs and whatever the rules "
+        "decide are the engine's.",
+    ]
+    if "customer" in lc.input_names:
+        out[-1] += (
+            " A customer's category and flags come from the `customer_categories` and "
+            "`customer_flags` vocabularies."
+        )
+    out += ["", "| input | required | vocabulary |", "|---|---|---|"]
+    for i in lc.inputs:
+        words = f"`{i.vocabulary}`" if i.vocabulary else ""
+        out.append(f"| `{i.name}` | {'yes' if i.required else ''} | {words} |")
+    if not lc.inputs:
+        out.append("| (none declared: nothing can be created) | | |")
+    return out

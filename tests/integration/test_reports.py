@@ -28,7 +28,7 @@ def populate(desk: Desk, clock: FakeClock) -> None:
     def at(hours: float) -> None:
         clock.now = T0 + timedelta(hours=hours)
 
-    c1, c2 = Customer("C1", "Customer one"), Customer("C2", "Customer two", category="key")
+    c1, c2 = Customer("C1", "Customer one"), Customer("C2", "Customer two", category="strategic")
     at(0)
     a = desk.requirements.receive(customer=c1, description="A", actor=CLERK).ref
     b = desk.requirements.receive(customer=c1, description="B", actor=CLERK).ref
@@ -85,7 +85,7 @@ def check_hand_computed(desk: Desk) -> None:
     requirement_counts = [c for c in report.counts if c.kind == "requirement"]
     assert requirement_counts == [
         Count("category", "requirement", "general", 2),
-        Count("category", "requirement", "key", 1),
+        Count("category", "requirement", "strategic", 1),
         Count("channel", "requirement", "fax", 3),
         Count("state", "requirement", "cancelled", 1),
         Count("state", "requirement", "closed", 1),

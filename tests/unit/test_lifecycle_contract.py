@@ -789,3 +789,81 @@ def test_a_reworked_draft_is_classified_afresh_on_resubmission(desk: Desk) -> No
     assert isinstance(kept, Contract)
     assert kept.contract_class == "general"
     assert len([e for e in desk.history(c2.ref) if e.decisions]) == 1
+
+
+# --- amounts that cannot dodge a threshold (issue 13) ---------------------------------------
+
+
+def discount(price: str, no: int = 9, currency: str = "CNY") -> ContractLine:
+    return ContractLine(
+        line_no=no,
+        product="折让 volume discount",
+        quantity=1,
+        unit_price=Money(price, currency),
+        kind="discount",
+    )
+
+
+def test_a_negative_line_cannot_halve_a_special_contract(desk: Desk) -> None:
+    """300,000 CNY plus a -150,000 CNY line is refused; it never drafts as general."""
+    with pytest.raises(ValidationError, match="kind 'discount'"):
+        draft(desk, line(1, "300000", 1), line(1, "-150000", 2))
+    assert desk.query(kind="contract") == []
+
+
+def test_a_discount_is_subtracted_but_the_class_compares_the_gross_goods(desk: Desk) -> None:
+    """A 150,000 CNY discount on 300,000 CNY of goods: amount 150,000, still special."""
+    c = draft(desk, line(1, "300000", 1), discount("150000"))
+    assert c.amount == Money("150000", "CNY")
+    submitted = desk.fire(c.ref, "submit", actor=CLERK)
+    assert isinstance(submitted, Contract)
+    assert submitted.contract_class == "special"
+    assert submitted.route_approver == "sales_manager"
+    decision = desk.history(c.ref)[-1].decisions[0]
+    assert decision["facts"]["amount"] == {"amount": "300000", "currency": "CNY"}
+
+
+def test_a_contract_total_of_zero_or_less_is_refused(desk: Desk) -> None:
+    """Discounts may not reach the goods' amount; a negative contract is refused."""
+    with pytest.raises(ValidationError, match="total above zero"):
+        draft(desk, line(1, "100", 1), discount("100"))
+    with pytest.raises(ValidationError, match="unit_price"):
+        draft(desk, line(1, "-100", 1))
+    assert desk.query(kind="contract") == []
+
+
+def test_a_no_charge_goods_line_is_not_drafted(desk: Desk) -> None:
+    """Prices are positive where a caller gives them; no-charge lines come from replace_goods."""
+    with pytest.raises(ValidationError, match="a positive price"):
+        draft(desk, line(1, "1000", 1), line(5, "0", 2))
+
+
+def test_an_amendment_may_not_bring_a_negative_or_free_line(desk: Desk) -> None:
+    """Amended lines keep positive prices and a positive total."""
+    c = draft(desk)
+    with pytest.raises(ValidationError, match="a positive price"):
+        desk.contracts.amend(c.ref, {"lines": (line(1, "0"),)}, actor=CLERK, reason="x")
+    with pytest.raises(ValidationError, match="total is above zero"):
+        desk.contracts.amend(
+            c.ref, {"lines": (line(1, "10"), discount("10"))}, actor=CLERK, reason="x"
+        )
+    assert desk.get(c.ref).version == 1
+
+
+def test_more_decimals_than_the_currency_has_are_refused(desk: Desk) -> None:
+    """10.123 CNY cannot be a price; 10.10 (written 10.100) can."""
+    with pytest.raises(ValidationError, match="at most 2 decimals for CNY"):
+        draft(desk, line(1, "10.123"))
+    assert draft(desk, line(1, "10.100")).amount == Money("10.10", "CNY")
+
+
+def test_discount_lines_are_not_shipped(desk: Desk) -> None:
+    """Shipping the goods ships the contract; a discount line has nothing open."""
+    c = approved(desk, line(100, "10", 1), discount("50"))
+    desk.fire(c.ref, "send", actor=CLERK)
+    desk.fire(c.ref, "confirm", actor=CLERK, confirmation="signed copy")
+    desk.fire(c.ref, "start_fulfilment", actor=CLERK)
+    with pytest.raises(ValidationError, match="at most the 0 still open on line 9"):
+        desk.fire(c.ref, "ship", actor=CLERK, shipment={9: 1})
+    desk.fire(c.ref, "ship", actor=CLERK, shipment={1: 100})
+    assert desk.fire(c.ref, "mark_shipped", actor=CLERK).state == "shipped"

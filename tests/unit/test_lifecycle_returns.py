@@ -326,7 +326,10 @@ def test_a_replacement_that_cannot_reopen_the_contract_writes_nothing(desk: Desk
 
 def test_reason_codes_are_checked(desk: Desk) -> None:
     """A reason outside the configured list is refused, naming the list."""
-    with pytest.raises(ValidationError, match="return_reasons vocabulary: damaged, late, other, quality, quantity, wrong_item"):
+    with pytest.raises(
+        ValidationError,
+        match="return_reasons vocabulary: damaged, late, other, quality, quantity, wrong_item",
+    ):
         report(desk, reason_code="bad mood")
     with pytest.raises(ValidationError, match="reference of a contract"):
         report(desk, contract_ref=report(desk).ref)

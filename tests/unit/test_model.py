@@ -135,3 +135,55 @@ def test_derive_validates_changed_fields_and_keeps_the_rest() -> None:
 def test_generated_requirements_are_valid(rec: Requirement) -> None:
     """The requirements strategy makes records that pass validation."""
     assert attrs.evolve(rec) == rec
+
+
+# --- amounts (issue 13) -------------------------------------------------------------------
+
+
+def _line(price: Money, kind: str = "goods") -> object:
+    from reqmgmt import ContractLine
+
+    return ContractLine(line_no=1, product="p", quantity=1, unit_price=price, kind=kind)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "fits"),
+    [
+        ("10.12", "CNY", True),
+        ("10.100", "CNY", True),
+        ("10.123", "CNY", False),
+        ("100", "JPY", True),
+        ("100.5", "JPY", False),
+        ("1.234", "KWD", True),
+        ("1.2345", "KWD", False),
+        ("0.00001", "XAU", True),
+        ("1E+3", "CNY", True),
+    ],
+)
+def test_kept_amounts_stay_within_the_currency_minor_unit(
+    amount: str, currency: str, fits: bool
+) -> None:
+    """ISO 4217 minor units: CNY 2, JPY 0, KWD 3; XAU has none."""
+    money = Money(amount, currency)
+    assert money.in_minor_unit is fits
+    if fits:
+        assert _line(money)
+    else:
+        with pytest.raises(ValidationError, match=f"for {currency} \\(its ISO 4217 minor unit\\)"):
+            _line(money)
+
+
+def test_rounded_money_fits_its_currency() -> None:
+    """Money.rounded rounds half up to the minor unit (for converted amounts)."""
+    assert Money.rounded("10.125", "CNY") == Money("10.13", "CNY")
+    assert Money.rounded("100.5", "JPY") == Money("101", "JPY")
+
+
+def test_unit_prices_are_never_negative_and_discounts_positive() -> None:
+    """A negative price is refused (say: discount line); a discount of 0 too."""
+    with pytest.raises(ValidationError, match="kind 'discount'"):
+        _line(Money("-1", "CNY"))
+    with pytest.raises(ValidationError, match="a positive discount"):
+        _line(Money("0", "CNY"), kind="discount")
+    with pytest.raises(ValidationError, match="one of 'goods', 'discount'"):
+        _line(Money("1", "CNY"), kind="rebate")
