@@ -420,7 +420,7 @@ class Money:
     def in_minor_unit(self) -> bool:
         """No more decimals than the currency's ISO 4217 minor unit (10.10 CNY, not 10.123)."""
         places = MINOR_UNITS[self.currency]
-        sign, digits, exponent = self.amount.as_tuple()
+        _, digits, exponent = self.amount.as_tuple()
         if places is None or not isinstance(exponent, int) or exponent >= -places:
             return True
         # More digits than the minor unit: only zeros may stand there (10.100 CNY).

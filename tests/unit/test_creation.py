@@ -115,7 +115,7 @@ def test_create_refuses_what_the_engine_sets_on_a_contract(
 
 def test_forged_signoffs_cannot_get_a_requirement_accepted(desk: Desk) -> None:
     """The attack of issue 13: three round-1 sign-offs given at creation, then accept."""
-    with pytest.raises(ValidationError, match="the engine sets (review_round|signoffs)"):
+    with pytest.raises(ValidationError, match=r"the engine sets (review_round|signoffs)"):
         desk.create(
             "requirement",
             actor=CLERK,
