@@ -398,3 +398,23 @@ def test_the_return_of_a_contract_line_still_counts_its_shipment(desk: Desk) -> 
         shipped_on=date(2026, 2, 1),
     )
     assert r.shipped_on == date(2026, 2, 1)
+
+
+def test_a_route_naming_an_unknown_department_does_not_load() -> None:
+    """Nobody could sign for it: the row is named, with the departments there are."""
+    row = {
+        "id": "legal-review",
+        "before": "quotation",
+        "when": "amount > 9000000",
+        "then": {
+            "route": "legal",
+            "departments": ["legal"],
+            "approver": "none",
+            "confirmation": "signed_copy",
+        },
+    }
+    source = {"tables": {"review_route": {"rows": [row]}}}
+    with pytest.raises(ConfigError, match=r"row 'legal-review', field 'then\.departments'"):
+        load_rules(source, with_defaults=True)
+    extended = {**source, "vocabularies": {"departments": {"legal": {"zh": "法务", "en": "legal"}}}}
+    assert load_rules(extended, with_defaults=True).table("review_route")

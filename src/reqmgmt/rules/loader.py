@@ -435,6 +435,7 @@ def load_rules(
     if not merged and not problems.items:
         problems.add(", ".join(str(s) for s in listed) or "rules", "defines no tables")
     vocabularies = _vocabularies(read, problems)
+    _check_departments(merged, vocabularies, problems)
     if problems.items:
         raise ConfigError("rule set", problems.items)
     return RuleSet(
@@ -457,6 +458,30 @@ def _vocabularies(
     )
     problems.items.extend(found)
     return MappingProxyType(merged)
+
+
+#: Outputs of the built-in tables that name departments, which must sign.
+_DEPARTMENT_OUTPUTS = {"review_route": "departments", "amendment_departments": "department"}
+
+
+def _check_departments(
+    merged: Mapping[str, Any], vocabularies: Mapping[str, Any], problems: _Problems
+) -> None:
+    """A department a route names must be in the ``departments`` vocabulary (or none could sign)."""
+    known = vocabularies.get("departments")
+    if known is None:
+        return
+    for table, output in _DEPARTMENT_OUTPUTS.items():
+        for origin, row in merged.get(table, {}).get("rows", []):
+            then = row.get("then") if isinstance(row, Mapping) else None
+            named = then.get(output) if isinstance(then, Mapping) else None
+            listed = [named] if isinstance(named, str) else named
+            for department in listed if isinstance(listed, list | tuple) else []:
+                if isinstance(department, str) and department not in known:
+                    problems.add(
+                        _where(origin, table, str(row.get("id")), f"then.{output}"),
+                        known.expected(department),
+                    )
 
 
 def _default_path() -> Path:
