@@ -23,7 +23,14 @@ from .errors import (
     ValidationError,
 )
 from .hookspecs import hookimpl, hookspec
-from .lifecycle import BUILTIN_LIFECYCLES, Lifecycle, SignoffStep, State, Transition
+from .lifecycle import (
+    BUILTIN_LIFECYCLES,
+    CreationInput,
+    Lifecycle,
+    SignoffStep,
+    State,
+    Transition,
+)
 from .model import (
     Actor,
     AuditEvent,
@@ -55,6 +62,7 @@ __all__ = [
     "Contract",
     "ContractDesk",
     "ContractLine",
+    "CreationInput",
     "Customer",
     "Desk",
     "DispatchResult",

@@ -649,10 +649,16 @@ class Desk:
     ) -> Record:
         """Create a record of ``record_kind`` in its initial state (the lifecycle's create event).
 
-        The reference comes from ``reqmgmt_next_number`` or a store sequence.
-        Raises :class:`ValidationError` for bad fields, :class:`NotAuthorized`
-        when the actor lacks the role, :class:`ConflictError` when the number is
-        taken.
+        ``fields`` are the lifecycle's declared creation inputs
+        (``Lifecycle.inputs``, listed on its page under docs/lifecycles/) and
+        nothing else: state, review rounds, sign-offs, a contract's amount,
+        class and route are the engine's.  The reference comes from
+        ``reqmgmt_next_number`` or a store sequence.  Raises
+        :class:`ValidationError` for a field that is not an input (naming the
+        inputs), a missing required one, a word outside its vocabulary or a bad
+        value; :class:`NotAuthorized` when the actor lacks the role;
+        :class:`ConflictError` when the number is taken.  Nothing is written
+        then.
         """
         with self.store.transaction() as tx:
             record, event, notes = self._create_in(
@@ -673,7 +679,10 @@ class Desk:
     ) -> list[str]:
         """Create many records (an import), ``batch_size`` per transaction; return their refs.
 
-        Each row holds the fields :meth:`create` takes.  Every record gets its
+        Each row holds the creation inputs :meth:`create` takes (nothing the
+        engine sets: an import never carries states, sign-offs or review
+        rounds; every record starts in its initial state).  Every row is
+        checked before any number is drawn.  Every record gets its
         number, its creating audit event and its notifications exactly as if
         created one by one, but a batch is one transaction.  A bad row raises
         :class:`ImportFailed` (the row's index, the cause, the refs already
@@ -1200,9 +1209,14 @@ class ContractDesk:
         """Draft a contract (草稿) numbered ``CON-<year>-<n>``; the amount is the lines' sum.
 
         ``terms`` are the reviewed texts: payment_terms, delivery_method,
-        packaging, quality_requirements, acceptance_criteria.  ``flags``:
-        new_product, oem, first_order.  Raises :class:`ValidationError` when a
-        line is in another currency or a field is wrong.
+        packaging, quality_requirements, acceptance_criteria.  ``flags`` come
+        from the rule set's ``contract_flags`` vocabulary (first_order,
+        new_product, oem), ``document`` and ``channel`` from
+        ``contract_documents`` and ``contract_channels``.  Prices are positive;
+        a reduction is a line of kind ``"discount"``, subtracted from the
+        amount (which must stay above zero) but not from the gross amount the
+        class is decided on.  Raises :class:`ValidationError` when a line is in
+        another currency or a field is wrong.
         """
         unknown = sorted(set(terms) - set(CONTRACT_TERMS))
         if unknown:

@@ -867,3 +867,16 @@ def test_discount_lines_are_not_shipped(desk: Desk) -> None:
         desk.fire(c.ref, "ship", actor=CLERK, shipment={9: 1})
     desk.fire(c.ref, "ship", actor=CLERK, shipment={1: 100})
     assert desk.fire(c.ref, "mark_shipped", actor=CLERK).state == "shipped"
+
+
+def test_an_amendment_adding_a_discount_stays_special(desk: Desk) -> None:
+    """A discount added after approval does not make a special contract general."""
+    c = approved(desk, line(1, "300000", 1))
+    assert c.contract_class == "special"
+    amended = desk.contracts.amend(
+        c.ref, {"lines": (*c.lines, discount("150000"))}, actor=CLERK, reason="volume rebate"
+    )
+    assert amended.amendment is not None
+    assert amended.amendment.contract_class == "special"
+    assert not amended.amendment.reclassified
+    assert "lines" in amended.amendment.fields

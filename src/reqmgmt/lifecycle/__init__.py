@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Context, Engine, Lifecycle, SignoffStep, State, Transition
+from .base import Context, CreationInput, Engine, Lifecycle, SignoffStep, State, Transition
 from .contract import CONTRACT
 from .requirement import REQUIREMENT
 from .returns import RETURNS
@@ -13,6 +13,7 @@ __all__ = [
     "REQUIREMENT",
     "RETURNS",
     "Context",
+    "CreationInput",
     "Engine",
     "Lifecycle",
     "SignoffStep",

@@ -124,7 +124,7 @@ def _approver_roles(record: Record) -> frozenset[str]:
 # --- amendments (合同变更) ---------------------------------------------------------------
 
 _LINE_FIELDS = ("product", "specification", "model", "quantity", "unit", "unit_price",
-                "delivery_date", "kind")  # fmt: skip
+                "delivery_date")  # fmt: skip
 AMENDABLE = ("lines", *CONTRACT_TERMS)
 
 
@@ -189,6 +189,8 @@ def _proposed(
                 where=record.ref,
             )
         fields.extend(f for f in _LINE_FIELDS if getattr(new[no], f) != getattr(old[no], f))
+        if new[no].kind != old[no].kind:
+            fields.append("lines")  # goods became a discount or back: the lines changed
     fields = list(dict.fromkeys(fields))
     if not fields:
         raise ValidationError(

@@ -5,11 +5,13 @@ from __future__ import annotations
 from .expr import Compiled, ExpressionError, compile_condition
 from .loader import DEFAULT_RULES, default_rules, load_rules
 from .model import HIT_POLICIES, INPUT_TYPES, Decision, Row, RowResult, RuleSet, Table
+from .vocabulary import VOCABULARY_NAMES, Vocabulary
 
 __all__ = [
     "DEFAULT_RULES",
     "HIT_POLICIES",
     "INPUT_TYPES",
+    "VOCABULARY_NAMES",
     "Compiled",
     "Decision",
     "ExpressionError",
@@ -17,6 +19,7 @@ __all__ = [
     "RowResult",
     "RuleSet",
     "Table",
+    "Vocabulary",
     "compile_condition",
     "default_rules",
     "load_rules",
