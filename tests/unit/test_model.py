@@ -187,3 +187,9 @@ def test_unit_prices_are_never_negative_and_discounts_positive() -> None:
         _line(Money("0", "CNY"), kind="discount")
     with pytest.raises(ValidationError, match="one of 'goods', 'discount'"):
         _line(Money("1", "CNY"), kind="rebate")
+
+
+@given(strategies.money())
+def test_generated_money_fits_its_currency(m: Money) -> None:
+    """The shipped strategy gives amounts a host can use as prices in any currency."""
+    assert m.in_minor_unit

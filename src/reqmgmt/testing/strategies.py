@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from ..model import (
     CURRENCIES,
+    MINOR_UNITS,
     REQUIREMENT_CHANNELS,
     REQUIREMENT_KINDS,
     REQUIREMENT_PRIORITIES,
@@ -61,15 +62,24 @@ def actors(
 
 
 def money(currencies: tuple[str, ...] | None = None) -> st.SearchStrategy[Money]:
-    """Money with two decimals in one of ``currencies`` (default: all of ISO 4217)."""
+    """Money in one of ``currencies`` (default: all of ISO 4217), in its minor unit.
+
+    The amount has the currency's decimals (CNY 2, JPY 0, KWD 3; 2 for codes
+    without a minor unit), so it fits a unit price.
+    """
     codes = sorted(CURRENCIES) if currencies is None else list(currencies)
-    return st.builds(
-        Money,
-        st.decimals(
-            min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=2, allow_nan=False
-        ),
-        st.sampled_from(codes),
-    )
+
+    def in_currency(code: str) -> st.SearchStrategy[Money]:
+        places = MINOR_UNITS.get(code)
+        amounts = st.decimals(
+            min_value=Decimal("-1e12"),
+            max_value=Decimal("1e12"),
+            places=2 if places is None else places,
+            allow_nan=False,
+        )
+        return st.builds(Money, amounts, st.just(code))
+
+    return st.sampled_from(codes).flatmap(in_currency)
 
 
 def customers() -> st.SearchStrategy[Customer]:
