@@ -19,6 +19,7 @@ from .errors import (
     NotAuthorized,
     NotFound,
     ReqMgmtError,
+    RuleError,
     TransitionBlocked,
     ValidationError,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "RequirementDesk",
     "Return",
     "ReturnDesk",
+    "RuleError",
     "Signoff",
     "SignoffStep",
     "State",
