@@ -70,14 +70,14 @@ _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 # The static types of the checker.  Money is a number by the time a condition
 # sees it (converted into the table's currency).
 BOOL, NUMBER, STRING, DATE, LIST, NONE, ANY = (
-    "true/false", "number", "string", "date", "list", "none", "any",
+    "bool", "number", "string", "date", "list", "none", "any",
 )  # fmt: skip
 _INPUT_KINDS = {
     "bool": BOOL, "int": NUMBER, "decimal": NUMBER, "money": NUMBER, "str": STRING,
     "date": DATE, "list": LIST,
 }  # fmt: skip
 _ORDERED = (NUMBER, STRING, DATE)
-_RETURNS: dict[object, str] = {
+_ANNOTATIONS: dict[object, str] = {
     bool: BOOL, "bool": BOOL, int: NUMBER, "int": NUMBER, Decimal: NUMBER, "Decimal": NUMBER,
     str: STRING, "str": STRING,
 }  # fmt: skip
@@ -361,10 +361,10 @@ class _Compiler:
             if kb == LIST:
                 if a.kind in (ANY, NONE) or not b.items or b.items & {a.kind, ANY, NONE}:
                     return
-                held = ", ".join(sorted(b.items))
+                held = " and ".join(sorted(b.items))
                 raise ExpressionError(
-                    f"{self._show(a_ast, a)} {symbol} a list of {held} is never true: "
-                    "compare like with like",
+                    f"{self._show(a_ast, a)} {symbol} a list of {held} values is "
+                    f"{'never' if symbol == 'in' else 'always'} true: compare like with like",
                     column,
                 )
             if kb == ANY or (kb == STRING and ka in (STRING, ANY)):
@@ -482,27 +482,54 @@ class _Compiler:
                 f"registered function {name!r} is not callable (it is {type(fn).__name__})",
                 node.col_offset + 1,
             )
-        args = [self.visit(a).node for a in node.args]
-        kind = _check_call(name, fn, len(args), node.col_offset + 1)
+        typed = [self.visit(a) for a in node.args]
+        kind = self._check_call(name, fn, node, typed)
+        args = [t.node for t in typed]
         return _Typed(lambda facts: fn(*[a(facts) for a in args]), kind)
 
+    def _check_call(
+        self, name: str, fn: Callable[..., Any], node: ast.Call, typed: list[_Typed]
+    ) -> str:
+        """Check arguments against the signature where it is known; the result's type.
 
-def _check_call(name: str, fn: Callable[..., Any], count: int, column: int) -> str:
-    """Check the number of arguments where the signature is known; the result's type."""
+        Parameters and results annotated ``bool``, ``int``, ``Decimal`` or
+        ``str`` are checked like facts of those types.
+        """
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):  # some builtins have none: checked at evaluation
+            return ANY
+        count = len(typed)
+        try:
+            bound = signature.bind(*typed)
+        except TypeError as exc:
+            raise ExpressionError(
+                f"{name}() cannot be called with {count} argument{'s' * (count != 1)}: {exc}; "
+                f"its signature is {name}{signature}",
+                node.col_offset + 1,
+            ) from None
+        position = 0
+        for param, given in bound.arguments.items():
+            declared = signature.parameters[param]
+            wanted = _annotated(declared.annotation)
+            many = declared.kind is inspect.Parameter.VAR_POSITIONAL
+            for arg in given if many else (given,):
+                where = node.args[position]
+                position += 1
+                if wanted in (ANY, arg.kind) or arg.kind in (ANY, NONE):
+                    continue
+                raise ExpressionError(
+                    f"{name}() takes its parameter {param!r} as a {wanted}, "
+                    f"not {self._show(where, arg)}",
+                    where.col_offset + 1,
+                )
+        return _annotated(signature.return_annotation)
+
+
+def _annotated(annotation: object) -> str:
+    """The checker's type for a simple annotation (a class or its name), else any."""
     try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):  # some builtins have none: checked at evaluation
-        return ANY
-    try:
-        signature.bind(*range(count))
-    except TypeError as exc:
-        raise ExpressionError(
-            f"{name}() cannot be called with {count} argument{'s' * (count != 1)}: {exc}; "
-            f"its signature is {name}{signature}",
-            column,
-        ) from None
-    try:
-        return _RETURNS.get(signature.return_annotation, ANY)
+        return _ANNOTATIONS.get(annotation, ANY)
     except TypeError:  # an unhashable annotation
         return ANY
 
