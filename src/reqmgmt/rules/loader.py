@@ -90,7 +90,7 @@ def _bad_key(
     if depth > MAX_NESTING:
         return (
             f"{where}: tables and arrays nested more than {MAX_NESTING} levels deep; "
-            "a rule file needs at most 8"
+            "the default rules need 6"
         )
     seen = seen | {key}
     if isinstance(node, Mapping):
