@@ -182,7 +182,6 @@ def compile_condition(
         ) from None
     except ValueError as exc:  # e.g. a NUL character
         raise ExpressionError(f"does not parse: {exc}") from None
-    _check_depth(tree.body)
     known = dict.fromkeys(facts, ANY)
     if types is not None:
         for name, kind in types.items():
@@ -191,20 +190,6 @@ def compile_condition(
     used: list[str] = []
     typed = _Compiler(text, known, functions, used).visit(tree.body)
     return Compiled(source, tuple(dict.fromkeys(used)), typed.node)
-
-
-def _check_depth(root: ast.expr) -> None:
-    """Refuse a tree deeper than :data:`MAX_DEPTH` (walked without recursion)."""
-    stack: list[tuple[ast.AST, int]] = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise ExpressionError(
-                f"is nested more than {MAX_DEPTH} levels deep; split it into rows "
-                "or use a rule function",
-                getattr(node, "col_offset", -1) + 1 or None,
-            )
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 class _Compiler:
@@ -219,8 +204,17 @@ class _Compiler:
         self.facts = facts
         self.functions = functions
         self.used = used
+        self.depth = 0
 
     def visit(self, node: ast.expr) -> _Typed:
+        # Counted here, so neither compiling nor evaluating recurses past the limit.
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"is nested more than {MAX_DEPTH} levels deep; split it into rows "
+                "or use a rule function",
+                node.col_offset + 1,
+            )
         method = getattr(self, "visit_" + type(node).__name__, None)
         if method is None:
             raise ExpressionError(
@@ -229,6 +223,7 @@ class _Compiler:
                 node.col_offset + 1,
             )
         result: _Typed = method(node)
+        self.depth -= 1
         return result
 
     def _show(self, node: ast.expr, typed: _Typed) -> str:

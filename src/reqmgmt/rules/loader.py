@@ -12,7 +12,7 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
@@ -36,6 +36,7 @@ DEFAULT_RULES = "default_rules.toml"
 #: How deeply tables and arrays may nest in a rule file or dict (the defaults need 6).
 MAX_NESTING = 32
 
+_SCALARS = frozenset({str, int, float, bool, date, datetime, time})
 _TOP_KEYS = {"tables", "meta"}
 _TABLE_KEYS = {
     "zh", "en", "source", "hit", "inputs", "outputs", "currency", "default", "rows",
@@ -64,49 +65,49 @@ def _where(origin: str, table: str | None = None, row: str | None = None, fld: s
     return ", ".join(parts)
 
 
-def _bad_key(
-    node: Any,
-    path: str = "",
-    seen: frozenset[int] = frozenset(),
-    depth: int = 1,
-    passed: dict[int, int] | None = None,
-) -> str | None:
+def _bad_key(data: Any) -> str | None:
     """What in nested dicts and lists a rule file cannot hold: a non-string key, a cycle,
     nesting deeper than :data:`MAX_NESTING` (so nothing after this recurses without end).
 
-    ``passed`` remembers the deepest level each container was found sound at: a part
-    shared many times over is walked once per level, not once per path.
+    A part shared many times over is walked once per level it is found at, not once
+    per path; the path is spelt out only for the message.
     """
-    if not isinstance(node, Mapping | list | tuple):
+    passed: dict[int, int] = {}  # container id → the deepest level it was found sound at
+    ancestors: set[int] = set()
+    path: list[str] = []
+
+    def where() -> str:
+        return "".join(path).lstrip(".") or "the data"
+
+    def walk(node: Any, depth: int) -> str | None:
+        key = id(node)
+        if key in ancestors:
+            return f"{where()} contains itself: a rule file cannot (TOML has no cycles)"
+        if passed.get(key, 0) >= depth:
+            return None
+        if depth > MAX_NESTING:
+            return (
+                f"{where()}: tables and arrays nested more than {MAX_NESTING} levels deep; "
+                "the default rules need 6"
+            )
+        ancestors.add(key)
+        mapping = isinstance(node, Mapping)
+        for name, value in node.items() if mapping else enumerate(node):
+            if mapping and name.__class__ is not str and not isinstance(name, str):
+                return f"{where()}[{name!r}]: a key must be a string, as in TOML"
+            if value.__class__ in _SCALARS:
+                continue  # the bulk of a file: skip the slower checks below
+            if isinstance(value, Mapping | list | tuple):
+                path.append(f".{name}" if mapping else f"[{name}]")
+                found = walk(value, depth + 1)
+                if found:
+                    return found
+                path.pop()
+        ancestors.discard(key)
+        passed[key] = depth
         return None
-    key = id(node)
-    where = path or "the data"
-    if key in seen:
-        return f"{where} contains itself: a rule file cannot (TOML has no cycles)"
-    if passed is None:
-        passed = {}
-    if passed.get(key, 0) >= depth:
-        return None
-    if depth > MAX_NESTING:
-        return (
-            f"{where}: tables and arrays nested more than {MAX_NESTING} levels deep; "
-            "the default rules need 6"
-        )
-    seen = seen | {key}
-    if isinstance(node, Mapping):
-        for name, value in node.items():
-            if not isinstance(name, str):
-                return f"{path}[{name!r}]: a key must be a string, as in TOML"
-            found = _bad_key(value, f"{path}.{name}" if path else name, seen, depth + 1, passed)
-            if found:
-                return found
-    else:
-        for i, value in enumerate(node):
-            found = _bad_key(value, f"{path}[{i}]", seen, depth + 1, passed)
-            if found:
-                return found
-    passed[key] = depth
-    return None
+
+    return walk(data, 1) if isinstance(data, Mapping | list | tuple) else None
 
 
 def _read(source: Source, index: int, problems: _Problems) -> tuple[str, Mapping[str, Any] | None]:
