@@ -37,6 +37,7 @@ __all__ = [
     "MAX_REPEAT",
     "Compiled",
     "ExpressionError",
+    "RepeatTooLong",
     "compile_condition",
 ]
 
