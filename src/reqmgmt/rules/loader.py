@@ -25,7 +25,14 @@ from ..model import CURRENCIES, Money
 from .expr import ExpressionError, compile_condition
 from .model import HIT_POLICIES, INPUT_TYPES, Row, RuleSet, Table, evaluate, prepare_facts
 
-__all__ = ["DEFAULT_RULES", "MAX_NESTING", "Source", "default_rules", "facts_from_data", "load_rules"]
+__all__ = [
+    "DEFAULT_RULES",
+    "MAX_NESTING",
+    "Source",
+    "default_rules",
+    "facts_from_data",
+    "load_rules",
+]
 
 Source = str | Path | Mapping[str, Any]
 Functions = Mapping[str, Callable[..., Any]]
