@@ -203,6 +203,7 @@ class RuleError(ReqMgmtError):
         self.facts = facts
         self.reason = reason
         where = f"table {table!r}" + (f", row {row!r}" if row is not None else "")
+        # reprlib shortens long facts and survives a fact whose repr raises.
         super().__init__(
             f"{where}: {reason}; facts {_FACTS_REPR.repr(dict(facts))}; fix the rule set "
             "(reqmgmt rules check) or the facts"

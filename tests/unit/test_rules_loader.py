@@ -784,3 +784,17 @@ def test_facts_from_data_refuses_what_is_not_a_table_of_facts() -> None:
     table = default_rules().table("sample_order")
     with pytest.raises(ValidationError, match="a table of fact name = value"):
         facts_from_data(table, [1, 2])  # type: ignore[arg-type]
+
+
+def test_a_rule_error_survives_facts_that_cannot_be_shown() -> None:
+    """A fact whose repr raises does not replace the RuleError with its own exception."""
+
+    class Opaque:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    rules = one_row("10 / count > 1")
+    with pytest.raises(RuleError, match=r"'extra': <Opaque instance at .*'name': 'n'"):
+        rules.decide("t", {"count": 0, "name": "n", "extra": Opaque()})
+    with pytest.raises(RuleError, match=r"'name': 'x{30,80}[.]{3}x+'\}"):  # shortened
+        rules.decide("t", {"count": 0, "name": "x" * 10_000})
