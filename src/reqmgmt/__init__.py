@@ -19,6 +19,7 @@ from .errors import (
     NotAuthorized,
     NotFound,
     ReqMgmtError,
+    RuleError,
     TransitionBlocked,
     ValidationError,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "RequirementDesk",
     "Return",
     "ReturnDesk",
+    "RuleError",
     "Signoff",
     "SignoffStep",
     "State",

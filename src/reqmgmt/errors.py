@@ -8,7 +8,8 @@ instead.  Where a builtin exception fits, the error subclasses it too, so
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import reprlib
+from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "ConfigError",
@@ -18,6 +19,7 @@ __all__ = [
     "NotAuthorized",
     "NotFound",
     "ReqMgmtError",
+    "RuleError",
     "TransitionBlocked",
     "ValidationError",
 ]
@@ -172,4 +174,37 @@ class ImportFailed(ReqMgmtError):
             f"import of {kind} records: row {row} refused: {cause}; nothing of its batch "
             f"was written, the {len(self.committed)} rows before the batch were; "
             f"fix the row and resume from row {len(self.committed)}"
+        )
+
+
+_FACTS_REPR = reprlib.Repr()
+_FACTS_REPR.maxstring = 80
+_FACTS_REPR.maxother = 80
+_FACTS_REPR.maxdict = 20
+
+
+class RuleError(ReqMgmtError):
+    """A rule set that loaded could not decide on these facts: nothing was decided.
+
+    Its conditions were type-checked and its examples passed when it was
+    loaded, but on these facts a condition failed (a division by zero, a
+    string repeated past the size limit, a rule function that raised) or two
+    rows of a ``unique`` table matched.  ``table`` and ``row`` say where
+    (``row`` is ``None`` when no single row is to blame), ``facts`` are the
+    facts the table was given and ``reason`` what went wrong; an original
+    exception is chained (``__cause__``).
+    """
+
+    def __init__(
+        self, table: str, row: str | None, facts: Mapping[str, object], reason: str
+    ) -> None:
+        self.table = table
+        self.row = row
+        self.facts = facts
+        self.reason = reason
+        where = f"table {table!r}" + (f", row {row!r}" if row is not None else "")
+        # reprlib shortens long facts and survives a fact whose repr raises.
+        super().__init__(
+            f"{where}: {reason}; facts {_FACTS_REPR.repr(dict(facts))}; fix the rule set "
+            "(reqmgmt rules check) or the facts"
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reqmgmt import ConfigError, Desk, Money, ValidationError, hookimpl
+from reqmgmt import Desk, Money, RuleError, ValidationError, hookimpl
 from reqmgmt.rules import RuleSet, default_rules, load_rules
 
 RULES = default_rules()
@@ -288,11 +288,14 @@ def two_overlapping_rows(hit: str) -> RuleSet:
 
 
 def test_unique_table_with_two_matches_is_an_error_at_evaluation() -> None:
-    """A unique table where two rows match raises ConfigError naming both."""
+    """A unique table where two rows match raises RuleError naming both and the facts."""
     rules = two_overlapping_rows("unique")
     assert rules.decide("u", {"n": 3}).outcome == {"x": 1}
-    with pytest.raises(ConfigError, match="rows 'a', 'b' all match"):
+    with pytest.raises(RuleError, match="rows 'a', 'b' all match") as info:
         rules.decide("u", {"n": 9})
+    assert info.value.table == "u"
+    assert info.value.facts == {"n": 9}
+    assert "facts {'n': 9}" in str(info.value)
 
 
 def test_collect_gives_every_match() -> None:

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reqmgmt import ConfigError, Money
-from reqmgmt.rules import default_rules, load_rules
+from reqmgmt import ConfigError, Desk, Money, RuleError, ValidationError
+from reqmgmt.rules import RuleSet, default_rules, load_rules
+from reqmgmt.rules.loader import facts_from_data
 
 GOOD = """
 [tables.t]
@@ -536,3 +537,264 @@ def test_mutated_valid_files_raise_only_config_error(mutations: list[tuple[Any, 
             continue
     with contextlib.suppress(ConfigError):
         load_rules(data)
+
+
+# --- rules that cannot blow up at run time ---------------------------------------------------
+
+FACTS_OK = 'facts = { amount = 5, count = 1, flag = true, name = "n" }'
+
+# (case id, file text, strings the error must contain besides the file name).  Before the
+# load-time checks, each of these raised a raw TypeError, ZeroDivisionError,
+# decimal.InvalidOperation or RecursionError, or loaded and then failed at every decision.
+UNSAFE: list[tuple[str, str, list[str]]] = [
+    (
+        "str-compared-with-number",  # loaded silently; every decision raised TypeError
+        row('when = "name > 3"\nthen = { level = "x" }'),
+        ["table 't'", "row 'r1'", "field 'when'", "name (a string) with 3 (a number)", "column 1"],
+    ),
+    (
+        "number-compared-with-str",
+        row('when = "count >= \'3\'"\nthen = { level = "x" }'),
+        ["row 'r1'", "field 'when'", "count (a number) with '3' (a string)"],
+    ),
+    (
+        "arithmetic-on-str",
+        row('when = "flag and name + 1 > 2"\nthen = { level = "x" }'),
+        ["row 'r1'", "field 'when'", "cannot add name (a string) and 1", "column 10"],
+    ),
+    (
+        "in-a-number",
+        row('when = "\'a\' in count"\nthen = { level = "x" }'),
+        ["row 'r1'", "'in' needs a list or a string on its right, not count (a number)"],
+    ),
+    (
+        "type-wrong-with-example",  # raised a raw TypeError while checking the example
+        row('when = "name - 1 > 0"\nthen = { level = "x" }')
+        + f"\n[[tables.t.examples]]\n{FACTS_OK}",
+        ["row 'r1'", "field 'when'", "cannot subtract name (a string)"],
+    ),
+    (
+        "example-divides-by-zero",  # raw ZeroDivisionError
+        row('when = "count / (count - 1) > 0"\nthen = { level = "x" }')
+        + f"\n[[tables.t.examples]]\n{FACTS_OK}",
+        ["field 'examples[1]'", "row 'r1'", "its condition failed: division by zero"],
+    ),
+    (
+        "example-zero-by-zero",  # raw decimal.InvalidOperation
+        row('when = "amount / amount > 0"\nthen = { level = "x" }')
+        + '\n[[tables.t.examples]]\nfacts = { amount = 0, count = 1, flag = true, name = "n" }',
+        ["field 'examples[1]'", "row 'r1'", "an undefined decimal operation (such as 0 / 0)"],
+    ),
+    (
+        "example-overflows",  # raw decimal.Overflow
+        row('when = "amount * 1e999999 * 1e999999 > 0"\nthen = { level = "x" }')
+        + f"\n[[tables.t.examples]]\n{FACTS_OK}",
+        ["field 'examples[1]'", "row 'r1'", "a number too large"],
+    ),
+    (
+        "example-decimal-not-a-number",  # raw decimal.InvalidOperation
+        ROW_BASE.format(hit="first")
+        + 'rate = "decimal"\n[[tables.t.rows]]\nid = "r1"\nwhen = "rate > 1"\n'
+        'then = { level = "x" }\n[[tables.t.examples]]\n'
+        'facts = { amount = 5, count = 1, flag = true, name = "n", rate = "abc" }',
+        ["field 'examples[1]'", "rate", "a finite decimal number"],
+    ),
+    (
+        "example-decimal-nan",
+        ROW_BASE.format(hit="first")
+        + 'rate = "decimal"\n[[tables.t.rows]]\nid = "r1"\nwhen = "rate > 1"\n'
+        'then = { level = "x" }\n[[tables.t.examples]]\n'
+        'facts = { amount = 5, count = 1, flag = true, name = "n", rate = "nan" }',
+        ["field 'examples[1]'", "a finite decimal number"],
+    ),
+    (
+        "division-by-literal-zero",
+        row('when = "count / 0 > 1"\nthen = { level = "x" }'),
+        ["row 'r1'", "field 'when'", "division by zero (at column 9)"],
+    ),
+    (
+        "huge-repetition",  # loaded, then allocated a gigabyte per decision
+        row('when = "name * 1000000000 == \'\'"\nthen = { level = "x" }'),
+        ["row 'r1'", "field 'when'", "repeating a string 1,000,000,000 times is longer"],
+    ),
+    (
+        "deep-condition",  # RecursionError
+        row('when = "' + "not " * 2000 + 'flag"\nthen = { level = "x" }'),
+        ["row 'r1'", "field 'when'", "nested more than 50 levels deep"],
+    ),
+    (
+        "long-sum",  # RecursionError while parsing
+        row('when = "count > ' + "+".join(["1"] * 4000) + '"\nthen = { level = "x" }'),
+        ["row 'r1'", "field 'when'", "nested too deeply to parse"],
+    ),
+    (
+        "long-condition",
+        row('when = "' + " or ".join(["flag"] * 5000) + '"\nthen = { level = "x" }'),
+        ["row 'r1'", "field 'when'", "at most 10,000 are allowed"],
+    ),
+    (
+        "deep-toml-array",  # RecursionError inside tomllib
+        row('when = "flag"\nthen = { level = "x" }') + "\n[meta]\nx = " + "[" * 5000 + "]" * 5000,
+        ["is not a rule file: arrays or tables nested more than 32 deep"],
+    ),
+    (
+        "deep-toml-inline-table",
+        row('when = "flag"\nthen = { level = ' + "{ a = " * 3000 + "1" + " }" * 3001),
+        ["nested more than 32 deep"],
+    ),
+    (
+        "deep-toml-within-the-limit-of-tomllib",
+        row('when = "flag"\nthen = { level = "x" }') + "\n[meta]\nx = " + "[" * 40 + "]" * 40,
+        ["meta.x[0]", "nested more than 32 levels deep"],
+    ),
+    (
+        "deep-toml-dotted-table",
+        row('when = "flag"\nthen = { level = "x" }') + "\n[" + ".".join(["a"] * 20000) + "]",
+        ["nested more than 32 levels deep"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "expected"), UNSAFE, ids=[c for c, _, _ in UNSAFE])
+def test_unsafe_rule_file_is_a_config_error_at_load(
+    tmp_path: Path, case: str, text: str, expected: list[str]
+) -> None:
+    """What used to raise raw or fail at every decision is a ConfigError naming the place."""
+    path = tmp_path / f"{case}.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_rules(path)
+    message = str(info.value)
+    assert str(path) in message
+    for part in expected:
+        assert part in message, f"{part!r} not in:\n{message}"
+
+
+def test_a_deeply_nested_dict_is_a_config_error() -> None:
+    """A dict source nested thousands deep is refused, not a RecursionError."""
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(5000):
+        node["a"] = {}
+        node = node["a"]
+    with pytest.raises(
+        ConfigError, match=r"<dict #1>: tables\.t\.rows\[0\]\.x\.a\.a.*nested more than 32 levels"
+    ):
+        load_rules({"tables": {"t": {"rows": [{"id": "r", "when": "true", "x": deep}]}}})
+
+
+def test_a_dict_that_contains_itself_is_a_config_error() -> None:
+    """A cycle is named as one."""
+    looped: dict[str, Any] = {"tables": {}}
+    looped["tables"]["t"] = looped
+    with pytest.raises(ConfigError, match=r"tables\.t contains itself"):
+        load_rules(looped)
+
+
+def test_rule_function_arity_is_checked_at_load() -> None:
+    """A registered function called with the wrong number of arguments fails the load."""
+
+    def on_watch_list(customer: str) -> bool:
+        return customer == "acme"
+
+    source = {
+        "tables": {
+            "t": {
+                "inputs": {"name": "str"},
+                "outputs": ["x"],
+                "rows": [{"id": "r", "when": "on_watch_list(name, name)", "then": {"x": 1}}],
+            }
+        }
+    }
+    with pytest.raises(ConfigError) as info:
+        load_rules(source, functions={"on_watch_list": on_watch_list})
+    assert "table 't', row 'r', field 'when'" in str(info.value)
+    assert "on_watch_list() cannot be called with 2 arguments" in str(info.value)
+
+
+def one_row(when: str, functions: dict[str, Any] | None = None) -> RuleSet:
+    """A table t (count int, name str) of one row ``r`` with condition ``when``."""
+    return load_rules(
+        {
+            "tables": {
+                "t": {
+                    "inputs": {"count": "int", "name": "str"},
+                    "outputs": ["x"],
+                    "rows": [{"id": "r", "when": when, "then": {"x": 1}}],
+                }
+            }
+        },
+        functions=functions,
+    )
+
+
+def test_an_evaluation_failure_is_a_rule_error_naming_table_row_and_facts() -> None:
+    """A condition failing on some facts raises RuleError, chained to the cause."""
+    rules = one_row("count / (count - 1) > 0")
+    assert rules.decide("t", {"count": 3, "name": "n"}).matched == ("r",)
+    with pytest.raises(RuleError) as info:
+        rules.decide("t", {"count": 1, "name": "n"})
+    err = info.value
+    assert (err.table, err.row, err.facts) == ("t", "r", {"count": 1, "name": "n"})
+    assert isinstance(err.__cause__, ZeroDivisionError)
+    assert str(err).startswith("table 't', row 'r': its condition failed: division by zero")
+    assert "facts {'count': 1, 'name': 'n'}" in str(err)
+
+
+def test_repetition_sized_by_the_facts_is_a_rule_error() -> None:
+    """``name * count`` is capped at evaluation: a RuleError instead of a huge string."""
+    rules = one_row("name * count == 'nn'")
+    assert rules.decide("t", {"count": 2, "name": "n"}).matched == ("r",)
+    with pytest.raises(RuleError, match="repeated 1000 times is longer than 100,000"):
+        rules.decide("t", {"count": 1000, "name": "x" * 1000})
+
+
+def test_a_failing_rule_function_is_a_rule_error_in_decide_and_explain() -> None:
+    """A host function that raises is reported as the row's failure, at decide and explain."""
+    calls: list[str] = []
+
+    def flaky(name: str) -> bool:
+        calls.append(name)
+        if len(calls) > 1:
+            raise KeyError(name)
+        return True
+
+    rules = one_row("flaky(name)", {"flaky": flaky})
+    decision = rules.decide("t", {"count": 1, "name": "n"})
+    with pytest.raises(RuleError, match=r"row 'r': its condition failed: KeyError: 'n'"):
+        decision.explain()
+    with pytest.raises(RuleError) as info:
+        rules.decide("t", {"count": 1, "name": "n"})
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_desk_classify_raises_rule_error_not_raw() -> None:
+    """Desk.classify on such a rule set raises RuleError too."""
+    desk = Desk.open("memory://", rules=one_row("10 / count > 1"))
+    try:
+        assert desk.classify("t", {"count": 2, "name": "n"}).matched == ("r",)
+        with pytest.raises(RuleError, match="table 't', row 'r'"):
+            desk.classify("t", {"count": 0, "name": "n"})
+    finally:
+        desk.close()
+
+
+def test_facts_from_data_refuses_what_is_not_a_table_of_facts() -> None:
+    """Facts read from JSON that are not an object are a ValidationError (reqmgmt rules explain)."""
+    table = default_rules().table("sample_order")
+    with pytest.raises(ValidationError, match="a table of fact name = value"):
+        facts_from_data(table, [1, 2])  # type: ignore[arg-type]
+
+
+def test_a_rule_error_survives_facts_that_cannot_be_shown() -> None:
+    """A fact whose repr raises does not replace the RuleError with its own exception."""
+
+    class Opaque:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    rules = one_row("10 / count > 1")
+    with pytest.raises(RuleError, match=r"'extra': <Opaque instance at .*'name': 'n'"):
+        rules.decide("t", {"count": 0, "name": "n", "extra": Opaque()})
+    with pytest.raises(RuleError, match=r"'name': 'x{30,80}[.]{3}x+'\}"):  # shortened
+        rules.decide("t", {"count": 0, "name": "x" * 10_000})

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from .expr import Compiled, ExpressionError, compile_condition
-from .loader import DEFAULT_RULES, default_rules, load_rules
+from .expr import (
+    MAX_CONDITION_LENGTH,
+    MAX_DEPTH,
+    MAX_REPEAT,
+    Compiled,
+    ExpressionError,
+    compile_condition,
+)
+from .loader import DEFAULT_RULES, MAX_NESTING, default_rules, load_rules
 from .model import HIT_POLICIES, INPUT_TYPES, Decision, Row, RowResult, RuleSet, Table
 from .vocabulary import VOCABULARY_NAMES, Vocabulary
 
@@ -11,6 +18,10 @@ __all__ = [
     "DEFAULT_RULES",
     "HIT_POLICIES",
     "INPUT_TYPES",
+    "MAX_CONDITION_LENGTH",
+    "MAX_DEPTH",
+    "MAX_NESTING",
+    "MAX_REPEAT",
     "VOCABULARY_NAMES",
     "Compiled",
     "Decision",

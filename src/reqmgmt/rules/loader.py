@@ -12,21 +12,28 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date
-from decimal import Decimal
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import ConfigError, ValidationError
+from ..errors import ConfigError, ReqMgmtError, RuleError, ValidationError
 from ..model import CURRENCIES, Money
 from .expr import ExpressionError, compile_condition
 from .model import HIT_POLICIES, INPUT_TYPES, Row, RuleSet, Table, evaluate, prepare_facts
 from .vocabulary import default_vocabularies, merge_vocabularies
 
-__all__ = ["DEFAULT_RULES", "Source", "default_rules", "facts_from_data", "load_rules"]
+__all__ = [
+    "DEFAULT_RULES",
+    "MAX_NESTING",
+    "Source",
+    "default_rules",
+    "facts_from_data",
+    "load_rules",
+]
 
 Source = str | Path | Mapping[str, Any]
 Functions = Mapping[str, Callable[..., Any]]
@@ -34,6 +41,10 @@ Functions = Mapping[str, Callable[..., Any]]
 #: The packaged rule set with the procedures' own thresholds.
 DEFAULT_RULES = "default_rules.toml"
 
+#: How deeply tables and arrays may nest in a rule file or dict (the defaults need 6).
+MAX_NESTING = 32
+
+_SCALARS = frozenset({str, int, float, bool, date, datetime, time})
 _TOP_KEYS = {"tables", "meta", "vocabularies"}
 _TABLE_KEYS = {
     "zh", "en", "source", "hit", "inputs", "outputs", "currency", "default", "rows",
@@ -62,25 +73,49 @@ def _where(origin: str, table: str | None = None, row: str | None = None, fld: s
     return ", ".join(parts)
 
 
-def _bad_key(node: Any, path: str = "", seen: frozenset[int] = frozenset()) -> str | None:
-    """What in nested dicts and lists TOML could not hold: a non-string key, a cycle."""
-    if isinstance(node, Mapping | list | tuple):
-        if id(node) in seen:
-            return f"{path or 'the data'} (it contains itself)"
-        seen = seen | {id(node)}
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if not isinstance(key, str):
-                return f"{path}[{key!r}]"
-            found = _bad_key(value, f"{path}.{key}" if path else key, seen)
-            if found:
-                return found
-    elif isinstance(node, list | tuple):
-        for i, value in enumerate(node):
-            found = _bad_key(value, f"{path}[{i}]", seen)
-            if found:
-                return found
-    return None
+def _bad_key(data: Any) -> str | None:
+    """What in nested dicts and lists a rule file cannot hold: a non-string key, a cycle,
+    nesting deeper than :data:`MAX_NESTING` (so nothing after this recurses without end).
+
+    A part shared many times over is walked once per level it is found at, not once
+    per path; the path is spelt out only for the message.
+    """
+    passed: dict[int, int] = {}  # container id → the deepest level it was found sound at
+    ancestors: set[int] = set()
+    path: list[str] = []
+
+    def where() -> str:
+        return "".join(path).lstrip(".") or "the data"
+
+    def walk(node: Any, depth: int) -> str | None:
+        key = id(node)
+        if key in ancestors:
+            return f"{where()} contains itself: a rule file cannot (TOML has no cycles)"
+        if passed.get(key, 0) >= depth:
+            return None
+        if depth > MAX_NESTING:
+            return (
+                f"{where()}: tables and arrays nested more than {MAX_NESTING} levels deep; "
+                "the default rules need 6"
+            )
+        ancestors.add(key)
+        mapping = isinstance(node, Mapping)
+        for name, value in node.items() if mapping else enumerate(node):
+            if mapping and name.__class__ is not str and not isinstance(name, str):
+                return f"{where()}[{name!r}]: a key must be a string, as in TOML"
+            if value.__class__ in _SCALARS:
+                continue  # the bulk of a file: skip the slower checks below
+            if isinstance(value, Mapping | list | tuple):
+                path.append(f".{name}" if mapping else f"[{name}]")
+                found = walk(value, depth + 1)
+                if found:
+                    return found
+                path.pop()
+        ancestors.discard(key)
+        passed[key] = depth
+        return None
+
+    return walk(data, 1) if isinstance(data, Mapping | list | tuple) else None
 
 
 def _read(source: Source, index: int, problems: _Problems) -> tuple[str, Mapping[str, Any] | None]:
@@ -88,8 +123,8 @@ def _read(source: Source, index: int, problems: _Problems) -> tuple[str, Mapping
         origin = f"<dict #{index}>"
         bad = _bad_key(source)
         if bad:
-            # TOML keys are always strings; a dict must keep to that too.
-            problems.add(origin, f"{bad}: not what a TOML file can hold (string keys, no cycles)")
+            # A dict keeps to what a TOML file can hold.
+            problems.add(origin, bad)
             return origin, None
         return origin, source
     path = Path(source)
@@ -103,10 +138,21 @@ def _read(source: Source, index: int, problems: _Problems) -> tuple[str, Mapping
         problems.add(origin, "is not UTF-8 text")
         return origin, None
     try:
-        return origin, tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         problems.add(origin, f"is not valid TOML: {exc}")
         return origin, None
+    except (RecursionError, MemoryError):
+        # tomllib reads nested arrays and inline tables recursively.
+        problems.add(
+            origin, f"is not a rule file: arrays or tables nested more than {MAX_NESTING} deep"
+        )
+        return origin, None
+    bad = _bad_key(data)
+    if bad:
+        problems.add(origin, bad)
+        return origin, None
+    return origin, data
 
 
 def _merge(
@@ -313,7 +359,7 @@ def _build_row(
         problems.add(_where(origin, table, rid, "when"), "a condition string is required")
     else:
         try:
-            compiled = compile_condition(when, inputs, functions)
+            compiled = compile_condition(when, inputs, functions, types=inputs)
         except ExpressionError as exc:
             problems.add(_where(origin, table, rid, "when"), f"{when!r}: {exc}")
     then = raw.get("then")
@@ -347,18 +393,34 @@ def facts_from_data(table: Table, facts: Mapping[str, Any]) -> dict[str, Any]:
     Money is ``{amount = "...", currency = "..."}`` (or a bare number in the
     table's currency); decimals may be strings.
     """
+    if not isinstance(facts, Mapping):
+        raise ValidationError(
+            "facts", facts, "a table of fact name = value", where=f"table {table.name}"
+        )
     out = dict(facts)
     for name, kind in table.inputs.items():
         value = out.get(name)
         if kind == "money" and isinstance(value, Mapping):
             out[name] = Money(str(value.get("amount")), str(value.get("currency")))
         elif kind == "decimal" and isinstance(value, str | float) and not isinstance(value, bool):
-            out[name] = Decimal(str(value))
+            out[name] = _decimal_fact(table, name, value)
         elif (
             kind == "money" and isinstance(value, int | str | float) and not isinstance(value, bool)
         ):
             out[name] = Money(str(value), table.currency or "CNY")
     return out
+
+
+def _decimal_fact(table: Table, name: str, value: str | float) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise ValidationError(
+            name, value, 'a finite decimal number such as "12.5"', where=f"table {table.name}"
+        )
+    return number
 
 
 def _check_examples(origin: str, table: Table, problems: _Problems) -> None:
@@ -373,11 +435,16 @@ def _check_examples(origin: str, table: Table, problems: _Problems) -> None:
         try:
             prepared = prepare_facts(table, facts_from_data(table, facts), None, date.today())
             decision = evaluate(table, prepared, "", facts)
-        except (ValidationError, ConfigError) as exc:
-            message = str(exc)
-            if table.hit == "unique" and "all match" in message:
-                message = "rows overlap: " + message.split(": ", 1)[-1]
-            problems.add(where, message)
+        except RuleError as exc:
+            overlap = exc.row is None and table.hit == "unique" and "all match" in exc.reason
+            problems.add(
+                where,
+                ("rows overlap: " if overlap else f"row {exc.row!r}: " if exc.row else "")
+                + exc.reason,
+            )
+            continue
+        except ReqMgmtError as exc:  # a missing or mistyped fact
+            problems.add(where, str(exc))
             continue
         expect = example.get("expect")
         if expect is not None and decision.outcome != expect:

@@ -9,6 +9,7 @@ in Chinese or English.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -18,7 +19,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
-from ..errors import ConfigError, ValidationError
+from ..errors import ConfigError, ReqMgmtError, RuleError, ValidationError
 from ..model import Money
 from .expr import Compiled
 from .vocabulary import Vocabulary, default_vocabularies
@@ -130,7 +131,12 @@ class Decision:
         """
         out = []
         for row in self.spec.rows:
-            hit = row.when(self.prepared)
+            try:
+                hit = row.when(self.prepared)
+            except ReqMgmtError:
+                raise
+            except Exception as exc:
+                raise rule_error(self.spec, self.prepared, self.facts, exc) from exc
             out.append(RowResult(row, hit, {n: self.prepared[n] for n in row.when.names}))
             if hit and self.hit == "first":
                 break
@@ -247,8 +253,8 @@ class RuleSet:
         Every declared input must be given, of its declared type.  Money facts
         are converted into the table's currency with ``convert`` (rates of
         ``on``, default today).  Raises :class:`ValidationError` for missing or
-        mistyped facts and :class:`ConfigError` when a ``unique`` table
-        matches more than one row.
+        mistyped facts and :class:`RuleError` when a condition fails on these
+        facts or a ``unique`` table matches more than one row; nothing else.
         """
         table = self.tables.get(name)
         if table is None:
@@ -313,22 +319,33 @@ def _in_currency(
 def evaluate(
     table: Table, prepared: Mapping[str, Any], version: str, facts: Mapping[str, Any]
 ) -> Decision:
-    """Run the rows on prepared facts (see :meth:`RuleSet.decide`)."""
+    """Run the rows on prepared facts (see :meth:`RuleSet.decide`).
+
+    A condition that fails on these facts raises :class:`RuleError`.
+    """
     matched: list[Row] = []
-    if table.hit == "first":
-        for row in table.rows:
-            if row.when.evaluate(prepared):
-                return Decision(
-                    table.name, version, "first", row.then, (row.id,), facts, table, prepared
-                )
-    else:
-        matched = [row for row in table.rows if row.when.evaluate(prepared)]
+    # One try around the loop: free while nothing fails (Python 3.11).
+    try:
+        if table.hit == "first":
+            for row in table.rows:
+                if row.when.evaluate(prepared):
+                    return Decision(
+                        table.name, version, "first", row.then, (row.id,), facts, table, prepared
+                    )
+        else:
+            matched = [row for row in table.rows if row.when.evaluate(prepared)]
+    except ReqMgmtError:
+        raise  # a rule function's own library error says enough
+    except Exception as exc:
+        raise rule_error(table, prepared, facts, exc) from exc
     if table.hit == "unique" and len(matched) > 1:
-        raise ConfigError(
-            f"table {table.name}",
+        raise RuleError(
+            table.name,
+            None,
+            facts,
             "hit policy 'unique' but rows "
             + ", ".join(repr(r.id) for r in matched)
-            + f" all match facts {dict(prepared)!r}; make the conditions exclusive or use 'first'",
+            + " all match; make the conditions exclusive or use 'first'",
         )
     outcome: Any
     if table.hit == "collect":
@@ -348,6 +365,33 @@ def evaluate(
         table,
         prepared,
     )
+
+
+def rule_error(
+    table: Table, prepared: Mapping[str, Any], facts: Mapping[str, Any], exc: Exception
+) -> RuleError:
+    """The :class:`RuleError` for ``exc``, naming the first row that fails on ``prepared``."""
+    failing = None
+    for row in table.rows:
+        try:
+            row.when.evaluate(prepared)
+        except Exception:
+            failing = row.id
+            break
+    return RuleError(table.name, failing, facts, f"its condition failed: {_reason(exc)}")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ZeroDivisionError):  # decimal.DivisionByZero too
+        return "division by zero"
+    if isinstance(exc, decimal.Overflow):
+        return "a number too large to compute with"
+    if isinstance(exc, decimal.InvalidOperation):
+        return "an undefined decimal operation (such as 0 / 0)"
+    if isinstance(exc, RecursionError):
+        return "the condition nests too deeply to evaluate here"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def row_ids(rows: Sequence[Row]) -> list[str]:
