@@ -96,6 +96,7 @@ REQUIREMENT = Lifecycle(
             note_required=True,
             effects=(append_note_to("remarks"),),
             notify=("role:vp",),
+            requests_approval=True,
         ),
         Transition(
             event="approve_outsourcing",
@@ -107,6 +108,7 @@ REQUIREMENT = Lifecycle(
             requires=("outsourcing",),
             effects=(set_from_data("outsourcing"),),
             meaning="approval",
+            independent_of=("requester", "submitter"),
             notify=("department:materials",),
         ),
         Transition(
@@ -119,6 +121,9 @@ REQUIREMENT = Lifecycle(
             note_required=True,
             effects=(append_note_to("remarks"),),
             meaning="approval",
+            independence_waived=(
+                "a refusal approves nothing: the request goes back to negotiation with the customer"
+            ),
             notify=("role:sales",),
         ),
         Transition(
