@@ -99,7 +99,11 @@ def _wrong(plugin: str, hook: str, value: object, why: str = "") -> HookError:
 
 
 def _raised(plugin: str, hook: str, exc: BaseException) -> HookError:
-    answer = f"raised {type(exc).__name__}: {HookError.short(str(exc))[1:-1]}"
+    try:
+        text = HookError.short(str(exc))[1:-1]
+    except Exception:  # an exception whose __str__ raises
+        text = "(its message could not be read)"
+    answer = f"raised {type(exc).__name__}: {text}"
     return HookError(plugin, hook, answer, f"{EXPECTED[hook]}; {_NO_EXCEPTION}")
 
 
@@ -202,10 +206,14 @@ def ask_open_store(pm: pluggy.PluginManager, url: str) -> Store | None:
     from .storage.base import Store
 
     for plugin, value in answers(pm, "reqmgmt_open_store", {"url": url}, first=True):
-        if not isinstance(value, Store):
-            raise _wrong(plugin, "reqmgmt_open_store", value)
-        return value
+        return _checked(plugin, "reqmgmt_open_store", value, _store, Store)
     return None
+
+
+def _store(plugin: str, value: Any, protocol: type[Store]) -> Store:
+    if not isinstance(value, protocol):
+        raise _wrong(plugin, "reqmgmt_open_store", value)
+    return value
 
 
 #: Longest reference a store keeps (the ``ref`` columns).

@@ -61,6 +61,8 @@ def normalize_actor_id(value: object, *, field: str = "id", where: str = "Actor"
     """
     if not isinstance(value, str):
         raise ValidationError(field, value, _EXPECTED, where=where)
+    if len(value) > 16 * ACTOR_ID_MAX:  # no id, however much white space it carries
+        raise ValidationError(field, value[:ACTOR_ID_MAX] + "...", _EXPECTED, where=where)
     text = _canonical(value[:])  # [:] gives a plain str, whatever a subclass overrides
     bad = _refused(text)
     if bad is not None:
