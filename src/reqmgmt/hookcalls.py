@@ -118,15 +118,17 @@ def _checked(plugin: str, hook: str, value: Any, check: Callable[..., T], *args:
 
 
 def _owner(pm: pluggy.PluginManager, impls: Sequence[Any], exc: BaseException) -> str:
-    """The plugin whose implementation raised ``exc`` (found in its traceback)."""
+    """The plugin whose implementation raised ``exc``: the innermost in its traceback.
+
+    (A hook wrapper the exception passed through is further out.)
+    """
     codes = {getattr(i.function, "__code__", None): i.plugin for i in impls}
+    found = None
     tb = exc.__traceback__
     while tb is not None:
-        plugin = codes.get(tb.tb_frame.f_code)
-        if plugin is not None:
-            return plugin_name(pm, plugin)
+        found = codes.get(tb.tb_frame.f_code, found)
         tb = tb.tb_next
-    return "?"
+    return "?" if found is None else plugin_name(pm, found)
 
 
 def answers(
