@@ -14,6 +14,7 @@ from .desk import ContractDesk, Desk, DispatchResult, RequirementDesk, ReturnDes
 from .errors import (
     ConfigError,
     ConflictError,
+    HookError,
     ImportFailed,
     InvalidTransition,
     NotAuthorized,
@@ -69,6 +70,7 @@ __all__ = [
     "DispatchResult",
     "FieldChange",
     "HistoryCheck",
+    "HookError",
     "ImportFailed",
     "InvalidTransition",
     "Lifecycle",

@@ -35,6 +35,7 @@ from .creation import CreationCheck
 from .errors import (
     ConfigError,
     ConflictError,
+    HookError,
     ImportFailed,
     InvalidTransition,
     NotAuthorized,
@@ -43,8 +44,19 @@ from .errors import (
     TransitionBlocked,
     ValidationError,
 )
+from .hookcalls import (
+    ask_approvers,
+    ask_authorize,
+    ask_before,
+    ask_calendar,
+    ask_convert,
+    ask_next_number,
+    ask_notify,
+    ask_observers,
+    ask_open_store,
+)
 from .lifecycle import BUILTIN_LIFECYCLES
-from .lifecycle.base import Context, Engine, Lifecycle, Transition
+from .lifecycle.base import Context, Engine, Lifecycle, Party, Transition
 from .model import (
     CONTRACT_TERMS,
     Actor,
@@ -60,6 +72,7 @@ from .model import (
     Return,
     derive,
 )
+from .people import actor_key
 from .plugins import make_plugin_manager, rule_functions
 from .reminders import Calendar, ReminderResult, deadline_changes, run_reminders
 from .reports import Report, build_report
@@ -156,7 +169,7 @@ class Desk:
         self.autodispatch = autodispatch
         chosen = BUILTIN_LIFECYCLES.values() if lifecycles is None else lifecycles
         self.engines: dict[str, Engine] = {lc.kind: lc.build() for lc in chosen}
-        calendar = pm.hook.reqmgmt_calendar()
+        calendar = ask_calendar(pm)
         if calendar is None:
             raise ConfigError("reqmgmt_calendar", "no plugin gave a working calendar")
         #: The working calendar deadlines are counted on (``reqmgmt_calendar``).
@@ -200,7 +213,7 @@ class Desk:
             ruleset = rules
         else:
             ruleset = load_rules(rules, functions=rule_functions(pm), with_defaults=True)
-        store = pm.hook.reqmgmt_open_store(url=url)
+        store = ask_open_store(pm, url)
         if store is None:
             raise ConfigError(
                 f"store URL {url!r}",
@@ -258,11 +271,14 @@ class Desk:
         return self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
 
     def _before(self, record: Record, event: str, actor: Actor, state: str) -> None:
-        """``reqmgmt_before_transition``: a TransitionBlocked gets its place filled in."""
-        hook = self.pm.hook.reqmgmt_before_transition
-        if hook.get_hookimpls():
+        """``reqmgmt_before_transition``: a TransitionBlocked gets its place filled in.
+
+        Any other exception, or an answer other than ``None``, raises
+        :class:`HookError`.
+        """
+        if self.pm.hook.reqmgmt_before_transition.get_hookimpls():
             try:
-                hook(record=record, event=event, actor=actor)
+                ask_before(self.pm, {"record": record, "event": event, "actor": actor})
             except TransitionBlocked as exc:
                 raise exc.locate(record.ref, event, state) from None
 
@@ -359,10 +375,11 @@ class Desk:
         if not dry:
             _check_input(record, t, note, data)
         refusals = _role_problems(t, actor, None, record)
+        parties = engine.independence(t)
+        if parties:
+            refusals.extend(_independence_problems(record, actor, parties, t.signoff))
         if t.signoff:
             refusals.extend(self._signer_problems(record, actor, data.get("department")))
-        if t.independent:
-            refusals.extend(_independence_problems(record, actor))
         if not refusals:
             refusals.extend(self._vetoes(actor, record, event))
         if refusals:
@@ -373,43 +390,38 @@ class Desk:
         return engine, ctx, dest
 
     def _signer_problems(self, record: Record, actor: Actor, department: object) -> list[str]:
+        """Once per round, and eligible (``reqmgmt_approvers``, else the actor's departments).
+
+        Who a signer may not be (drafter, submitter) is the step's
+        ``independent_of``, checked with every other declaration.
+        """
         problems: list[str] = []
-        if actor.id == record.created_by and actor.id != record.submitted_by:
-            problems.append(f"{actor.id} drafted {record.ref} and may not sign its review")
-        if actor.id == record.submitted_by:
-            problems.append(
-                f"{actor.id} submitted this review (round {record.review_round}) and may not "
-                "sign it: no self-approval"
-            )
         for s in record.round_signoffs():
-            if s.actor_id == actor.id:
+            if actor_key(s.actor_id) == actor.id:
                 problems.append(
                     f"{actor.id} already signed for {s.department} in review round {s.round}; "
                     "one person signs once per round"
                 )
                 break
         if isinstance(department, str):
-            answer = self.pm.hook.reqmgmt_approvers(records=[record], department=department)
+            answer = (
+                ask_approvers(self.pm, [record], department)
+                if self.pm.hook.reqmgmt_approvers.get_hookimpls()
+                else None
+            )
             eligible = department in actor.departments if answer is None else actor.id in answer[0]
             if not eligible:
                 problems.append(f"{actor.id} is not an eligible signer for {department}")
         return problems
 
     def _vetoes(self, actor: Actor, record: Record, event: str) -> list[str]:
-        hook = self.pm.hook.reqmgmt_authorize
-        impls = hook.get_hookimpls()
-        if not impls:
+        """``reqmgmt_authorize``: the refusals (an answer not True/False/None: HookError)."""
+        if not self.pm.hook.reqmgmt_authorize.get_hookimpls():
             return []
-        if False not in hook(actor=actor, record=record, event=event):
+        names = ask_authorize(self.pm, {"actor": actor, "record": record, "event": event})
+        if not names:
             return []
-        # Name the plugins that refused (only on the refusal path).
-        kwargs = {"actor": actor, "record": record, "event": event}
-        names = [
-            self.pm.get_name(impl.plugin) or repr(impl.plugin)
-            for impl in impls
-            if impl.function(*[kwargs[a] for a in impl.argnames]) is False
-        ]
-        return [f"refused by reqmgmt_authorize of plugin {', '.join(names) or '?'}"]
+        return [f"refused by reqmgmt_authorize of plugin {', '.join(names)}"]
 
     def fire(
         self,
@@ -505,6 +517,7 @@ class Desk:
         expected_version: int | None = None,
     ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
         """Steps 1-5 of a command inside ``tx`` (the caller commits, then runs step 6)."""
+        _require_actor(actor)
         record = self._load(tx, ref)
         if expected_version is not None and record.version != expected_version:
             raise ConflictError(ref, expected_version, record.version)
@@ -624,16 +637,12 @@ class Desk:
 
     def _observe(self, record: Record, event: AuditEvent) -> None:
         """``reqmgmt_after_transition`` observers; a failing one is logged, not raised."""
-        hook = self.pm.hook.reqmgmt_after_transition
-        if hook.get_hookimpls():
-            try:
-                hook(record=record, audit_event=event)
-            except Exception:
-                log.exception(
-                    "reqmgmt_after_transition failed for %s version %s; the command is committed",
-                    record.ref,
-                    record.version,
-                )
+        if self.pm.hook.reqmgmt_after_transition.get_hookimpls():
+            ask_observers(
+                self.pm,
+                {"record": record, "audit_event": event},
+                f"{record.ref} version {record.version}",
+            )
 
     # --- creating records ---------------------------------------------------------------------
 
@@ -693,6 +702,7 @@ class Desk:
         (a requirement's deadline from the rules) are not applied: give such
         fields in the rows.
         """
+        _require_actor(actor)
         if batch_size < 1:
             raise ValidationError("batch_size", batch_size, "a positive number", where="import")
         done: list[str] = []
@@ -793,6 +803,7 @@ class Desk:
         reserves a batch's at once); with ``write=False`` the caller writes
         what is returned (an import writes a batch at once).
         """
+        _require_actor(actor)
         engine = self.engine(kind)
         lc = engine.lifecycle
         t = engine.creation
@@ -808,7 +819,7 @@ class Desk:
         if engine_fields:
             fields = {**fields, **engine_fields}
         now = self.now()
-        ref = self.pm.hook.reqmgmt_next_number(kind=kind, year=now.year)
+        ref = ask_next_number(self.pm, kind, now.year)
         if ref is None:
             seq = (number or tx.next_sequence)(f"{kind}:{now.year}")
             ref = f"{lc.number_prefix}-{now.year}-{seq:06d}"
@@ -893,10 +904,7 @@ class Desk:
         return rules.decide(table, facts, convert=self._convert, on=self.now().date())
 
     def _convert(self, money: Money, currency: str, on: date) -> Money | None:
-        result: Money | None = self.pm.hook.reqmgmt_convert_money(
-            money=money, currency=currency, on=on
-        )
-        return result
+        return ask_convert(self.pm, money, currency, on)
 
     # --- asking -------------------------------------------------------------------------------
 
@@ -906,8 +914,11 @@ class Desk:
         Notes and required data are not asked for (a UI asks for them after
         the button is shown).  For a sign-off event without ``department``,
         the answer is yes when the actor may sign for any department still
-        missing.  Raises :class:`NotFound` only.
+        missing.  A plugin's fault (:class:`HookError`) is a "no" with its
+        reason.  Raises :class:`NotFound`, and :class:`ValidationError` when
+        ``actor`` is not an :class:`Actor`.
         """
+        _require_actor(actor)
         with self.store.transaction() as tx:
             record = self._load(tx, ref)
         return self._verdict(record, event, actor, data, self.now())
@@ -926,14 +937,21 @@ class Desk:
         for attempt in attempts:
             try:
                 self._check(record, event, actor, None, attempt, now, dry=True)
-            except (InvalidTransition, NotAuthorized, TransitionBlocked, ValidationError) as exc:
+            except (
+                InvalidTransition,
+                NotAuthorized,
+                TransitionBlocked,
+                ValidationError,
+                HookError,
+            ) as exc:
                 reasons.extend(getattr(exc, "reasons", None) or [str(exc)])
             else:
                 return Verdict(True, record.ref, event, record.state)
         return Verdict(False, record.ref, event, record.state, tuple(dict.fromkeys(reasons)))
 
     def allowed_events(self, ref: str, *, actor: Actor) -> list[str]:
-        """The events ``actor`` may fire on ``ref`` now, sorted."""
+        """The events ``actor`` may fire on ``ref`` now, sorted (never raises for a plugin)."""
+        _require_actor(actor)
         with self.store.transaction() as tx:
             record = self._load(tx, ref)
         engine = self._engine_of(record)
@@ -1043,7 +1061,6 @@ class Desk:
     def _deliver(self, entries: Sequence[OutboxEntry]) -> DispatchResult:
         delivered = failed = dead = 0
         blocked: set[str] = set()
-        notify = self.pm.hook.reqmgmt_notify
         for entry in entries:
             n = entry.notification
             if n.ref in blocked:
@@ -1052,7 +1069,7 @@ class Desk:
                     tx.save_outbox(attrs.evolve(entry, next_attempt_at=None))
                 continue
             try:
-                notify(notification=n)
+                ask_notify(self.pm, n)
             except Exception as exc:
                 attempts = entry.attempts + 1
                 now = self.now()
@@ -1091,16 +1108,25 @@ def _role_problems(
     ]
 
 
-def _independence_problems(record: Record, actor: Actor) -> list[str]:
-    problems = []
-    if actor.id == record.created_by:
-        problems.append(f"{actor.id} drafted {record.ref} and may not approve it")
-    if actor.id == record.submitted_by:
-        problems.append(f"{actor.id} submitted this review and may not approve it")
-    if any(s.actor_id == actor.id for s in record.round_signoffs()):
-        problems.append(
-            f"{actor.id} signed for a department in this review and may not also approve it"
+def _require_actor(actor: object) -> None:
+    if not isinstance(actor, Actor):
+        raise ValidationError(
+            "actor", actor, "an Actor (reqmgmt.Actor(id, name, roles=..., departments=...))"
         )
+
+
+def _independence_problems(
+    record: Record, actor: Actor, parties: Sequence[Party], signing: bool
+) -> list[str]:
+    """The declared parties (``Transition.independent_of``) the actor is one of."""
+    problems = []
+    verb = "sign it: no self-approval" if signing else "approve it: no self-approval"
+    for party in parties:
+        for pid in party.ids(record):
+            if pid is not None and actor_key(pid) == actor.id:
+                says = party.says.format(ref=record.ref, round=record.review_round)
+                problems.append(f"{actor.id} {says} and may not {verb}")
+                break
     return problems
 
 

@@ -19,6 +19,15 @@ def _roles(t: Transition) -> str:
     return ", ".join(sorted(t.roles)) if t.roles else "anyone"
 
 
+def _independence(lc: Lifecycle, t: Transition) -> str:
+    parties = lc.independence(t)
+    if parties:
+        return "not the " + ", ".join(p.name for p in parties)
+    if t.independence_waived:
+        return "waived"
+    return ""
+
+
 def mermaid(lc: Lifecycle) -> str:
     """A Mermaid ``stateDiagram-v2`` of the lifecycle, labels in zh-CN and English."""
     lines = ["stateDiagram-v2"]
@@ -83,8 +92,9 @@ def markdown(lc: Lifecycle) -> str:
         "",
         "## Transitions",
         "",
-        "| event | from | to | 中文 | English | roles | note required | data | meaning |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| event | from | to | 中文 | English | roles | note required | data | meaning "
+        "| independent of |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     create = lc.creation()
     for t in (create, *lc.all_transitions()):
@@ -95,7 +105,8 @@ def markdown(lc: Lifecycle) -> str:
             meaning = f"{zh} {en}"
         out.append(
             f"| `{t.event}` | {sources} | `{t.dest}` | {t.zh} | {t.en} | {_roles(t)} | "
-            f"{'yes' if t.note_required else ''} | {', '.join(t.requires)} | {meaning} |"
+            f"{'yes' if t.note_required else ''} | {', '.join(t.requires)} | {meaning} | "
+            f"{_independence(lc, t)} |"
         )
     out += _creation_inputs(lc)
     if lc.signoffs:
@@ -116,9 +127,10 @@ def markdown(lc: Lifecycle) -> str:
                 f"- In {where}: {deps} each sign once per review round "
                 f"(`{step.sign_event}`); `{step.decline_event}` {back}, with the opinion as "
                 f"the reason. Signature meaning: {' '.join(SIGNATURE_MEANINGS[step.meaning])}. "
-                "Nobody signs a round they submitted or a record they drafted, nobody signs "
-                "twice in one round."
+                f"A signer is not the {', '.join(step.independent_of) or '(anyone)'}; nobody "
+                "signs twice in one round."
             )
+    out += _duties(lc)
     return "\n".join(out) + "\n"
 
 
@@ -144,3 +156,32 @@ def _creation_inputs(lc: Lifecycle) -> list[str]:
     if not lc.inputs:
         out.append("| (none declared: nothing can be created) | | |")
     return out
+
+
+def _duties(lc: Lifecycle) -> list[str]:
+    """The separation-of-duties section: each approval, who may not give it, and why."""
+    lines = ["", "## Separation of duties", ""]
+    requesting = sorted({t.event for t in lc.all_transitions() if t.requests_approval})
+    if requesting:
+        lines += [
+            "Requesting events (their actor becomes the `requester` until the next review "
+            "round): " + ", ".join(f"`{e}`" for e in requesting) + ".",
+            "",
+        ]
+    parties = {p.name: p for t in lc.all_transitions() for p in lc.independence(t)}
+    for p in parties.values():
+        lines.append(f"- `{p.name}`: whoever {p.says.format(ref='the record', round='n')}")
+    if parties:
+        lines.append("")
+    seen: set[tuple[str, str]] = set()
+    for t in lc.all_transitions():
+        if t.meaning != "approval" and not t.independent_of and not t.independent:
+            continue
+        text = _independence(lc, t)
+        if t.independence_waived:
+            text = f"no independence: {t.independence_waived}"
+        if (t.event, text) in seen:
+            continue
+        seen.add((t.event, text))
+        lines.append(f"- `{t.event}` ({t.en}): {text or 'none declared'}")
+    return lines

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 __all__ = [
     "ConfigError",
     "ConflictError",
+    "HookError",
     "ImportFailed",
     "InvalidTransition",
     "NotAuthorized",
@@ -133,6 +134,38 @@ class TransitionBlocked(ReqMgmtError):
         self.ref, self.event, self.state = ref, event, state
         self.args = (self._text(),)
         return self
+
+
+class HookError(ReqMgmtError):
+    """A plugin's hook answered something it may not, or raised.
+
+    ``plugin`` names the plugin, ``hook`` the hook, ``answer`` is a short
+    ``repr`` of what it returned (or of the exception it raised) and
+    ``expected`` says what the hook may answer (docs/hooks.md).  The
+    original exception, if any, is the ``__cause__``.  The command it
+    happened in wrote nothing.
+    """
+
+    #: Longest ``repr`` of an answer kept in the message.
+    MAX_REPR = 200
+
+    def __init__(self, plugin: str, hook: str, answer: str, expected: str) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        self.answer = answer
+        self.expected = expected
+        super().__init__(f"plugin {plugin!r}, hook {hook}: {answer}; expected {expected}")
+
+    @classmethod
+    def short(cls, value: object) -> str:
+        """``repr(value)``, cut to :attr:`MAX_REPR` characters (a broken ``__repr__`` too)."""
+        try:
+            text = repr(value)
+        except Exception as exc:  # a hostile __repr__ must not hide the real problem
+            text = f"<{type(value).__name__} whose repr raised {type(exc).__name__}>"
+        if len(text) > cls.MAX_REPR:
+            text = text[: cls.MAX_REPR - 3] + "..."
+        return text
 
 
 class ConflictError(ReqMgmtError):

@@ -8,6 +8,11 @@ first, so a host's implementation is called before them.
 
 docs/hooks.md documents each hook with an example; a test fails when one is
 missing there.
+
+Every answer is checked against the type documented here
+(:mod:`reqmgmt.hookcalls`): a wrong answer, or an exception other than a
+documented veto, raises :class:`reqmgmt.HookError` naming the plugin and
+the hook, and the command writes nothing.
 """
 
 from __future__ import annotations
@@ -52,7 +57,8 @@ def reqmgmt_next_number(kind: str, year: int) -> str | None:
     Called inside the creating command's transaction.  Return the ERP's own
     number, or ``None`` to let reqmgmt number it from a store sequence
     (``REQ-2026-000001``).  Stops at first non-None result.  The number must be
-    unique: a taken one raises :class:`reqmgmt.ConflictError`.
+    unique: a taken one raises :class:`reqmgmt.ConflictError`.  A number is a
+    ``str`` of 1 to 64 printable characters without surrounding spaces.
     """
 
 
@@ -67,10 +73,12 @@ def reqmgmt_approvers(
 ) -> Sequence[Collection[str]] | None:
     """Say who may sign for ``department``, for each of ``records``.
 
-    Called before a sign-off is accepted (and by ``desk.can``).  Return one
-    collection of actor ids per record, in the order of ``records``, or
+    Called before a sign-off is accepted (and by ``desk.can``).  Return a
+    list or tuple with one collection (set, frozenset, list, tuple; never a
+    bare string) of actor ids per record, in the order of ``records``, or
     ``None`` to let reqmgmt accept anyone whose ``Actor.departments`` holds
-    ``department``.  Stops at first non-None result.
+    ``department``.  Ids are normalised like ``Actor.id``.  Stops at first
+    non-None result.
     """
 
 
@@ -80,7 +88,8 @@ def reqmgmt_authorize(actor: Actor, record: Record, event: str) -> bool | None:
 
     Called after the actor's role was checked, before guards, inside the
     command (and by ``desk.can``, which writes nothing).  Return ``False`` to
-    refuse, ``True`` or ``None`` to let it pass.  Every implementation is
+    refuse, ``True`` or ``None`` to let it pass; any other answer is a
+    :class:`reqmgmt.HookError`, never a pass.  Every implementation is
     called; any ``False`` refuses with :class:`reqmgmt.NotAuthorized` naming
     the plugin.  Must not write anything.
     """
@@ -91,7 +100,9 @@ def reqmgmt_before_transition(record: Record, event: str, actor: Actor) -> None:
     """Veto by raising :class:`reqmgmt.TransitionBlocked` (e.g. a credit check).
 
     Called after authorization, before guards and before anything is
-    written.  Any exception aborts the command and nothing is written.
+    written.  Any other exception, or an answer other than ``None``
+    (returning ``False`` is no veto), aborts the command with a
+    :class:`reqmgmt.HookError`; nothing is written.
     """
 
 
@@ -105,8 +116,9 @@ def reqmgmt_after_transition(record: Record, audit_event: AuditEvent) -> None:
     """Observe a committed command (e.g. mirror the record into ERP tables).
 
     Called after the transaction committed, once per command, with the new
-    version of the record and its audit event.  An exception here is logged
-    and does not undo the command, which is already committed.
+    version of the record and its audit event.  An exception here (or an
+    answer other than ``None``) is logged and does not undo the command,
+    which is already committed; the other observers still run.
     """
 
 
@@ -115,7 +127,8 @@ def reqmgmt_notify(notification: Notification) -> None:
     """Deliver one notification (mail, IM, the ERP inbox...).
 
     Called by the outbox dispatcher after the command committed.  Raise to
-    report a failure: the notification stays in the outbox for a retry.  The
+    report a failure: the notification stays in the outbox for a retry (an
+    answer other than ``None`` counts as a failure too).  The
     same notification may be delivered more than once (after a failure or a
     restart): use ``notification.key`` to drop duplicates.
     """
@@ -131,7 +144,8 @@ def reqmgmt_convert_money(money: Money, currency: str, on: date) -> Money | None
     """Convert ``money`` into ``currency`` at the rate of ``on``.
 
     Called when a rule compares amounts in different currencies.  Return the
-    converted :class:`reqmgmt.Money`, or ``None`` if you have no rate.  Stops
+    converted :class:`reqmgmt.Money` in ``currency``, or ``None`` if you have
+    no rate.  Stops
     at first non-None result.  The default plugin converts only a currency
     into itself.
     """
@@ -141,7 +155,8 @@ def reqmgmt_convert_money(money: Money, currency: str, on: date) -> Money | None
 def reqmgmt_rule_functions() -> Mapping[str, Callable[..., Any]] | None:
     """Named predicates usable in rule conditions.
 
-    Called once when a Desk is opened.  Return a mapping of name → function;
+    Called once when a Desk is opened.  Return a mapping of name (an
+    identifier) → callable;
     the mappings of all plugins are merged (a name given twice is a
     :class:`reqmgmt.ConfigError`).
     """
@@ -175,5 +190,6 @@ def reqmgmt_escalation_contacts(
     escalation intervals.  Return recipients (``"role:sales_manager"``,
     ``"user:wang"``, ...), or ``None`` for the default: the route's approver
     at level 1, then the rule table ``escalation``'s ``levels``.  An empty
-    list sends nothing.  Stops at first non-None result.
+    list sends nothing; a bare string is refused.  Stops at first non-None
+    result.
     """

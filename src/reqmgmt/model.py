@@ -16,6 +16,7 @@ import attrs
 from attrs import field, frozen
 
 from .errors import ValidationError
+from .people import normalize_actor_id
 
 __all__ = [
     "CONTRACT_CHANNELS",
@@ -500,12 +501,16 @@ def _kept_amount(instance: object, attribute: attrs.Attribute[Any], value: objec
 class Actor:
     """A person acting on records.
 
+    ``id`` is kept in its canonical form (NFKC, stripped, case-folded:
+    ``Actor("Wang ").id == "wang"``), so one person is one id everywhere,
+    the audit trail included; ids with control or zero-width characters are
+    refused (see :mod:`reqmgmt.people`).  ``name`` is for display.
     ``roles`` decide which events they may fire (``sales``, ``vp``, ...);
     ``departments`` which sign-offs they may give, unless a
     ``reqmgmt_approvers`` plugin names the signers itself.
     """
 
-    id: str = field(validator=_non_empty)
+    id: str = field(converter=normalize_actor_id)
     name: str = field(default="", validator=attrs.validators.instance_of(str))
     departments: frozenset[str] = field(factory=frozenset, converter=_strings)
     roles: frozenset[str] = field(factory=frozenset, converter=_strings)
@@ -563,6 +568,8 @@ class Record:
     updated_at: datetime = field(validator=_aware)
     created_by: str = field(validator=_non_empty)
     submitted_by: str | None = field(default=None, validator=_optional_text)
+    #: Who asked for the pending approval (a transition with ``requests_approval``).
+    requested_by: str | None = field(default=None, validator=_optional_text)
     review_round: int = field(default=0, validator=_non_negative_int)
     signoffs: tuple[Signoff, ...] = field(default=(), converter=_signoffs)
     reason: str | None = field(default=None, validator=_optional_text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -10,6 +10,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError
+from .hookcalls import ask_rule_functions
 from .hookspecs import hookimpl
 from .model import Money
 from .reminders import Calendar, WorkCalendar
@@ -52,22 +53,18 @@ class DefaultPlugin:
 def rule_functions(pm: pluggy.PluginManager) -> dict[str, Callable[..., Any]]:
     """The named predicates of every ``reqmgmt_rule_functions`` plugin, merged.
 
-    A name given by two plugins raises :class:`ConfigError` naming both.
+    A name given by two plugins raises :class:`ConfigError` naming both; an
+    answer that is not a mapping of names to callables (or an exception)
+    raises :class:`reqmgmt.HookError`.
     """
     merged: dict[str, Callable[..., Any]] = {}
     owner: dict[str, str] = {}
-    for impl in reversed(pm.hook.reqmgmt_rule_functions.get_hookimpls()):
-        name = pm.get_name(impl.plugin) or repr(impl.plugin)
-        functions: Mapping[str, Any] = impl.function() or {}  # type: ignore[assignment]
+    for name, functions in ask_rule_functions(pm):
         for fname, fn in functions.items():
             if fname in merged:
                 raise ConfigError(
                     f"rule function {fname!r}",
                     f"given by both plugin {owner[fname]!r} and plugin {name!r}",
-                )
-            if not callable(fn):
-                raise ConfigError(
-                    f"rule function {fname!r}", f"plugin {name!r} gave {fn!r}, not a function"
                 )
             merged[fname] = fn
             owner[fname] = name

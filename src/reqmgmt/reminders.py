@@ -408,8 +408,9 @@ def _recipients(
             if missing:
                 return [f"department:{d}" for d in missing]
         return list(policy.get("handlers") or ["role:sales"])
-    hook = desk.pm.hook.reqmgmt_escalation_contacts
-    chosen: Sequence[str] | None = hook(record=record, deadline=deadline, level=stage.level)
+    from .hookcalls import ask_escalation  # hookcalls -> plugins -> reminders
+
+    chosen = ask_escalation(desk.pm, record, deadline, stage.level)
     if chosen is not None:
         return list(chosen)
     contacts = list(policy.get("levels") or [])

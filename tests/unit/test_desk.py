@@ -16,6 +16,7 @@ from reqmgmt import (
     ConflictError,
     Customer,
     Desk,
+    HookError,
     ImportFailed,
     InvalidTransition,
     NotAuthorized,
@@ -128,7 +129,7 @@ def test_before_transition_block_is_located_and_writes_nothing(clock: FakeClock)
 
 @pytest.mark.parametrize("hook", ["authorize", "before", "approvers"])
 def test_an_exception_in_any_veto_hook_writes_nothing(clock: FakeClock, hook: str) -> None:
-    """A crashing veto plugin aborts the command with nothing written."""
+    """A crashing veto plugin aborts the command (HookError naming it) with nothing written."""
 
     class Crashing:
         @hookimpl
@@ -153,8 +154,9 @@ def test_an_exception_in_any_veto_hook_writes_nothing(clock: FakeClock, hook: st
     with Desk.open(clock=clock, plugins=[Crashing()]) as desk:
         ref = to_evaluating(desk)
         before = snapshot(desk, ref)
-        with pytest.raises(RuntimeError, match="crashed"):
+        with pytest.raises(HookError, match=r"plugin 'Crashing'.*crashed") as info:
             desk.sign(ref, department="engineering", actor=ENG)
+        assert isinstance(info.value.__cause__, RuntimeError)
         assert snapshot(desk, ref) == before
 
 

@@ -194,8 +194,11 @@ def test_capa_closes_only_when_verified_by_someone_else(desk: Desk) -> None:
         actions="改善前处理线 improve pre-treatment",
     )
     assert opened.state == "capa_open"
-    with pytest.raises(TransitionBlocked, match="qm owns the CAPA"):
+    with pytest.raises(NotAuthorized, match="qm owns the CAPA and may not approve it"):
         desk.fire(r.ref, "verify_capa", actor=QUALITY_MANAGER, note="ok")
+    # The owner's id as the host typed it is still the owner.
+    with pytest.raises(NotAuthorized, match="owns the CAPA"):
+        desk.fire(r.ref, "verify_capa", actor=Actor(" QM", roles={"quality_manager"}), note="ok")
     other_manager = Actor("qm2", roles={"quality_manager"})
     closed = desk.fire(r.ref, "verify_capa", actor=other_manager, note="连续3批无不良")
     assert isinstance(closed, Return)

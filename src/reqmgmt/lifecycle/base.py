@@ -26,12 +26,14 @@ if TYPE_CHECKING:
     from ..rules.model import Decision
 
 __all__ = [
+    "PARTIES",
     "Context",
     "CreationInput",
     "Effect",
     "Engine",
     "Guard",
     "Lifecycle",
+    "Party",
     "SignoffStep",
     "State",
     "Transition",
@@ -80,6 +82,10 @@ def _inputs(value: Iterable[CreationInput]) -> tuple[CreationInput, ...]:
     return tuple(value)
 
 
+def _parties(value: Iterable[Party]) -> tuple[Party, ...]:
+    return tuple(value)
+
+
 @frozen
 class CreationInput:
     """A field the caller gives when a record is created (the lifecycle's allow-list).
@@ -93,6 +99,39 @@ class CreationInput:
     name: str
     required: bool = False
     vocabulary: str | None = None
+
+
+@frozen
+class Party:
+    """Someone an approval must be independent of (separation of duties).
+
+    ``ids(record)`` gives the ids of the people in that part (``None`` items
+    are skipped); ``says`` completes "<actor> ... and may not approve it",
+    with ``{ref}`` and ``{round}`` filled in from the record.
+    """
+
+    name: str
+    ids: Callable[[Record], Iterable[str | None]]
+    says: str
+
+
+def _round_signers(record: Record) -> Iterable[str]:
+    return [s.actor_id for s in record.round_signoffs()]
+
+
+#: The parties every lifecycle knows; a lifecycle adds its own in ``Lifecycle.parties``.
+PARTIES: dict[str, Party] = {
+    p.name: p
+    for p in (
+        Party("drafter", lambda r: (r.created_by,), "drafted {ref}"),
+        Party("submitter", lambda r: (r.submitted_by,), "submitted this review (round {round})"),
+        Party("signers", _round_signers, "signed for a department in this review"),
+        Party("requester", lambda r: (r.requested_by,), "requested this approval"),
+    )
+}
+
+#: What ``Transition.independent=True`` stands for.
+STANDARD_INDEPENDENCE = ("drafter", "submitter", "signers")
 
 
 @attrs.define(slots=True)
@@ -153,6 +192,15 @@ class Transition:
     submitter, who may not sign in that round.
     ``meaning``: what the actor's name on this event means (review, approval,
     responsibility), kept in the audit.
+    ``independent_of``: the parties (:data:`PARTIES`: ``drafter``,
+    ``submitter``, ``signers``, ``requester``, or the lifecycle's own) the
+    actor may not be; the engine refuses them with :class:`NotAuthorized`.
+    A transition whose ``meaning`` is ``"approval"`` must declare it, or
+    waive it with ``independence_waived`` saying why (checked by
+    :meth:`Lifecycle.problems`).
+    ``requests_approval``: the actor asks for an approval; they are kept as
+    the record's ``requested_by`` (the ``requester`` party) until the next
+    review round opens.
     """
 
     event: str
@@ -172,9 +220,14 @@ class Transition:
     #: Roles decided per record (e.g. the approver its review route names);
     #: used instead of ``roles`` when set.
     roles_from: Callable[[Record], frozenset[str]] | None = None
-    #: The actor may not be the record's creator, its submitter, nor a signer
-    #: of the current review round (separation of duties).
+    #: Shorthand for ``independent_of=("drafter", "submitter", "signers")``.
     independent: bool = False
+    #: Parties the actor may not be (separation of duties), by name.
+    independent_of: tuple[str, ...] = field(default=(), converter=_names)
+    #: Why this approval needs no independence (an explicit opt-out).
+    independence_waived: str | None = None
+    #: The actor asks for an approval: kept as ``requested_by``.
+    requests_approval: bool = False
     #: Data keys the command may carry besides ``requires``.
     optional: tuple[str, ...] = field(default=(), converter=_names)
     #: Recipients decided per record (on the new version), added to ``notify``.
@@ -208,6 +261,8 @@ class SignoffStep:
     also_in: tuple[str, ...] = field(default=(), converter=_names)
     #: Effects of a decline besides keeping the opinion as the reason.
     decline_effects: tuple[Effect, ...] = field(default=(), converter=_effects)
+    #: Parties a signer may not be (besides signing once per round).
+    independent_of: tuple[str, ...] = field(default=("drafter", "submitter"), converter=_names)
 
     @property
     def states(self) -> tuple[str, ...]:
@@ -319,6 +374,22 @@ class Lifecycle:
         """The names of the creation inputs."""
         return frozenset(i.name for i in self.inputs)
 
+    #: Parties of this lifecycle an approval may be declared independent of,
+    #: besides :data:`PARTIES`.
+    parties: tuple[Party, ...] = field(default=(), converter=_parties)
+
+    def party(self, name: str) -> Party | None:
+        """The party ``name`` (the lifecycle's own first, then :data:`PARTIES`)."""
+        for p in self.parties:
+            if p.name == name:
+                return p
+        return PARTIES.get(name)
+
+    def independence(self, t: Transition) -> tuple[Party, ...]:
+        """The parties the actor of ``t`` may not be (unknown names are left out)."""
+        names = t.independent_of or (STANDARD_INDEPENDENCE if t.independent else ())
+        return tuple(p for p in map(self.party, names) if p is not None)
+
     def creation(self) -> Transition:
         """The event that creates a record, as a transition into the initial state."""
         return Transition(
@@ -368,6 +439,7 @@ class Lifecycle:
                 guards=(department_open,),
                 meaning=step.meaning,
                 signoff=True,
+                independent_of=step.independent_of,
             ),
             Transition(
                 event=step.decline_event,
@@ -381,6 +453,7 @@ class Lifecycle:
                 note_required=True,
                 meaning=step.meaning,
                 signoff=True,
+                independent_of=step.independent_of,
             ),
         ]
 
@@ -429,6 +502,7 @@ class Lifecycle:
                 )
             elif i.name in engine_set:
                 out.append(f"creation input {i.name!r} is set by the engine, not by a caller")
+            out.extend(self._independence_problems(t, where))
         for step in self.signoffs:
             for state in step.states:
                 if state not in known:
@@ -446,6 +520,33 @@ class Lifecycle:
             for n in names:
                 if n not in reachable:
                     out.append(f"state {n!r} cannot be reached from {self.initial!r}")
+        return out
+
+    def _independence_problems(self, t: Transition, where: str) -> list[str]:
+        out = []
+        declared = bool(t.independent_of or t.independent)
+        for name in t.independent_of:
+            if self.party(name) is None:
+                known = sorted({*PARTIES, *(p.name for p in self.parties)})
+                out.append(f"{where}: unknown party {name!r}; known: " + ", ".join(known))
+        if "requester" in t.independent_of and not any(
+            x.requests_approval for x in self.all_transitions()
+        ):
+            out.append(
+                f"{where}: independent of the requester, but no transition requests "
+                "approval (requests_approval=True)"
+            )
+        waived = t.independence_waived
+        if waived is not None and (not isinstance(waived, str) or not waived.strip()):
+            out.append(f"{where}: independence_waived must say why")
+        if declared and waived is not None:
+            out.append(f"{where}: declares independence and waives it; choose one")
+        if t.meaning == "approval" and not declared and waived is None:
+            out.append(
+                f"{where} means approval but declares no independence: name the parties its "
+                "actor may not be (independent_of=('submitter', 'requester', ...)) or say why "
+                "none is needed (independence_waived='...')"
+            )
         return out
 
     def _reachable(self) -> set[str]:
@@ -499,6 +600,8 @@ class Engine:
                 self._table[(src, t.event)] = t
                 events[src].append(t.event)
         self._events = {s: tuple(sorted(e)) for s, e in events.items()}
+        # By identity: the transitions in the table are these very objects.
+        self._independence = {id(t): lifecycle.independence(t) for t in transitions}
         self.events: tuple[str, ...] = tuple(sorted({t.event for t in transitions}))
         self.machine = Machine(
             model=None,
@@ -527,6 +630,11 @@ class Engine:
         """The transition ``event`` takes from ``state``, or ``None``."""
         return self._table.get((state, event))
 
+    def independence(self, t: Transition) -> tuple[Party, ...]:
+        """The parties the actor of ``t`` may not be (precomputed)."""
+        found = self._independence.get(id(t))
+        return self.lifecycle.independence(t) if found is None else found
+
     def events_from(self, state: str) -> tuple[str, ...]:
         """Every event declared from ``state`` (whoever may fire it)."""
         return self._events.get(state, ())
@@ -553,6 +661,9 @@ class Engine:
         if t.opens_review:
             out["review_round"] = ctx.record.review_round + 1
             out["submitted_by"] = ctx.actor.id
+            out["requested_by"] = None
+        if t.requests_approval:
+            out["requested_by"] = ctx.actor.id
         if t.signoff:
             step = self.lifecycle.signoff_step(ctx.record.state)
             assert step is not None  # declared by the step itself

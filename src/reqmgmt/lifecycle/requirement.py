@@ -106,6 +106,7 @@ REQUIREMENT = Lifecycle(
             note_required=True,
             effects=(append_note_to("remarks"),),
             notify=("role:vp",),
+            requests_approval=True,
         ),
         Transition(
             event="approve_outsourcing",
@@ -117,6 +118,7 @@ REQUIREMENT = Lifecycle(
             requires=("outsourcing",),
             effects=(set_from_data("outsourcing"),),
             meaning="approval",
+            independent_of=("requester", "submitter"),
             notify=("department:materials",),
         ),
         Transition(
@@ -129,6 +131,9 @@ REQUIREMENT = Lifecycle(
             note_required=True,
             effects=(append_note_to("remarks"),),
             meaning="approval",
+            independence_waived=(
+                "a refusal approves nothing: the request goes back to negotiation with the customer"
+            ),
             notify=("role:sales",),
         ),
         Transition(

@@ -27,7 +27,15 @@ from ..model import (
     Record,
     Return,
 )
-from .base import Context, CreationInput, Lifecycle, State, Transition, note_as_reason
+from .base import (
+    Context,
+    CreationInput,
+    Lifecycle,
+    Party,
+    State,
+    Transition,
+    note_as_reason,
+)
 
 __all__ = ["REPLACEMENT", "RETURNS"]
 
@@ -173,11 +181,9 @@ def _open_capa(ctx: Context) -> Mapping[str, Any]:
     return {"capa": Capa(owner=ctx.data["owner"], due_on=due, actions=ctx.data["actions"])}
 
 
-def _capa_verifier(ctx: Context) -> str | None:
-    capa = _return(ctx.record).capa
-    if capa is not None and capa.owner == ctx.actor.id:
-        return f"{ctx.actor.id} owns the CAPA and may not verify it"
-    return None
+def _capa_owner(record: Record) -> tuple[str | None]:
+    capa = _return(record).capa
+    return (capa.owner if capa is not None else None,)
 
 
 def _verify_capa(ctx: Context) -> Mapping[str, Any]:
@@ -221,6 +227,7 @@ RETURNS = Lifecycle(
         CreationInput("line_no"),
         CreationInput("shipped_on"),
     ),
+    parties=(Party("capa_owner", _capa_owner, "owns the CAPA"),),
     states=(
         State("reported", "已登记", "reported"),
         State("received", "已收货", "goods received"),
@@ -276,6 +283,7 @@ RETURNS = Lifecycle(
             guards=(_within_window,),
             effects=(_judge_valid,),
             meaning="review",
+            requests_approval=True,
             notify=("department:sales", "department:materials"),
         ),
         Transition(
@@ -313,6 +321,7 @@ RETURNS = Lifecycle(
             note_required=True,
             effects=(_goodwill,),
             meaning="approval",
+            independent_of=("drafter",),
             notify=("department:finance",),
         ),
         Transition(
@@ -325,6 +334,7 @@ RETURNS = Lifecycle(
             requires=("disposition",),
             effects=(_dispose,),
             meaning="approval",
+            independent_of=("requester",),
             notify=("department:sales", "department:materials"),
             via="desk.returns.dispose",
         ),
@@ -347,9 +357,9 @@ RETURNS = Lifecycle(
             en="CAPA verified: close",
             roles={"quality_manager"},
             note_required=True,
-            guards=(_capa_verifier,),
             effects=(_verify_capa,),
             meaning="approval",
+            independent_of=("capa_owner",),
         ),
         Transition(
             event="close",

@@ -77,7 +77,11 @@ class ScriptedApprovers:
     """Answers ``reqmgmt_approvers`` from a fixed map of department → actor ids."""
 
     def __init__(self, signers: Mapping[str, Collection[str]]) -> None:
-        self.signers = {d: frozenset(ids) for d, ids in signers.items()}
+        # A bare string is one id, not a set of its letters.
+        self.signers = {
+            d: frozenset((ids,)) if isinstance(ids, str) else frozenset(ids)
+            for d, ids in signers.items()
+        }
         self.calls = 0
 
     @hookimpl
