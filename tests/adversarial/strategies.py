@@ -8,24 +8,30 @@ building them is a public call too: a hostile value may be refused there
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+import functools
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import strategies as st
 
+
+@functools.lru_cache(maxsize=4096)
 def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """``good`` nine times in ten, else ``bad`` (shrinks towards ``good``).
 
     A call has several arguments: hostile ones now and then keep most calls
     valid enough to reach deep states, and each refusal names one culprit.
     """
-    return st.sampled_from((True,) * 9 + (False,)).flatmap(lambda ok: good if ok else bad)
+    return _NINE_IN_TEN.flatmap(lambda ok: good if ok else bad)
+
+
+_NINE_IN_TEN = st.sampled_from((True,) * 9 + (False,))
 
 
 def sampled(good: Sequence[Any], bad: Sequence[Any]) -> st.SearchStrategy[Any]:
     """Mostly one of ``good``, sometimes one of ``bad``."""
-    return mostly(st.sampled_from(good), st.sampled_from(bad))
+    return mostly(st.sampled_from(tuple(good)), st.sampled_from(tuple(bad)))
 
 
 # --- people --------------------------------------------------------------------------
@@ -74,8 +80,16 @@ NON_ACTORS: tuple[Any, ...] = (None, "clerk", 42, {"id": "clerk", "roles": ["sal
 
 # --- vocabularies, with typos -----------------------------------------------------------
 
-DEPARTMENTS = ("engineering", "materials", "production", "quality", "sales", "foreign_trade",
-               "section_chief", "shipping")  # fmt: skip
+DEPARTMENTS = (
+    "engineering",
+    "materials",
+    "production",
+    "quality",
+    "sales",
+    "foreign_trade",
+    "section_chief",
+    "shipping",
+)
 BAD_DEPARTMENTS = ("Engineering", "engineering ", "enginering", "", "*")
 requirement_channels = sampled(("fax", "email", "phone", "portal"), ("Fax", "faks", ""))
 requirement_kinds = sampled(("order", "memo", "special", "bid"), ("oder", "Order"))
@@ -85,13 +99,20 @@ documents = sampled(
     ("contarct", "Contract"),
 )
 contract_channels = sampled(("domestic", "domestic", "foreign_trade"), ("foriegn_trade", ""))
-flags = sampled(((), (), ("first_order",), ("oem",), ("new_product",)), (("frist_order",), ("OEM",)))
+flags = sampled(
+    ((), (), ("first_order",), ("oem",), ("new_product",)), (("frist_order",), ("OEM",))
+)
 categories = sampled(("general", "important", "strategic"), ("importnat", ""))
 customer_flags = sampled(((), (), ("new",), ("foreign",)), (("nwe",), ("New",)))
 reason_codes = sampled(("quality", "wrong_item", "late", "other"), ("qualty", ""))
 dispositions = sampled(("rework", "replace", "refund", "scrap"), ("Scrap", "burn"))
-TERMS = ("payment_terms", "delivery_method", "packaging", "quality_requirements",
-         "acceptance_criteria")  # fmt: skip
+TERMS = (
+    "payment_terms",
+    "delivery_method",
+    "packaging",
+    "quality_requirements",
+    "acceptance_criteria",
+)
 currencies = sampled(("CNY",), ("USD", "JPY", "cny", "RMB"))
 
 # --- text and times ---------------------------------------------------------------------
@@ -161,12 +182,34 @@ def line_specs(draw: st.DrawFn, currency: str | None = None) -> list[dict[str, A
 # --- forged fields ----------------------------------------------------------------------
 
 #: Fields only the engine may set, offered at creation by a hostile caller.
-FORGEABLE = ("signoffs", "review_round", "submitted_by", "contract_class", "route",
-             "route_departments", "route_approver", "amendment", "state", "version",
-             "confirmation_required", "confirmation", "rules_version", "created_by", "ref",
-             "outsourcing", "delivery_plan", "reason", "judgement", "disposition",
-             "capa_required", "quotation_ref", "step", "next_deadline", "paused_seconds",
-             "unknown_field")  # fmt: skip
+FORGEABLE = (
+    "signoffs",
+    "review_round",
+    "submitted_by",
+    "contract_class",
+    "route",
+    "route_departments",
+    "route_approver",
+    "amendment",
+    "state",
+    "version",
+    "confirmation_required",
+    "confirmation",
+    "rules_version",
+    "created_by",
+    "ref",
+    "outsourcing",
+    "delivery_plan",
+    "reason",
+    "judgement",
+    "disposition",
+    "capa_required",
+    "quotation_ref",
+    "step",
+    "next_deadline",
+    "paused_seconds",
+    "unknown_field",
+)
 
 
 def forged_values(name: str) -> st.SearchStrategy[Any]:
