@@ -438,7 +438,7 @@ class Adversary(RuleBasedStateMachine):
             lambda: self.desk.fire(ref, event, actor=actor, **build_data(kwargs)),
         )
 
-    @rule(data=st.data(), steps=st.integers(1, 6))
+    @rule(data=st.data(), steps=st.integers(1, 10))
     def walk(self, data: st.DataObject, steps: int) -> None:
         """Events the Desk says someone may fire, with proper data: runs reach deep states.
 
@@ -453,8 +453,12 @@ class Adversary(RuleBasedStateMachine):
                 return
             engine = self.engines[record.RECORD_KIND]
             pairs = []
+            # Six people in turn, and whoever belongs to a department still to sign.
             first = data.draw(st.integers(0, len(self.actors) - 1), label="first of 6 people")
-            for actor in (self.actors * 2)[first : first + 6]:
+            step = engine.lifecycle.signoff_step(record.state)
+            missing = set(step.missing(record)) if step is not None else set()
+            signers = [a for a in self.actors if a.departments & missing]
+            for actor in dict.fromkeys([*(self.actors * 2)[first : first + 6], *signers]):
                 events = self.look(
                     f"allowed_events({ref!r}, actor={actor!r})",
                     lambda a=actor: self.desk.allowed_events(ref, actor=a),
