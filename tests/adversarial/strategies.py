@@ -145,6 +145,18 @@ EXTREME_TIMES = (
 ordinary_times = st.integers(-30 * 24, 60 * 24).map(lambda h: EPOCH + timedelta(hours=h))
 times = mostly(ordinary_times, st.sampled_from(EXTREME_TIMES))
 optional_times = st.none() | times
+#: Where a host's clock may jump: back to an ordinary day, or to the calendar's edges.
+clock_jumps = mostly(
+    ordinary_times,
+    st.sampled_from(
+        (
+            datetime(1, 1, 2, tzinfo=UTC),
+            datetime(1899, 12, 31, tzinfo=UTC),
+            datetime(2201, 1, 1, tzinfo=UTC),
+            datetime(9999, 12, 30, tzinfo=UTC),
+        )
+    ),
+)
 dates = sampled((date(2025, 12, 1), date(2026, 2, 1)), (date(1, 1, 1), date(9999, 12, 31)))
 
 # --- money and lines ------------------------------------------------------------------------
