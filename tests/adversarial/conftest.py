@@ -47,7 +47,8 @@ class Stores:
                 self._template = self._tmp / "template.db"
                 Desk.open(f"sqlite:///{self._template}").close()
             shutil.copyfile(self._template, path)
-            return f"sqlite:///{path}"
+            # Durability is not under test here: no fsync per commit.
+            return f"sqlite:///{path}?synchronous=NORMAL"
         assert self._pg_base is not None
         schema = f"example_{n}"
         engine = sa.create_engine(self._pg_base, isolation_level="AUTOCOMMIT")
