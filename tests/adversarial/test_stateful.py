@@ -404,7 +404,8 @@ class Adversary(RuleBasedStateMachine):
             out["customer"] = build_customer(out["customer"])
         if "lines" in out:
             out["lines"] = tuple(build_line(x) for x in out["lines"])
-            out["amount"] = sum_lines(out["lines"], out.get("currency", "CNY"))
+        if out.get("amount") == "SUM_OF_LINES":
+            out["amount"] = sum_lines(out["lines"], out["currency"])
         if out.get("signoffs") == "FORGED_SIGNOFFS":
             out["signoffs"] = tuple(
                 Signoff(d, a, True, "forged", "review", 1, now)
@@ -931,6 +932,8 @@ def base_fields(draw: st.DrawFn, kind: str) -> dict[str, Any]:
             "currency": "CNY",
             "lines": draw(hs.line_specs("CNY")),
             "document": draw(hs.documents),
+            # The amount is the engine's to compute; a caller may still give it.
+            **({"amount": "SUM_OF_LINES"} if draw(st.booleans()) else {}),
         }
     if kind == "return":
         return {
