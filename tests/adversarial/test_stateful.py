@@ -830,6 +830,10 @@ class Adversary(RuleBasedStateMachine):
                 assert department in self.person(signer)[0], (
                     f"{where}: {signer!r} signed for {department} without belonging to it"
                 )
+                assert (department, signer, before.review_round) in signed_in(trail), (
+                    f"{where}: {signer!r} signed for {department} in round "
+                    f"{before.review_round} without a signing event in the trail (forged)"
+                )
                 signatures.append((signer, f"signed {department}"))
         else:
             # No sign-off step: the review is the event that put the record where it was.
@@ -890,6 +894,22 @@ class Adversary(RuleBasedStateMachine):
 
 ODD = st.sampled_from((None, "", 0, "\x00", -1))
 CREDITS = st.sampled_from((Money("100", "CNY"), Money("-5", "CNY")))
+
+
+def signed_in(trail: Sequence[AuditEvent]) -> set[tuple[str, str, int]]:
+    """(department, signer, round) of every sign-off a signing command added, by its actor."""
+    out = set()
+    for e in trail:
+        for change in e.changes:
+            if change.field == "signoffs" and e.from_state is not None:
+                added = change.new if change.op == "append" else change.new[-1:]
+                out.update(
+                    (s["department"], s["actor_id"], s["round"])
+                    for s in added
+                    if s["actor_id"] == e.actor_id
+                )
+    return out
+
 
 # --- specs and their value objects --------------------------------------------------------
 
