@@ -1,0 +1,1 @@
+"""The adversarial suite: hostile callers, tampered stores, wrong hook answers, broken rules."""

@@ -1,0 +1,96 @@
+"""Adversarial suite set-up: a fresh store per example on memory, SQLite and PostgreSQL.
+
+PostgreSQL follows tests/integration/conftest.py: one database per test
+function (dropped afterwards), skipped with the reason when no server is
+given and failed under CI=true.  Within it each hypothesis example gets its
+own schema, which is much cheaper than a database per example.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reqmgmt import Desk
+from tests.integration.conftest import _require_server
+
+BACKENDS = ("memory", "sqlite", "postgresql")
+#: Figures the adversarial tests report (printed at the end of the run).
+FIGURES: pytest.StashKey[list[str]] = pytest.StashKey()
+
+
+class Stores:
+    """Hands out the URL of a new, empty store of one backend for each example."""
+
+    def __init__(self, backend: str, tmp_path: Path, pg_base: str | None = None) -> None:
+        self.backend = backend
+        self._tmp = tmp_path
+        self._pg_base = pg_base
+        self._count = itertools.count()
+        self._template: Path | None = None
+
+    def fresh(self) -> str:
+        """The URL of an empty store nobody else uses."""
+        n = next(self._count)
+        if self.backend == "memory":
+            return "memory://"
+        if self.backend == "sqlite":
+            path = self._tmp / f"example-{n}.db"
+            if self._template is None:
+                # Created (and migrated) once by the library, then copied.
+                self._template = self._tmp / "template.db"
+                Desk.open(f"sqlite:///{self._template}").close()
+            shutil.copyfile(self._template, path)
+            # Durability is not under test here: no fsync per commit.
+            return f"sqlite:///{path}?synchronous=NORMAL"
+        assert self._pg_base is not None
+        schema = f"example_{n}"
+        engine = sa.create_engine(self._pg_base, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        engine.dispose()
+        url = sa.engine.make_url(self._pg_base)
+        query = {**url.query, "options": f"-csearch_path={schema}"}
+        return url.set(query=query).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    """New empty stores of one backend (memory, a SQLite file, a PostgreSQL schema)."""
+    if request.param != "postgresql":
+        yield Stores(request.param, tmp_path)
+        return
+    base = _require_server()
+    name = f"reqmgmt_adv_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield Stores("postgresql", tmp_path, url)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> list[str]:
+    """Lines for the end-of-run summary (calls tried, refusals, escapes)."""
+    return request.config.stash.setdefault(FIGURES, [])
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.section("adversarial figures")
+        for line in lines:
+            terminalreporter.write_line(line)
