@@ -489,6 +489,7 @@ class Lifecycle:
                 )
             if t.event == self.create_event:
                 out.append(f"{where}: {t.event!r} is reserved for creating the record")
+            out.extend(self._independence_problems(t, where))
         fields = {a.name for a in attrs.fields(self.record_type)}
         engine_set = {a.name for a in attrs.fields(Record)} - {"due_at"}
         seen_inputs: set[str] = set()
@@ -502,7 +503,6 @@ class Lifecycle:
                 )
             elif i.name in engine_set:
                 out.append(f"creation input {i.name!r} is set by the engine, not by a caller")
-            out.extend(self._independence_problems(t, where))
         for step in self.signoffs:
             for state in step.states:
                 if state not in known:
