@@ -70,3 +70,27 @@ def test_creating_on_the_memory_store_hands_over_no_document() -> None:
     with Desk.open("memory://", clock=FakeClock()) as desk:
         receive(desk)
     assert len(serialize._HANDED) == 0
+
+
+def test_a_failed_transaction_gives_its_numbers_back() -> None:
+    """Numbers drawn in a rolled-back transaction are drawn again, as on SQL stores."""
+    store = MemoryStore()
+    failed = store.transaction()
+    assert failed.next_sequence("requirement:2026", count=3) == 1
+    failed.__exit__(RuntimeError, None, None)  # the block raised: rolled back
+    with store.transaction() as tx:
+        assert tx.next_sequence("requirement:2026") == 1
+
+
+def test_numbers_another_transaction_drew_after_are_never_given_back() -> None:
+    """A gap rather than a number handed out twice when transactions interleave."""
+    store = MemoryStore()
+    a = store.transaction()
+    b = store.transaction()
+    assert a.next_sequence("n") == 1
+    assert b.next_sequence("n") == 2
+    assert a.next_sequence("n") == 3
+    a.__exit__(RuntimeError, None, None)
+    b.__exit__(None, None, None)
+    with store.transaction() as tx:
+        assert tx.next_sequence("n") == 4

@@ -55,7 +55,7 @@ def _entry(item: Notification | OutboxEntry) -> OutboxEntry:
 
 
 class _MemoryTransaction:
-    __slots__ = ("_audit", "_outbox", "_store", "_writes")
+    __slots__ = ("_audit", "_drawn", "_outbox", "_store", "_writes")
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -63,6 +63,8 @@ class _MemoryTransaction:
         self._writes: dict[str, tuple[Record, int | None]] = {}
         self._audit: list[AuditEvent] = []
         self._outbox: dict[str, Notification | OutboxEntry] = {}
+        # name -> (value before this transaction drew, last value it drew)
+        self._drawn: dict[str, tuple[int, int]] | None = None
 
     def __enter__(self) -> _MemoryTransaction:
         return self
@@ -71,6 +73,20 @@ class _MemoryTransaction:
         # Staged writes are simply dropped when the block failed.
         if exc_type is None:
             self._commit()
+        elif self._drawn:
+            self._return_numbers(self._drawn)
+
+    def _return_numbers(self, drawn: dict[str, tuple[int, int]]) -> None:
+        """Give back the numbers a failed transaction drew, as a SQL rollback would.
+
+        Only while nobody drew after it: a number another transaction holds
+        stays drawn (a gap, never a number handed out twice).
+        """
+        store = self._store
+        with store._lock:
+            for name, (before, last) in drawn.items():
+                if before >= 0 and store._sequences.get(name) == last:
+                    store._sequences[name] = before
 
     def get(self, ref: str) -> Record | None:
         staged = self._writes.get(ref)
@@ -132,8 +148,15 @@ class _MemoryTransaction:
     def next_sequence(self, name: str, count: int = 1) -> int:
         store = self._store
         with store._lock:
-            first = store._sequences.get(name, 0) + 1
+            before = store._sequences.get(name, 0)
+            first = before + 1
             store._sequences[name] = first + count - 1
+        if self._drawn is None:
+            self._drawn = {}
+        start, last = self._drawn.get(name, (before, before))
+        # Another transaction drew between this one's draws: its numbers sit
+        # inside this range, so none of it can be given back.
+        self._drawn[name] = (start if last == before else -1, first + count - 1)
         return first
 
     def query(
