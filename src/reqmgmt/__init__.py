@@ -19,6 +19,7 @@ from .errors import (
     NotAuthorized,
     NotFound,
     ReqMgmtError,
+    TamperedRecord,
     TransitionBlocked,
     ValidationError,
 )
@@ -40,6 +41,7 @@ from .model import (
 )
 from .plugins import make_plugin_manager
 from .storage import MemoryStore, OutboxEntry, Store, Transaction
+from .verification import VerifyReport
 
 try:
     __version__ = version("reqmgmt")
@@ -79,11 +81,13 @@ __all__ = [
     "SignoffStep",
     "State",
     "Store",
+    "TamperedRecord",
     "Transaction",
     "Transition",
     "TransitionBlocked",
     "ValidationError",
     "Verdict",
+    "VerifyReport",
     "__version__",
     "hookimpl",
     "hookspec",
