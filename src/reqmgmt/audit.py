@@ -35,6 +35,7 @@ __all__ = [
     "from_canonical",
     "link_problem",
     "replay",
+    "replay_document",
     "sealed_event",
     "snapshot",
     "verify",
@@ -185,6 +186,11 @@ def verify(ref: str, events: Sequence[AuditEvent]) -> HistoryCheck:
 
 def replay(events: Sequence[AuditEvent], record_type: type[R], *, version: int | None = None) -> R:
     """Rebuild a record from its audit events (up to ``version``, by default all)."""
+    return structure(replay_document(events, version=version), record_type)
+
+
+def replay_document(events: Sequence[AuditEvent], *, version: int | None = None) -> dict[str, Any]:
+    """The JSON form of the record the events rebuild (what :func:`replay` structures)."""
     doc: dict[str, Any] = {}
     for e in events:
         if version is not None and e.version > version:
@@ -196,7 +202,7 @@ def replay(events: Sequence[AuditEvent], record_type: type[R], *, version: int |
                 doc[change.field] = [*doc[change.field][: change.old], *change.new]
             else:
                 doc[change.field] = change.new
-    return structure(doc, record_type)
+    return doc
 
 
 def snapshot(record: Record) -> dict[str, Any]:

@@ -25,6 +25,7 @@ cannot hide: a chain cut short, rolled back, re-hashed or removed.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -34,9 +35,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import frozen
 
-from .audit import HistoryCheck, from_canonical, link_problem, replay, snapshot
+from .audit import HistoryCheck, from_canonical, link_problem, replay_document, snapshot
 from .errors import ConfigError
 from .model import AuditEvent, Record
 from .serialize import structure
@@ -151,6 +153,11 @@ def _events(ref: str, rows: Sequence[RawRow], tx: RawRead) -> list[AuditEvent]:
         problem = link_problem(i, event, prev)
         if problem is not None:
             raise _Broken(i, problem, "audit.doc" if "altered" in problem else None)
+        if not _canonical(row):
+            raise _Broken(
+                i, f"event {i}'s document is not the exact text its hash was made of (edited)",
+                "audit.doc",
+            )  # fmt: skip
         if event.ref != ref:
             raise _Broken(i, f"event {i} is an event of {event.ref!r}", "audit.doc")
         try:
@@ -161,6 +168,20 @@ def _events(ref: str, rows: Sequence[RawRow], tx: RawRead) -> list[AuditEvent]:
         events.append(event)
         prev = event.hash
     return events
+
+
+def _canonical(row: RawRow) -> bool:
+    """Is the row's document exactly the bytes its hash covers?
+
+    True for documents in reqmgmt 0.1.0's form (the hash inside), which
+    were not stored canonically; the hash check covers their content.
+    """
+    try:
+        if '"hash"' in row.doc and "hash" in json.loads(row.doc):
+            return True
+        return hashlib.sha256(row.doc.encode()).hexdigest() == row.columns.get("hash")
+    except Exception:
+        return False
 
 
 def _record(ref: str, raw: RawRow, events: Sequence[AuditEvent]) -> Record:
@@ -182,8 +203,12 @@ def _record(ref: str, raw: RawRow, events: Sequence[AuditEvent]) -> Record:
     return record
 
 
-def _agrees(ref: str, record: Record, events: Sequence[AuditEvent]) -> None:
-    """The record is the trail's last version, exactly what replaying the trail gives."""
+def _agrees(ref: str, record: Record, events: Sequence[AuditEvent], doc: str | None = None) -> None:
+    """The record is the trail's last version, exactly what replaying the trail gives.
+
+    With ``doc`` (the stored text), also field by field as JSON: no field the
+    record type lacks, none the trail set dropped, none of another JSON type.
+    """
     version = record.version
     if record.ref != ref:
         raise _Broken(
@@ -196,7 +221,8 @@ def _agrees(ref: str, record: Record, events: Sequence[AuditEvent]) -> None:
             "records.version",
         )
     try:
-        rebuilt = snapshot(replay(events, type(record)))
+        replayed = replay_document(events)
+        rebuilt = snapshot(structure(replayed, type(record)))
     except Exception as exc:
         raise _Broken(
             version, f"replaying the audit trail fails ({_reason(exc)})", "audit.doc"
@@ -210,6 +236,34 @@ def _agrees(ref: str, record: Record, events: Sequence[AuditEvent]) -> None:
             "fields: " + ", ".join(fields),
             "records.doc",
         )
+    if doc is not None:
+        _same_document(version, type(record), json.loads(doc), replayed)
+
+
+def _same_document(
+    version: int, cls: type[Record], data: dict[str, Any], replayed: dict[str, Any]
+) -> None:
+    names = {a.name for a in attrs.fields(cls)}
+    for key in data:
+        if key not in names:
+            raise _Broken(
+                version, f"the record's document has an unknown field {key!r}", "records.doc"
+            )
+    for key, value in replayed.items():
+        if key not in data:
+            raise _Broken(version, f"the record's document lacks the field {key!r}", "records.doc")
+        if _json(data[key]) != _json(value):
+            raise _Broken(
+                version,
+                f"the record's document field {key!r} holds {data[key]!r} where the trail "
+                f"has {value!r}",
+                "records.doc",
+            )
+
+
+def _json(value: Any) -> str:
+    # Typed comparison of JSON values: true is not 1, "3" is not 3.
+    return json.dumps(value, sort_keys=True)
 
 
 def check_history(tx: Transaction, ref: str) -> Checked | None:
@@ -243,7 +297,7 @@ def check_history(tx: Transaction, ref: str) -> Checked | None:
                 len(events), f"the record is malformed ({_reason(exc)})", "records.doc"
             ) from None
         _columns("records", "the record", raw.columns, own, record.version)
-        _agrees(ref, record, events)
+        _agrees(ref, record, events, raw.doc)
     except _Broken as brk:
         head = events[-1].hash if events else ""
         return Checked(HistoryCheck(ref, len(rows), brk.at, brk.problem, brk.column, head), hashes)
