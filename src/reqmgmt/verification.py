@@ -403,8 +403,9 @@ def verify_all(
             anchor = waiting.pop(ref, None)
             if anchor is not None:
                 anchored += 1
-                if check:
-                    check = _anchor_problem(found, *anchor) or check
+                problem = _anchor_problem(found, *anchor) if check else None
+                if problem is not None:  # (a broken check is falsy: no `or` here)
+                    check = problem
             if not check:
                 broken.append(check)
             elif on_head is not None:
