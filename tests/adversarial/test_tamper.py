@@ -245,8 +245,8 @@ def sql_cases(
         lambda: attacker.run(
             (
                 "INSERT INTO audit (ref, version, hash, doc, kind, event, from_state, "
-                "to_state, at) SELECT ref, :v, hash, doc, kind, event, from_state, to_state, at FROM audit "
-                "WHERE id = :a",
+                "to_state, at) SELECT ref, :v, hash, doc, kind, event, from_state, to_state, "
+                "at FROM audit WHERE id = :a",
                 {"v": n + 1, "a": a},
             )
         ),
