@@ -246,9 +246,8 @@ def test_cli_verify_anchors_written_then_truncation_caught(
     assert json.loads(lines[1])["version"] == 5
     assert main(["verify", "--db", url, "--anchor", str(anchor), "--no-entrypoints"]) == 0
     # events 3-5 removed and the record put back to version 2: consistent, but short
-    with Desk.open(url, clock=FakeClock()) as desk:
-        with desk.store.transaction() as tx:
-            values = tx._values(v2)  # type: ignore[attr-defined]
+    with Desk.open(url, clock=FakeClock()) as desk, desk.store.transaction() as tx:
+        values = tx._values(v2)  # type: ignore[attr-defined]
     attack(
         url,
         "DELETE FROM audit WHERE ref = :r AND version > 2",
