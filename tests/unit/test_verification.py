@@ -107,9 +107,11 @@ def test_a_record_whose_columns_disagree_is_refused_with_tampered_record(url: st
         assert len(desk.verify_history(ref).problem) > 0
         desk.fire(other, "clarify", actor=CLERK, note="?")  # the others carry on
     attack(url, "UPDATE records SET version = 5, state = 'accepted' WHERE ref = :r", r=ref)
-    with Desk.open(url, clock=FakeClock()) as desk:
-        with pytest.raises(TamperedRecord, match=r"records\.state"):
-            desk.can(ref, "accept", actor=CLERK)
+    with (
+        Desk.open(url, clock=FakeClock()) as desk,
+        pytest.raises(TamperedRecord, match=r"records\.state"),
+    ):
+        desk.can(ref, "accept", actor=CLERK)
     attack(url, "UPDATE records SET state = 'evaluating', doc = '{' WHERE ref = :r", r=ref)
     with Desk.open(url, clock=FakeClock()) as desk:
         with pytest.raises(TamperedRecord, match="does not read as a record"):
