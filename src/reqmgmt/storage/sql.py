@@ -510,13 +510,13 @@ class _SqlTransaction:
         found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
         return None if found is None else self._checked(ref, found)
 
-    def _checked(self, ref: str, found: Sequence[Any]) -> Record:
+    def _checked(self, ref: str, found: tuple[Any, ...]) -> Record:
         """The record of a GET row, refused when its columns disagree with its document."""
         try:
             record, columns = self._known(found[0], found[1])
         except Exception as exc:  # a damaged document, of any shape
             raise TamperedRecord(ref, (), f"{type(exc).__name__}: {str(exc)[:200]}") from exc
-        if tuple(found[2:]) != columns:
+        if found[2:] != columns:  # both drivers give rows as tuples
             differ = [
                 f"records.{name}"
                 for name, stored, own in zip(_RECORD_COLUMNS, found[2:], columns, strict=True)
