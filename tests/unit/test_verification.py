@@ -283,3 +283,24 @@ def test_cli_verify_refuses_a_malformed_anchor_file(
     anchor.write_text('{"format": "reqmgmt-anchors/1"}\n{"ref": "R", "version": "1"}\n')
     assert main(["verify", "--db", url, "--anchor", str(anchor), "--no-entrypoints"]) == 1
     assert "line 2" in capsys.readouterr().err
+
+
+def test_progress_is_rich_when_installed_else_a_plain_counter(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a terminal: rich's bar when it imports, else "verified n/total records" on stderr."""
+    import sys
+
+    from reqmgmt.verification import _progress
+
+    update, done = _progress(True)
+    assert update is not None
+    update(3, 7)
+    done()
+    monkeypatch.setitem(sys.modules, "rich.progress", None)  # rich not installed
+    update, done = _progress(True)
+    assert update is not None
+    update(3, 7)
+    done()
+    assert "\rverified 3/7 records\n" in capsys.readouterr().err
+    assert _progress(False)[0] is None
