@@ -471,17 +471,19 @@ def _anchor_writer(path: Path) -> Iterator[Callable[[str, int, str], None]]:
     """Write heads to ``path.partial``; the caller renames it into place (never overwriting)."""
     partial = path.with_name(path.name + ".partial")
     with open(partial, "x", encoding="utf-8") as f:
-        f.write(
-            json.dumps({"format": ANCHOR_FORMAT, "written_at": datetime.now(UTC).isoformat()})
-            + "\n"
-        )
+        try:
+            header = {"format": ANCHOR_FORMAT, "written_at": datetime.now(UTC).isoformat()}
+            f.write(json.dumps(header) + "\n")
 
-        def head(ref: str, version: int, digest: str) -> None:
-            f.write(json.dumps({"ref": ref, "version": version, "hash": digest}) + "\n")
+            def head(ref: str, version: int, digest: str) -> None:
+                f.write(json.dumps({"ref": ref, "version": version, "hash": digest}) + "\n")
 
-        yield head
-        f.flush()
-        os.fsync(f.fileno())
+            yield head
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            partial.unlink()  # a run that failed leaves no half-written anchor behind
+            raise
 
 
 def _place(path: Path, keep: bool) -> None:
