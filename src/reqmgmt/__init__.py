@@ -21,6 +21,7 @@ from .errors import (
     NotFound,
     ReqMgmtError,
     RuleError,
+    TamperedRecord,
     TransitionBlocked,
     ValidationError,
 )
@@ -49,6 +50,7 @@ from .model import (
 )
 from .plugins import make_plugin_manager
 from .storage import MemoryStore, OutboxEntry, Store, Transaction
+from .verification import VerifyReport
 
 try:
     __version__ = version("reqmgmt")
@@ -91,11 +93,13 @@ __all__ = [
     "SignoffStep",
     "State",
     "Store",
+    "TamperedRecord",
     "Transaction",
     "Transition",
     "TransitionBlocked",
     "ValidationError",
     "Verdict",
+    "VerifyReport",
     "__version__",
     "hookimpl",
     "hookspec",

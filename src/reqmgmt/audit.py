@@ -33,7 +33,9 @@ __all__ = [
     "canonical",
     "event_hash",
     "from_canonical",
+    "link_problem",
     "replay",
+    "replay_document",
     "sealed_event",
     "snapshot",
     "verify",
@@ -128,13 +130,18 @@ class HistoryCheck:
     """The result of verifying a record's history; truthy when intact.
 
     ``broken_at`` is the version of the first event that does not verify and
-    ``problem`` says why.
+    ``problem`` says why.  ``column`` names the stored column or document
+    that disagrees (``"audit.to_state"``, ``"records.version"``,
+    ``"audit.doc"``...) when one does; ``head`` is the hash of the last
+    event read (the chain's head when intact).
     """
 
     ref: str
     events: int
     broken_at: int | None = None
     problem: str = ""
+    column: str | None = None
+    head: str = ""
 
     def __bool__(self) -> bool:
         return self.broken_at is None
@@ -145,33 +152,45 @@ class HistoryCheck:
         return self.broken_at is None
 
 
+def link_problem(i: int, event: AuditEvent, prev: str) -> str | None:
+    """Why event ``i`` (1-based) does not follow the event whose hash is ``prev``, or ``None``.
+
+    Checks its version, its link and its own hash; never raises (a damaged
+    event whose hash cannot even be computed is reported as such).
+    """
+    if event.version != i:
+        return f"event {i} has version {event.version!r}, expected {i}"
+    if event.prev_hash != prev:
+        return f"event {i} links to {str(event.prev_hash)[:12]!r}, expected {prev[:12]!r}"
+    try:
+        intact = event_hash(event) == event.hash or _legacy_hash(event) == event.hash
+    except Exception as exc:  # a damaged document: any shape, any error
+        return f"event {i} is malformed ({type(exc).__name__}: {str(exc)[:200]})"
+    if not intact:
+        return f"event {i} was altered: its hash does not match"
+    return None
+
+
 def verify(ref: str, events: Sequence[AuditEvent]) -> HistoryCheck:
     """Check versions, links and hashes of ``events``; report the first broken link."""
     prev = ""
     for i, e in enumerate(events, start=1):
-        if e.version != i:
-            return HistoryCheck(
-                ref, len(events), i, f"event {i} has version {e.version}, expected {i}"
-            )
-        if e.prev_hash != prev:
-            return HistoryCheck(
-                ref,
-                len(events),
-                i,
-                f"event {i} links to {e.prev_hash[:12]!r}, expected {prev[:12]!r}",
-            )
-        if event_hash(e) != e.hash and _legacy_hash(e) != e.hash:
-            return HistoryCheck(
-                ref, len(events), i, f"event {i} was altered: its hash does not match"
-            )
+        problem = link_problem(i, e, prev)
+        if problem is not None:
+            return HistoryCheck(ref, len(events), i, problem)
         prev = e.hash
     if not events:
         return HistoryCheck(ref, 0, 0, "the record has no audit events")
-    return HistoryCheck(ref, len(events))
+    return HistoryCheck(ref, len(events), head=prev)
 
 
 def replay(events: Sequence[AuditEvent], record_type: type[R], *, version: int | None = None) -> R:
     """Rebuild a record from its audit events (up to ``version``, by default all)."""
+    return structure(replay_document(events, version=version), record_type)
+
+
+def replay_document(events: Sequence[AuditEvent], *, version: int | None = None) -> dict[str, Any]:
+    """The JSON form of the record the events rebuild (what :func:`replay` structures)."""
     doc: dict[str, Any] = {}
     for e in events:
         if version is not None and e.version > version:
@@ -183,7 +202,7 @@ def replay(events: Sequence[AuditEvent], record_type: type[R], *, version: int |
                 doc[change.field] = [*doc[change.field][: change.old], *change.new]
             else:
                 doc[change.field] = change.new
-    return structure(doc, record_type)
+    return doc
 
 
 def snapshot(record: Record) -> dict[str, Any]:

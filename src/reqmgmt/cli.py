@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from . import diagram
+from . import diagram, verification
 from .desk import TABLE_ALIASES, Desk
 from .errors import ConfigError, ReqMgmtError, ValidationError
 from .hookspecs import hookimpl
@@ -364,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument(
             "--no-entrypoints", action="store_true", help="do not load the host's plugins"
         )
+    verification.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -373,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "verify":
+        return verification.main(args)
     if args.command == "remind":
         return _remind(args)
     if args.command == "report":

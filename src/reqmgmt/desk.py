@@ -30,7 +30,7 @@ import attrs
 import pluggy
 from attrs import frozen
 
-from .audit import HistoryCheck, replay, sealed_event, snapshot, verify
+from .audit import HistoryCheck, replay, sealed_event
 from .creation import CreationCheck
 from .errors import (
     ConfigError,
@@ -80,6 +80,7 @@ from .rules import Decision, RuleSet, default_rules, load_rules
 from .rules.loader import Source
 from .serialize import field_unstructurer, hand_over, unstructure
 from .storage.base import BulkInsert, OutboxEntry, Store, Transaction
+from .verification import VerifyReport, check_history, verify_all
 
 __all__ = [
     "TABLE_ALIASES",
@@ -307,33 +308,43 @@ class Desk:
             return tuple(tx.audit(ref))
 
     def verify_history(self, ref: str) -> HistoryCheck:
-        """Check the hash chain and that replaying the trail gives the stored record."""
+        """Check the record's stored history: every row, column, document and link.
+
+        Each audit event must read, follow the one before (version, link,
+        hash) and agree with the columns stored beside it; the record row
+        must exist, agree with its indexed columns (state, version, due
+        date...), be the trail's last version and equal its replay.  Returns
+        a :class:`HistoryCheck` naming the first broken event and column;
+        damage of any kind is reported, never raised.  Raises
+        :class:`NotFound` only when the store holds nothing of ``ref``.
+        """
         with self.store.transaction() as tx:
-            record = self._load(tx, ref)
-            events = tuple(tx.audit(ref))
-        check = verify(ref, events)
-        if not check:
-            return check
-        if events[-1].version != record.version:
-            return HistoryCheck(
-                ref,
-                len(events),
-                record.version,
-                f"the record is at version {record.version} but its trail ends at "
-                f"{events[-1].version}",
-            )
-        rebuilt = snapshot(replay(events, type(record)))
-        stored = snapshot(record)
-        if rebuilt != stored:
-            fields = sorted(k for k in stored if stored.get(k) != rebuilt.get(k))
-            return HistoryCheck(
-                ref,
-                len(events),
-                record.version,
-                "replaying the audit trail does not give the stored record; differing "
-                "fields: " + ", ".join(fields),
-            )
-        return check
+            checked = check_history(tx, ref)
+        if checked is None:
+            raise NotFound(ref)
+        return checked.check
+
+    def verify_all(
+        self,
+        *,
+        progress: Callable[[int, int | None], None] | None = None,
+        batch_size: int = 200,
+        anchors: Mapping[str, tuple[int, str]] | None = None,
+        on_head: Callable[[str, int, str], None] | None = None,
+    ) -> VerifyReport:
+        """:meth:`verify_history` for every record of the store, in batches.
+
+        ``progress(done, total)`` after each batch of ``batch_size`` records
+        (one transaction each); ``anchors`` (ref -> anchored ``(version,
+        hash)``, see :func:`reqmgmt.verification.read_anchors`) also catch
+        chains cut short, rolled back, re-hashed or gone; ``on_head(ref,
+        version, hash)`` receives each intact chain's head.  Returns a
+        :class:`VerifyReport` (checked, intact, the first break per broken
+        record); never raises for damage.
+        """
+        return verify_all(
+            self.store, progress=progress, batch_size=batch_size, anchors=anchors, on_head=on_head
+        )
 
     def query(
         self,

@@ -21,6 +21,7 @@ __all__ = [
     "NotFound",
     "ReqMgmtError",
     "RuleError",
+    "TamperedRecord",
     "TransitionBlocked",
     "ValidationError",
 ]
@@ -240,4 +241,31 @@ class RuleError(ReqMgmtError):
         super().__init__(
             f"{where}: {reason}; facts {_FACTS_REPR.repr(dict(facts))}; fix the rule set "
             "(reqmgmt rules check) or the facts"
+        )
+
+
+class TamperedRecord(ReqMgmtError):
+    """The stored record disagrees with itself: it was changed outside reqmgmt.
+
+    Its indexed columns (``columns``: their names) say something else than
+    its document, or the document does not read as a record.  Commands and
+    reads of the record are refused (nothing is written) until it is
+    repaired; ``reqmgmt verify`` (or :meth:`reqmgmt.Desk.verify_history`)
+    names what changed.
+    """
+
+    def __init__(self, ref: str, columns: Sequence[str], detail: str = "") -> None:
+        self.ref = ref
+        self.columns: tuple[str, ...] = tuple(columns)
+        self.detail = detail
+        what = (
+            "its columns " + ", ".join(self.columns) + " disagree with its document"
+            if self.columns
+            else "its document does not read as a record"
+        )
+        super().__init__(
+            f"{ref}: the stored record was changed outside reqmgmt: {what}"
+            + (f" ({detail})" if detail else "")
+            + "; nothing was done. Run `reqmgmt verify --db URL` (or desk.verify_history) "
+            "to see what changed, and restore the record from a backup"
         )

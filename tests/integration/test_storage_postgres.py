@@ -28,8 +28,8 @@ class TestPostgresStore(StoreContract):
         return SqlStore(self.url)
 
 
-def test_audit_rows_cannot_be_changed_or_deleted(pg_url: str) -> None:
-    """A trigger refuses UPDATE and DELETE on the audit table."""
+def test_audit_rows_cannot_be_changed_deleted_or_truncated(pg_url: str) -> None:
+    """Triggers refuse UPDATE, DELETE and TRUNCATE on the audit table."""
     with Desk.open(pg_url, clock=FakeClock()) as desk:
         ref = receive(desk)
         desk.fire(ref, "clarify", actor=CLERK, note="?")
@@ -37,7 +37,8 @@ def test_audit_rows_cannot_be_changed_or_deleted(pg_url: str) -> None:
         store = desk.store
         assert isinstance(store, SqlStore)
         audit = metadata.tables["audit"]
-        for statement in (audit.update().values(hash="x"), audit.delete()):
+        refused = (audit.update().values(hash="x"), audit.delete(), sa.text("TRUNCATE audit"))
+        for statement in refused:
             with (
                 pytest.raises(sa.exc.ProgrammingError, match="append-only"),
                 store.engine.begin() as conn,

@@ -80,7 +80,7 @@ def test_a_database_of_another_revision_is_refused_with_what_to_do(tmp_path: Pat
     con.commit()
     con.close()
     with pytest.raises(
-        ConfigError, match=r"schema revision 0000 but this reqmgmt needs 0002.*reqmgmt db upgrade"
+        ConfigError, match=r"schema revision 0000 but this reqmgmt needs 0003.*reqmgmt db upgrade"
     ):
         SqlStore(f"sqlite:///{path}")
 
@@ -92,7 +92,7 @@ def test_a_database_of_someone_else_is_not_touched(tmp_path: Path) -> None:
     con.execute("CREATE TABLE invoices (id INTEGER)")
     con.commit()
     con.close()
-    with pytest.raises(ConfigError, match="schema revision None but this reqmgmt needs 0002"):
+    with pytest.raises(ConfigError, match="schema revision None but this reqmgmt needs 0003"):
         SqlStore(f"sqlite:///{path}")
     assert sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() == [
         ("invoices",)
@@ -109,9 +109,9 @@ def test_db_cli_upgrades_and_reports_the_revision(
     assert main(["db", "current", url]) == 0
     assert "none (empty database)" in capsys.readouterr().out
     assert main(["db", "upgrade", url]) == 0
-    assert "at revision 0002 (current)" in capsys.readouterr().out
+    assert "at revision 0003 (current)" in capsys.readouterr().out
     assert main(["db", "current", url]) == 0
-    assert "0002 (current)" in capsys.readouterr().out
+    assert "0003 (current)" in capsys.readouterr().out
     with Desk.open(url, clock=FakeClock()) as desk:
         receive(desk)
 
@@ -146,7 +146,7 @@ def test_upgrading_from_0001_fills_the_audit_columns_and_keeps_it_append_only(
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # back to 0001: as an older reqmgmt left it
         migrate.downgrade(conn, "0001")
-    with pytest.raises(ConfigError, match="schema revision 0001 but this reqmgmt needs 0002"):
+    with pytest.raises(ConfigError, match="schema revision 0001 but this reqmgmt needs 0003"):
         Desk.open(url)
     with engine.begin() as conn:
         migrate.upgrade(conn)
@@ -195,14 +195,16 @@ def test_audit_documents_written_by_0_1_0_still_read(tmp_path: Path) -> None:
     old_docs = [json.dumps(unstructure(e), ensure_ascii=False) for e in events]
     assert all('"hash"' in doc for doc in old_docs)
     with sqlite3.connect(path) as con:  # as 0.1.0 wrote them (the triggers guard only the app)
+        # The time column as revision 0002 fills it in (verification compares it).
+        ats = [at for (at,) in con.execute("SELECT at FROM audit ORDER BY version")]
         con.execute("DROP TRIGGER audit_no_delete")
         con.execute("DELETE FROM audit")
         con.executemany(
             "INSERT INTO audit (ref, version, hash, doc, kind, event, from_state, to_state, at) "
-            "VALUES (?, ?, ?, ?, 'requirement', ?, ?, ?, '2026-03-02T09:00:00.000000')",
+            "VALUES (?, ?, ?, ?, 'requirement', ?, ?, ?, ?)",
             [
-                (e.ref, e.version, e.hash, doc, e.event, e.from_state, e.to_state)
-                for e, doc in zip(events, old_docs, strict=True)
+                (e.ref, e.version, e.hash, doc, e.event, e.from_state, e.to_state, at)
+                for e, doc, at in zip(events, old_docs, ats, strict=True)
             ],
         )
     with Desk.open(f"sqlite:///{path}", clock=FakeClock()) as desk:

@@ -8,16 +8,24 @@ none of it is.  Stores know records, not lifecycles.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from attrs import frozen
 
 from ..model import AuditEvent, Notification, Record
 
-__all__ = ["OUTBOX_STATUSES", "BulkInsert", "OutboxEntry", "Store", "Transaction"]
+__all__ = [
+    "OUTBOX_STATUSES",
+    "BulkInsert",
+    "OutboxEntry",
+    "RawRead",
+    "RawRow",
+    "Store",
+    "Transaction",
+]
 
 #: pending: not yet delivered (or to retry); delivered; dead: gave up after retries.
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
@@ -159,6 +167,54 @@ class BulkInsert(Protocol):
         that is taken (stored already, or twice in ``records``) raises
         :class:`reqmgmt.ConflictError` naming it.
         """
+        ...
+
+
+@frozen
+class RawRow:
+    """A stored row as it is, for verification: its columns and its document text.
+
+    ``columns`` holds the indexed columns exactly as the database returned
+    them (a surrogate row id left out); ``doc`` the JSON document unparsed.
+    Nothing is checked or parsed: the row may be damaged in any way.
+    """
+
+    columns: Mapping[str, Any]
+    doc: str
+
+
+@runtime_checkable
+class RawRead(Protocol):
+    """Optional for a :class:`Transaction`: read rows as stored, for verification.
+
+    :meth:`reqmgmt.Desk.verify_history` and :meth:`reqmgmt.Desk.verify_all`
+    use it to compare every indexed column with the documents and to read
+    damaged rows without raising.  A transaction without it is verified
+    through ``get`` and ``audit`` (documents only).
+    """
+
+    def raw_record(self, ref: str) -> RawRow | None:
+        """The record row of ``ref`` as stored, or ``None``."""
+        ...
+
+    def raw_audit(self, ref: str) -> Sequence[RawRow]:
+        """Every audit row of ``ref`` as stored, in the order they were appended."""
+        ...
+
+    def raw_refs(self, *, after: str | None = None, limit: int = 500) -> Sequence[str]:
+        """Up to ``limit`` refs after ``after``, in order, having a record row or audit rows."""
+        ...
+
+    def raw_count(self) -> int:
+        """How many refs :meth:`raw_refs` lists in all."""
+        ...
+
+    def record_columns(self, record: Record) -> Mapping[str, Any]:
+        """The indexed columns this store writes for ``record`` (as ``raw_record`` reads them)."""
+        ...
+
+    def event_columns(self, event: AuditEvent) -> Mapping[str, Any]:
+        """The columns this store writes for ``event`` (as ``raw_audit`` reads them)."""
         ...
 
 

@@ -19,7 +19,7 @@ import json
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -30,10 +30,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..audit import canonical, from_canonical
-from ..errors import ConfigError, ConflictError
+from ..errors import ConfigError, ConflictError, TamperedRecord
 from ..model import AuditEvent, Notification, Record
 from ..serialize import document, remembered, structure, unstructure
-from .base import OutboxEntry
+from .base import OutboxEntry, RawRow
 
 __all__ = ["SqlStore", "metadata"]
 
@@ -104,6 +104,17 @@ _SCHEMA_LOCK = 0x7265716D676D74  # "reqmgmt"
 #: Records kept parsed by their exact document text (see _SqlTransaction._record).
 _CACHE_SIZE = 2048
 
+#: The indexed columns of a record row after ``kind`` and ``doc``, in the order of _Fast.GET.
+_RECORD_COLUMNS = ("ref", "state", "customer", "due_at", "version", "created_at", "updated_at")
+_AUDIT_COLUMNS = ("ref", "version", "hash", "kind", "event", "from_state", "to_state", "at")
+_RAW_RECORD = "SELECT kind, " + ", ".join(_RECORD_COLUMNS) + ", doc FROM records WHERE ref = ?"
+_RAW_AUDIT = "SELECT " + ", ".join(_AUDIT_COLUMNS) + ", doc FROM audit WHERE ref = ? ORDER BY id"
+_RAW_REFS = (
+    "SELECT ref FROM records WHERE ref > ? UNION SELECT ref FROM audit WHERE ref > ? "
+    "ORDER BY ref LIMIT ?"
+)
+_RAW_COUNT = "SELECT count(*) FROM (SELECT ref FROM records UNION SELECT ref FROM audit) AS refs"
+
 
 class _Fast:
     """The statements of every command, run on the driver's connection itself.
@@ -118,7 +129,12 @@ class _Fast:
     PostgreSQL transaction is never aborted and needs no savepoint.
     """
 
-    GET = "SELECT kind, doc FROM records WHERE ref = ?"
+    # The indexed columns come along: a record whose columns disagree with its
+    # document is refused (see _SqlTransaction._checked).
+    GET = (
+        "SELECT kind, doc, ref, state, customer, due_at, version, created_at, updated_at "
+        "FROM records WHERE ref = ?"
+    )
     VERSION = "SELECT version FROM records WHERE ref = ?"
     INSERT = (
         "INSERT INTO records (ref, kind, state, customer, due_at, version, created_at, "
@@ -194,6 +210,24 @@ def _json(data: Any) -> str:
         return orjson.dumps(data).decode()
     except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits, non-string keys
         return _ENCODER.encode(data)
+
+
+def _columns(record: Record) -> tuple[Any, ...]:
+    """A record's indexed columns, in the order of _RECORD_COLUMNS."""
+    return (
+        record.ref,
+        record.state,
+        getattr(getattr(record, "customer", None), "id", None),
+        _utc(record.next_deadline),
+        record.version,
+        _utc(record.created_at),
+        _utc(record.updated_at),
+    )
+
+
+def _raw_text(value: Any) -> Any:
+    # Verification reads SQLite text as bytes (invalid UTF-8 must not raise).
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
@@ -342,8 +376,8 @@ class SqlStore:
             )
         self._classes = _record_classes()
         self._local = threading.local()
-        # Document text (prefixed by kind) -> the record it parses to.
-        self._cache: dict[str, Record] = {}
+        # Document text (prefixed by kind) -> the record it parses to and its columns.
+        self._cache: dict[str, tuple[Record, tuple[Any, ...]]] = {}
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
         #: SQLite: this process's threads take turns at the write lock.
@@ -416,7 +450,7 @@ class _SqlTransaction:
         conn: Connection,
         classes: dict[str, type[Record]],
         backend: str,
-        cache: dict[str, Record],
+        cache: dict[str, tuple[Record, tuple[Any, ...]]],
     ) -> None:
         self.conn = conn
         self.classes = classes
@@ -443,23 +477,28 @@ class _SqlTransaction:
         return bool(cursor.rowcount == 1)
 
     def _record(self, kind: str, doc: str) -> Record:
+        return self._known(kind, doc)[0]
+
+    def _known(self, kind: str, doc: str) -> tuple[Record, tuple[Any, ...]]:
         # Parsing a document is the dearest part of a read; the records last
-        # read or written are kept with their exact text, and reused only
-        # when the stored text is the same, character for character.
+        # read or written are kept with their exact text (and the columns
+        # they index), and reused only when the stored text is the same,
+        # character for character.
         cached = self.cache.get(kind + doc)
         if cached is not None:
             return cached
         record = self._parse(kind, doc)
-        self._remember(kind + doc, record)
-        return record
+        known = (record, _columns(record))
+        self._remember(kind + doc, known)
+        return known
 
-    def _remember(self, key: str, record: Record) -> None:
+    def _remember(self, key: str, known: tuple[Record, tuple[Any, ...]]) -> None:
         cache = self.cache
         if len(cache) >= _CACHE_SIZE:
             # Another thread may evict at the same time.
             with suppress(KeyError, RuntimeError, StopIteration):
                 del cache[next(iter(cache))]
-        cache[key] = record
+        cache[key] = known
 
     def _parse(self, kind: str, doc: str) -> Record:
         cls = self.classes.get(kind)
@@ -469,20 +508,36 @@ class _SqlTransaction:
 
     def get(self, ref: str) -> Record | None:
         found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
-        return None if found is None else self._record(found[0], found[1])
+        return None if found is None else self._checked(ref, found)
+
+    def _checked(self, ref: str, found: tuple[Any, ...]) -> Record:
+        """The record of a GET row, refused when its columns disagree with its document."""
+        try:
+            record, columns = self._known(found[0], found[1])
+        except Exception as exc:  # a damaged document, of any shape
+            raise TamperedRecord(ref, (), f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        if found[2:] != columns:  # both drivers give rows as tuples
+            differ = [
+                f"records.{name}"
+                for name, stored, own in zip(_RECORD_COLUMNS, found[2:], columns, strict=True)
+                if stored != own
+            ]
+            raise TamperedRecord(ref, differ)
+        return record
 
     def _values(self, record: Record) -> dict[str, Any]:
-        customer = getattr(getattr(record, "customer", None), "id", None)
         doc = _json(document(record))
-        self._remember(record.RECORD_KIND + doc, record)
+        columns = _columns(record)
+        self._remember(record.RECORD_KIND + doc, (record, columns))
+        _, state, customer, due_at, version, created_at, updated_at = columns
         return {
             "kind": record.RECORD_KIND,
-            "state": record.state,
+            "state": state,
             "customer": customer,
-            "due_at": _utc(record.next_deadline),
-            "version": record.version,
-            "created_at": _utc(record.created_at),
-            "updated_at": _utc(record.updated_at),
+            "due_at": due_at,
+            "version": version,
+            "created_at": created_at,
+            "updated_at": updated_at,
             "doc": doc,
         }
 
@@ -509,6 +564,69 @@ class _SqlTransaction:
             sa.select(audit.c.doc, audit.c.hash).where(audit.c.ref == ref).order_by(audit.c.version)
         )
         return [from_canonical(doc, digest) for doc, digest in rows]
+
+    # --- raw reads, for verification (storage.base.RawRead) ---------------------------
+
+    @contextmanager
+    def _raw_cursor(self) -> Iterator[Any]:
+        if self.pg:
+            with self.raw.cursor() as cursor:
+                yield cursor
+            return
+        # SQLite text as bytes: a row with invalid UTF-8 is read, not raised on.
+        factory = self.raw.text_factory
+        self.raw.text_factory = bytes
+        cursor = self.raw.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+            self.raw.text_factory = factory
+
+    def _raw(self, statement: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        if self.pg:
+            statement = statement.replace("?", "%s")
+        with self._raw_cursor() as cursor:
+            cursor.execute(statement, params)
+            return [tuple(map(_raw_text, row)) for row in cursor.fetchall()]
+
+    def raw_record(self, ref: str) -> RawRow | None:
+        rows = self._raw(_RAW_RECORD, (ref,))
+        if not rows:
+            return None
+        row = rows[0]
+        return RawRow(dict(zip(("kind", *_RECORD_COLUMNS), row[:-1], strict=True)), str(row[-1]))
+
+    def raw_audit(self, ref: str) -> Sequence[RawRow]:
+        return [
+            RawRow(dict(zip(_AUDIT_COLUMNS, row[:-1], strict=True)), str(row[-1]))
+            for row in self._raw(_RAW_AUDIT, (ref,))
+        ]
+
+    def raw_refs(self, *, after: str | None = None, limit: int = 500) -> Sequence[str]:
+        start = "" if after is None else after
+        return [str(row[0]) for row in self._raw(_RAW_REFS, (start, start, limit))]
+
+    def raw_count(self) -> int:
+        return int(self._raw(_RAW_COUNT, ())[0][0])
+
+    def record_columns(self, record: Record) -> Mapping[str, Any]:
+        return {
+            "kind": record.RECORD_KIND,
+            **dict(zip(_RECORD_COLUMNS, _columns(record), strict=True)),
+        }
+
+    def event_columns(self, event: AuditEvent) -> Mapping[str, Any]:
+        return {
+            "ref": event.ref,
+            "version": event.version,
+            "hash": event.hash,
+            "kind": event.record_kind,
+            "event": event.event,
+            "from_state": event.from_state,
+            "to_state": event.to_state,
+            "at": _utc(event.at),
+        }
 
     def last_hash(self, ref: str) -> str | None:
         found = self.raw.execute(self.sql["LAST_HASH"], (ref,)).fetchone()

@@ -22,7 +22,7 @@ import pytest
 
 from ..errors import ConflictError
 from ..model import AuditEvent, Customer, Notification, Requirement
-from ..storage.base import BulkInsert, Store
+from ..storage.base import BulkInsert, RawRead, Store
 
 __all__ = ["StoreContract", "make_notification", "make_requirement"]
 
@@ -151,6 +151,40 @@ class StoreContract:
             assert got.description == "first"
             for ref in ("REQ-2026-000001", "REQ-2026-000003", "REQ-2026-000004"):
                 assert list(tx.audit(ref)) == []
+
+    def test_raw_reads_give_rows_as_stored_with_columns_that_agree(self, store: Store) -> None:
+        """``RawRead`` (optional, for verification): rows, their columns, refs in order."""
+        rec = make_requirement("REQ-2026-000002")
+        events = [make_event(rec.ref, 1), make_event(rec.ref, 2, "h1")]
+        with store.transaction() as tx:
+            if not isinstance(tx, RawRead):
+                pytest.skip("this store has no raw reads (optional: verification reads documents)")
+            tx.insert(rec)
+            for e in events:
+                tx.append_audit(e)
+            tx.append_audit(make_event("REQ-2026-000001", 1))  # a trail without a record
+        with store.transaction() as tx:
+            assert isinstance(tx, RawRead)
+            raw = tx.raw_record(rec.ref)
+            assert raw is not None
+            assert tx.raw_record("REQ-2026-999999") is None
+            own = tx.record_columns(rec)
+            assert {k: v for k, v in raw.columns.items() if k in own} == {
+                k: v for k, v in own.items() if k in raw.columns
+            }
+            assert '"REQ-2026-000002"' in raw.doc
+            rows = tx.raw_audit(rec.ref)
+            assert [r.columns.get("hash") for r in rows] == ["h1", "h2"]
+            for row, event in zip(rows, events, strict=True):
+                expected = tx.event_columns(event)
+                assert {k: v for k, v in row.columns.items() if k in expected} == {
+                    k: v for k, v in expected.items() if k in row.columns
+                }
+            assert tx.raw_audit("REQ-2026-999999") == []
+            assert tx.raw_refs() == ["REQ-2026-000001", "REQ-2026-000002"]
+            assert tx.raw_refs(after="REQ-2026-000001") == ["REQ-2026-000002"]
+            assert tx.raw_refs(limit=1) == ["REQ-2026-000001"]
+            assert tx.raw_count() == 2
 
     def test_integers_beyond_64_bits_read_back_exactly(self, store: Store) -> None:
         """A JSON store must not turn a big integer into a float (orjson.loads would)."""
