@@ -89,7 +89,7 @@ def test_naive_datetimes_are_refused() -> None:
         ("channel", "pigeon", "one of 'fax'"),
         ("priority", "asap", "one of 'low'"),
         ("description", "  ", "non-empty string"),
-        ("version", -1, "non-negative integer"),
+        ("version", -1, "whole number from 0"),
     ],
 )
 def test_requirement_fields_are_validated(field: str, value: object, message: str) -> None:

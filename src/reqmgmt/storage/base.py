@@ -17,7 +17,14 @@ from attrs import frozen
 
 from ..model import AuditEvent, Notification, Record
 
-__all__ = ["OUTBOX_STATUSES", "BulkInsert", "OutboxEntry", "Store", "Transaction"]
+__all__ = [
+    "OUTBOX_STATUSES",
+    "BulkInsert",
+    "Lenient",
+    "OutboxEntry",
+    "Store",
+    "Transaction",
+]
 
 #: pending: not yet delivered (or to retry); delivered; dead: gave up after retries.
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
@@ -160,6 +167,22 @@ class BulkInsert(Protocol):
         :class:`reqmgmt.ConflictError` naming it.
         """
         ...
+
+
+@runtime_checkable
+class Lenient(Protocol):
+    """Optional for a :class:`Transaction`: skip stored rows that cannot be read, and say which.
+
+    The workers (reminders, dispatch, report) set ``unreadable`` to a list
+    before they read.  While it is a list, ``query`` and ``claim`` skip a
+    stored row that cannot be read back (a damaged document, a value the
+    records refuse) and append ``(ref, reason)`` to it, so one bad row does
+    not stop the pass for every other record.  ``None`` (the default):
+    they raise, as any other reader wants.  The SQL stores have it; records
+    in the memory store are kept as objects and cannot be unreadable.
+    """
+
+    unreadable: list[tuple[str, str]] | None
 
 
 @runtime_checkable

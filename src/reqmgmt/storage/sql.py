@@ -410,6 +410,8 @@ class SqlStore:
 class _SqlTransaction:
     #: Creating commands hand over the JSON form they made (serialize.hand_over).
     takes_documents = True
+    #: See storage.base.Lenient: a worker's list of rows it could not read.
+    unreadable: list[tuple[str, str]] | None = None
 
     def __init__(
         self,
@@ -558,7 +560,7 @@ class _SqlTransaction:
         customer: str | None = None,
         due_before: datetime | None = None,
     ) -> Iterator[Record]:
-        statement = sa.select(records.c.kind, records.c.doc)
+        statement = sa.select(records.c.kind, records.c.doc, records.c.ref)
         if due_before is not None:
             # By deadline: the due-date index both filters and orders.
             statement = statement.order_by(records.c.due_at, records.c.ref)
@@ -573,7 +575,19 @@ class _SqlTransaction:
         if due_before is not None:
             statement = statement.where(records.c.due_at < _utc(due_before))
         for row in self.conn.execute(statement).all():
-            yield self._record(row.kind, row.doc)
+            if self.unreadable is None:
+                yield self._record(row.kind, row.doc)
+                continue
+            try:
+                record = self._record(row.kind, row.doc)
+            except Exception as exc:  # a damaged row: the worker reports it and goes on
+                self._skip(row.ref, "the stored record", exc)
+                continue
+            yield record
+
+    def _skip(self, ref: str, what: str, exc: Exception) -> None:
+        assert self.unreadable is not None
+        self.unreadable.append((ref, f"{what} cannot be read: {type(exc).__name__}: {exc}"))
 
     def _entry(self, row: Any) -> OutboxEntry:
         return OutboxEntry(
@@ -603,6 +617,9 @@ class _SqlTransaction:
             # Rows another worker is claiming right now are skipped, not waited for.
             due = due.with_for_update(skip_locked=True)
         rows = {row.seq: row for row in self.conn.execute(due)}
+        read: dict[int, OutboxEntry] = {}
+        if self.unreadable is not None:
+            rows = self._readable_entries(rows, read)
         if not rows:
             return []
         # Per record, keep the run that starts at its oldest pending entry.
@@ -627,7 +644,26 @@ class _SqlTransaction:
         self.conn.execute(
             outbox.update().where(outbox.c.seq.in_(kept)).values(next_attempt_at=lease)
         )
-        return [attrs.evolve(self._entry(rows[seq]), next_attempt_at=lease_until) for seq in kept]
+        return [
+            attrs.evolve(read.get(seq) or self._entry(rows[seq]), next_attempt_at=lease_until)
+            for seq in kept
+        ]
+
+    def _readable_entries(
+        self, rows: dict[int, Any], read: dict[int, OutboxEntry]
+    ) -> dict[int, Any]:
+        # An unreadable entry is left pending and not leased: it holds back
+        # its record's later entries (order per record), and the next pass
+        # reports it again until someone repairs or removes it.
+        kept = {}
+        for seq, row in rows.items():
+            try:
+                read[seq] = self._entry(row)
+            except Exception as exc:
+                self._skip(row.ref, f"outbox entry {row.key!r}", exc)
+            else:
+                kept[seq] = row
+        return kept
 
     def entries(self, *, status: str, limit: int | None = None) -> Sequence[OutboxEntry]:
         statement = sa.select(outbox).where(outbox.c.status == status).order_by(outbox.c.seq)
