@@ -58,6 +58,7 @@ from .model import (
     Record,
     Requirement,
     Return,
+    check_time,
     derive,
     lines_total,
 )
@@ -1183,6 +1184,7 @@ class RequirementDesk:
         """
         desk = self._desk
         received = received_at or desk.now()
+        check_time("received_at", received, "Requirement")  # before any deadline arithmetic
         decisions: list[Decision] = []
         if due_at is None and "requirement_deadline" in desk.rules.tables:
             decision = desk.classify("requirement_deadline", {"priority": priority})

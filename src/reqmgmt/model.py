@@ -23,7 +23,16 @@ __all__ = [
     "CONTRACT_TERMS",
     "CURRENCIES",
     "DISPOSITIONS",
+    "EARLIEST",
+    "ID_FIELDS",
     "INVALID_OUTCOMES",
+    "LATEST",
+    "MAX_COUNT",
+    "MAX_ID",
+    "MAX_INT",
+    "MAX_NAME",
+    "MAX_TEXT",
+    "MULTILINE_FIELDS",
     "REQUIREMENT_CHANNELS",
     "REQUIREMENT_KINDS",
     "REQUIREMENT_PRIORITIES",
@@ -46,8 +55,10 @@ __all__ = [
     "Requirement",
     "Return",
     "Signoff",
+    "check_time",
     "derive",
     "lines_total",
+    "text_problem",
 ]
 
 # ISO 4217 active codes (2024 list).  Kept as data: there is no parsing to do,
@@ -392,25 +403,34 @@ def _each_text(instance: object, attribute: attrs.Attribute[Any], value: Iterabl
             _check_text(instance, name, text)
 
 
-def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None and attribute.default is None:
-        return
+def check_time(name: str, value: object, where: str) -> None:
+    """Raise :class:`ValidationError` unless ``value`` is a time the input policy allows.
+
+    Timezone-aware, from :data:`EARLIEST` to before :data:`LATEST`.  For the
+    commands that compute with a time (a deadline) before the record is made.
+    """
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValidationError(
-            attribute.name,
+            name,
             value,
             "a timezone-aware datetime (e.g. datetime.now(timezone.utc)); naive times are "
             "ambiguous across the servers of an ERP",
-            where=type(instance).__name__,
+            where=where,
         )
     if not (EARLIEST <= value < LATEST):
         raise ValidationError(
-            attribute.name,
+            name,
             value,
             "a time from 1900-01-01 to before 2200-01-01 UTC (a missing date is None, "
             "not a placeholder such as 0001-01-01 or 9999-12-31)",
-            where=type(instance).__name__,
+            where=where,
         )
+
+
+def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None and attribute.default is None:
+        return
+    check_time(attribute.name, value, type(instance).__name__)
 
 
 def _date(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError
-from ..model import AuditEvent, Notification, Record
+from ..model import AuditEvent, Notification, Record, text_problem
 from ..serialize import document, remembered, structure, unstructure
 from .base import OutboxEntry
 
@@ -176,6 +176,17 @@ _utc_remembered = remembered(_utc_text)
 def _utc(value: datetime | None) -> str | None:
     """A sortable UTC text form (fixed width, so text order is time order)."""
     return None if value is None else _utc_remembered(value)
+
+
+def _storable(value: object) -> bool:
+    """Can ``value`` be stored or looked up as text?  Not NUL, lone surrogates, non-strings.
+
+    A lookup by such a value finds nothing on every backend alike (records
+    refuse them), where PostgreSQL would raise for NUL and SQLite for surrogates.
+    """
+    return isinstance(value, str) and (
+        value.isprintable() or text_problem(value, len(value), True) is None
+    )
 
 
 def _from_utc(value: str | None) -> datetime | None:
@@ -470,6 +481,8 @@ class _SqlTransaction:
         return structure(json.loads(doc), cls)
 
     def get(self, ref: str) -> Record | None:
+        if not _storable(ref):
+            return None  # no record has such a ref (and PostgreSQL refuses NUL in a query)
         found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
         return None if found is None else self._record(found[0], found[1])
 
@@ -507,6 +520,8 @@ class _SqlTransaction:
             raise ConflictError(event.ref, event.version - 1, self._version(event.ref))
 
     def audit(self, ref: str) -> Sequence[AuditEvent]:
+        if not _storable(ref):
+            return []
         rows = self.conn.execute(
             sa.select(audit.c.doc, audit.c.hash).where(audit.c.ref == ref).order_by(audit.c.version)
         )
@@ -560,6 +575,8 @@ class _SqlTransaction:
         customer: str | None = None,
         due_before: datetime | None = None,
     ) -> Iterator[Record]:
+        if not all(_storable(v) for v in (kind, state, customer) if v is not None):
+            return  # matches no record, on every backend alike
         statement = sa.select(records.c.kind, records.c.doc, records.c.ref)
         if due_before is not None:
             # By deadline: the due-date index both filters and orders.
