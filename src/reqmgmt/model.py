@@ -55,6 +55,7 @@ __all__ = [
     "Requirement",
     "Return",
     "Signoff",
+    "check_note",
     "check_time",
     "derive",
     "lines_total",
@@ -359,14 +360,25 @@ def text_problem(value: str, limit: int, multiline: bool) -> str | None:
     return None
 
 
-def _text_error(instance: object, name: str, value: str, problem: str) -> ValidationError:
-    return ValidationError(name, value, problem, where=type(instance).__name__)
+def check_note(value: object, where: str) -> None:
+    """Raise :class:`ValidationError` unless ``value`` is a note the input policy allows.
+
+    ``None`` or free text (:data:`MAX_TEXT`, several lines).  The engine
+    checks a command's note with it before the audit event is hashed.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValidationError("note", value, "a string or None", where=where)
+    problem = text_problem(value, MAX_TEXT, True)
+    if problem is not None:
+        raise ValidationError("note", value, problem, where=where)
 
 
 def _check_text(instance: object, name: str, value: str) -> None:
     problem = text_problem(value, _limit(instance, name), name in MULTILINE_FIELDS)
     if problem is not None:
-        raise _text_error(instance, name, value, problem)
+        raise ValidationError(name, value, problem, where=type(instance).__name__)
 
 
 def _non_empty(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -750,7 +762,7 @@ class AuditEvent:
     # No validators here: only the engine makes audit events and
     # notifications, from values it has checked, once per command.
     at: datetime
-    note: str | None = field(default=None, validator=_optional_text)
+    note: str | None = None
     meaning: str | None = None
     changes: tuple[FieldChange, ...] = ()
     decisions: tuple[dict[str, Any], ...] = ()
