@@ -351,12 +351,19 @@ def text_problem(value: str, limit: int, multiline: bool) -> str | None:
     controls = _LINE_CONTROLS if multiline else _CONTROLS
     if not controls.isdisjoint(value):
         bad = next(c for c in value if c in controls)
-        allowed = "tab, newline and carriage return are allowed" if multiline else "one line"
-        return f"text without control characters such as {bad!r} ({allowed})"
+        if multiline:
+            return (
+                f"text without control characters (found {bad!r}); tab, newline and "
+                "carriage return are allowed"
+            )
+        return f"one line of text without control characters (found {bad!r})"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "text without lone surrogates (\\ud800-\\udfff): valid Unicode that UTF-8 can hold"
+        return (
+            "valid Unicode text: no lone surrogates (\\ud800-\\udfff), which UTF-8 and "
+            "the databases cannot hold"
+        )
     return None
 
 

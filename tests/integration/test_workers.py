@@ -141,7 +141,8 @@ def test_a_bad_notification_does_not_stop_dispatch(
         # The failed delivery's error is kept, in a form every database stores.
         with desk.store.transaction() as tx:
             kept = tx.outbox(keys[0])
-        assert kept is not None and kept.last_error is not None
+        assert kept is not None
+        assert kept.last_error is not None
         assert "\x00" not in kept.last_error
         assert failing in caplog.text
 
