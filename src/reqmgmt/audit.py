@@ -25,7 +25,7 @@ import attrs
 import orjson
 from attrs import frozen
 
-from .model import AuditEvent, FieldChange, Record
+from .model import AuditEvent, FieldChange, Record, check_note
 from .serialize import ByIdentity, iso, structure, unstructure
 
 __all__ = [
@@ -91,7 +91,9 @@ _SEALED: ByIdentity[AuditEvent, bytes] = ByIdentity(256)
 
 def sealed_event(**values: Any) -> AuditEvent:
     """A new :class:`AuditEvent` from ``values`` (``prev_hash`` included), its hash filled in."""
-    values.setdefault("note", None)
+    note = values.setdefault("note", None)
+    if note is not None:  # the input policy, before anything is hashed
+        check_note(note, f"{values['record_kind']} {values['ref']}")
     values.setdefault("meaning", None)
     values.setdefault("changes", ())
     values.setdefault("decisions", ())

@@ -244,7 +244,7 @@ def _remind(args: argparse.Namespace) -> int:
         print(f"checked {result.checked}, queued {result.queued}, already queued {result.already}")
         if args.dispatch:
             sent = desk.dispatch()
-            print(f"delivered {sent.delivered}, failed {sent.failed}, dead {sent.dead}")
+            print(f"delivered {sent.delivered}, failed {len(sent.failed)}, dead {sent.dead}")
     return 0
 
 
@@ -255,7 +255,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                   "nothing can be delivered", file=sys.stderr)  # fmt: skip
             return 1
         sent = desk.dispatch(limit=args.limit)
-        print(f"delivered {sent.delivered}, failed {sent.failed}, dead {sent.dead}")
+        print(f"delivered {sent.delivered}, failed {len(sent.failed)}, dead {sent.dead}")
     return 0
 
 

@@ -70,6 +70,7 @@ from .model import (
     Record,
     Requirement,
     Return,
+    check_time,
     derive,
 )
 from .people import actor_key
@@ -79,7 +80,7 @@ from .reports import Report, build_report
 from .rules import Decision, RuleSet, default_rules, load_rules
 from .rules.loader import Source
 from .serialize import field_unstructurer, hand_over, unstructure
-from .storage.base import BulkInsert, OutboxEntry, Store, Transaction
+from .storage.base import BulkInsert, Lenient, OutboxEntry, Store, Transaction
 from .verification import VerifyReport, check_history, verify_all
 
 __all__ = [
@@ -128,10 +129,16 @@ class Verdict:
 
 @frozen
 class DispatchResult:
-    """What one dispatch pass did."""
+    """What one dispatch pass did.
+
+    ``failed`` lists, as ``(ref, reason)``, each notification whose delivery
+    failed this pass (it is retried later, or became one of the ``dead``
+    letters) and each outbox entry that could not be read or written back;
+    every one is logged, and the pass went on with the others.
+    """
 
     delivered: int = 0
-    failed: int = 0
+    failed: tuple[tuple[str, str], ...] = ()
     dead: int = 0
 
 
@@ -641,10 +648,8 @@ class Desk:
             # at the same time does not deliver them too.  Per record, order
             # is kept: behind an earlier notification that is backing off,
             # these wait for the next dispatch.
-            now = self.now()
-            with self.store.transaction() as tx:
-                entries = tx.claim(now=now, lease_until=now + self.lease, ref=record.ref)
-            self._deliver(entries)
+            failed: list[tuple[str, str]] = []
+            self._deliver(self._claim(failed, ref=record.ref), failed)
 
     def _observe(self, record: Record, event: AuditEvent) -> None:
         """``reqmgmt_after_transition`` observers; a failing one is logged, not raised."""
@@ -1030,10 +1035,22 @@ class Desk:
         """
         if not self.pm.hook.reqmgmt_notify.get_hookimpls():
             return DispatchResult()
+        failed: list[tuple[str, str]] = []
+        entries = self._claim(failed, limit=limit)
+        return self._deliver(entries, failed)
+
+    def _claim(
+        self, unreadable: list[tuple[str, str]], *, limit: int | None = None, ref: str | None = None
+    ) -> Sequence[OutboxEntry]:
+        """Claim due entries; an entry that cannot be read goes to ``unreadable``, logged."""
         now = self.now()
         with self.store.transaction() as tx:
-            entries = tx.claim(now=now, lease_until=now + self.lease, limit=limit)
-        return self._deliver(entries)
+            if isinstance(tx, Lenient):
+                tx.unreadable = unreadable
+            entries = tx.claim(now=now, lease_until=now + self.lease, limit=limit, ref=ref)
+        for key, reason in unreadable:
+            log.error("dispatch: skipped %s: %s", key, reason)
+        return entries
 
     def dead_letters(self, *, limit: int | None = None) -> Sequence[OutboxEntry]:
         """Notifications given up after :attr:`max_attempts`, oldest first, with the last error."""
@@ -1069,15 +1086,17 @@ class Desk:
                 )
         return len(chosen)
 
-    def _deliver(self, entries: Sequence[OutboxEntry]) -> DispatchResult:
-        delivered = failed = dead = 0
+    def _deliver(
+        self, entries: Sequence[OutboxEntry], failed: list[tuple[str, str]]
+    ) -> DispatchResult:
+        """Deliver claimed entries, each on its own: a failing one is logged and listed."""
+        delivered = dead = 0
         blocked: set[str] = set()
         for entry in entries:
             n = entry.notification
             if n.ref in blocked:
                 # Behind a failed one: give the claim back, keep the order.
-                with self.store.transaction() as tx:
-                    tx.save_outbox(attrs.evolve(entry, next_attempt_at=None))
+                self._save_outbox(attrs.evolve(entry, next_attempt_at=None), failed)
                 continue
             try:
                 ask_notify(self.pm, n)
@@ -1085,25 +1104,51 @@ class Desk:
                 attempts = entry.attempts + 1
                 now = self.now()
                 gone = attempts >= self.max_attempts
+                error = _error_text(exc)
                 updated = attrs.evolve(
                     entry,
                     status="dead" if gone else "pending",
                     attempts=attempts,
-                    last_error=f"{type(exc).__name__}: {exc}",
+                    last_error=error,
                     next_attempt_at=now + self.retry_base * (2 ** (attempts - 1)),
                 )
-                log.warning("delivering %s failed (attempt %d): %s", n.key, attempts, exc)
+                log.warning("delivering %s failed (attempt %d): %s", n.key, attempts, error)
                 blocked.add(n.ref)
-                failed += 1
+                failed.append((n.ref, f"delivering {n.key!r} failed: {error}"))
                 dead += gone
             else:
                 updated = attrs.evolve(
                     entry, status="delivered", attempts=entry.attempts + 1, delivered_at=self.now()
                 )
                 delivered += 1
+            if not self._save_outbox(updated, failed):
+                blocked.add(n.ref)
+        return DispatchResult(delivered, tuple(failed), dead)
+
+    def _save_outbox(self, entry: OutboxEntry, failed: list[tuple[str, str]]) -> bool:
+        """Write back one entry's bookkeeping; a failure is logged and listed, not raised.
+
+        The entry stays claimed until its lease runs out, then comes back:
+        at least once, as for a worker that died.
+        """
+        try:
             with self.store.transaction() as tx:
-                tx.save_outbox(updated)
-        return DispatchResult(delivered, failed, dead)
+                tx.save_outbox(entry)
+        except Exception as exc:
+            n = entry.notification
+            log.error("dispatch: could not save the outbox entry %s: %s", n.key, exc)
+            failed.append((n.ref, f"saving outbox entry {n.key!r} failed: {_error_text(exc)}"))
+            return False
+        return True
+
+
+def _error_text(exc: BaseException) -> str:
+    """An exception as one storable line: the input policy's text, at most 1,000 characters."""
+    text = f"{type(exc).__name__}: {exc}"
+    # A plugin's message may hold anything; PostgreSQL's text refuses NUL.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= 1000 else text[:999] + "…"
 
 
 def _role_problems(
@@ -1200,6 +1245,7 @@ class RequirementDesk:
         """
         desk = self._desk
         received = received_at or desk.now()
+        check_time("received_at", received, "Requirement")  # before any deadline arithmetic
         decisions: list[Decision] = []
         if due_at is None and "requirement_deadline" in desk.rules.tables:
             decision = desk.classify("requirement_deadline", {"priority": priority})

@@ -32,6 +32,12 @@ def _listing(items: Iterable[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
+def _shown(value: object) -> str:
+    # A 10,000-character input is named, not repeated, in the message.
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:120]}... ({len(text)} characters in all)"
+
+
 class ReqMgmtError(Exception):
     """Root of every error reqmgmt raises on purpose."""
 
@@ -49,7 +55,7 @@ class ValidationError(ReqMgmtError, ValueError):
         self.expected = expected
         self.where = where
         place = f"{where}.{field}" if where else field
-        super().__init__(f"{place}: got {value!r}; expected {expected}")
+        super().__init__(f"{place}: got {_shown(value)}; expected {expected}")
 
 
 class ConfigError(ReqMgmtError, ValueError):

@@ -8,7 +8,7 @@ Serialization lives in :mod:`reqmgmt.serialize`, not in these classes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
 
@@ -24,9 +24,18 @@ __all__ = [
     "CONTRACT_TERMS",
     "CURRENCIES",
     "DISPOSITIONS",
+    "EARLIEST",
+    "ID_FIELDS",
     "INVALID_OUTCOMES",
+    "LATEST",
     "LINE_KINDS",
+    "MAX_COUNT",
+    "MAX_ID",
+    "MAX_INT",
+    "MAX_NAME",
+    "MAX_TEXT",
     "MINOR_UNITS",
+    "MULTILINE_FIELDS",
     "REQUIREMENT_CHANNELS",
     "REQUIREMENT_KINDS",
     "REQUIREMENT_PRIORITIES",
@@ -49,9 +58,12 @@ __all__ = [
     "Requirement",
     "Return",
     "Signoff",
+    "check_note",
+    "check_time",
     "derive",
     "goods_total",
     "lines_total",
+    "text_problem",
 ]
 
 # ISO 4217 active codes (2024 list).  Kept as data: there is no parsing to do,
@@ -297,7 +309,107 @@ SIGNATURE_MEANINGS: dict[str, tuple[str, str]] = {
 }
 
 
-# --- validators -----------------------------------------------------------------
+# --- the input policy ---------------------------------------------------------------
+#
+# One policy for every backend, enforced by the records' own validators (so
+# an import, a hook's number or a plugin's record meets it too): what the
+# memory store accepts, SQLite and PostgreSQL store and read back unchanged,
+# and what one of them would refuse, every one refuses.
+
+#: Longest reference or identifier (refs, customer ids): the SQL schema's
+#: indexed columns (``records.ref``, ``records.customer``) hold 64 characters.
+MAX_ID = 64
+#: Longest one-line text (names, products, codes, states, ...).
+MAX_NAME = 200
+#: Longest free text (descriptions, opinions, notes, terms, ...).
+MAX_TEXT = 20_000
+#: Largest version or review round: the SQL ``INTEGER`` column ``records.version``.
+MAX_COUNT = 2**31 - 1
+#: Largest other whole number (quantities, line numbers, seconds): exact in
+#: JSON for every reader (2**53 - 1).
+MAX_INT = 2**53 - 1
+#: Times a record may hold: ``EARLIEST <= t < LATEST`` (UTC).  Deadline
+#: arithmetic (working calendars, reminders, pauses) stays far from
+#: ``datetime.min``/``max``; an ERP's "no date" (0001-01-01, 9999-12-31) is refused.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+_EARLIEST_DAY = EARLIEST.date()
+_LATEST_DAY = LATEST.date()
+
+#: Fields holding free text over several lines: tab, newline and carriage
+#: return are allowed there; in every other text field no control character is.
+MULTILINE_FIELDS = frozenset(
+    {
+        "description", "remarks", "clarifications", "delivery_plan", "outsourcing",
+        "reason", "reason_text", "opinion", "note", "specification", "payment_terms",
+        "delivery_method", "packaging", "quality_requirements", "acceptance_criteria",
+        "terms", "findings", "cause", "actions", "verification", "window_override",
+        "confirmation",
+    }
+)  # fmt: skip
+#: Fields holding a reference or identifier (at most :data:`MAX_ID` characters).
+ID_FIELDS = frozenset({"ref", "contract_ref", "quotation_ref", "requirement_refs"})
+
+_CONTROLS = frozenset(chr(c) for c in range(32)) | {"\x7f"}
+_LINE_CONTROLS = _CONTROLS - {"\t", "\n", "\r"}
+
+
+def _limit(instance: object, name: str) -> int:
+    if name in ID_FIELDS or (name == "id" and isinstance(instance, Customer)):
+        return MAX_ID
+    return MAX_TEXT if name in MULTILINE_FIELDS else MAX_NAME
+
+
+def text_problem(value: str, limit: int, multiline: bool) -> str | None:
+    """What is wrong with ``value`` under the input policy, or ``None``.
+
+    Refused: more than ``limit`` characters, NUL and the other C0 control
+    characters and DEL (tab, newline and carriage return allowed when
+    ``multiline``), and lone surrogates (``"\\ud800"``: not encodable as
+    UTF-8, so no database can store them).
+    """
+    if len(value) > limit:
+        return f"at most {limit} characters (got {len(value)})"
+    if value.isprintable():  # the common case, at C speed
+        return None
+    controls = _LINE_CONTROLS if multiline else _CONTROLS
+    if not controls.isdisjoint(value):
+        bad = next(c for c in value if c in controls)
+        if multiline:
+            return (
+                f"text without control characters (found {bad!r}); tab, newline and "
+                "carriage return are allowed"
+            )
+        return f"one line of text without control characters (found {bad!r})"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            "valid Unicode text: no lone surrogates (\\ud800-\\udfff), which UTF-8 and "
+            "the databases cannot hold"
+        )
+    return None
+
+
+def check_note(value: object, where: str) -> None:
+    """Raise :class:`ValidationError` unless ``value`` is a note the input policy allows.
+
+    ``None`` or free text (:data:`MAX_TEXT`, several lines).  The engine
+    checks a command's note with it before the audit event is hashed.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValidationError("note", value, "a string or None", where=where)
+    problem = text_problem(value, MAX_TEXT, True)
+    if problem is not None:
+        raise ValidationError("note", value, problem, where=where)
+
+
+def _check_text(instance: object, name: str, value: str) -> None:
+    problem = text_problem(value, _limit(instance, name), name in MULTILINE_FIELDS)
+    if problem is not None:
+        raise ValidationError(name, value, problem, where=type(instance).__name__)
 
 
 def _non_empty(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -305,24 +417,79 @@ def _non_empty(instance: object, attribute: attrs.Attribute[Any], value: object)
         raise ValidationError(
             attribute.name, value, "a non-empty string", where=type(instance).__name__
         )
+    _check_text(instance, attribute.name, value)
+
+
+def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise ValidationError(attribute.name, value, "a string", where=type(instance).__name__)
+    _check_text(instance, attribute.name, value)
 
 
 def _optional_text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return
+    if not isinstance(value, str):
         raise ValidationError(
             attribute.name, value, "a string or None", where=type(instance).__name__
+        )
+    _check_text(instance, attribute.name, value)
+
+
+def _each_text(instance: object, attribute: attrs.Attribute[Any], value: Iterable[Any]) -> None:
+    # The items of a set or tuple of strings (flags, remarks, refs, terms).
+    name = attribute.name
+    for item in value:
+        for text in item if isinstance(item, tuple) else (item,):
+            if not isinstance(text, str):
+                raise ValidationError(name, value, "strings only", where=type(instance).__name__)
+            _check_text(instance, name, text)
+
+
+def check_time(name: str, value: object, where: str) -> None:
+    """Raise :class:`ValidationError` unless ``value`` is a time the input policy allows.
+
+    Timezone-aware, from :data:`EARLIEST` to before :data:`LATEST`.  For the
+    commands that compute with a time (a deadline) before the record is made.
+    """
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValidationError(
+            name,
+            value,
+            "a timezone-aware datetime (e.g. datetime.now(timezone.utc)); naive times are "
+            "ambiguous across the servers of an ERP",
+            where=where,
+        )
+    if not (EARLIEST <= value < LATEST):
+        raise ValidationError(
+            name,
+            value,
+            "a time from 1900-01-01 to before 2200-01-01 UTC (a missing date is None, "
+            "not a placeholder such as 0001-01-01 or 9999-12-31)",
+            where=where,
         )
 
 
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None and attribute.default is None:
         return
-    if not isinstance(value, datetime) or value.utcoffset() is None:
+    check_time(attribute.name, value, type(instance).__name__)
+
+
+def _date(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None and attribute.default is None:
+        return
+    if not isinstance(value, date) or isinstance(value, datetime):
+        expected = "a date or None" if attribute.default is None else "a date"
+        raise ValidationError(
+            attribute.name, value, expected + " (not a datetime)", where=type(instance).__name__
+        )
+    if not (_EARLIEST_DAY <= value < _LATEST_DAY):
         raise ValidationError(
             attribute.name,
             value,
-            "a timezone-aware datetime (e.g. datetime.now(timezone.utc)); naive times are "
-            "ambiguous across the servers of an ERP",
+            "a date from 1900-01-01 to 2199-12-31 (a missing date is None, not a "
+            "placeholder such as 0001-01-01 or 9999-12-31)",
             where=type(instance).__name__,
         )
 
@@ -343,9 +510,22 @@ def _one_of(choices: Iterable[str]) -> Any:
 
 
 def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INT:
         raise ValidationError(
-            attribute.name, value, "a non-negative integer", where=type(instance).__name__
+            attribute.name,
+            value,
+            f"a whole number from 0 to {MAX_INT}",
+            where=type(instance).__name__,
+        )
+
+
+def _count(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise ValidationError(
+            attribute.name,
+            value,
+            f"a whole number from 0 to {MAX_COUNT}",
+            where=type(instance).__name__,
         )
 
 
@@ -511,7 +691,7 @@ class Actor:
     """
 
     id: str = field(converter=normalize_actor_id)
-    name: str = field(default="", validator=attrs.validators.instance_of(str))
+    name: str = field(default="", validator=_text)
     departments: frozenset[str] = field(factory=frozenset, converter=_strings)
     roles: frozenset[str] = field(factory=frozenset, converter=_strings)
 
@@ -531,7 +711,7 @@ class Customer:
     id: str = field(validator=_non_empty)
     name: str = field(validator=_non_empty)
     category: str = field(default="general", validator=_non_empty)
-    flags: frozenset[str] = field(factory=frozenset, converter=_strings)
+    flags: frozenset[str] = field(factory=frozenset, converter=_strings, validator=_each_text)
 
 
 @frozen
@@ -541,9 +721,9 @@ class Signoff:
     department: str = field(validator=_non_empty)
     actor_id: str = field(validator=_non_empty)
     approve: bool = field(validator=attrs.validators.instance_of(bool))
-    opinion: str = field(validator=attrs.validators.instance_of(str))
+    opinion: str = field(validator=_text)
     meaning: str = field(validator=_one_of(SIGNATURE_MEANINGS))
-    round: int = field(validator=_non_negative_int)
+    round: int = field(validator=_count)
     at: datetime = field(validator=_aware)
 
 
@@ -563,14 +743,14 @@ class Record:
 
     ref: str = field(validator=_non_empty)
     state: str = field(validator=_non_empty)
-    version: int = field(default=1, validator=_non_negative_int)
+    version: int = field(default=1, validator=_count)
     created_at: datetime = field(validator=_aware)
     updated_at: datetime = field(validator=_aware)
     created_by: str = field(validator=_non_empty)
     submitted_by: str | None = field(default=None, validator=_optional_text)
     #: Who asked for the pending approval (a transition with ``requests_approval``).
     requested_by: str | None = field(default=None, validator=_optional_text)
-    review_round: int = field(default=0, validator=_non_negative_int)
+    review_round: int = field(default=0, validator=_count)
     signoffs: tuple[Signoff, ...] = field(default=(), converter=_signoffs)
     reason: str | None = field(default=None, validator=_optional_text)
     rules_version: str | None = field(default=None, validator=_optional_text)
@@ -610,8 +790,8 @@ class Requirement(Record):
     description: str = field(validator=_non_empty)
     received_at: datetime = field(validator=_aware)
     priority: str = field(default="normal", validator=_one_of(REQUIREMENT_PRIORITIES))
-    remarks: tuple[str, ...] = field(default=(), converter=_texts)
-    clarifications: tuple[str, ...] = field(default=(), converter=_texts)
+    remarks: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
+    clarifications: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     delivery_plan: str | None = field(default=None, validator=_optional_text)
     outsourcing: str | None = field(default=None, validator=_optional_text)
 
@@ -772,16 +952,12 @@ CONTRACT_CHANNELS: dict[str, tuple[str, str]] = {
 
 
 def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_INT:
         raise ValidationError(
-            attribute.name, value, "a positive whole number", where=type(instance).__name__
-        )
-
-
-def _optional_date(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not isinstance(value, date):
-        raise ValidationError(
-            attribute.name, value, "a date or None", where=type(instance).__name__
+            attribute.name,
+            value,
+            f"a positive whole number up to {MAX_INT}",
+            where=type(instance).__name__,
         )
 
 
@@ -819,12 +995,12 @@ class ContractLine:
 
     line_no: int = field(validator=_positive_int)
     product: str = field(validator=_non_empty)
-    specification: str = field(default="", validator=attrs.validators.instance_of(str))
-    model: str = field(default="", validator=attrs.validators.instance_of(str))
+    specification: str = field(default="", validator=_text)
+    model: str = field(default="", validator=_text)
     quantity: int = field(validator=_positive_int)
     unit: str = field(default="pcs", validator=_non_empty)
     unit_price: Money = field(validator=_unit_price)
-    delivery_date: date | None = field(default=None, validator=_optional_date)
+    delivery_date: date | None = field(default=None, validator=_date)
     shipped: int = field(default=0, validator=_non_negative_int)
     kind: str = field(default="goods", validator=_one_of(LINE_KINDS))
 
@@ -920,13 +1096,13 @@ class Amendment:
     """
 
     reason: str = field(validator=_non_empty)
-    fields: tuple[str, ...] = field(converter=_texts)
+    fields: tuple[str, ...] = field(converter=_texts, validator=_each_text)
     lines: tuple[ContractLine, ...] | None = None
-    terms: tuple[tuple[str, str], ...] = field(default=(), converter=_terms)
-    departments: tuple[str, ...] = field(default=(), converter=_texts)
+    terms: tuple[tuple[str, str], ...] = field(default=(), converter=_terms, validator=_each_text)
+    departments: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     contract_class: str = field(validator=_non_empty)
     route: str = field(validator=_non_empty)
-    route_departments: tuple[str, ...] = field(default=(), converter=_texts)
+    route_departments: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     route_approver: str = field(validator=_non_empty)
     confirmation_required: str = field(validator=_non_empty)
     rules_version: str = field(validator=_non_empty)
@@ -952,16 +1128,16 @@ class Contract(Record):
     currency: str = field(validator=_currency)
     lines: tuple[ContractLine, ...] = field(converter=_lines, validator=_check_lines)
     amount: Money = field(validator=attrs.validators.instance_of(Money))
-    payment_terms: str = field(default="", validator=attrs.validators.instance_of(str))
-    delivery_method: str = field(default="", validator=attrs.validators.instance_of(str))
-    packaging: str = field(default="", validator=attrs.validators.instance_of(str))
-    quality_requirements: str = field(default="", validator=attrs.validators.instance_of(str))
-    acceptance_criteria: str = field(default="", validator=attrs.validators.instance_of(str))
-    flags: frozenset[str] = field(factory=frozenset, converter=_strings)
-    requirement_refs: tuple[str, ...] = field(default=(), converter=_texts)
+    payment_terms: str = field(default="", validator=_text)
+    delivery_method: str = field(default="", validator=_text)
+    packaging: str = field(default="", validator=_text)
+    quality_requirements: str = field(default="", validator=_text)
+    acceptance_criteria: str = field(default="", validator=_text)
+    flags: frozenset[str] = field(factory=frozenset, converter=_strings, validator=_each_text)
+    requirement_refs: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     contract_class: str | None = field(default=None, validator=_optional_text)
     route: str | None = field(default=None, validator=_optional_text)
-    route_departments: tuple[str, ...] = field(default=(), converter=_texts)
+    route_departments: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     route_approver: str | None = field(default=None, validator=_optional_text)
     confirmation_required: str | None = field(default=None, validator=_optional_text)
     confirmation: str | None = field(default=None, validator=_optional_text)
@@ -1029,7 +1205,7 @@ class GoodsReceipt:
     number: str = field(validator=_non_empty)
     quantity: int = field(validator=_positive_int)
     received_by: str = field(validator=_non_empty)
-    received_on: date
+    received_on: date = field(validator=_date)
 
 
 @frozen(kw_only=True)
@@ -1048,7 +1224,7 @@ class Capa:
     """A corrective and preventive action (纠正预防措施)."""
 
     owner: str = field(validator=_non_empty)
-    due_on: date
+    due_on: date = field(validator=_date)
     actions: str = field(validator=_non_empty)
     verification: str | None = field(default=None, validator=_optional_text)
     verified_by: str | None = field(default=None, validator=_optional_text)
@@ -1064,15 +1240,15 @@ class Return(Record):
     kind: str = field(default="return", validator=_one_of(RETURN_KINDS))
     contract_ref: str | None = field(default=None, validator=_optional_text)
     product: str = field(validator=_non_empty)
-    line_no: int | None = None
+    line_no: int | None = field(default=None, validator=attrs.validators.optional(_positive_int))
     quantity: int = field(default=1, validator=_positive_int)
     reason_code: str = field(validator=_non_empty)
     reason_text: str = field(validator=_non_empty)
-    shipped_on: date | None = field(default=None, validator=_optional_date)
+    shipped_on: date | None = field(default=None, validator=_date)
     receipt: GoodsReceipt | None = None
     report: QualityReport | None = None
     judgement: str | None = field(default=None, validator=_optional_text)
-    judged_on: date | None = field(default=None, validator=_optional_date)
+    judged_on: date | None = field(default=None, validator=_date)
     window_override: str | None = field(default=None, validator=_optional_text)
     disposition: str | None = field(default=None, validator=_optional_text)
     outcome: str | None = field(default=None, validator=_optional_text)

@@ -28,6 +28,7 @@ per record in order, retries, dead letters).  Nothing lives in a timer.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -37,6 +38,7 @@ from zoneinfo import ZoneInfo
 from attrs import field, frozen
 
 from .errors import ConfigError
+from .storage.base import Lenient
 
 if TYPE_CHECKING:
     from .desk import Desk
@@ -53,6 +55,7 @@ __all__ = [
     "run_reminders",
 ]
 
+log = logging.getLogger("reqmgmt")
 _DAY = timedelta(days=1)
 #: A calendar that finds no working time within this many days is refused.
 _HORIZON_DAYS = 3660
@@ -330,6 +333,8 @@ class ReminderResult:
     checked: int = 0  #: records near or past a deadline
     queued: int = 0  #: reminders and escalations newly put in the outbox
     already: int = 0  #: found already queued (an earlier pass, another worker)
+    #: records the pass could not handle, as (ref, reason); logged, and the pass went on
+    failed: tuple[tuple[str, str], ...] = ()
 
 
 @frozen
@@ -492,10 +497,17 @@ def reminder_notifications(desk: Desk, record: Record, now: datetime) -> list[No
 
 
 def run_reminders(desk: Desk, now: datetime | None = None, *, batch: int = 500) -> ReminderResult:
-    """One reminder pass: see :meth:`reqmgmt.Desk.run_reminders`."""
+    """One reminder pass: see :meth:`reqmgmt.Desk.run_reminders`.
+
+    A record that cannot be read or whose reminders cannot be worked out is
+    logged, listed in ``failed`` and skipped; the pass goes on with the rest.
+    """
     now = now or desk.now()
     horizon = desk.calendar.add(now, _lead(desk)) + timedelta(microseconds=1)
+    failed: list[tuple[str, str]] = []
     with desk.store.transaction() as tx:
+        if isinstance(tx, Lenient):
+            tx.unreadable = failed
         due = list(tx.query(due_before=horizon))
     # The records are not read again to write: a reminder's key already names
     # the deadline and due time it is for, and queueing it twice does nothing.
@@ -503,8 +515,15 @@ def run_reminders(desk: Desk, now: datetime | None = None, *, batch: int = 500) 
     for start in range(0, len(due), batch):
         with desk.store.transaction() as tx:
             for record in due[start : start + batch]:
-                for n in reminder_notifications(desk, record, now):
+                try:
+                    notes = reminder_notifications(desk, record, now)
+                except Exception as exc:  # one odd record must not stop everyone's reminders
+                    failed.append((record.ref, f"{type(exc).__name__}: {exc}"))
+                    continue
+                for n in notes:
                     added = tx.enqueue([n])
                     queued += added
                     already += 1 - added
-    return ReminderResult(len(due), queued, already)
+    for ref, reason in failed:
+        log.error("reminder pass: skipped %s: %s", ref, reason)
+    return ReminderResult(len(due) + len(failed), queued, already, tuple(failed))

@@ -31,6 +31,7 @@ import csv
 import io
 import itertools
 import json
+import logging
 import math
 import statistics
 from collections import Counter, defaultdict
@@ -42,8 +43,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
+from .storage.base import Lenient
+
 if TYPE_CHECKING:
     from .desk import Desk
+
+log = logging.getLogger("reqmgmt")
 
 __all__ = [
     "Count",
@@ -125,6 +130,8 @@ class Report:
     dwell: tuple[Dwell, ...]
     timeliness: tuple[Timeliness, ...]
     returns: ReturnFigures
+    #: Records left out because they could not be read or counted, as (ref, reason).
+    failed: tuple[tuple[str, str], ...] = ()
 
     def bottleneck(self, kind: str) -> Dwell | None:
         """The state of ``kind`` where records spent the most time in the window."""
@@ -170,12 +177,25 @@ class Report:
         w.writerow(["returns", "return", "judgement", "valid", r.valid, ""])
         w.writerow(["returns", "return", "judgement", "invalid", r.invalid, ""])
         w.writerow(["returns", "return", "capa", "opened", r.capa, ""])
+        for ref, reason in self.failed:
+            w.writerow(["failed", "", "ref", ref, "", reason])
         return out.getvalue()
 
     def sections(self) -> list[tuple[str, list[str], list[list[str]]]]:
         """Each section as (title, column headers, rows of text): what tables show."""
         r = self.returns
         rate = "-" if r.validity_rate is None else f"{r.validity_rate:.0%}"
+        left_out = (
+            [
+                (
+                    f"未计入 records left out: {len(self.failed)}",
+                    ["ref", "reason"],
+                    [[ref, reason] for ref, reason in self.failed],
+                )
+            ]
+            if self.failed
+            else []
+        )
         return [
             ("记录数 records", ["kind", "by", "value", "count"],
              [[c.kind, c.dimension, c.value, str(c.count)] for c in self.counts]),
@@ -197,6 +217,7 @@ class Report:
               for name, pairs in (("customer", r.by_customer), ("product", r.by_product),
                                   ("defect", r.by_defect), ("month", r.by_month))
               for value, count in pairs]),
+            *left_out,
         ]  # fmt: skip
 
     def table(self) -> str:
@@ -357,39 +378,41 @@ def python_report(
     timely: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by: dict[str, Counter[str]] = {n: Counter() for n in ("customer", "product", "defect", "month")}
     valid = invalid = capa = 0
+    failed: list[tuple[str, str]] = []
     with desk.store.transaction() as tx:
+        if isinstance(tx, Lenient):
+            tx.unreadable = failed
         for record in tx.query():
             kind = record.RECORD_KIND
-            events = tx.audit(record.ref)
-            if _in(record.created_at, since, until):
-                for dimension, value in _dimensions(record):
-                    counts[(dimension, kind, value)] += 1
-                if kind == "return":
-                    by["customer"][record.customer.id] += 1  # type: ignore[attr-defined]
-                    by["product"][record.product] += 1  # type: ignore[attr-defined]
-                    report = record.report  # type: ignore[attr-defined]
-                    if report is not None:
-                        by["defect"][report.defect_category] += 1
-                    by["month"][record.created_at.astimezone(UTC).strftime("%Y-%m")] += 1
-                    valid += record.judgement == "valid"  # type: ignore[attr-defined]
-                    invalid += record.judgement == "invalid"  # type: ignore[attr-defined]
-                    capa += record.capa is not None  # type: ignore[attr-defined]
-            for this, following in itertools.pairwise(events):
-                if _in(following.at, since, until):
-                    slot = dwell[(kind, this.to_state)]
-                    slot[1] += _hours(this.at, following.at)
-                    if following.to_state != this.to_state:
-                        slot[0] += 1
-            last = events[-1] if events else None
-            if (
-                last is not None
-                and last.to_state in finals.get(kind, ())
-                and _in(last.at, since, until)
-            ):
-                outcomes[(kind, last.to_state)] += 1
-                cycles[kind].append(_hours(events[0].at, last.at))
-                if record.due_at is not None:
-                    timely[kind][0 if last.at <= record.due_at else 1] += 1
+            try:
+                # Everything that can fail on an odd record, before anything is counted.
+                fig = _figures(record, tx.audit(record.ref), finals.get(kind, ()), since, until)
+            except Exception as exc:  # one odd record must not stop the report
+                failed.append((record.ref, f"{type(exc).__name__}: {exc}"))
+                continue
+            for counted in fig.counts:
+                counts[counted] += 1
+            if fig.returned is not None:
+                customer, product, defect, month, judgement, has_capa = fig.returned
+                by["customer"][customer] += 1
+                by["product"][product] += 1
+                if defect is not None:
+                    by["defect"][defect] += 1
+                by["month"][month] += 1
+                valid += judgement == "valid"
+                invalid += judgement == "invalid"
+                capa += has_capa
+            for stay, hours, left in fig.dwell:
+                slot = dwell[stay]
+                slot[1] += hours
+                slot[0] += left
+            if fig.finished is not None:
+                state, cycle, on_time = fig.finished
+                outcomes[(kind, state)] += 1
+                cycles[kind].append(cycle)
+                if on_time is not None:
+                    timely[kind][0 if on_time else 1] += 1
+    _log_failed(failed)
     for step in STEPS:
         progress(step)
     return Report(
@@ -404,7 +427,64 @@ def python_report(
         ),
         tuple(Timeliness(k, a + b, a, b) for k, (a, b) in sorted(timely.items())),
         _returns(by, valid, invalid, capa),
+        tuple(failed),
     )
+
+
+@frozen
+class _Figures:
+    """What one record adds to a report (computed whole before anything is added)."""
+
+    counts: list[tuple[str, str, str]]
+    #: customer, product, defect, month, judgement, CAPA opened
+    returned: tuple[str, str, str | None, str, str | None, bool] | None
+    dwell: list[tuple[tuple[str, str], float, int]]
+    #: final state, cycle hours, on time (None: no deadline)
+    finished: tuple[str, float, bool | None] | None
+
+
+def _figures(
+    record: Any,
+    events: Sequence[Any],
+    finals: Iterable[str],
+    since: datetime | None,
+    until: datetime | None,
+) -> _Figures:
+    kind = record.RECORD_KIND
+    counts: list[tuple[str, str, str]] = []
+    returned = None
+    if _in(record.created_at, since, until):
+        counts = [(dimension, kind, value) for dimension, value in _dimensions(record)]
+        if kind == "return":
+            report = record.report
+            returned = (
+                record.customer.id,
+                record.product,
+                None if report is None else report.defect_category,
+                record.created_at.astimezone(UTC).strftime("%Y-%m"),
+                record.judgement,
+                record.capa is not None,
+            )
+    dwell = [
+        (
+            (kind, this.to_state),
+            _hours(this.at, following.at),
+            int(following.to_state != this.to_state),
+        )
+        for this, following in itertools.pairwise(events)
+        if _in(following.at, since, until)
+    ]
+    finished = None
+    last = events[-1] if events else None
+    if last is not None and last.to_state in finals and _in(last.at, since, until):
+        on_time = None if record.due_at is None else last.at <= record.due_at
+        finished = (last.to_state, _hours(events[0].at, last.at), on_time)
+    return _Figures(counts, returned, dwell, finished)
+
+
+def _log_failed(failed: Sequence[tuple[str, str]]) -> None:
+    for ref, reason in failed:
+        log.error("report: left out %s: %s", ref, reason)
 
 
 # --- in SQL ------------------------------------------------------------------------------------
@@ -415,11 +495,12 @@ def _utc_text(value: datetime | None) -> str | None:
 
 
 def report_sql(
-    desk: Desk, since: datetime | None, until: datetime | None
+    desk: Desk, since: datetime | None, until: datetime | None, exclude: Sequence[str] = ()
 ) -> tuple[dict[str, str], dict[str, str | None]]:
     """The SQL a report runs (one statement per step of :data:`STEPS`) and its parameters.
 
     Public so a benchmark or a DBA can run and EXPLAIN exactly what a report does.
+    ``exclude``: refs of records to leave out (rows that cannot be read).
     """
     from .storage.sql import SqlStore
 
@@ -438,6 +519,9 @@ def report_sql(
         return f"((julianday({b}) - julianday({a})) * 24.0)"
 
     params = {"since": _utc_text(since), "until": _utc_text(until)}
+    names = [f"x{i}" for i in range(len(exclude))]
+    params.update(zip(names, exclude, strict=True))
+    skip = f" AND ref NOT IN ({', '.join(':' + n for n in names)})" if names else ""
 
     def window(column: str) -> str:
         parts = ["1 = 1"]
@@ -456,7 +540,7 @@ def report_sql(
         )
         or "1 = 0"
     )
-    created = window("created_at")
+    created = window("created_at") + skip
     counts_sql = f"""
         SELECT 'state' AS d, kind, state AS v, COUNT(*) FROM records WHERE {created}
         GROUP BY kind, state
@@ -478,7 +562,7 @@ def report_sql(
             SELECT ref, kind, to_state, at,
                    MIN(at) OVER (PARTITION BY ref) AS started,
                    ROW_NUMBER() OVER (PARTITION BY ref ORDER BY version DESC) AS nth
-            FROM audit
+            FROM audit WHERE 1 = 1{skip}
         )
         SELECT ends.kind, ends.to_state, {hours("ends.started", "ends.at")},
                ends.at, {js("due_at")}
@@ -490,7 +574,7 @@ def report_sql(
             SELECT kind, to_state, at,
                    LEAD(at) OVER (PARTITION BY ref ORDER BY version) AS next_at,
                    LEAD(to_state) OVER (PARTITION BY ref ORDER BY version) AS next_state
-            FROM audit
+            FROM audit WHERE 1 = 1{skip}
         )
         SELECT kind, to_state,
                SUM(CASE WHEN next_state <> to_state THEN 1 ELSE 0 END),
@@ -526,13 +610,75 @@ def report_sql(
 def sql_report(
     desk: Desk, since: datetime | None, until: datetime | None, progress: Progress = _nothing
 ) -> Report:
+    """The report aggregated in the database.
+
+    A stored row the database or the figures cannot take (a damaged
+    document, an odd value planted outside reqmgmt) fails the aggregate as a
+    whole; then the rows are checked one by one and the report is made
+    again without the records that failed, which it lists in ``failed``.
+    """
+    try:
+        return _sql_report(desk, since, until, progress, ())
+    except Exception:
+        failed = _unreadable(desk)
+        if not failed:
+            raise
+    _log_failed(failed)
+    report = _sql_report(desk, since, until, progress, sorted({ref for ref, _ in failed}))
+    return attrs.evolve(report, failed=tuple(failed))
+
+
+def _unreadable(desk: Desk) -> list[tuple[str, str]]:
+    """The records (and their audit rows) a SQL report cannot take, as (ref, reason)."""
+    import sqlalchemy as sa
+
+    from .serialize import structure
+    from .storage.sql import SqlStore, audit, records
+
+    store = desk.store
+    assert isinstance(store, SqlStore)
+    classes = {cls.RECORD_KIND: cls for cls in _record_kinds()}
+    found: dict[str, str] = {}
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(records.c.ref, records.c.kind, records.c.doc)).all()
+        for ref, kind, doc in rows:
+            try:
+                if store.backend == "postgresql" and "\\u0000" in doc:
+                    raise ValueError("a NUL character (\\u0000), which PostgreSQL's jsonb refuses")
+                structure(json.loads(doc), classes[kind])
+            except Exception as exc:
+                found.setdefault(
+                    ref, f"the stored record cannot be read: {type(exc).__name__}: {exc}"
+                )
+        events = conn.execute(sa.select(audit.c.ref, audit.c.version, audit.c.at)).all()
+        for ref, version, at in events:
+            try:
+                datetime.fromisoformat(at)
+            except Exception as exc:
+                found.setdefault(ref, f"audit event version {version}: time {at!r}: {exc}")
+    return sorted(found.items())
+
+
+def _record_kinds() -> list[type[Any]]:
+    from .model import Contract, Requirement, Return
+
+    return [Requirement, Contract, Return]
+
+
+def _sql_report(
+    desk: Desk,
+    since: datetime | None,
+    until: datetime | None,
+    progress: Progress,
+    exclude: Sequence[str],
+) -> Report:
     import sqlalchemy as sa
 
     from .storage.sql import SqlStore
 
     store = desk.store
     assert isinstance(store, SqlStore)
-    statements, params = report_sql(desk, since, until)
+    statements, params = report_sql(desk, since, until, exclude)
     results = []
     with store.engine.connect() as conn:
         for step, statement in statements.items():

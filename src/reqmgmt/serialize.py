@@ -162,8 +162,15 @@ def structure(data: Any, cls: type[T]) -> T:
     try:
         return converter.structure(data, cls)
     except cattrs.BaseValidationError as exc:
-        problems = cattrs.transform_error(exc, path=cls.__name__)
+        problems = cattrs.transform_error(exc, path=cls.__name__, format_exception=_problem)
         raise ValidationError("data", data, "; ".join(problems), where=cls.__name__) from exc
+
+
+def _problem(exc: BaseException, type_: Any) -> str:
+    # A record's own validator says best what is wrong (the input policy).
+    if isinstance(exc, ValidationError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
 
 
 _PLAIN = {str, int, bool, str | None, int | None, bool | None}

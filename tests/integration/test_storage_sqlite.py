@@ -213,20 +213,31 @@ def test_audit_documents_written_by_0_1_0_still_read(tmp_path: Path) -> None:
 
 
 def test_big_integers_read_back_exactly_after_reopening(tmp_path: Path) -> None:
-    """Parsed from the file (no cache): an integer beyond 64 bits stays an exact integer."""
+    """Parsed from the file (no cache): an integer beyond 64 bits stays an exact integer.
+
+    Records hold whole numbers up to 2**53 - 1 (the input policy); the rule
+    facts an audit event keeps may be any integer.
+    """
+    import attrs
+
     from reqmgmt.testing import make_requirement
+    from reqmgmt.testing.contract import make_event
 
     url = f"sqlite:///{tmp_path / 'big.db'}"
     store = SqlStore(url)
+    event = attrs.evolve(make_event("REQ-2026-000001", 1), decisions=({"n": 2**70 + 1},))
     with store.transaction() as tx:
-        tx.insert(make_requirement(paused_seconds=2**70 + 1))
+        tx.insert(make_requirement(paused_seconds=2**53 - 1))
+        tx.append_audit(event)
     store.close()
     store = SqlStore(url)
     with store.transaction() as tx:
         got = tx.get("REQ-2026-000001")
+        trail = tx.audit("REQ-2026-000001")
     store.close()
     assert got is not None
-    assert got.paused_seconds == 2**70 + 1
+    assert got.paused_seconds == 2**53 - 1
+    assert trail[0].decisions == ({"n": 2**70 + 1},)
 
 
 def test_threads_take_turns_at_the_write_lock_in_arrival_order(

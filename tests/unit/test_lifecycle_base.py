@@ -140,3 +140,19 @@ def test_declarations_are_frozen_values() -> None:
     """Declarations cannot be changed after the engine is built."""
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         REQUIREMENT.initial = "x"  # type: ignore[misc]
+
+
+def test_names_the_sql_columns_cannot_hold_are_refused() -> None:
+    """States over 32 characters, events over 64 or with control characters: refused at build."""
+    long_state = "s" * 33
+    states = (State("a", "甲", "a"), State(long_state, "乙", "b", final=True))
+    lc = lifecycle(
+        states=states,
+        transitions=(Transition("go\x00", ("a",), long_state), Transition("e" * 65, ("a",), "a")),
+    )
+    with pytest.raises(ConfigError) as info:
+        lc.build()
+    text = str(info.value)
+    assert f"state {long_state!r}: at most 32 characters" in text
+    assert "event 'go\\x00': one line of text without control characters" in text
+    assert "at most 64 characters (got 65)" in text

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import attrs
 import pytest
@@ -89,7 +90,7 @@ def test_naive_datetimes_are_refused() -> None:
         ("channel", 3, "non-empty string"),
         ("priority", "asap", "one of 'low'"),
         ("description", "  ", "non-empty string"),
-        ("version", -1, "non-negative integer"),
+        ("version", -1, "whole number from 0"),
     ],
 )
 def test_requirement_fields_are_validated(field: str, value: object, message: str) -> None:
@@ -193,3 +194,116 @@ def test_unit_prices_are_never_negative_and_discounts_positive() -> None:
 def test_generated_money_fits_its_currency(m: Money) -> None:
     """The shipped strategy gives amounts a host can use as prices in any currency."""
     assert m.in_minor_unit
+# --- the input policy (the same on every backend) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "multiline", "problem"),
+    [
+        ("冲压支架\u3000😀", False, None),
+        ("a\x00b", True, "control characters (found '\\x00')"),
+        ("a\x1bb", True, "control characters (found '\\x1b')"),
+        ("a\x7fb", True, "control characters (found '\\x7f')"),
+        ("a\nb\tc\r", True, None),
+        ("a\nb", False, "one line of text"),
+        ("a\ud800b", True, "no lone surrogates"),
+        ("\udfff", False, "no lone surrogates"),
+        ("x" * 65, False, "at most 64 characters (got 65)"),
+        ("x" * 64, False, None),
+    ],
+)
+def test_text_problem_names_what_is_wrong(value: str, multiline: bool, problem: str | None) -> None:
+    """NUL and other controls, lone surrogates and overlong text are each named."""
+    from reqmgmt.model import text_problem
+
+    found = text_problem(value, 64, multiline)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+
+
+@pytest.mark.parametrize(
+    ("make", "field", "where"),
+    [
+        (lambda: Customer("C\x00", "C"), "id", "Customer"),
+        (lambda: Customer("C" * 65, "C"), "id", "Customer"),
+        (lambda: Customer("C", "N" * 201), "name", "Customer"),
+        (lambda: Customer("C", "C", flags={"new\n"}), "flags", "Customer"),
+        (lambda: Actor("a", "Name\x00"), "name", "Actor"),
+        (lambda: make_requirement(description="a\ud800"), "description", "Requirement"),
+        (lambda: make_requirement(description="d" * 20_001), "description", "Requirement"),
+        (lambda: make_requirement(remarks=["ok", "bad\x00"]), "remarks", "Requirement"),
+        (lambda: make_requirement(ref="R" * 65), "ref", "Requirement"),
+        (lambda: make_requirement(version=2**31), "version", "Requirement"),
+    ],
+)
+def test_records_refuse_text_and_numbers_a_database_cannot_hold(
+    make: Any, field: str, where: str
+) -> None:
+    """The ValidationError names the field and the record kind."""
+    with pytest.raises(ValidationError) as info:
+        make()
+    assert (info.value.field, info.value.where) == (field, where)
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), False),
+        (datetime(1899, 12, 31, 23, 59, tzinfo=UTC), False),
+        (datetime(1900, 1, 1, tzinfo=UTC), True),
+        (datetime(2199, 12, 31, 23, 59, tzinfo=UTC), True),
+        (datetime(2200, 1, 1, tzinfo=UTC), False),
+        (datetime(9999, 12, 31, tzinfo=UTC), False),
+        (datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-12))), False),
+        (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), False),
+    ],
+)
+def test_times_are_between_1900_and_2200(value: datetime, accepted: bool) -> None:
+    """due_at 0001-01-01 (an ERP's "no date") or 9999 is refused, not an OverflowError later."""
+    if accepted:
+        assert make_requirement(due_at=value).due_at == value
+    else:
+        with pytest.raises(ValidationError, match="1900-01-01 to before 2200-01-01"):
+            make_requirement(due_at=value)
+
+
+def test_dates_are_dates_in_range() -> None:
+    """Date fields refuse placeholders and datetimes."""
+    from reqmgmt import ContractLine
+
+    def line(on: object) -> ContractLine:
+        return ContractLine(
+            line_no=1, product="p", quantity=1, unit_price=Money(1, "CNY"), delivery_date=on
+        )
+
+    assert line(date(2199, 12, 31)).delivery_date == date(2199, 12, 31)
+    for bad in (
+        date(1, 1, 1),
+        date(1899, 12, 31),
+        date(2200, 1, 1),
+        datetime(2026, 1, 1, tzinfo=UTC),
+    ):
+        with pytest.raises(ValidationError) as info:
+            line(bad)
+        assert info.value.field == "delivery_date"
+
+
+def test_derive_applies_the_policy_to_changed_fields() -> None:
+    """A command's new version is checked as a new record is."""
+    rec = make_requirement()
+    with pytest.raises(ValidationError, match="control characters"):
+        derive(rec, {"delivery_plan": "week\x0012"})
+    with pytest.raises(ValidationError, match="2200"):
+        derive(rec, {"due_at": datetime(9999, 1, 1, tzinfo=UTC)})
+    assert derive(rec, {"delivery_plan": "week 12\nby sea"}).delivery_plan == "week 12\nby sea"
+
+
+def test_a_huge_value_is_named_not_repeated_in_the_message() -> None:
+    """A 10,000-character id makes a short message that still says what is allowed."""
+    with pytest.raises(ValidationError) as info:
+        Customer("x" * 10_000, "C")
+    assert len(str(info.value)) < 400
+    assert "at most 64 characters (got 10000)" in str(info.value)

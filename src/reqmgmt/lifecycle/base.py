@@ -20,7 +20,7 @@ from attrs import field, frozen
 from transitions import Machine
 
 from ..errors import ConfigError, TransitionBlocked, ValidationError
-from ..model import SIGNATURE_MEANINGS, Actor, Record, Signoff
+from ..model import SIGNATURE_MEANINGS, Actor, Record, Signoff, text_problem
 
 if TYPE_CHECKING:
     from ..rules.model import Decision
@@ -520,6 +520,7 @@ class Lifecycle:
             for n in names:
                 if n not in reachable:
                     out.append(f"state {n!r} cannot be reached from {self.initial!r}")
+        out.extend(_name_problems(self))
         return out
 
     def _independence_problems(self, t: Transition, where: str) -> list[str]:
@@ -695,3 +696,21 @@ def _check_guards(event_data: Any) -> bool:
         if reason:
             cursor.reasons.append(reason)
     return not cursor.reasons
+
+
+#: The SQL columns that hold a lifecycle's names: records.kind and .state,
+#: audit.kind, .from_state, .to_state (32 characters), audit.event (64).
+_NAME_LIMITS = {"kind": 32, "state": 32, "event": 64}
+
+
+def _name_problems(lc: Lifecycle) -> list[str]:
+    """Names every backend can store alike (the input policy, docs/concepts.md)."""
+    named = [("kind", lc.kind)]
+    named += [("state", s.name) for s in lc.states]
+    named += [("event", t.event) for t in lc.all_transitions()]
+    out = []
+    for what, name in named:
+        problem = text_problem(name, _NAME_LIMITS[what], False) if isinstance(name, str) else None
+        if problem is not None:
+            out.append(f"{what} {name!r}: {problem}")
+    return out

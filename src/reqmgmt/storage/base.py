@@ -20,6 +20,7 @@ from ..model import AuditEvent, Notification, Record
 __all__ = [
     "OUTBOX_STATUSES",
     "BulkInsert",
+    "Lenient",
     "OutboxEntry",
     "RawRead",
     "RawRow",
@@ -216,6 +217,22 @@ class RawRead(Protocol):
     def event_columns(self, event: AuditEvent) -> Mapping[str, Any]:
         """The columns this store writes for ``event`` (as ``raw_audit`` reads them)."""
         ...
+
+
+@runtime_checkable
+class Lenient(Protocol):
+    """Optional for a :class:`Transaction`: skip stored rows that cannot be read, and say which.
+
+    The workers (reminders, dispatch, report) set ``unreadable`` to a list
+    before they read.  While it is a list, ``query`` and ``claim`` skip a
+    stored row that cannot be read back (a damaged document, a value the
+    records refuse) and append ``(ref, reason)`` to it, so one bad row does
+    not stop the pass for every other record.  ``None`` (the default):
+    they raise, as any other reader wants.  The SQL stores have it; records
+    in the memory store are kept as objects and cannot be unreadable.
+    """
+
+    unreadable: list[tuple[str, str]] | None
 
 
 @runtime_checkable

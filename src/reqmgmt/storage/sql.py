@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError, TamperedRecord
-from ..model import AuditEvent, Notification, Record
+from ..model import AuditEvent, Notification, Record, text_problem
 from ..serialize import document, remembered, structure, unstructure
 from .base import OutboxEntry, RawRow
 
@@ -192,6 +192,17 @@ _utc_remembered = remembered(_utc_text)
 def _utc(value: datetime | None) -> str | None:
     """A sortable UTC text form (fixed width, so text order is time order)."""
     return None if value is None else _utc_remembered(value)
+
+
+def _storable(value: object) -> bool:
+    """Can ``value`` be stored or looked up as text?  Not NUL, lone surrogates, non-strings.
+
+    A lookup by such a value finds nothing on every backend alike (records
+    refuse them), where PostgreSQL would raise for NUL and SQLite for surrogates.
+    """
+    return isinstance(value, str) and (
+        value.isprintable() or text_problem(value, len(value), True) is None
+    )
 
 
 def _from_utc(value: str | None) -> datetime | None:
@@ -444,6 +455,8 @@ class SqlStore:
 class _SqlTransaction:
     #: Creating commands hand over the JSON form they made (serialize.hand_over).
     takes_documents = True
+    #: See storage.base.Lenient: a worker's list of rows it could not read.
+    unreadable: list[tuple[str, str]] | None = None
 
     def __init__(
         self,
@@ -507,6 +520,8 @@ class _SqlTransaction:
         return structure(json.loads(doc), cls)
 
     def get(self, ref: str) -> Record | None:
+        if not _storable(ref):
+            return None  # no record has such a ref (and PostgreSQL refuses NUL in a query)
         found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
         return None if found is None else self._checked(ref, found)
 
@@ -560,6 +575,8 @@ class _SqlTransaction:
             raise ConflictError(event.ref, event.version - 1, self._version(event.ref))
 
     def audit(self, ref: str) -> Sequence[AuditEvent]:
+        if not _storable(ref):
+            return []
         rows = self.conn.execute(
             sa.select(audit.c.doc, audit.c.hash).where(audit.c.ref == ref).order_by(audit.c.version)
         )
@@ -676,7 +693,9 @@ class _SqlTransaction:
         customer: str | None = None,
         due_before: datetime | None = None,
     ) -> Iterator[Record]:
-        statement = sa.select(records.c.kind, records.c.doc)
+        if not all(_storable(v) for v in (kind, state, customer) if v is not None):
+            return  # matches no record, on every backend alike
+        statement = sa.select(records.c.kind, records.c.doc, records.c.ref)
         if due_before is not None:
             # By deadline: the due-date index both filters and orders.
             statement = statement.order_by(records.c.due_at, records.c.ref)
@@ -691,7 +710,19 @@ class _SqlTransaction:
         if due_before is not None:
             statement = statement.where(records.c.due_at < _utc(due_before))
         for row in self.conn.execute(statement).all():
-            yield self._record(row.kind, row.doc)
+            if self.unreadable is None:
+                yield self._record(row.kind, row.doc)
+                continue
+            try:
+                record = self._record(row.kind, row.doc)
+            except Exception as exc:  # a damaged row: the worker reports it and goes on
+                self._skip(row.ref, "the stored record", exc)
+                continue
+            yield record
+
+    def _skip(self, ref: str, what: str, exc: Exception) -> None:
+        assert self.unreadable is not None
+        self.unreadable.append((ref, f"{what} cannot be read: {type(exc).__name__}: {exc}"))
 
     def _entry(self, row: Any) -> OutboxEntry:
         return OutboxEntry(
@@ -721,6 +752,9 @@ class _SqlTransaction:
             # Rows another worker is claiming right now are skipped, not waited for.
             due = due.with_for_update(skip_locked=True)
         rows = {row.seq: row for row in self.conn.execute(due)}
+        read: dict[int, OutboxEntry] = {}
+        if self.unreadable is not None:
+            rows = self._readable_entries(rows, read)
         if not rows:
             return []
         # Per record, keep the run that starts at its oldest pending entry.
@@ -745,7 +779,26 @@ class _SqlTransaction:
         self.conn.execute(
             outbox.update().where(outbox.c.seq.in_(kept)).values(next_attempt_at=lease)
         )
-        return [attrs.evolve(self._entry(rows[seq]), next_attempt_at=lease_until) for seq in kept]
+        return [
+            attrs.evolve(read.get(seq) or self._entry(rows[seq]), next_attempt_at=lease_until)
+            for seq in kept
+        ]
+
+    def _readable_entries(
+        self, rows: dict[int, Any], read: dict[int, OutboxEntry]
+    ) -> dict[int, Any]:
+        # An unreadable entry is left pending and not leased: it holds back
+        # its record's later entries (order per record), and the next pass
+        # reports it again until someone repairs or removes it.
+        kept = {}
+        for seq, row in rows.items():
+            try:
+                read[seq] = self._entry(row)
+            except Exception as exc:
+                self._skip(row.ref, f"outbox entry {row.key!r}", exc)
+            else:
+                kept[seq] = row
+        return kept
 
     def entries(self, *, status: str, limit: int | None = None) -> Sequence[OutboxEntry]:
         statement = sa.select(outbox).where(outbox.c.status == status).order_by(outbox.c.seq)

@@ -187,8 +187,12 @@ class StoreContract:
             assert tx.raw_count() == 2
 
     def test_integers_beyond_64_bits_read_back_exactly(self, store: Store) -> None:
-        """A JSON store must not turn a big integer into a float (orjson.loads would)."""
-        rec = make_requirement(paused_seconds=2**70 + 1)
+        """A JSON store must not turn a big integer into a float (orjson.loads would).
+
+        Records hold whole numbers up to 2**53 - 1 (the input policy); the rule facts
+        an audit event keeps may be any integer.
+        """
+        rec = make_requirement(paused_seconds=2**53 - 1)
         event = attrs.evolve(make_event(rec.ref, 1), decisions=({"facts": {"n": 2**80 + 3}},))
         with store.transaction() as tx:
             tx.insert(rec)
@@ -196,7 +200,7 @@ class StoreContract:
         with store.transaction() as tx:
             got = tx.get(rec.ref)
             assert got is not None
-            assert got.paused_seconds == 2**70 + 1
+            assert got.paused_seconds == 2**53 - 1
             assert tx.audit(rec.ref)[0].decisions == ({"facts": {"n": 2**80 + 3}},)
 
     def test_update_with_the_current_version_replaces_the_record(self, store: Store) -> None:

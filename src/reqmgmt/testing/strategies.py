@@ -55,7 +55,9 @@ def actors(
     return st.builds(
         Actor,
         id=identifiers,
-        name=st.text(max_size=20),
+        name=st.text(
+            alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=20
+        ),
         departments=st.frozensets(st.sampled_from(departments), max_size=3),
         roles=st.frozensets(st.sampled_from(roles), max_size=3),
     )
