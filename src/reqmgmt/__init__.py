@@ -7,8 +7,6 @@ storage, people and notifications.  This module is the public API.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .audit import HistoryCheck
 from .desk import ContractDesk, Desk, DispatchResult, RequirementDesk, ReturnDesk, Verdict
 from .errors import (
@@ -16,9 +14,11 @@ from .errors import (
     ConflictError,
     ImportFailed,
     InvalidTransition,
+    NoDatabase,
     NotAuthorized,
     NotFound,
     ReqMgmtError,
+    StoreUnavailable,
     TransitionBlocked,
     ValidationError,
 )
@@ -41,10 +41,21 @@ from .model import (
 from .plugins import make_plugin_manager
 from .storage import MemoryStore, OutboxEntry, Store, Transaction
 
-try:
-    __version__ = version("reqmgmt")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    # __version__ on first use: importlib.metadata costs more to import than
+    # most programs spend on reqmgmt's own modules.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("reqmgmt")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            found = "0.0.0"
+        globals()["__version__"] = found
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUILTIN_LIFECYCLES",
@@ -65,6 +76,7 @@ __all__ = [
     "Lifecycle",
     "MemoryStore",
     "Money",
+    "NoDatabase",
     "NotAuthorized",
     "NotFound",
     "Notification",
@@ -79,6 +91,7 @@ __all__ = [
     "SignoffStep",
     "State",
     "Store",
+    "StoreUnavailable",
     "Transaction",
     "Transition",
     "TransitionBlocked",
