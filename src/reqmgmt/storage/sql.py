@@ -274,7 +274,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
             raise StoreUnavailable(shown_url(url), f"folder {path.parent} does not exist")
     elif not create and parsed.query.get("uri") != "true":
         raise NoDatabase(shown_url(url), "an in-memory SQLite database starts empty")
-    return _sqlite_engine(url, parsed)
+    return _sqlite_engine(url, parsed, wal=create)
 
 
 @contextmanager
@@ -293,8 +293,13 @@ def connecting(url: str) -> Iterator[None]:
         raise StoreUnavailable(shown_url(url), problem) from exc
 
 
-def _sqlite_engine(url: str, parsed: sa.engine.URL) -> Engine:
-    """An engine with the pragmas of the module docstring and BEGIN IMMEDIATE."""
+def _sqlite_engine(url: str, parsed: sa.engine.URL, *, wal: bool = True) -> Engine:
+    """An engine with the pragmas of the module docstring and BEGIN IMMEDIATE.
+
+    ``wal`` false leaves the journal mode alone: switching writes to the
+    file, and a database reqmgmt created is in WAL mode already (it stays
+    so), so opening an existing one only never changes a file.
+    """
     synchronous = parsed.query.get("synchronous", "FULL")
     if synchronous not in ("FULL", "NORMAL", "EXTRA"):
         raise ConfigError(f"store URL {url!r}", "synchronous must be FULL, NORMAL or EXTRA")
@@ -308,7 +313,8 @@ def _sqlite_engine(url: str, parsed: sa.engine.URL) -> Engine:
         # Let SQLAlchemy's "begin" below issue the BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
