@@ -154,8 +154,12 @@ def command(
     """
 
     def register(run: Callable[[Context], Outcome]) -> Callable[[Context], Outcome]:
-        if name in _COMMANDS:
-            raise ConfigError(f"command {name!r}", "registered twice")
+        known = _COMMANDS.get(name)
+        # The same function again is the module run twice (python -m reqmgmt.cli).
+        if known is not None and known.run.__qualname__ != run.__qualname__:
+            raise ConfigError(
+                f"command {name!r}", f"registered by {known.run.__qualname__} already"
+            )
         _COMMANDS[name] = _Command(name, run, help, arguments)
         return run
 

@@ -254,3 +254,15 @@ def test_report_charts_and_rich_tables(tmp_path: Path, capsys: pytest.CaptureFix
     text = console.export_text()
     assert "停留 dwell per state" in text
     assert "in_fulfilment" in text
+
+
+def test_a_command_name_is_registered_once() -> None:
+    """Two different functions under one command name (a bad merge) are refused."""
+    from reqmgmt.commandline import Outcome, command
+    from reqmgmt.errors import ConfigError
+
+    def _report(ctx: object) -> Outcome:  # pragma: no cover - never run
+        return Outcome()
+
+    with pytest.raises(ConfigError, match=r"command 'report': registered by _report already"):
+        command("report", help="again")(_report)
