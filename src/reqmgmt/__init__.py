@@ -7,8 +7,6 @@ storage, people and notifications.  This module is the public API.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .audit import HistoryCheck
 from .desk import ContractDesk, Desk, DispatchResult, RequirementDesk, ReturnDesk, Verdict
 from .errors import (
@@ -17,10 +15,12 @@ from .errors import (
     HookError,
     ImportFailed,
     InvalidTransition,
+    NoDatabase,
     NotAuthorized,
     NotFound,
     ReqMgmtError,
     RuleError,
+    StoreUnavailable,
     TamperedRecord,
     TransitionBlocked,
     ValidationError,
@@ -52,10 +52,21 @@ from .plugins import make_plugin_manager
 from .storage import MemoryStore, OutboxEntry, Store, Transaction
 from .verification import VerifyReport
 
-try:
-    __version__ = version("reqmgmt")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    # __version__ on first use: importlib.metadata costs more to import than
+    # most programs spend on reqmgmt's own modules.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("reqmgmt")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            found = "0.0.0"
+        globals()["__version__"] = found
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUILTIN_LIFECYCLES",
@@ -78,6 +89,7 @@ __all__ = [
     "Lifecycle",
     "MemoryStore",
     "Money",
+    "NoDatabase",
     "NotAuthorized",
     "NotFound",
     "Notification",
@@ -93,6 +105,7 @@ __all__ = [
     "SignoffStep",
     "State",
     "Store",
+    "StoreUnavailable",
     "TamperedRecord",
     "Transaction",
     "Transition",

@@ -1,27 +1,40 @@
-"""The ``reqmgmt`` command: demo, diagram, rules, db, remind, dispatch, outbox."""
+"""The ``reqmgmt`` command: demo, diagram, rules, db, remind, dispatch, outbox, report.
+
+Each command is a function registered with :func:`reqmgmt.commandline.command`;
+the options every command shares (``--json``, ``-v``, ``--plugin``, ...), the
+exit codes and the error handling live in :mod:`reqmgmt.commandline`.  A
+reading command opens an existing database only (``ctx.desk()``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import logging
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from . import diagram, verification
+from . import diagram
+from .commandline import Context, Exit, Outcome, UsageError, command, group, run
 from .desk import TABLE_ALIASES, Desk
-from .errors import ConfigError, ReqMgmtError, ValidationError
+from .errors import ConfigError, NoDatabase
 from .hookspecs import hookimpl
 from .lifecycle import BUILTIN_LIFECYCLES
 from .model import AuditEvent, Notification
+from .plugins import rule_functions
 from .rules import RuleSet, default_rules, load_rules
 from .rules.loader import facts_from_data
 from .storage.base import OUTBOX_STATUSES
+from .verification import Progress, anchor_writer, place_anchor, read_anchors
 
 __all__ = ["main", "render_table"]
+
+log = logging.getLogger("reqmgmt")
 
 
 def _width(text: str) -> int:
@@ -84,23 +97,557 @@ def demo(url: str, out: TextIO | None = None) -> int:
     return run_demo(url, out if out is not None else sys.stdout)
 
 
-def _time(name: str, text: str | None) -> datetime | None:
+def _time(option: str, text: str | None) -> datetime | None:
+    """An ISO time with its zone from ``--option``; a UsageError otherwise (exit 2)."""
     if text is None:
         return None
-    value = datetime.fromisoformat(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--{option} {text!r}: expected an ISO time like 2026-03-02T09:00+08:00"
+        ) from None
     if value.utcoffset() is None:
-        raise ValidationError(f"--{name}", text, "an ISO time with its zone, e.g. +08:00")
+        raise UsageError(
+            f"--{option} {text!r}: give the time zone: an ISO time with its zone, e.g. +08:00"
+        )
     return value
 
 
-def _report(args: argparse.Namespace) -> int:
+def _db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db", required=True, help="store URL of an existing database, e.g. sqlite:///reqmgmt.db"
+    )
+
+
+# --- demo, diagram ----------------------------------------------------------------------------
+
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db", default="sqlite:///reqmgmt.db", help="store URL (default sqlite:///reqmgmt.db)"
+    )
+
+
+@command("demo", help="walk the seed procedures end to end, then print the report",
+         arguments=_demo_arguments)  # fmt: skip
+def _demo(ctx: Context) -> Outcome:
+    out = io.StringIO() if ctx.json else sys.stdout
+    code = demo(ctx.args.db, out)
+    text = out.getvalue() if isinstance(out, io.StringIO) else ""
+    broken = code != 0
+    return Outcome(
+        data={"db": ctx.args.db, "output": text.splitlines(), "audit_chains_intact": not broken},
+        code=Exit.ATTENTION if broken else Exit.OK,
+    )
+
+
+def _diagram_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", nargs="?", help="lifecycle kind (default: all)")
+    p.add_argument("--format", choices=["mermaid", "dot", "markdown"], default="mermaid")
+    p.add_argument("--write", metavar="DIR", help="write DIR/<kind>.md reference pages")
+
+
+@command("diagram", help="print or write lifecycle diagrams", arguments=_diagram_arguments)
+def _diagram(ctx: Context) -> Outcome:
+    args = ctx.args
+    kinds = [args.kind] if args.kind else sorted(BUILTIN_LIFECYCLES)
+    for kind in kinds:
+        if kind not in BUILTIN_LIFECYCLES:
+            raise UsageError(
+                f"unknown lifecycle {kind!r}; known: {', '.join(sorted(BUILTIN_LIFECYCLES))}"
+            )
+    render = {"mermaid": diagram.mermaid, "dot": diagram.graphviz, "markdown": diagram.markdown}
+    texts: dict[str, str] = {}
+    written: list[str] = []
+    for kind in kinds:
+        lc = BUILTIN_LIFECYCLES[kind]
+        if args.write:
+            target = Path(args.write) / f"{kind}.md"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(diagram.markdown(lc), encoding="utf-8")
+            written.append(str(target))
+        else:
+            texts[kind] = render[args.format](lc)
+    if args.write:
+        return Outcome(data={"written": written}, text="\n".join(f"wrote {w}" for w in written))
+    return Outcome(data=texts, text="".join(texts.values()))
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+group("rules", help="check, explain and show rule sets")
+
+
+def _rules_arguments(files: str) -> Any:
+    def add(p: argparse.ArgumentParser) -> None:
+        p.add_argument("files", nargs=files, metavar="FILE")
+        p.add_argument(
+            "--no-defaults", action="store_true", help="do not merge over the default rule set"
+        )
+
+    return add
+
+
+def _explain_arguments(p: argparse.ArgumentParser) -> None:
+    _rules_arguments("*")(p)
+    p.add_argument("--kind", required=True, help="table name or contract/route/...")
+    p.add_argument("--facts", required=True, help="JSON file of facts")
+    p.add_argument("--lang", choices=["en", "zh"], default="en")
+
+
+def _load(ctx: Context) -> RuleSet:
+    """The rule files with the rule functions of ``--plugin`` and the entry-point plugins."""
+    functions = rule_functions(ctx.plugin_manager())
+    if not ctx.args.files:
+        return default_rules(functions)
+    return load_rules(ctx.args.files, functions=functions, with_defaults=not ctx.args.no_defaults)
+
+
+def _rule_problems(ctx: Context) -> RuleSet | Outcome:
     try:
-        since, until = _time("since", args.since), _time("until", args.until)
-    except ValueError as exc:
-        print(f"reqmgmt report: {exc}", file=sys.stderr)
-        return 2
-    fancy = _rich_available() and sys.stderr.isatty()
-    with Desk.open(args.db, load_entrypoints=not args.no_entrypoints) as desk:
+        return _load(ctx)
+    except ConfigError as err:
+        lines = [f"{len(err.problems)} problem(s) in the rule set:"]
+        lines += [f"  - {problem}" for problem in err.problems]
+        if not ctx.json:
+            print("\n".join(lines), file=sys.stderr)
+        return Outcome(data={"ok": False, "problems": list(err.problems)}, code=Exit.ERROR)
+
+
+@command("rules check", help="check rule files (exit 1 listing every mistake)",
+         arguments=_rules_arguments("+"))  # fmt: skip
+def _rules_check(ctx: Context) -> Outcome:
+    rules = _rule_problems(ctx)
+    if isinstance(rules, Outcome):
+        return rules
+    return Outcome(
+        data={"ok": True, "tables": sorted(rules.tables), "version": rules.version},
+        text=f"ok: {len(rules.tables)} tables, version {rules.version[:12]}",
+    )
+
+
+@command("rules explain", help="decide one fact set and say why", arguments=_explain_arguments)
+def _rules_explain(ctx: Context) -> Outcome:
+    args = ctx.args
+    rules = _rule_problems(ctx)
+    if isinstance(rules, Outcome):
+        return rules
+    table_name = TABLE_ALIASES.get(args.kind, args.kind)
+    table = rules.table(table_name)
+    try:
+        with open(args.facts, encoding="utf-8") as fh:
+            raw = json.load(fh)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"facts file {args.facts}", f"cannot read it: {err}") from None
+    decision = rules.decide(table_name, facts_from_data(table, raw))
+    return Outcome(
+        data={
+            "table": table_name,
+            "outcome": _plain(decision.outcome),
+            "matched": list(decision.matched),
+            "rules_version": rules.version,
+            "explanation": decision.explain(args.lang),
+        },
+        text=decision.explain(args.lang),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Read-only mappings and tuples of a decision as JSON-ready dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@command("rules show", help="print the tables", arguments=_rules_arguments("*"))
+def _rules_show(ctx: Context) -> Outcome:
+    rules = _rule_problems(ctx)
+    if isinstance(rules, Outcome):
+        return rules
+    parts: list[str] = []
+    data: dict[str, Any] = {"version": rules.version, "tables": {}}
+    for name in sorted(rules.tables):
+        table = rules.tables[name]
+        parts.append(f"\n{name}: {table.zh} / {table.en}  (hit {table.hit}; {table.source})")
+        rows = [
+            [r.id, r.when.source, ", ".join(f"{k}={v}" for k, v in r.then.items()), r.zh, r.clause]
+            for r in table.rows
+        ]
+        parts.append(render_table(["row", "when", "then", "说明", "clause"], rows))
+        data["tables"][name] = {
+            "zh": table.zh,
+            "en": table.en,
+            "hit": table.hit,
+            "source": str(table.source),
+            "rows": [
+                {"id": r.id, "when": r.when.source, "then": _plain(r.then), "zh": r.zh}
+                | {"clause": r.clause}
+                for r in table.rows
+            ],
+        }
+    parts.append(f"\nrule set version {rules.version[:12]}")
+    return Outcome(data=data, text="\n".join(parts))
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+group("db", help="database schema: current revision, upgrade (or its SQL)")
+
+
+def _url_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", help="database URL")
+
+
+def _upgrade_arguments(p: argparse.ArgumentParser) -> None:
+    _url_argument(p)
+    p.add_argument(
+        "--sql",
+        action="store_true",
+        help="print the migration SQL for a DBA instead of running it (nothing is changed)",
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="REV",
+        help="with --sql: the database's revision ('none' for an empty one); default: read it",
+    )
+
+
+def _revision(url: str) -> tuple[bool, str | None]:
+    """``(empty, revision)`` of the existing database at ``url``; creates nothing."""
+    from .storage import migrate
+    from .storage.sql import connecting, make_engine
+
+    engine = make_engine(url, create=False)
+    try:
+        with connecting(url), engine.connect() as conn:
+            return migrate.schema_state(conn)
+    finally:
+        engine.dispose()
+
+
+@command("db current", help="print the schema revision", arguments=_url_argument)
+def _db_current(ctx: Context) -> Outcome:
+    from .storage.migrate import HEAD_REVISION
+    from .storage.sql import shown_url
+
+    url = ctx.args.url
+    empty, current = _revision(url)
+    if empty:
+        raise NoDatabase(shown_url(url), "the database has no tables")
+    if current is None:
+        raise ConfigError(f"database {shown_url(url)}", "has tables but no reqmgmt revision")
+    state = "current" if current == HEAD_REVISION else f"needs upgrade to {HEAD_REVISION}"
+    return Outcome(
+        data={"revision": current, "head": HEAD_REVISION, "current": current == HEAD_REVISION},
+        text=f"{current} ({state})",
+        code=Exit.OK if current == HEAD_REVISION else Exit.ATTENTION,
+    )
+
+
+@command("db upgrade", help="migrate the schema to this reqmgmt's (creates a new database)",
+         arguments=_upgrade_arguments)  # fmt: skip
+def _db_upgrade(ctx: Context) -> Outcome:
+    from .storage import migrate
+    from .storage.sql import connecting, make_engine, shown_url
+
+    url = ctx.args.url
+    shown = shown_url(url)
+    if ctx.args.sql:
+        return _upgrade_sql(ctx, url)
+    if ctx.args.start:
+        raise UsageError("--from goes with --sql only")
+    engine = make_engine(url, create=True)
+    try:
+        with connecting(url), engine.begin() as conn:
+            empty, current = migrate.schema_state(conn)
+            if current is None and not empty:
+                raise ConfigError(f"database {shown}", "has tables but no reqmgmt revision; "
+                                  "not touching it")  # fmt: skip
+            if current != migrate.HEAD_REVISION:
+                log.info("upgrading %s from %s to %s", shown, current, migrate.HEAD_REVISION)
+                migrate.upgrade(conn)
+    finally:
+        engine.dispose()
+    return Outcome(
+        data={"revision": migrate.HEAD_REVISION, "was": current},
+        text=f"{shown}: at revision {migrate.HEAD_REVISION} (current)",
+    )
+
+
+def _upgrade_sql(ctx: Context, url: str) -> Outcome:
+    import sqlalchemy as sa
+
+    from .storage import migrate
+
+    start: str | None = ctx.args.start
+    if start is None:
+        try:
+            start = _revision(url)[1]
+        except NoDatabase:
+            start = None  # a database still to create: the whole schema
+    elif start.lower() == "none":
+        start = None
+    try:
+        dialect = sa.engine.make_url(url).get_backend_name()
+    except sa.exc.ArgumentError as exc:
+        raise UsageError(f"{url!r}: {exc}") from None
+    if dialect not in ("sqlite", "postgresql"):
+        raise UsageError(f"{url!r}: supported: sqlite and postgresql")
+    out = io.StringIO()
+    if start != migrate.HEAD_REVISION:
+        migrate.upgrade_sql(dialect, out, start)
+    sql = out.getvalue() or f"-- already at revision {migrate.HEAD_REVISION}: nothing to do\n"
+    return Outcome(
+        data={"dialect": dialect, "from": start, "to": migrate.HEAD_REVISION, "sql": sql},
+        text=sql,
+    )
+
+
+# --- workers: remind, dispatch, outbox --------------------------------------------------------
+
+
+def _remind_arguments(p: argparse.ArgumentParser) -> None:
+    _db_option(p)
+    p.add_argument("--now", help="the time of the pass (ISO, with zone); default now")
+    p.add_argument("--dispatch", action="store_true", help="then deliver the outbox")
+
+
+def _sent(sent: Any) -> tuple[dict[str, int], str, Exit]:
+    data = {"delivered": sent.delivered, "failed": sent.failed, "dead": sent.dead}
+    text = f"delivered {sent.delivered}, failed {sent.failed}, dead {sent.dead}"
+    log.info("dispatch: %s", text)
+    return data, text, Exit.ATTENTION if sent.failed or sent.dead else Exit.OK
+
+
+@command("remind", help="queue due reminders and escalations (cron)", arguments=_remind_arguments)
+def _remind(ctx: Context) -> Outcome:
+    now = _time("now", ctx.args.now)
+    with ctx.desk() as desk:
+        result = desk.run_reminders(now)
+        text = f"checked {result.checked}, queued {result.queued}, already queued {result.already}"
+        log.info("remind: %s", text)
+        data: dict[str, Any] = {
+            "checked": result.checked,
+            "queued": result.queued,
+            "already": result.already,
+        }
+        code = Exit.OK
+        if ctx.args.dispatch:
+            data["dispatch"], line, code = _sent(desk.dispatch())
+            text += "\n" + line
+    return Outcome(data=data, text=text, code=code)
+
+
+def _dispatch_arguments(p: argparse.ArgumentParser) -> None:
+    _db_option(p)
+    p.add_argument("--limit", type=int, help="at most this many in this pass")
+
+
+@command("dispatch", help="deliver pending notifications (cron)", arguments=_dispatch_arguments)
+def _dispatch(ctx: Context) -> Outcome:
+    with ctx.desk() as desk:
+        if not desk.pm.hook.reqmgmt_notify.get_hookimpls():
+            raise ConfigError(
+                "plugins",
+                "no reqmgmt_notify plugin is installed (entry-point group 'reqmgmt', or "
+                "--plugin MODULE:ATTR); nothing can be delivered",
+            )
+        data, text, code = _sent(desk.dispatch(limit=ctx.args.limit))
+    return Outcome(data=data, text=text, code=code)
+
+
+def _outbox_arguments(p: argparse.ArgumentParser) -> None:
+    _db_option(p)
+    p.add_argument("--status", choices=OUTBOX_STATUSES, default="dead")
+    p.add_argument("--limit", type=int, default=100, help="rows listed (default 100)")
+    p.add_argument("--retry", nargs="+", metavar="KEY", help="queue these dead letters")
+    p.add_argument("--retry-dead", action="store_true", help="queue every dead letter")
+
+
+@command("outbox", help="list the outbox (exit 3 when it lists dead letters), retry dead letters",
+         arguments=_outbox_arguments)  # fmt: skip
+def _outbox(ctx: Context) -> Outcome:
+    args = ctx.args
+    with ctx.desk() as desk:
+        if args.retry or args.retry_dead:
+            count = desk.retry(None if args.retry_dead else args.retry)
+            return Outcome(data={"queued": count}, text=f"{count} dead letter(s) queued again")
+        with desk.store.transaction() as tx:
+            entries = tx.entries(status=args.status, limit=args.limit)
+    data: list[dict[str, Any]] = [
+        {
+            "key": e.notification.key,
+            "status": e.status,
+            "attempts": e.attempts,
+            "next_attempt_at": e.next_attempt_at.isoformat() if e.next_attempt_at else None,
+            "last_error": e.last_error,
+        }
+        for e in entries
+    ]
+    rows = [
+        [
+            d["key"],
+            d["status"],
+            str(d["attempts"]),
+            d["next_attempt_at"][:19] if d["next_attempt_at"] else "-",
+            (d["last_error"] or "-")[:60],
+        ]
+        for d in data
+    ]
+    dead = args.status == "dead" and bool(entries)
+    return Outcome(
+        data=data,
+        text=render_table(["key", "status", "attempts", "next attempt", "last error"], rows),
+        code=Exit.ATTENTION if dead else Exit.OK,
+    )
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
+    _db_option(p)
+    p.add_argument(
+        "--anchor",
+        metavar="FILE",
+        help="check every chain against the heads anchored in FILE; when FILE does not "
+        "exist, write the heads there (only when everything verifies)",
+    )
+    p.add_argument(
+        "--write-anchor",
+        metavar="NEW",
+        help="after checking, write the current heads to NEW, a new file (never "
+        "overwritten; only when everything verifies)",
+    )
+    p.add_argument("--batch", type=int, default=200, help="records per transaction (200)")
+
+
+def _progress(enabled: bool) -> tuple[Progress | None, Callable[[], None]]:
+    """A progress bar on stderr: rich's when installed, else a plain counter line."""
+    if not enabled:
+        return None, lambda: None
+    try:
+        from rich.progress import Progress as RichProgress
+    except ImportError:
+
+        def plain(done: int, total: int | None) -> None:
+            of = f"/{total}" if total is not None else ""
+            sys.stderr.write(f"\rverified {done}{of} records")
+            sys.stderr.flush()
+
+        def end() -> None:
+            sys.stderr.write("\n")
+
+        return plain, end
+    bar = RichProgress(transient=True)
+    bar.start()
+    task = bar.add_task("verifying", total=None)
+
+    def update(done: int, total: int | None) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update, bar.stop
+
+
+@command("verify", help="verify every record's audit chain and columns (cron); exit 3 if "
+         "anything is broken", arguments=_verify_arguments)  # fmt: skip
+def _verify(ctx: Context) -> Outcome:
+    args = ctx.args
+    if args.batch < 1:
+        raise UsageError(f"--batch {args.batch}: give a positive number of records")
+    anchor = Path(args.anchor) if args.anchor else None
+    new = Path(args.write_anchor) if args.write_anchor else None
+    anchors: dict[str, tuple[int, str]] | None = None
+    if anchor is not None and anchor.exists():
+        anchors = read_anchors(anchor)
+    elif anchor is not None:
+        if new is not None:
+            raise UsageError(
+                f"--anchor {anchor} does not exist; give --write-anchor only with an "
+                "existing anchor"
+            )
+        new, anchor = anchor, None  # no anchor yet: this run writes it
+    if new is not None and (new.exists() or new.with_name(new.name + ".partial").exists()):
+        raise ConfigError(f"anchor file {str(new)!r}", "exists; anchors are never overwritten")
+    progress, done = _progress(sys.stderr.isatty() and not ctx.json)
+    try:
+        with ctx.desk() as desk:
+            if new is None:
+                report = desk.verify_all(progress=progress, batch_size=args.batch, anchors=anchors)
+            else:
+                with anchor_writer(new) as head:
+                    report = desk.verify_all(
+                        progress=progress, batch_size=args.batch, anchors=anchors, on_head=head
+                    )
+                place_anchor(new, keep=bool(report))
+    finally:
+        done()
+    written = str(new) if new is not None and report else None
+    data = {
+        "checked": report.checked,
+        "intact": report.intact,
+        "broken": [
+            {"ref": c.ref, "broken_at": c.broken_at, "column": c.column, "problem": c.problem}
+            for c in report.broken
+        ],
+        "anchor": str(anchor) if anchor is not None else None,
+        "anchored": report.anchored,
+        "anchor_written": written,
+    }
+    lines = [
+        f"verified {report.checked} records: {report.intact} intact, {len(report.broken)} broken"
+    ]
+    for c in report.broken:
+        where = f" [{c.column}]" if c.column else ""
+        lines.append(f"  {c.ref} at version {c.broken_at}{where}: {c.problem}")
+    if anchor is not None:
+        lines.append(f"compared {report.anchored} chains with the anchors in {anchor}")
+    if written is not None:
+        lines.append(f"anchored the heads of {report.checked} chains in {written}")
+    elif new is not None:
+        lines.append(f"no anchor written to {new}: the store is not intact")
+    return Outcome(data=data, text="\n".join(lines), code=Exit.OK if report else Exit.ATTENTION)
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    _db_option(p)
+    p.add_argument("--since", help="from this time (ISO, with zone)")
+    p.add_argument("--until", help="up to this time, excluded (ISO, with zone)")
+    p.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "png"],
+        default="table",
+        help="table (rich on a terminal when installed), csv, json, or png charts (--out)",
+    )
+    p.add_argument("--out", metavar="DIR", help="write DIR/report.<ext> instead")
+    p.add_argument(
+        "--encoding",
+        help="text encoding of the output (default: utf-8-sig for csv, a BOM Excel "
+        "recognises; utf-8 otherwise)",
+    )
+
+
+@command("report", help="management report: counts, times, returns", arguments=_report_arguments)
+def _report(ctx: Context) -> Outcome:
+    args = ctx.args
+    since, until = _time("since", args.since), _time("until", args.until)
+    fmt = "json" if ctx.json and args.format == "table" else args.format
+    encoding = args.encoding or ("utf-8-sig" if fmt == "csv" else "utf-8")
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise UsageError(f"--encoding {encoding!r}: not a text encoding Python knows") from None
+    if fmt == "png" and not args.out:
+        raise UsageError("--format png needs --out DIR")
+    fancy = not ctx.json and _rich_available() and sys.stderr.isatty()
+    with ctx.desk() as desk:
         if fancy:
             from rich.progress import Progress
 
@@ -113,32 +660,30 @@ def _report(args: argparse.Namespace) -> int:
                 )
         else:
             report = desk.report(since=since, until=until)
-    if args.format == "png":
+    if fmt == "png":
         from .reports import charts
 
-        if not args.out:
-            print("reqmgmt report: --format png needs --out DIR", file=sys.stderr)
-            return 2
-        for path in charts(report, Path(args.out)):
-            print(f"wrote {path}")
-        return 0
-    if args.format == "table" and not args.out and fancy and sys.stdout.isatty():
+        paths = [str(p) for p in charts(report, Path(args.out))]
+        return Outcome(data={"written": paths}, text="\n".join(f"wrote {p}" for p in paths))
+    if fmt == "table" and not args.out and fancy and sys.stdout.isatty():
         from rich.console import Console
 
         from .reports import rich_tables
 
         Console().print(*rich_tables(report))
-        return 0
-    text = {"table": report.table, "csv": report.to_csv, "json": report.to_json}[args.format]()
+        return Outcome()
+    text = {"table": report.table, "csv": report.to_csv, "json": report.to_json}[fmt]()
     if args.out:
         target = Path(args.out)
         target.mkdir(parents=True, exist_ok=True)
-        path = target / ("report.txt" if args.format == "table" else f"report.{args.format}")
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path}")
-    else:
-        sys.stdout.write(text)
-    return 0
+        path = target / ("report.txt" if fmt == "table" else f"report.{fmt}")
+        path.write_bytes(text.encode(encoding))
+        return Outcome(data={"written": [str(path)]}, text=f"wrote {path}")
+    if ctx.json:
+        return Outcome(data=report.to_data())
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode(encoding))
+    return Outcome()
 
 
 def _rich_available() -> bool:
@@ -147,250 +692,15 @@ def _rich_available() -> bool:
     return importlib.util.find_spec("rich") is not None
 
 
-def _load(files: Sequence[str], defaults: bool) -> RuleSet:
-    if not files:
-        return default_rules()
-    return load_rules(files, with_defaults=defaults)
+def _version() -> str:
+    from . import __version__
 
-
-def _rules(args: argparse.Namespace) -> int:
-    try:
-        rules = _load(args.files, not args.no_defaults)
-    except ConfigError as err:
-        print(f"{len(err.problems)} problem(s) in the rule set:", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 1
-    if args.action == "check":
-        print(f"ok: {len(rules.tables)} tables, version {rules.version[:12]}")
-        return 0
-    if args.action == "explain":
-        table_name = TABLE_ALIASES.get(args.kind, args.kind)
-        try:
-            table = rules.table(table_name)
-            with open(args.facts, encoding="utf-8") as fh:
-                raw = json.load(fh)
-            decision = rules.decide(table_name, facts_from_data(table, raw))
-        except (OSError, json.JSONDecodeError) as err:
-            print(f"cannot read facts from {args.facts}: {err}", file=sys.stderr)
-            return 1
-        except ReqMgmtError as err:
-            print(str(err), file=sys.stderr)
-            return 1
-        print(decision.explain(args.lang))
-        return 0
-    for name in sorted(rules.tables):
-        table = rules.tables[name]
-        print(f"\n{name}: {table.zh} / {table.en}  (hit {table.hit}; {table.source})")
-        rows = [
-            [r.id, r.when.source, ", ".join(f"{k}={v}" for k, v in r.then.items()), r.zh, r.clause]
-            for r in table.rows
-        ]
-        print(render_table(["row", "when", "then", "说明", "clause"], rows))
-    print(f"\nrule set version {rules.version[:12]}")
-    return 0
-
-
-def _db(args: argparse.Namespace) -> int:
-    import sqlalchemy as sa
-
-    from .storage import migrate
-
-    # Store options (sqlite ?synchronous=...) are reqmgmt's, not the driver's.
-    engine = sa.create_engine(sa.engine.make_url(args.url).difference_update_query(["synchronous"]))
-    try:
-        with engine.begin() as conn:
-            head = migrate.head_revision()
-            current = migrate.current_revision(conn)
-            if args.action == "upgrade":
-                if current is None and not migrate.is_empty(conn):
-                    print(
-                        f"{args.url}: has tables but no reqmgmt revision; not touching it",
-                        file=sys.stderr,
-                    )
-                    return 1
-                migrate.upgrade(conn)
-                print(f"{args.url}: at revision {head} (current)")
-                return 0
-            if current is None:
-                empty = migrate.is_empty(conn)
-                print("none (empty database)" if empty else "none (not a reqmgmt database)")
-            else:
-                print(f"{current} ({'current' if current == head else 'needs upgrade to ' + head})")
-            return 0
-    finally:
-        engine.dispose()
-
-
-def _open_worker(args: argparse.Namespace) -> Desk:
-    """A Desk for a cron job: the host's plugins come from the ``reqmgmt`` entry points."""
-    return Desk.open(args.db, load_entrypoints=not args.no_entrypoints, autodispatch=False)
-
-
-def _remind(args: argparse.Namespace) -> int:
-    now = None
-    if args.now:
-        try:
-            now = datetime.fromisoformat(args.now)
-        except ValueError:
-            print(f"--now {args.now!r}: expected an ISO time like 2026-03-02T09:00+08:00",
-                  file=sys.stderr)  # fmt: skip
-            return 2
-        if now.utcoffset() is None:
-            print(f"--now {args.now!r}: give the time zone, e.g. +08:00", file=sys.stderr)
-            return 2
-    with _open_worker(args) as desk:
-        result = desk.run_reminders(now)
-        print(f"checked {result.checked}, queued {result.queued}, already queued {result.already}")
-        if args.dispatch:
-            sent = desk.dispatch()
-            print(f"delivered {sent.delivered}, failed {len(sent.failed)}, dead {sent.dead}")
-    return 0
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    with _open_worker(args) as desk:
-        if not desk.pm.hook.reqmgmt_notify.get_hookimpls():
-            print("no reqmgmt_notify plugin is installed (entry-point group 'reqmgmt'); "
-                  "nothing can be delivered", file=sys.stderr)  # fmt: skip
-            return 1
-        sent = desk.dispatch(limit=args.limit)
-        print(f"delivered {sent.delivered}, failed {len(sent.failed)}, dead {sent.dead}")
-    return 0
-
-
-def _outbox(args: argparse.Namespace) -> int:
-    with _open_worker(args) as desk:
-        if args.retry or args.retry_dead:
-            try:
-                count = desk.retry(None if args.retry_dead else args.retry)
-            except ReqMgmtError as exc:
-                print(exc, file=sys.stderr)
-                return 1
-            print(f"{count} dead letter(s) queued again")
-            return 0
-        with desk.store.transaction() as tx:
-            entries = tx.entries(status=args.status, limit=args.limit)
-        rows = [
-            [
-                e.notification.key,
-                e.status,
-                str(e.attempts),
-                e.next_attempt_at.isoformat(timespec="seconds") if e.next_attempt_at else "-",
-                (e.last_error or "-")[:60],
-            ]
-            for e in entries
-        ]
-        print(render_table(["key", "status", "attempts", "next attempt", "last error"], rows))
-    return 0
-
-
-def _diagram(args: argparse.Namespace) -> int:
-    kinds = [args.kind] if args.kind else sorted(BUILTIN_LIFECYCLES)
-    for kind in kinds:
-        if kind not in BUILTIN_LIFECYCLES:
-            print(
-                f"unknown lifecycle {kind!r}; known: {', '.join(sorted(BUILTIN_LIFECYCLES))}",
-                file=sys.stderr,
-            )
-            return 2
-    render = {"mermaid": diagram.mermaid, "dot": diagram.graphviz, "markdown": diagram.markdown}
-    for kind in kinds:
-        lc = BUILTIN_LIFECYCLES[kind]
-        if args.write:
-            target = Path(args.write) / f"{kind}.md"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(diagram.markdown(lc), encoding="utf-8")
-            print(f"wrote {target}")
-        else:
-            sys.stdout.write(render[args.format](lc))
-    return 0
+    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``reqmgmt`` command."""
-    parser = argparse.ArgumentParser(prog="reqmgmt", description="Customer-requirement management")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="walk a customer requirement through its lifecycle")
-    p_demo.add_argument(
-        "--db", default="sqlite:///reqmgmt.db", help="store URL (default sqlite:///reqmgmt.db)"
-    )
-    p_diag = sub.add_parser("diagram", help="print or write lifecycle diagrams")
-    p_diag.add_argument("kind", nargs="?", help="lifecycle kind (default: all)")
-    p_diag.add_argument("--format", choices=["mermaid", "dot", "markdown"], default="mermaid")
-    p_diag.add_argument("--write", metavar="DIR", help="write DIR/<kind>.md reference pages")
-    p_rules = sub.add_parser("rules", help="check, explain and show rule sets")
-    rules_sub = p_rules.add_subparsers(dest="action", required=True)
-    for action, text in (
-        ("check", "check rule files (exit 1 listing every mistake)"),
-        ("explain", "decide one fact set and say why"),
-        ("show", "print the tables"),
-    ):
-        p = rules_sub.add_parser(action, help=text)
-        p.add_argument("files", nargs="*" if action != "check" else "+", metavar="FILE")
-        p.add_argument(
-            "--no-defaults", action="store_true", help="do not merge over the default rule set"
-        )
-        if action == "explain":
-            p.add_argument("--kind", required=True, help="table name or contract/route/...")
-            p.add_argument("--facts", required=True, help="JSON file of facts")
-            p.add_argument("--lang", choices=["en", "zh"], default="en")
-    p_db = sub.add_parser("db", help="database schema: current revision, upgrade")
-    db_sub = p_db.add_subparsers(dest="action", required=True)
-    for action, text in (("current", "print the schema revision"), ("upgrade", "migrate")):
-        db_sub.add_parser(action, help=text).add_argument("url", help="database URL")
-    p_remind = sub.add_parser("remind", help="queue due reminders and escalations (cron)")
-    p_remind.add_argument("--now", help="the time of the pass (ISO, with zone); default now")
-    p_remind.add_argument("--dispatch", action="store_true", help="then deliver the outbox")
-    p_dispatch = sub.add_parser("dispatch", help="deliver pending notifications (cron)")
-    p_dispatch.add_argument("--limit", type=int, help="at most this many in this pass")
-    p_outbox = sub.add_parser("outbox", help="list the outbox, retry dead letters")
-    p_outbox.add_argument("--status", choices=OUTBOX_STATUSES, default="dead")
-    p_outbox.add_argument("--limit", type=int, default=100, help="rows listed (default 100)")
-    p_outbox.add_argument("--retry", nargs="+", metavar="KEY", help="queue these dead letters")
-    p_outbox.add_argument("--retry-dead", action="store_true", help="queue every dead letter")
-    p_report = sub.add_parser("report", help="management report: counts, times, returns")
-    p_report.add_argument("--since", help="from this time (ISO, with zone)")
-    p_report.add_argument("--until", help="up to this time, excluded (ISO, with zone)")
-    p_report.add_argument(
-        "--format",
-        choices=["table", "csv", "json", "png"],
-        default="table",
-        help="table (rich on a terminal when installed), csv, json, or png charts (--out)",
-    )
-    p_report.add_argument("--out", metavar="DIR", help="write DIR/report.<ext> instead")
-    for p in (p_remind, p_dispatch, p_outbox, p_report):
-        p.add_argument("--db", required=True, help="store URL, e.g. sqlite:///reqmgmt.db")
-        p.add_argument(
-            "--no-entrypoints", action="store_true", help="do not load the host's plugins"
-        )
-    verification.add_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except ReqMgmtError as exc:
-        print(f"reqmgmt {args.command}: {exc}", file=sys.stderr)
-        return 1
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.command == "verify":
-        return verification.main(args)
-    if args.command == "remind":
-        return _remind(args)
-    if args.command == "report":
-        return _report(args)
-    if args.command == "dispatch":
-        return _dispatch(args)
-    if args.command == "outbox":
-        return _outbox(args)
-    if args.command == "db":
-        return _db(args)
-    if args.command == "demo":
-        return demo(args.db)
-    if args.command == "rules":
-        return _rules(args)
-    return _diagram(args)
+    """Entry point of the ``reqmgmt`` command; returns the exit code (docs/cli.md)."""
+    return run(argv, _version)
 
 
 if __name__ == "__main__":  # pragma: no cover

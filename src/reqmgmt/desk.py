@@ -202,6 +202,7 @@ class Desk:
         lifecycles: Iterable[Lifecycle] | None = None,
         autodispatch: bool = True,
         previous_rules: Iterable[RuleSet] = (),
+        create: bool = True,
     ) -> Desk:
         """Open a Desk on the store at ``url`` (``memory://`` by default).
 
@@ -213,7 +214,13 @@ class Desk:
         docs/hooks.md); ``clock`` returns the current timezone-aware time
         (tests inject a fake one); ``autodispatch`` delivers each command's
         notifications right after it commits (else call :meth:`dispatch`).
-        Raises :class:`ConfigError` when no plugin can open ``url``.
+        ``create``: a new, empty database is given the current schema (the
+        default); ``False`` opens an existing reqmgmt database only and
+        raises :class:`NoDatabase` otherwise, creating nothing (what a
+        program that only reads or works the outbox wants: a typo in the URL
+        is an error, not an empty database).
+        Raises :class:`ConfigError` when no plugin can open ``url``, and
+        :class:`StoreUnavailable` when the database cannot be reached.
         """
         pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
         ruleset: RuleSet | None
@@ -221,7 +228,7 @@ class Desk:
             ruleset = rules
         else:
             ruleset = load_rules(rules, functions=rule_functions(pm), with_defaults=True)
-        store = ask_open_store(pm, url)
+        store = ask_open_store(pm, url, create)
         if store is None:
             raise ConfigError(
                 f"store URL {url!r}",

@@ -17,10 +17,12 @@ __all__ = [
     "HookError",
     "ImportFailed",
     "InvalidTransition",
+    "NoDatabase",
     "NotAuthorized",
     "NotFound",
     "ReqMgmtError",
     "RuleError",
+    "StoreUnavailable",
     "TamperedRecord",
     "TransitionBlocked",
     "ValidationError",
@@ -274,4 +276,36 @@ class TamperedRecord(ReqMgmtError):
             + (f" ({detail})" if detail else "")
             + "; nothing was done. Run `reqmgmt verify --db URL` (or desk.verify_history) "
             "to see what changed, and restore the record from a backup"
+        )
+
+
+class StoreUnavailable(ReqMgmtError):
+    """The store at ``url`` cannot be opened: a server that does not answer, a
+    folder that does not exist, a database the account may not open.
+
+    ``url`` is the store URL with any password hidden; ``problem`` says what
+    went wrong there (the driver's first line).  Nothing was written.
+    """
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        self.problem = problem
+        super().__init__(f"cannot open the store {url}: {problem}")
+
+
+class NoDatabase(StoreUnavailable, LookupError):
+    """There is no reqmgmt database at ``url``, and the caller asked not to create one.
+
+    Raised by ``Desk.open(url, create=False)`` (every reading ``reqmgmt``
+    command) for a missing SQLite file or an empty database; nothing was
+    created.  The message says how to create one.
+    """
+
+    def __init__(self, url: str, problem: str = "") -> None:
+        self.url = url
+        self.problem = problem or "no such database"
+        ReqMgmtError.__init__(
+            self,
+            f"there is no reqmgmt database at {url} ({self.problem}); check the URL, "
+            f"or create one with: reqmgmt db upgrade '{url}'",
         )

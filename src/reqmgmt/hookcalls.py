@@ -203,11 +203,12 @@ def _through_pluggy(
 # --- storage and numbering ----------------------------------------------------------------
 
 
-def ask_open_store(pm: pluggy.PluginManager, url: str) -> Store | None:
+def ask_open_store(pm: pluggy.PluginManager, url: str, create: bool = True) -> Store | None:
     """``reqmgmt_open_store``: a Store or ``None``."""
     from .storage.base import Store
 
-    for plugin, value in answers(pm, "reqmgmt_open_store", {"url": url}, first=True):
+    kwargs = {"url": url, "create": create}
+    for plugin, value in answers(pm, "reqmgmt_open_store", kwargs, first=True):
         return _checked(plugin, "reqmgmt_open_store", value, _store, Store)
     return None
 

@@ -41,12 +41,15 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec(firstresult=True)
-def reqmgmt_open_store(url: str) -> Store | None:
+def reqmgmt_open_store(url: str, create: bool) -> Store | None:
     """Open the store for ``url``.
 
-    Called once by ``Desk.open(url)``.  Return a :class:`reqmgmt.storage.Store`
-    if you handle this URL, else ``None``.  Stops at first non-None result.
-    The default plugin handles ``memory://``.
+    Called once by ``Desk.open(url, create=...)``.  Return a
+    :class:`reqmgmt.storage.Store` if you handle this URL, else ``None``.
+    Stops at first non-None result.  ``create`` false asks for an existing
+    store only: raise :class:`reqmgmt.NoDatabase` rather than create one (the
+    reading ``reqmgmt`` commands ask so).  The default plugin handles
+    ``memory://``, ``sqlite:`` and ``postgresql:`` URLs.
     """
 
 

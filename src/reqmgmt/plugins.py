@@ -9,7 +9,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError
+from .errors import ConfigError, NoDatabase
 from .hookcalls import ask_rule_functions
 from .hookspecs import hookimpl
 from .model import Money
@@ -30,13 +30,15 @@ class DefaultPlugin:
     """
 
     @hookimpl
-    def reqmgmt_open_store(self, url: str) -> Store | None:
+    def reqmgmt_open_store(self, url: str, create: bool) -> Store | None:
         if url in ("memory://", "memory:"):
+            if not create:
+                raise NoDatabase(url, "a memory:// store is new and empty each time")
             return MemoryStore()
         if url.startswith(("sqlite:", "postgresql:", "postgresql+")):
             from .storage.sql import SqlStore  # SQLAlchemy is loaded only when used
 
-            return SqlStore(url)
+            return SqlStore(url, create=create)
         return None
 
     @hookimpl

@@ -230,7 +230,7 @@ class Report:
         return "\n\n".join(parts) + "\n"
 
 
-# --- rich tables and charts (the optional "report" extra) ------------------------------------
+# --- rich tables and charts (the optional "tables" and "charts" extras) ----------------------
 
 
 def _require(module: str) -> Any:
@@ -241,9 +241,11 @@ def _require(module: str) -> Any:
     except ImportError:
         from .errors import ConfigError
 
+        package = module.split(".")[0]
+        extra = "tables" if package == "rich" else "charts"
         raise ConfigError(
-            f"report output needs {module.split('.')[0]}",
-            "install the extra: pip install 'reqmgmt[report]'",
+            f"report output needs {package}",
+            f"install the extra: pip install 'reqmgmt[{extra}]'",
         ) from None
 
 

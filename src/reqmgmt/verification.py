@@ -24,11 +24,9 @@ cannot hide: a chain cut short, rolled back, re-hashed or removed.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -48,18 +46,15 @@ __all__ = [
     "ANCHOR_FORMAT",
     "Checked",
     "VerifyReport",
-    "add_parser",
+    "anchor_writer",
     "check_history",
-    "main",
+    "place_anchor",
     "read_anchors",
     "verify_all",
 ]
 
 #: The first line of an anchor file says what it is.
 ANCHOR_FORMAT = "reqmgmt-anchors/1"
-
-#: Exit codes of ``reqmgmt verify``: intact, an error, done but something is broken.
-EXIT_OK, EXIT_ERROR, EXIT_BROKEN = 0, 1, 3
 
 Progress = Callable[[int, int | None], None]
 Head = Callable[[str, int, str], None]
@@ -467,7 +462,7 @@ def read_anchors(path: str | Path) -> dict[str, tuple[int, str]]:
 
 
 @contextmanager
-def _anchor_writer(path: Path) -> Iterator[Callable[[str, int, str], None]]:
+def anchor_writer(path: Path) -> Iterator[Callable[[str, int, str], None]]:
     """Write heads to ``path.partial``; the caller renames it into place (never overwriting)."""
     partial = path.with_name(path.name + ".partial")
     with open(partial, "x", encoding="utf-8") as f:
@@ -486,134 +481,8 @@ def _anchor_writer(path: Path) -> Iterator[Callable[[str, int, str], None]]:
             raise
 
 
-def _place(path: Path, keep: bool) -> None:
+def place_anchor(path: Path, keep: bool) -> None:
     partial = path.with_name(path.name + ".partial")
     if keep:
         os.link(partial, path)  # fails if the file exists: anchors are never overwritten
     partial.unlink()
-
-
-# --- the command ------------------------------------------------------------------------
-
-
-def add_parser(sub: Any) -> None:
-    """``reqmgmt verify``'s arguments (``sub``: the subparsers of ``reqmgmt``)."""
-    p = sub.add_parser(
-        "verify",
-        help="verify every record's audit chain and columns (cron); exit 3 if anything is broken",
-    )
-    p.add_argument("--db", required=True, help="store URL, e.g. sqlite:///reqmgmt.db")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument(
-        "--anchor",
-        metavar="FILE",
-        help="check every chain against the heads anchored in FILE; when FILE does not "
-        "exist, write the heads there (only when everything verifies)",
-    )
-    p.add_argument(
-        "--write-anchor",
-        metavar="NEW",
-        help="after checking, write the current heads to NEW, a new file (never "
-        "overwritten; only when everything verifies)",
-    )
-    p.add_argument("--batch", type=int, default=200, help="records per transaction (200)")
-    p.add_argument("--no-entrypoints", action="store_true", help="do not load the host's plugins")
-
-
-def _progress(enabled: bool) -> tuple[Progress | None, Callable[[], None]]:
-    """A progress bar on stderr: rich's when installed, else a plain counter line."""
-    if not enabled:
-        return None, lambda: None
-    try:
-        from rich.progress import Progress as RichProgress
-    except ImportError:
-
-        def plain(done: int, total: int | None) -> None:
-            of = f"/{total}" if total is not None else ""
-            sys.stderr.write(f"\rverified {done}{of} records")
-            sys.stderr.flush()
-
-        def end() -> None:
-            sys.stderr.write("\n")
-
-        return plain, end
-    bar = RichProgress(transient=True)
-    bar.start()
-    task = bar.add_task("verifying", total=None)
-
-    def update(done: int, total: int | None) -> None:
-        bar.update(task, completed=done, total=total)
-
-    return update, bar.stop
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run ``reqmgmt verify``: 0 all intact, 3 something broken, 1 an error."""
-    from .desk import Desk
-
-    anchor = Path(args.anchor) if args.anchor else None
-    new = Path(args.write_anchor) if args.write_anchor else None
-    anchors: dict[str, tuple[int, str]] | None = None
-    if anchor is not None and anchor.exists():
-        anchors = read_anchors(anchor)
-    elif anchor is not None:
-        new, anchor = anchor, None  # no anchor yet: this run writes it
-        if args.write_anchor:
-            print("reqmgmt verify: --anchor FILE does not exist; give --write-anchor only "
-                  "with an existing anchor", file=sys.stderr)  # fmt: skip
-            return EXIT_ERROR
-    if new is not None and (new.exists() or new.with_name(new.name + ".partial").exists()):
-        print(f"reqmgmt verify: {str(new)!r} exists; anchors are never overwritten",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_ERROR
-    progress, done = _progress(sys.stderr.isatty())
-    try:
-        with Desk.open(args.db, load_entrypoints=not args.no_entrypoints, autodispatch=False) as d:
-            if new is None:
-                report = d.verify_all(progress=progress, batch_size=args.batch, anchors=anchors)
-            else:
-                with _anchor_writer(new) as head:
-                    report = d.verify_all(
-                        progress=progress, batch_size=args.batch, anchors=anchors, on_head=head
-                    )
-                _place(new, keep=bool(report))
-    except OSError as exc:
-        print(f"reqmgmt verify: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    finally:
-        done()
-    written = str(new) if new is not None and report else None
-    if args.json:
-        print(json.dumps(_summary(report, anchor, written), ensure_ascii=False, indent=2))
-    else:
-        _print(report, anchor, new, written)
-    return EXIT_OK if report else EXIT_BROKEN
-
-
-def _summary(report: VerifyReport, anchor: Path | None, written: str | None) -> dict[str, Any]:
-    return {
-        "checked": report.checked,
-        "intact": report.intact,
-        "broken": [
-            {"ref": c.ref, "broken_at": c.broken_at, "column": c.column, "problem": c.problem}
-            for c in report.broken
-        ],
-        "anchor": str(anchor) if anchor is not None else None,
-        "anchored": report.anchored,
-        "anchor_written": written,
-    }
-
-
-def _print(
-    report: VerifyReport, anchor: Path | None, new: Path | None, written: str | None
-) -> None:
-    print(f"verified {report.checked} records: {report.intact} intact, {len(report.broken)} broken")
-    for c in report.broken:
-        where = f" [{c.column}]" if c.column else ""
-        print(f"  {c.ref} at version {c.broken_at}{where}: {c.problem}")
-    if anchor is not None:
-        print(f"compared {report.anchored} chains with the anchors in {anchor}")
-    if written is not None:
-        print(f"anchored the heads of {report.checked} chains in {written}")
-    elif new is not None:
-        print(f"no anchor written to {new}: the store is not intact")

@@ -106,8 +106,9 @@ def test_db_cli_upgrades_and_reports_the_revision(
     from reqmgmt.cli import main
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    assert main(["db", "current", url]) == 0
-    assert "none (empty database)" in capsys.readouterr().out
+    assert main(["db", "current", url]) == 1
+    assert "there is no reqmgmt database at" in capsys.readouterr().err
+    assert not (tmp_path / "cli.db").exists()
     assert main(["db", "upgrade", url]) == 0
     assert "at revision 0003 (current)" in capsys.readouterr().out
     assert main(["db", "current", url]) == 0

@@ -186,7 +186,7 @@ def test_outbox_lists_and_retries_dead_letters(
     with Desk.open(url, plugins=[FailingNotifier()]) as desk:
         desk.max_attempts = 1
         assert desk.dispatch().dead == 1
-    assert main(["outbox", "--db", url, "--no-entrypoints"]) == 0
+    assert main(["outbox", "--db", url, "--no-entrypoints"]) == 3  # dead letters listed
     out = capsys.readouterr().out
     assert f"{ref}:1:role:sales" in out
     assert "dead" in out
@@ -225,7 +225,7 @@ def test_report_prints_a_table_and_writes_csv_and_json(
         "counts"
     ]
     assert main(["report", "--db", url, "--format", "csv", "--out", str(out)]) == 0
-    assert (out / "report.csv").read_text(encoding="utf-8").startswith("section,kind")
+    assert (out / "report.csv").read_text(encoding="utf-8-sig").startswith("section,kind")
     assert main(["report", "--db", url, "--since", "2026-03-01"]) == 2
     assert "with its zone" in capsys.readouterr().err
 
@@ -254,3 +254,15 @@ def test_report_charts_and_rich_tables(tmp_path: Path, capsys: pytest.CaptureFix
     text = console.export_text()
     assert "停留 dwell per state" in text
     assert "in_fulfilment" in text
+
+
+def test_a_command_name_is_registered_once() -> None:
+    """Two different functions under one command name (a bad merge) are refused."""
+    from reqmgmt.commandline import Outcome, command
+    from reqmgmt.errors import ConfigError
+
+    def _report(ctx: object) -> Outcome:  # pragma: no cover - never run
+        return Outcome()
+
+    with pytest.raises(ConfigError, match=r"command 'report': registered by _report already"):
+        command("report", help="again")(_report)

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -30,12 +31,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..audit import canonical, from_canonical
-from ..errors import ConfigError, ConflictError, TamperedRecord
+from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
 from ..model import AuditEvent, Notification, Record, text_problem
 from ..serialize import document, remembered, structure, unstructure
+from . import migrate
 from .base import OutboxEntry, RawRow
 
-__all__ = ["SqlStore", "metadata"]
+__all__ = ["SqlStore", "connecting", "make_engine", "metadata", "shown_url"]
 
 # The tables as the queries see them; the migrations in storage/migrations
 # create and change them (a test checks the two agree).
@@ -269,8 +271,80 @@ def _record_classes() -> dict[str, type[Record]]:
     return found
 
 
-def _sqlite_engine(url: str, parsed: sa.engine.URL) -> Engine:
-    """An engine with the pragmas of the module docstring and BEGIN IMMEDIATE."""
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: the password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return repr(url)
+
+
+def _sqlite_file(parsed: sa.engine.URL) -> Path | None:
+    """The file of a SQLite URL; ``None`` for a memory database or a ``file:`` URI."""
+    database = parsed.database
+    if not database or database == ":memory:" or parsed.query.get("uri") == "true":
+        return None
+    return Path(database)
+
+
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """A SQLAlchemy engine for a store URL (SQLite with reqmgmt's pragmas, or PostgreSQL).
+
+    ``create=False``: a SQLite file that does not exist raises
+    :class:`NoDatabase` before anything connects, so no file is made.  An
+    unknown dialect or a missing driver raises :class:`ConfigError`.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+        backend = parsed.get_backend_name()
+        if backend == "postgresql":
+            # Read committed plus versioned updates: no lost update, no long locks.
+            return sa.create_engine(parsed, pool_pre_ping=True)
+        if backend != "sqlite":
+            raise ConfigError(
+                f"store URL {shown_url(url)}",
+                "supported: sqlite:///path.db and postgresql+psycopg://user@host/db",
+            )
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        # An unparsable URL, an unknown driver (postgresql+nosuch), psycopg not installed.
+        hint = "; PostgreSQL needs the driver: pip install 'reqmgmt[postgres]'"
+        raise ConfigError(
+            f"store URL {shown_url(url)}", f"{exc}{hint if 'postgres' in url else ''}"
+        ) from None
+    path = _sqlite_file(parsed)
+    if path is not None:
+        if not create and not path.is_file():
+            raise NoDatabase(shown_url(url), f"no file {path}")
+        if not path.parent.is_dir():
+            raise StoreUnavailable(shown_url(url), f"folder {path.parent} does not exist")
+    elif not create and parsed.query.get("uri") != "true":
+        raise NoDatabase(shown_url(url), "an in-memory SQLite database starts empty")
+    return _sqlite_engine(url, parsed, wal=create)
+
+
+@contextmanager
+def connecting(url: str) -> Iterator[None]:
+    """Errors of the driver while connecting become :class:`StoreUnavailable`.
+
+    A server that does not answer, a database that does not exist, a login
+    refused, a file SQLite cannot open: one line naming the URL (password
+    hidden) and the driver's first line.
+    """
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        text = str(exc.orig).strip()
+        problem = text.splitlines()[0] if text else type(exc.orig).__name__
+        raise StoreUnavailable(shown_url(url), problem) from exc
+
+
+def _sqlite_engine(url: str, parsed: sa.engine.URL, *, wal: bool = True) -> Engine:
+    """An engine with the pragmas of the module docstring and BEGIN IMMEDIATE.
+
+    ``wal`` false leaves the journal mode alone: switching writes to the
+    file, and a database reqmgmt created is in WAL mode already (it stays
+    so), so opening an existing one only never changes a file.
+    """
     synchronous = parsed.query.get("synchronous", "FULL")
     if synchronous not in ("FULL", "NORMAL", "EXTRA"):
         raise ConfigError(f"store URL {url!r}", "synchronous must be FULL, NORMAL or EXTRA")
@@ -284,7 +358,8 @@ def _sqlite_engine(url: str, parsed: sa.engine.URL) -> Engine:
         # Let SQLAlchemy's "begin" below issue the BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
@@ -367,24 +442,17 @@ def _due(now: datetime, limit: int | None, ref: str | None) -> sa.Select[Any]:
 class SqlStore:
     """A Store on SQLite (``sqlite:///path.db``) or PostgreSQL (``postgresql+psycopg://``).
 
-    Creates its tables on first use of an empty database; a database at
-    another schema revision is refused with what to do.
+    Creates its tables on first use of an empty database, unless ``create``
+    is false: then a missing SQLite file or an empty database raises
+    :class:`NoDatabase` and nothing is created.  A database at another
+    schema revision is refused with what to do; a server or file that cannot
+    be opened raises :class:`StoreUnavailable`.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        parsed = sa.engine.make_url(url)
-        self.backend = parsed.get_backend_name()
-        if self.backend == "postgresql":
-            # Read committed plus versioned updates: no lost update, no long locks.
-            self.engine: Engine = sa.create_engine(parsed, pool_pre_ping=True)
-        elif self.backend == "sqlite":
-            self.engine = _sqlite_engine(url, parsed)
-        else:
-            raise ConfigError(
-                f"store URL {url!r}",
-                "supported: sqlite:///path.db and postgresql+psycopg://user@host/db",
-            )
+        self.engine: Engine = make_engine(url, create=create)
+        self.backend = self.engine.dialect.name
         self._classes = _record_classes()
         self._local = threading.local()
         # Document text (prefixed by kind) -> the record it parses to and its columns.
@@ -393,21 +461,26 @@ class SqlStore:
         self._held_lock = threading.Lock()
         #: SQLite: this process's threads take turns at the write lock.
         self._writers = _WriterQueue()
-        self._prepare()
+        try:
+            with connecting(url):
+                self._prepare(create)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
-    def _prepare(self) -> None:
-        from . import migrate
-
+    def _prepare(self, create: bool) -> None:
         with self.engine.begin() as conn:
-            if self.backend == "postgresql":
+            if self.backend == "postgresql" and create:
                 # Several workers starting on a new database at once: one
                 # creates the schema, the others wait and then find it.
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-            if migrate.is_empty(conn):
+            empty, current = migrate.schema_state(conn)
+            if empty:
+                if not create:
+                    raise NoDatabase(shown_url(self.url), "the database has no tables")
                 migrate.upgrade(conn)  # a new database: create the current schema
                 return
-            current = migrate.current_revision(conn)
-            head = migrate.head_revision()
+            head = migrate.HEAD_REVISION
             if current != head:
                 raise ConfigError(
                     f"database {self.url!r}",

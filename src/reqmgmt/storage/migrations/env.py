@@ -1,4 +1,8 @@
-"""Alembic environment for reqmgmt's SQL schema (run through ``reqmgmt db``)."""
+"""Alembic environment for reqmgmt's SQL schema (run through ``reqmgmt db``).
+
+Online, reqmgmt passes the connection to migrate; offline (``reqmgmt db
+upgrade URL --sql``) it passes the dialect's name and Alembic writes the SQL.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,15 @@ from reqmgmt.storage.sql import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
-if connection is None:  # pragma: no cover - reqmgmt always passes a connection
+if context.is_offline_mode():
+    context.configure(
+        dialect_name=config.attributes["dialect"],
+        target_metadata=metadata,
+        literal_binds=True,
+    )
+elif connection is None:  # pragma: no cover - reqmgmt always passes a connection
     raise RuntimeError("run migrations through `reqmgmt db upgrade URL`")
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+else:
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()

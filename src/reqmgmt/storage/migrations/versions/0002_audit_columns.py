@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision = "0002"
 down_revision = "0001"
@@ -52,6 +52,27 @@ def _utc(text: str) -> str:
     return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
+# Offline (``reqmgmt db upgrade URL --sql``) the rows are filled by SQL, to
+# the same values as _utc gives: fixed-width UTC text with microseconds.
+_FILL = {
+    "postgresql": (
+        "UPDATE audit SET kind = doc::json->>'record_kind', event = doc::json->>'event', "
+        "from_state = doc::json->>'from_state', to_state = doc::json->>'to_state', "
+        "at = to_char((doc::json->>'at')::timestamptz AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+    ),
+    "sqlite": (
+        "UPDATE audit SET kind = json_extract(doc, '$.record_kind'), "
+        "event = json_extract(doc, '$.event'), "
+        "from_state = json_extract(doc, '$.from_state'), "
+        "to_state = json_extract(doc, '$.to_state'), "
+        "at = strftime('%Y-%m-%dT%H:%M:%S', json_extract(doc, '$.at')) || '.' || "
+        "CASE WHEN substr(json_extract(doc, '$.at'), 20, 1) = '.' "
+        "THEN substr(json_extract(doc, '$.at'), 21, 6) ELSE '000000' END"
+    ),
+}
+
+
 def upgrade() -> None:
     for name, type_ in _COLUMNS:
         op.add_column("audit", sa.Column(name, type_))
@@ -59,6 +80,10 @@ def upgrade() -> None:
     drop, create = _TRIGGERS[bind.dialect.name]
     for statement in drop:
         op.execute(statement)
+    if context.is_offline_mode():
+        op.execute(_FILL[bind.dialect.name])
+        _finish(create)
+        return
     audit = sa.table(
         "audit", sa.column("id"), sa.column("doc"), *(sa.column(n) for n, _ in _COLUMNS)
     )
@@ -76,6 +101,10 @@ def upgrade() -> None:
                 at=_utc(event["at"]),
             )
         )
+    _finish(create)
+
+
+def _finish(create: tuple[str, ...]) -> None:
     for statement in create:
         op.execute(statement)
     op.create_index("ix_audit_kind_to_state", "audit", ["kind", "to_state"])

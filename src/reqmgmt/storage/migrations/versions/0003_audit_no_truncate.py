@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if op.get_context().dialect.name == "postgresql":
         op.execute(
             "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
             "FOR EACH STATEMENT EXECUTE FUNCTION reqmgmt_audit_append_only()"
@@ -27,5 +27,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if op.get_context().dialect.name == "postgresql":
         op.execute("DROP TRIGGER audit_no_truncate ON audit")
