@@ -416,10 +416,24 @@ def _remind_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dispatch", action="store_true", help="then deliver the outbox")
 
 
-def _sent(sent: Any) -> tuple[dict[str, int], str, Exit]:
-    data = {"delivered": sent.delivered, "failed": sent.failed, "dead": sent.dead}
-    text = f"delivered {sent.delivered}, failed {sent.failed}, dead {sent.dead}"
+def _failures(failed: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"ref": ref, "reason": reason} for ref, reason in failed]
+
+
+def _failure_lines(failed: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"\n  failed {ref}: {reason}" for ref, reason in failed)
+
+
+def _sent(sent: Any) -> tuple[dict[str, Any], str, Exit]:
+    data = {
+        "delivered": sent.delivered,
+        "failed": len(sent.failed),
+        "dead": sent.dead,
+        "failures": _failures(sent.failed),
+    }
+    text = f"delivered {sent.delivered}, failed {len(sent.failed)}, dead {sent.dead}"
     log.info("dispatch: %s", text)
+    text += _failure_lines(sent.failed)
     return data, text, Exit.ATTENTION if sent.failed or sent.dead else Exit.OK
 
 
@@ -436,9 +450,14 @@ def _remind(ctx: Context) -> Outcome:
             "already": result.already,
         }
         code = Exit.OK
+        if result.failed:  # records the pass could not handle: logged, listed, skipped
+            data["failed"] = _failures(result.failed)
+            text += _failure_lines(result.failed)
+            code = Exit.ATTENTION
         if ctx.args.dispatch:
-            data["dispatch"], line, code = _sent(desk.dispatch())
+            data["dispatch"], line, sent_code = _sent(desk.dispatch())
             text += "\n" + line
+            code = max(code, sent_code)
     return Outcome(data=data, text=text, code=code)
 
 
@@ -660,30 +679,36 @@ def _report(ctx: Context) -> Outcome:
                 )
         else:
             report = desk.report(since=since, until=until)
+    # Records the report could not count: named on stderr, exit 3 (the rest is reported).
+    code = Exit.ATTENTION if report.failed else Exit.OK
+    for ref, reason in report.failed:
+        print(f"reqmgmt report: left out {ref}: {reason}", file=sys.stderr)
     if fmt == "png":
         from .reports import charts
 
         paths = [str(p) for p in charts(report, Path(args.out))]
-        return Outcome(data={"written": paths}, text="\n".join(f"wrote {p}" for p in paths))
+        return Outcome(
+            data={"written": paths}, text="\n".join(f"wrote {p}" for p in paths), code=code
+        )
     if fmt == "table" and not args.out and fancy and sys.stdout.isatty():
         from rich.console import Console
 
         from .reports import rich_tables
 
         Console().print(*rich_tables(report))
-        return Outcome()
+        return Outcome(code=code)
     text = {"table": report.table, "csv": report.to_csv, "json": report.to_json}[fmt]()
     if args.out:
         target = Path(args.out)
         target.mkdir(parents=True, exist_ok=True)
         path = target / ("report.txt" if fmt == "table" else f"report.{fmt}")
         path.write_bytes(text.encode(encoding))
-        return Outcome(data={"written": [str(path)]}, text=f"wrote {path}")
+        return Outcome(data={"written": [str(path)]}, text=f"wrote {path}", code=code)
     if ctx.json:
-        return Outcome(data=report.to_data())
+        return Outcome(data=report.to_data(), code=code)
     sys.stdout.flush()
     sys.stdout.buffer.write(text.encode(encoding))
-    return Outcome()
+    return Outcome(code=code)
 
 
 def _rich_available() -> bool:

@@ -218,6 +218,7 @@ def _samples(db: str, facts: Path) -> dict[str, list[str]]:
         "dispatch": ["dispatch", "--db", db, "--plugin", "reqmgmt.testing:RecordingNotifier"],
         "outbox": ["outbox", "--db", db, "--status", "delivered"],
         "report": ["report", "--db", db],
+        "verify": ["verify", "--db", db],
     }
 
 
@@ -252,6 +253,7 @@ def test_every_command_prints_one_json_document_with_json(tmp_path: Path, db: st
     assert data["report"]["counts"][0]["kind"] == "requirement"
     assert data["demo"]["audit_chains_intact"] is True
     assert data["diagram"]["requirement"].startswith("stateDiagram-v2")
+    assert data["verify"]["broken"] == []
 
 
 def test_errors_are_json_too(tmp_path: Path) -> None:

@@ -194,6 +194,8 @@ def test_unit_prices_are_never_negative_and_discounts_positive() -> None:
 def test_generated_money_fits_its_currency(m: Money) -> None:
     """The shipped strategy gives amounts a host can use as prices in any currency."""
     assert m.in_minor_unit
+
+
 # --- the input policy (the same on every backend) ---------------------------------------------
 
 

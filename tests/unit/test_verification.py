@@ -291,7 +291,7 @@ def test_progress_is_rich_when_installed_else_a_plain_counter(
     """On a terminal: rich's bar when it imports, else "verified n/total records" on stderr."""
     import sys
 
-    from reqmgmt.verification import _progress
+    from reqmgmt.cli import _progress
 
     update, done = _progress(True)
     assert update is not None
