@@ -374,6 +374,8 @@ class Desk:
 
     def outbox(self, *, now: datetime | None = None) -> Sequence[OutboxEntry]:
         """Notifications waiting for delivery (due at ``now``, by default the clock)."""
+        if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
+            raise ValidationError("now", now, "a timezone-aware datetime", where="outbox")
         with self.store.transaction() as tx:
             return tx.pending(now=now or self.now())
 
@@ -1001,8 +1003,8 @@ class Desk:
         ``progress`` is called with each step's name when it is done.
         """
         for name, value in (("since", since), ("until", until)):
-            if value is not None and value.utcoffset() is None:
-                raise ValidationError(name, value, "a timezone-aware datetime", where="report")
+            if value is not None:
+                check_time(name, value, "report")
         if progress is None:
             return build_report(self, since, until)
         return build_report(self, since, until, progress)
@@ -1018,8 +1020,11 @@ class Desk:
         once, queues it once.  Then deliver with :meth:`dispatch` (or let
         ``autodispatch`` do nothing here: reminders always wait for
         ``dispatch``).  Safe to run from cron; nothing is kept in memory
-        between passes.
+        between passes.  Raises :class:`ValidationError` for a ``now`` outside
+        the input policy (naive, before 1900 or from 2200).
         """
+        if now is not None:
+            check_time("now", now, "run_reminders")
         return run_reminders(self, now)
 
     # --- delivery ------------------------------------------------------------------------------
@@ -1040,6 +1045,7 @@ class Desk:
         worker killed mid-pass leaves its entries to the next pass after the
         lease.  ``limit`` caps the entries of one pass.
         """
+        _check_limit(limit, "dispatch")
         if not self.pm.hook.reqmgmt_notify.get_hookimpls():
             return DispatchResult()
         failed: list[tuple[str, str]] = []
@@ -1147,6 +1153,14 @@ class Desk:
             failed.append((n.ref, f"saving outbox entry {n.key!r} failed: {_error_text(exc)}"))
             return False
         return True
+
+
+def _check_limit(limit: object, where: str) -> None:
+    """``limit``: None (no limit) or a positive whole number, alike on every backend."""
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise ValidationError(
+            "limit", limit, "None (no limit) or a whole number from 1", where=where
+        )
 
 
 def _error_text(exc: BaseException) -> str:

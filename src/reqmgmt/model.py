@@ -412,6 +412,21 @@ def _check_text(instance: object, name: str, value: str) -> None:
         raise ValidationError(name, value, problem, where=type(instance).__name__)
 
 
+def _instance_of(cls: type) -> Any:
+    """attrs' ``instance_of``, raising :class:`ValidationError` (a library error) instead."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, cls):
+            raise ValidationError(
+                attribute.name,
+                value,
+                f"a {cls.__name__} (got a {type(value).__name__})",
+                where=type(instance).__name__,
+            )
+
+    return check
+
+
 def _non_empty(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(
@@ -720,7 +735,7 @@ class Signoff:
 
     department: str = field(validator=_non_empty)
     actor_id: str = field(validator=_non_empty)
-    approve: bool = field(validator=attrs.validators.instance_of(bool))
+    approve: bool = field(validator=_instance_of(bool))
     opinion: str = field(validator=_text)
     meaning: str = field(validator=_one_of(SIGNATURE_MEANINGS))
     round: int = field(validator=_count)
@@ -783,7 +798,7 @@ class Requirement(Record):
 
     RECORD_KIND: ClassVar[str] = "requirement"
 
-    customer: Customer = field(validator=attrs.validators.instance_of(Customer))
+    customer: Customer = field(validator=_instance_of(Customer))
     # Vocabularies of the rule set (checked where a record is created).
     kind: str = field(default="order", validator=_non_empty)
     channel: str = field(default="fax", validator=_non_empty)
@@ -1121,13 +1136,13 @@ class Contract(Record):
 
     RECORD_KIND: ClassVar[str] = "contract"
 
-    customer: Customer = field(validator=attrs.validators.instance_of(Customer))
+    customer: Customer = field(validator=_instance_of(Customer))
     # Vocabularies of the rule set (checked where a contract is drafted).
     document: str = field(default="contract", validator=_non_empty)
     channel: str = field(default="domestic", validator=_non_empty)
     currency: str = field(validator=_currency)
     lines: tuple[ContractLine, ...] = field(converter=_lines, validator=_check_lines)
-    amount: Money = field(validator=attrs.validators.instance_of(Money))
+    amount: Money = field(validator=_instance_of(Money))
     payment_terms: str = field(default="", validator=_text)
     delivery_method: str = field(default="", validator=_text)
     packaging: str = field(default="", validator=_text)
@@ -1236,7 +1251,7 @@ class Return(Record):
 
     RECORD_KIND: ClassVar[str] = "return"
 
-    customer: Customer = field(validator=attrs.validators.instance_of(Customer))
+    customer: Customer = field(validator=_instance_of(Customer))
     kind: str = field(default="return", validator=_one_of(RETURN_KINDS))
     contract_ref: str | None = field(default=None, validator=_optional_text)
     product: str = field(validator=_non_empty)

@@ -90,7 +90,10 @@ class _MemoryTransaction:
         with store._lock:
             for name, (before, last) in drawn.items():
                 if before >= 0 and store._sequences.get(name) == last:
-                    store._sequences[name] = before
+                    if before:
+                        store._sequences[name] = before
+                    else:  # never drawn before: as if it had not been
+                        del store._sequences[name]
 
     def get(self, ref: str) -> Record | None:
         staged = self._writes.get(ref)
