@@ -208,14 +208,42 @@ class WorkCalendar:
             return total
         zone = self.zone
         lo, hi = start.astimezone(zone), end.astimezone(zone)
-        day = lo.date()
-        while day <= hi.date():
+        first, last = lo.date(), hi.date()
+        day = first
+        while day <= last:
+            if day.month == 1 and day.day == 1 and day > first and day.year < last.year:
+                # A whole calendar year inside the span: its total, counted once
+                # per calendar (a span of centuries costs centuries, not days).
+                total += _year_total(self.country, self.subdiv, self.timezone, self.hours, day.year)
+                day = date(day.year + 1, 1, 1)
+                continue
             for a, b in self._spans(day):
                 a, b = max(a, lo), min(b, hi)
                 if b > a:
                     total += b - a
             day += _DAY
         return total
+
+
+@lru_cache(maxsize=1024)
+def _year_total(
+    country: str,
+    subdiv: str | None,
+    timezone: str,
+    hours: tuple[tuple[time, time], ...],
+    year: int,
+) -> timedelta:
+    """The working time of a whole calendar year (what :meth:`WorkCalendar.working_time` sums)."""
+    zone = _zone(timezone)
+    is_working = _holidays(country, subdiv).is_working_day
+    total = timedelta(0)
+    day = date(year, 1, 1)
+    while day.year == year:
+        if is_working(day):
+            for a, b in hours:
+                total += datetime.combine(day, b, zone) - datetime.combine(day, a, zone)
+        day += _DAY
+    return total
 
 
 # --- deadlines on records --------------------------------------------------------------------

@@ -307,3 +307,52 @@ def test_an_escalation_hook_returning_nobody_sends_nothing() -> None:
     loud = Desk.open(clock=clock, autodispatch=False)
     loud.requirements.receive(customer=Customer("C1", "C"), description="x", actor=CLERK)
     assert loud.run_reminders().queued == 0  # created now: nothing due yet
+
+
+def _day_by_day(cal: WorkCalendar, start: datetime, end: datetime) -> timedelta:
+    """The working time summed one day at a time: the reference for the year totals."""
+    total = timedelta(0)
+    lo, hi = start.astimezone(cal.zone), end.astimezone(cal.zone)
+    day = lo.date()
+    while day <= hi.date():
+        for a, b in cal._spans(day):
+            a, b = max(a, lo), min(b, hi)
+            if b > a:
+                total += b - a
+        day += timedelta(days=1)
+    return total
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2025, 12, 31, 5, tzinfo=UTC), datetime(2028, 1, 1, 3, tzinfo=UTC)),
+        (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+        (datetime(2025, 12, 31, 20, tzinfo=UTC), datetime(2029, 12, 31, 20, tzinfo=UTC)),
+        (datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC)),
+    ],
+)
+def test_working_time_over_whole_years_equals_the_day_by_day_sum(
+    start: datetime, end: datetime
+) -> None:
+    """Whole calendar years are counted from their totals, with the same result."""
+    cal = WorkCalendar()
+    assert cal.working_time(start, end) == _day_by_day(cal, start, end)
+
+
+def test_working_time_across_centuries_reads_only_the_partial_years(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A span of 300 years (a received_at of 1900) walks at most its two partial years."""
+    cal = WorkCalendar()
+    seen: list[object] = []
+    spans = WorkCalendar._spans
+
+    def counting(self: WorkCalendar, day: object) -> object:
+        seen.append(day)
+        return spans(self, day)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WorkCalendar, "_spans", counting)
+    hours = cal.working_time(datetime(1900, 1, 2, tzinfo=UTC), datetime(2199, 12, 30, tzinfo=UTC))
+    assert hours > timedelta(days=20_000)
+    assert len(seen) <= 2 * 366
