@@ -63,6 +63,7 @@ __all__ = [
     "derive",
     "goods_total",
     "lines_total",
+    "record_classes",
     "text_problem",
 ]
 
@@ -919,6 +920,19 @@ def _make_copier(cls: type[Record]) -> Any:
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls, "put": object.__setattr__}
     exec("\n".join(lines), namespace)
     return namespace["copy"]
+
+
+def record_classes() -> dict[str, type[Record]]:
+    """Every record class by its ``RECORD_KIND`` (a host's own subclasses included)."""
+    found: dict[str, type[Record]] = {}
+    todo: list[type[Record]] = [Record]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub.RECORD_KIND:
+                found[sub.RECORD_KIND] = sub
+            todo.append(sub)
+    return found
 
 
 def derive(record: _R, changes: Mapping[str, Any]) -> _R:

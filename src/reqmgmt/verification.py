@@ -38,7 +38,7 @@ from attrs import frozen
 
 from .audit import HistoryCheck, from_canonical, link_problem, replay_document, snapshot
 from .errors import ConfigError
-from .model import AuditEvent, Record
+from .model import AuditEvent, Record, record_classes
 from .serialize import structure
 from .storage.base import RawRead, RawRow, Store, Transaction
 
@@ -90,18 +90,6 @@ class VerifyReport:
     def ok(self) -> bool:
         """True when nothing is broken."""
         return not self.broken
-
-
-def _record_classes() -> dict[str, type[Record]]:
-    found: dict[str, type[Record]] = {}
-    todo: list[type[Record]] = [Record]
-    while todo:
-        cls = todo.pop()
-        for sub in cls.__subclasses__():
-            if sub.RECORD_KIND:
-                found[sub.RECORD_KIND] = sub
-            todo.append(sub)
-    return found
 
 
 def _reason(exc: BaseException) -> str:
@@ -181,7 +169,7 @@ def _canonical(row: RawRow) -> bool:
 
 def _record(ref: str, raw: RawRow, events: Sequence[AuditEvent]) -> Record:
     """The record row's document as a record of the trail's kind."""
-    classes = _record_classes()
+    classes = record_classes()
     # The kind the hashed trail says first: a changed kind column is a column break.
     kind = events[0].record_kind if events[0].record_kind in classes else raw.columns.get("kind")
     cls = classes.get(kind) if isinstance(kind, str) else None

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
-from ..model import AuditEvent, Notification, Record, text_problem
+from ..model import AuditEvent, Notification, Record, record_classes, text_problem
 from ..serialize import document, remembered, structure, unstructure
 from . import migrate
 from .base import OutboxEntry, RawRow
@@ -259,18 +259,6 @@ def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
     )
 
 
-def _record_classes() -> dict[str, type[Record]]:
-    found: dict[str, type[Record]] = {}
-    todo: list[type[Record]] = [Record]
-    while todo:
-        cls = todo.pop()
-        for sub in cls.__subclasses__():
-            if sub.RECORD_KIND:
-                found[sub.RECORD_KIND] = sub
-            todo.append(sub)
-    return found
-
-
 def shown_url(url: str) -> str:
     """``url`` as messages show it: the password hidden."""
     try:
@@ -453,7 +441,7 @@ class SqlStore:
         self.url = url
         self.engine: Engine = make_engine(url, create=create)
         self.backend = self.engine.dialect.name
-        self._classes = _record_classes()
+        self._classes = record_classes()
         self._local = threading.local()
         # Document text (prefixed by kind) -> the record it parses to and its columns.
         self._cache: dict[str, tuple[Record, tuple[Any, ...]]] = {}
