@@ -1067,6 +1067,7 @@ class Desk:
 
     def dead_letters(self, *, limit: int | None = None) -> Sequence[OutboxEntry]:
         """Notifications given up after :attr:`max_attempts`, oldest first, with the last error."""
+        _check_limit(limit, "dead_letters")
         with self.store.transaction() as tx:
             return tx.entries(status="dead", limit=limit)
 

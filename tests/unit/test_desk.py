@@ -731,3 +731,28 @@ def test_creating_refuses_fields_the_engine_sets(desk: Desk, field: str) -> None
         )
     assert info.value.field == field
     assert desk.query() == []
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5, "10", True])
+def test_worker_limits_are_positive_whole_numbers(desk: Desk, limit: object) -> None:
+    """dispatch/dead_letters refuse a limit every backend would read differently."""
+    with pytest.raises(ValidationError, match="limit"):
+        desk.dispatch(limit=limit)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="limit"):
+        desk.dead_letters(limit=limit)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(2026, 3, 3),
+    ],
+)
+def test_worker_times_follow_the_input_policy(desk: Desk, when: datetime) -> None:
+    """run_reminders and report refuse a time outside 1900-2200 (or naive): no OverflowError."""
+    with pytest.raises(ValidationError, match="now"):
+        desk.run_reminders(now=when)
+    with pytest.raises(ValidationError, match="since"):
+        desk.report(since=when)
