@@ -167,3 +167,21 @@ def test_a_bad_record_does_not_stop_the_report(url: str, caplog: pytest.LogCaptu
         assert [c.count for c in received] == [4 - len(planted)]
         assert "records left out" in report.table()
         assert all(ref in caplog.text for ref in planted)
+
+
+def test_the_command_line_names_what_a_pass_left_out_and_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`reqmgmt report` and `reqmgmt remind` list the unreadable record and exit 3."""
+    from reqmgmt.cli import main
+
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    with Desk.open(url, clock=FakeClock()) as desk:
+        refs = _receive(desk)
+        _sql(desk, "UPDATE records SET doc = 'not json' WHERE ref = :r", r=refs[1])
+    assert main(["report", "--db", url, "--no-entrypoints"]) == 3
+    assert f"left out {refs[1]}" in capsys.readouterr().err
+    later = (FakeClock()() + timedelta(days=30)).isoformat()
+    assert main(["remind", "--db", url, "--now", later, "--json", "--no-entrypoints"]) == 3
+    failed = json.loads(capsys.readouterr().out)["failed"]
+    assert [f["ref"] for f in failed] == [refs[1]]
