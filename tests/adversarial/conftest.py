@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from reqmgmt import Desk
-from tests.integration.conftest import _require_server
+from tests.integration.conftest import fresh_database
 
 BACKENDS = ("memory", "sqlite", "postgresql")
 #: Figures the adversarial tests report (printed at the end of the run).
@@ -66,18 +65,8 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
     if request.param != "postgresql":
         yield Stores(request.param, tmp_path)
         return
-    base = _require_server()
-    name = f"reqmgmt_adv_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_database("reqmgmt_adv") as url:
         yield Stores("postgresql", tmp_path, url)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture
