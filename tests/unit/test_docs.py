@@ -54,3 +54,21 @@ def test_lifecycle_pages_are_generated_from_the_declarations(kind: str) -> None:
     assert page.read_text(encoding="utf-8") == expected, (
         f"{page} is stale; run: reqmgmt diagram --write docs/lifecycles"
     )
+
+
+def test_rules_page_quotes_the_default_requirement_deadlines() -> None:
+    """docs/rules.md states the hours the default requirement_deadline table gives."""
+    from reqmgmt.rules import default_rules
+
+    table = default_rules().tables["requirement_deadline"]
+    hours = {}
+    for row in table.rows:
+        match = re.fullmatch(r"priority == '(\w+)'", row.when.source)
+        assert match, f"unexpected requirement_deadline condition {row.when.source!r}"
+        hours[match.group(1)] = (row.then["hours"], row.then["remind_before_hours"])
+    text = (DOCS / "rules.md").read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("| `requirement_deadline`"))
+    answer = ", ".join(f"{p} {h}" for p, (h, _) in hours.items())
+    lead = ", ".join(str(r) for _, r in hours.values())
+    assert f"({answer})" in line, f"docs/rules.md should say ({answer}): {line}"
+    assert f"({lead} hours)" in line, f"docs/rules.md should give the leads ({lead} hours): {line}"
