@@ -307,6 +307,9 @@ SIGNATURE_MEANINGS: dict[str, tuple[str, str]] = {
     "review": ("审核", "review"),
     "approval": ("批准", "approval"),
     "responsibility": ("负责", "responsibility"),
+    # A verbal order's signatory reviewing it himself (合同评审: 非正式订单由签约人自行评审),
+    # the customer's read-back (复述) being the control: never an approval by another.
+    "self_review": ("自行评审", "self-review"),
 }
 
 
@@ -1136,6 +1139,8 @@ class Amendment:
     confirmation_required: str = field(validator=_non_empty)
     rules_version: str = field(validator=_non_empty)
     reclassified: bool = False
+    #: The route the change leads to is reviewed by its signatory (see ``Contract.self_review``).
+    self_review: bool = field(default=False, validator=_instance_of(bool))
 
 
 @frozen(kw_only=True)
@@ -1169,6 +1174,9 @@ class Contract(Record):
     route_departments: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     route_approver: str | None = field(default=None, validator=_optional_text)
     confirmation_required: str | None = field(default=None, validator=_optional_text)
+    #: The route is reviewed by the contract's signatory himself (自行评审: verbal
+    #: orders), approved with ``self_review`` instead of ``approve``.
+    self_review: bool = field(default=False, validator=_instance_of(bool))
     confirmation: str | None = field(default=None, validator=_optional_text)
     amendment: Amendment | None = None
     #: The quotation (报价单) an order was made from.

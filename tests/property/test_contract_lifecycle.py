@@ -6,9 +6,12 @@ from datetime import date
 from typing import Any, ClassVar
 
 import attrs
+import pytest
 from hypothesis import strategies as st
 
-from reqmgmt import Actor, Contract, ContractLine, Customer, Money, Record
+from reqmgmt import Actor, Contract, ContractLine, Customer, Desk, Money, Record
+from reqmgmt.lifecycle import Lifecycle
+from reqmgmt.lifecycle.base import all_signed
 from reqmgmt.model import lines_total
 from reqmgmt.testing import LifecycleMachine, signed_departments
 
@@ -128,12 +131,25 @@ class ContractMachine(LifecycleMachine):
         assert record.amount == lines_total(record.lines, record.currency), "amount != sum of lines"
         for x in record.lines:
             assert 0 <= x.shipped <= x.quantity
+        if record.state in ("shipped", "completed", "closed"):
+            assert record.fully_shipped
         if record.state in AFTER_APPROVAL:
             # The review that approved it: the record as it stood before the approval.
-            approvals = [e for e in self.desk.history(record.ref) if e.event == "approve"]
+            approvals = [
+                e for e in self.desk.history(record.ref) if e.event in ("approve", "self_review")
+            ]
             assert approvals, "approved without an approval event"
             reviewed = self.desk.get(record.ref, version=approvals[-1].version - 1)
             assert isinstance(reviewed, Contract)
+            if approvals[-1].event == "self_review":
+                # 自行评审: only on a route the rules mark so, by the drafter, with the
+                # read-back as the control and no countersign skipped.
+                assert reviewed.self_review, f"{record.ref} self-reviewed on {reviewed.route}"
+                assert reviewed.route_departments == ()
+                assert reviewed.confirmation_required == "read_back"
+                assert approvals[-1].actor_id == record.created_by
+                return
+            assert not reviewed.self_review, f"{record.ref}: a self-reviewed route approved"
             signed = signed_departments(reviewed)
             assert set(reviewed.route_departments) <= set(signed), (
                 f"{record.ref} approved with {signed}, route {reviewed.route_departments}"
@@ -145,34 +161,51 @@ class ContractMachine(LifecycleMachine):
             assert approver not in (record.created_by, reviewed.submitted_by, *signers), (
                 f"{approver} approved {record.ref} after drafting, submitting or signing it"
             )
-        if record.state in ("shipped", "completed", "closed"):
-            assert record.fully_shipped
 
 
 TestContractLifecycle = ContractMachine.TestCase
 
 
-def test_the_invariants_catch_an_approval_without_separation_of_duties() -> None:
-    """With `independent_of` waived on approve, the machine finds a drafter or signer approving."""
-    import attrs
-    import pytest
+def _without(event: str, change: dict[str, object]) -> Lifecycle:
+    """The contract lifecycle with ``event``'s transition changed (a broken variant)."""
+    from reqmgmt.lifecycle import CONTRACT
 
-    from reqmgmt import Desk
-    from reqmgmt.lifecycle import CONTRACT, REQUIREMENT
-
-    lax = attrs.evolve(
+    return attrs.evolve(
         CONTRACT,
         transitions=tuple(
-            attrs.evolve(t, independent_of=(), independence_waived="removed for this test")
-            if t.event == "approve"
-            else t
-            for t in CONTRACT.transitions
+            attrs.evolve(t, **change) if t.event == event else t for t in CONTRACT.transitions
         ),
     )
+
+
+def _run_broken_with(lax: Lifecycle) -> None:
+    from reqmgmt.lifecycle import REQUIREMENT
 
     class Broken(ContractMachine):
         def make_desk(self) -> Desk:
             return Desk.open("memory://", clock=self.clock, lifecycles=[REQUIREMENT, lax])
 
-    with pytest.raises(AssertionError, match="after drafting, submitting or signing it"):
-        run_broken(Broken, examples=300, steps=40)
+    run_broken(Broken, examples=300, steps=40)
+
+
+def test_the_invariants_catch_an_approval_without_separation_of_duties() -> None:
+    """With `independent_of` waived on approve, the machine finds a drafter or signer approving."""
+    lax = _without(
+        "approve",
+        {
+            "independent_of": (),
+            "independence_waived": "removed for this test",
+            "guards": (all_signed,),
+        },
+    )
+    with pytest.raises(
+        AssertionError, match=r"after drafting, submitting or signing it|a self-reviewed route"
+    ):
+        _run_broken_with(lax)
+
+
+def test_the_invariants_catch_a_self_review_on_any_route() -> None:
+    """With self_review's guard removed, the machine finds a route self-reviewed without leave."""
+    lax = _without("self_review", {"guards": (all_signed,)})
+    with pytest.raises(AssertionError, match="self-reviewed on"):
+        _run_broken_with(lax)

@@ -217,17 +217,96 @@ def test_verbal_order_self_review_and_read_back(desk: Desk) -> None:
     """非正式订单: self review by the signatory, then the customer's read-back."""
     c = desk.fire(draft(desk, document="verbal").ref, "submit", actor=CLERK)
     assert isinstance(c, Contract)
-    assert (c.route, c.route_departments, c.confirmation_required) == (
+    assert (c.route, c.route_departments, c.confirmation_required, c.self_review) == (
         "self_review",
         (),
         "read_back",
+        True,
     )
-    desk.fire(c.ref, "approve", actor=CLERK2)
+    done = desk.fire(c.ref, "self_review", actor=CLERK)
+    assert done.state == "approved"
+    event = desk.history(c.ref)[-1]
+    assert (event.event, event.actor_id, event.meaning) == ("self_review", "sales1", "self_review")
     desk.fire(c.ref, "send", actor=CLERK)
     with pytest.raises(TransitionBlocked, match="read-back"):
         desk.fire(c.ref, "confirm", actor=CLERK, confirmation="phoned")
     done = desk.fire(c.ref, "confirm", actor=CLERK, confirmation="客户复述确认", read_back=True)
     assert done.state == "confirmed"
+
+
+def test_a_self_reviewed_route_is_approved_only_by_its_signatory(desk: Desk) -> None:
+    """自行评审 is the signatory's own: nobody else self-reviews it, and nobody approves it."""
+    c = desk.fire(draft(desk, document="verbal").ref, "submit", actor=CLERK)
+    before = snapshot(desk, c.ref)
+    with pytest.raises(TransitionBlocked, match="only the signatory who took the order, 'sales1'"):
+        desk.fire(c.ref, "self_review", actor=CLERK2)
+    with pytest.raises(TransitionBlocked, match="reviewed by the signatory himself"):
+        desk.fire(c.ref, "approve", actor=CLERK2)
+    assert snapshot(desk, c.ref) == before
+    assert "self_review" in desk.allowed_events(c.ref, actor=CLERK)
+    assert "self_review" not in desk.allowed_events(c.ref, actor=CLERK2)
+
+
+@pytest.mark.parametrize("document", ["contract", "order", "bid", "quotation"])
+def test_every_other_route_keeps_no_self_approval(desk: Desk, document: str) -> None:
+    """Only a route the rules mark self_review may be self-reviewed; the drafter is refused."""
+    c = desk.fire(draft(desk, document=document).ref, "submit", actor=CLERK)
+    assert isinstance(c, Contract)
+    assert c.self_review is False
+    before = snapshot(desk, c.ref)
+    with pytest.raises(TransitionBlocked, match="is not self-reviewed"):
+        desk.fire(c.ref, "self_review", actor=CLERK)
+    assert snapshot(desk, c.ref) == before
+
+
+def test_a_host_rule_may_not_make_a_countersigned_route_self_reviewed() -> None:
+    """self_review = true needs no departments and the read-back as control, else the load fails."""
+    with pytest.raises(ConfigError, match=r"self-reviewed route .* needs departments = \[\]"):
+        load_rules(
+            {
+                "tables": {
+                    "review_route": {
+                        "rows": [
+                            {
+                                "id": "general-sales-production",
+                                "when": "contract_class == 'general'",
+                                "then": {
+                                    "route": "countersign",
+                                    "departments": ["sales", "production"],
+                                    "approver": "none",
+                                    "confirmation": "signed_copy",
+                                    "self_review": True,
+                                },
+                            }
+                        ]
+                    }
+                }
+            },
+            with_defaults=True,
+        )
+    with pytest.raises(ConfigError, match="'yes' is not true or false"):
+        load_rules(
+            {
+                "tables": {
+                    "review_route": {
+                        "rows": [
+                            {
+                                "id": "verbal-self-review",
+                                "when": "document == 'verbal'",
+                                "then": {
+                                    "route": "self_review",
+                                    "departments": [],
+                                    "approver": "signatory",
+                                    "confirmation": "read_back",
+                                    "self_review": "yes",
+                                },
+                            }
+                        ]
+                    }
+                }
+            },
+            with_defaults=True,
+        )
 
 
 # --- separation of duties -------------------------------------------------------------------

@@ -108,6 +108,7 @@ def classify_contract(ctx: Context) -> Mapping[str, Any]:
         "route_departments": tuple(route["departments"]),
         "route_approver": route["approver"],
         "confirmation_required": route["confirmation"],
+        "self_review": route.get("self_review") is True,
         "rules_version": ctx.decisions[-1].version,
     }
 
@@ -212,6 +213,7 @@ def _revise(ctx: Context) -> Mapping[str, Any]:
             route_departments=(),
             route_approver=None,
             confirmation_required=None,
+            self_review=False,
         )
     return out
 
@@ -248,6 +250,7 @@ def _amend(ctx: Context) -> Mapping[str, Any]:
         confirmation_required=route["confirmation"],
         rules_version=ctx.decisions[-1].version,
         reclassified=reclassified,
+        self_review=route.get("self_review") is True,
     )
     return {
         "amendment": amendment,
@@ -272,6 +275,7 @@ def _apply_amendment(ctx: Context) -> Mapping[str, Any]:
             route_departments=a.route_departments,
             route_approver=a.route_approver,
             confirmation_required=a.confirmation_required,
+            self_review=a.self_review,
             rules_version=a.rules_version,
         )
     out["amendment"] = None
@@ -373,6 +377,32 @@ def _all_shipped(ctx: Context) -> str | None:
     return ("not everything has shipped: " + ", ".join(open_lines)) if open_lines else None
 
 
+def _not_self_reviewed(ctx: Context) -> str | None:
+    """Guard of ``approve``: a self-reviewed route is approved by ``self_review`` instead."""
+    if _contract(ctx.record).self_review:
+        return (
+            f"route {_contract(ctx.record).route!r} is reviewed by the signatory himself "
+            "(自行评审): the drafter fires self_review, the customer's read-back is the control"
+        )
+    return None
+
+
+def _self_reviewed(ctx: Context) -> str | None:
+    """Guard of ``self_review``: only on a self-reviewed route, only by the signatory (drafter)."""
+    record = _contract(ctx.record)
+    if not record.self_review:
+        return (
+            f"route {record.route!r} is not self-reviewed; it needs an approval by someone who "
+            "neither drafted, submitted nor signed it (approve)"
+        )
+    if ctx.actor.id != record.created_by:
+        return (
+            f"only the signatory who took the order, {record.created_by!r}, reviews it himself "
+            f"(自行评审); {ctx.actor.id!r} may not"
+        )
+    return None
+
+
 def _not_a_quotation(ctx: Context) -> str | None:
     if _contract(ctx.record).document == "quotation":
         return "a quotation is not fulfilled; an accepted one becomes an order (convert_to_order)"
@@ -468,8 +498,24 @@ CONTRACT = Lifecycle(
             en="approve",
             roles_from=_approver_roles,
             independent_of=("drafter", "submitter", "signers"),
-            guards=(all_signed,),
+            guards=(_not_self_reviewed, all_signed),
             meaning="approval",
+            notify=("role:sales",),
+        ),
+        Transition(
+            event="self_review",
+            sources=("in_review",),
+            dest="approved",
+            zh="签约人自行评审",
+            en="self-review by the signatory",
+            roles=_SALES,
+            guards=(_self_reviewed, all_signed),
+            meaning="self_review",
+            independence_waived=(
+                "合同评审: a verbal order is reviewed by its signatory himself (自行评审); the "
+                "customer's read-back (复述) before confirm is the control. Only routes whose "
+                "rules say self_review = true, and only the drafter"
+            ),
             notify=("role:sales",),
         ),
         Transition(

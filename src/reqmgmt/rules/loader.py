@@ -503,6 +503,7 @@ def load_rules(
         problems.add(", ".join(str(s) for s in listed) or "rules", "defines no tables")
     vocabularies = _vocabularies(read, problems)
     _check_departments(merged, vocabularies, problems)
+    _check_self_review(merged, problems)
     if problems.items:
         raise ConfigError("rule set", problems.items)
     return RuleSet(
@@ -549,6 +550,31 @@ def _check_departments(
                         _where(origin, table, str(row.get("id")), f"then.{output}"),
                         known.expected(department),
                     )
+
+
+def _check_self_review(merged: Mapping[str, Any], problems: _Problems) -> None:
+    """``self_review`` on a review route: a boolean, and ``true`` only where the seed allows it.
+
+    A self-reviewed route (合同评审: verbal orders, 自行评审) has no countersign
+    and its signatory approves himself, so the customer's read-back (复述) must be
+    its control: ``departments = []`` and ``confirmation = "read_back"``.  Any
+    other route keeps its independent approval.
+    """
+    for origin, row in merged.get("review_route", {}).get("rows", []):
+        then = row.get("then") if isinstance(row, Mapping) else None
+        if not isinstance(then, Mapping) or "self_review" not in then:
+            continue
+        value = then["self_review"]
+        where = _where(origin, "review_route", str(row.get("id")), "then.self_review")
+        if not isinstance(value, bool):
+            problems.add(where, f"{value!r} is not true or false")
+        elif value and (then.get("departments") != [] or then.get("confirmation") != "read_back"):
+            problems.add(
+                where,
+                "a self-reviewed route (自行评审) needs departments = [] and confirmation = "
+                f"'read_back' (the customer's read-back is its control); this row has departments "
+                f"{then.get('departments')!r} and confirmation {then.get('confirmation')!r}",
+            )
 
 
 def _default_path() -> Path:
