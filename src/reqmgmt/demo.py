@@ -180,6 +180,33 @@ def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) 
     approved = _review(desk, special.ref)
     yield (f"{special.ref}: special contract declined once by production, "
            f"approved in review round {approved.review_round}")  # fmt: skip
+
+    # 非正式订单: a verbal order is reviewed by its signatory himself (自行评审), the
+    # customer's read-back (复述) being the control.
+    verbal = desk.contracts.draft(
+        customer=regular, currency="CNY", lines=[_line(3000, "9.5")], actor=SALES2,
+        document="verbal", channel="domestic",
+    )  # fmt: skip
+    desk.fire(verbal.ref, "submit", actor=SALES2)
+    desk.fire(verbal.ref, "self_review", actor=SALES2)
+    desk.fire(verbal.ref, "send", actor=SALES2)
+    clock.wait(2)
+    desk.fire(verbal.ref, "confirm", actor=SALES2, read_back=True,
+              confirmation="电话复述: 3000 pcs, 9.5 元, 第15周 read back by phone")  # fmt: skip
+    yield f"{verbal.ref}: verbal order self-reviewed by its signatory (自行评审), read back"
+
+    # 样品: 200 pieces or fewer; production makes it, quality confirms the sample.
+    sample = desk.contracts.draft(
+        customer=regular, currency="CNY", lines=[_line(150, "12")], actor=SALES, document="order",
+    )  # fmt: skip
+    submitted = desk.fire(sample.ref, "submit", actor=SALES)
+    assert isinstance(submitted, Contract) and submitted.sample
+    for department in submitted.route_departments:
+        desk.sign(sample.ref, department=department, actor=REVIEWERS[department],
+                  opinion="送样承认 sample approved")  # fmt: skip
+    desk.fire(sample.ref, "approve", actor=SALES2)
+    yield (f"{sample.ref}: sample order (样品, 150 pcs) on route {submitted.route}: "
+           f"{', '.join(submitted.route_departments)}")  # fmt: skip
     return None
 
 

@@ -1141,6 +1141,8 @@ class Amendment:
     reclassified: bool = False
     #: The route the change leads to is reviewed by its signatory (see ``Contract.self_review``).
     self_review: bool = field(default=False, validator=_instance_of(bool))
+    #: The change makes the contract a sample order (样品), or no longer one.
+    sample: bool = field(default=False, validator=_instance_of(bool))
 
 
 @frozen(kw_only=True)
@@ -1177,6 +1179,9 @@ class Contract(Record):
     #: The route is reviewed by the contract's signatory himself (自行评审: verbal
     #: orders), approved with ``self_review`` instead of ``approve``.
     self_review: bool = field(default=False, validator=_instance_of(bool))
+    #: A sample order (样品: 200 pieces or fewer, or flagged ``sample``), decided
+    #: by the ``sample_order`` table at the first submission and pinned.
+    sample: bool = field(default=False, validator=_instance_of(bool))
     confirmation: str | None = field(default=None, validator=_optional_text)
     amendment: Amendment | None = None
     #: The quotation (报价单) an order was made from.

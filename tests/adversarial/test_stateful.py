@@ -121,9 +121,19 @@ def contract_route(desk: Desk, c: Contract) -> tuple[str, Mapping[str, Any]]:
             "foreign_trade": c.channel == "foreign_trade",
         },
     ).outcome["class"]
+    pieces = sum(x.quantity for x in c.lines if getattr(x, "kind", "goods") == "goods")
+    sample = desk.classify(
+        "sample_order", {"quantity": pieces, "marked_sample": "sample" in c.flags}
+    ).outcome["sample"]
     route = desk.classify(
         "review_route",
-        {"document": c.document, "contract_class": cls, "channel": c.channel, "amount": amount},
+        {
+            "document": c.document,
+            "contract_class": cls,
+            "channel": c.channel,
+            "amount": amount,
+            "sample": sample,
+        },
     ).outcome
     return cls, route
 
@@ -779,6 +789,17 @@ class Adversary(RuleBasedStateMachine):
             f"(a) {record.ref} is {record.state} on route {kept} but the rules give its "
             f"current facts {wanted}: amount {record.amount}, lines {record.lines!r:.500}"
         )
+        t_gate = self.engines["contract"].transition(
+            self.desk.get(record.ref, version=gate.version - 1).state, gate.event
+        )
+        if t_gate is not None and t_gate.meaning == "self_review":
+            # 自行评审: only where the rules say so, only by the signatory (the drafter).
+            assert route.get("self_review") is True, (
+                f"(a) {record.ref} self-reviewed on route {route['route']!r}"
+            )
+            assert person(gate.actor_id) == person(record.created_by), (
+                f"(a) {record.ref} self-reviewed by {gate.actor_id!r}, not its signatory"
+            )
         # The review of the current route: the approval, or a later amendment that
         # re-classified the contract (its review covered the whole new route).
         for e in amendments:

@@ -47,7 +47,7 @@ SIGNERS = {
 }
 
 
-def line(qty: int = 100, price: str = "10", no: int = 1, currency: str = "CNY") -> ContractLine:
+def line(qty: int = 300, price: str = "10", no: int = 1, currency: str = "CNY") -> ContractLine:
     return ContractLine(
         line_no=no,
         product="冲压支架 bracket",
@@ -62,6 +62,17 @@ def draft(desk: Desk, *lines: ContractLine, **kw: Any) -> Contract:
     values: dict[str, Any] = {"customer": REGULAR, "currency": "CNY", "actor": CLERK}
     values.update(kw)
     return desk.contracts.draft(lines=lines or (line(),), **values)
+
+
+def submit_and_sign_rest(desk: Desk, ref: str) -> Contract:
+    """Sign every department of a submitted contract's route."""
+    record = desk.get(ref)
+    assert isinstance(record, Contract)
+    for department in record.route_departments:
+        desk.sign(ref, department=department, actor=SIGNERS[department], opinion="同意 agreed")
+    result = desk.get(ref)
+    assert isinstance(result, Contract)
+    return result
 
 
 def submit_and_sign(desk: Desk, ref: str) -> Contract:
@@ -120,7 +131,7 @@ def test_an_amount_that_is_not_the_sum_is_refused() -> None:
     """The record itself refuses an amount that does not match its lines."""
     from reqmgmt.testing.contract import T0
 
-    with pytest.raises(ValidationError, match="the sum of the lines, 1,000 CNY"):
+    with pytest.raises(ValidationError, match="the sum of the lines, 3,000 CNY"):
         Contract(
             ref="CON-X",
             state="draft",
@@ -148,7 +159,46 @@ def test_clause_3_1_general_contract_reviewed_by_sales_with_production(desk: Des
     )
     assert c.rules_version == desk.rules.version
     decisions = desk.history(c.ref)[-1].decisions
-    assert [d["table"] for d in decisions] == ["contract_class", "review_route"]
+    assert [d["table"] for d in decisions] == ["contract_class", "sample_order", "review_route"]
+    assert c.sample is False
+
+
+@pytest.mark.parametrize(("pieces", "flags"), [(200, ()), (1, ()), (5000, ("sample",))])
+def test_a_sample_order_is_decided_on_submit_and_takes_the_sample_route(
+    desk: Desk, pieces: int, flags: tuple[str, ...]
+) -> None:
+    """样品 (≤ 200 pieces, or marked sample production): production makes it, quality signs."""
+    c = desk.fire(draft(desk, line(pieces, "1"), flags=flags).ref, "submit", actor=CLERK)
+    assert isinstance(c, Contract)
+    assert (c.sample, c.route, c.route_departments) == (
+        True,
+        "sample_review",
+        ("production", "quality"),
+    )
+    decision = desk.history(c.ref)[-1].decisions[1]
+    assert decision["table"] == "sample_order"
+    assert decision["facts"] == {"quantity": pieces, "marked_sample": bool(flags)}
+    approved = submit_and_sign_rest(desk, c.ref)
+    assert desk.fire(approved.ref, "approve", actor=CLERK2).state == "approved"
+
+
+def test_a_sample_counts_goods_pieces_and_a_special_sample_keeps_the_special_review(
+    desk: Desk,
+) -> None:
+    """201 pieces is an order; a first order of 10 pieces is a sample reviewed as special."""
+    c = desk.fire(draft(desk, line(201, "1")).ref, "submit", actor=CLERK)
+    assert isinstance(c, Contract)
+    assert (c.sample, c.route) == (False, "countersign")
+    special = desk.fire(
+        draft(desk, line(10, "1"), flags=("first_order",)).ref, "submit", actor=CLERK
+    )
+    assert isinstance(special, Contract)
+    assert (special.sample, special.contract_class, special.route_approver) == (
+        True,
+        "special",
+        "sales_manager",
+    )
+    assert "engineering" in special.route_departments
 
 
 def test_clause_3_2_special_contract_at_200000_cny(desk: Desk) -> None:
@@ -959,3 +1009,19 @@ def test_an_amendment_adding_a_discount_stays_special(desk: Desk) -> None:
     assert amended.amendment.contract_class == "special"
     assert not amended.amendment.reclassified
     assert "lines" in amended.amendment.fields
+
+
+def test_a_sample_amended_into_an_order_is_reviewed_on_the_order_route(desk: Desk) -> None:
+    """A sample raised to 5,000 pieces is not applied at once: the order route reviews it."""
+    c = desk.fire(draft(desk, line(100, "1")).ref, "submit", actor=CLERK)
+    submit_and_sign_rest(desk, c.ref)
+    desk.fire(c.ref, "approve", actor=CLERK2)
+    amended = desk.fire(
+        c.ref, "amend", actor=CLERK, changes={"lines": (line(5000, "1"),)}, note="客户加量"
+    )
+    assert isinstance(amended, Contract)
+    assert amended.lines == c.lines, "a sample became an order without review"
+    assert amended.amendment is not None
+    assert amended.amendment.reclassified
+    assert (amended.amendment.sample, amended.amendment.route) == (False, "countersign")
+    assert amended.amendment.route_departments == ("sales", "production")

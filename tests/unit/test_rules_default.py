@@ -84,7 +84,9 @@ def test_special_contract_by_kind_below_the_threshold(flag: str, row: str) -> No
     assert d.matched == (row,)
 
 
-def route(document: str, amount: str, cls: str = "special", channel: str = "domestic") -> Any:
+def route(
+    document: str, amount: str, cls: str = "special", channel: str = "domestic", sample: bool = False
+) -> Any:
     return RULES.decide(
         "review_route",
         {
@@ -92,6 +94,7 @@ def route(document: str, amount: str, cls: str = "special", channel: str = "dome
             "contract_class": cls,
             "channel": channel,
             "amount": Money(amount, "CNY"),
+            "sample": sample,
         },
     )
 
@@ -141,6 +144,23 @@ def test_verbal_order_self_review_with_read_back() -> None:
     d = route("verbal", "1000", cls="general")
     assert d.outcome["route"] == "self_review"
     assert d.outcome["confirmation"] == "read_back"
+
+
+def test_a_general_sample_is_made_by_production_and_approved_by_quality() -> None:
+    """样品: production makes it, quality confirms the sample approval (送样承认)."""
+    d = route("order", "1500", cls="general", sample=True)
+    assert (d.outcome["route"], d.outcome["departments"]) == (
+        "sample_review",
+        ["production", "quality"],
+    )
+
+
+@pytest.mark.parametrize("document", ["order", "contract", "bid"])
+def test_a_special_sample_keeps_the_special_review(document: str) -> None:
+    """A sample that is also a special contract is not reviewed more lightly."""
+    d = route(document, "1500", cls="special", sample=True)
+    assert d.outcome["route"] in ("countersign", "department_review")
+    assert "quality" in d.outcome["departments"] or d.outcome["approver"] == "factory_head"
 
 
 @pytest.mark.parametrize(("quantity", "sample"), [(200, True), (201, False), (1, True)])

@@ -66,9 +66,16 @@ def _contract(record: Record) -> Contract:
 
 
 def _class_and_route(
-    ctx: Context, record: Contract, amount: Money, version: str | None
-) -> tuple[str, Mapping[str, Any]]:
-    """The contract class and review route for ``amount`` (under rule set ``version``)."""
+    ctx: Context,
+    record: Contract,
+    amount: Money,
+    version: str | None,
+    lines: Sequence[ContractLine] | None = None,
+) -> tuple[str, Mapping[str, Any], bool]:
+    """The class, review route and sample decision for ``amount`` and ``lines``.
+
+    Decided under rule set ``version``; ``lines`` default to the contract's.
+    """
     flags = record.flags | record.customer.flags
     cls: str = ctx.classify(
         "contract_class",
@@ -82,6 +89,14 @@ def _class_and_route(
         },
         version,
     ).outcome["class"]
+    pieces = sum(
+        x.quantity for x in (record.lines if lines is None else lines) if x.kind == "goods"
+    )
+    sample: bool = ctx.classify(
+        "sample_order",
+        {"quantity": pieces, "marked_sample": "sample" in record.flags},
+        version,
+    ).outcome["sample"]
     route = ctx.classify(
         "review_route",
         {
@@ -89,10 +104,11 @@ def _class_and_route(
             "contract_class": cls,
             "channel": record.channel,
             "amount": amount,
+            "sample": sample,
         },
         version,
     ).outcome
-    return cls, route
+    return cls, route, sample
 
 
 def classify_contract(ctx: Context) -> Mapping[str, Any]:
@@ -101,7 +117,9 @@ def classify_contract(ctx: Context) -> Mapping[str, Any]:
     if record.contract_class is not None:
         return {}  # pinned at the first submission; only an amendment re-classifies
     # The goods' gross amount: a discount line cannot move a contract under a threshold.
-    cls, route = _class_and_route(ctx, record, goods_total(record.lines, record.currency), None)
+    cls, route, sample = _class_and_route(
+        ctx, record, goods_total(record.lines, record.currency), None
+    )
     return {
         "contract_class": cls,
         "route": route["route"],
@@ -109,6 +127,7 @@ def classify_contract(ctx: Context) -> Mapping[str, Any]:
         "route_approver": route["approver"],
         "confirmation_required": route["confirmation"],
         "self_review": route.get("self_review") is True,
+        "sample": sample,
         "rules_version": ctx.decisions[-1].version,
     }
 
@@ -214,6 +233,7 @@ def _revise(ctx: Context) -> Mapping[str, Any]:
             route_approver=None,
             confirmation_required=None,
             self_review=False,
+            sample=False,
         )
     return out
 
@@ -224,11 +244,15 @@ def _amend(ctx: Context) -> Mapping[str, Any]:
     lines, terms, fields = _proposed(record, ctx.data["changes"])
     amount = lines_total(lines, record.currency)
     version = None if ctx.data.get("current_rules") else record.rules_version
-    cls, route = _class_and_route(ctx, record, goods_total(lines, record.currency), version)
-    if record.contract_class == "general" and cls == "general":
-        # A general contract that stays general: applied at once, departments told.
+    cls, route, sample = _class_and_route(
+        ctx, record, goods_total(lines, record.currency), version, lines
+    )
+    if record.contract_class == "general" and cls == "general" and sample == record.sample:
+        # A general contract that stays general (and a sample or not): applied at once,
+        # departments told.
         return {"lines": lines, "amount": amount, **terms}
-    reclassified = cls != record.contract_class
+    # A sample becoming an order (or back) changes the route: the new route reviews it.
+    reclassified = cls != record.contract_class or sample != record.sample
     if reclassified:
         departments = tuple(route["departments"])
     else:
@@ -251,6 +275,7 @@ def _amend(ctx: Context) -> Mapping[str, Any]:
         rules_version=ctx.decisions[-1].version,
         reclassified=reclassified,
         self_review=route.get("self_review") is True,
+        sample=sample,
     )
     return {
         "amendment": amendment,
@@ -276,6 +301,7 @@ def _apply_amendment(ctx: Context) -> Mapping[str, Any]:
             route_approver=a.route_approver,
             confirmation_required=a.confirmation_required,
             self_review=a.self_review,
+            sample=a.sample,
             rules_version=a.rules_version,
         )
     out["amendment"] = None
