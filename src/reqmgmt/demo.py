@@ -200,7 +200,8 @@ def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) 
         customer=regular, currency="CNY", lines=[_line(150, "12")], actor=SALES, document="order",
     )  # fmt: skip
     submitted = desk.fire(sample.ref, "submit", actor=SALES)
-    assert isinstance(submitted, Contract) and submitted.sample
+    assert isinstance(submitted, Contract)
+    assert submitted.sample
     for department in submitted.route_departments:
         desk.sign(sample.ref, department=department, actor=REVIEWERS[department],
                   opinion="送样承认 sample approved")  # fmt: skip

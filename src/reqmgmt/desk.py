@@ -56,7 +56,7 @@ from .hookcalls import (
     ask_open_store,
 )
 from .lifecycle import BUILTIN_LIFECYCLES
-from .lifecycle.base import Context, Engine, Lifecycle, Party, Transition
+from .lifecycle.base import EVERY_DEPARTMENT, Context, Engine, Lifecycle, Party, Transition
 from .model import (
     CONTRACT_TERMS,
     Actor,
@@ -622,6 +622,10 @@ class Desk:
             recipients.extend(r for r in t.notify_from(new) if r not in recipients)
         if not recipients:
             return ()
+        if EVERY_DEPARTMENT in recipients:
+            at = recipients.index(EVERY_DEPARTMENT)
+            every = [f"department:{d}" for d in self.rules.vocabulary("departments")]
+            recipients[at : at + 1] = [r for r in every if r not in recipients]
         lc = engine.lifecycle
         to = engine.labels[new.state]
         if old is None:

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from reqmgmt import (
@@ -639,7 +640,48 @@ def test_general_amendment_that_stays_general_applies_at_once(
     assert lines_change.new[0]["delivery_date"] == "2026-05-20"
     assert desk.get(c.ref, version=before).lines[0].delivery_date == date(2026, 4, 30)  # type: ignore[attr-defined]
     liaison = [n.recipient for n in notifier.sent if n.event == "amend"]
-    assert liaison == ["department:sales", "department:production", "department:shipping"]
+    # 业务联络书: every department of the rule set's vocabulary hears of the change.
+    assert liaison == [f"department:{d}" for d in desk.rules.vocabulary("departments")]
+    assert {"department:quality", "department:engineering", "department:finance"} <= set(liaison)
+
+
+def test_the_liaison_notice_reaches_a_department_the_host_adds(notifier: RecordingNotifier) -> None:
+    """A host's own department (its rule file's vocabulary) gets the liaison notice too."""
+    rules = load_rules(
+        {"vocabularies": {"departments": {"logistics": {"zh": "物流部", "en": "logistics"}}}},
+        with_defaults=True,
+    )
+    desk = Desk.open("memory://", rules=rules, plugins=[notifier], clock=FakeClock())
+    c = approved(desk)
+    desk.contracts.amend(
+        c.ref, {"packaging": "木箱 crates"}, actor=CLERK, reason="客户要求 customer asks"
+    )
+    liaison = [n.recipient for n in notifier.sent if n.event == "amend"]
+    assert "department:logistics" in liaison
+    assert len(liaison) == len(set(liaison))
+
+
+def test_an_amendment_after_a_partial_shipment_carries_the_shipped_quantity(desk: Desk) -> None:
+    """A fresh ContractLine in an amendment keeps what has shipped; less than that is refused."""
+    c = approved(desk)
+    for event, data in (("send", {}), ("confirm", {"confirmation": "signed"}),
+                        ("start_fulfilment", {}), ("ship", {"shipment": {1: 120}})):  # fmt: skip
+        desk.fire(c.ref, event, actor=CLERK, **data)
+    fresh = line(400)
+    changed = desk.contracts.amend(
+        c.ref, {"lines": (fresh,)}, actor=CLERK, reason="客户加量 more pieces"
+    )
+    assert (changed.lines[0].quantity, changed.lines[0].shipped) == (400, 120)
+    before = snapshot(desk, c.ref)
+    with pytest.raises(ValidationError, match="at least the 120 already shipped on line 1"):
+        desk.contracts.amend(c.ref, {"lines": (line(100),)}, actor=CLERK, reason="减量 fewer")
+    with pytest.raises(ValidationError, match=r"120 \(or 0 to carry it over\)"):
+        desk.contracts.amend(
+            c.ref, {"lines": (attrs.evolve(fresh, shipped=7),)}, actor=CLERK, reason="x"
+        )
+    with pytest.raises(ValidationError, match="line 1 kept: 120 of it has shipped already"):
+        desk.contracts.amend(c.ref, {"lines": (line(50, no=2),)}, actor=CLERK, reason="换行")
+    assert snapshot(desk, c.ref) == before
 
 
 def test_special_amendment_needs_only_the_departments_whose_fields_changed(desk: Desk) -> None:

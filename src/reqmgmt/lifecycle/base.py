@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..rules.model import Decision
 
 __all__ = [
+    "EVERY_DEPARTMENT",
     "PARTIES",
     "Context",
     "CreationInput",
@@ -46,6 +47,10 @@ __all__ = [
 
 #: A guard returns ``None`` when the transition may go ahead, or the reason it may not.
 Guard = Callable[["Context"], str | None]
+
+#: A recipient that stands for every department of the rule set's ``departments``
+#: vocabulary: the Desk writes one notification per department.
+EVERY_DEPARTMENT = "department:*"
 #: An effect returns the fields the transition changes (name → new value).
 Effect = Callable[["Context"], Mapping[str, Any]]
 

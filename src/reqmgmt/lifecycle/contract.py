@@ -32,6 +32,7 @@ from ..model import (
     lines_total,
 )
 from .base import (
+    EVERY_DEPARTMENT,
     Context,
     CreationInput,
     Lifecycle,
@@ -199,15 +200,9 @@ def _proposed(
     total = lines_total(lines, record.currency)
     if total.amount <= 0:
         raise ValidationError("lines", total, "lines whose total is above zero", where=record.ref)
+    lines = _carry_shipped(record, old, lines)
+    new = {x.line_no: x for x in lines}
     for no in set(old) & set(new):
-        # Shipped quantities are not the amendment's to change.
-        if new[no].shipped != old[no].shipped:
-            raise ValidationError(
-                f"lines[{no}].shipped",
-                new[no].shipped,
-                f"{old[no].shipped}: shipments are recorded by shipping orders",
-                where=record.ref,
-            )
         fields.extend(f for f in _LINE_FIELDS if getattr(new[no], f) != getattr(old[no], f))
         if new[no].kind != old[no].kind:
             fields.append("lines")  # goods became a discount or back: the lines changed
@@ -217,6 +212,47 @@ def _proposed(
             "changes", changes, "at least one field that differs", where=record.ref
         )
     return lines, terms, fields
+
+
+def _carry_shipped(
+    record: Contract, old: Mapping[int, ContractLine], lines: tuple[ContractLine, ...]
+) -> tuple[ContractLine, ...]:
+    """An amendment's lines with what has shipped carried over from the contract.
+
+    Shipments are recorded by shipping orders (出货单), never by an amendment: a
+    fresh ``ContractLine`` (``shipped=0``) takes the line's shipped quantity; any
+    other shipped figure than the contract's, a quantity below what has shipped,
+    or removing a line that has shipped is refused.
+    """
+    out = []
+    for x in lines:
+        before = old.get(x.line_no)
+        shipped = before.shipped if before is not None else 0
+        if x.shipped not in (0, shipped):
+            raise ValidationError(
+                f"lines[{x.line_no}].shipped",
+                x.shipped,
+                f"{shipped} (or 0 to carry it over): shipments are recorded by shipping orders",
+                where=record.ref,
+            )
+        if x.quantity < shipped:
+            raise ValidationError(
+                f"lines[{x.line_no}].quantity",
+                x.quantity,
+                f"at least the {shipped} already shipped on line {x.line_no}",
+                where=record.ref,
+            )
+        out.append(x if x.shipped == shipped else attrs.evolve(x, shipped=shipped))
+    kept = {x.line_no for x in lines}
+    for no, before in old.items():
+        if no not in kept and before.shipped:
+            raise ValidationError(
+                "lines",
+                sorted(kept),
+                f"line {no} kept: {before.shipped} of it has shipped already",
+                where=record.ref,
+            )
+    return tuple(out)
 
 
 def _revise(ctx: Context) -> Mapping[str, Any]:
@@ -340,11 +376,12 @@ def _amendment_approver_roles(record: Record) -> frozenset[str]:
 
 
 def _liaison(record: Record) -> Sequence[str]:
-    """业务联络书: who hears of an amendment (the reviewers while in review, else all)."""
+    """业务联络书: who hears of an amendment (the reviewers while in review, then everyone)."""
     contract = _contract(record)
     if contract.amendment is not None:
         return [f"department:{d}" for d in contract.amendment.departments]
-    return [f"department:{d}" for d in (*contract.route_departments, "shipping")]
+    # The change took effect: the liaison notice goes to every department (业务联络书).
+    return [EVERY_DEPARTMENT]
 
 
 def _confirmation(ctx: Context) -> Mapping[str, Any]:
