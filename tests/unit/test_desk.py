@@ -756,3 +756,27 @@ def test_worker_times_follow_the_input_policy(desk: Desk, when: datetime) -> Non
         desk.run_reminders(now=when)
     with pytest.raises(ValidationError, match="since"):
         desk.report(since=when)
+
+
+def test_a_remark_is_added_at_any_time_without_a_state_change(desk: Desk) -> None:
+    """备注: in every open state, audited, the state kept; refused without a note or once final."""
+    ref = to_evaluating(desk)
+    before = desk.get(ref)
+    after = desk.fire(ref, "remark", actor=ENG, note="客户电话: 可接受分批 split lots OK")
+    assert (after.state, after.version) == ("evaluating", before.version + 1)
+    assert after.remarks[-1] == "客户电话: 可接受分批 split lots OK"  # type: ignore[attr-defined]
+    event = desk.history(ref)[-1]
+    assert (event.event, event.from_state, event.to_state, event.actor_id) == (
+        "remark",
+        "evaluating",
+        "evaluating",
+        ENG.id,
+    )
+    with pytest.raises(ValidationError, match="note"):
+        desk.fire(ref, "remark", actor=ENG)
+    open_states = {s.name for s in REQUIREMENT.states if not s.final}
+    remarkable = {s for t in REQUIREMENT.transitions if t.event == "remark" for s in t.sources}
+    assert remarkable == open_states
+    desk.fire(ref, "cancel", actor=CLERK, note="客户取消")
+    with pytest.raises(InvalidTransition):
+        desk.fire(ref, "remark", actor=ENG, note="too late")

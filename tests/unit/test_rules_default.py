@@ -85,7 +85,11 @@ def test_special_contract_by_kind_below_the_threshold(flag: str, row: str) -> No
 
 
 def route(
-    document: str, amount: str, cls: str = "special", channel: str = "domestic", sample: bool = False
+    document: str,
+    amount: str,
+    cls: str = "special",
+    channel: str = "domestic",
+    sample: bool = False,
 ) -> Any:
     return RULES.decide(
         "review_route",

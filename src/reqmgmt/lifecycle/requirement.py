@@ -12,6 +12,8 @@ a reason.
 
 from __future__ import annotations
 
+import attrs
+
 from ..model import Requirement
 from .base import (
     CreationInput,
@@ -232,6 +234,29 @@ REQUIREMENT = Lifecycle(
             departments=EVALUATING_DEPARTMENTS,
             rework="received",
             meaning="review",
+        ),
+    ),
+)
+
+# 备注: a remark may be added at any time until the requirement is closed, rejected or
+# cancelled, by anyone the host authorises (reqmgmt_authorize), without a state change;
+# it is audited like every command and kept in ``remarks``.
+REQUIREMENT = attrs.evolve(
+    REQUIREMENT,
+    transitions=(
+        *REQUIREMENT.transitions,
+        *(
+            Transition(
+                event="remark",
+                sources=(s.name,),
+                dest=s.name,
+                zh="备注",
+                en="add a remark",
+                note_required=True,
+                effects=(append_note_to("remarks"),),
+            )
+            for s in REQUIREMENT.states
+            if not s.final
         ),
     ),
 )
