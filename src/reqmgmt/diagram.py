@@ -7,6 +7,8 @@ regenerates it and fails when the committed page is stale
 
 from __future__ import annotations
 
+from importlib import resources
+
 from .lifecycle.base import Lifecycle, Transition
 from .model import SIGNATURE_MEANINGS
 
@@ -105,9 +107,10 @@ def markdown(lc: Lifecycle) -> str:
             meaning = f"{zh} {en}"
         out.append(
             f"| `{t.event}` | {sources} | `{t.dest}` | {t.zh} | {t.en} | {_roles(t)} | "
-            f"{'yes' if t.note_required else ''} | {', '.join(t.requires)} | {meaning} | "
+            f"{'yes' if t.note_required else ''} | {_data(t)} | {meaning} | "
             f"{_independence(lc, t)} |"
         )
+    out += _event_data(lc)
     out += _creation_inputs(lc)
     if lc.signoffs:
         out += ["", "## Sign-off steps (会签)", ""]
@@ -131,7 +134,55 @@ def markdown(lc: Lifecycle) -> str:
                 "signs twice in one round."
             )
     out += _duties(lc)
+    guide = _guide(lc.kind)
+    if guide:
+        out += ["", guide.rstrip()]
     return "\n".join(out) + "\n"
+
+
+def _guide(kind: str) -> str:
+    """The hand-written, tested examples of a lifecycle (``lifecycle/guides/<kind>.md``)."""
+    path = resources.files("reqmgmt.lifecycle").joinpath("guides", f"{kind}.md")
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _data(t: Transition) -> str:
+    required = [f"`{k}`" for k in t.requires]
+    optional = [f"`{k}` (optional)" for k in t.optional]
+    return ", ".join(required + optional)
+
+
+def _event_data(lc: Lifecycle) -> list[str]:
+    """Every key of the events' data: required by, optional on, what it is."""
+    keys: dict[str, tuple[list[str], list[str]]] = {}
+    for t in lc.all_transitions():
+        for k in t.requires:
+            events = keys.setdefault(k, ([], []))[0]
+            if t.event not in events:
+                events.append(t.event)
+        for k in t.optional:
+            events = keys.setdefault(k, ([], []))[1]
+            if t.event not in events:
+                events.append(t.event)
+    if not keys:
+        return []
+    out = [
+        "",
+        "## Event data",
+        "",
+        "Passed as keyword arguments: `desk.fire(ref, event, actor=..., note=..., key=value)`. "
+        "A required key missing, or a key the event does not take, is a `ValidationError`.",
+        "",
+        "| key | required by | optional on | what |",
+        "|---|---|---|---|",
+    ]
+    for key, (required, optional) in keys.items():
+        what = lc.describe_data(key) or "(not described)"
+        out.append(
+            f"| `{key}` | {', '.join(f'`{e}`' for e in required)} | "
+            f"{', '.join(f'`{e}`' for e in optional)} | {what} |"
+        )
+    return out
 
 
 def _creation_inputs(lc: Lifecycle) -> list[str]:

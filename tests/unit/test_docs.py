@@ -72,3 +72,27 @@ def test_rules_page_quotes_the_default_requirement_deadlines() -> None:
     lead = ", ".join(str(r) for _, r in hours.values())
     assert f"({answer})" in line, f"docs/rules.md should say ({answer}): {line}"
     assert f"({lead} hours)" in line, f"docs/rules.md should give the leads ({lead} hours): {line}"
+
+
+@pytest.mark.parametrize("kind", sorted(BUILTIN_LIFECYCLES))
+def test_every_event_data_key_is_described_on_the_lifecycle_page(kind: str) -> None:
+    """Each required and optional data key has a description, and the page lists it."""
+    lc = BUILTIN_LIFECYCLES[kind]
+    page = (DOCS / "lifecycles" / f"{kind}.md").read_text(encoding="utf-8")
+    assert "## Event data" in page
+    for t in lc.all_transitions():
+        for key in (*t.requires, *t.optional):
+            what = lc.describe_data(key)
+            assert what, f"{kind}: data key {key!r} of {t.event!r} has no data_help entry"
+            assert f"| `{key}` |" in page
+        for key in t.optional:
+            assert f"`{key}` (optional)" in page, f"{kind}: {key!r} not shown as optional"
+
+
+def test_the_contract_page_drafts_every_document_type() -> None:
+    """docs/lifecycles/contract.md shows each document type and channel being drafted."""
+    page = (DOCS / "lifecycles" / "contract.md").read_text(encoding="utf-8")
+    for word in ("contract", "order", "verbal", "quotation", "bid"):
+        assert f'document="{word}"' in page, f"no example drafts a {word}"
+    assert 'channel="foreign_trade"' in page
+    assert "sample_review" in page

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..rules.model import Decision
 
 __all__ = [
+    "COMMON_DATA",
     "EVERY_DEPARTMENT",
     "PARTIES",
     "Context",
@@ -352,6 +353,20 @@ def set_from_data(name: str, key: str | None = None) -> Effect:
 # --- the declaration ----------------------------------------------------------------------
 
 
+def _pairs(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    items = value.items() if isinstance(value, Mapping) else value
+    return tuple((str(k), str(v)) for k, v in items)
+
+
+#: Event data every lifecycle with a sign-off step takes.
+COMMON_DATA: dict[str, str] = {
+    "department": (
+        "the department signing or declining (a word of the rule set's `departments` "
+        "vocabulary); the actor must belong to it or be named by `reqmgmt_approvers`"
+    ),
+}
+
+
 @frozen
 class Lifecycle:
     """A lifecycle declaration; :meth:`build` checks it and returns its :class:`Engine`."""
@@ -382,6 +397,17 @@ class Lifecycle:
     #: Parties of this lifecycle an approval may be declared independent of,
     #: besides :data:`PARTIES`.
     parties: tuple[Party, ...] = field(default=(), converter=_parties)
+    #: What each key of the events' data is (``requires`` / ``optional``): type,
+    #: allowed values, meaning; shown on the generated lifecycle page.  Keys the
+    #: engine itself adds (a sign-off's ``department``) are in :data:`COMMON_DATA`.
+    data_help: tuple[tuple[str, str], ...] = field(default=(), converter=_pairs)
+
+    def describe_data(self, key: str) -> str | None:
+        """What the data key ``key`` of an event is, or ``None`` when undescribed."""
+        for name, text in self.data_help:
+            if name == key:
+                return text
+        return COMMON_DATA.get(key)
 
     def party(self, name: str) -> Party | None:
         """The party ``name`` (the lifecycle's own first, then :data:`PARTIES`)."""

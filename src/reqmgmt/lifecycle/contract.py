@@ -517,6 +517,32 @@ CONTRACT = Lifecycle(
     create_event="draft",
     create_roles=_SALES,
     number_prefix="CON",
+    data_help={
+        "confirmation": (
+            "how the customer confirmed, as text (our countersigned order returned, the "
+            "contract signed back 回传, the read-back)"
+        ),
+        "read_back": (
+            "`True` when the customer read a verbal order back (复述); required on a route whose "
+            "confirmation is `read_back`"
+        ),
+        "shipment": (
+            "`{line_no: quantity}` shipped by this shipping order (出货单): known line numbers, "
+            "whole numbers ≥ 0, at most each line's open quantity"
+        ),
+        "changes": (
+            "`{field: new value}`: `lines` (a sequence of `ContractLine`; what has shipped is "
+            "carried over) and the terms `payment_terms`, `delivery_method`, `packaging`, "
+            "`quality_requirements`, `acceptance_criteria` (text)"
+        ),
+        "current_rules": (
+            "`True` to classify the amendment under the Desk's current rule set instead of the "
+            "one pinned at submission"
+        ),
+        "return_ref": "the valid return (`RMA-...`) whose goods are replaced",
+        "product": "the product replaced, as text",
+        "quantity": "pieces replaced, a whole number above 0",
+    },
     inputs=(
         CreationInput("customer", required=True),
         CreationInput("lines", required=True),

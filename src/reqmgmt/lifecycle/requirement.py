@@ -45,6 +45,16 @@ REQUIREMENT = Lifecycle(
     create_roles={"sales"},
     create_notify=("role:sales",),
     number_prefix="REQ",
+    data_help={
+        "outsourcing": (
+            "what is made outside and by whom (外包加工: the cutting order 裁剪单, the "
+            "subcontractor), as text; kept on the requirement"
+        ),
+        "delivery_plan": (
+            "the delivery plan agreed (交货计划表: lots, quantities, dates), as text; kept on "
+            "the requirement"
+        ),
+    },
     inputs=(
         CreationInput("customer", required=True),
         CreationInput("description", required=True),

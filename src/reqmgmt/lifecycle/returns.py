@@ -216,6 +216,30 @@ RETURNS = Lifecycle(
     create_roles={"sales"},
     create_notify=("department:quality",),
     number_prefix="RMA",
+    data_help={
+        "receipt_no": "the number of the materials receipt (物料入库单) of the returned goods",
+        "quantity": "pieces received, a whole number above 0",
+        "findings": "what the inspection found (品质异常处理报告), as text",
+        "defect_category": "the defect (crack, scratch, dimension...), as text; CAPA counts by it",
+        "cause": "the cause found, as text",
+        "safety_related": (
+            "`True` or `False` (default); a safety-related defect needs a CAPA "
+            "(`capa_trigger` rules)"
+        ),
+        "override_reason": (
+            "why quality accepts a return outside the return window (`return_window` rules), "
+            "as text; kept in the audit"
+        ),
+        "outcome": (
+            "how an invalid return was settled: `customer_accepts` or `goods_sent_back` "
+            "(a goodwill credit is its own event, `grant_goodwill`)"
+        ),
+        "credit": "the goodwill credit (商誉补偿), a positive `Money`",
+        "disposition": "the quality manager's decision: `rework`, `replace`, `refund` or `scrap`",
+        "owner": "who owns the corrective action (an actor id)",
+        "due_on": "the date the CAPA is due, a `date`",
+        "actions": "the corrective and preventive actions (纠正预防措施), as text",
+    },
     inputs=(
         CreationInput("customer", required=True),
         CreationInput("product", required=True),
