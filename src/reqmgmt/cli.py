@@ -146,11 +146,21 @@ def _diagram_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", nargs="?", help="lifecycle kind (default: all)")
     p.add_argument("--format", choices=["mermaid", "dot", "markdown"], default="mermaid")
     p.add_argument("--write", metavar="DIR", help="write DIR/<kind>.md reference pages")
+    p.add_argument(
+        "--recipients",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="print the table of notification recipients (default rules), or refresh it "
+        "between its markers in FILE (docs/hooks.md)",
+    )
 
 
 @command("diagram", help="print or write lifecycle diagrams", arguments=_diagram_arguments)
 def _diagram(ctx: Context) -> Outcome:
     args = ctx.args
+    if args.recipients is not None:
+        return _recipients(args.recipients)
     kinds = [args.kind] if args.kind else sorted(BUILTIN_LIFECYCLES)
     for kind in kinds:
         if kind not in BUILTIN_LIFECYCLES:
@@ -172,6 +182,30 @@ def _diagram(ctx: Context) -> Outcome:
     if args.write:
         return Outcome(data={"written": written}, text="\n".join(f"wrote {w}" for w in written))
     return Outcome(data=texts, text="".join(texts.values()))
+
+
+def _recipients(target: str) -> Outcome:
+    from .rules import default_rules
+
+    table = diagram.recipients(
+        [BUILTIN_LIFECYCLES[k] for k in sorted(BUILTIN_LIFECYCLES)], default_rules()
+    )
+    if target == "-":
+        return Outcome(data={"recipients": table.splitlines()}, text=table)
+    path = Path(target)
+    try:
+        page = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--recipients {target}: cannot read it ({exc.strerror})") from exc
+    begin, end = page.find(diagram.RECIPIENTS_BEGIN), page.find(diagram.RECIPIENTS_END)
+    if begin < 0 or end < begin:
+        raise UsageError(
+            f"--recipients {target}: the page has no {diagram.RECIPIENTS_BEGIN!r} ... "
+            f"{diagram.RECIPIENTS_END!r} markers to write between"
+        )
+    end += len(diagram.RECIPIENTS_END) + 1
+    path.write_text(page[:begin] + table + page[end:], encoding="utf-8")
+    return Outcome(data={"written": [target]}, text=f"wrote {target}")
 
 
 # --- rules ------------------------------------------------------------------------------------

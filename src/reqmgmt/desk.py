@@ -30,6 +30,7 @@ import attrs
 import pluggy
 from attrs import frozen
 
+from . import notices
 from .audit import HistoryCheck, replay, sealed_event
 from .creation import CreationCheck
 from .errors import (
@@ -607,7 +608,7 @@ class Desk:
             decisions=tuple(d.summary() for d in ctx.decisions),
             prev_hash=prev_hash or "",
         )
-        notes = self._notifications(engine, t, record, new, ctx.now)
+        notes = self._notifications(engine, t, record, new, ctx.now, ctx.note, ctx.data)
         tx.update(new, expected_version=record.version)
         tx.append_audit(event)
         if notes:
@@ -615,7 +616,14 @@ class Desk:
         return new, event, notes
 
     def _notifications(
-        self, engine: Engine, t: Transition, old: Record | None, new: Record, now: datetime
+        self,
+        engine: Engine,
+        t: Transition,
+        old: Record | None,
+        new: Record,
+        now: datetime,
+        note: str | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> tuple[Notification, ...]:
         recipients = list(t.notify)
         if t.notify_from is not None:
@@ -635,6 +643,11 @@ class Desk:
             frm = engine.labels[old.state]
             zh = f"{lc.zh} {new.ref}:{frm.zh} → {to.zh}({t.zh})"
             en = f"{lc.en} {new.ref}: {frm.en} → {to.en} ({t.en})"
+        if note:
+            said = notices.text(note)
+            zh += f";说明:{said}"
+            en += f"; note: {said}"
+        details = notices.details(data)
         return tuple(
             Notification(
                 key=f"{new.ref}:{new.version}:{recipient}",
@@ -647,6 +660,8 @@ class Desk:
                 text_zh=zh,
                 text_en=en,
                 created_at=now,
+                note=note,
+                details=details,
             )
             for recipient in recipients
         )
@@ -897,7 +912,7 @@ class Desk:
             decisions=tuple(d.summary() for d in decisions),
             prev_hash="",
         )
-        notes = self._notifications(engine, t, None, record, now)
+        notes = self._notifications(engine, t, None, record, now, note)
         if write:
             tx.insert(record)
             tx.append_audit(event)

@@ -872,6 +872,10 @@ class AuditEvent:
 class Notification:
     """A message to deliver after a command commits.
 
+    ``text_zh`` / ``text_en`` say what happened in one sentence each (the
+    record, the states, the event, the note); ``note`` and ``details`` give
+    the same content as fields for a host's own template.
+
     ``key`` is the idempotency key ``ref:version:recipient``: a delivery that
     is repeated after a failure or restart carries the same key, so the
     receiver can drop duplicates.
@@ -887,6 +891,11 @@ class Notification:
     text_zh: str
     text_en: str
     created_at: datetime
+    #: The command's note: the question put to the customer, a decline's reason...
+    note: str | None = None
+    #: The event's key data as ``(key, text)`` pairs: the delivery plan, an
+    #: amendment's changes, a disposition, a shipment (see :mod:`reqmgmt.notices`).
+    details: tuple[tuple[str, str], ...] = ()
 
 
 # --- new versions ----------------------------------------------------------------------------

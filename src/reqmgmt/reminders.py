@@ -455,14 +455,23 @@ def _recipients(
     return [contacts[min(stage.level, len(contacts)) - 1]]
 
 
+def _step_labels(desk: Desk, step: str) -> tuple[str, str]:
+    """The zh and en labels of a deadline step (``deadline_steps`` vocabulary)."""
+    words = desk.rules.vocabularies.get("deadline_steps")
+    labels = words.labels.get(step) if words is not None else None
+    return labels if labels is not None else (step, step)
+
+
 def _text(
     desk: Desk, record: Record, deadline: Deadline, stage: _Stage, now: datetime
 ) -> tuple[str, str]:
     lc = desk.engine(record.RECORD_KIND).lifecycle
     local = deadline.due_at.astimezone(getattr(desk.calendar, "zone", UTC))
     when = local.strftime("%Y-%m-%d %H:%M")
-    what_zh = "处理期限" if not deadline.step else f"{deadline.name} 步骤期限"
-    what_en = "deadline" if not deadline.step else f"{deadline.name} deadline"
+    what_zh, what_en = "处理期限", "deadline"
+    if deadline.step:
+        zh_step, en_step = _step_labels(desk, deadline.name)
+        what_zh, what_en = f"{zh_step}步骤期限", f"{en_step} deadline"
     if stage.level:
         late = desk.calendar.working_time(deadline.due_at, now)
         hours = late.total_seconds() / 3600

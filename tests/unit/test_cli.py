@@ -266,3 +266,22 @@ def test_a_command_name_is_registered_once() -> None:
 
     with pytest.raises(ConfigError, match=r"command 'report': registered by _report already"):
         command("report", help="again")(_report)
+
+
+def test_diagram_recipients_refreshes_only_between_the_markers(tmp_path: Path) -> None:
+    """`reqmgmt diagram --recipients FILE` rewrites the marked table and keeps the rest."""
+    from reqmgmt import diagram
+
+    page = tmp_path / "hooks.md"
+    page.write_text(
+        f"before\n{diagram.RECIPIENTS_BEGIN}\nold\n{diagram.RECIPIENTS_END}\nafter\n",
+        encoding="utf-8",
+    )
+    assert main(["diagram", "--recipients", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("before\n")
+    assert text.endswith("\nafter\n")
+    assert "| `customer` |" in text
+    assert "old" not in text
+    (tmp_path / "plain.md").write_text("no markers\n", encoding="utf-8")
+    assert main(["diagram", "--recipients", str(tmp_path / "plain.md")]) == 2

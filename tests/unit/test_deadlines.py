@@ -8,6 +8,7 @@ February; Saturday 14 and Saturday 28 February are make-up workdays (调休).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -162,6 +163,12 @@ def test_each_reminder_and_escalation_is_sent_exactly_once() -> None:
     assert first.created_at == cst(2026, 3, 2, 13, 0)
     assert "提醒" in first.text_zh
     assert "Reminder" in first.text_en
+    # The zh text is Chinese throughout: the step by its label, not its name.
+    assert "首次响应步骤期限" in first.text_zh
+    assert "first response deadline" in first.text_en
+    for n in notifier.sent:
+        rest = n.text_zh.replace(req.ref, "")
+        assert not re.search(r"[A-Za-z]", rest), f"English in the zh text: {n.text_zh!r}"
     assert req.step_due_at == cst(2026, 3, 2, 14, 0)
 
 

@@ -53,7 +53,7 @@ def test_illegal_event_names_state_and_allowed_events(desk: Desk) -> None:
         desk.fire(ref, "close", actor=CLERK)
     err = info.value
     assert (err.ref, err.state, err.event) == (ref, "received", "close")
-    assert err.allowed == ("cancel", "clarify", "reject", "start_evaluation")
+    assert err.allowed == ("cancel", "clarify", "reject", "remark", "start_evaluation")
     assert "'close' is not allowed in state 'received'" in str(err)
     assert snapshot(desk, ref) == before
 
@@ -513,12 +513,17 @@ def test_can_answers_with_reasons_and_writes_nothing(desk: Desk) -> None:
 def test_allowed_events_depend_on_the_actor(desk: Desk) -> None:
     """The events offered match role and sign-off eligibility."""
     ref = to_evaluating(desk)
-    assert desk.allowed_events(ref, actor=CLERK) == ["cancel", "negotiate", "request_outsourcing"]
-    assert desk.allowed_events(ref, actor=ENG) == ["decline", "sign"]
+    assert desk.allowed_events(ref, actor=CLERK) == [
+        "cancel",
+        "negotiate",
+        "remark",
+        "request_outsourcing",
+    ]
+    assert desk.allowed_events(ref, actor=ENG) == ["decline", "remark", "sign"]
     assert desk.allowed_events(ref, actor=OUTSIDER) == []
     sign_all(desk, ref)
     assert "accept" in desk.allowed_events(ref, actor=CLERK)
-    assert desk.allowed_events(ref, actor=ENG) == []
+    assert desk.allowed_events(ref, actor=ENG) == ["remark"]
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -774,9 +779,64 @@ def test_a_remark_is_added_at_any_time_without_a_state_change(desk: Desk) -> Non
     )
     with pytest.raises(ValidationError, match="note"):
         desk.fire(ref, "remark", actor=ENG)
+    with pytest.raises(TransitionBlocked, match="has no role and no department"):
+        desk.fire(ref, "remark", actor=OUTSIDER, note="drive-by")
     open_states = {s.name for s in REQUIREMENT.states if not s.final}
     remarkable = {s for t in REQUIREMENT.transitions if t.event == "remark" for s in t.sources}
     assert remarkable == open_states
     desk.fire(ref, "cancel", actor=CLERK, note="客户取消")
     with pytest.raises(InvalidTransition):
         desk.fire(ref, "remark", actor=ENG, note="too late")
+
+
+def test_a_notification_says_what_the_person_needs(desk: Desk, notifier: RecordingNotifier) -> None:
+    """The note, the event's key data, the ref and version travel with the notification."""
+    ref = receive(desk)
+    desk.fire(ref, "clarify", actor=CLERK, note="镀层厚度? plating thickness?")
+    asked = [n for n in notifier.sent if n.event == "clarify"]
+    assert asked
+    assert {(n.ref, n.version, n.note) for n in asked} == {(ref, 2, "镀层厚度? plating thickness?")}
+    assert asked[0].text_zh.endswith(";说明:镀层厚度? plating thickness?")
+    assert asked[0].text_en.endswith("; note: 镀层厚度? plating thickness?")
+    desk.fire(ref, "clarified", actor=CLERK, note="8-12 µm")
+    desk.fire(ref, "start_evaluation", actor=CLERK)
+    sign_all(desk, ref)
+    desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 批: 第12周, 第14周")
+    accepted = [n for n in notifier.sent if n.event == "accept"]
+    assert accepted
+    assert accepted[0].details == (("delivery_plan", "2 批: 第12周, 第14周"),)
+
+
+def test_notification_details_are_bounded_plain_text() -> None:
+    """Data of any shape becomes bounded text; a host object's __str__ is never called."""
+    from datetime import date
+
+    from reqmgmt import ContractLine, Money
+    from reqmgmt.notices import MAX_DETAIL, details
+
+    class Hostile:
+        def __str__(self) -> str:
+            raise AssertionError("called")
+
+    line = ContractLine(
+        line_no=2, product="支架", quantity=5, unit_price=Money("3", "CNY"), delivery_date=None
+    )
+    got = dict(
+        details(
+            {
+                "shipment": {1: 120, 2: 5},
+                "changes": {"lines": (line,)},
+                "credit": Money("100", "CNY"),
+                "due_on": date(2027, 1, 4),
+                "safety_related": True,
+                "odd": Hostile(),
+                "long": "x" * 5000,
+            }
+        )
+    )
+    assert got["shipment"] == "1: 120, 2: 5"
+    assert got["changes"].startswith("lines: line 2: 支架 × 5 @ ")
+    assert got["due_on"] == "2027-01-04"
+    assert got["safety_related"] == "true"
+    assert got["odd"] == "Hostile"
+    assert len(got["long"]) == MAX_DETAIL

@@ -96,3 +96,30 @@ def test_the_contract_page_drafts_every_document_type() -> None:
         assert f'document="{word}"' in page, f"no example drafts a {word}"
     assert 'channel="foreign_trade"' in page
     assert "sample_review" in page
+
+
+def test_the_recipient_table_in_hooks_md_is_generated_and_fresh() -> None:
+    """docs/hooks.md's recipient table equals what the declarations and default rules give."""
+    from reqmgmt.rules import default_rules
+
+    expected = diagram.recipients(
+        [BUILTIN_LIFECYCLES[k] for k in sorted(BUILTIN_LIFECYCLES)], default_rules()
+    )
+    page = (DOCS / "hooks.md").read_text(encoding="utf-8")
+    assert expected in page, "stale; run: reqmgmt diagram --recipients docs/hooks.md"
+
+
+def test_every_recipient_is_one_a_host_can_route() -> None:
+    """Each department a lifecycle names is in the vocabulary; per-record ones say whom."""
+    from reqmgmt.rules import default_rules
+
+    departments = default_rules().vocabulary("departments")
+    for lc in BUILTIN_LIFECYCLES.values():
+        for t in (lc.creation(), *lc.all_transitions()):
+            for r in t.notify:
+                kind, _, name = r.partition(":")
+                assert r == "customer" or kind in ("role", "department"), r
+                if kind == "department":
+                    assert name in departments, f"{lc.kind}.{t.event} notifies unknown {r!r}"
+            if t.notify_from is not None:
+                assert t.notify_from_says, f"{lc.kind}.{t.event}: notify_from_says missing"

@@ -798,3 +798,24 @@ def test_a_rule_error_survives_facts_that_cannot_be_shown() -> None:
         rules.decide("t", {"count": 0, "name": "n", "extra": Opaque()})
     with pytest.raises(RuleError, match=r"'name': 'x{30,80}[.]{3}x+'\}"):  # shortened
         rules.decide("t", {"count": 0, "name": "x" * 10_000})
+
+
+def test_a_deadline_step_needs_zh_and_en_labels() -> None:
+    """A step_deadline step outside [vocabularies.deadline_steps] fails at load (reminders say it)."""
+    row = {
+        "id": "quote",
+        "when": "kind == 'contract' and state == 'draft'",
+        "then": {"step": "quoting", "hours": 8, "remind_before_hours": 2},
+    }
+    with pytest.raises(ConfigError, match=r"'quoting' is not one of the deadline_steps vocabulary"):
+        load_rules(
+            {"tables": {"step_deadline": {"rows": [row], "examples": []}}}, with_defaults=True
+        )
+    rules = load_rules(
+        {
+            "tables": {"step_deadline": {"rows": [row], "examples": []}},
+            "vocabularies": {"deadline_steps": {"quoting": {"zh": "报价", "en": "quoting"}}},
+        },
+        with_defaults=True,
+    )
+    assert rules.vocabulary("deadline_steps").labels["quoting"] == ("报价", "quoting")

@@ -238,6 +238,9 @@ class Transition:
     optional: tuple[str, ...] = field(default=(), converter=_names)
     #: Recipients decided per record (on the new version), added to ``notify``.
     notify_from: Callable[[Record], Sequence[str]] | None = None
+    #: Who ``notify_from`` names, for the recipient table of docs/hooks.md
+    #: (e.g. ``"department:<each department of the review route>"``).
+    notify_from_says: str = ""
     #: The Desk method that fires this event as part of a larger command;
     #: ``desk.fire`` refuses it and names that method instead.
     via: str | None = None

@@ -375,6 +375,12 @@ def _amendment_approver_roles(record: Record) -> frozenset[str]:
     return APPROVER_ROLES.get(approver, frozenset({approver}))
 
 
+_LIAISON_SAYS = (
+    "in review: `department:<d>` for each department that re-signs; once the change takes "
+    "effect: every department (`department:*`, the liaison notice 业务联络书)"
+)
+
+
 def _liaison(record: Record) -> Sequence[str]:
     """业务联络书: who hears of an amendment (the reviewers while in review, then everyone)."""
     contract = _contract(record)
@@ -578,6 +584,7 @@ CONTRACT = Lifecycle(
             opens_review=True,
             effects=(classify_contract,),
             notify_from=lambda r: [f"department:{d}" for d in _route_departments(r)],
+            notify_from_says="`department:<d>` for each department of the review route",
         ),
         Transition(
             event="approve",
@@ -639,6 +646,10 @@ CONTRACT = Lifecycle(
             roles=_SALES,
             guards=(_no_amendment_pending, _not_a_quotation),
             notify_from=_acting_departments,
+            notify_from_says=(
+                "special: `department:<d>` for each department of the route; general: "
+                "`department:shipping`"
+            ),
         ),
         Transition(
             event="ship",
@@ -712,6 +723,7 @@ CONTRACT = Lifecycle(
             guards=(_no_amendment_pending,),
             effects=(_amend,),
             notify_from=_liaison,
+            notify_from_says=_LIAISON_SAYS,
         ),
         Transition(
             event="approve_amendment",
@@ -725,6 +737,7 @@ CONTRACT = Lifecycle(
             effects=(_apply_amendment,),
             meaning="approval",
             notify_from=_liaison,
+            notify_from_says=_LIAISON_SAYS,
         ),
         REPLACEMENT,
         Transition(

@@ -16,6 +16,7 @@ import attrs
 
 from ..model import Requirement
 from .base import (
+    Context,
     CreationInput,
     Lifecycle,
     SignoffStep,
@@ -248,9 +249,20 @@ REQUIREMENT = Lifecycle(
     ),
 )
 
+
+def _of_the_company(ctx: Context) -> str | None:
+    """Guard of ``remark``: the actor holds a role or belongs to a department."""
+    if not ctx.actor.roles and not ctx.actor.departments:
+        return (
+            f"{ctx.actor.id!r} has no role and no department; a remark is added by someone "
+            "of the company (and whoever reqmgmt_authorize lets through)"
+        )
+    return None
+
+
 # 备注: a remark may be added at any time until the requirement is closed, rejected or
-# cancelled, by anyone the host authorises (reqmgmt_authorize), without a state change;
-# it is audited like every command and kept in ``remarks``.
+# cancelled, by anyone of the company the host authorises (reqmgmt_authorize), without a
+# state change; it is audited like every command and kept in ``remarks``.
 REQUIREMENT = attrs.evolve(
     REQUIREMENT,
     transitions=(
@@ -263,6 +275,7 @@ REQUIREMENT = attrs.evolve(
                 zh="备注",
                 en="add a remark",
                 note_required=True,
+                guards=(_of_the_company,),
                 effects=(append_note_to("remarks"),),
             )
             for s in REQUIREMENT.states

@@ -504,6 +504,7 @@ def load_rules(
     vocabularies = _vocabularies(read, problems)
     _check_departments(merged, vocabularies, problems)
     _check_self_review(merged, problems)
+    _check_steps(merged, vocabularies, problems)
     if problems.items:
         raise ConfigError("rule set", problems.items)
     return RuleSet(
@@ -550,6 +551,23 @@ def _check_departments(
                         _where(origin, table, str(row.get("id")), f"then.{output}"),
                         known.expected(department),
                     )
+
+
+def _check_steps(
+    merged: Mapping[str, Any], vocabularies: Mapping[str, Any], problems: _Problems
+) -> None:
+    """A step ``step_deadline`` names has zh/en labels in ``deadline_steps`` (reminders say it)."""
+    known = vocabularies.get("deadline_steps")
+    if known is None:
+        return
+    for origin, row in merged.get("step_deadline", {}).get("rows", []):
+        then = row.get("then") if isinstance(row, Mapping) else None
+        step = then.get("step") if isinstance(then, Mapping) else None
+        if isinstance(step, str) and step and step not in known:
+            problems.add(
+                _where(origin, "step_deadline", str(row.get("id")), "then.step"),
+                f"{step!r} is not {known.expected(step)}",
+            )
 
 
 def _check_self_review(merged: Mapping[str, Any], problems: _Problems) -> None:

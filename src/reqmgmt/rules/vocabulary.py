@@ -37,6 +37,7 @@ VOCABULARY_NAMES = (
     "contract_flags",
     "customer_categories",
     "customer_flags",
+    "deadline_steps",
     "departments",
     "requirement_channels",
     "requirement_kinds",
