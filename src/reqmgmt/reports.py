@@ -20,6 +20,11 @@ Definitions (times are wall-clock hours; a window is ``since <= t < until``):
 - ``timeliness``: per kind, records finished in the window that had a
   deadline (``due_at``, moved by customer waits): on time when the final
   state came at or before it;
+- ``first_response``: per kind, from creation to the first event that moved
+  the record out of its initial state (a question to the customer, the
+  start of the evaluation, a rejection...; remarks and sign-offs do not
+  count), for records first moved in the window: how many, median and 90th
+  percentile;
 - ``returns``: complaints and returns created in the window, by customer,
   product, defect category and month; valid and invalid judgements, the
   validity rate and the number of CAPAs opened.
@@ -54,6 +59,7 @@ __all__ = [
     "Count",
     "CycleTime",
     "Dwell",
+    "FirstResponse",
     "Report",
     "ReturnFigures",
     "Timeliness",
@@ -77,6 +83,16 @@ class Count:
 class CycleTime:
     kind: str
     finished: int
+    median_hours: float
+    p90_hours: float
+
+
+@frozen
+class FirstResponse:
+    """Time to first response (首次响应) of ``kind``: creation to the first state change."""
+
+    kind: str
+    responded: int
     median_hours: float
     p90_hours: float
 
@@ -132,6 +148,7 @@ class Report:
     returns: ReturnFigures
     #: Records left out because they could not be read or counted, as (ref, reason).
     failed: tuple[tuple[str, str], ...] = ()
+    first_response: tuple[FirstResponse, ...] = ()
 
     def bottleneck(self, kind: str) -> Dwell | None:
         """The state of ``kind`` where records spent the most time in the window."""
@@ -169,6 +186,9 @@ class Report:
         for tl in self.timeliness:
             w.writerow(["timeliness", tl.kind, "on_time", tl.on_time, tl.finished,
                         f"overdue={tl.overdue}"])  # fmt: skip
+        for f in self.first_response:
+            w.writerow(["first_response", f.kind, "median_hours", f.median_hours, f.responded,
+                        f"p90={f.p90_hours}"])  # fmt: skip
         r = self.returns
         for name, rows in (("customer", r.by_customer), ("product", r.by_product),
                            ("defect", r.by_defect), ("month", r.by_month)):  # fmt: skip
@@ -207,6 +227,9 @@ class Report:
             ("停留 dwell per state (h)", ["kind", "state", "entries", "total", "mean"],
              [[d.kind, d.state, str(d.entries), f"{d.total_hours:.1f}", f"{d.mean_hours:.1f}"]
               for d in self.dwell]),
+            ("首次响应 first response (h)", ["kind", "responded", "median", "p90"],
+             [[f.kind, str(f.responded), f"{f.median_hours:.1f}", f"{f.p90_hours:.1f}"]
+              for f in self.first_response]),
             ("及时率 on time", ["kind", "finished", "on time", "overdue", "rate"],
              [[t.kind, str(t.finished), str(t.on_time), str(t.overdue),
                "-" if t.on_time_rate is None else f"{t.on_time_rate:.0%}"]
@@ -295,7 +318,7 @@ def charts(report: Report, directory: Path) -> list[Path]:
 
 
 #: The steps a report reports to its ``progress`` callback.
-STEPS = ("counts", "finished records", "dwell times", "returns")
+STEPS = ("counts", "finished records", "dwell times", "returns", "first responses")
 
 Progress = Callable[[str], None]
 
@@ -322,6 +345,12 @@ def _round(value: float) -> float:
 
 def _in(at: datetime, since: datetime | None, until: datetime | None) -> bool:
     return (since is None or at >= since) and (until is None or at < until)
+
+
+def _first(kind: str, durations: Sequence[float]) -> FirstResponse:
+    return FirstResponse(
+        kind, len(durations), _round(statistics.median(durations)), _round(_p90(durations))
+    )
 
 
 def _cycle(kind: str, durations: Sequence[float]) -> CycleTime:
@@ -378,6 +407,7 @@ def python_report(
     cycles: dict[str, list[float]] = defaultdict(list)
     dwell: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
     timely: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    firsts: dict[str, list[float]] = defaultdict(list)
     by: dict[str, Counter[str]] = {n: Counter() for n in ("customer", "product", "defect", "month")}
     valid = invalid = capa = 0
     failed: list[tuple[str, str]] = []
@@ -404,6 +434,8 @@ def python_report(
                 valid += judgement == "valid"
                 invalid += judgement == "invalid"
                 capa += has_capa
+            if fig.first_response is not None:
+                firsts[kind].append(fig.first_response)
             for stay, hours, left in fig.dwell:
                 slot = dwell[stay]
                 slot[1] += hours
@@ -430,6 +462,7 @@ def python_report(
         tuple(Timeliness(k, a + b, a, b) for k, (a, b) in sorted(timely.items())),
         _returns(by, valid, invalid, capa),
         tuple(failed),
+        tuple(_first(k, firsts[k]) for k in sorted(firsts)),
     )
 
 
@@ -443,6 +476,8 @@ class _Figures:
     dwell: list[tuple[tuple[str, str], float, int]]
     #: final state, cycle hours, on time (None: no deadline)
     finished: tuple[str, float, bool | None] | None
+    #: hours from creation to the first state change, when it fell in the window
+    first_response: float | None = None
 
 
 def _figures(
@@ -481,7 +516,11 @@ def _figures(
     if last is not None and last.to_state in finals and _in(last.at, since, until):
         on_time = None if record.due_at is None else last.at <= record.due_at
         finished = (last.to_state, _hours(events[0].at, last.at), on_time)
-    return _Figures(counts, returned, dwell, finished)
+    first_response = None
+    moved = next((e for e in events[1:] if e.to_state != e.from_state), None)
+    if moved is not None and _in(moved.at, since, until):
+        first_response = _hours(events[0].at, moved.at)
+    return _Figures(counts, returned, dwell, finished, first_response)
 
 
 def _log_failed(failed: Sequence[tuple[str, str]]) -> None:
@@ -605,7 +644,23 @@ def report_sql(
         SELECT 'capa', 'opened', COUNT(*) FROM records
         WHERE {returns_where} AND {js("capa")} IS NOT NULL
     """
-    statements = dict(zip(STEPS, (counts_sql, finished_sql, dwell_sql, returns_sql), strict=True))
+    # The first event of each record that changed its state (creation excluded).
+    first_sql = f"""
+        WITH moves AS (
+            SELECT ref, kind, version, from_state, to_state, at,
+                   MIN(at) OVER (PARTITION BY ref) AS started
+            FROM audit WHERE 1 = 1{skip}
+        ), firsts AS (
+            SELECT kind, started, at,
+                   ROW_NUMBER() OVER (PARTITION BY ref ORDER BY version) AS nth
+            FROM moves WHERE version > 1 AND to_state <> from_state
+        )
+        SELECT kind, {hours("started", "at")} FROM firsts
+        WHERE nth = 1 AND {window("at")}
+    """
+    statements = dict(
+        zip(STEPS, (counts_sql, finished_sql, dwell_sql, returns_sql, first_sql), strict=True)
+    )
     return statements, params
 
 
@@ -686,7 +741,10 @@ def _sql_report(
         for step, statement in statements.items():
             results.append(conn.execute(sa.text(statement), params).all())
             progress(step)
-    count_rows, finished_rows, dwell_rows, return_rows = results
+    count_rows, finished_rows, dwell_rows, return_rows, first_rows = results
+    firsts: dict[str, list[float]] = defaultdict(list)
+    for kind, duration in first_rows:
+        firsts[kind].append(float(duration))
     outcomes: Counter[tuple[str, str]] = Counter()
     cycles: dict[str, list[float]] = defaultdict(list)
     timely: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -723,6 +781,8 @@ def _sql_report(
         ),
         tuple(Timeliness(k, a + b, a, b) for k, (a, b) in sorted(timely.items())),
         _returns(by, judged["valid"], judged["invalid"], capa),
+        (),
+        tuple(_first(k, firsts[k]) for k in sorted(firsts)),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reqmgmt import Actor, Customer, Desk
-from reqmgmt.reports import Count, Dwell, Timeliness
+from reqmgmt.reports import Count, Dwell, FirstResponse, Timeliness
 from reqmgmt.testing import FakeClock
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
@@ -32,7 +32,9 @@ def populate(desk: Desk, clock: FakeClock) -> None:
     at(0)
     a = desk.requirements.receive(customer=c1, description="A", actor=CLERK).ref
     b = desk.requirements.receive(customer=c1, description="B", actor=CLERK).ref
-    desk.requirements.receive(customer=c2, description="C", actor=CLERK, priority="urgent")
+    c = desk.requirements.receive(customer=c2, description="C", actor=CLERK, priority="urgent")
+    at(0.5)
+    desk.fire(c.ref, "remark", actor=CLERK, note="customer called")  # no response: same state
     at(1)
     desk.fire(b, "cancel", actor=CLERK, note="withdrawn")  # B: received 1 h, cancelled
     at(2)
@@ -99,8 +101,9 @@ def check_hand_computed(desk: Desk) -> None:
     cycle = next(c for c in report.cycle_times if c.kind == "requirement")
     assert (cycle.finished, cycle.median_hours, cycle.p90_hours) == (2, 12.5, 24.0)
     dwell = {d.state: d for d in report.dwell if d.kind == "requirement"}
-    # received: A 2 h + 1 h (two entries), B 1 h: 3 entries, 4 h.
-    assert dwell["received"] == Dwell("requirement", "received", 3, 4.0, 1.3333)
+    # received: A 2 h + 1 h (two entries), B 1 h: 3 entries, 4 h; and C's half hour up to
+    # its remark (time in a state is counted up to each event, as for sign-offs).
+    assert dwell["received"] == Dwell("requirement", "received", 3, 4.5, 1.5)
     assert dwell["clarifying"] == Dwell("requirement", "clarifying", 1, 3.0, 3.0)
     # evaluating: 4 h across three sign-offs (not entries) and the accept.
     assert dwell["evaluating"] == Dwell("requirement", "evaluating", 1, 4.0, 4.0)
@@ -110,6 +113,10 @@ def check_hand_computed(desk: Desk) -> None:
     assert bottleneck.state == "in_progress"
     # Both finished long before their deadlines (next Monday, A's moved 2 h by its pause).
     assert Timeliness("requirement", 2, 2, 0) in report.timeliness
+    # First response: A asked the customer after 2 h, B was cancelled after 1 h, C waits;
+    # a sign-off or a remark is no response (it keeps the state).
+    assert FirstResponse("requirement", 2, 1.5, 2.0) in report.first_response
+    assert FirstResponse("return", 2, 0.0, 0.0) in report.first_response
     r = report.returns
     assert r.by_customer == (("C1", 2), ("C2", 1))
     assert r.by_product == (("bracket", 2), ("hinge", 1))
