@@ -219,7 +219,7 @@ def _samples(db: str, facts: Path) -> dict[str, list[str]]:
         "outbox": ["outbox", "--db", db, "--status", "delivered"],
         "report": ["report", "--db", db],
         "verify": ["verify", "--db", db],
-        "doctor": ["doctor", "--db", db, "--today", "2026-01-05"],
+        "doctor": ["doctor", "--db", db, "--today", "2025-06-02"],
     }
 
 
