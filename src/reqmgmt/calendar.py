@@ -18,7 +18,7 @@ the day it is published (docs/deadlines.md).
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -124,6 +124,17 @@ class CalendarEntry:
     end: date
     zh: str = ""
     en: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if not isinstance(value, date) or isinstance(value, datetime):
+                raise ConfigError(f"calendar entry {name}", f"{value!r}; allowed: a date")
+        if self.end < self.start:
+            raise ConfigError(
+                "calendar entry",
+                f"start {self.start} is after end {self.end}; allowed: start <= end",
+            )
 
     def days(self) -> list[date]:
         """Every day from ``start`` to ``end``."""

@@ -193,3 +193,11 @@ def test_a_year_declared_complete_is_not_warned_about(caplog: pytest.LogCaptureF
     caplog.set_level(logging.WARNING, logger=LOGGER)
     WorkCalendar(company=SCHEDULE).add(cst(2027, 3, 1, 9, 0), timedelta(hours=40))
     assert [r for r in caplog.records if r.name == LOGGER] == []
+
+
+def test_an_entry_runs_forwards_over_dates() -> None:
+    """A reversed range or a datetime is refused by the record too."""
+    with pytest.raises(ConfigError, match="start 2027-02-12 is after end 2027-02-05"):
+        CalendarEntry("holiday", date(2027, 2, 12), date(2027, 2, 5), "春节")
+    with pytest.raises(ConfigError, match="allowed: a date"):
+        CalendarEntry("holiday", datetime(2027, 2, 5, 8, 0), date(2027, 2, 5), "春节")
