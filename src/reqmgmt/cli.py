@@ -1,4 +1,4 @@
-"""The ``reqmgmt`` command: demo, diagram, rules, db, remind, dispatch, outbox, report.
+"""The ``reqmgmt`` command: demo, diagram, rules, db, remind, dispatch, outbox, report, doctor.
 
 Each command is a function registered with :func:`reqmgmt.commandline.command`;
 the options every command shares (``--json``, ``-v``, ``--plugin``, ...), the
@@ -15,7 +15,7 @@ import logging
 import sys
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -556,6 +556,67 @@ def _outbox(ctx: Context) -> Outcome:
         data=data,
         text=render_table(["key", "status", "attempts", "next attempt", "last error"], rows),
         code=Exit.ATTENTION if dead else Exit.OK,
+    )
+
+
+# --- doctor ---------------------------------------------------------------------------------
+
+
+def _doctor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="store URL of the database to check (never created or changed)")
+    p.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a rule file merged over the defaults, as the host loads it; repeatable",
+    )
+    p.add_argument(
+        "--today",
+        type=_day,
+        help="the day the calendar check counts from (YYYY-MM-DD; default today)",
+    )
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a date like 2026-12-01") from None
+
+
+@command("doctor", help="check the install, database, rules, plugins and calendar; exit 3 "
+         "on warnings, 1 on errors", arguments=_doctor_arguments)  # fmt: skip
+def _doctor(ctx: Context) -> Outcome:
+    from .doctor import diagnose
+
+    args = ctx.args
+    findings = diagnose(
+        url=args.db,
+        rule_files=args.rules,
+        plugins=ctx.plugins,
+        load_entrypoints=ctx.entrypoints,
+        today=args.today,
+    )
+    statuses = {f.status for f in findings}
+    code = Exit.ERROR if "error" in statuses else Exit.ATTENTION if "warn" in statuses else Exit.OK
+    lines = []
+    for f in findings:
+        lines.append(f"{f.status:<5} {f.area:<8} {f.what}")
+        if f.fix and f.status != "ok":
+            lines.append(f"{'':<14} fix: {f.fix}")
+    counts = {s: sum(f.status == s for f in findings) for s in ("ok", "warn", "error")}
+    lines.append(f"{counts['error']} error(s), {counts['warn']} warning(s), {counts['ok']} ok")
+    return Outcome(
+        data={
+            "ok": code == Exit.OK,
+            "exit": int(code),
+            "findings": [
+                {"area": f.area, "status": f.status, "what": f.what, "fix": f.fix} for f in findings
+            ],
+        },
+        text="\n".join(lines),
+        code=code,
     )
 
 

@@ -76,7 +76,13 @@ from .model import (
 )
 from .people import actor_key
 from .plugins import make_plugin_manager, rule_functions
-from .reminders import Calendar, ReminderResult, deadline_changes, run_reminders
+from .reminders import (
+    Calendar,
+    ReminderResult,
+    deadline_changes,
+    run_reminders,
+    with_company_days,
+)
 from .reports import Report, build_report
 from .rules import Decision, RuleSet, default_rules, load_rules
 from .rules.loader import Source
@@ -181,8 +187,9 @@ class Desk:
         calendar = ask_calendar(pm)
         if calendar is None:
             raise ConfigError("reqmgmt_calendar", "no plugin gave a working calendar")
-        #: The working calendar deadlines are counted on (``reqmgmt_calendar``).
-        self.calendar: Calendar = calendar
+        #: The working calendar deadlines are counted on (``reqmgmt_calendar``),
+        #: with the rule set's ``[calendar]`` days when it is a WorkCalendar.
+        self.calendar: Calendar = with_company_days(calendar, self.rules)
         self._by_type: dict[type[Record], Engine] = {
             e.lifecycle.record_type: e for e in self.engines.values()
         }

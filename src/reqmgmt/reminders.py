@@ -35,8 +35,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
+from .calendar import CompanyCalendar, official_years, warn_estimated
 from .errors import ConfigError
 from .storage.base import Lenient
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from .desk import Desk
     from .lifecycle.base import Engine
     from .model import Notification, Record
+    from .rules import RuleSet
 
 __all__ = [
     "Calendar",
@@ -53,6 +55,7 @@ __all__ = [
     "deadline_changes",
     "deadlines_of",
     "run_reminders",
+    "with_company_days",
 ]
 
 log = logging.getLogger("reqmgmt")
@@ -123,6 +126,12 @@ class WorkCalendar:
     once published (China: each November for the next year): keep the
     ``holidays`` package updated.  Default: China, Asia/Shanghai,
     08:30-12:00 and 13:00-17:30 (8 working hours a day).
+
+    ``company``: the rule file's ``[calendar]`` (extra holidays, make-up
+    workdays, shutdowns) over the country's days; the Desk sets it from its
+    rule set.  A computation that touches a year neither published
+    (:func:`reqmgmt.calendar.official_years`) nor declared complete by
+    ``company`` logs one warning (logger ``reqmgmt.calendar``) per year.
     """
 
     country: str = "CN"
@@ -131,10 +140,13 @@ class WorkCalendar:
         default=((time(8, 30), time(12, 0)), (time(13, 0), time(17, 30))), converter=_periods
     )
     subdiv: str | None = None
+    company: CompanyCalendar | None = None
     # day -> its working periods; a per-calendar cache, not part of its value.
     _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
         factory=dict, init=False, eq=False, hash=False, repr=False
     )
+    # Years already checked for an official schedule (a set lookup per new day).
+    _years: set[int] = field(factory=set, init=False, eq=False, hash=False, repr=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -142,13 +154,36 @@ class WorkCalendar:
 
     def is_working_day(self, day: date) -> bool:
         """Is ``day`` a working day (weekday not a holiday, or a make-up workday)?"""
+        if day.year not in self._years:
+            self._touch(day.year)
+        company = self.company
+        if company is not None:
+            if day in company.off:
+                return False
+            if day in company.on:
+                return True
         return _working_day(self.country, self.subdiv, day)
+
+    def coverage(self, year: int) -> str:
+        """How ``year`` is known: ``"official"`` (published, in the ``holidays``
+        library), ``"rule file"`` (declared complete in ``[calendar]``) or
+        ``"estimated"`` (statutory days guessed, no make-up workdays)."""
+        if year in official_years(self.country, self.subdiv):
+            return "official"
+        if self.company is not None and year in self.company.complete:
+            return "rule file"
+        return "estimated"
+
+    def _touch(self, year: int) -> None:
+        self._years.add(year)
+        if self.coverage(year) == "estimated":
+            warn_estimated(self.country, self.subdiv, year)
 
     def _spans(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The working periods of ``day`` as aware datetimes (none on a day off)."""
         spans = self._days.get(day)
         if spans is None:
-            if _working_day(self.country, self.subdiv, day):
+            if self.is_working_day(day):
                 zone = _zone(self.timezone)
                 spans = tuple(
                     (datetime.combine(day, a, zone), datetime.combine(day, b, zone))
@@ -214,7 +249,11 @@ class WorkCalendar:
             if day.month == 1 and day.day == 1 and day > first and day.year < last.year:
                 # A whole calendar year inside the span: its total, counted once
                 # per calendar (a span of centuries costs centuries, not days).
-                total += _year_total(self.country, self.subdiv, self.timezone, self.hours, day.year)
+                if day.year not in self._years:
+                    self._touch(day.year)
+                total += _year_total(
+                    self.country, self.subdiv, self.timezone, self.hours, day.year, self.company
+                )
                 day = date(day.year + 1, 1, 1)
                 continue
             for a, b in self._spans(day):
@@ -232,18 +271,48 @@ def _year_total(
     timezone: str,
     hours: tuple[tuple[time, time], ...],
     year: int,
+    company: CompanyCalendar | None = None,
 ) -> timedelta:
     """The working time of a whole calendar year (what :meth:`WorkCalendar.working_time` sums)."""
     zone = _zone(timezone)
     is_working = _holidays(country, subdiv).is_working_day
+    off = company.off if company is not None else frozenset()
+    on = company.on if company is not None else frozenset()
     total = timedelta(0)
     day = date(year, 1, 1)
     while day.year == year:
-        if is_working(day):
+        if day not in off and (day in on or is_working(day)):
             for a, b in hours:
                 total += datetime.combine(day, b, zone) - datetime.combine(day, a, zone)
         day += _DAY
     return total
+
+
+def with_company_days(calendar: Calendar, rules: RuleSet) -> Calendar:
+    """``calendar`` with the rule set's ``[calendar]`` days, when it is a :class:`WorkCalendar`.
+
+    A host's own calendar object is its own authority: it is returned as
+    given, and a warning says the rule file's days are not used
+    (``reqmgmt doctor`` reports it too).
+    """
+    company = rules.calendar
+    if not company:
+        return calendar
+    if isinstance(calendar, WorkCalendar):
+        if calendar.company is not None and calendar.company != company:
+            # The host set company days of its own; the rule file's come on top.
+            merged = CompanyCalendar(
+                calendar.company.entries + company.entries,
+                calendar.company.complete | company.complete,
+            )
+            return evolve(calendar, company=merged)
+        return evolve(calendar, company=company)
+    log.warning(
+        "the rule set's [calendar] is not used: the working calendar %s from reqmgmt_calendar "
+        "is not a reqmgmt WorkCalendar (give it the company days yourself)",
+        type(calendar).__name__,
+    )
+    return calendar
 
 
 # --- deadlines on records --------------------------------------------------------------------

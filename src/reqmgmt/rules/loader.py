@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..calendar import MAX_YEAR, MIN_YEAR, CalendarEntry, CompanyCalendar
 from ..errors import ConfigError, ReqMgmtError, RuleError, ValidationError
 from ..model import CURRENCIES, Money
 from .expr import ExpressionError, compile_condition
@@ -45,7 +46,7 @@ DEFAULT_RULES = "default_rules.toml"
 MAX_NESTING = 32
 
 _SCALARS = frozenset({str, int, float, bool, date, datetime, time})
-_TOP_KEYS = {"tables", "meta", "vocabularies"}
+_TOP_KEYS = {"tables", "meta", "vocabularies", "calendar"}
 _TABLE_KEYS = {
     "zh", "en", "source", "hit", "inputs", "outputs", "currency", "default", "rows",
     "examples", "remove",
@@ -166,7 +167,8 @@ def _merge(
             continue
         for key in sorted(set(data) - _TOP_KEYS):
             problems.add(
-                origin, f"unknown top-level key {key!r}; allowed: meta, tables, vocabularies"
+                origin,
+                f"unknown top-level key {key!r}; allowed: {', '.join(sorted(_TOP_KEYS))}",
             )
         tables = data.get("tables", {})
         if not isinstance(tables, Mapping):
@@ -505,13 +507,15 @@ def load_rules(
     _check_departments(merged, vocabularies, problems)
     _check_self_review(merged, problems)
     _check_steps(merged, vocabularies, problems)
+    calendar = _calendar(read, problems)
     if problems.items:
         raise ConfigError("rule set", problems.items)
     return RuleSet(
         tables=MappingProxyType(tables),
-        version=_version(merged),
+        version=_calendar_version(_version(merged), calendar),
         sources=tuple(o for o, _ in read),
         vocabularies=vocabularies,
+        calendar=calendar,
     )
 
 
@@ -614,3 +618,149 @@ def default_rules(functions: Functions | None = None) -> RuleSet:
 def _plain_defaults() -> RuleSet:
     # Shared safely: a rule set is read-only (frozen classes, read-only mappings).
     return load_rules(_default_path())
+
+
+# --- [calendar]: the company's own days (reqmgmt.calendar) -----------------------------------
+
+_CALENDAR_KEYS = {"complete", "holidays", "workdays", "shutdowns"}
+#: The kind of entry each list of ``[calendar]`` holds, and the keys an entry may have.
+_CALENDAR_LISTS = {
+    "holidays": ("holiday", {"on", "from", "to", "zh", "en"}),
+    "workdays": ("workday", {"on", "from", "to", "zh", "en"}),
+    "shutdowns": ("shutdown", {"from", "to", "zh", "en"}),
+}
+#: The longest range one entry may span (a shutdown of more than a year is a typo).
+_MAX_RANGE_DAYS = 366
+
+
+def _calendar_day(value: Any, where: str, problems: _Problems) -> date | None:
+    """A TOML date (or ``"YYYY-MM-DD"`` from a dict) in the years allowed, else a problem."""
+    day: date | None = None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value
+    elif isinstance(value, str) and len(value) == 10:
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            day = None
+    if day is None:
+        problems.add(where, f"{value!r} is not a date; allowed: a TOML date such as 2027-02-06")
+        return None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        problems.add(where, f"{day.isoformat()}: allowed years are {MIN_YEAR}-{MAX_YEAR}")
+        return None
+    return day
+
+
+def _calendar_entry(
+    kind: str, keys: set[str], raw: Any, where: str, problems: _Problems
+) -> CalendarEntry | None:
+    if not isinstance(raw, Mapping):
+        problems.add(where, "must be a table with on (or from and to), zh, en")
+        return None
+    count = len(problems.items)
+    for key in sorted(set(raw) - keys):
+        problems.add(f"{where}.{key}", f"unknown key; allowed: {', '.join(sorted(keys))}")
+    if "on" not in keys:
+        raw = {k: v for k, v in raw.items() if k != "on"}  # reported as unknown above
+    if "on" in raw and ("from" in raw or "to" in raw):
+        problems.add(where, "give either on (one day) or from and to (a range), not both")
+        return None
+    if "on" in raw:
+        start = end = _calendar_day(raw["on"], f"{where}.on", problems)
+    elif "from" in raw and "to" in raw:
+        start = _calendar_day(raw["from"], f"{where}.from", problems)
+        end = _calendar_day(raw["to"], f"{where}.to", problems)
+        if start is not None and end is not None:
+            if end < start:
+                problems.add(
+                    where, f"from {start} is after to {end}; allowed: from on or before to"
+                )
+            elif (end - start).days >= _MAX_RANGE_DAYS:
+                problems.add(where, f"{start} to {end}: at most {_MAX_RANGE_DAYS} days an entry")
+    else:
+        needs = "from and to" if "on" not in keys else "on, or from and to"
+        problems.add(where, f"the days are missing; allowed: {needs}")
+        return None
+    names = {}
+    for key in ("zh", "en"):
+        value = raw.get(key, "")
+        if not isinstance(value, str) or len(value) > 200:
+            problems.add(f"{where}.{key}", "must be a string of at most 200 characters")
+            value = ""
+        names[key] = value.strip()
+    if not names["zh"] and not names["en"]:
+        problems.add(where, 'needs a name: zh and/or en, e.g. zh = "春节", en = "Spring Festival"')
+    if len(problems.items) > count or start is None or end is None:
+        return None
+    return CalendarEntry(kind, start, end, names["zh"], names["en"])
+
+
+def _calendar(
+    read: Iterable[tuple[str, Mapping[str, Any]]], problems: _Problems
+) -> CompanyCalendar | None:
+    """Every source's ``[calendar]`` checked and merged (entries added, complete years joined)."""
+    entries: list[tuple[str, CalendarEntry]] = []
+    complete: set[int] = set()
+    found = False
+    count = len(problems.items)
+    for origin, data in read:
+        section = data.get("calendar") if isinstance(data, Mapping) else None
+        if section is None:
+            continue
+        found = True
+        where = f"{origin}, calendar"
+        if not isinstance(section, Mapping):
+            problems.add(where, "must be a table: [calendar] with complete, holidays, ...")
+            continue
+        for key in sorted(set(section) - _CALENDAR_KEYS):
+            problems.add(
+                f"{where}.{key}", f"unknown key; allowed: {', '.join(sorted(_CALENDAR_KEYS))}"
+            )
+        years = section.get("complete", [])
+        if not isinstance(years, list):
+            problems.add(f"{where}.complete", f"must be a list of years ({MIN_YEAR}-{MAX_YEAR})")
+            years = []
+        for year in years:
+            if year.__class__ is not int or not MIN_YEAR <= year <= MAX_YEAR:
+                problems.add(
+                    f"{where}.complete", f"{year!r}: allowed: a year from {MIN_YEAR} to {MAX_YEAR}"
+                )
+            else:
+                complete.add(year)
+        for name, (kind, keys) in _CALENDAR_LISTS.items():
+            listed = section.get(name, [])
+            if not isinstance(listed, list):
+                problems.add(f"{where}.{name}", f"must be an array of tables ([[calendar.{name}]])")
+                continue
+            for i, raw in enumerate(listed, start=1):
+                entry = _calendar_entry(kind, keys, raw, f"{where}.{name}[{i}]", problems)
+                if entry is not None:
+                    entries.append((f"{where}.{name}[{i}]", entry))
+    if not found:
+        return None
+    worked: dict[date, str] = {}
+    for where, entry in entries:
+        if entry.kind == "workday":
+            for day in entry.days():
+                worked.setdefault(day, where)
+    for where, entry in entries:
+        if entry.kind != "workday":
+            both = [d for d in entry.days() if d in worked]
+            if both:
+                problems.add(
+                    where,
+                    f"{both[0]} is also a workday in {worked[both[0]]}; "
+                    "allowed: a day is either off or worked",
+                )
+    if len(problems.items) > count:
+        return None
+    return CompanyCalendar(tuple(e for _, e in entries), frozenset(complete))
+
+
+def _calendar_version(version: str, calendar: CompanyCalendar | None) -> str:
+    """The tables' version, changed by a non-empty ``[calendar]`` (unchanged without one)."""
+    if not calendar:
+        return version
+    text = json.dumps([version, calendar.canonical()], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

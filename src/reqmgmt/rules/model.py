@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
+from ..calendar import CompanyCalendar
 from ..errors import ConfigError, ReqMgmtError, RuleError, ValidationError
 from ..model import Money
 from .expr import Compiled
@@ -219,6 +220,9 @@ class RuleSet:
     #: :mod:`reqmgmt.rules.vocabulary`.  Not part of ``version``: they decide
     #: which words are accepted, not how a record is decided.
     vocabularies: Mapping[str, Vocabulary] = field(factory=default_vocabularies)
+    #: The rule file's ``[calendar]``: the company's holidays, make-up workdays,
+    #: shutdowns and complete years (:mod:`reqmgmt.calendar`); part of ``version``.
+    calendar: CompanyCalendar | None = None
 
     def vocabulary(self, name: str) -> Vocabulary:
         """The vocabulary ``name``; :class:`ConfigError` lists the declared ones."""
