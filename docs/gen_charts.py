@@ -14,6 +14,7 @@ which does not depend on the matplotlib version drawing the same bytes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import io
@@ -39,6 +40,7 @@ class _FixedStartClock(demo._StepClock):
         self.now = START
 
 
+@functools.cache
 def demo_report() -> reports.Report:
     """The report over everything ``reqmgmt demo`` writes, with the clock started at START."""
     with tempfile.TemporaryDirectory() as tmp:
