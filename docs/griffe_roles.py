@@ -1,10 +1,12 @@
-"""Griffe extension for the API reference: Sphinx roles in docstrings become links.
+"""Griffe extension for the API reference: the docstrings' Sphinx markup as Markdown.
 
 The docstrings say ``:class:`ValidationError``` and ``:meth:`dispatch``` (Sphinx's
 roles); Markdown would show the role as text.  Each role becomes the code name,
 linked (mkdocs-autorefs, optional) to the object's entry in the API reference
 when the name resolves from where the docstring is and that object is shown;
-otherwise it stays plain code.  mkdocs.yml loads this file by path.
+otherwise it stays plain code.  A paragraph ending in ``::`` before an indented
+example (Sphinx's literal block) ends in ``:``; Markdown shows the indented
+block as code already.  mkdocs.yml loads this file by path.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import griffe
 
 ROLE = re.compile(r":(?:py:)?(?:class|meth|func|mod|attr|data|exc|obj):`(~?)([\w.]+)(?:\(\))?`")
+LITERAL_BLOCK = re.compile(r"(?<=\S)::\n(?=[ \t]*\n)")
 
 
 def _target(obj: griffe.Object, name: str) -> str | None:
@@ -48,7 +51,7 @@ def _rewrite(obj: griffe.Object) -> None:
             return shown
         return f'<autoref identifier="{escape(target)}" optional>{shown}</autoref>'
 
-    docstring.value = ROLE.sub(replace, docstring.value)
+    docstring.value = LITERAL_BLOCK.sub(":\n", ROLE.sub(replace, docstring.value))
 
 
 def _walk(obj: griffe.Object) -> None:
