@@ -30,8 +30,12 @@ if TYPE_CHECKING:
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
+#: The pluggy project name: hooks are ``reqmgmt_*``, entry points the ``reqmgmt`` group.
 PROJECT = "reqmgmt"
+#: Marks the hook specifications below (reqmgmt's own use).
 hookspec = pluggy.HookspecMarker(PROJECT)
+#: Marks a plugin's implementation of a hook: ``@reqmgmt.hookimpl`` (pluggy's
+#: ``tryfirst``/``trylast`` options apply).
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
