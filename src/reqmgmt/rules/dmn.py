@@ -292,14 +292,16 @@ class _Reader:
         out["outputs"] = names
         if defaults:
             out["default"] = defaults
-        if values:
-            out["output_values"] = values
         out["rows"] = [
             self.rule(what, number, rule, inputs, names, kinds)
             for number, rule in enumerate(node.findall(self.ns + "rule"), start=1)
         ]
         if not out["rows"]:
             raise _Refused(f"{what}: a decision table needs at least one rule")
+        _check_values(what, out["rows"], defaults, values)
+        if values and hit in ("priority", "output order"):
+            # Their order is the priority; other hit policies only constrain (checked above).
+            out["output_values"] = values
         return out
 
     def input(self, what: str, node: Element) -> tuple[str, str]:
@@ -359,6 +361,25 @@ class _Reader:
 
 
 _EMPTY = Element("empty")
+
+
+def _check_values(
+    what: str,
+    rows: list[dict[str, Any]],
+    defaults: Mapping[str, Any],
+    values: Mapping[str, list[Any]],
+) -> None:
+    """Every output entry and default is one of its output's ``outputValues``, as DMN requires."""
+    for output, allowed in values.items():
+        given = [(f"rule {r['id']}", r["then"][output]) for r in rows]
+        if output in defaults:
+            given.append(("defaultOutputEntry", defaults[output]))
+        for place, value in given:
+            if value not in allowed:
+                raise _Refused(
+                    f"{what}, output {output!r}, {place}: {value!r} is not one of its "
+                    f"outputValues {', '.join(map(repr, allowed))}"
+                )
 
 # --- S-FEEL ----------------------------------------------------------------------------------
 

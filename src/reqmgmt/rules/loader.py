@@ -492,7 +492,7 @@ def load_rules(
     for index, source in enumerate(listed, start=1):
         origin, data = _read(source, index, problems)
         if data is not None:
-            read.append((origin, data))
+            read.extend(_with_dmn(origin, source, data, problems))
     merged = _merge(read, problems)
     tables: dict[str, Table] = {}
     for name, entry in merged.items():
@@ -511,6 +511,22 @@ def load_rules(
         sources=tuple(o for o, _ in read),
         vocabularies=vocabularies,
     )
+
+
+def _with_dmn(
+    origin: str, source: Source, data: Mapping[str, Any], problems: _Problems
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The DMN files a rule file names in ``[meta] dmn``, then the file (which may add to them)."""
+    meta = data.get("meta")
+    if not isinstance(meta, Mapping) or "dmn" not in meta:
+        return [(origin, data)]
+    from .dmn import dmn_sources  # only rule files naming DMN files pay for the XML reader
+
+    try:
+        return [*dmn_sources(origin, source, data), (origin, data)]
+    except ConfigError as exc:
+        problems.items.extend(f"{exc.location}: {p}" for p in exc.problems)
+        return [(origin, data)]
 
 
 def _vocabularies(
