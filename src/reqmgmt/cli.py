@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import sys
+import tomllib
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -290,6 +291,40 @@ def _rules_show(ctx: Context) -> Outcome:
         }
     parts.append(f"\nrule set version {rules.version[:12]}")
     return Outcome(data=data, text="\n".join(parts))
+
+
+def _import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE.dmn", help="a DMN file of decision tables")
+    p.add_argument("--out", metavar="FILE.toml", help="write the TOML there (default: stdout)")
+
+
+@command("rules import", help="write a DMN file's decision tables as a TOML rule file",
+         arguments=_import_arguments)  # fmt: skip
+def _rules_import(ctx: Context) -> Outcome:
+    from .rules.dmn import dmn_to_toml
+
+    args = ctx.args
+    text = dmn_to_toml(args.file)  # ConfigError (exit 1) names the file and element refused
+    # The written TOML must load as it stands: checked before anything is written.
+    try:
+        rules = load_rules(tomllib.loads(text))
+    except ConfigError as err:
+        shown = f"{args.file} as TOML"
+        raise ConfigError(
+            f"rules import {args.file}", [p.replace("<dict #1>", shown, 1) for p in err.problems]
+        ) from None
+    tables = sorted(rules.tables)
+    if args.out is None:
+        return Outcome(data={"tables": tables, "toml": text}, text=text.rstrip("\n"))
+    try:
+        with open(args.out, "x", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as err:
+        raise ConfigError(f"--out {args.out}", f"cannot write it: {err.strerror or err}") from None
+    return Outcome(
+        data={"tables": tables, "out": args.out},
+        text=f"wrote {len(tables)} table(s) to {args.out}: {', '.join(tables)}",
+    )
 
 
 # --- db ---------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def test_tck_case(model: str, facts: dict[str, Any], results: list[tuple[str, An
     keys = {k for t in data["tables"].values() for k in t}
     if not hits <= set(HIT_POLICIES) or not keys <= _TABLE_KEYS:
         # Before the DMN hit policies exist the import must be refused at load, not misread.
-        with pytest.raises(ConfigError, match="is not one of|unknown key"):
+        with pytest.raises(ConfigError, match=r"is not one of|unknown key"):
             load_rules(data)
         return
     rules = load_rules(data)

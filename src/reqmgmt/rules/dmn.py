@@ -124,9 +124,9 @@ def parse_dmn(raw: bytes, where: str, label: str = "") -> dict[str, Any]:
         try:
             if local != "decision":
                 raise _Refused(f"{_element(child, local)}: not read; {_SUPPORTED}")
+            if (child.get("name") or "").strip() in tables:
+                raise _Refused(f"{_element(child, local)}: a second decision of this name")
             name, table = reader.decision(child)
-            if name in tables:
-                raise _Refused(f"{_element(child, local)}: a second decision named {name!r}")
             tables[name] = table
         except _Refused as exc:
             problems.append(str(exc))
@@ -217,9 +217,16 @@ class _Reader:
             raise _Refused(f"{what}: a decision needs a name (the table's name)")
         for child in node:
             local = self.local(child)
+            if local == "knowledgeRequirement":
+                raise _Refused(
+                    f"{what}: invokes a business knowledge model, not read; {_SUPPORTED}"
+                )
             if local not in _DECISION_KEEP:
                 raise _Refused(f"{what}: its logic is a {local}, not read; {_SUPPORTED}")
-            if local == "informationRequirement" and self.find(child, "requiredDecision"):
+            if (
+                local == "informationRequirement"
+                and self.find(child, "requiredDecision") is not None
+            ):
                 raise _Refused(
                     f"{what}: requires another decision; chains of decisions are not read, "
                     "only decisions on input data"
@@ -233,9 +240,7 @@ class _Reader:
         hit_policy = node.get("hitPolicy", "UNIQUE")
         hit = _HIT.get(hit_policy)
         if hit is None:
-            raise _Refused(
-                f"{what}: hit policy {hit_policy!r} is not one of {', '.join(_HIT)}"
-            )
+            raise _Refused(f"{what}: hit policy {hit_policy!r} is not one of {', '.join(_HIT)}")
         if node.get("preferredOrientation") == "CrossTable":
             raise _Refused(f"{what}: a crosstab table is not read; rules as rows or columns")
         out: dict[str, Any] = {"en": decision.get("label") or name, "hit": hit}
@@ -286,7 +291,7 @@ class _Reader:
                 defaults[oname] = _literal(
                     self.text(default), f"{what}, output {oname!r}, defaultOutputEntry", kind
                 )
-        out["inputs"] = {n: t for n, t in inputs}
+        out["inputs"] = dict(inputs)
         if len(out["inputs"]) != len(inputs):
             raise _Refused(f"{what}: an input is named twice")
         out["outputs"] = names
@@ -381,6 +386,7 @@ def _check_values(
                     f"outputValues {', '.join(map(repr, allowed))}"
                 )
 
+
 # --- S-FEEL ----------------------------------------------------------------------------------
 
 _TOKEN = re.compile(
@@ -407,9 +413,8 @@ def _tokens(text: str, where: str) -> list[tuple[str, str]]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
-            raise _Refused(
-                f"{where}: {text!r} is not S-FEEL (at column {position + 1}); {_SUPPORTED}"
-            )
+            column = len(text) - len(text[position:].lstrip()) + 1
+            raise _Refused(f"{where}: {text!r} is not S-FEEL (at column {column}); {_SUPPORTED}")
         kind = match.lastgroup or ""
         out.append((kind, match.group(kind)))
         position = match.end()
@@ -469,7 +474,7 @@ class _Parser:
             except ValueError:
                 raise _Refused(f"{self.where}: {text} is not a date YYYY-MM-DD") from None
         self.at -= 1
-        raise self.refuse("a literal (number, string, true, false, null or date(\"...\"))")
+        raise self.refuse('a literal (number, string, true, false, null or date("..."))')
 
     def done(self) -> None:
         if self.at != len(self.tokens):
@@ -579,9 +584,7 @@ def _positive(parser: _Parser, fact: str, kind: str) -> tuple[str, Any, str]:
                 raise _Refused(f"{parser.where}: null has no order")
             return None
         if lkind != kind_name:
-            raise _Refused(
-                f"{parser.where}: {parser.text!r} compares a {kind} fact with a {lkind}"
-            )
+            raise _Refused(f"{parser.where}: {parser.text!r} compares a {kind} fact with a {lkind}")
         if ordered and kind == "bool":
             raise _Refused(f"{parser.where}: {parser.text!r}: true/false values have no order")
         return value
@@ -621,4 +624,3 @@ def _show(value: Any) -> str:
     if isinstance(value, int | Decimal):
         return str(value)
     return repr(value)
-
