@@ -106,7 +106,7 @@ def test_strings_booleans_and_dates() -> None:
                 ['not("fax")', "false", '[date("2025-01-01")..date("2025-12-31")]'],
                 ['date("2025-06-30")'],
             ),
-        ],  # fmt: skip
+        ],
         inputs=(("channel", "string"), ("urgent", "boolean"), ("received", "date")),
         outputs=(("due", "date"),),
     )
