@@ -157,6 +157,19 @@ def test_hit_policies_are_named_as_in_toml(policy: str, expected: str) -> None:
     assert ("output_values" in data) is (expected in ("priority", "output order"))
 
 
+def test_an_input_without_type_takes_its_input_data_type() -> None:
+    """An inputExpression without typeRef has the type of the inputData of that name."""
+    xml = dmn([(["&gt; 5"], ['"a"'])], inputs=(("amount", "number"),))
+    xml = xml.replace(' typeRef="number"', "").replace(
+        "</decision>",
+        '</decision><inputData id="x" name="amount"><variable name="amount" typeRef="number"/>'
+        "</inputData>",
+    )
+    assert table(xml)["inputs"] == {"amount": "decimal"}
+    with pytest.raises(ConfigError, match=r"typeRef None is not read"):
+        parse_dmn(xml.replace('typeRef="number"', "").encode(), "t.dmn")
+
+
 def test_aggregation() -> None:
     """COLLECT with SUM/MIN/MAX/COUNT becomes aggregation = sum/min/max/count."""
     for dmn_name, name in [("SUM", "sum"), ("MIN", "min"), ("MAX", "max"), ("COUNT", "count")]:

@@ -115,6 +115,10 @@ def parse_dmn(raw: bytes, where: str, label: str = "") -> dict[str, Any]:
             + ", ".join(DMN_NAMESPACES),
         )
     reader = _Reader(namespace, label or where)
+    for data in root.findall(reader.ns + "inputData"):
+        variable = reader.find(data, "variable")
+        if variable is not None and data.get("name") and variable.get("typeRef"):
+            reader.types[str(data.get("name"))] = str(variable.get("typeRef"))
     problems: list[str] = []
     tables: dict[str, Any] = {}
     for child in root:
@@ -195,6 +199,8 @@ class _Reader:
     def __init__(self, namespace: str, label: str) -> None:
         self.ns = "{" + namespace + "}"
         self.label = label
+        #: inputData name → its variable's typeRef, for inputs that give none of their own.
+        self.types: dict[str, str] = {}
 
     def local(self, node: Element) -> str:
         """The element's DMN name; ``""`` for another namespace (diagrams, vendor extensions)."""
@@ -320,11 +326,11 @@ class _Reader:
                 f"{what}, {label}: input expression {text!r} is not read; an input must be "
                 "the name of a fact (letters, digits and _ only), not a FEEL expression"
             )
-        kind = _TYPES.get(expression.get("typeRef") or "")
+        type_ref = expression.get("typeRef") or self.types.get(text)
+        kind = _TYPES.get(type_ref or "")
         if kind is None:
             raise _Refused(
-                f"{what}, {label}: typeRef {expression.get('typeRef')!r} is not read; "
-                "allowed: " + ", ".join(_TYPES)
+                f"{what}, {label}: typeRef {type_ref!r} is not read; allowed: " + ", ".join(_TYPES)
             )
         return text, kind
 
