@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 import tomllib
 from datetime import date
 from decimal import Decimal
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reqmgmt.errors import ConfigError
+from reqmgmt.errors import ConfigError, RuleError
 from reqmgmt.rules import load_rules
 from reqmgmt.rules.dmn import MAX_DMN_BYTES, dmn_to_toml, parse_dmn, read_dmn
 
@@ -365,3 +367,38 @@ def test_the_written_toml_decides_as_the_dmn(tmp_path: Path) -> None:
             assert {k: str(v) for k, v in a.outcome.items()} == {
                 k: str(v) for k, v in b.outcome.items()
             }
+
+
+def test_mutated_dmn_files_raise_nothing_but_config_error() -> None:
+    """300 deterministic mutants of a TCK model: a ConfigError or a rule set, never a raw error."""
+    tck = Path(__file__).parents[1] / "data" / "dmn-tck" / "0118-multi-priority-hitpolicy"
+    original = (tck / "0118-multi-priority-hitpolicy.dmn").read_text(encoding="utf-8")
+    start = original.index("<decision ")
+    end = original.index("</decision>") + len("</decision>")
+    pieces = ["-", "..", "[", "]", "(", ")", ",", '"', "not(", "&lt;", "&gt;=", "1.5", "true",
+              "date(", "null", "<text>", "</text>", "<rule>", 'hitPolicy="ANY"', "\\", "x"]  # fmt: skip
+    rng = random.Random(16)
+    outcomes = {"refused": 0, "loaded": 0}
+    for _ in range(300):
+        text = original
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(start, end)
+            cut = rng.randint(0, 8)
+            text = text[:at] + rng.choice(pieces) * rng.randint(0, 2) + text[at + cut :]
+        try:
+            rules = load_rules(parse_dmn(text.encode(), "mutant.dmn"))
+        except ConfigError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["loaded"] += 1
+        table = next(iter(rules.tables.values()))
+        for age in (0, 17, 18, 30):
+            for risk in ("Low", "Medium", "High"):
+                facts = {"Age": age, "RiskCategory": risk, "isAffordable": age > 10}
+                if set(table.inputs) <= set(facts):
+                    # A RuleError is an answer: "any" rows that now disagree, say.
+                    with contextlib.suppress(RuleError):
+                        rules.decide(table.name, facts)
+    print(outcomes)
+    assert outcomes["refused"] > 100, outcomes
+    assert outcomes["loaded"] > 10, outcomes
