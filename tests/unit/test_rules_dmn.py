@@ -311,6 +311,7 @@ def test_a_rule_file_loads_the_dmn_files_it_names(tmp_path: Path) -> None:
         ('"missing.dmn"', "cannot be read"),
         ('"bad.dmn"', "is not well-formed XML"),
         ("3", "must be a list of DMN file names"),
+        ('"route\\u0000.dmn"', "is not a usable path: embedded null byte"),
     ],
 )
 def test_dmn_files_outside_the_folder_or_broken_are_refused(

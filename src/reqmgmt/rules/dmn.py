@@ -174,7 +174,10 @@ def dmn_sources(
     folder = Path(source).resolve().parent
     for name in named:
         relative = Path(name)
-        target = (folder / relative).resolve()
+        try:
+            target = (folder / relative).resolve()
+        except (OSError, ValueError) as exc:  # a NUL character, a symlink loop
+            raise ConfigError(where, f"{name!r} is not a usable path: {exc}") from None
         if relative.is_absolute() or not target.is_relative_to(folder):
             raise ConfigError(
                 where, f"{name!r} is outside the rule file's folder; name a file beside it"
