@@ -127,6 +127,15 @@ def test_strings_booleans_and_dates() -> None:
     assert not rules.decide("Route", facts).matched
 
 
+def test_a_rule_description_labels_a_row_without_annotations() -> None:
+    """With no annotationEntry, the rule's description is its label."""
+    xml = dmn([(["-", "-"], ['"a"'])]).replace(
+        "<annotationEntry><text>rule 1</text></annotationEntry>",
+        "<description>small orders</description>",
+    )
+    assert table(xml)["rows"][0]["en"] == "small orders"
+
+
 def test_table_settings() -> None:
     """Hit policy, defaults, the decision's name as a single output's name, labels."""
     xml = dmn(

@@ -368,13 +368,13 @@ class _Reader:
         }
         row: dict[str, Any] = {"id": rid, "when": " and ".join(tests) or "true", "then": then}
         notes = [self.text(a) for a in node.findall(self.ns + "annotationEntry")]
-        label = "; ".join(n for n in notes if n) or (self.find(node, "description") or _EMPTY).text
+        described = self.find(node, "description")
+        label = "; ".join(n for n in notes if n) or (
+            described.text if described is not None else None
+        )
         if label and label.strip():
             row["en"] = row["zh"] = label.strip()
         return row
-
-
-_EMPTY = Element("empty")
 
 
 def _check_values(
