@@ -177,7 +177,7 @@ def _diagram(ctx: Context) -> Outcome:
 
 # --- rules ------------------------------------------------------------------------------------
 
-group("rules", help="check, explain and show rule sets")
+group("rules", help="check, explain, show and import (DMN) rule sets")
 
 
 def _rules_arguments(files: str) -> Any:
