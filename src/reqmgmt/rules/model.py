@@ -370,7 +370,8 @@ class RuleSet:
         are converted into the table's currency with ``convert`` (rates of
         ``on``, default today).  Raises :class:`ValidationError` for missing or
         mistyped facts and :class:`RuleError` when a condition fails on these
-        facts or a ``unique`` table matches more than one row; nothing else.
+        facts, a ``unique`` table matches more than one row or an ``any``
+        table's matching rows differ; nothing else.
         """
         table = self.tables.get(name)
         if table is None:
