@@ -139,6 +139,16 @@ def test_any_overlap_in_an_example_fails_the_load() -> None:
         table("any", LOW_HIGH, examples=[{"facts": {"n": 7}}])
 
 
+def test_any_tells_true_from_one() -> None:
+    """any: rows giving true and 1 differ (Python's dict equality would call them equal)."""
+    rows = [
+        {"id": "a", "when": "n > 1", "then": {"v": True}},
+        {"id": "b", "when": "n > 5", "then": {"v": 1}},
+    ]
+    with pytest.raises(RuleError, match=r"different outputs \(v: True vs 1\)"):
+        table("any", rows).decide("t", {"n": 7})
+
+
 def test_priority_ties_keep_rule_order_and_unlisted_outputs_do_not_rank() -> None:
     """Rows equal in priority keep their rule order; outputs without a list do not rank.
 

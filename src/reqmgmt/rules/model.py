@@ -29,6 +29,7 @@ __all__ = [
     "HIT_POLICIES",
     "INPUT_TYPES",
     "LIST_POLICIES",
+    "ORDERED_POLICIES",
     "SINGLE_POLICIES",
     "Decision",
     "Row",
@@ -500,12 +501,13 @@ def _check_any(table: Table, matched: Sequence[Row], facts: Mapping[str, Any]) -
     """``any``: every matched row must give the same outputs, else a :class:`RuleError`."""
     first = matched[0]
     for other in matched[1:]:
-        if other.then != first.then:
-            differing = [
-                f"{o}: {_show(first.then.get(o))} vs {_show(other.then.get(o))}"
-                for o in table.outputs
-                if not same_value(first.then.get(o), other.then.get(o))
-            ]
+        differing = [
+            f"{o}: {_show(first.then.get(o))} vs {_show(other.then.get(o))}"
+            for o in table.outputs
+            if not same_value(first.then.get(o), other.then.get(o))
+            or (o in first.then) != (o in other.then)
+        ]
+        if differing:
             raise RuleError(
                 table.name,
                 None,
