@@ -272,7 +272,9 @@ def _rules_show(ctx: Context) -> Outcome:
     data: dict[str, Any] = {"version": rules.version, "tables": {}}
     for name in sorted(rules.tables):
         table = rules.tables[name]
-        parts.append(f"\n{name}: {table.zh} / {table.en}  (hit {table.hit}; {table.source})")
+        parts.append(f"\n{name}: {table.zh} / {table.en}  (hit {table.policy}; {table.source})")
+        for output, values in (table.output_values or {}).items():
+            parts.append(f"  output_values {output}: {' > '.join(str(v) for v in values)}")
         rows = [
             [r.id, r.when.source, ", ".join(f"{k}={v}" for k, v in r.then.items()), r.zh, r.clause]
             for r in table.rows
@@ -282,6 +284,8 @@ def _rules_show(ctx: Context) -> Outcome:
             "zh": table.zh,
             "en": table.en,
             "hit": table.hit,
+            "aggregation": table.aggregation,
+            "output_values": _plain(table.output_values or {}),
             "source": str(table.source),
             "rows": [
                 {"id": r.id, "when": r.when.source, "then": _plain(r.then), "zh": r.zh}

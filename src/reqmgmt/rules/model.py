@@ -29,6 +29,7 @@ __all__ = [
     "HIT_POLICIES",
     "INPUT_TYPES",
     "LIST_POLICIES",
+    "ORDERED_POLICIES",
     "SINGLE_POLICIES",
     "Decision",
     "Row",
@@ -370,7 +371,8 @@ class RuleSet:
         are converted into the table's currency with ``convert`` (rates of
         ``on``, default today).  Raises :class:`ValidationError` for missing or
         mistyped facts and :class:`RuleError` when a condition fails on these
-        facts or a ``unique`` table matches more than one row; nothing else.
+        facts, a ``unique`` table matches more than one row or an ``any``
+        table's matching rows differ; nothing else.
         """
         table = self.tables.get(name)
         if table is None:
@@ -499,12 +501,13 @@ def _check_any(table: Table, matched: Sequence[Row], facts: Mapping[str, Any]) -
     """``any``: every matched row must give the same outputs, else a :class:`RuleError`."""
     first = matched[0]
     for other in matched[1:]:
-        if other.then != first.then:
-            differing = [
-                f"{o}: {_show(first.then.get(o))} vs {_show(other.then.get(o))}"
-                for o in table.outputs
-                if not same_value(first.then.get(o), other.then.get(o))
-            ]
+        differing = [
+            f"{o}: {_show(first.then.get(o))} vs {_show(other.then.get(o))}"
+            for o in table.outputs
+            if not same_value(first.then.get(o), other.then.get(o))
+            or (o in first.then) != (o in other.then)
+        ]
+        if differing:
             raise RuleError(
                 table.name,
                 None,
