@@ -313,8 +313,7 @@ class _Reader:
         if not out["rows"]:
             raise _Refused(f"{what}: a decision table needs at least one rule")
         _check_values(what, out["rows"], defaults, values)
-        if values and hit in ("priority", "output order"):
-            # Their order is the priority; other hit policies only constrain (checked above).
+        if values:  # the allowed values; for PRIORITY and OUTPUT ORDER also the priority
             out["output_values"] = values
         return out
 
