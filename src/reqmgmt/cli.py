@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import sys
+import tomllib
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -210,7 +211,7 @@ def _recipients(target: str) -> Outcome:
 
 # --- rules ------------------------------------------------------------------------------------
 
-group("rules", help="check, explain and show rule sets")
+group("rules", help="check, explain, show and import (DMN) rule sets")
 
 
 def _rules_arguments(files: str) -> Any:
@@ -305,7 +306,9 @@ def _rules_show(ctx: Context) -> Outcome:
     data: dict[str, Any] = {"version": rules.version, "tables": {}}
     for name in sorted(rules.tables):
         table = rules.tables[name]
-        parts.append(f"\n{name}: {table.zh} / {table.en}  (hit {table.hit}; {table.source})")
+        parts.append(f"\n{name}: {table.zh} / {table.en}  (hit {table.policy}; {table.source})")
+        for output, values in (table.output_values or {}).items():
+            parts.append(f"  output_values {output}: {' > '.join(str(v) for v in values)}")
         rows = [
             [r.id, r.when.source, ", ".join(f"{k}={v}" for k, v in r.then.items()), r.zh, r.clause]
             for r in table.rows
@@ -315,6 +318,8 @@ def _rules_show(ctx: Context) -> Outcome:
             "zh": table.zh,
             "en": table.en,
             "hit": table.hit,
+            "aggregation": table.aggregation,
+            "output_values": _plain(table.output_values or {}),
             "source": str(table.source),
             "rows": [
                 {"id": r.id, "when": r.when.source, "then": _plain(r.then), "zh": r.zh}
@@ -324,6 +329,40 @@ def _rules_show(ctx: Context) -> Outcome:
         }
     parts.append(f"\nrule set version {rules.version[:12]}")
     return Outcome(data=data, text="\n".join(parts))
+
+
+def _import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE.dmn", help="a DMN file of decision tables")
+    p.add_argument("--out", metavar="FILE.toml", help="write the TOML there (default: stdout)")
+
+
+@command("rules import", help="write a DMN file's decision tables as a TOML rule file",
+         arguments=_import_arguments)  # fmt: skip
+def _rules_import(ctx: Context) -> Outcome:
+    from .rules.dmn import dmn_to_toml
+
+    args = ctx.args
+    text = dmn_to_toml(args.file)  # ConfigError (exit 1) names the file and element refused
+    # The written TOML must load as it stands: checked before anything is written.
+    try:
+        rules = load_rules(tomllib.loads(text))
+    except ConfigError as err:
+        shown = f"{args.file} as TOML"
+        raise ConfigError(
+            f"rules import {args.file}", [p.replace("<dict #1>", shown, 1) for p in err.problems]
+        ) from None
+    tables = sorted(rules.tables)
+    if args.out is None:
+        return Outcome(data={"tables": tables, "toml": text}, text=text.rstrip("\n"))
+    try:
+        with open(args.out, "x", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as err:
+        raise ConfigError(f"--out {args.out}", f"cannot write it: {err.strerror or err}") from None
+    return Outcome(
+        data={"tables": tables, "out": args.out},
+        text=f"wrote {len(tables)} table(s) to {args.out}: {', '.join(tables)}",
+    )
 
 
 # --- db ---------------------------------------------------------------------------------------

@@ -212,6 +212,13 @@ def _samples(db: str, facts: Path) -> dict[str, list[str]]:
         "rules check": ["rules", "check", str(facts.with_name("host.toml"))],
         "rules explain": ["rules", "explain", "--kind", "contract", "--facts", str(facts)],
         "rules show": ["rules", "show"],
+        "rules import": [
+            "rules",
+            "import",
+            str(
+                Path(__file__).parents[1] / "data/dmn-tck/0004-simpletable-U/0004-simpletable-U.dmn"
+            ),
+        ],
         "db current": ["db", "current", db],
         "db upgrade": ["db", "upgrade", db],
         "remind": ["remind", "--db", db, "--now", "2026-03-03T15:00+08:00"],
@@ -246,6 +253,7 @@ def test_every_command_prints_one_json_document_with_json(tmp_path: Path, db: st
         assert result.returncode in (0, 3), (name, result.stderr)
         data[name] = json.loads(result.stdout)
     assert data["rules explain"]["outcome"] == {"class": "special"}
+    assert data["rules import"]["tables"] == ["Approval Status"]
     assert data["remind"] == {"checked": 1, "queued": 1, "already": 0}
     assert data["dispatch"]["delivered"] == 2  # the receipt and the reminder
     assert data["outbox"][0]["status"] == "delivered"

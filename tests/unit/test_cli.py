@@ -119,6 +119,39 @@ def test_rules_show_prints_every_table(capsys: pytest.CaptureFixture[str]) -> No
     assert "amount >= 200000" in out
 
 
+TCK = Path(__file__).parents[1] / "data" / "dmn-tck"
+
+
+def test_rules_import_writes_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`reqmgmt rules import F.dmn` prints TOML; --out writes a rule file that checks."""
+    dmn = TCK / "0108-first-hitpolicy" / "0108-first-hitpolicy.dmn"
+    assert main(["rules", "import", str(dmn)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Imported from the DMN file 0108-first-hitpolicy.dmn")
+    assert 'hit = "first"' in out
+    target = tmp_path / "approval.toml"
+    assert main(["rules", "import", str(dmn), "--out", str(target)]) == 0
+    assert "wrote 1 table(s)" in capsys.readouterr().out
+    assert target.read_text(encoding="utf-8") == out
+    assert main(["rules", "check", "--no-defaults", str(target)]) == 0
+    assert "ok: 1 tables" in capsys.readouterr().out
+    # An existing file is not overwritten.
+    assert main(["rules", "import", str(dmn), "--out", str(target)]) == 1
+    assert "cannot write it" in capsys.readouterr().err
+
+
+def test_rules_import_refuses_what_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A DMN file outside the subset exits 1 naming the element; nothing is written."""
+    dmn = TCK / "0009-invocation-arithmetic" / "0009-invocation-arithmetic.dmn"
+    target = tmp_path / "out.toml"
+    assert main(["rules", "import", str(dmn), "--out", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert "decision 'MonthlyPayment' (id d_MonthlyPayment): invokes a business knowledge" in err
+    assert not target.exists()
+
+
 def test_demo_runs_twice_on_the_same_database(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -241,3 +242,21 @@ def test_repetition_past_the_limit_is_capped_at_evaluation() -> None:
     unknown = compile_condition("twice(name) * 99999 == ''", TYPES, {"twice": lambda x: x * 2})
     with pytest.raises(RepeatTooLong):
         unknown({"name": "ab"})
+
+
+def test_date_literals() -> None:
+    """``date('2026-01-31')`` is a date literal, type-checked like one; a registered ``date`` wins."""
+    due = compile_condition("received >= date('2026-01-31')", ["received"], {},
+                            types={"received": "date"})  # fmt: skip
+    assert due({"received": date(2026, 2, 1)}) is True
+    assert due({"received": date(2026, 1, 30)}) is False
+    for source, message in [
+        ("received >= date('2026-02-30')", "is not a date YYYY-MM-DD"),
+        ("received >= date(20260131)", "takes one string"),
+        ("count >= date('2026-01-31')", "cannot compare count"),
+    ]:
+        with pytest.raises(ExpressionError, match=message):
+            compile_condition(source, ["received", "count"], {},
+                              types={"received": "date", "count": "int"})  # fmt: skip
+    mine = compile_condition("date(received)", ["received"], {"date": lambda d: d.day == 1})
+    assert mine({"received": date(2026, 3, 1)}) is True

@@ -71,8 +71,8 @@ BROKEN: list[tuple[str, str, list[str]]] = [
     ),
     (
         "hit-unknown",
-        GOOD.replace('hit = "first"', 'hit = "any"'),
-        ["table 't'", "field 'hit'", "'any' is not one of"],
+        GOOD.replace('hit = "first"', 'hit = "anyone"'),
+        ["table 't'", "field 'hit'", "'anyone' is not one of", "'output order'"],
     ),
     ("hit-number", GOOD.replace('hit = "first"', "hit = 1"), ["field 'hit'"]),
     (

@@ -8,7 +8,8 @@ cannot reach any other object.
 
 Allowed: numbers (exact: ``0.1`` is ``Decimal("0.1")``), strings, ``true`` /
 ``false`` / ``none`` (or ``True``/``False``/``None``), lists and tuples of
-literals, ``and`` ``or`` ``not``, comparisons ``== != < <= > >= in not in``
+literals, dates as ``date('2026-01-31')``, ``and`` ``or`` ``not``,
+comparisons ``== != < <= > >= in not in``
 (chained too), ``+ - * /``, and calls of registered functions.
 
 With ``types`` (what a table's ``inputs`` declare) every operation is checked
@@ -26,6 +27,7 @@ import ast
 import inspect
 import operator
 from collections.abc import Callable, Collection, Mapping
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
@@ -468,6 +470,8 @@ class _Compiler:
             )
         name = node.func.id
         fn = self.functions.get(name)
+        if fn is None and name == "date":
+            return self._date(node)
         if fn is None:
             known = ", ".join(sorted(self.functions)) or "none"
             raise ExpressionError(
@@ -482,6 +486,20 @@ class _Compiler:
         kind = self._check_call(name, fn, node, typed)
         args = [t.node for t in typed]
         return _Typed(lambda facts: fn(*[a(facts) for a in args]), kind)
+
+    def _date(self, node: ast.Call) -> _Typed:
+        """``date('2026-01-31')``: a date literal (a registered ``date`` function wins)."""
+        arg = node.args[0] if len(node.args) == 1 else None
+        if not isinstance(arg, ast.Constant) or not isinstance(arg.value, str):
+            raise ExpressionError(
+                "date(...) takes one string such as '2026-01-31'", node.col_offset + 1
+            )
+        try:
+            return _literal(date.fromisoformat(arg.value))
+        except ValueError:
+            raise ExpressionError(
+                f"date({arg.value!r}) is not a date YYYY-MM-DD", node.col_offset + 1
+            ) from None
 
     def _check_call(
         self, name: str, fn: Callable[..., Any], node: ast.Call, typed: list[_Typed]
@@ -542,6 +560,8 @@ def _literal(value: Any, items: frozenset[str] = frozenset()) -> _Typed:
         kind = NUMBER
     elif isinstance(value, str):
         kind = STRING
+    elif isinstance(value, date):
+        kind = DATE
     else:
         kind = LIST
     return _Typed(node, kind, True, value, items)

@@ -24,10 +24,24 @@ from ..calendar import MAX_YEAR, MIN_YEAR, CalendarEntry, CompanyCalendar
 from ..errors import ConfigError, ReqMgmtError, RuleError, ValidationError
 from ..model import CURRENCIES, Money
 from .expr import ExpressionError, compile_condition
-from .model import HIT_POLICIES, INPUT_TYPES, Row, RuleSet, Table, evaluate, prepare_facts
+from .model import (
+    AGGREGATIONS,
+    HIT_POLICIES,
+    INPUT_TYPES,
+    LIST_POLICIES,
+    ORDERED_POLICIES,
+    SINGLE_POLICIES,
+    Row,
+    RuleSet,
+    Table,
+    evaluate,
+    prepare_facts,
+    same_value,
+)
 from .vocabulary import default_vocabularies, merge_vocabularies
 
 __all__ = [
+    "CONSUMED_TABLES",
     "DEFAULT_RULES",
     "MAX_NESTING",
     "Source",
@@ -45,11 +59,33 @@ DEFAULT_RULES = "default_rules.toml"
 #: How deeply tables and arrays may nest in a rule file or dict (the defaults need 6).
 MAX_NESTING = 32
 
+#: The tables reqmgmt itself decides with, and the outcome shape its code reads: "one"
+#: (one mapping: unique, first, priority, any) or "list" (a list of mappings: collect
+#: without aggregation, rule order, output order).  A rule file cannot give them another.
+CONSUMED_TABLES: Mapping[str, str] = MappingProxyType(
+    {
+        "contract_class": "one",
+        "review_route": "one",
+        "amendment_departments": "list",
+        "requirement_deadline": "one",
+        "step_deadline": "one",
+        "escalation": "one",
+        "return_window": "one",
+        "capa_trigger": "one",
+    }
+)
+_SHAPES = {
+    "one": ("one mapping", sorted(SINGLE_POLICIES, key=HIT_POLICIES.index)),
+    "list": ("a list of mappings", sorted(LIST_POLICIES, key=HIT_POLICIES.index)),
+}
+#: What an ``output_values`` list may hold (DMN outputValues are simple values).
+_OUTPUT_VALUE_TYPES = (str, int, float, bool, Decimal, date)
+
 _SCALARS = frozenset({str, int, float, bool, date, datetime, time})
 _TOP_KEYS = {"tables", "meta", "vocabularies", "calendar"}
 _TABLE_KEYS = {
     "zh", "en", "source", "hit", "inputs", "outputs", "currency", "default", "rows",
-    "examples", "remove",
+    "examples", "remove", "aggregation", "output_values",
 }  # fmt: skip
 _ROW_KEYS = {"id", "when", "then", "zh", "en", "clause", "before"}
 _EXAMPLE_KEYS = {"facts", "expect", "note"}
@@ -258,8 +294,10 @@ def _build_table(
     origin, hit = get("hit", "first")
     if not isinstance(hit, str) or hit not in HIT_POLICIES:
         problems.add(
-            _where(origin, name, fld="hit"), f"{hit!r} is not one of {', '.join(HIT_POLICIES)}"
+            _where(origin, name, fld="hit"),
+            f"{hit!r} is not one of {', '.join(repr(h) for h in HIT_POLICIES)}",
         )
+        hit = "first"  # reported; the checks below need a policy to check against
     origin, inputs = get("inputs", None)
     if not isinstance(inputs, Mapping) or not inputs:
         problems.add(_where(origin, name, fld="inputs"), "a table of fact name = type is required")
@@ -310,12 +348,19 @@ def _build_table(
         texts[key] = value
 
     rows: list[Row] = []
+    origins: list[str] = []
     for origin, raw in entry["rows"]:
         row = _build_row(origin, name, raw, inputs, outputs, functions, problems)
         if row is not None:
             rows.append(row)
+            origins.append(origin)
     if not entry["rows"]:
         problems.add(_where(get("hit")[0], name, fld="rows"), "a table needs at least one row")
+    aggregation, output_values = _policy_keys(name, get, hit, outputs, problems)
+    _check_row_values(
+        name, hit, aggregation, output_values, list(zip(origins, rows, strict=True)), problems
+    )
+    _check_default(name, get("default")[0], aggregation, output_values, outputs, default, problems)
 
     origin, examples = get("examples", [])
     if not isinstance(examples, list) or not all(isinstance(e, Mapping) for e in examples):
@@ -335,9 +380,168 @@ def _build_table(
         currency=currency,
         default=dict(default) if default is not None else None,
         examples=tuple(examples),
+        aggregation=aggregation,
+        output_values=output_values,
     )
     _check_examples(origin, table, problems)
     return table
+
+
+def _policy_keys(
+    name: str,
+    get: Callable[[str, Any], tuple[str, Any]],
+    hit: Any,
+    outputs: list[str],
+    problems: _Problems,
+) -> tuple[str | None, Mapping[str, tuple[Any, ...]] | None]:
+    """``aggregation`` and ``output_values`` checked against the hit policy and outputs."""
+    origin, aggregation = get("aggregation", None)
+    where = _where(origin, name, fld="aggregation")
+    if aggregation is not None:
+        if not isinstance(aggregation, str) or aggregation not in AGGREGATIONS:
+            problems.add(where, f"{aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+            aggregation = None
+        elif hit != "collect":
+            problems.add(
+                where,
+                f"an aggregation needs hit = 'collect', not {hit!r} (DMN: C+, C<, C>, C#); "
+                "remove it or make the table collect",
+            )
+        elif len(outputs) != 1:
+            problems.add(
+                where,
+                f"an aggregated table has exactly one output, not {len(outputs)} "
+                f"({', '.join(outputs) or 'none'}); split it into one table per output",
+            )
+    origin, raw = get("output_values", None)
+    where = _where(origin, name, fld="output_values")
+    lists: dict[str, tuple[Any, ...]] = {}
+    if raw is not None:
+        if not isinstance(raw, Mapping):
+            problems.add(where, "must be a table of output name = [allowed values, in priority]")
+            raw = {}
+        for output, values in raw.items():
+            if output not in outputs:
+                problems.add(
+                    where,
+                    f"output {output!r} is not declared; outputs: {', '.join(outputs) or 'none'}",
+                )
+            elif (
+                not isinstance(values, list)
+                or not values
+                or not all(isinstance(v, _OUTPUT_VALUE_TYPES) for v in values)
+            ):
+                problems.add(
+                    where,
+                    f"{output}: a non-empty list of strings, numbers, true/false or dates "
+                    "is required, highest priority first",
+                )
+            elif any(same_value(a, b) for i, a in enumerate(values) for b in values[i + 1 :]):
+                problems.add(where, f"{output}: a value is listed twice in {values!r}")
+            else:
+                lists[output] = tuple(values)
+    if hit in ORDERED_POLICIES and not lists:
+        problems.add(
+            where,
+            f"hit {hit!r} ranks rows by output_values: list the allowed values of at least "
+            "one output, highest priority first (DMN outputValues)",
+        )
+    return aggregation, (MappingProxyType(lists) if lists else None)
+
+
+def _check_row_values(
+    name: str,
+    hit: Any,
+    aggregation: str | None,
+    output_values: Mapping[str, tuple[Any, ...]] | None,
+    rows: list[tuple[str, Row]],
+    problems: _Problems,
+) -> None:
+    """Every row's outputs in their ``output_values``; aggregated outputs set and aggregable."""
+    for origin, row in rows:
+        for output, values in (output_values or {}).items():
+            if output not in row.then:
+                if hit in ORDERED_POLICIES:
+                    problems.add(
+                        _where(origin, name, row.id, "then"),
+                        f"hit {hit!r} ranks rows by {output!r}: the row must set it to one "
+                        f"of {list(values)!r}",
+                    )
+                continue
+            value = row.then[output]
+            if not any(same_value(value, v) for v in values):
+                problems.add(
+                    _where(origin, name, row.id, "then"),
+                    f"output {output!r} = {value!r} is not in its output_values {list(values)!r}",
+                )
+    if aggregation is None or not rows:
+        return
+    found: list[tuple[str, Row, Any]] = []
+    for origin, row in rows:
+        if len(row.then) != 1:
+            problems.add(
+                _where(origin, name, row.id, "then"),
+                f"an aggregated ({aggregation}) table's row sets its one output",
+            )
+            continue
+        ((output, value),) = row.then.items()
+        if aggregation == "sum" and not _is_number(value):
+            problems.add(
+                _where(origin, name, row.id, "then"),
+                f"{output} = {value!r}: hit 'collect' with aggregation 'sum' adds numbers only",
+            )
+        found.append((origin, row, value))
+    kinds = {_order_kind(v) for _, _, v in found}
+    if aggregation in ("min", "max") and (len(kinds) > 1 or None in kinds):
+        origin = found[0][0] if found else rows[0][0]
+        problems.add(
+            _where(origin, name, fld="rows"),
+            f"aggregation {aggregation!r} compares the rows' values, which must all be numbers, "
+            f"all strings or all dates: {', '.join(f'{r.id} = {v!r}' for _, r, v in found)}",
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and value.__class__ is not bool
+
+
+def _order_kind(value: Any) -> str | None:
+    if _is_number(value):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return "date"
+    return None
+
+
+def _check_default(
+    name: str,
+    origin: str,
+    aggregation: str | None,
+    output_values: Mapping[str, tuple[Any, ...]] | None,
+    outputs: list[str],
+    default: Any,
+    problems: _Problems,
+) -> None:
+    """The default's values in their ``output_values``; an aggregated default sets the output."""
+    if not isinstance(default, Mapping):
+        return
+    where = _where(origin, name, fld="default")
+    for output, values in (output_values or {}).items():
+        if output in default and not any(same_value(default[output], v) for v in values):
+            problems.add(
+                where,
+                f"output {output!r} = {default[output]!r} is not in its output_values "
+                f"{list(values)!r}",
+            )
+    if aggregation is not None and len(outputs) == 1 and outputs[0] not in default:
+        problems.add(
+            where,
+            f"the default of an aggregated table is its result when no row matches: "
+            f"set {outputs[0]!r} (or drop the default: then {outputs[0]} is "
+            f"{'0' if aggregation == 'count' else 'none'})",
+        )
 
 
 def _build_row(
@@ -438,7 +642,7 @@ def _check_examples(origin: str, table: Table, problems: _Problems) -> None:
             prepared = prepare_facts(table, facts_from_data(table, facts), None, date.today())
             decision = evaluate(table, prepared, "", facts)
         except RuleError as exc:
-            overlap = exc.row is None and table.hit == "unique" and "all match" in exc.reason
+            overlap = exc.row is None and table.hit in ("unique", "any")
             problems.add(
                 where,
                 ("rows overlap: " if overlap else f"row {exc.row!r}: " if exc.row else "")
@@ -494,7 +698,7 @@ def load_rules(
     for index, source in enumerate(listed, start=1):
         origin, data = _read(source, index, problems)
         if data is not None:
-            read.append((origin, data))
+            read.extend(_with_dmn(origin, source, data, problems))
     merged = _merge(read, problems)
     tables: dict[str, Table] = {}
     for name, entry in merged.items():
@@ -503,6 +707,7 @@ def load_rules(
             tables[name] = table
     if not merged and not problems.items:
         problems.add(", ".join(str(s) for s in listed) or "rules", "defines no tables")
+    _check_consumed(merged, tables, problems)
     vocabularies = _vocabularies(read, problems)
     _check_departments(merged, vocabularies, problems)
     _check_self_review(merged, problems)
@@ -517,6 +722,44 @@ def load_rules(
         vocabularies=vocabularies,
         calendar=calendar,
     )
+
+
+def _with_dmn(
+    origin: str, source: Source, data: Mapping[str, Any], problems: _Problems
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The DMN files a rule file names in ``[meta] dmn``, then the file (which may add to them)."""
+    meta = data.get("meta")
+    if not isinstance(meta, Mapping) or "dmn" not in meta:
+        return [(origin, data)]
+    from .dmn import dmn_sources  # only rule files naming DMN files pay for the XML reader
+
+    try:
+        return [*dmn_sources(origin, source, data), (origin, data)]
+    except ConfigError as exc:
+        problems.items.extend(f"{exc.location}: {p}" for p in exc.problems)
+        return [(origin, data)]
+
+
+def _check_consumed(
+    merged: Mapping[str, Any], tables: Mapping[str, Table], problems: _Problems
+) -> None:
+    """A table reqmgmt reads (:data:`CONSUMED_TABLES`) keeps the outcome shape its code reads."""
+    for name, shape in CONSUMED_TABLES.items():
+        table = tables.get(name)
+        if table is None:
+            continue
+        gives = "list" if table.hit in LIST_POLICIES else "one"
+        if table.aggregation is None and gives == shape:
+            continue
+        keys = merged[name]["keys"]
+        origin = keys.get("aggregation", keys.get("hit", ("<rules>", None)))[0]
+        wanted, accepted = _SHAPES[shape]
+        problems.add(
+            _where(origin, name, fld="aggregation" if table.aggregation else "hit"),
+            f"reqmgmt reads this table's outcome as {wanted}, which hit {table.policy!r} "
+            f"does not give; this table accepts hit {', '.join(repr(h) for h in accepted)}"
+            + (" without an aggregation" if table.aggregation else ""),
+        )
 
 
 def _vocabularies(

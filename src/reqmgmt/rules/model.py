@@ -25,9 +25,44 @@ from ..model import Money
 from .expr import Compiled
 from .vocabulary import Vocabulary, default_vocabularies
 
-__all__ = ["HIT_POLICIES", "INPUT_TYPES", "Decision", "Row", "RowResult", "RuleSet", "Table"]
+__all__ = [
+    "AGGREGATIONS",
+    "HIT_POLICIES",
+    "INPUT_TYPES",
+    "LIST_POLICIES",
+    "ORDERED_POLICIES",
+    "SINGLE_POLICIES",
+    "Decision",
+    "Row",
+    "RowResult",
+    "RuleSet",
+    "Table",
+]
 
-HIT_POLICIES = ("first", "unique", "collect")
+#: The DMN 1.3 hit policies (see docs/rules.md for what each one gives).
+HIT_POLICIES = ("unique", "first", "priority", "any", "collect", "rule order", "output order")
+#: Single-hit policies: the outcome is one mapping (a row's outputs or the default).
+SINGLE_POLICIES = frozenset({"unique", "first", "priority", "any"})
+#: Multiple-hit policies: the outcome is a list of mappings (``collect`` without aggregation).
+LIST_POLICIES = frozenset({"collect", "rule order", "output order"})
+#: Policies that rank rows by the order of ``output_values`` (DMN outputValues).
+ORDERED_POLICIES = frozenset({"priority", "output order"})
+#: ``collect`` aggregations (DMN C+, C<, C>, C#), with the FEEL list function semantics.
+AGGREGATIONS = ("sum", "min", "max", "count")
+#: How the explanations name the policies and aggregations in Chinese.
+POLICY_ZH = {
+    "unique": "唯一",
+    "first": "首个命中",
+    "priority": "优先级",
+    "any": "任一(须一致)",
+    "collect": "收集",
+    "rule order": "规则顺序",
+    "output order": "输出顺序",
+    "sum": "求和",
+    "min": "最小值",
+    "max": "最大值",
+    "count": "计数",
+}
 #: Input types a table may declare, and the Python values a fact may have.
 INPUT_TYPES: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
@@ -73,12 +108,44 @@ class Table:
     currency: str | None = None
     default: Mapping[str, Any] | None = None
     examples: tuple[Mapping[str, Any], ...] = ()
+    #: ``sum``/``min``/``max``/``count`` for a ``collect`` table with one output, else None.
+    aggregation: str | None = None
+    #: Output name → its allowed values, highest priority first (DMN outputValues).
+    output_values: Mapping[str, tuple[Any, ...]] | None = None
     # (name, kind, accepted types) per input, worked out once: checked per decision.
     checks: tuple[tuple[str, str, tuple[type, ...]], ...] = field(init=False, repr=False, eq=False)
+    # Row id → its rank for priority / output order (smaller comes first), worked out once.
+    ranks: Mapping[str, tuple[int, ...]] = field(init=False, repr=False, eq=False)
 
     @checks.default
     def _checks(self) -> tuple[tuple[str, str, tuple[type, ...]], ...]:
         return tuple((n, k, INPUT_TYPES.get(k, ())) for n, k in self.inputs.items())
+
+    @ranks.default
+    def _ranks(self) -> Mapping[str, tuple[int, ...]]:
+        given = self.output_values or {}
+        lists = [(o, given[o]) for o in self.outputs if o in given]
+        return MappingProxyType(
+            {r.id: tuple(value_index(v, r.then.get(o)) for o, v in lists) for r in self.rows}
+        )
+
+    @property
+    def policy(self) -> str:
+        """The hit policy with its aggregation, as in ``collect (sum)``."""
+        return f"{self.hit} ({self.aggregation})" if self.aggregation else self.hit
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """``a == b`` where true/false never equals 1/0 (an output value list keeps them apart)."""
+    return bool(a == b) and (a.__class__ is bool) == (b.__class__ is bool)
+
+
+def value_index(values: Sequence[Any], value: Any) -> int:
+    """The position of ``value`` in ``values`` (``len(values)``, last, when it is not there)."""
+    for i, candidate in enumerate(values):
+        if same_value(candidate, value):
+            return i
+    return len(values)
 
 
 @frozen
@@ -94,11 +161,21 @@ class RowResult:
 class Decision:
     """What a table decided for one fact set.
 
-    ``outcome`` is the matched row's outputs (``first``/``unique``; the
-    table's default or ``{}`` when nothing matched), or a list of them
-    (``collect``), as read-only mappings.  ``matched`` lists the matched row
-    ids in order.  Treat a decision as a value: it is not frozen only
-    because building frozen objects costs measurably in bulk classification.
+    ``outcome`` is, by the table's hit policy (docs/rules.md):
+
+    - ``unique``, ``first``, ``any``, ``priority``: the deciding row's
+      outputs (the table's default or ``{}`` when nothing matched);
+    - ``collect``, ``rule order``, ``output order``: a list of the matched
+      rows' outputs in the policy's order (``[default]`` or ``[]`` when
+      nothing matched);
+    - ``collect`` with an aggregation: ``{output: aggregated value}``;
+
+    as read-only mappings.  ``matched`` lists the matched row ids in the
+    policy's order: the table's order, or by ``output_values`` for
+    ``priority`` and ``output order`` (so the deciding row comes first), and
+    only the deciding row for ``first``.  Treat a decision as a value: it is
+    not frozen only because building frozen objects costs measurably in bulk
+    classification.
     """
 
     table: str
@@ -149,11 +226,16 @@ class Decision:
             raise ValidationError("lang", lang, "'en' or 'zh'", where="Decision.explain")
         zh = lang == "zh"
         title = self.zh if zh else self.en
+        policy = self.spec.policy
+        if zh:
+            named = POLICY_ZH.get(self.hit, self.hit)
+            if self.spec.aggregation:
+                named += "," + POLICY_ZH.get(self.spec.aggregation, self.spec.aggregation)
+            policy = f"{policy}({named})"
         head = (
-            f"决策表 {self.table}({title}),规则集版本 {self.version[:12]},命中策略 {self.hit}"
+            f"决策表 {self.table}({title}),规则集版本 {self.version[:12]},命中策略 {policy}"
             if zh
-            else f"table {self.table} ({title}), rule set {self.version[:12]}, "
-            f"hit policy {self.hit}"
+            else f"table {self.table} ({title}), rule set {self.version[:12]}, hit policy {policy}"
         )
         lines = [head]
         for r in self.results:
@@ -165,9 +247,40 @@ class Decision:
                 lines.append(f"         {label}" + (f" [{r.row.clause}]" if r.row.clause else ""))
         if not self.matched:
             lines.append("  没有规则命中" if zh else "  no row matched")
+        else:
+            lines.extend(self._policy_lines(zh))
         outcome = _show(self.outcome)
         lines.append(f"  结果: {outcome}" if zh else f"  outcome: {outcome}")
         return "\n".join(lines)
+
+    def _policy_lines(self, zh: bool) -> list[str]:
+        """How the policy turned the matched rows into the outcome (beyond ``first``)."""
+        hit, ids = self.hit, ", ".join(self.matched)
+        order = "; ".join(
+            f"{o}: {' > '.join(_show(v) for v in values)}"
+            for o, values in (self.spec.output_values or {}).items()
+        )
+        if hit == "priority":
+            return [
+                f"  优先级:{self.matched[0]} 的输出在 output_values 中最靠前({order})"
+                if zh
+                else f"  priority: row {self.matched[0]} wins, its outputs come first in "
+                f"output_values ({order})"
+            ]
+        if hit == "output order":
+            return [
+                f"  按 output_values 排序:{ids}({order})"
+                if zh
+                else f"  in output_values order: {ids} ({order})"
+            ]
+        if hit == "any" and len(self.matched) > 1:
+            return [f"  命中的规则输出一致:{ids}" if zh else f"  matched rows agree: {ids}"]
+        if self.spec.aggregation:
+            agg = self.spec.aggregation
+            return [f"  {POLICY_ZH[agg]}:{ids}" if zh else f"  {agg} over rows {ids}"]
+        if hit in ("collect", "rule order"):
+            return [f"  按规则顺序收集:{ids}" if zh else f"  collected in rule order: {ids}"]
+        return []
 
     def _value(self, name: str, value: Any) -> str:
         original = self.facts.get(name)
@@ -187,6 +300,10 @@ class Decision:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, list):  # a multiple-hit outcome: its mappings, not their proxies
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, MappingProxyType):
+        return str(dict(value))
     if isinstance(value, Money):
         return str(value)
     if isinstance(value, Decimal):
@@ -258,7 +375,8 @@ class RuleSet:
         are converted into the table's currency with ``convert`` (rates of
         ``on``, default today).  Raises :class:`ValidationError` for missing or
         mistyped facts and :class:`RuleError` when a condition fails on these
-        facts or a ``unique`` table matches more than one row; nothing else.
+        facts, a ``unique`` table matches more than one row or an ``any``
+        table's matching rows differ; nothing else.
         """
         table = self.tables.get(name)
         if table is None:
@@ -342,18 +460,30 @@ def evaluate(
         raise  # a rule function's own library error says enough
     except Exception as exc:
         raise rule_error(table, prepared, facts, exc) from exc
-    if table.hit == "unique" and len(matched) > 1:
-        raise RuleError(
-            table.name,
-            None,
-            facts,
-            "hit policy 'unique' but rows "
-            + ", ".join(repr(r.id) for r in matched)
-            + " all match; make the conditions exclusive or use 'first'",
-        )
+    hit = table.hit
+    if len(matched) > 1:
+        if hit == "unique":
+            raise RuleError(
+                table.name,
+                None,
+                facts,
+                "hit policy 'unique' but rows "
+                + ", ".join(repr(r.id) for r in matched)
+                + " all match; make the conditions exclusive or use 'first'",
+            )
+        if hit == "any":
+            _check_any(table, matched, facts)
+        elif hit in ORDERED_POLICIES:
+            ranks = table.ranks
+            matched.sort(key=lambda r: ranks[r.id])  # stable: rule order among equals
     outcome: Any
-    if table.hit == "collect":
-        outcome = [r.then for r in matched]
+    if table.aggregation is not None:
+        outcome = _aggregate(table, matched)
+    elif hit in LIST_POLICIES:
+        if matched:
+            outcome = [r.then for r in matched]
+        else:
+            outcome = [MappingProxyType(dict(table.default))] if table.default is not None else []
     elif matched:
         outcome = matched[0].then
     else:
@@ -369,6 +499,53 @@ def evaluate(
         table,
         prepared,
     )
+
+
+def _check_any(table: Table, matched: Sequence[Row], facts: Mapping[str, Any]) -> None:
+    """``any``: every matched row must give the same outputs, else a :class:`RuleError`."""
+    first = matched[0]
+    for other in matched[1:]:
+        differing = [
+            f"{o}: {_show(first.then.get(o))} vs {_show(other.then.get(o))}"
+            for o in table.outputs
+            if not same_value(first.then.get(o), other.then.get(o))
+            or (o in first.then) != (o in other.then)
+        ]
+        if differing:
+            raise RuleError(
+                table.name,
+                None,
+                facts,
+                f"hit policy 'any' but rows {first.id!r} and {other.id!r} both match with "
+                f"different outputs ({'; '.join(differing)}); make their outputs equal, the "
+                "conditions exclusive, or use 'priority' or 'first'",
+            )
+
+
+def _aggregate(table: Table, matched: Sequence[Row]) -> Mapping[str, Any]:
+    """``collect`` with an aggregation over the one output (FEEL sum/min/max/count).
+
+    Nothing matched: the default if declared, else ``None`` (``0`` for count).
+    """
+    (name,) = table.outputs
+    if not matched:
+        if table.default is not None:
+            return MappingProxyType(dict(table.default))
+        return MappingProxyType({name: 0 if table.aggregation == "count" else None})
+    values = [r.then[name] for r in matched]
+    result: Any
+    if table.aggregation == "count":
+        result = len(values)
+    elif table.aggregation == "min":
+        result = min(values)
+    elif table.aggregation == "max":
+        result = max(values)
+    elif any(v.__class__ is Decimal for v in values):
+        # Exact: a float from a TOML file counts as the decimal it is written as.
+        result = sum((v if v.__class__ is Decimal else Decimal(str(v)) for v in values), Decimal(0))
+    else:
+        result = sum(values)
+    return MappingProxyType({name: result})
 
 
 def rule_error(
