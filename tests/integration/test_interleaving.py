@@ -281,6 +281,7 @@ ROOTS: dict[str, list[Callable[[Desk], str]]] = {
         _contract,
         lambda d: _contract(d, big=True),
         lambda d: _contract(d, document="quotation"),
+        lambda d: _contract(d, document="verbal"),  # self_review (自行评审)
     ],
     "return": [
         lambda d, kind=kind, days=days: (
