@@ -67,6 +67,8 @@ class Exit(enum.IntEnum):
 class UsageError(ReqMgmtError, ValueError):
     """A command-line value a command refused (exit 2); the message names the option."""
 
+    code = "error.usage"
+
 
 @attrs.frozen
 class Outcome:
