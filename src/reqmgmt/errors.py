@@ -5,8 +5,9 @@ message a person can act on: what was wrong, where, and what is allowed
 instead.  Every error also has a stable ``code`` (``error.not_authorized``),
 its ``params`` and the message in English (``en``, which is ``str(exc)``)
 and Chinese (``zh``); the codes and both templates are listed in
-docs/errors.md (:data:`reqmgmt.i18n.CATALOGUE`).  Where a builtin exception fits, the error subclasses it too, so
-``except ValueError`` in a host keeps working.
+docs/errors.md (:data:`reqmgmt.i18n.CATALOGUE`).  Where a builtin exception
+fits, the error subclasses it too, so ``except ValueError`` in a host keeps
+working.
 """
 
 from __future__ import annotations
@@ -179,7 +180,9 @@ class NotAuthorized(ReqMgmtError, PermissionError):
         self.actor = actor
         self.reasons: tuple[Reason, ...] = _reasons(reasons)
         super().__init__(
-            self._say("error.not_authorized", ref=ref, actor=actor, event=event, reasons=self.reasons)
+            self._say(
+                "error.not_authorized", ref=ref, actor=actor, event=event, reasons=self.reasons
+            )
         )
 
 

@@ -80,9 +80,7 @@ class Reason(Text):
     code: str
     params: Mapping[str, object]
 
-    def __new__(  # type: ignore[misc]  # more fields than Text
-        cls, code: str, en: str, zh: str, params: Mapping[str, object] = _EMPTY
-    ) -> Reason:
+    def __new__(cls, code: str, en: str, zh: str, params: Mapping[str, object] = _EMPTY) -> Reason:
         self = str.__new__(cls, en)
         self.zh = zh
         self.code = code
@@ -220,7 +218,7 @@ _library(
     {
         "authorize.role": (
             "{action} needs one of the roles {roles}; {actor} has {has}",
-            "{action}需要以下角色之一：{roles}；{actor} 的角色：{has}",
+            "{action} 需要以下角色之一：{roles}；{actor} 的角色：{has}",
         ),
         "authorize.vetoed": (
             "refused by reqmgmt_authorize of plugin {plugins}",
@@ -248,7 +246,7 @@ _library(
         "input.note_type": ("a string", "一段文字"),
         "input.unknown_data": (
             "only {accepted} for {event!r}",
-            "{event!r} 只接受 {accepted}",
+            "{event!r} 可接受的数据：{accepted}",
         ),
         "input.data_required": (
             "a value: {event!r} requires {key!r}",
@@ -306,7 +304,8 @@ _library(
         "return.outside_window": (
             "returned {days} days after shipment, outside the return window ({matched}); "
             "quality may accept it with override_reason",
-            "出货后 {days} 天才退货，超出退货期限（{matched}）；品质部可填写 override_reason 破例受理",
+            "出货后 {days} 天才退货，超出退货期限（{matched}）；"
+            "品质部可填写 override_reason 破例受理",
         ),
         "return.capa_required": (
             "the rules require a CAPA (纠正预防措施): open it and have it verified first",
@@ -387,7 +386,8 @@ _library(
             "nothing was done. Run `reqmgmt verify --db URL` (or desk.verify_history) "
             "to see what changed, and restore the record from a backup",
             "{ref}：已保存的记录在 reqmgmt 之外被改动：{what}{detail}；未执行任何操作。"
-            "请运行 `reqmgmt verify --db URL`（或 desk.verify_history）查看改动，并从备份恢复该记录",
+            "请运行 `reqmgmt verify --db URL`（或 desk.verify_history）查看改动，"
+            "并从备份恢复该记录",
         ),
         "error.store_unavailable": (
             "cannot open the store {url}: {problem}",

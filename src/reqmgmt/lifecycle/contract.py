@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from ..errors import ValidationError
+from ..i18n import Text, reason
 from ..model import (
     CONTRACT_TERMS,
     Amendment,
@@ -40,6 +41,7 @@ from .base import (
     Transition,
     all_signed,
     note_as_reason,
+    refuses,
 )
 from .returns import REPLACEMENT
 
@@ -282,19 +284,18 @@ def _drop_amendment(ctx: Context) -> Mapping[str, Any]:
     return {"amendment": None}
 
 
+@refuses("contract.no_amendment")
 def _amendment_pending(ctx: Context) -> str | None:
     if _contract(ctx.record).amendment is None:
-        return "no amendment is waiting for review"
+        return reason("contract.no_amendment")
     return None
 
 
+@refuses("contract.amendment_in_review")
 def _no_amendment_pending(ctx: Context) -> str | None:
     a = _contract(ctx.record).amendment
     if a is not None:
-        return (
-            f"an amendment ({', '.join(a.fields)}) is in review (合同变更评审); "
-            "approve or decline it first"
-        )
+        return reason("contract.amendment_in_review", fields=", ".join(a.fields))
     return None
 
 
@@ -321,13 +322,11 @@ def _confirmation(ctx: Context) -> Mapping[str, Any]:
     return {"confirmation": ctx.data["confirmation"]}
 
 
+@refuses("contract.read_back_missing")
 def _read_back_given(ctx: Context) -> str | None:
     record = _contract(ctx.record)
     if record.confirmation_required == "read_back" and ctx.data.get("read_back") is not True:
-        return (
-            "a verbal order needs the customer's read-back (复述) confirmation: "
-            "pass read_back=True with what the customer confirmed"
-        )
+        return reason("contract.read_back_missing")
     return None
 
 
@@ -365,23 +364,31 @@ def _shipment(ctx: Context) -> Mapping[str, Any]:
     return {"lines": tuple(lines)}
 
 
+@refuses("contract.not_all_shipped")
 def _all_shipped(ctx: Context) -> str | None:
     record = _contract(ctx.record)
     open_lines = [
-        f"line {x.line_no}: {x.open_quantity} open" for x in record.lines if x.open_quantity
+        reason("contract.open_line", line=x.line_no, open=x.open_quantity)
+        for x in record.lines
+        if x.open_quantity
     ]
-    return ("not everything has shipped: " + ", ".join(open_lines)) if open_lines else None
+    if not open_lines:
+        return None
+    listed = Text(", ".join(open_lines), "，".join(x.zh for x in open_lines))
+    return reason("contract.not_all_shipped", open_lines=listed)
 
 
+@refuses("contract.quotation_not_fulfilled")
 def _not_a_quotation(ctx: Context) -> str | None:
     if _contract(ctx.record).document == "quotation":
-        return "a quotation is not fulfilled; an accepted one becomes an order (convert_to_order)"
+        return reason("contract.quotation_not_fulfilled")
     return None
 
 
+@refuses("contract.not_a_quotation")
 def _a_quotation(ctx: Context) -> str | None:
     if _contract(ctx.record).document != "quotation":
-        return f"only a quotation becomes an order; this is a {_contract(ctx.record).document}"
+        return reason("contract.not_a_quotation", document=_contract(ctx.record).document)
     return None
 
 
