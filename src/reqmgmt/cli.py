@@ -651,6 +651,19 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
         help="text encoding of the output (default: utf-8-sig for csv, a BOM Excel "
         "recognises; utf-8 otherwise)",
     )
+    p.add_argument(
+        "--lang",
+        choices=["en", "zh"],
+        default="en",
+        help="language of the png charts' titles and labels (zh needs a font with Chinese "
+        "characters: docs/reports.md)",
+    )
+    p.add_argument(
+        "--font",
+        metavar="FILE",
+        help="font file for --lang zh charts (default: an installed Noto Sans CJK, Source Han "
+        "Sans, WenQuanYi... or $REQMGMT_CJK_FONT)",
+    )
 
 
 @command("report", help="management report: counts, times, returns", arguments=_report_arguments)
@@ -686,7 +699,7 @@ def _report(ctx: Context) -> Outcome:
     if fmt == "png":
         from .reports import charts
 
-        paths = [str(p) for p in charts(report, Path(args.out))]
+        paths = [str(p) for p in charts(report, Path(args.out), lang=args.lang, font=args.font)]
         return Outcome(
             data={"written": paths}, text="\n".join(f"wrote {p}" for p in paths), code=code
         )
