@@ -174,6 +174,28 @@ def _diagram(ctx: Context) -> Outcome:
     return Outcome(data=texts, text="".join(texts.values()))
 
 
+def _messages_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--write", metavar="FILE", help="write the catalogue page (docs/errors.md)")
+
+
+@command(
+    "messages",
+    help="the reason and error codes with their English and Chinese texts",
+    arguments=_messages_arguments,
+)
+def _messages(ctx: Context) -> Outcome:
+    from .i18n import CATALOGUE, catalogue_markdown
+
+    page = catalogue_markdown()
+    if ctx.args.write:
+        target = Path(ctx.args.write)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(page, encoding="utf-8")
+        return Outcome(data={"written": [str(target)]}, text=f"wrote {target}")
+    codes = {c: {"en": t.en, "zh": t.zh, "group": t.group} for c, t in CATALOGUE.items()}
+    return Outcome(data=codes, text=page)
+
+
 # --- rules ------------------------------------------------------------------------------------
 
 group("rules", help="check, explain and show rule sets")

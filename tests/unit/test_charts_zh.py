@@ -22,7 +22,7 @@ from reqmgmt.reports import Report
 
 pytest.importorskip("matplotlib")
 
-from reqmgmt import reports  # noqa: E402
+from reqmgmt import reports
 
 
 def _font_or_skip() -> str:
@@ -77,7 +77,8 @@ def test_zh_charts_render_in_chinese_without_a_warning(
     dwell, complaints = seen
     assert dwell["title"] == "各状态停留时间：记录在哪里等待"
     assert complaints["title"] == "每月客诉与退货"
-    assert has_cjk(dwell["labels"][0]) and has_cjk(complaints["labels"][1])
+    assert has_cjk(dwell["labels"][0])
+    assert has_cjk(complaints["labels"][1])
     # The kinds and states by their Chinese names.
     assert "客户需求 / 已完成" in dwell["ticks"], dwell["ticks"]
     assert all(has_cjk(t) for t in dwell["ticks"])
