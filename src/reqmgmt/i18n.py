@@ -97,9 +97,6 @@ class Reason(Text):
         text = str(text)
         return cls("text", text, text, {"text": text})
 
-    def __repr__(self) -> str:
-        return f"Reason({self.code!r}, {str.__str__(self)!r})"
-
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.code, str.__str__(self), self.zh, dict(self.params)))
 
@@ -419,11 +416,24 @@ no).  Every error (`reqmgmt.errors`) has `code`, `params`, `en` (which is
 `str(exc)`) and `zh`; `exc.text("zh")` picks a language.
 
 ```python
-verdict = desk.can(ref, "approve", actor=clerk)
-if not verdict:
-    for reason in verdict.reasons:
-        form.show(reason.zh)          # 第 1 轮会签尚缺以下部门签字：quality
-        log.info("%s: %s", reason.code, reason)   # the English text
+from reqmgmt import Actor, Customer, Desk, NotAuthorized
+
+desk = Desk.open("memory://")
+clerk = Actor("clerk", roles={"sales"})
+req = desk.requirements.receive(
+    customer=Customer("HK-001", "Hong Kong Trading Ltd"), description="冲压支架", actor=clerk
+)
+desk.fire(req.ref, "start_evaluation", actor=clerk)
+(reason,) = desk.can(req.ref, "accept", actor=clerk).reasons
+assert reason.code == "signoff.incomplete"
+assert reason == "sign-off round 1 still needs: engineering, materials, production"
+assert reason.zh == "第 1 轮会签尚缺以下部门签字：engineering, materials, production"
+try:
+    desk.fire(req.ref, "accept", actor=Actor("visitor"), delivery_plan="week 12")
+except NotAuthorized as err:
+    assert err.code == "error.not_authorized"
+    assert err.reasons[0].code == "authorize.role"
+    print(err.zh)  # REQ-…：'visitor' 无权执行 'accept'：执行 'accept' 需要以下角色之一：sales；…
 ```
 
 Identifiers, refs, names and values stay as they are in both languages;
