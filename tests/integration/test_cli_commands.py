@@ -219,6 +219,7 @@ def _samples(db: str, facts: Path) -> dict[str, list[str]]:
         "outbox": ["outbox", "--db", db, "--status", "delivered"],
         "report": ["report", "--db", db],
         "verify": ["verify", "--db", db],
+        "messages": ["messages"],
     }
 
 
@@ -254,6 +255,10 @@ def test_every_command_prints_one_json_document_with_json(tmp_path: Path, db: st
     assert data["demo"]["audit_chains_intact"] is True
     assert data["diagram"]["requirement"].startswith("stateDiagram-v2")
     assert data["verify"]["broken"] == []
+    assert (
+        data["messages"]["signoff.incomplete"]["zh"]
+        == "第 {round} 轮会签尚缺以下部门签字：{missing}"
+    )
 
 
 def test_errors_are_json_too(tmp_path: Path) -> None:

@@ -275,3 +275,26 @@ def test_the_catalogue_page_is_current() -> None:
         "docs/errors.md is stale; run: reqmgmt messages --write docs/errors.md"
     )
     assert "errors.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+
+
+def test_cli_errors_in_the_chosen_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$REQMGMT_LANG=zh: the message on stderr in Chinese; --json adds code and zh."""
+    import json
+
+    from reqmgmt.cli import main
+
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    assert main(["outbox", "--db", url]) == 1
+    assert "there is no reqmgmt database" in capsys.readouterr().err
+    monkeypatch.setenv("REQMGMT_LANG", "zh_CN.UTF-8")
+    assert main(["outbox", "--db", url, "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert f"{url} 处没有 reqmgmt 数据库" in err
+    error = json.loads(out)["error"]
+    assert error["code"] == "error.no_database"
+    assert error["message"].startswith("there is no reqmgmt database")
+    assert error["zh"].startswith(f"{url} 处没有 reqmgmt 数据库")
+    assert main(["report", "--db", url, "--since", "yesterday"]) == 2
+    assert "命令行用法有误" in capsys.readouterr().err
