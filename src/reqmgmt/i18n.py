@@ -166,8 +166,9 @@ def reason(code: str, **params: object) -> Reason:
 
 
 def _library(group: str, entries: Mapping[str, tuple[str, str]]) -> None:
+    # Checked by tests/unit/test_i18n.py rather than on every import.
     for code, (en, zh) in entries.items():
-        register(code, en, zh, group=group)
+        CATALOGUE[code] = Template(code, en, zh, group)
 
 
 # --- the library's own codes ------------------------------------------------------------
