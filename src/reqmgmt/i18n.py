@@ -110,6 +110,8 @@ class Template:
     zh: str
     #: What the code is about (the catalogue's section).
     group: str
+    #: One of reqmgmt's own codes (a host's, from :func:`register`, are not).
+    library: bool = False
 
 
 #: Every code reqmgmt (and a host, through :func:`register`) gives, by code.
@@ -168,7 +170,7 @@ def reason(code: str, **params: object) -> Reason:
 def _library(group: str, entries: Mapping[str, tuple[str, str]]) -> None:
     # Checked by tests/unit/test_i18n.py rather than on every import.
     for code, (en, zh) in entries.items():
-        CATALOGUE[code] = Template(code, en, zh, group)
+        CATALOGUE[code] = Template(code, en, zh, group, True)
 
 
 # --- the library's own codes ------------------------------------------------------------
@@ -176,7 +178,7 @@ def _library(group: str, entries: Mapping[str, tuple[str, str]]) -> None:
 
 # A host's plain-text reason, shown as given in both languages (the one code
 # whose zh text need not be Chinese).
-CATALOGUE["text"] = Template("text", "{text}", "{text}", "a host's plain text")
+CATALOGUE["text"] = Template("text", "{text}", "{text}", "a host's plain text", True)
 
 _library(
     "sign-off (会签)",
@@ -454,10 +456,11 @@ def _cell(text: str) -> str:
 
 
 def catalogue_markdown() -> str:
-    """docs/errors.md: every code of :data:`CATALOGUE` with its templates, by group."""
+    """docs/errors.md: reqmgmt's codes with their templates, by group."""
     groups: dict[str, list[Template]] = {}
     for template in CATALOGUE.values():
-        groups.setdefault(template.group, []).append(template)
+        if template.library:
+            groups.setdefault(template.group, []).append(template)
     out = [_PAGE_HEAD]
     for group, templates in groups.items():
         out.append(f"\n## {group}\n\n| code | English | 中文 |\n|---|---|---|\n")
