@@ -209,6 +209,28 @@ def _recipients(target: str) -> Outcome:
     return Outcome(data={"written": [target]}, text=f"wrote {target}")
 
 
+def _messages_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--write", metavar="FILE", help="write the catalogue page (docs/errors.md)")
+
+
+@command(
+    "messages",
+    help="the reason and error codes with their English and Chinese texts",
+    arguments=_messages_arguments,
+)
+def _messages(ctx: Context) -> Outcome:
+    from .i18n import CATALOGUE, catalogue_markdown
+
+    page = catalogue_markdown()
+    if ctx.args.write:
+        target = Path(ctx.args.write)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(page, encoding="utf-8")
+        return Outcome(data={"written": [str(target)]}, text=f"wrote {target}")
+    codes = {c: {"en": t.en, "zh": t.zh, "group": t.group} for c, t in CATALOGUE.items()}
+    return Outcome(data=codes, text=page)
+
+
 # --- rules ------------------------------------------------------------------------------------
 
 group("rules", help="check, explain, show and import (DMN) rule sets")
@@ -785,6 +807,19 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
         help="text encoding of the output (default: utf-8-sig for csv, a BOM Excel "
         "recognises; utf-8 otherwise)",
     )
+    p.add_argument(
+        "--lang",
+        choices=["en", "zh"],
+        default="en",
+        help="language of the png charts' titles and labels (zh needs a font with Chinese "
+        "characters: docs/reports.md)",
+    )
+    p.add_argument(
+        "--font",
+        metavar="FILE",
+        help="font file for --lang zh charts (default: an installed Noto Sans CJK, Source Han "
+        "Sans, WenQuanYi... or $REQMGMT_CJK_FONT)",
+    )
 
 
 @command("report", help="management report: counts, times, returns", arguments=_report_arguments)
@@ -820,7 +855,7 @@ def _report(ctx: Context) -> Outcome:
     if fmt == "png":
         from .reports import charts
 
-        paths = [str(p) for p in charts(report, Path(args.out))]
+        paths = [str(p) for p in charts(report, Path(args.out), lang=args.lang, font=args.font)]
         return Outcome(
             data={"written": paths}, text="\n".join(f"wrote {p}" for p in paths), code=code
         )

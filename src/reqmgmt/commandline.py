@@ -67,6 +67,8 @@ class Exit(enum.IntEnum):
 class UsageError(ReqMgmtError, ValueError):
     """A command-line value a command refused (exit 2); the message names the option."""
 
+    code = "error.usage"
+
 
 @attrs.frozen
 class Outcome:
@@ -289,10 +291,26 @@ def _configure_logging(args: argparse.Namespace) -> None:
 # --- running -----------------------------------------------------------------------------
 
 
-def _error(name: str, as_json: bool, code: Exit, message: str, kind: str) -> int:
-    print(f"reqmgmt {name}: {message}", file=sys.stderr)
+#: The environment variable choosing the language of error messages (``zh`` or ``en``).
+LANG_ENV = "REQMGMT_LANG"
+
+
+def _error(
+    name: str,
+    as_json: bool,
+    code: Exit,
+    message: str,
+    kind: str,
+    exc: ReqMgmtError | None = None,
+) -> int:
+    """Say what went wrong on stderr (in ``$REQMGMT_LANG``) and, with ``--json``, on stdout."""
+    lang = "zh" if os.environ.get(LANG_ENV, "").lower().startswith("zh") else "en"
+    print(f"reqmgmt {name}: {exc.text(lang) if exc else message}", file=sys.stderr)
     if as_json:
-        _print_json({"error": {"type": kind, "message": message, "exit": int(code)}})
+        error: dict[str, Any] = {"type": kind, "message": message, "exit": int(code)}
+        if exc is not None:
+            error.update(code=exc.code, zh=exc.zh)
+        _print_json({"error": error})
     return int(code)
 
 
@@ -345,9 +363,9 @@ def run(argv: Sequence[str] | None, version: Callable[[], str]) -> int:
             except BrokenPipeError:
                 raise
             except UsageError as exc:
-                return _error(name, as_json, Exit.USAGE, str(exc), type(exc).__name__)
+                return _error(name, as_json, Exit.USAGE, str(exc), type(exc).__name__, exc)
             except ReqMgmtError as exc:
-                return _error(name, as_json, Exit.ERROR, str(exc), type(exc).__name__)
+                return _error(name, as_json, Exit.ERROR, str(exc), type(exc).__name__, exc)
             except (Exception, KeyboardInterrupt) as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     print(f"reqmgmt {name}: interrupted", file=sys.stderr)

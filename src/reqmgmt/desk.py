@@ -56,6 +56,7 @@ from .hookcalls import (
     ask_observers,
     ask_open_store,
 )
+from .i18n import Reason, Text, reason
 from .lifecycle import BUILTIN_LIFECYCLES
 from .lifecycle.base import EVERY_DEPARTMENT, Context, Engine, Lifecycle, Party, Transition
 from .model import (
@@ -116,19 +117,27 @@ R = TypeVar("R", bound=Record)
 Clock = Callable[[], datetime]
 
 
+_NONE = Text("none", "无")
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 @frozen
 class Verdict:
-    """The answer of :meth:`Desk.can`: truthy when allowed; ``reasons`` say why not."""
+    """The answer of :meth:`Desk.can`: truthy when allowed; ``reasons`` say why not.
+
+    Each reason is a :class:`reqmgmt.i18n.Reason`: the English text as a
+    ``str``, with ``code``, ``zh`` and ``params`` (an error's own code and
+    texts where an error said no).
+    """
 
     allowed: bool
     ref: str
     event: str
     state: str
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -320,7 +329,13 @@ class Desk:
             if version is None or version == record.version:
                 return record
             if not 1 <= version < record.version:
-                raise NotFound(ref, version=version, hint=f"versions 1 to {record.version} exist")
+                raise NotFound(
+                    ref,
+                    version=version,
+                    hint=Text(
+                        f"versions 1 to {record.version} exist", f"现有第 1 至 {record.version} 版"
+                    ),
+                )
             return replay(tx.audit(ref), type(record), version=version)
 
     def history(self, ref: str) -> tuple[AuditEvent, ...]:
@@ -424,18 +439,22 @@ class Desk:
         dest = engine.run(ctx)
         return engine, ctx, dest
 
-    def _signer_problems(self, record: Record, actor: Actor, department: object) -> list[str]:
+    def _signer_problems(self, record: Record, actor: Actor, department: object) -> list[Reason]:
         """Once per round, and eligible (``reqmgmt_approvers``, else the actor's departments).
 
         Who a signer may not be (drafter, submitter) is the step's
         ``independent_of``, checked with every other declaration.
         """
-        problems: list[str] = []
+        problems: list[Reason] = []
         for s in record.round_signoffs():
             if actor_key(s.actor_id) == actor.id:
                 problems.append(
-                    f"{actor.id} already signed for {s.department} in review round {s.round}; "
-                    "one person signs once per round"
+                    reason(
+                        "signoff.signer_already_signed",
+                        actor=actor.id,
+                        department=s.department,
+                        round=s.round,
+                    )
                 )
                 break
         if isinstance(department, str):
@@ -446,17 +465,19 @@ class Desk:
             )
             eligible = department in actor.departments if answer is None else actor.id in answer[0]
             if not eligible:
-                problems.append(f"{actor.id} is not an eligible signer for {department}")
+                problems.append(
+                    reason("signoff.not_eligible", actor=actor.id, department=department)
+                )
         return problems
 
-    def _vetoes(self, actor: Actor, record: Record, event: str) -> list[str]:
+    def _vetoes(self, actor: Actor, record: Record, event: str) -> list[Reason]:
         """``reqmgmt_authorize``: the refusals (an answer not True/False/None: HookError)."""
         if not self.pm.hook.reqmgmt_authorize.get_hookimpls():
             return []
         names = ask_authorize(self.pm, {"actor": actor, "record": record, "event": event})
         if not names:
             return []
-        return [f"refused by reqmgmt_authorize of plugin {', '.join(names)}"]
+        return [reason("authorize.vetoed", plugins=", ".join(names))]
 
     def fire(
         self,
@@ -858,7 +879,7 @@ class Desk:
         engine = self.engine(kind)
         lc = engine.lifecycle
         t = engine.creation
-        refusals = _role_problems(t, actor, f"creating a {kind}", None)
+        refusals = _role_problems(t, actor, Text(f"creating a {kind}", f"新建{lc.zh}"), None)
         if refusals:
             raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
         # Only the declared inputs, in their vocabularies; refused before a
@@ -984,7 +1005,7 @@ class Desk:
             step = engine.lifecycle.signoff_step(record.state)
             assert step is not None
             attempts = [{**data, "department": d} for d in step.missing(record)] or [data]
-        reasons: list[str] = []
+        reasons: list[Reason] = []
         for attempt in attempts:
             try:
                 self._check(record, event, actor, None, attempt, now, dry=True)
@@ -995,7 +1016,8 @@ class Desk:
                 ValidationError,
                 HookError,
             ) as exc:
-                reasons.extend(getattr(exc, "reasons", None) or [str(exc)])
+                told = getattr(exc, "reasons", None)
+                reasons.extend(told or [Reason(exc.code, str(exc), exc.zh, exc.params)])
             else:
                 return Verdict(True, record.ref, event, record.state)
         return Verdict(False, record.ref, event, record.state, tuple(dict.fromkeys(reasons)))
@@ -1087,8 +1109,8 @@ class Desk:
             if isinstance(tx, Lenient):
                 tx.unreadable = unreadable
             entries = tx.claim(now=now, lease_until=now + self.lease, limit=limit, ref=ref)
-        for key, reason in unreadable:
-            log.error("dispatch: skipped %s: %s", key, reason)
+        for key, why in unreadable:
+            log.error("dispatch: skipped %s: %s", key, why)
         return entries
 
     def dead_letters(self, *, limit: int | None = None) -> Sequence[OutboxEntry]:
@@ -1201,14 +1223,19 @@ def _error_text(exc: BaseException) -> str:
 
 def _role_problems(
     t: Transition, actor: Actor, what: str | None, record: Record | None
-) -> list[str]:
+) -> list[Reason]:
     """Why ``actor`` lacks the role (``what``: the action named, by default the event)."""
     roles = t.roles_from(record) if t.roles_from is not None and record is not None else t.roles
     if not roles or actor.roles & roles:
         return []
     return [
-        f"{what or repr(t.event)} needs one of the roles {', '.join(sorted(roles))}; "
-        f"{actor.id} has {', '.join(sorted(actor.roles)) or 'none'}"
+        reason(
+            "authorize.role",
+            action=what or Text(repr(t.event), f"执行 {t.event!r}"),
+            roles=", ".join(sorted(roles)),
+            actor=actor.id,
+            has=", ".join(sorted(actor.roles)) or _NONE,
+        )
     ]
 
 
@@ -1221,15 +1248,14 @@ def _require_actor(actor: object) -> None:
 
 def _independence_problems(
     record: Record, actor: Actor, parties: Sequence[Party], signing: bool
-) -> list[str]:
+) -> list[Reason]:
     """The declared parties (``Transition.independent_of``) the actor is one of."""
     problems = []
-    verb = "sign it: no self-approval" if signing else "approve it: no self-approval"
+    code = "independence.sign" if signing else "independence.approve"
     for party in parties:
         for pid in party.ids(record):
             if pid is not None and actor_key(pid) == actor.id:
-                says = party.says.format(ref=record.ref, round=record.review_round)
-                problems.append(f"{actor.id} {says} and may not {verb}")
+                problems.append(reason(code, actor=actor.id, party=party.told(record)))
                 break
     return problems
 
@@ -1239,10 +1265,10 @@ def _check_input(record: Record, t: Transition, note: str | None, data: Mapping[
     # when something is wrong.
     if t.note_required and (note is None or not str(note).strip()):
         raise ValidationError(
-            "note", note, f"a note saying why: {t.event!r} requires one", where=_place(record, t)
+            "note", note, reason("input.note_required", event=t.event), where=_place(record, t)
         )
     if note is not None and not isinstance(note, str):
-        raise ValidationError("note", note, "a string", where=_place(record, t))
+        raise ValidationError("note", note, reason("input.note_type"), where=_place(record, t))
     if data:
         unknown = sorted(k for k in data if k not in t.requires and k not in t.optional)
         if unknown:
@@ -1250,14 +1276,21 @@ def _check_input(record: Record, t: Transition, note: str | None, data: Mapping[
             raise ValidationError(
                 unknown[0],
                 data[unknown[0]],
-                f"only {', '.join(accepted) or 'no data'} for {t.event!r}",
+                reason(
+                    "input.unknown_data",
+                    accepted=", ".join(accepted) or Text("no data", "无"),
+                    event=t.event,
+                ),
                 where=_place(record, t),
             )
     for key in t.requires:
         value = data.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise ValidationError(
-                key, value, f"a value: {t.event!r} requires {key!r}", where=_place(record, t)
+                key,
+                value,
+                reason("input.data_required", event=t.event, key=key),
+                where=_place(record, t),
             )
 
 

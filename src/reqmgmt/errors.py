@@ -2,14 +2,20 @@
 
 Each error carries the fields a caller needs to react programmatically and a
 message a person can act on: what was wrong, where, and what is allowed
-instead.  Where a builtin exception fits, the error subclasses it too, so
-``except ValueError`` in a host keeps working.
+instead.  Every error also has a stable ``code`` (``error.not_authorized``),
+its ``params`` and the message in English (``en``, which is ``str(exc)``)
+and Chinese (``zh``); the codes and both templates are listed in
+docs/errors.md (:data:`reqmgmt.i18n.CATALOGUE`).  Where a builtin exception
+fits, the error subclasses it too, so ``except ValueError`` in a host keeps
+working.
 """
 
 from __future__ import annotations
 
 import reprlib
 from collections.abc import Iterable, Mapping, Sequence
+
+from .i18n import CATALOGUE, Reason, Text, render
 
 __all__ = [
     "ConfigError",
@@ -29,9 +35,17 @@ __all__ = [
 ]
 
 
+_NONE = Text("none", "无")
+
+
 def _listing(items: Iterable[str]) -> str:
     names = [repr(i) for i in items]
-    return ", ".join(names) if names else "none"
+    return ", ".join(names) if names else _NONE
+
+
+def _reasons(reasons: Iterable[str]) -> tuple[Reason, ...]:
+    # A host's plain text becomes a Reason with the generic code "text".
+    return tuple(r if isinstance(r, Reason) else Reason.plain(r) for r in reasons)
 
 
 def _shown(value: object) -> str:
@@ -41,7 +55,41 @@ def _shown(value: object) -> str:
 
 
 class ReqMgmtError(Exception):
-    """Root of every error reqmgmt raises on purpose."""
+    """Root of every error reqmgmt raises on purpose.
+
+    ``code`` names the kind of error (stable; the catalogue in docs/errors.md),
+    ``params`` the values its message was formatted with, ``en`` is the
+    message (``str(exc)``) and ``zh`` the same in Chinese.
+    """
+
+    #: The code of an error raised with a message only (a subclass names its own).
+    code: str = "error"
+    #: The values the message was formatted with.
+    params: Mapping[str, object]
+
+    def _say(self, code: str, **params: object) -> str:
+        """Set ``code`` and ``params``; return the English message."""
+        self.code = code
+        self.params = params
+        return CATALOGUE[code].en.format(**{k: render(v, "en") for k, v in params.items()})
+
+    @property
+    def en(self) -> str:
+        """The message in English (``str(exc)``)."""
+        return str(self)
+
+    @property
+    def zh(self) -> str:
+        """The message in Chinese (refs, identifiers and values as they are)."""
+        params = getattr(self, "params", None)
+        if params is None:  # raised with a message only
+            params = {"message": str(self)}
+        template = CATALOGUE.get(self.code) or CATALOGUE["error"]
+        return template.zh.format(**{k: render(v, "zh") for k, v in params.items()})
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang`` (``"en"`` or ``"zh"``)."""
+        return self.zh if lang == "zh" else str(self)
 
 
 class ValidationError(ReqMgmtError, ValueError):
@@ -57,7 +105,10 @@ class ValidationError(ReqMgmtError, ValueError):
         self.expected = expected
         self.where = where
         place = f"{where}.{field}" if where else field
-        super().__init__(f"{place}: got {_shown(value)}; expected {expected}")
+        # ``expected`` may be a Text (a Reason): its Chinese goes into ``zh``.
+        super().__init__(
+            self._say("error.validation", place=place, value=_shown(value), expected=expected)
+        )
 
 
 class ConfigError(ReqMgmtError, ValueError):
@@ -73,10 +124,13 @@ class ConfigError(ReqMgmtError, ValueError):
             (problems,) if isinstance(problems, str) else tuple(problems)
         )
         if len(self.problems) == 1:
-            text = f"{location}: {self.problems[0]}"
+            text = self._say("error.config", location=location, problem=self.problems[0])
         else:
-            text = f"{location}: {len(self.problems)} problems\n" + "\n".join(
-                f"  - {p}" for p in self.problems
+            text = self._say(
+                "error.config.many",
+                location=location,
+                count=len(self.problems),
+                problems="\n".join(f"  - {p}" for p in self.problems),
             )
         super().__init__(text)
 
@@ -87,8 +141,13 @@ class NotFound(ReqMgmtError, LookupError):
     def __init__(self, ref: str, *, version: int | None = None, hint: str = "") -> None:
         self.ref = ref
         self.version = version
-        what = f"record {ref!r}" if version is None else f"version {version} of record {ref!r}"
-        super().__init__(f"{what} not found" + (f"; {hint}" if hint else ""))
+        more = Text(f"; {hint}", f"；{getattr(hint, 'zh', hint)}") if hint else ""
+        if version is None:
+            super().__init__(self._say("error.not_found", ref=ref, hint=more))
+        else:
+            super().__init__(
+                self._say("error.not_found.version", ref=ref, version=version, hint=more)
+            )
 
 
 class InvalidTransition(ReqMgmtError, ValueError):
@@ -101,8 +160,14 @@ class InvalidTransition(ReqMgmtError, ValueError):
         self.event = event
         self.allowed: tuple[str, ...] = tuple(allowed)
         super().__init__(
-            f"{kind} {ref}: event {event!r} is not allowed in state {state!r}; "
-            f"events allowed there: {_listing(self.allowed)}"
+            self._say(
+                "error.invalid_transition",
+                kind=kind,
+                ref=ref,
+                event=event,
+                state=state,
+                allowed=_listing(self.allowed),
+            )
         )
 
 
@@ -113,30 +178,44 @@ class NotAuthorized(ReqMgmtError, PermissionError):
         self.ref = ref
         self.event = event
         self.actor = actor
-        self.reasons: tuple[str, ...] = tuple(reasons)
-        super().__init__(f"{ref}: {actor!r} may not fire {event!r}: " + "; ".join(self.reasons))
+        self.reasons: tuple[Reason, ...] = _reasons(reasons)
+        super().__init__(
+            self._say(
+                "error.not_authorized", ref=ref, actor=actor, event=event, reasons=self.reasons
+            )
+        )
 
 
 class TransitionBlocked(ReqMgmtError):
     """A guard, sign-off rule or plugin blocked an otherwise legal event.
 
     Plugins raise it from ``reqmgmt_before_transition``; ``reasons`` say what
-    must happen first.
+    must happen first: :class:`~reqmgmt.i18n.Reason` objects (a plain string
+    given becomes one with the code ``text``).
     """
 
     def __init__(
         self, reasons: str | Sequence[str], *, ref: str = "", event: str = "", state: str = ""
     ) -> None:
-        self.reasons: tuple[str, ...] = (reasons,) if isinstance(reasons, str) else tuple(reasons)
+        self.reasons: tuple[Reason, ...] = _reasons(
+            (reasons,) if isinstance(reasons, str) else reasons
+        )
         self.ref = ref
         self.event = event
         self.state = state
         super().__init__(self._text())
 
     def _text(self) -> str:
-        where = f"{self.ref}: " if self.ref else ""
-        what = f"{self.event!r} in state {self.state!r} " if self.event else ""
-        return f"{where}{what}blocked: " + "; ".join(self.reasons)
+        where = Text(f"{self.ref}: ", f"{self.ref}：") if self.ref else ""
+        if self.event:
+            return self._say(
+                "error.transition_blocked",
+                where=where,
+                event=self.event,
+                state=self.state,
+                reasons=self.reasons,
+            )
+        return self._say("error.transition_blocked.bare", where=where, reasons=self.reasons)
 
     def locate(self, ref: str, event: str, state: str) -> TransitionBlocked:
         """Fill in where it happened (for errors a plugin raised without it)."""
@@ -163,7 +242,9 @@ class HookError(ReqMgmtError):
         self.hook = hook
         self.answer = answer
         self.expected = expected
-        super().__init__(f"plugin {plugin!r}, hook {hook}: {answer}; expected {expected}")
+        super().__init__(
+            self._say("error.hook", plugin=plugin, hook=hook, answer=answer, expected=expected)
+        )
 
     @classmethod
     def short(cls, value: object) -> str:
@@ -188,15 +269,12 @@ class ConflictError(ReqMgmtError):
         self.expected = expected
         self.actual = actual
         if expected is None:
-            text = f"{ref}: a record with this reference already exists (version {actual})"
+            code = "error.conflict.exists"
         elif actual is None:
-            text = f"{ref}: expected version {expected} but the record does not exist"
+            code = "error.conflict.missing"
         else:
-            text = (
-                f"{ref}: expected version {expected} but the stored version is {actual}; "
-                "reload the record and retry"
-            )
-        super().__init__(text)
+            code = "error.conflict.version"
+        super().__init__(self._say(code, ref=ref, expected=expected, actual=actual))
 
 
 class ImportFailed(ReqMgmtError):
@@ -212,10 +290,15 @@ class ImportFailed(ReqMgmtError):
         self.row = row
         self.cause = cause
         self.committed = tuple(committed)
+        told = Text(str(cause), cause.zh if isinstance(cause, ReqMgmtError) else str(cause))
         super().__init__(
-            f"import of {kind} records: row {row} refused: {cause}; nothing of its batch "
-            f"was written, the {len(self.committed)} rows before the batch were; "
-            f"fix the row and resume from row {len(self.committed)}"
+            self._say(
+                "error.import_failed",
+                kind=kind,
+                row=row,
+                cause=told,
+                committed=len(self.committed),
+            )
         )
 
 
@@ -244,11 +327,16 @@ class RuleError(ReqMgmtError):
         self.row = row
         self.facts = facts
         self.reason = reason
-        where = f"table {table!r}" + (f", row {row!r}" if row is not None else "")
+        at = Text(f", row {row!r}", f" 的第 {row!r} 行") if row is not None else ""
         # reprlib shortens long facts and survives a fact whose repr raises.
         super().__init__(
-            f"{where}: {reason}; facts {_FACTS_REPR.repr(dict(facts))}; fix the rule set "
-            "(reqmgmt rules check) or the facts"
+            self._say(
+                "error.rule",
+                table=table,
+                row=at,
+                reason=reason,
+                facts=_FACTS_REPR.repr(dict(facts)),
+            )
         )
 
 
@@ -266,17 +354,14 @@ class TamperedRecord(ReqMgmtError):
         self.ref = ref
         self.columns: tuple[str, ...] = tuple(columns)
         self.detail = detail
+        names = ", ".join(self.columns)
         what = (
-            "its columns " + ", ".join(self.columns) + " disagree with its document"
+            Text(f"its columns {names} disagree with its document", f"索引列 {names} 与文档不一致")
             if self.columns
-            else "its document does not read as a record"
+            else Text("its document does not read as a record", "文档无法读作记录")
         )
-        super().__init__(
-            f"{ref}: the stored record was changed outside reqmgmt: {what}"
-            + (f" ({detail})" if detail else "")
-            + "; nothing was done. Run `reqmgmt verify --db URL` (or desk.verify_history) "
-            "to see what changed, and restore the record from a backup"
-        )
+        told = Text(f" ({detail})", f"（{detail}）") if detail else ""
+        super().__init__(self._say("error.tampered", ref=ref, what=what, detail=told))
 
 
 class StoreUnavailable(ReqMgmtError):
@@ -290,7 +375,7 @@ class StoreUnavailable(ReqMgmtError):
     def __init__(self, url: str, problem: str) -> None:
         self.url = url
         self.problem = problem
-        super().__init__(f"cannot open the store {url}: {problem}")
+        super().__init__(self._say("error.store_unavailable", url=url, problem=problem))
 
 
 class NoDatabase(StoreUnavailable, LookupError):
@@ -304,8 +389,4 @@ class NoDatabase(StoreUnavailable, LookupError):
     def __init__(self, url: str, problem: str = "") -> None:
         self.url = url
         self.problem = problem or "no such database"
-        ReqMgmtError.__init__(
-            self,
-            f"there is no reqmgmt database at {url} ({self.problem}); check the URL, "
-            f"or create one with: reqmgmt db upgrade '{url}'",
-        )
+        ReqMgmtError.__init__(self, self._say("error.no_database", url=url, problem=self.problem))

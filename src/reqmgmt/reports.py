@@ -287,11 +287,158 @@ def rich_tables(report: Report) -> list[Any]:
     return [make(title, headers, rows) for title, headers, rows in report.sections()]
 
 
-def charts(report: Report, directory: Path) -> list[Path]:
-    """PNG charts: dwell per state (the bottleneck) and the monthly complaint trend."""
+#: Fonts with Chinese characters ``charts(lang="zh")`` looks for, best first
+#: (matplotlib's family names).
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Heiti SC",
+    "Droid Sans Fallback",
+    "AR PL UMing CN",
+)
+#: Font files of those fonts, looked for among the system's fonts when
+#: matplotlib's font cache predates them (lower case, part of the file name).
+_CJK_FILES = (
+    "notosanscjk",
+    "notosanssc",
+    "sourcehansans",
+    "wqy-microhei",
+    "wqy-zenhei",
+    "msyh",
+    "simhei",
+    "pingfang",
+    "droidsansfallback",
+    "uming",
+)
+#: The environment variable naming a font file for Chinese charts.
+CJK_FONT_ENV = "REQMGMT_CJK_FONT"
+#: Characters a font for Chinese charts must have (a test of its coverage).
+_CJK_PROBE = "客户需求停留时间每月诉退货"
+
+_INSTALL_CJK = (
+    "install one, e.g. on Debian or Ubuntu: apt-get install fonts-noto-cjk (or the smaller "
+    "fonts-wqy-microhei); or name a font file with Chinese characters: "
+    f"{CJK_FONT_ENV}=/path/to/font.ttc, charts(..., font=PATH) or reqmgmt report --font PATH"
+)
+
+#: Chart texts by language.
+CHART_TEXTS: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "dwell_title": "Dwell per state: where records wait",
+        "dwell_axis": "hours spent in the state (total)",
+        "complaints_title": "Complaints and returns per month",
+        "complaints_axis": "complaints and returns",
+    },
+    "zh": {
+        "dwell_title": "各状态停留时间：记录在哪里等待",
+        "dwell_axis": "在该状态停留的小时数（合计）",
+        "complaints_title": "每月客诉与退货",
+        "complaints_axis": "客诉与退货数",
+    },
+}
+
+
+def cjk_font(font: str | Path | None = None) -> str:
+    """The matplotlib family name of a font with Chinese characters.
+
+    ``font`` (or the environment variable ``REQMGMT_CJK_FONT``) names a font
+    file to use; otherwise the first of :data:`CJK_FONTS` installed.  Raises
+    :class:`~reqmgmt.errors.ConfigError` saying how to install one when none
+    is found, or when the file named lacks Chinese characters.
+    """
+    import os
+
+    from .errors import ConfigError
+
+    font_manager = _require("matplotlib.font_manager")
+    named = font or os.environ.get(CJK_FONT_ENV) or None
+    if named is not None:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"chart font {str(path)!r}", f"no such file; {_INSTALL_CJK}")
+        _check_cjk(path, font_manager)
+        font_manager.fontManager.addfont(str(path))
+        name: str = font_manager.FontProperties(fname=str(path)).get_name()
+        return name
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    for name in CJK_FONTS:
+        if name in known:
+            return name
+    # Installed after matplotlib cached the system's fonts: add the files.
+    for file in sorted(font_manager.findSystemFonts()):
+        if any(part in Path(file).name.lower() for part in _CJK_FILES):
+            try:
+                font_manager.fontManager.addfont(file)
+            except (OSError, RuntimeError, ValueError):  # an unreadable font file
+                continue
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    for name in CJK_FONTS:
+        if name in known:
+            return name
+    raise ConfigError(
+        "charts in Chinese (lang='zh')",
+        f"no font with Chinese characters found (looked for {', '.join(CJK_FONTS)}); "
+        + _INSTALL_CJK,
+    )
+
+
+def _check_cjk(path: Path, font_manager: Any) -> None:
+    from .errors import ConfigError
+
+    ft2font = _require("matplotlib.ft2font")
+    try:
+        charmap = ft2font.FT2Font(str(path)).get_charmap()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"chart font {str(path)!r}", f"not a font file ({exc})") from None
+    missing = [ch for ch in _CJK_PROBE if ord(ch) not in charmap]
+    if missing:
+        raise ConfigError(
+            f"chart font {str(path)!r}",
+            f"it has no Chinese characters (lacks {''.join(missing)}); {_INSTALL_CJK}",
+        )
+
+
+def _chart_label(kind: str, state: str, lang: str) -> str:
+    if lang != "zh":
+        return f"{kind} / {state}"
+    from .lifecycle import BUILTIN_LIFECYCLES
+
+    lc = BUILTIN_LIFECYCLES.get(kind)
+    if lc is None:
+        return f"{kind} / {state}"
+    labels = {s.name: s.zh for s in lc.states}
+    return f"{lc.zh} / {labels.get(state, state)}"
+
+
+def charts(
+    report: Report, directory: Path, *, lang: str = "en", font: str | Path | None = None
+) -> list[Path]:
+    """PNG charts: dwell per state (the bottleneck) and the monthly complaint trend.
+
+    ``lang="zh"`` labels them in Chinese (titles, axes, the states' Chinese
+    names), in a font with Chinese characters (:func:`cjk_font`; ``font``
+    names a font file).
+    """
+    if lang not in CHART_TEXTS:
+        from .errors import ValidationError
+
+        raise ValidationError("lang", lang, "'en' or 'zh'", where="charts")
     matplotlib = _require("matplotlib")
     matplotlib.use("Agg")
     pyplot = _require("matplotlib.pyplot")
+    style: dict[str, Any] = {}
+    if lang == "zh":
+        # The CJK font first; its lack of a minus sign must not warn.
+        style = {"font.family": [cjk_font(font)], "axes.unicode_minus": False}
+    texts = CHART_TEXTS[lang]
     directory.mkdir(parents=True, exist_ok=True)
 
     def save(fig: Any, name: str) -> Path:
@@ -301,19 +448,22 @@ def charts(report: Report, directory: Path) -> list[Path]:
         pyplot.close(fig)
         return path
 
-    dwell = sorted(report.dwell, key=lambda d: d.total_hours)
-    fig, ax = pyplot.subplots(figsize=(8, max(2.5, 0.35 * len(dwell) + 1)))
-    ax.barh([f"{d.kind} / {d.state}" for d in dwell], [d.total_hours for d in dwell])
-    ax.set_xlabel("hours spent in the state (total)")
-    ax.set_title("Dwell per state: where records wait")
-    written = [save(fig, "dwell.png")]
-    months = sorted(report.returns.by_month)
-    fig, ax = pyplot.subplots(figsize=(8, 3.5))
-    ax.plot([m for m, _ in months], [n for _, n in months], marker="o")
-    ax.set_ylabel("complaints and returns")
-    ax.set_title("Complaints and returns per month")
-    ax.set_ylim(bottom=0)
-    written.append(save(fig, "complaints_by_month.png"))
+    with pyplot.rc_context(style):
+        dwell = sorted(report.dwell, key=lambda d: d.total_hours)
+        fig, ax = pyplot.subplots(figsize=(8, max(2.5, 0.35 * len(dwell) + 1)))
+        ax.barh(
+            [_chart_label(d.kind, d.state, lang) for d in dwell], [d.total_hours for d in dwell]
+        )
+        ax.set_xlabel(texts["dwell_axis"])
+        ax.set_title(texts["dwell_title"])
+        written = [save(fig, "dwell.png")]
+        months = sorted(report.returns.by_month)
+        fig, ax = pyplot.subplots(figsize=(8, 3.5))
+        ax.plot([m for m, _ in months], [n for _, n in months], marker="o")
+        ax.set_ylabel(texts["complaints_axis"])
+        ax.set_title(texts["complaints_title"])
+        ax.set_ylim(bottom=0)
+        written.append(save(fig, "complaints_by_month.png"))
     return written
 
 

@@ -227,6 +227,7 @@ def _samples(db: str, facts: Path) -> dict[str, list[str]]:
         "report": ["report", "--db", db],
         "verify": ["verify", "--db", db],
         "doctor": ["doctor", "--db", db, "--today", "2025-06-02"],
+        "messages": ["messages"],
     }
 
 
@@ -264,6 +265,10 @@ def test_every_command_prints_one_json_document_with_json(tmp_path: Path, db: st
     assert data["diagram"]["requirement"].startswith("stateDiagram-v2")
     assert data["verify"]["broken"] == []
     assert data["doctor"]["ok"] is True
+    assert (
+        data["messages"]["signoff.incomplete"]["zh"]
+        == "第 {round} 轮会签尚缺以下部门签字：{missing}"
+    )
 
 
 def test_errors_are_json_too(tmp_path: Path) -> None:

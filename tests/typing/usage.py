@@ -22,3 +22,14 @@ def walk() -> tuple[Requirement, Verdict, HistoryCheck]:
         assert events
         verdict = desk.can(req.ref, "clarified", actor=clerk)
         return req, verdict, desk.verify_history(req.ref)
+
+
+def reasons_in_chinese(verdict: Verdict) -> list[tuple[str, str, str]]:
+    from reqmgmt import NotAuthorized
+    from reqmgmt.i18n import Reason, reason
+
+    out: list[tuple[str, str, str]] = [(r.code, r.zh, r.text("en")) for r in verdict.reasons]
+    extra: Reason = reason("signoff.no_review", state="received")
+    err = NotAuthorized("REQ-1", "accept", "clerk", [extra, "plain"])
+    out.append((err.code, err.zh, err.en))
+    return out

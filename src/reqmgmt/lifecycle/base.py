@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from attrs import field, frozen
 from transitions import Machine
 
 from ..errors import ConfigError, TransitionBlocked, ValidationError
+from ..i18n import Text, reason
 from ..model import SIGNATURE_MEANINGS, Actor, Record, Signoff, text_problem
 
 if TYPE_CHECKING:
@@ -43,15 +44,35 @@ __all__ = [
     "append_note_to",
     "department_open",
     "note_as_reason",
+    "refuses",
     "set_from_data",
 ]
 
-#: A guard returns ``None`` when the transition may go ahead, or the reason it may not.
+#: A guard returns ``None`` when the transition may go ahead, or the reason it may not:
+#: a :class:`reqmgmt.i18n.Reason` (code, English and Chinese text) from
+#: :func:`reqmgmt.i18n.reason`; a plain string becomes one with the code ``text``.
 Guard = Callable[["Context"], str | None]
 
 #: A recipient that stands for every department of the rule set's ``departments``
 #: vocabulary: the Desk writes one notification per department.
 EVERY_DEPARTMENT = "department:*"
+_G = TypeVar("_G", bound=Callable[..., Any])
+
+
+def refuses(*codes: str) -> Callable[[_G], _G]:
+    """Declare the reason codes a guard may answer (``guard.reason_codes``).
+
+    The library's guards all declare theirs; a test checks each code is in
+    the catalogue with an English and a Chinese text.
+    """
+
+    def mark(guard: _G) -> _G:
+        guard.reason_codes = codes  # type: ignore[attr-defined]
+        return guard
+
+    return mark
+
+
 #: An effect returns the fields the transition changes (name → new value).
 Effect = Callable[["Context"], Mapping[str, Any]]
 
@@ -113,12 +134,20 @@ class Party:
 
     ``ids(record)`` gives the ids of the people in that part (``None`` items
     are skipped); ``says`` completes "<actor> ... and may not approve it",
-    with ``{ref}`` and ``{round}`` filled in from the record.
+    with ``{ref}`` and ``{round}`` filled in from the record; ``zh`` says the
+    same in Chinese (``says`` when not given).
     """
 
     name: str
     ids: Callable[[Record], Iterable[str | None]]
     says: str
+    zh: str = ""
+
+    def told(self, record: Record) -> Text:
+        """What ``says`` (and ``zh``) say about ``record``."""
+        en = self.says.format(ref=record.ref, round=record.review_round)
+        zh = self.zh.format(ref=record.ref, round=record.review_round) if self.zh else en
+        return Text(en, zh)
 
 
 def _round_signers(record: Record) -> Iterable[str]:
@@ -129,10 +158,25 @@ def _round_signers(record: Record) -> Iterable[str]:
 PARTIES: dict[str, Party] = {
     p.name: p
     for p in (
-        Party("drafter", lambda r: (r.created_by,), "drafted {ref}"),
-        Party("submitter", lambda r: (r.submitted_by,), "submitted this review (round {round})"),
-        Party("signers", _round_signers, "signed for a department in this review"),
-        Party("requester", lambda r: (r.requested_by,), "requested this approval"),
+        Party("drafter", lambda r: (r.created_by,), "drafted {ref}", "起草了 {ref}"),
+        Party(
+            "submitter",
+            lambda r: (r.submitted_by,),
+            "submitted this review (round {round})",
+            "提交了本次评审（第 {round} 轮）",
+        ),
+        Party(
+            "signers",
+            _round_signers,
+            "signed for a department in this review",
+            "已在本次评审中代表某部门会签",
+        ),
+        Party(
+            "requester",
+            lambda r: (r.requested_by,),
+            "requested this approval",
+            "提出了本次审批申请",
+        ),
     )
 }
 
@@ -293,6 +337,7 @@ class SignoffStep:
 # --- reusable guards and effects -------------------------------------------------------
 
 
+@refuses("signoff.incomplete")
 def all_signed(ctx: Context) -> str | None:
     """Guard: every department of the current state's sign-off step has approved."""
     step = ctx.lifecycle.signoff_step(ctx.record.state)
@@ -300,10 +345,13 @@ def all_signed(ctx: Context) -> str | None:
         return None
     missing = step.missing(ctx.record)
     if missing:
-        return f"sign-off round {ctx.record.review_round} still needs: " + ", ".join(missing)
+        return reason(
+            "signoff.incomplete", round=ctx.record.review_round, missing=", ".join(missing)
+        )
     return None
 
 
+@refuses("signoff.no_review", "signoff.department_not_in_step", "signoff.already_signed")
 def department_open(ctx: Context) -> str | None:
     """Guard of sign-off events: the department signs in this step and has not yet."""
     step = ctx.lifecycle.signoff_step(ctx.record.state)
@@ -312,17 +360,18 @@ def department_open(ctx: Context) -> str | None:
     department = ctx.data.get("department")
     required = step.required(ctx.record)
     if not required:
-        return f"no review waits for signatures in state {ctx.record.state!r}"
+        return reason("signoff.no_review", state=ctx.record.state)
     if department not in required:
-        return (
-            f"department {department!r} does not sign in state {ctx.record.state!r}; "
-            "departments that sign here: " + ", ".join(required)
+        return reason(
+            "signoff.department_not_in_step",
+            department=department,
+            state=ctx.record.state,
+            required=", ".join(required),
         )
     for s in ctx.record.round_signoffs():
         if s.department == department:
-            return (
-                f"{department} already signed in review round {s.round} "
-                f"(by {s.actor_id}); each department signs once per round"
+            return reason(
+                "signoff.already_signed", department=department, round=s.round, actor=s.actor_id
             )
     return None
 
@@ -682,7 +731,7 @@ class Engine:
         cursor = _Cursor(ctx.record.state, ctx)
         if not self._triggers[ctx.event](cursor):
             raise TransitionBlocked(
-                cursor.reasons or ["a guard refused"],
+                cursor.reasons or [reason("guard.refused")],
                 ref=ctx.record.ref,
                 event=ctx.event,
                 state=ctx.record.state,

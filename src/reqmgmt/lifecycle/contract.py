@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from ..errors import ValidationError
+from ..i18n import Text, reason
 from ..model import (
     CONTRACT_TERMS,
     Amendment,
@@ -41,6 +42,7 @@ from .base import (
     Transition,
     all_signed,
     note_as_reason,
+    refuses,
 )
 from .returns import REPLACEMENT
 
@@ -348,19 +350,18 @@ def _drop_amendment(ctx: Context) -> Mapping[str, Any]:
     return {"amendment": None}
 
 
+@refuses("contract.no_amendment")
 def _amendment_pending(ctx: Context) -> str | None:
     if _contract(ctx.record).amendment is None:
-        return "no amendment is waiting for review"
+        return reason("contract.no_amendment")
     return None
 
 
+@refuses("contract.amendment_in_review")
 def _no_amendment_pending(ctx: Context) -> str | None:
     a = _contract(ctx.record).amendment
     if a is not None:
-        return (
-            f"an amendment ({', '.join(a.fields)}) is in review (合同变更评审); "
-            "approve or decline it first"
-        )
+        return reason("contract.amendment_in_review", fields=", ".join(a.fields))
     return None
 
 
@@ -394,13 +395,11 @@ def _confirmation(ctx: Context) -> Mapping[str, Any]:
     return {"confirmation": ctx.data["confirmation"]}
 
 
+@refuses("contract.read_back_missing")
 def _read_back_given(ctx: Context) -> str | None:
     record = _contract(ctx.record)
     if record.confirmation_required == "read_back" and ctx.data.get("read_back") is not True:
-        return (
-            "a verbal order needs the customer's read-back (复述) confirmation: "
-            "pass read_back=True with what the customer confirmed"
-        )
+        return reason("contract.read_back_missing")
     return None
 
 
@@ -438,49 +437,50 @@ def _shipment(ctx: Context) -> Mapping[str, Any]:
     return {"lines": tuple(lines)}
 
 
+@refuses("contract.not_all_shipped")
 def _all_shipped(ctx: Context) -> str | None:
     record = _contract(ctx.record)
     open_lines = [
-        f"line {x.line_no}: {x.open_quantity} open" for x in record.lines if x.open_quantity
+        reason("contract.open_line", line=x.line_no, open=x.open_quantity)
+        for x in record.lines
+        if x.open_quantity
     ]
-    return ("not everything has shipped: " + ", ".join(open_lines)) if open_lines else None
+    if not open_lines:
+        return None
+    listed = Text(", ".join(open_lines), "，".join(x.zh for x in open_lines))
+    return reason("contract.not_all_shipped", open_lines=listed)
 
 
+@refuses("contract.self_reviewed_route")
 def _not_self_reviewed(ctx: Context) -> str | None:
     """Guard of ``approve``: a self-reviewed route is approved by ``self_review`` instead."""
     if _contract(ctx.record).self_review:
-        return (
-            f"route {_contract(ctx.record).route!r} is reviewed by the signatory himself "
-            "(自行评审): the drafter fires self_review, the customer's read-back is the control"
-        )
+        return reason("contract.self_reviewed_route", route=_contract(ctx.record).route)
     return None
 
 
+@refuses("contract.not_self_reviewed", "contract.not_the_signatory")
 def _self_reviewed(ctx: Context) -> str | None:
     """Guard of ``self_review``: only on a self-reviewed route, only by the signatory (drafter)."""
     record = _contract(ctx.record)
     if not record.self_review:
-        return (
-            f"route {record.route!r} is not self-reviewed; it needs an approval by someone who "
-            "neither drafted, submitted nor signed it (approve)"
-        )
+        return reason("contract.not_self_reviewed", route=record.route)
     if ctx.actor.id != record.created_by:
-        return (
-            f"only the signatory who took the order, {record.created_by!r}, reviews it himself "
-            f"(自行评审); {ctx.actor.id!r} may not"
-        )
+        return reason("contract.not_the_signatory", signatory=record.created_by, actor=ctx.actor.id)
     return None
 
 
+@refuses("contract.quotation_not_fulfilled")
 def _not_a_quotation(ctx: Context) -> str | None:
     if _contract(ctx.record).document == "quotation":
-        return "a quotation is not fulfilled; an accepted one becomes an order (convert_to_order)"
+        return reason("contract.quotation_not_fulfilled")
     return None
 
 
+@refuses("contract.not_a_quotation")
 def _a_quotation(ctx: Context) -> str | None:
     if _contract(ctx.record).document != "quotation":
-        return f"only a quotation becomes an order; this is a {_contract(ctx.record).document}"
+        return reason("contract.not_a_quotation", document=_contract(ctx.record).document)
     return None
 
 

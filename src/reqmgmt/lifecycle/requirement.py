@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import attrs
 
+from ..i18n import reason
 from ..model import Requirement
 from .base import (
     Context,
@@ -25,6 +26,7 @@ from .base import (
     all_signed,
     append_note_to,
     note_as_reason,
+    refuses,
     set_from_data,
 )
 
@@ -250,13 +252,11 @@ REQUIREMENT = Lifecycle(
 )
 
 
+@refuses("requirement.remark_outsider")
 def _of_the_company(ctx: Context) -> str | None:
     """Guard of ``remark``: the actor holds a role or belongs to a department."""
     if not ctx.actor.roles and not ctx.actor.departments:
-        return (
-            f"{ctx.actor.id!r} has no role and no department; a remark is added by someone "
-            "of the company (and whoever reqmgmt_authorize lets through)"
-        )
+        return reason("requirement.remark_outsider", actor=ctx.actor.id)
     return None
 
 

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from ..errors import ValidationError
+from ..i18n import Text, reason
 from ..model import (
     DISPOSITIONS,
     Capa,
@@ -35,6 +36,7 @@ from .base import (
     State,
     Transition,
     note_as_reason,
+    refuses,
 )
 
 __all__ = ["REPLACEMENT", "RETURNS"]
@@ -47,15 +49,17 @@ def _return(record: Record) -> Return:
     return record
 
 
+@refuses("return.no_goods")
 def _goods_only(ctx: Context) -> str | None:
     if _return(ctx.record).kind != "return":
-        return "a complaint without goods has nothing to receive; send it to quality"
+        return reason("return.no_goods")
     return None
 
 
+@refuses("return.goods_first")
 def _complaint_only(ctx: Context) -> str | None:
     if _return(ctx.record).kind != "complaint":
-        return "returned goods go to quality after materials received them (receive_goods)"
+        return reason("return.goods_first")
     return None
 
 
@@ -84,6 +88,7 @@ def _report(ctx: Context) -> QualityReport:
     )
 
 
+@refuses("return.outside_window")
 def _within_window(ctx: Context) -> str | None:
     """Guard of judge_valid: the return window rule, unless quality overrides with a reason."""
     record = _return(ctx.record)
@@ -94,11 +99,8 @@ def _within_window(ctx: Context) -> str | None:
         {"days_since_shipment": days, "quality_override": bool(override)},
     )
     if not decision.outcome["within_window"]:
-        return (
-            f"returned {days} days after shipment, outside the return window "
-            f"({', '.join(decision.matched) or 'no row matched'}); quality may accept it "
-            "with override_reason"
-        )
+        matched = ", ".join(decision.matched) or Text("no row matched", "没有匹配的规则行")
+        return reason("return.outside_window", days=days, matched=matched)
     return None
 
 
@@ -200,9 +202,10 @@ def _verify_capa(ctx: Context) -> Mapping[str, Any]:
     }
 
 
+@refuses("return.capa_required")
 def _no_capa_needed(ctx: Context) -> str | None:
     if _return(ctx.record).capa_required:
-        return "the rules require a CAPA (纠正预防措施): open it and have it verified first"
+        return reason("return.capa_required")
     return None
 
 
@@ -251,7 +254,7 @@ RETURNS = Lifecycle(
         CreationInput("line_no"),
         CreationInput("shipped_on"),
     ),
-    parties=(Party("capa_owner", _capa_owner, "owns the CAPA"),),
+    parties=(Party("capa_owner", _capa_owner, "owns the CAPA", "负责该纠正预防措施（CAPA）"),),
     states=(
         State("reported", "已登记", "reported"),
         State("received", "已收货", "goods received"),
