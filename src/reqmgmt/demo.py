@@ -185,7 +185,7 @@ def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) 
 
 def _returns(desk: Desk, clock: _StepClock, customer: Customer, contract: str) -> Iterator[str]:
     r = desk.returns.report(
-        customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, quantity=200,
+        customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, line_no=1, quantity=200,
         reason_code="quality", reason_text="支架开裂 brackets crack under load", actor=SALES,
     )  # fmt: skip
     desk.fire(r.ref, "receive_goods", actor=WAREHOUSE, receipt_no="WL-0311", quantity=200)

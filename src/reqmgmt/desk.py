@@ -774,7 +774,13 @@ class Desk:
                 reserved[name] = (nxt + 1, end)
                 return nxt
 
-            bulk = tx.insert_many if isinstance(tx, BulkInsert) else None
+            # Rows checked against stored records are written one by one, so
+            # each sees the rows before it (two returns on one contract line).
+            bulk = (
+                tx.insert_many
+                if isinstance(tx, BulkInsert) and self.engine(kind).lifecycle.against_store is None
+                else None
+            )
             notes: list[Notification] = []
             for i, row in enumerate(rows):
                 try:
@@ -839,6 +845,9 @@ class Desk:
         # number is drawn for it.
         if not checked:
             self._creation_check(kind).fields(fields, self.rules)
+        if lc.against_store is not None:
+            # Against other records, in this transaction (a return against its contract).
+            lc.against_store(fields, tx)
         if lc.derived is not None:
             fields = {**fields, **lc.derived(fields)}
         if engine_fields:

@@ -41,7 +41,7 @@ from .base import (
     all_signed,
     note_as_reason,
 )
-from .returns import REPLACEMENT
+from .returns import REPLACEMENT, REPLACEMENT_IN_FULFILMENT
 
 __all__ = ["AMENDABLE", "APPROVER_ROLES", "CONTRACT", "classify_contract"]
 
@@ -592,6 +592,7 @@ CONTRACT = Lifecycle(
             notify_from=_liaison,
         ),
         REPLACEMENT,
+        REPLACEMENT_IN_FULFILMENT,
         Transition(
             event="cancel",
             sources=("draft", "in_review", "approved", "awaiting_customer", "confirmed"),
