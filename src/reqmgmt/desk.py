@@ -75,7 +75,13 @@ from .model import (
 )
 from .people import actor_key
 from .plugins import make_plugin_manager, rule_functions
-from .reminders import Calendar, ReminderResult, deadline_changes, run_reminders
+from .reminders import (
+    Calendar,
+    ReminderResult,
+    check_no_step_deadline,
+    deadline_changes,
+    run_reminders,
+)
 from .reports import Report, build_report
 from .rules import Decision, RuleSet, default_rules, load_rules
 from .rules.loader import Source
@@ -186,6 +192,7 @@ class Desk:
             e.lifecycle.record_type: e for e in self.engines.values()
         }
         self._creation_checks: dict[str, CreationCheck] = {}
+        check_no_step_deadline(self)
         self.requirements = RequirementDesk(self)
         self.contracts = ContractDesk(self)
         self.returns = ReturnDesk(self)
@@ -569,7 +576,7 @@ class Desk:
         changes["state"] = dest
         changes["version"] = record.version + 1
         changes["updated_at"] = ctx.now
-        changes.update(deadline_changes(self, engine, record, dest, ctx.now))
+        changes.update(deadline_changes(self, engine, record, dest, ctx.now, changes=changes))
         new = derive(record, changes)
         hooks = field_unstructurer(type(record))
         diff = []

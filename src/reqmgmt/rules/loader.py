@@ -45,7 +45,7 @@ DEFAULT_RULES = "default_rules.toml"
 MAX_NESTING = 32
 
 _SCALARS = frozenset({str, int, float, bool, date, datetime, time})
-_TOP_KEYS = {"tables", "meta", "vocabularies"}
+_TOP_KEYS = {"tables", "meta", "vocabularies", "no_step_deadline"}
 _TABLE_KEYS = {
     "zh", "en", "source", "hit", "inputs", "outputs", "currency", "default", "rows",
     "examples", "remove",
@@ -166,7 +166,8 @@ def _merge(
             continue
         for key in sorted(set(data) - _TOP_KEYS):
             problems.add(
-                origin, f"unknown top-level key {key!r}; allowed: meta, tables, vocabularies"
+                origin,
+                f"unknown top-level key {key!r}; allowed: {', '.join(sorted(_TOP_KEYS))}",
             )
         tables = data.get("tables", {})
         if not isinstance(tables, Mapping):
@@ -503,6 +504,7 @@ def load_rules(
         problems.add(", ".join(str(s) for s in listed) or "rules", "defines no tables")
     vocabularies = _vocabularies(read, problems)
     _check_departments(merged, vocabularies, problems)
+    no_deadline = _no_step_deadline(read, problems)
     if problems.items:
         raise ConfigError("rule set", problems.items)
     return RuleSet(
@@ -510,7 +512,40 @@ def load_rules(
         version=_version(merged),
         sources=tuple(o for o, _ in read),
         vocabularies=vocabularies,
+        no_step_deadline=no_deadline,
     )
+
+
+def _no_step_deadline(
+    read: Iterable[tuple[str, Mapping[str, Any]]], problems: _Problems
+) -> Mapping[tuple[str, str], str]:
+    """``[no_step_deadline.<kind>]`` ``<state> = "<reason>"``: states declared to have no
+    step deadline, each with its reason; a later source replaces a state's reason.
+
+    Which kinds and states exist is checked when a Desk meets its lifecycles
+    (:func:`check_no_step_deadline`).
+    """
+    found: dict[tuple[str, str], str] = {}
+    for origin, data in read:
+        section = data.get("no_step_deadline")
+        if section is None:
+            continue
+        if not isinstance(section, Mapping):
+            problems.add(origin, "'no_step_deadline' must be a table of [no_step_deadline.<kind>]")
+            continue
+        for kind, states in section.items():
+            where = f"{origin}, no_step_deadline.{kind}"
+            if not isinstance(states, Mapping) or not states:
+                problems.add(where, 'must be a table of <state> = "<why it has no deadline>"')
+                continue
+            for state, reason in states.items():
+                if not isinstance(reason, str) or not reason.strip():
+                    problems.add(
+                        f"{where}.{state}", "the reason the state has no step deadline (a text)"
+                    )
+                    continue
+                found[(kind, state)] = reason
+    return MappingProxyType(found)
 
 
 def _vocabularies(

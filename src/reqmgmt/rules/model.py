@@ -219,6 +219,9 @@ class RuleSet:
     #: :mod:`reqmgmt.rules.vocabulary`.  Not part of ``version``: they decide
     #: which words are accepted, not how a record is decided.
     vocabularies: Mapping[str, Vocabulary] = field(factory=default_vocabularies)
+    #: States declared to have no step deadline, ``(kind, state) -> reason``
+    #: (the rule file's ``[no_step_deadline.<kind>]``).  Not part of ``version``.
+    no_step_deadline: Mapping[tuple[str, str], str] = field(factory=dict)
 
     def vocabulary(self, name: str) -> Vocabulary:
         """The vocabulary ``name``; :class:`ConfigError` lists the declared ones."""
