@@ -240,7 +240,8 @@ def check_against_contract(fields: Mapping[str, Any], tx: Any) -> None:
     With ``contract_ref``: the contract exists (:class:`NotFound`), is a
     contract, is the same customer's; a return with goods names a goods line
     of it (``line_no``) and returns at most what was shipped on that line
-    minus what was returned before (:func:`returned_before`).  A complaint
+    minus what was returned before (returns neither cancelled nor judged invalid, those still
+    in progress too).  A complaint
     may name a line (it must exist) and has no quantity to check.  A
     ``line_no`` without ``contract_ref`` is refused.  The contract is locked
     first (:class:`~reqmgmt.storage.base.RowLock`) so two returns racing on
