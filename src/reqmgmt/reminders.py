@@ -384,8 +384,8 @@ def check_no_step_deadline(desk: Desk) -> None:
     """
     from .lifecycle import BUILTIN_LIFECYCLES  # lifecycle -> ... -> reminders
 
-    known = {**{k: lc for k, lc in BUILTIN_LIFECYCLES.items()},
-             **{k: e.lifecycle for k, e in desk.engines.items()}}  # fmt: skip
+    known = dict(BUILTIN_LIFECYCLES)
+    known.update((k, e.lifecycle) for k, e in desk.engines.items())
     problems = []
     for kind, state in desk.rules.no_step_deadline:
         lc = known.get(kind)

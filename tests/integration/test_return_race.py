@@ -51,6 +51,7 @@ def test_two_returns_on_one_line_are_checked_one_after_the_other(
             assert racer.is_alive(), f"the second return did not wait: {outcome}"
         racer.join(timeout=30)
         assert not racer.is_alive()
-        assert len(outcome) == 1 and isinstance(outcome[0], ValidationError), outcome
+        assert len(outcome) == 1, outcome
+        assert isinstance(outcome[0], ValidationError), outcome
         assert "at most 400 on" in str(outcome[0])
         assert [r.quantity for r in desk.query(kind="return")] == [600]

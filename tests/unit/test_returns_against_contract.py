@@ -20,11 +20,11 @@ from reqmgmt.errors import ImportFailed
 from reqmgmt.testing import RecordingNotifier
 
 from .test_lifecycle_returns import (
+    FINDINGS,
     INSPECTOR,
     MATERIALS,
     QUALITY_MANAGER,
     SALES,
-    FINDINGS,
     judged_valid,
     report,
     shipped_contract,
@@ -54,7 +54,9 @@ def test_a_return_names_a_line_of_the_contract(desk: Desk) -> None:
     c = shipped_contract(desk)
     with pytest.raises(ValidationError, match=r"line_no: got None; expected the line of "):
         report(desk, contract_ref=c.ref)
-    with pytest.raises(ValidationError, match=r"line_no: got 7; expected a goods line of .*lines 1 "):
+    with pytest.raises(
+        ValidationError, match=r"line_no: got 7; expected a goods line of .*lines 1 "
+    ):
         report(desk, contract_ref=c.ref, line_no=7)
     complaint = report(desk, contract_ref=c.ref, kind="complaint")
     assert complaint.contract_ref == c.ref
@@ -116,9 +118,9 @@ def test_repeated_valid_returns_are_each_replaced(desk: Desk, returns: int) -> N
     added = after.lines[1:]
     assert [x.line_no for x in added] == list(range(2, 2 + returns))
     assert [x.quantity for x in added] == [100 + i for i in range(returns)]
-    assert [x.product.endswith(f"replacement for {ref})") for x, ref in zip(added, refs)] == [
-        True
-    ] * returns
+    assert [
+        x.product.endswith(f"replacement for {ref})") for x, ref in zip(added, refs, strict=True)
+    ] == [True] * returns
     assert after.amount == c.amount  # no charge
     assert [e.event for e in desk.history(c.ref)].count("replace_goods") == returns
     # The replacement lines ship and the contract finishes again.

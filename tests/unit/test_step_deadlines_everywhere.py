@@ -41,7 +41,8 @@ def test_every_non_final_state_has_a_step_deadline_or_says_why_not() -> None:
                 both.append(f"{kind}.{state.name}")
     assert missing == []
     assert both == []
-    assert table.default is not None and not table.default.get("hours")
+    assert table.default is not None
+    assert not table.default.get("hours")
     # The return's waiting steps the issue names have real deadlines.
     for state in ("dispositioning", "capa_open"):
         assert (("return", state)) not in rules.no_step_deadline
@@ -126,5 +127,5 @@ def test_until_names_a_record_field() -> None:
         ]}}},
         with_defaults=True,
     )  # fmt: skip
-    with pytest.raises(ConfigError, match="row 'return-capa'.*a record field such as"):
+    with pytest.raises(ConfigError, match=r"row 'return-capa'.*a record field such as"):
         Desk.open("memory://", rules=rules)

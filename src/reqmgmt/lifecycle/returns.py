@@ -288,9 +288,7 @@ def check_against_contract(fields: Mapping[str, Any], tx: Any) -> None:
             "line_no", None,
             f"the line of {ref} the goods come from: " + _lines(contract), where=_WHERE,
         )  # fmt: skip
-    line = next(
-        (x for x in contract.lines if x.line_no == line_no and type(line_no) is int), None
-    )
+    line = next((x for x in contract.lines if x.line_no == line_no and type(line_no) is int), None)
     if line is None or line.kind != "goods":
         raise ValidationError(
             "line_no", line_no, f"a goods line of {ref}: " + _lines(contract), where=_WHERE
