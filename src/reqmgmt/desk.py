@@ -1467,9 +1467,14 @@ class ReturnDesk:
         """Register a complaint (``kind="complaint"``) or a return with goods (已登记).
 
         ``reason_code`` is one of :attr:`reasons`, ``reason_text`` says what
-        the customer reported.  With ``contract_ref`` the contract must exist;
-        its shipment date is used for the return window unless ``shipped_on``
-        is given.
+        the customer reported.  With ``contract_ref`` the contract must exist
+        (:class:`NotFound`) and be the same customer's; a return with goods
+        names its line (``line_no``) and returns at most what was shipped on
+        it minus earlier returns (not cancelled, not judged invalid), checked
+        in the creating transaction with the contract locked
+        (:func:`reqmgmt.lifecycle.returns.check_against_contract`).  The
+        contract's last shipment date is used for the return window unless
+        ``shipped_on`` is given.  Quality is told; materials too for goods.
         """
         self._desk.rules.vocabulary("return_reasons").check(reason_code, "reason_code", "return")
         if contract_ref is not None:
