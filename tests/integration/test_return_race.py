@@ -55,3 +55,25 @@ def test_two_returns_on_one_line_are_checked_one_after_the_other(
         assert isinstance(outcome[0], ValidationError), outcome
         assert "at most 400 on" in str(outcome[0])
         assert [r.quantity for r in desk.query(kind="return")] == [600]
+
+
+def test_the_memory_store_gives_up_on_a_record_held_too_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RowLock in the memory store: a lock held past the wait is a StoreUnavailable, not a hang;
+    the lock is released when the holding transaction ends, committed or not."""
+    from reqmgmt.errors import StoreUnavailable
+    from reqmgmt.storage import memory
+
+    monkeypatch.setattr(memory, "_LOCK_WAIT", 0.05)
+    store = memory.MemoryStore()
+    with store.transaction() as holder:
+        holder.lock("CON-1")
+        holder.lock("CON-1")  # again in the same transaction: already held
+        with (
+            pytest.raises(StoreUnavailable, match="CON-1 stayed locked"),
+            store.transaction() as tx,
+        ):
+            tx.lock("CON-1")
+    with store.transaction() as after:
+        after.lock("CON-1")

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from ..audit import canonical, from_canonical
-from ..errors import ConflictError
+from ..errors import ConflictError, StoreUnavailable
 from ..model import AuditEvent, Notification, Record
 from ..serialize import unstructure
 from .base import OutboxEntry, RawRow
@@ -100,7 +100,11 @@ class _MemoryTransaction:
         if row_lock in self._held:
             return
         if not row_lock.acquire(timeout=_LOCK_WAIT):
-            raise ConflictError(ref, None, None)
+            raise StoreUnavailable(
+                "memory://",
+                f"{ref} stayed locked by another transaction for {_LOCK_WAIT:g} s; "
+                "nothing was written, retry the command",
+            )
         self._held.append(row_lock)
 
     def _return_numbers(self, drawn: dict[str, tuple[int, int]]) -> None:
