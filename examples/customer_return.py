@@ -73,7 +73,8 @@ def main() -> None:
 
         # 1. Valid return, safety-related: replacement and CAPA.
         r = desk.returns.report(
-            customer=CUSTOMER, product="冲压支架 ZJ-12", contract_ref=contract.ref, quantity=200,
+            customer=CUSTOMER, product="冲压支架 ZJ-12", contract_ref=contract.ref, line_no=1,
+            quantity=200,
             reason_code="quality", reason_text="支架开裂 brackets crack under load", actor=SALES,
         )  # fmt: skip
         desk.fire(r.ref, "receive_goods", actor=MATERIALS, receipt_no="WL-2026-0311", quantity=200)

@@ -4,8 +4,11 @@ Three customers; an order taken in by fax with a clarification and an
 outsourcing approval (客户需求管理程序); a requirement the plant cannot take
 (negotiated, then rejected); a general contract amended into a special one and
 a special contract declined once and reworked (合同评审), the first delivered
-in two shipments; a valid return with a replacement and a CAPA, and an
-invalid complaint settled (客户投诉和退货).  Notifications go to a log file
+in two shipments; a valid return with a replacement and a CAPA (materials
+told when it is reported), a return refused for more than was shipped, a
+second valid return replaced while the contract is still in fulfilment, its
+disposition and its late CAPA reminded, and an invalid complaint settled
+(客户投诉和退货).  Notifications go to a log file
 beside the database.  The demo clock starts 30 days ago and moves 23 minutes
 a step, so the report has real cycle and dwell times.  Running it again adds
 another set of records; nothing fails.
@@ -21,6 +24,7 @@ from typing import TextIO
 import attrs
 
 from .desk import Desk
+from .errors import ReqMgmtError
 from .hookspecs import hookimpl
 from .model import Actor, Contract, ContractLine, Customer, Money, Notification
 
@@ -213,7 +217,7 @@ def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) 
 
 def _returns(desk: Desk, clock: _StepClock, customer: Customer, contract: str) -> Iterator[str]:
     r = desk.returns.report(
-        customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, quantity=200,
+        customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, line_no=1, quantity=200,
         reason_code="quality", reason_text="支架开裂 brackets crack under load", actor=SALES,
     )  # fmt: skip
     desk.fire(r.ref, "receive_goods", actor=WAREHOUSE, receipt_no="WL-0311", quantity=200)
@@ -239,6 +243,56 @@ def _returns(desk: Desk, clock: _StepClock, customer: Customer, contract: str) -
     clock.wait(8)
     desk.fire(c.ref, "settle", actor=SALES, outcome="customer_accepts", note="客户接受 accepted")
     yield f"{c.ref}: complaint judged invalid, settled with the customer"
+    yield from _more_returns(desk, clock, customer, contract, r.ref)
+
+
+def _more_returns(
+    desk: Desk, clock: _StepClock, customer: Customer, contract: str, first: str
+) -> Iterator[str]:
+    """Issue 14 points 10-12: the contract check, a second replacement, every step reminded."""
+    with desk.store.transaction() as tx:
+        told = tx.outbox(f"{first}:1:department:materials")
+    if told is not None:
+        yield f"{first}: materials (资材部) told when it was reported: {told.notification.text_en}"
+    line = desk.get(contract).lines[0]  # type: ignore[attr-defined]
+    too_many = line.shipped - 200 + 1
+    try:
+        desk.returns.report(
+            customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, line_no=1,
+            quantity=too_many, reason_code="quality", reason_text="再退 more", actor=SALES,
+        )  # fmt: skip
+    except ReqMgmtError as exc:
+        yield f"return of {too_many} refused: {exc}"
+    second = desk.returns.report(
+        customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, line_no=1,
+        quantity=50, reason_code="quality", reason_text="支架开裂 cracks again", actor=SALES,
+    )  # fmt: skip
+    desk.fire(second.ref, "receive_goods", actor=WAREHOUSE, receipt_no="WL-0312", quantity=50)
+    desk.fire(second.ref, "to_quality", actor=WAREHOUSE)
+    desk.fire(second.ref, "judge_valid", actor=QUALITY, findings="R角处开裂",
+              defect_category="crack", cause="新模具未调好 new die not tuned",
+              safety_related=True)  # fmt: skip
+    waiting = desk.get(second.ref)
+    if waiting.step_due_at is not None:
+        clock.wait((waiting.step_due_at - clock.now).total_seconds() / 3600 + 1)
+    queued = desk.run_reminders(clock.now).queued
+    desk.dispatch()
+    yield (f"{second.ref}: valid, waiting for the quality manager's disposition "
+           f"(step {waiting.step}, due {waiting.step_due_at:%Y-%m-%d %H:%M} UTC): "
+           f"{queued} reminder(s) queued")  # fmt: skip
+    disposed = desk.returns.dispose(second.ref, "replace", actor=QUALITY_MANAGER)
+    again = desk.get(contract)
+    lines = ", ".join(str(x.line_no) for x in again.lines)  # type: ignore[attr-defined]
+    yield f"{second.ref}: second replacement on {contract} while {again.state}: lines {lines}"
+    if disposed.capa_required:
+        due = clock.now.date() + timedelta(days=3)
+        desk.fire(second.ref, "open_capa", actor=QUALITY, owner="lin.qm", due_on=due,
+                  actions="模具验收标准 die acceptance criteria")  # fmt: skip
+        clock.wait(24 * 5)  # past due_on: the CAPA step is late
+        queued = desk.run_reminders(clock.now).queued
+        desk.dispatch()
+        yield (f"{second.ref}: CAPA due {due} not verified by {clock.now:%Y-%m-%d}: "
+               f"{queued} reminder(s)/escalation(s) queued")  # fmt: skip
 
 
 def run_demo(url: str, out: TextIO) -> int:

@@ -80,6 +80,7 @@ from .plugins import make_plugin_manager, rule_functions
 from .reminders import (
     Calendar,
     ReminderResult,
+    check_no_step_deadline,
     deadline_changes,
     run_reminders,
     with_company_days,
@@ -203,6 +204,7 @@ class Desk:
             e.lifecycle.record_type: e for e in self.engines.values()
         }
         self._creation_checks: dict[str, CreationCheck] = {}
+        check_no_step_deadline(self)
         self.requirements = RequirementDesk(self)
         self.contracts = ContractDesk(self)
         self.returns = ReturnDesk(self)
@@ -598,7 +600,7 @@ class Desk:
         changes["state"] = dest
         changes["version"] = record.version + 1
         changes["updated_at"] = ctx.now
-        changes.update(deadline_changes(self, engine, record, dest, ctx.now))
+        changes.update(deadline_changes(self, engine, record, dest, ctx.now, changes=changes))
         new = derive(record, changes)
         hooks = field_unstructurer(type(record))
         diff = []
@@ -821,7 +823,13 @@ class Desk:
                 reserved[name] = (nxt + 1, end)
                 return nxt
 
-            bulk = tx.insert_many if isinstance(tx, BulkInsert) else None
+            # Rows checked against stored records are written one by one, so
+            # each sees the rows before it (two returns on one contract line).
+            bulk = (
+                tx.insert_many
+                if isinstance(tx, BulkInsert) and self.engine(kind).lifecycle.against_store is None
+                else None
+            )
             notes: list[Notification] = []
             for i, row in enumerate(rows):
                 try:
@@ -886,6 +894,9 @@ class Desk:
         # number is drawn for it.
         if not checked:
             self._creation_check(kind).fields(fields, self.rules)
+        if lc.against_store is not None:
+            # Against other records, in this transaction (a return against its contract).
+            lc.against_store(fields, tx)
         if lc.derived is not None:
             fields = {**fields, **lc.derived(fields)}
         if engine_fields:
@@ -1510,9 +1521,14 @@ class ReturnDesk:
         """Register a complaint (``kind="complaint"``) or a return with goods (已登记).
 
         ``reason_code`` is one of :attr:`reasons`, ``reason_text`` says what
-        the customer reported.  With ``contract_ref`` the contract must exist;
-        its shipment date is used for the return window unless ``shipped_on``
-        is given.
+        the customer reported.  With ``contract_ref`` the contract must exist
+        (:class:`NotFound`) and be the same customer's; a return with goods
+        names its line (``line_no``) and returns at most what was shipped on
+        it minus earlier returns (not cancelled, not judged invalid), checked
+        in the creating transaction with the contract locked
+        (:func:`reqmgmt.lifecycle.returns.check_against_contract`).  The
+        contract's last shipment date is used for the return window unless
+        ``shipped_on`` is given.  Quality is told; materials too for goods.
         """
         self._desk.rules.vocabulary("return_reasons").check(reason_code, "reason_code", "return")
         if contract_ref is not None:

@@ -7,6 +7,8 @@ regenerates it and fails when the committed page is stale
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -215,6 +217,13 @@ def _creation_inputs(lc: Lifecycle) -> list[str]:
         out.append(f"| `{i.name}` | {'yes' if i.required else ''} | {words} |")
     if not lc.inputs:
         out.append("| (none declared: nothing can be created) | | |")
+    if lc.against_store is not None and lc.against_store.__doc__:
+        # The check against other records, as its docstring says it (first paragraph
+        # after the summary line), in the creating transaction.
+        paragraphs = inspect.cleandoc(lc.against_store.__doc__).split("\n\n")
+        text = " ".join(" ".join(paragraphs[1:2] or paragraphs[:1]).split()).replace("``", "`")
+        text = re.sub(r":\w+:`~?([^`]*)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
+        out += ["", f"Checked against stored records in the creating transaction: {text}"]
     return out
 
 

@@ -278,6 +278,11 @@ _library(
             "an amendment ({fields}) is in review (合同变更评审); approve or decline it first",
             "合同变更（{fields}）正在评审中（合同变更评审）；请先批准或驳回该变更",
         ),
+        "contract.amendment_before_replacement": (
+            "an amendment ({fields}) is in review (合同变更评审); approve or decline it before "
+            "a replacement line is added",
+            "合同变更（{fields}）正在评审中（合同变更评审）；请先批准或驳回该变更，再添加换货行",
+        ),
         "contract.read_back_missing": (
             "a verbal order needs the customer's read-back (复述) confirmation: "
             "pass read_back=True with what the customer confirmed",

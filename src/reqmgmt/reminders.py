@@ -52,6 +52,7 @@ __all__ = [
     "Deadline",
     "ReminderResult",
     "WorkCalendar",
+    "check_no_step_deadline",
     "deadline_changes",
     "deadlines_of",
     "run_reminders",
@@ -332,12 +333,14 @@ def deadline_changes(
     now: datetime,
     *,
     created: Record | None = None,
+    changes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The deadline fields of a command's new version (only those that change).
 
     ``old`` is ``None`` for a creating command, which passes the record it
-    built as ``created``.  Pauses, steps and the running deadline as the
-    module docstring says.
+    built as ``created``; ``changes`` are the command's other field changes
+    (a step due on a field the command sets: a CAPA's ``due_on``).  Pauses,
+    steps and the running deadline as the module docstring says.
     """
     waiting = engine.waiting
     calendar = desk.calendar
@@ -364,7 +367,11 @@ def deadline_changes(
         found = _step_rule(desk, engine.kind, new_state, now.date())
         if found is not None:
             step = found[0]
-            step_due = calendar.add(now, found[1])
+            if found[2] is not None:
+                step_due = _until(desk, found[2], old, changes)
+                step = step if step_due is not None else None
+            elif found[1] is not None:
+                step_due = calendar.add(now, found[1])
         if old is None or (step, step_due) != (old.step, old.step_due_at):
             out["step"] = step
             out["step_due_at"] = step_due
@@ -377,11 +384,13 @@ def deadline_changes(
     return out
 
 
-_STEP_RULES: dict[tuple[str, str, str], tuple[str, timedelta] | None] = {}
+_StepRule = tuple[str, timedelta | None, tuple[str, ...] | None]
+_STEP_RULES: dict[tuple[str, str, str], _StepRule | None] = {}
 
 
-def _step_rule(desk: Desk, kind: str, state: str, on: date) -> tuple[str, timedelta] | None:
-    """The step and its working hours for ``state`` (rule ``step_deadline``), memoised.
+def _step_rule(desk: Desk, kind: str, state: str, on: date) -> _StepRule | None:
+    """The step and its working hours, or the record field it is due on (``until``), for
+    ``state`` (rule ``step_deadline``), memoised.
 
     The table's inputs are the kind and the state only, so its answer is a
     function of the rule-set version, kind and state.
@@ -392,10 +401,83 @@ def _step_rule(desk: Desk, kind: str, state: str, on: date) -> tuple[str, timede
     if key not in _STEP_RULES:
         outcome = desk.classify("step_deadline", {"kind": kind, "state": state}, on=on).outcome
         hours = _hours(outcome.get("hours"))
+        until = _until_path(outcome.get("until"))
         if len(_STEP_RULES) > 10_000:
             _STEP_RULES.clear()
-        _STEP_RULES[key] = None if hours is None else (str(outcome.get("step") or state), hours)
+        _STEP_RULES[key] = (
+            None
+            if hours is None and until is None
+            else (str(outcome.get("step") or state), hours, until)
+        )
     return _STEP_RULES[key]
+
+
+def _until_path(value: Any) -> tuple[str, ...] | None:
+    """``until = "capa.due_on"``: the record field (dotted, identifiers only) a step is due on."""
+    if value is None or value == "":
+        return None
+    parts = tuple(value.split(".")) if isinstance(value, str) else ()
+    if not parts or not all(p.isidentifier() and not p.startswith("_") for p in parts):
+        raise ConfigError(
+            "rule table 'step_deadline'",
+            f"until = {value!r}: a record field such as 'capa.due_on' (a date or a time)",
+        )
+    return parts
+
+
+def _until(
+    desk: Desk, path: tuple[str, ...], old: Record | None, changes: Mapping[str, Any] | None
+) -> datetime | None:
+    """The step's due time from a record field: a date is due at the end of that day
+    (midnight after it, in the calendar's zone); ``None`` when the field is not set."""
+    head = path[0]
+    value: Any = (
+        changes[head] if changes is not None and head in changes else getattr(old, head, None)
+    )
+    for part in path[1:]:
+        value = getattr(value, part, None)
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        zone = getattr(desk.calendar, "zone", UTC)
+        return datetime.combine(value + _DAY, time(0), tzinfo=zone).astimezone(UTC)
+    return None
+
+
+def check_no_step_deadline(desk: Desk) -> None:
+    """The rule set's ``[no_step_deadline]`` names states that exist and are not final.
+
+    Kinds are those this Desk serves and the built-in ones (a rule set may
+    serve desks with fewer lifecycles); anything else raises :class:`ConfigError`
+    listing every mistake.
+    """
+    from .lifecycle import BUILTIN_LIFECYCLES  # lifecycle -> ... -> reminders
+
+    known = dict(BUILTIN_LIFECYCLES)
+    known.update((k, e.lifecycle) for k, e in desk.engines.items())
+    problems = []
+    for kind, state in desk.rules.no_step_deadline:
+        lc = known.get(kind)
+        where = f"no_step_deadline.{kind}.{state}"
+        if lc is None:
+            problems.append(f"{where}: no lifecycle {kind!r}; kinds: {', '.join(sorted(known))}")
+            continue
+        states = {s.name: s for s in lc.states}
+        if state not in states:
+            problems.append(
+                f"{where}: {kind} has no state {state!r}; states: "
+                + ", ".join(s.name for s in lc.states if not s.final)
+            )
+        elif states[state].final:
+            problems.append(f"{where}: {state!r} is final; a final state has no deadlines")
+    table = desk.rules.tables.get("step_deadline")
+    for row in table.rows if table is not None else ():
+        try:
+            _until_path(row.then.get("until"))
+        except ConfigError as exc:
+            problems.extend(f"step_deadline row {row.id!r}: {p}" for p in exc.problems)
+    if problems:
+        raise ConfigError(f"rule set {desk.rules.version[:12]}", problems)
 
 
 @frozen

@@ -12,7 +12,9 @@ After every step, on memory, SQLite and PostgreSQL:
 (d) every record's history verifies;
 (e) a record's first version holds no review state it did not earn
     (no sign-offs, round 0, no submitter, class and route unset or the
-    rules' own, no amendment).
+    rules' own, no amendment);
+(f) no contract line has more goods returned against it (returns neither
+    cancelled nor judged invalid) than were shipped on it.
 
 Post-review states are derived from the lifecycle declarations: the states
 that cannot be reached once the review gates (transitions meaning approval,
@@ -46,6 +48,7 @@ from reqmgmt import (
     Money,
     Record,
     ReqMgmtError,
+    Return,
 )
 from reqmgmt.lifecycle import BUILTIN_LIFECYCLES
 from reqmgmt.lifecycle.base import Lifecycle, Transition, all_signed
@@ -380,8 +383,9 @@ class Adversary(RuleBasedStateMachine):
             "reason_code": data.draw(hs.reason_codes, label="reason_code"),
             "reason_text": data.draw(hs.texts, label="reason_text"),
             "kind": data.draw(hs.sampled(("return", "complaint"), ("retrun",)), label="kind"),
-            "quantity": data.draw(hs.sampled((1, 5), (0, -1)), label="quantity"),
+            "quantity": data.draw(hs.sampled((1, 5, 400), (0, -1)), label="quantity"),
             "contract_ref": contract_ref,
+            "line_no": data.draw(st.none() | st.sampled_from((1, 2, 9)), label="line_no"),
             "shipped_on": data.draw(st.none() | hs.dates, label="shipped_on"),
             "note": data.draw(hs.notes, label="note"),
         }
@@ -742,6 +746,29 @@ class Adversary(RuleBasedStateMachine):
             self.check_creation(record, trail)
             self.check_reviews(record, trail)
             self.checked[record.ref] = record.version
+        self.check_returned(records)
+
+    def check_returned(self, records: Sequence[Record]) -> None:
+        """(f) Returns against a contract line never exceed what was shipped on it."""
+        returned: collections.Counter[tuple[str, int]] = collections.Counter()
+        for r in records:
+            if (
+                isinstance(r, Return)
+                and r.kind == "return"
+                and r.contract_ref is not None
+                and r.line_no is not None
+                and r.state != "cancelled"
+                and r.judgement != "invalid"
+            ):
+                returned[(r.contract_ref, r.line_no)] += r.quantity
+        shipped = {
+            (c.ref, x.line_no): x.shipped
+            for c in records
+            if isinstance(c, Contract)
+            for x in c.lines
+        }
+        for key, quantity in returned.items():
+            assert quantity <= shipped.get(key, 0), f"(f) {quantity} returned on {key}: {shipped}"
 
     def check_creation(self, record: Record, trail: Sequence[AuditEvent]) -> None:
         """(e) The first version holds no review state of its own."""

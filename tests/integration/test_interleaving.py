@@ -442,12 +442,13 @@ def test_replace_goods_conflict_rolls_back_the_return_too(
         if state == "completed":
             desk.fire(contract, "complete", actor=CLERK)
         ret = desk.returns.report(
-            customer=Customer("C1", "Customer"),
+            customer=desk.get(contract).customer,  # type: ignore[attr-defined]
             product="bracket",
             reason_code="quality",
             reason_text="cracked",
             quantity=2,
             contract_ref=contract,
+            line_no=1,
             actor=CLERK,
         ).ref
         desk.fire(ret, "receive_goods", actor=MAT, receipt_no="WL-1", quantity=2)

@@ -162,7 +162,7 @@ def test_demo_runs_twice_on_the_same_database(
     out = capsys.readouterr().out
     assert re.search(r"REQ-\d{4}-000001: order taken in", out)
     assert re.search(r"REQ-\d{4}-000003: order taken in", out)
-    assert re.search(r"RMA-\d{4}-000004: complaint judged invalid", out)
+    assert re.search(r"RMA-\d{4}-000005: complaint judged invalid", out)
 
 
 # --- workers: remind, dispatch, outbox -------------------------------------------------------

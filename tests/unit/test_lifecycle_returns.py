@@ -299,7 +299,7 @@ def test_a_replacement_reopens_the_contract_delivery_through_its_lifecycle(desk:
     c = shipped_contract(desk)
     with pytest.raises(ValidationError, match=r"desk\.returns\.dispose"):
         desk.fire(c.ref, "replace_goods", actor=SALES, return_ref="x", product="p", quantity=1)
-    r = judged_valid(desk, contract_ref=c.ref)
+    r = judged_valid(desk, contract_ref=c.ref, line_no=1)
     assert r.shipped_on is not None  # taken from the contract's shipping order
     desk.returns.dispose(r.ref, "replace", actor=QUALITY_MANAGER)
     reopened = desk.get(c.ref)
@@ -313,16 +313,12 @@ def test_a_replacement_reopens_the_contract_delivery_through_its_lifecycle(desk:
 
 
 def test_a_replacement_that_cannot_reopen_the_contract_writes_nothing(desk: Desk) -> None:
-    """A contract not yet shipped cannot take a replacement: the disposition is not written."""
-    clerk = Actor("s1", roles={"sales"})
-    c = desk.contracts.draft(
-        customer=CUSTOMER,
-        currency="CNY",
-        actor=clerk,
-        lines=[ContractLine(line_no=1, product="p", quantity=10, unit_price=Money(1, "CNY"))],
-    )
-    r = judged_valid(desk, contract_ref=c.ref)
-    with pytest.raises(InvalidTransition, match="'replace_goods' is not allowed in state 'draft'"):
+    """A closed contract cannot take a replacement: the disposition is not written."""
+    c = shipped_contract(desk)
+    for event in ("complete", "close"):
+        desk.fire(c.ref, event, actor=SALES)
+    r = judged_valid(desk, contract_ref=c.ref, line_no=1)
+    with pytest.raises(InvalidTransition, match="'replace_goods' is not allowed in state 'closed'"):
         desk.returns.dispose(r.ref, "replace", actor=QUALITY_MANAGER)
     assert desk.get(r.ref).state == "dispositioning"
 

@@ -440,6 +440,15 @@ class Lifecycle:
     #: Fields the engine derives from the inputs at creation (a contract's
     #: amount from its lines); runs after the inputs were checked.
     derived: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    #: Checks the inputs against other records, inside the creating
+    #: transaction and before a number is drawn (a return against its
+    #: contract): ``(inputs, transaction)``; raises a ReqMgmtError to refuse.
+    against_store: Callable[[Mapping[str, Any], Any], None] | None = None
+    #: Recipients of the creating event computed from the new record, besides
+    #: ``create_notify`` (materials hears of a return with goods, not of a complaint).
+    create_notify_from: Callable[[Record], Sequence[str]] | None = None
+    #: Who ``create_notify_from`` names (for the recipient table of docs/hooks.md).
+    create_notify_from_says: str = ""
 
     @property
     def input_names(self) -> frozenset[str]:
@@ -483,6 +492,8 @@ class Lifecycle:
             en="register",
             roles=self.create_roles,
             notify=self.create_notify,
+            notify_from=self.create_notify_from,
+            notify_from_says=self.create_notify_from_says,
         )
 
     def state(self, name: str) -> State:

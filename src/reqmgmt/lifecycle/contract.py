@@ -44,7 +44,7 @@ from .base import (
     note_as_reason,
     refuses,
 )
-from .returns import REPLACEMENT
+from .returns import REPLACEMENT, REPLACEMENT_IN_FULFILMENT
 
 __all__ = ["AMENDABLE", "APPROVER_ROLES", "CONTRACT", "classify_contract"]
 
@@ -740,6 +740,7 @@ CONTRACT = Lifecycle(
             notify_from_says=_LIAISON_SAYS,
         ),
         REPLACEMENT,
+        REPLACEMENT_IN_FULFILMENT,
         Transition(
             event="cancel",
             sources=("draft", "in_review", "approved", "awaiting_customer", "confirmed"),

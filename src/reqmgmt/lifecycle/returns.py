@@ -15,19 +15,23 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from ..errors import ValidationError
+import attrs
+
+from ..errors import NotFound, ValidationError
 from ..i18n import Text, reason
 from ..model import (
     DISPOSITIONS,
     Capa,
     Contract,
     ContractLine,
+    Customer,
     GoodsReceipt,
     Money,
     QualityReport,
     Record,
     Return,
 )
+from ..storage.base import RowLock
 from .base import (
     Context,
     CreationInput,
@@ -39,7 +43,7 @@ from .base import (
     refuses,
 )
 
-__all__ = ["REPLACEMENT", "RETURNS"]
+__all__ = ["REPLACEMENT", "REPLACEMENT_IN_FULFILMENT", "RETURNS", "check_against_contract"]
 
 CAPA_WINDOW = timedelta(days=90)
 
@@ -209,6 +213,117 @@ def _no_capa_needed(ctx: Context) -> str | None:
     return None
 
 
+_WHERE = "creating a return"
+
+
+def returned_before(tx: Any, contract: Contract, line_no: int) -> int:
+    """Goods already returned on ``line_no`` of ``contract``: the quantities of its returns
+    with goods that are neither cancelled nor judged invalid (those in progress count).
+
+    Read through ``tx`` by the contract's customer (an indexed column), so the
+    count sees the command's own transaction.
+    """
+    total = 0
+    for other in tx.query(kind="return", customer=contract.customer.id):
+        if (
+            isinstance(other, Return)
+            and other.kind == "return"
+            and other.contract_ref == contract.ref
+            and other.line_no == line_no
+            and other.state != "cancelled"
+            and other.judgement != "invalid"
+        ):
+            total += other.quantity
+    return total
+
+
+def check_against_contract(fields: Mapping[str, Any], tx: Any) -> None:
+    """A return checked against its contract, inside the creating transaction.
+
+    With ``contract_ref``: the contract exists (:class:`NotFound`), is a
+    contract, is the same customer's; a return with goods names a goods line
+    of it (``line_no``) and returns at most what was shipped on that line
+    minus what was returned before (returns neither cancelled nor judged invalid, those still
+    in progress too).  A complaint
+    may name a line (it must exist) and has no quantity to check.  A
+    ``line_no`` without ``contract_ref`` is refused.  The contract is locked
+    first (:class:`~reqmgmt.storage.base.RowLock`) so two returns racing on
+    one line run one after the other.  Each refusal names the check and
+    the numbers.
+    """
+    ref = fields.get("contract_ref")
+    line_no = fields.get("line_no")
+    if ref is None:
+        if line_no is not None:
+            raise ValidationError(
+                "line_no", line_no, "no line number without contract_ref (the contract's line)",
+                where=_WHERE,
+            )  # fmt: skip
+        return
+    if not isinstance(ref, str):
+        raise ValidationError("contract_ref", ref, "the reference of a contract", where=_WHERE)
+    if isinstance(tx, RowLock):
+        tx.lock(ref)
+    contract = tx.get(ref)
+    if contract is None:
+        raise NotFound(ref, hint="contract_ref must name an existing contract")
+    if not isinstance(contract, Contract):
+        raise ValidationError(
+            "contract_ref", ref, f"the reference of a contract, not of a {contract.RECORD_KIND}",
+            where=_WHERE,
+        )  # fmt: skip
+    customer = fields.get("customer")
+    if not isinstance(customer, Customer):
+        raise ValidationError("customer", customer, "a Customer", where=_WHERE)
+    if customer.id != contract.customer.id:
+        raise ValidationError(
+            "customer",
+            customer.id,
+            f"the customer of {ref}, {contract.customer.id} ({contract.customer.name}): "
+            "a return is made against the same customer's contract",
+            where=_WHERE,
+        )
+    goods = fields.get("kind", "return") == "return"
+    if line_no is None:
+        if not goods:
+            return
+        raise ValidationError(
+            "line_no", None,
+            f"the line of {ref} the goods come from: " + _lines(contract), where=_WHERE,
+        )  # fmt: skip
+    line = next((x for x in contract.lines if x.line_no == line_no and type(line_no) is int), None)
+    if line is None or line.kind != "goods":
+        raise ValidationError(
+            "line_no", line_no, f"a goods line of {ref}: " + _lines(contract), where=_WHERE
+        )
+    if not goods:
+        return
+    quantity = fields.get("quantity", 1)
+    if type(quantity) is not int or quantity < 1:
+        raise ValidationError("quantity", quantity, "a positive whole number", where=_WHERE)
+    already = returned_before(tx, contract, line_no)
+    available = line.shipped - already
+    if quantity > available:
+        raise ValidationError(
+            "quantity",
+            quantity,
+            f"at most {max(available, 0)} on {ref} line {line_no}: {line.shipped} shipped "
+            f"minus {already} already returned (returns not cancelled nor judged invalid)",
+            where=_WHERE,
+        )
+
+
+def _lines(contract: Contract) -> str:
+    goods = [f"{x.line_no} ({x.product}, {x.shipped} shipped)" for x in contract.lines
+             if x.kind == "goods"]  # fmt: skip
+    return "lines " + ", ".join(goods) if goods else "it has no goods lines"
+
+
+def _materials_for_goods(record: Record) -> tuple[str, ...]:
+    """Materials receives returned goods (物料入库单): told when a return with goods is reported."""
+    return ("department:materials",) if _return(record).kind == "return" else ()
+
+
 RETURNS = Lifecycle(
     kind="return",
     record_type=Return,
@@ -218,6 +333,12 @@ RETURNS = Lifecycle(
     create_event="report",
     create_roles={"sales"},
     create_notify=("department:quality",),
+    create_notify_from=_materials_for_goods,
+    create_notify_from_says=(
+        "a return with goods: `department:materials` (receives them, writes the 物料入库单); "
+        "a complaint: nobody more"
+    ),
+    against_store=check_against_contract,
     number_prefix="RMA",
     data_help={
         "receipt_no": "the number of the materials receipt (物料入库单) of the returned goods",
@@ -427,6 +548,15 @@ def _replacement(ctx: Context) -> Mapping[str, Any]:
     return {"lines": (*contract.lines, line)}
 
 
+@refuses("contract.amendment_before_replacement")
+def _no_amendment_in_review(ctx: Context) -> str | None:
+    """A pending amendment would overwrite the lines on approval: decide it first."""
+    amendment = getattr(ctx.record, "amendment", None)
+    if amendment is not None:
+        return reason("contract.amendment_before_replacement", fields=", ".join(amendment.fields))
+    return None
+
+
 #: The contract transition a valid return with disposition "replace" fires:
 #: the delivery obligation reopens through the contract's own lifecycle.
 REPLACEMENT = Transition(
@@ -440,4 +570,14 @@ REPLACEMENT = Transition(
     effects=(_replacement,),
     notify=("department:shipping", "department:production"),
     via="desk.returns.dispose",
+)
+
+#: A further valid return on a contract still in fulfilment (an earlier
+#: replacement reopened it, or it never finished shipping): the replacement line
+#: is added and the contract stays in fulfilment.
+REPLACEMENT_IN_FULFILMENT = attrs.evolve(
+    REPLACEMENT,
+    sources=("in_fulfilment",),
+    dest="in_fulfilment",
+    guards=(_no_amendment_in_review,),
 )

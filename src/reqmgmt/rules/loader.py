@@ -66,6 +66,7 @@ CONSUMED_TABLES: Mapping[str, str] = MappingProxyType(
     {
         "contract_class": "one",
         "review_route": "one",
+        "sample_order": "one",
         "amendment_departments": "list",
         "requirement_deadline": "one",
         "step_deadline": "one",
@@ -82,7 +83,7 @@ _SHAPES = {
 _OUTPUT_VALUE_TYPES = (str, int, float, bool, Decimal, date)
 
 _SCALARS = frozenset({str, int, float, bool, date, datetime, time})
-_TOP_KEYS = {"tables", "meta", "vocabularies", "calendar"}
+_TOP_KEYS = {"tables", "meta", "vocabularies", "calendar", "no_step_deadline"}
 _TABLE_KEYS = {
     "zh", "en", "source", "hit", "inputs", "outputs", "currency", "default", "rows",
     "examples", "remove", "aggregation", "output_values",
@@ -713,6 +714,7 @@ def load_rules(
     _check_self_review(merged, problems)
     _check_steps(merged, vocabularies, problems)
     calendar = _calendar(read, problems)
+    no_deadline = _no_step_deadline(read, problems)
     if problems.items:
         raise ConfigError("rule set", problems.items)
     return RuleSet(
@@ -721,6 +723,7 @@ def load_rules(
         sources=tuple(o for o, _ in read),
         vocabularies=vocabularies,
         calendar=calendar,
+        no_step_deadline=no_deadline,
     )
 
 
@@ -760,6 +763,38 @@ def _check_consumed(
             f"does not give; this table accepts hit {', '.join(repr(h) for h in accepted)}"
             + (" without an aggregation" if table.aggregation else ""),
         )
+
+
+def _no_step_deadline(
+    read: Iterable[tuple[str, Mapping[str, Any]]], problems: _Problems
+) -> Mapping[tuple[str, str], str]:
+    """``[no_step_deadline.<kind>]`` ``<state> = "<reason>"``: states declared to have no
+    step deadline, each with its reason; a later source replaces a state's reason.
+
+    Which kinds and states exist is checked when a Desk meets its lifecycles
+    (:func:`check_no_step_deadline`).
+    """
+    found: dict[tuple[str, str], str] = {}
+    for origin, data in read:
+        section = data.get("no_step_deadline")
+        if section is None:
+            continue
+        if not isinstance(section, Mapping):
+            problems.add(origin, "'no_step_deadline' must be a table of [no_step_deadline.<kind>]")
+            continue
+        for kind, states in section.items():
+            where = f"{origin}, no_step_deadline.{kind}"
+            if not isinstance(states, Mapping) or not states:
+                problems.add(where, 'must be a table of <state> = "<why it has no deadline>"')
+                continue
+            for state, reason in states.items():
+                if not isinstance(reason, str) or not reason.strip():
+                    problems.add(
+                        f"{where}.{state}", "the reason the state has no step deadline (a text)"
+                    )
+                    continue
+                found[(kind, state)] = reason
+    return MappingProxyType(found)
 
 
 def _vocabularies(

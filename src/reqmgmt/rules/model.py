@@ -340,6 +340,9 @@ class RuleSet:
     #: The rule file's ``[calendar]``: the company's holidays, make-up workdays,
     #: shutdowns and complete years (:mod:`reqmgmt.calendar`); part of ``version``.
     calendar: CompanyCalendar | None = None
+    #: States declared to have no step deadline, ``(kind, state) -> reason``
+    #: (the rule file's ``[no_step_deadline.<kind>]``).  Not part of ``version``.
+    no_step_deadline: Mapping[tuple[str, str], str] = field(factory=dict)
 
     def vocabulary(self, name: str) -> Vocabulary:
         """The vocabulary ``name``; :class:`ConfigError` lists the declared ones."""

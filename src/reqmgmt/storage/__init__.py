@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import BulkInsert, OutboxEntry, Store, Transaction
+from .base import BulkInsert, OutboxEntry, RowLock, Store, Transaction
 from .memory import MemoryStore
 
-__all__ = ["BulkInsert", "MemoryStore", "OutboxEntry", "Store", "Transaction"]
+__all__ = ["BulkInsert", "MemoryStore", "OutboxEntry", "RowLock", "Store", "Transaction"]

@@ -24,6 +24,7 @@ __all__ = [
     "OutboxEntry",
     "RawRead",
     "RawRow",
+    "RowLock",
     "Store",
     "Transaction",
 ]
@@ -168,6 +169,25 @@ class BulkInsert(Protocol):
         that is taken (stored already, or twice in ``records``) raises
         :class:`reqmgmt.ConflictError` naming it.
         """
+        ...
+
+
+@runtime_checkable
+class RowLock(Protocol):
+    """Optional for a :class:`Transaction`: hold a record against other writers.
+
+    A creating command that checks its inputs against another record (a
+    return against the quantities shipped on its contract) locks that record
+    first, so two such commands racing on it run one after the other and the
+    second sees what the first wrote.  PostgreSQL: ``SELECT ... FOR UPDATE``
+    until the transaction ends; SQLite needs nothing (every transaction is
+    ``BEGIN IMMEDIATE``, one writer at a time); the memory store holds a
+    per-record lock until commit or rollback.  A store without it runs the
+    check inside the transaction but leaves the race window open.
+    """
+
+    def lock(self, ref: str) -> None:
+        """Hold ``ref`` (stored or not) until this transaction ends."""
         ...
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from ..audit import canonical, from_canonical
-from ..errors import ConflictError
+from ..errors import ConflictError, StoreUnavailable
 from ..model import AuditEvent, Notification, Record
 from ..serialize import unstructure
 from .base import OutboxEntry, RawRow
@@ -40,6 +40,8 @@ class MemoryStore:
         self._outbox: dict[str, Notification | OutboxEntry] = {}
         self._outbox_by_ref: dict[str, list[str]] = {}
         self._sequences: dict[str, int] = {}
+        # ref -> the lock a transaction holds on it until it ends (RowLock)
+        self._row_locks: dict[str, threading.Lock] = {}
 
     def transaction(self) -> _MemoryTransaction:
         """A unit of work: committed when the block ends normally, discarded otherwise."""
@@ -52,6 +54,10 @@ class MemoryStore:
         return len(self._records)
 
 
+#: Seconds a transaction waits for a record another one holds (RowLock).
+_LOCK_WAIT = 30.0
+
+
 def _entry(item: Notification | OutboxEntry) -> OutboxEntry:
     # Notifications are kept bare until a delivery is attempted: most are
     # delivered once, and the entry object would be garbage right away.
@@ -59,7 +65,7 @@ def _entry(item: Notification | OutboxEntry) -> OutboxEntry:
 
 
 class _MemoryTransaction:
-    __slots__ = ("_audit", "_drawn", "_outbox", "_store", "_writes")
+    __slots__ = ("_audit", "_drawn", "_held", "_outbox", "_store", "_writes")
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -69,16 +75,37 @@ class _MemoryTransaction:
         self._outbox: dict[str, Notification | OutboxEntry] = {}
         # name -> (value before this transaction drew, last value it drew)
         self._drawn: dict[str, tuple[int, int]] | None = None
+        self._held: list[threading.Lock] = []
 
     def __enter__(self) -> _MemoryTransaction:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         # Staged writes are simply dropped when the block failed.
-        if exc_type is None:
-            self._commit()
-        elif self._drawn:
-            self._return_numbers(self._drawn)
+        try:
+            if exc_type is None:
+                self._commit()
+            elif self._drawn:
+                self._return_numbers(self._drawn)
+        finally:
+            for held in self._held:
+                held.release()
+            self._held.clear()
+
+    def lock(self, ref: str) -> None:
+        """Hold ``ref`` against other transactions until this one ends (RowLock)."""
+        store = self._store
+        with store._lock:
+            row_lock = store._row_locks.setdefault(ref, threading.Lock())
+        if row_lock in self._held:
+            return
+        if not row_lock.acquire(timeout=_LOCK_WAIT):
+            raise StoreUnavailable(
+                "memory://",
+                f"{ref} stayed locked by another transaction for {_LOCK_WAIT:g} s; "
+                "nothing was written, retry the command",
+            )
+        self._held.append(row_lock)
 
     def _return_numbers(self, drawn: dict[str, tuple[int, int]]) -> None:
         """Give back the numbers a failed transaction drew, as a SQL rollback would.

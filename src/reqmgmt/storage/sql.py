@@ -586,6 +586,16 @@ class _SqlTransaction:
         found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
         return None if found is None else self._checked(ref, found)
 
+    def lock(self, ref: str) -> None:
+        """Hold the row of ``ref`` until the transaction ends (storage.base.RowLock).
+
+        SQLite: nothing to do, the transaction is the only writer.
+        """
+        if self.pg and _storable(ref):
+            self.conn.execute(
+                sa.select(records.c.ref).where(records.c.ref == ref).with_for_update()
+            )
+
     def _checked(self, ref: str, found: tuple[Any, ...]) -> Record:
         """The record of a GET row, refused when its columns disagree with its document."""
         try:

@@ -1,0 +1,24 @@
+"""Issue 14 acceptance: the demo shows points 10, 11 and 12 on a SQLite database."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from reqmgmt.demo import run_demo
+
+
+def test_the_demo_shows_the_contract_check_a_second_replacement_and_the_reminders(
+    tmp_path: Path,
+) -> None:
+    out = io.StringIO()
+    assert run_demo(f"sqlite:///{tmp_path / 'reqmgmt.db'}", out) == 0
+    text = out.getvalue()
+    assert "materials (资材部) told when it was reported" in text  # 12
+    assert "expected at most 29800 on CON-2026-000001 line 1: 30000 shipped minus 200" in text  # 10
+    assert "second replacement on CON-2026-000001 while in_fulfilment: lines 1, 2, 3" in text  # 11
+    assert "waiting for the quality manager's disposition (step disposition" in text  # 12
+    assert "1 reminder(s) queued" in text
+    log = (tmp_path / "reqmgmt-notifications.log").read_text(encoding="utf-8")
+    assert ":disposition@" in log
+    assert ":capa@" in log  # the CAPA past its due_on
