@@ -219,6 +219,7 @@ def _samples(db: str, facts: Path) -> dict[str, list[str]]:
         "outbox": ["outbox", "--db", db, "--status", "delivered"],
         "report": ["report", "--db", db],
         "verify": ["verify", "--db", db],
+        "form": ["form", "REQ-2026-000001", "--db", db],
     }
 
 
@@ -254,6 +255,8 @@ def test_every_command_prints_one_json_document_with_json(tmp_path: Path, db: st
     assert data["demo"]["audit_chains_intact"] is True
     assert data["diagram"]["requirement"].startswith("stateDiagram-v2")
     assert data["verify"]["broken"] == []
+    assert data["form"]["forms"][0] == {"name": "production_notice", "zh": "生产通知表",
+                                        "en": "production notice"}  # fmt: skip
 
 
 def test_errors_are_json_too(tmp_path: Path) -> None:
