@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -306,8 +307,55 @@ def test_pdf_through_weasyprint_embeds_a_cjk_font(demo: Desk, tmp_path: Path) ->
     path = tmp_path / "notice.pdf"
     path.write_bytes(pdf)
     fonts = shutil.which("pdffonts")
+    if fonts is None and os.environ.get("CI") == "true":
+        pytest.fail("pdffonts (poppler-utils) is required under CI=true: .ci/run installs it")
     if fonts is not None:  # poppler-utils: the embedded fonts include a CJK one
         listed = subprocess.run([fonts, path], capture_output=True, text=True, check=True).stdout
         assert any(name in listed for name in ("WenQuanYi", "Noto", "SourceHan", "Droid")), listed
     with pytest.raises(ValidationError, match=r"render_pdf\.html"):
         render_pdf(b"<html></html>")  # type: ignore[arg-type]
+
+
+# --- reqmgmt form ---------------------------------------------------------------------------------
+
+
+def test_reqmgmt_form_lists_renders_and_writes(tmp_path: Path) -> None:
+    from .test_cli_commands import cli
+
+    url = f"sqlite:///{tmp_path / 'erp.db'}"
+    clock = FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+    with Desk.open(url, clock=clock) as desk:
+        ref = desk.requirements.receive(
+            customer=Customer("C1", "华南五金"),
+            description=HOSTILE,
+            actor=Actor("clerk", roles={"sales"}),
+        ).ref
+    listed = cli("form", ref, "--db", url, cwd=tmp_path, check=0).stdout
+    assert "production_notice  生产通知表" in listed
+    assert "delivery_note" not in listed
+    html = cli("form", ref, "--form", "生产通知表", "--db", url, cwd=tmp_path, check=0).stdout
+    assert "&lt;script&gt;" in html
+    assert FormPage(html).fields["需求内容 description"] == HOSTILE
+    out = tmp_path / "notice.html"
+    cli("form", ref, "--form", "production_notice", "--out", str(out), "--db", url, cwd=tmp_path,
+        check=0)  # fmt: skip
+    assert FormPage(out.read_text(encoding="utf-8")).title == "生产通知表 production notice"
+    pdf = tmp_path / "plan.pdf"
+    cli("form", ref, "--form", "delivery_plan", "--out", str(pdf), "--db", url, cwd=tmp_path,
+        check=0)  # fmt: skip
+    assert pdf.read_bytes().startswith(b"%PDF")
+    # Host templates from the command line.
+    (tmp_path / "host").mkdir()
+    (tmp_path / "host" / "print.css").write_text("h1 { color: #654321; }", encoding="utf-8")
+    themed = cli("form", ref, "--form", "capa", "--db", url, "--templates", str(tmp_path / "host"),
+                 cwd=tmp_path, check=1)  # fmt: skip
+    assert "a form that applies to" in themed.stderr
+    assert "production_notice (生产通知表)" in themed.stderr
+    themed = cli("form", ref, "--form", "交货计划表", "--db", url, "--templates",
+                 str(tmp_path / "host"), cwd=tmp_path, check=0)  # fmt: skip
+    assert "#654321" in themed.stdout
+    bad = cli("form", ref, "--form", "capa", "--out", "x.txt", "--db", url, cwd=tmp_path, check=2)
+    assert "--out 'x.txt': expected a file ending in .html or .pdf" in bad.stderr
+    cli("form", ref, "--out", "x.html", "--db", url, cwd=tmp_path, check=2)
+    cli("form", ref, "--form", "capa", "--db", url, "--templates", "nowhere", cwd=tmp_path,
+        check=1)  # fmt: skip
