@@ -189,6 +189,7 @@ def test_the_return_forms(demo: Desk) -> None:
     quality = FormPage(demo.form(r.ref, "品质异常处理报告"))
     assert quality.fields["检验结果 findings"] == r.report.findings
     assert quality.fields["安全相关 safety related"] == "是 yes"
+    assert quality.fields["类别 kind"] == "客户退货 return with goods"
     judged = quality.signed("judge_valid")
     assert [(s["data-actor"], s["meaning"]) for s in judged] == [("chen.jing", "审核 review")]
     assert [s["data-actor"] for s in quality.signed("dispose")] == ["lin.qm"]
@@ -217,6 +218,14 @@ def test_every_form_renders_for_some_demo_record(demo: Desk) -> None:
             else:
                 assert "尚无签名" in html, (record.ref, spec.name)
     assert rendered == signed == set(FORMS)
+
+
+def test_the_demo_writes_every_form_beside_its_database(tmp_path: Path) -> None:
+    out = io.StringIO()
+    assert run_demo(f"sqlite:///{tmp_path / 'shop.db'}", out) == 0
+    written = sorted((tmp_path / "shop-forms").glob("*.html"))
+    assert {p.stem.split("-", 3)[-1] for p in written} == set(FORMS)
+    assert f"({len(FORMS)} kinds) written to {tmp_path / 'shop-forms'}" in out.getvalue()
 
 
 # --- hostile text, not-applicable forms, host templates ----------------------------------------

@@ -29,6 +29,7 @@ from attrs import frozen
 from ..errors import ConfigError, ValidationError
 from ..model import (
     REQUIREMENT_PRIORITIES,
+    RETURN_KINDS,
     SIGNATURE_MEANINGS,
     AuditEvent,
     Contract,
@@ -608,7 +609,7 @@ def _return_fields(f: _Filling, r: Return) -> list[Field]:
     return [
         Field("退货单号", "return number", r.ref),
         *_customer_fields(r),
-        Field("类别", "kind", r.kind),
+        Field("类别", "kind", " ".join(RETURN_KINDS.get(r.kind, (r.kind,)))),
         Field("合同号", "contract", r.contract_ref),
         Field("品名", "product", r.product),
         Field("数量", "quantity", str(r.quantity)),
