@@ -1,4 +1,5 @@
-"""The ``reqmgmt`` command: demo, diagram, rules, db, remind, dispatch, outbox, report, doctor.
+"""The ``reqmgmt`` command: demo, diagram, rules, db, remind, dispatch, outbox, form, report,
+doctor, messages.
 
 Each command is a function registered with :func:`reqmgmt.commandline.command`;
 the options every command shares (``--json``, ``-v``, ``--plugin``, ...), the
@@ -786,6 +787,58 @@ def _verify(ctx: Context) -> Outcome:
     elif new is not None:
         lines.append(f"no anchor written to {new}: the store is not intact")
     return Outcome(data=data, text="\n".join(lines), code=Exit.OK if report else Exit.ATTENTION)
+
+
+# --- form -------------------------------------------------------------------------------------
+
+
+def _form_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ref", help="the record, e.g. REQ-2026-000001")
+    p.add_argument(
+        "--form",
+        metavar="NAME",
+        help="the form to render (its name or Chinese title, e.g. production_notice or "
+        "生产通知表); without it, list the forms that apply to REF",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write FILE.html, or FILE.pdf (needs the 'forms' extra), instead of printing HTML",
+    )
+    p.add_argument("--templates", metavar="DIR", help="a folder of templates overriding the forms'")
+    _db_option(p)
+
+
+@command("form", help="render a record as one of the seed's forms (HTML or PDF)",
+         arguments=_form_arguments)  # fmt: skip
+def _form(ctx: Context) -> Outcome:
+    from .forms import forms_for, render_pdf
+
+    args = ctx.args
+    suffix = Path(args.out).suffix.lower() if args.out else None
+    if suffix not in {None, ".html", ".htm", ".pdf"}:
+        raise UsageError(f"--out {args.out!r}: expected a file ending in .html or .pdf")
+    if args.out and not args.form:
+        raise UsageError("--out needs --form NAME (reqmgmt form REF lists the forms)")
+    with ctx.desk() as desk:
+        if args.templates is not None:
+            from .forms.forms import template_folder
+
+            desk.form_templates = template_folder(args.templates)
+        if not args.form:
+            record = desk.get(args.ref)
+            specs = forms_for(record, desk.history(args.ref))
+            rows = [[s.name, s.zh, s.en] for s in specs]
+            listed = [{"name": s.name, "zh": s.zh, "en": s.en} for s in specs]
+            data = {"ref": args.ref, "forms": listed}
+            text = render_table(["form", "表单", "title"], rows) if rows else "no form applies"
+            return Outcome(data=data, text=text)
+        html = desk.form(args.ref, args.form)
+    if args.out is None:
+        return Outcome(data={"ref": args.ref, "form": args.form, "html": html}, text=html)
+    target = Path(args.out)
+    target.write_bytes(render_pdf(html) if suffix == ".pdf" else html.encode("utf-8"))
+    return Outcome(data={"written": [str(target)]}, text=f"wrote {target}")
 
 
 # --- report -----------------------------------------------------------------------------------

@@ -86,6 +86,25 @@ def _log_path(url: str) -> Path:
     return Path("reqmgmt-notifications.log")
 
 
+def _forms(desk: Desk, url: str) -> str:
+    """Every form that applies to the demo's records, as HTML beside the database."""
+    from .forms import forms_for
+
+    log = _log_path(url)
+    folder = log.with_name(log.name.removesuffix("-notifications.log") + "-forms")
+    folder.mkdir(exist_ok=True)
+    written: set[str] = set()
+    count = 0
+    for record in desk.query():
+        for spec in forms_for(record, desk.history(record.ref)):
+            page = folder / f"{record.ref}-{spec.name}.html"
+            page.write_text(desk.form(record.ref, spec.name), encoding="utf-8")
+            written.add(spec.zh)
+            count += 1
+    return (f"表单 forms: {count} HTML forms ({len(written)} kinds) written to {folder}; "
+            f"PDF: reqmgmt form REF --form NAME --out FILE.pdf")  # fmt: skip
+
+
 def _line(quantity: int, price: str) -> ContractLine:
     return ContractLine(
         line_no=1,
@@ -323,6 +342,7 @@ def run_demo(url: str, out: TextIO) -> int:
         broken = [r.ref for r in desk.query() if not desk.verify_history(r.ref)]
         print(f"\naudit chains: {'all intact' if not broken else 'BROKEN: ' + ', '.join(broken)}; "
               f"{notifier.count} notifications written to {log}", file=out)  # fmt: skip
+        print(_forms(desk, url), file=out)
         print("\n管理报告 management report (everything in this database)\n", file=out)
         print(desk.report().table(), file=out)
     return 0 if not broken else 1

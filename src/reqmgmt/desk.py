@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -45,6 +46,7 @@ from .errors import (
     TransitionBlocked,
     ValidationError,
 )
+from .forms.forms import render_form, template_folder
 from .hookcalls import (
     ask_approvers,
     ask_authorize,
@@ -184,8 +186,11 @@ class Desk:
         autodispatch: bool = True,
         rules: RuleSet | None = None,
         previous_rules: Iterable[RuleSet] = (),
+        form_templates: str | Path | None = None,
     ) -> None:
         self.store = store
+        #: The host's folder of form templates (docs/forms.md), checked; ``None``: the built-in.
+        self.form_templates: Path | None = template_folder(form_templates)
         self.pm = pm
         self.rules: RuleSet = rules if rules is not None else default_rules(rule_functions(pm))
         #: Earlier rule sets by version, for re-deciding records pinned to them.
@@ -222,6 +227,7 @@ class Desk:
         autodispatch: bool = True,
         previous_rules: Iterable[RuleSet] = (),
         create: bool = True,
+        form_templates: str | Path | None = None,
     ) -> Desk:
         """Open a Desk on the store at ``url`` (``memory://`` by default).
 
@@ -238,6 +244,8 @@ class Desk:
         raises :class:`NoDatabase` otherwise, creating nothing (what a
         program that only reads or works the outbox wants: a typo in the URL
         is an error, not an empty database).
+        ``form_templates``: a folder of templates overriding the built-in
+        forms' (:meth:`form`, docs/forms.md).
         Raises :class:`ConfigError` when no plugin can open ``url``, and
         :class:`StoreUnavailable` when the database cannot be reached.
         """
@@ -263,6 +271,7 @@ class Desk:
             autodispatch=autodispatch,
             rules=ruleset,
             previous_rules=previous_rules,
+            form_templates=form_templates,
         )
 
     # --- context manager --------------------------------------------------------------
@@ -1043,6 +1052,19 @@ class Desk:
         return [
             e for e in engine.events_from(record.state) if self._verdict(record, e, actor, {}, now)
         ]
+
+    # --- forms ----------------------------------------------------------------------------------
+
+    def form(self, ref: str, name: str) -> str:
+        """The form ``name`` (e.g. ``"production_notice"`` or ``"生产通知表"``) of ``ref`` as HTML.
+
+        Filled from the record and its audit trail (who signed, when, with
+        which opinion); print CSS, zh-CN labels with English beside.
+        :func:`reqmgmt.forms.render_pdf` turns it into PDF.  Raises
+        :class:`ValidationError` when the form does not apply to the record,
+        naming the forms that do (docs/forms.md).
+        """
+        return render_form(self, ref, name)
 
     # --- reports --------------------------------------------------------------------------------
 

@@ -228,6 +228,7 @@ def _samples(db: str, facts: Path) -> dict[str, list[str]]:
         "verify": ["verify", "--db", db],
         "doctor": ["doctor", "--db", db, "--today", "2025-06-02"],
         "messages": ["messages"],
+        "form": ["form", "REQ-2026-000001", "--db", db],
     }
 
 
@@ -269,6 +270,8 @@ def test_every_command_prints_one_json_document_with_json(tmp_path: Path, db: st
         data["messages"]["signoff.incomplete"]["zh"]
         == "第 {round} 轮会签尚缺以下部门签字：{missing}"
     )
+    assert data["form"]["forms"][0] == {"name": "production_notice", "zh": "生产通知表",
+                                        "en": "production notice"}  # fmt: skip
 
 
 def test_errors_are_json_too(tmp_path: Path) -> None:
