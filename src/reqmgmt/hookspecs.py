@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .model import Actor, AuditEvent, Money, Notification, Record
+    from .model import Actor, AuditEvent, CreditRecord, Customer, Money, Notification, Record
     from .reminders import Calendar, Deadline
     from .storage.base import Store
 
@@ -106,6 +106,25 @@ def reqmgmt_before_transition(record: Record, event: str, actor: Actor) -> None:
     written.  Any other exception, or an answer other than ``None``
     (returning ``False`` is no veto), aborts the command with a
     :class:`reqmgmt.HookError`; nothing is written.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Intake: what the host knows of customers, subcontractors and design projects
+# -------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def reqmgmt_customer_credit(customer: Customer) -> CreditRecord | None:
+    """Give ``customer``'s past integrity and credit record (信用记录).
+
+    Called inside the command that receives a requirement
+    (``desk.requirements.receive``, ``create`` and ``create_many`` of
+    requirements), before anything is written.  Return a
+    :class:`reqmgmt.CreditRecord` whose ``customer_id`` is ``customer.id``;
+    it is kept on the requirement (``Requirement.credit``).  ``None``: no
+    record (the requirement keeps ``credit=None``).  Stops at first non-None
+    result.  To refuse a customer, veto in ``reqmgmt_before_transition``.
     """
 
 

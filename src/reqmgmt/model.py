@@ -48,9 +48,11 @@ __all__ = [
     "Capa",
     "Contract",
     "ContractLine",
+    "CreditRecord",
     "Customer",
     "FieldChange",
     "GoodsReceipt",
+    "IdentifiedRequirement",
     "Money",
     "Notification",
     "QualityReport",
@@ -348,7 +350,7 @@ MULTILINE_FIELDS = frozenset(
         "reason", "reason_text", "opinion", "note", "specification", "payment_terms",
         "delivery_method", "packaging", "quality_requirements", "acceptance_criteria",
         "terms", "findings", "cause", "actions", "verification", "window_override",
-        "confirmation",
+        "confirmation", "text",
     }
 )  # fmt: skip
 #: Fields holding a reference or identifier (at most :data:`MAX_ID` characters).
@@ -793,6 +795,60 @@ class Record:
 
 
 @frozen(kw_only=True)
+class IdentifiedRequirement:
+    """One requirement identified on a customer requirement (要求的识别, DOMAIN.md §1).
+
+    ``kind`` is a value of the rule set's ``identified_kinds`` vocabulary:
+    ``explicit`` (明示: product, quality, price, delivery, after-sales),
+    ``implied`` (隐含: needed for the intended use although unstated),
+    ``statutory`` (法律法规: standards, the destination country's law, recycling)
+    or ``company`` (公司附加: the company's own additional requirements).
+    ``identified_by`` is the actor who recorded it, ``at`` when.
+    """
+
+    kind: str = field(validator=_non_empty)
+    text: str = field(validator=_non_empty)
+    identified_by: str = field(validator=_non_empty)
+    at: datetime = field(validator=_aware)
+
+
+def _items(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+def _each_instance_of(cls: type) -> Any:
+    """Every item of a tuple field is a ``cls`` (records nested in a record)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Iterable[Any]) -> None:
+        for item in value:
+            if not isinstance(item, cls):
+                raise ValidationError(
+                    attribute.name,
+                    item,
+                    f"{cls.__name__} items only (got a {type(item).__name__})",
+                    where=type(instance).__name__,
+                )
+
+    return check
+
+
+@frozen(kw_only=True)
+class CreditRecord:
+    """The customer's past integrity and credit record (信用记录), consulted at intake.
+
+    The host's ERP gives it (``reqmgmt_customer_credit``) when a requirement
+    is received; it is kept on the requirement as it was then.  ``rating`` is
+    the host's own grade (``A``, ``good``, ``on hold``...), ``note`` what the
+    ERP says about it (overdue invoices, disputes), ``customer_id`` the
+    customer it is about (it must be the requirement's).
+    """
+
+    customer_id: str = field(validator=_non_empty)
+    rating: str = field(validator=_non_empty)
+    note: str = field(default="", validator=_text)
+
+
+@frozen(kw_only=True)
 class Requirement(Record):
     """A customer requirement (客户需求): an order, memo, inquiry, special requirement...
 
@@ -813,6 +869,18 @@ class Requirement(Record):
     clarifications: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     delivery_plan: str | None = field(default=None, validator=_optional_text)
     outsourcing: str | None = field(default=None, validator=_optional_text)
+    #: The requirements identified so far (明示, 隐含, 法律法规, 公司附加), in order.
+    identified: tuple[IdentifiedRequirement, ...] = field(
+        default=(), converter=_items, validator=_each_instance_of(IdentifiedRequirement)
+    )
+    #: The customer's credit record as the host gave it at intake (``None``: no host answer).
+    credit: CreditRecord | None = field(
+        default=None, validator=attrs.validators.optional(_instance_of(CreditRecord))
+    )
+
+    def identified_of(self, kind: str) -> tuple[IdentifiedRequirement, ...]:
+        """The identified requirements of one kind (``explicit``, ``implied``...)."""
+        return tuple(x for x in self.identified if x.kind == kind)
 
     @property
     def case_number(self) -> str:

@@ -682,7 +682,7 @@ class Adversary(RuleBasedStateMachine):
         for key in (*t.requires, *t.optional) if t is not None else ():
             if key in t.optional and data.draw(st.booleans(), label=f"leave out {key}"):
                 continue
-            kwargs[key] = data.draw(self.value_for(key, record, actor, hostile), label=key)
+            kwargs[key] = data.draw(self.value_for(key, record, actor, hostile, t), label=key)
         if hostile and data.draw(st.integers(0, 3), label="junk") == 0:
             kwargs[
                 data.draw(st.sampled_from(["department", "changes", "state", "signoffs", "x"]))
@@ -690,7 +690,7 @@ class Adversary(RuleBasedStateMachine):
         return kwargs
 
     def value_for(
-        self, key: str, record: Any, actor: Actor | None, hostile: bool
+        self, key: str, record: Any, actor: Actor | None, hostile: bool, t: Any = None
     ) -> st.SearchStrategy[Any]:
         """Sensible values for a data key (odd ones too when ``hostile``)."""
         odd = ODD
@@ -708,6 +708,9 @@ class Adversary(RuleBasedStateMachine):
             return v(st.sampled_from(tuple(missing) or hs.DEPARTMENTS))
         if key == "changes":
             return v(change_specs(record))
+        words = dict(t.vocabularies).get(key) if t is not None else None
+        if words is not None:
+            return v(st.sampled_from(tuple(self.desk.rules.vocabulary(words))))
         if key == "shipment" and isinstance(record, Contract):
             return v(st.just({x.line_no: x.open_quantity for x in record.lines}))
         if key in ("quantity",):

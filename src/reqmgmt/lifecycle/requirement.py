@@ -12,10 +12,14 @@ a reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import attrs
 
-from ..model import Requirement
+from ..model import IdentifiedRequirement, Requirement
 from .base import (
+    Context,
     CreationInput,
     Lifecycle,
     SignoffStep,
@@ -234,6 +238,40 @@ REQUIREMENT = Lifecycle(
             departments=EVALUATING_DEPARTMENTS,
             rework="received",
             meaning="review",
+        ),
+    ),
+)
+
+
+def _identify(ctx: Context) -> Mapping[str, Any]:
+    """Effect of ``identify``: one more identified requirement, by the actor, now."""
+    record = ctx.record
+    assert isinstance(record, Requirement)
+    item = IdentifiedRequirement(
+        kind=ctx.data["kind"], text=ctx.data["text"], identified_by=ctx.actor.id, at=ctx.now
+    )
+    return {"identified": (*record.identified, item)}
+
+
+# 要求的识别: while the requirement is open, anyone the host authorises records a
+# requirement identified on it (explicit, implied, statutory, the company's own),
+# without a state change; the kind is a word of the identified_kinds vocabulary.
+REQUIREMENT = attrs.evolve(
+    REQUIREMENT,
+    transitions=(
+        *REQUIREMENT.transitions,
+        *(
+            Transition(
+                event="identify",
+                sources=(state,),
+                dest=state,
+                zh="识别要求",
+                en="identify a requirement (explicit, implied, statutory, the company's own)",
+                requires=("kind", "text"),
+                vocabularies=(("kind", "identified_kinds"),),
+                effects=(_identify,),
+            )
+            for state in _OPEN
         ),
     ),
 )

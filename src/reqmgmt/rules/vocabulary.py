@@ -38,6 +38,7 @@ VOCABULARY_NAMES = (
     "customer_categories",
     "customer_flags",
     "departments",
+    "identified_kinds",
     "requirement_channels",
     "requirement_kinds",
     "return_reasons",

@@ -87,6 +87,10 @@ class LifecycleMachine(RuleBasedStateMachine):
                 else:
                     choices = [*choices, "nobody"]
                 kwargs[key] = data.draw(st.sampled_from(choices), label=key)
+            elif key in dict(t.vocabularies):
+                # A word of the vocabulary the transition names, mostly; sometimes not.
+                words = [*self.desk.rules.vocabulary(dict(t.vocabularies)[key]), "nonsense"]
+                kwargs[key] = data.draw(st.sampled_from(words), label=key)
             else:
                 kwargs[key] = data.draw(st.sampled_from(["plan A", "lot 2", "交货计划"]), label=key)
         return kwargs
@@ -118,15 +122,19 @@ class LifecycleMachine(RuleBasedStateMachine):
         ]
         if not pairs:
             return
-        # Events into final states end a record's walk and declines restart a
-        # review: take them less often, so runs reach the deep states too.
+        # Events into final states end a record's walk, declines restart a
+        # review and notes that keep the state (remarks, identified
+        # requirements) go nowhere: take them less often, so runs reach the
+        # deep states too.
         lc = self.engine.lifecycle
         final = {s.name for s in lc.states if s.final}
         declines = {step.decline_event for step in lc.signoffs}
         onward = [
             (a, e)
             for a, e in pairs
-            if e not in declines and self._dest(record.state, e) not in final
+            if e not in declines
+            and self._dest(record.state, e) not in final
+            and not self._stays(record.state, e)
         ]
         if onward and data.draw(st.integers(0, 9), label="onward") > 1:
             pairs = onward
@@ -165,6 +173,11 @@ class LifecycleMachine(RuleBasedStateMachine):
         actor = data.draw(st.sampled_from(list(self.actors)), label="actor")
         event = data.draw(st.sampled_from(self.engine.events), label="event")
         self._fire(ref, event, actor, data)
+
+    def _stays(self, state: str, event: str) -> bool:
+        """A self-loop that is no sign-off (a remark, an identified requirement)."""
+        t = self.engine.transition(state, event)
+        return t is not None and t.dest == state and not t.signoff and not t.opens_review
 
     def _dest(self, state: str, event: str) -> str | None:
         t = self.engine.transition(state, event)
