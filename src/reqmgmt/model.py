@@ -55,6 +55,7 @@ __all__ = [
     "IdentifiedRequirement",
     "Money",
     "Notification",
+    "PlanReceipt",
     "QualityReport",
     "Record",
     "Requirement",
@@ -312,6 +313,8 @@ SIGNATURE_MEANINGS: dict[str, tuple[str, str]] = {
     # A verbal order's signatory reviewing it himself (合同评审: 非正式订单由签约人自行评审),
     # the customer's read-back (复述) being the control: never an approval by another.
     "self_review": ("自行评审", "self-review"),
+    # A department signing for a document it received (签收: the delivery plan 交货计划表).
+    "receipt": ("签收", "receipt"),
 }
 
 
@@ -849,6 +852,15 @@ class CreditRecord:
 
 
 @frozen(kw_only=True)
+class PlanReceipt:
+    """A department's signature for the delivery plan it received (交货计划表签收)."""
+
+    department: str = field(validator=_non_empty)
+    actor_id: str = field(validator=_non_empty)
+    at: datetime = field(validator=_aware)
+
+
+@frozen(kw_only=True)
 class Requirement(Record):
     """A customer requirement (客户需求): an order, memo, inquiry, special requirement...
 
@@ -877,6 +889,24 @@ class Requirement(Record):
     credit: CreditRecord | None = field(
         default=None, validator=attrs.validators.optional(_instance_of(CreditRecord))
     )
+
+    #: The departments the delivery plan went to, fixed when it was issued (``accept``).
+    plan_departments: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
+    #: Each department's signature for the plan (签收), in order.
+    plan_receipts: tuple[PlanReceipt, ...] = field(
+        default=(), converter=_items, validator=_each_instance_of(PlanReceipt)
+    )
+
+    @property
+    def plan_signed(self) -> dict[str, PlanReceipt]:
+        """Department → its signature for the delivery plan, for those that signed."""
+        return {r.department: r for r in self.plan_receipts}
+
+    @property
+    def plan_unsigned(self) -> tuple[str, ...]:
+        """The departments the delivery plan went to that have not signed for it yet."""
+        signed = {r.department for r in self.plan_receipts}
+        return tuple(d for d in self.plan_departments if d not in signed)
 
     def identified_of(self, kind: str) -> tuple[IdentifiedRequirement, ...]:
         """The identified requirements of one kind (``explicit``, ``implied``...)."""

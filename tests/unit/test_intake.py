@@ -16,9 +16,11 @@ from reqmgmt import (
     IdentifiedRequirement,
     InvalidTransition,
     Requirement,
+    TransitionBlocked,
     ValidationError,
     hookimpl,
 )
+from reqmgmt.rules import load_rules
 from reqmgmt.testing import FakeClock
 
 CLERK = Actor("clerk", roles={"sales"})
@@ -156,3 +158,110 @@ def test_a_caller_cannot_give_the_credit_record_itself() -> None:
             credit=CreditRecord(customer_id="C-1", rating="AAA"),
         )
     assert info.value.field == "credit"
+
+
+# --- 4. the delivery plan to every department, each signing for it -----------------------------
+
+
+def accepted(desk: Desk) -> Requirement:
+    ref = received(desk).ref
+    desk.fire(ref, "start_evaluation", actor=CLERK)
+    for department, actor in (("engineering", ENG), ("materials", MAT), ("production", PRO)):
+        desk.sign(ref, department=department, actor=actor)
+    new = desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots: week 12, week 14")
+    assert isinstance(new, Requirement)
+    return new
+
+
+def test_the_delivery_plan_reaches_the_vp_the_customer_and_every_department() -> None:
+    desk = desk_with()
+    desk.autodispatch = False
+    req = accepted(desk)
+    departments = tuple(desk.rules.vocabulary("departments"))
+    sent = [e.notification for e in desk.outbox() if e.notification.version == req.version]
+    assert [n.recipient for n in sent] == [
+        "role:vp",
+        "customer",
+        *(f"department:{d}" for d in departments),
+    ]
+    assert {n.event for n in sent} == {"accept"}
+    assert req.plan_departments == departments
+    assert req.plan_unsigned == departments
+    assert req.plan_signed == {}
+
+
+def test_each_department_signs_for_the_plan_once_and_the_requirement_shows_who_has_not() -> None:
+    desk = desk_with()
+    ref = accepted(desk).ref
+    keeper = Actor("keeper", departments={"warehouse"})
+    signed = desk.fire(ref, "acknowledge_plan", actor=keeper, department="warehouse")
+    assert isinstance(signed, Requirement)
+    receipt = signed.plan_signed["warehouse"]
+    assert (receipt.department, receipt.actor_id) == ("warehouse", "keeper")
+    assert receipt.at == desk.history(ref)[-1].at
+    assert "warehouse" not in signed.plan_unsigned
+    assert len(signed.plan_unsigned) == len(signed.plan_departments) - 1
+    assert desk.history(ref)[-1].meaning == "receipt"
+    desk.fire(ref, "start", actor=PRO)
+    later = desk.fire(ref, "acknowledge_plan", actor=PRO, department="production")
+    assert isinstance(later, Requirement)
+    assert set(later.plan_signed) == {"warehouse", "production"}
+    assert later.state == "in_progress"
+
+
+def test_signing_for_the_plan_is_refused_twice_for_outsiders_and_for_unknown_departments() -> None:
+    desk = desk_with()
+    ref = accepted(desk).ref
+    keeper = Actor("keeper", departments={"warehouse"})
+    desk.fire(ref, "acknowledge_plan", actor=keeper, department="warehouse")
+    version = desk.get(ref).version
+    with pytest.raises(TransitionBlocked, match="signed for the delivery plan already"):
+        desk.fire(ref, "acknowledge_plan", actor=keeper, department="warehouse")
+    with pytest.raises(TransitionBlocked, match="keeper is not in finance"):
+        desk.fire(ref, "acknowledge_plan", actor=keeper, department="finance")
+    with pytest.raises(ValidationError, match="departments vocabulary") as info:
+        desk.fire(ref, "acknowledge_plan", actor=keeper, department="accounting")
+    assert info.value.field == "department"
+    assert desk.get(ref).version == version
+
+
+def test_the_departments_are_fixed_when_the_plan_is_issued() -> None:
+    """A department added to the vocabulary later does not owe a signature for it."""
+    desk = desk_with()
+    ref = accepted(desk).ref
+    wider = Desk(
+        desk.store,
+        desk.pm,
+        rules=load_rules(
+            [{"vocabularies": {"departments": {"logistics": {"zh": "物流", "en": "x"}}}}],
+            with_defaults=True,
+        ),
+    )
+    assert "logistics" in wider.rules.vocabulary("departments")
+    kept = wider.get(ref)
+    assert isinstance(kept, Requirement)
+    assert "logistics" not in kept.plan_unsigned
+    mover = Actor("mover", departments={"logistics"})
+    with pytest.raises(TransitionBlocked, match="did not go to 'logistics'"):
+        wider.fire(ref, "acknowledge_plan", actor=mover, department="logistics")
+
+
+def test_no_plan_to_sign_for_before_acceptance() -> None:
+    desk = desk_with()
+    ref = received(desk).ref
+    with pytest.raises(InvalidTransition):
+        desk.fire(ref, "acknowledge_plan", actor=ENG, department="engineering")
+
+
+def test_the_demo_shows_the_credit_record_the_identified_requirements_and_the_plan_receipts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from reqmgmt.cli import main
+
+    assert main(["demo", "--db", f"sqlite:///{tmp_path / 'demo.db'}"]) == 0
+    out = capsys.readouterr().out
+    assert "credit A (按时付款 pays on time)" in out
+    assert "identified: explicit by zhang.wei, implied by li.na, statutory by chen.jing" in out
+    assert "delivery plan (交货计划表) to the VP, the customer and 10 departments" in out
+    assert "not yet: finance, foreign_trade, section_chief, shipping, warehouse" in out
+    assert "capacity short, negotiated, rejected" in out  # the rest of the output is kept

@@ -17,8 +17,9 @@ from typing import Any
 
 import attrs
 
-from ..model import IdentifiedRequirement, Requirement
+from ..model import IdentifiedRequirement, PlanReceipt, Requirement
 from .base import (
+    EVERY_DEPARTMENT,
     Context,
     CreationInput,
     Lifecycle,
@@ -38,6 +39,12 @@ __all__ = ["EVALUATING_DEPARTMENTS", "REQUIREMENT"]
 EVALUATING_DEPARTMENTS = ("engineering", "materials", "production")
 
 _OPEN = ("received", "clarifying", "evaluating", "outsourcing", "negotiating")
+
+
+def _plan_departments(ctx: Context) -> Mapping[str, Any]:
+    """Effect of ``accept``: the plan goes to every department of the vocabulary, now."""
+    return {"plan_departments": ctx.departments(), "plan_receipts": ()}
+
 
 REQUIREMENT = Lifecycle(
     kind="requirement",
@@ -174,13 +181,11 @@ REQUIREMENT = Lifecycle(
             roles={"sales"},
             requires=("delivery_plan",),
             guards=(all_signed,),
-            effects=(set_from_data("delivery_plan"),),
+            effects=(set_from_data("delivery_plan"), _plan_departments),
             meaning="responsibility",
-            notify=(
-                "role:vp",
-                "customer",
-                *(f"department:{d}" for d in EVALUATING_DEPARTMENTS),
-            ),
+            # 交货计划表: reported to the VP, answered to the customer, copied to
+            # every department (each signs for it: acknowledge_plan).
+            notify=("role:vp", "customer", EVERY_DEPARTMENT),
         ),
         Transition(
             event="start",
@@ -251,6 +256,56 @@ def _identify(ctx: Context) -> Mapping[str, Any]:
         kind=ctx.data["kind"], text=ctx.data["text"], identified_by=ctx.actor.id, at=ctx.now
     )
     return {"identified": (*record.identified, item)}
+
+
+def _plan_receivable(ctx: Context) -> str | None:
+    """Guard of ``acknowledge_plan``: the plan went to the department, unsigned, to its member."""
+    record = ctx.record
+    assert isinstance(record, Requirement)
+    department = ctx.data.get("department")
+    if department not in record.plan_departments:
+        return (
+            f"the delivery plan of {record.ref} did not go to {department!r}; it went to: "
+            + ", ".join(record.plan_departments)
+        )
+    signed = record.plan_signed.get(department)
+    if signed is not None:
+        return f"{department} signed for the delivery plan already ({signed.actor_id})"
+    if department not in ctx.actor.departments:
+        return f"{ctx.actor.id} is not in {department} and may not sign for it"
+    return None
+
+
+def _plan_receipt(ctx: Context) -> Mapping[str, Any]:
+    record = ctx.record
+    assert isinstance(record, Requirement)
+    receipt = PlanReceipt(department=ctx.data["department"], actor_id=ctx.actor.id, at=ctx.now)
+    return {"plan_receipts": (*record.plan_receipts, receipt)}
+
+
+# 交货计划表签收: each department the delivery plan went to signs for it, once, by
+# one of its members, while the order is accepted, in progress or completed.
+REQUIREMENT = attrs.evolve(
+    REQUIREMENT,
+    transitions=(
+        *REQUIREMENT.transitions,
+        *(
+            Transition(
+                event="acknowledge_plan",
+                sources=(state,),
+                dest=state,
+                zh="签收交货计划",
+                en="sign for the delivery plan",
+                requires=("department",),
+                vocabularies=(("department", "departments"),),
+                guards=(_plan_receivable,),
+                effects=(_plan_receipt,),
+                meaning="receipt",
+            )
+            for state in ("accepted", "in_progress", "completed")
+        ),
+    ),
+)
 
 
 # 要求的识别: while the requirement is open, anyone the host authorises records a

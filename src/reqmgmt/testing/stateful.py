@@ -82,6 +82,9 @@ class LifecycleMachine(RuleBasedStateMachine):
                 # Mostly a department the actor belongs to and that has not
                 # signed yet, so reviews complete; sometimes anything.
                 mine = [d for d in (step.missing(record) if step else ()) if d in actor.departments]
+                if step is None:  # a department signing for something else (a plan)
+                    choices = sorted(actor.departments)
+                    mine = choices
                 if mine and data.draw(st.integers(0, 9), label="own department") > 1:
                     choices = mine
                 else:
