@@ -30,6 +30,7 @@ from .model import (
     Customer,
     Money,
     Notification,
+    Record,
     Requirement,
 )
 
@@ -85,7 +86,11 @@ class _LogNotifier:
 
 
 class _DemoErp:
-    """The host's ERP as far as intake asks it: customers' credit records (信用记录)."""
+    """The host's ERP as far as intake asks it: credit records, approved subcontractors."""
+
+    @hookimpl
+    def reqmgmt_subcontractors(self, record: Record) -> tuple[str, ...]:
+        return ("宏达五金", "新华冲压")  # 外包加工商清单
 
     @hookimpl
     def reqmgmt_customer_credit(self, customer: Customer) -> CreditRecord | None:
@@ -131,9 +136,14 @@ def _order_intake(desk: Desk, clock: _StepClock, customer: Customer) -> Iterator
     desk.fire(ref, "clarified", actor=CLERK, note="8-12 µm, per customer fax")
     desk.fire(ref, "start_evaluation", actor=CLERK)
     desk.sign(ref, department="engineering", actor=ENGINEER, opinion="现有模具可做 existing die")
-    desk.fire(ref, "request_outsourcing", actor=WAREHOUSE, note="钢带不足 steel strip short")
+    desk.fire(ref, "request_outsourcing", actor=WAREHOUSE, note="钢带不足 steel strip short",
+              subcontractor="宏达五金")  # fmt: skip
     clock.wait(6)
     desk.fire(ref, "approve_outsourcing", actor=VP, outsourcing="裁剪单 CJ-0419 宏达五金")
+    clock.wait(3)  # faxed to the customer, who confirms it before the subcontractor hears of it
+    desk.fire(
+        ref, "cutting_confirmed", actor=CLERK, note="客户传真确认裁剪单 customer confirmed by fax"
+    )
     desk.sign(ref, department="materials", actor=WAREHOUSE, opinion="外包后材料足够")
     clock.wait(10)
     desk.sign(ref, department="production", actor=PRODUCTION, opinion="第12周 week 12")
@@ -147,6 +157,8 @@ def _order_intake(desk: Desk, clock: _StepClock, customer: Customer) -> Iterator
     desk.fire(ref, "complete", actor=PRODUCTION, note="全部出货 shipped in full")
     desk.fire(ref, "close", actor=CLERK)
     yield f"{ref}: order taken in by fax, clarified, outsourced, delivered, closed"
+    yield (f"{ref}: outsourced to {plan.subcontractor} (approved list), cutting order confirmed "
+           f"by the customer before the subcontractor was told")  # fmt: skip
     credit = req.credit
     yield (
         f"{ref}: credit {credit.rating if credit else '-'} ({credit.note if credit else '-'}); "

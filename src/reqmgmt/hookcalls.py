@@ -47,6 +47,7 @@ __all__ = [
     "ask_observers",
     "ask_open_store",
     "ask_rule_functions",
+    "ask_subcontractors",
     "plugin_name",
 ]
 
@@ -79,6 +80,10 @@ EXPECTED: dict[str, str] = {
     ),
     "reqmgmt_customer_credit": (
         "a reqmgmt.CreditRecord whose customer_id is the customer's id, or None"
+    ),
+    "reqmgmt_subcontractors": (
+        "a list or tuple of subcontractor-id strings (1 to 64 printable characters without "
+        "surrounding spaces), or None"
     ),
 }
 
@@ -488,3 +493,30 @@ def _credit(plugin: str, value: Any, customer_id: str) -> CreditRecord:
         )
     record: CreditRecord = value
     return record
+
+
+def ask_subcontractors(pm: pluggy.PluginManager, record: Any) -> tuple[str, ...] | None:
+    """``reqmgmt_subcontractors``: the approved subcontractor ids, or ``None``: no list."""
+    hook = "reqmgmt_subcontractors"
+    for plugin, value in answers(pm, hook, {"record": record}, first=True):
+        return _checked(plugin, hook, value, _subcontractors)
+    return None
+
+
+def _subcontractors(plugin: str, value: Any) -> tuple[str, ...]:
+    hook = "reqmgmt_subcontractors"
+    if not isinstance(value, _SEQUENCES):
+        raise _wrong(plugin, hook, value, f"a {type(value).__name__}, not a list or tuple")
+    out = []
+    for item in tuple(value):
+        plain = item[:] if isinstance(item, str) else None
+        if (
+            plain is None
+            or not plain
+            or len(plain) > REF_MAX
+            or plain != plain.strip()
+            or not plain.isprintable()
+        ):
+            raise _wrong(plugin, hook, value, f"the subcontractor {HookError.short(item)}")
+        out.append(plain)
+    return tuple(out)

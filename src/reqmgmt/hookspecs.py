@@ -128,6 +128,18 @@ def reqmgmt_customer_credit(customer: Customer) -> CreditRecord | None:
     """
 
 
+@hookspec(firstresult=True)
+def reqmgmt_subcontractors(record: Record) -> Sequence[str] | None:
+    """Give the approved subcontractors (外包加工商清单) ``record`` may be outsourced to.
+
+    Called inside ``request_outsourcing`` on a requirement, before anything is
+    written.  Return a list or tuple of subcontractor ids (1 to 64 printable
+    characters, no surrounding spaces); the one the command names must be
+    among them.  ``None`` (no plugin keeps a list): outsourcing is refused.
+    Stops at first non-None result.
+    """
+
+
 # -------------------------------------------------------------------------------------
 # After the fact
 # -------------------------------------------------------------------------------------

@@ -353,7 +353,7 @@ MULTILINE_FIELDS = frozenset(
         "reason", "reason_text", "opinion", "note", "specification", "payment_terms",
         "delivery_method", "packaging", "quality_requirements", "acceptance_criteria",
         "terms", "findings", "cause", "actions", "verification", "window_override",
-        "confirmation", "text",
+        "confirmation", "text", "cutting_confirmation",
     }
 )  # fmt: skip
 #: Fields holding a reference or identifier (at most :data:`MAX_ID` characters).
@@ -890,6 +890,10 @@ class Requirement(Record):
         default=None, validator=attrs.validators.optional(_instance_of(CreditRecord))
     )
 
+    #: The approved subcontractor (外包加工商) chosen when outsourcing was requested.
+    subcontractor: str | None = field(default=None, validator=_optional_text)
+    #: The customer's confirmation of the cutting order (裁剪单), before the subcontractor is told.
+    cutting_confirmation: str | None = field(default=None, validator=_optional_text)
     #: The departments the delivery plan went to, fixed when it was issued (``accept``).
     plan_departments: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     #: Each department's signature for the plan (签收), in order.

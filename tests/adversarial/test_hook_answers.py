@@ -76,6 +76,7 @@ HOOKS = (
     "reqmgmt_calendar",
     "reqmgmt_escalation_contacts",
     "reqmgmt_customer_credit",
+    "reqmgmt_subcontractors",
 )
 
 # --- hostile answers ----------------------------------------------------------------------
@@ -347,6 +348,24 @@ def _cases() -> list[Case]:
             *EXCEPTIONS,
         ],
     )
+    add(
+        "reqmgmt_subcontractors",
+        [
+            # [] and ["eng"] are lists (that do not hold "hongda": a ValidationError)
+            *[a for a in COMMON if isinstance(a, AlwaysEqual) or a not in ([], ["eng"])],
+            "hongda",  # a bare string, not a list
+            ["hongda "],
+            ["hong\x00da"],
+            ["hong\u200bda", "hongda"],
+            [1],
+            [None],
+            [b"hongda"],
+            ["h" * 65],
+            {"hongda"},
+            True,
+            *EXCEPTIONS,
+        ],
+    )
     add("reqmgmt_after_transition", [*COMMON, False, *EXCEPTIONS], "logged")
     add("reqmgmt_notify", [*COMMON, False, True, *EXCEPTIONS], "retried")
     return out
@@ -441,6 +460,9 @@ def plugin_for(case: Case, when: Callable[..., bool] = lambda **kw: True) -> obj
     def credit(self: object, customer: Any) -> Any:
         return answer(case)
 
+    def subcontractors(self: object, record: Any) -> Any:
+        return answer(case)
+
     impl = {
         "reqmgmt_open_store": open_store,
         "reqmgmt_next_number": next_number,
@@ -454,6 +476,7 @@ def plugin_for(case: Case, when: Callable[..., bool] = lambda **kw: True) -> obj
         "reqmgmt_calendar": calendar,
         "reqmgmt_escalation_contacts": escalation,
         "reqmgmt_customer_credit": credit,
+        "reqmgmt_subcontractors": subcontractors,
     }[case.hook]
     setattr(Hostile, case.hook, hookimpl(impl))
     return Hostile()
@@ -603,6 +626,21 @@ def signing(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
     assert contents(base) == before
 
 
+def outsourcing(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
+    """reqmgmt_subcontractors: the outsourcing request is refused, nothing written."""
+    ref = base.requirements.receive(customer=CUSTOMER, description="x", actor=CLERK).ref
+    base.fire(ref, "start_evaluation", actor=CLERK)
+    desk = hosted(base, plugin_for(case), clock, autodispatch=False)
+    before = contents(base)
+    closed(
+        case,
+        lambda: desk.fire(
+            ref, "request_outsourcing", actor=CLERK, note="short", subcontractor="hongda"
+        ),
+    )
+    assert contents(base) == before
+
+
 def vetoing(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
     """reqmgmt_authorize / reqmgmt_before_transition: commands and creation refused."""
     ref = base.requirements.receive(customer=CUSTOMER, description="x", actor=CLERK).ref
@@ -705,6 +743,7 @@ SCENARIOS: dict[str, Callable[[Case, Desk, FakeClock, Any], None]] = {
     "reqmgmt_calendar": open_desk,
     "reqmgmt_next_number": creating,
     "reqmgmt_customer_credit": creating,
+    "reqmgmt_subcontractors": outsourcing,
     "reqmgmt_approvers": signing,
     "reqmgmt_authorize": vetoing,
     "reqmgmt_before_transition": vetoing,
@@ -741,5 +780,5 @@ def test_the_matrix_is_complete() -> None:
         assert sum(isinstance(c.answer, Raises) for c in mine) >= len(EXCEPTIONS) - 1
         assert sum(not isinstance(c.answer, Raises) for c in mine) >= 10
     # The figures quoted in the issue's note: every one of these fails closed.
-    assert len(CASES) == 300
-    assert len(SQL_CASES) == 65
+    assert len(CASES) == 327
+    assert len(SQL_CASES) == 70

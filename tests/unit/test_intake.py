@@ -21,7 +21,7 @@ from reqmgmt import (
     hookimpl,
 )
 from reqmgmt.rules import load_rules
-from reqmgmt.testing import FakeClock
+from reqmgmt.testing import ApprovedSubcontractors, FakeClock, RecordingNotifier
 
 CLERK = Actor("clerk", roles={"sales"})
 ENG = Actor("eng", departments={"engineering"})
@@ -265,3 +265,69 @@ def test_the_demo_shows_the_credit_record_the_identified_requirements_and_the_pl
     assert "delivery plan (交货计划表) to the VP, the customer and 10 departments" in out
     assert "not yet: finance, foreign_trade, section_chief, shipping, warehouse" in out
     assert "capacity short, negotiated, rejected" in out  # the rest of the output is kept
+
+
+# --- 3. outsourcing: an approved subcontractor, the customer confirms the cutting order -------
+
+
+def outsourcing(desk: Desk) -> str:
+    ref = received(desk).ref
+    desk.fire(ref, "start_evaluation", actor=CLERK)
+    return ref
+
+
+def test_outsourcing_goes_to_an_approved_subcontractor_after_the_customer_confirmed() -> None:
+    notes = RecordingNotifier()
+    desk = desk_with(ApprovedSubcontractors(["hongda", "xinhua"]), notes)
+    ref = outsourcing(desk)
+    asked = desk.fire(
+        ref, "request_outsourcing", actor=MAT, note="steel strip short", subcontractor="hongda"
+    )
+    assert isinstance(asked, Requirement)
+    assert (asked.state, asked.subcontractor) == ("outsourcing", "hongda")
+    approved = desk.fire(ref, "approve_outsourcing", actor=VP, outsourcing="cutting order CJ-1")
+    assert approved.state == "confirming_cutting"  # waits on the customer
+    told = [n.recipient for n in notes.sent]
+    assert "customer" in told
+    assert not [r for r in told if r.startswith("subcontractor:")], "told before confirmation"
+    with pytest.raises(ValidationError, match="note"):
+        desk.fire(ref, "cutting_confirmed", actor=CLERK)  # the confirmation is kept: required
+    confirmed = desk.fire(ref, "cutting_confirmed", actor=CLERK, note="customer fax 3 March: OK")
+    assert isinstance(confirmed, Requirement)
+    assert confirmed.state == "evaluating"
+    assert confirmed.cutting_confirmation == "customer fax 3 March: OK"
+    last = [n.recipient for n in notes.sent if n.version == confirmed.version]
+    assert last == ["department:materials", "subcontractor:hongda"]
+
+
+def test_a_subcontractor_off_the_list_is_refused_naming_the_list() -> None:
+    desk = desk_with(ApprovedSubcontractors(["hongda", "xinhua"]))
+    ref = outsourcing(desk)
+    for chosen in ("acme", 7, "HONGDA"):
+        with pytest.raises(ValidationError) as info:
+            desk.fire(ref, "request_outsourcing", actor=MAT, note="short", subcontractor=chosen)
+        assert info.value.field == "subcontractor"
+        assert "one of the approved subcontractors: hongda, xinhua" in str(info.value)
+    with pytest.raises(ValidationError, match="requires 'subcontractor'"):
+        desk.fire(ref, "request_outsourcing", actor=MAT, note="short")
+    assert desk.get(ref).state == "evaluating"
+    assert len(desk.history(ref)) == 2
+
+
+def test_without_an_approved_list_outsourcing_is_refused() -> None:
+    desk = desk_with()
+    ref = outsourcing(desk)
+    with pytest.raises(ValidationError, match="reqmgmt_subcontractors; no plugin gave one"):
+        desk.fire(ref, "request_outsourcing", actor=MAT, note="short", subcontractor="hongda")
+    assert desk.get(ref).state == "evaluating"
+
+
+def test_a_customer_who_does_not_confirm_the_cutting_order_sends_it_to_negotiation() -> None:
+    notes = RecordingNotifier()
+    desk = desk_with(ApprovedSubcontractors(), notes)
+    ref = outsourcing(desk)
+    desk.fire(ref, "request_outsourcing", actor=MAT, note="short", subcontractor="hongda")
+    desk.fire(ref, "approve_outsourcing", actor=VP, outsourcing="cutting order CJ-1")
+    refused = desk.fire(ref, "cutting_refused", actor=CLERK, note="customer wants own steel")
+    assert refused.state == "negotiating"
+    assert not [n for n in notes.sent if n.recipient.startswith("subcontractor:")]

@@ -3,11 +3,15 @@
 received 待处理 → clarifying 待澄清 (asked the customer; back when answered)
 → evaluating 评估中 (engineering capability, material status and production
 capacity each sign an opinion on the production notice 生产通知表; material
-short → outsourcing 外包审批 needs the VP; capacity short → negotiating 协商中
-with the customer, then a new evaluation or rejection) → accepted 已接受 (the
-delivery plan 交货计划表 recorded) → in_progress 处理中 → completed 已完成
-(remarks required) → closed 已关闭; rejected 已拒绝 and cancelled 已取消 with
-a reason.
+short → outsourcing 外包审批 to a subcontractor from the host's approved list,
+the VP approving the cutting order 裁剪单, which the customer confirms
+(confirming_cutting 待客户确认裁剪单) before the subcontractor is told;
+capacity short → negotiating 协商中 with the customer, then a new evaluation
+or rejection) → accepted 已接受 (the delivery plan 交货计划表 recorded, sent to
+the VP, the customer and every department, each signing for it 签收) →
+in_progress 处理中 → completed 已完成 (remarks required) → closed 已关闭;
+rejected 已拒绝 and cancelled 已取消 with a reason.  While open, identified
+requirements (明示, 隐含, 法律法规, 公司附加) are recorded on it (identify).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any
 
 import attrs
 
-from ..model import IdentifiedRequirement, PlanReceipt, Requirement
+from ..errors import ValidationError
+from ..hookcalls import ask_subcontractors
+from ..model import IdentifiedRequirement, PlanReceipt, Record, Requirement
 from .base import (
     EVERY_DEPARTMENT,
     Context,
@@ -38,7 +44,56 @@ __all__ = ["EVALUATING_DEPARTMENTS", "REQUIREMENT"]
 #: material status (warehouse 货仓部), production capacity and lead time.
 EVALUATING_DEPARTMENTS = ("engineering", "materials", "production")
 
-_OPEN = ("received", "clarifying", "evaluating", "outsourcing", "negotiating")
+_OPEN = (
+    "received",
+    "clarifying",
+    "evaluating",
+    "outsourcing",
+    "confirming_cutting",
+    "negotiating",
+)
+
+
+def _note_into(name: str) -> Any:
+    """Effect: keep the command's note in field ``name`` (a confirmation's wording)."""
+
+    def effect(ctx: Context) -> Mapping[str, Any]:
+        return {name: ctx.note}
+
+    effect.__name__ = f"note_as_{name}"
+    return effect
+
+
+def _choose_subcontractor(ctx: Context) -> Mapping[str, Any]:
+    """Effect of ``request_outsourcing``: a subcontractor from the host's approved list.
+
+    The list comes from ``reqmgmt_subcontractors`` (its answer checked: a
+    wrong one is a HookError); no list, or a name not on it, is refused
+    naming the list.  Nothing is written then.
+    """
+    chosen = ctx.data["subcontractor"]
+    where = f"{ctx.record.ref} {ctx.event}"
+    approved = ask_subcontractors(ctx.pm, ctx.record) if ctx.pm is not None else None
+    if approved is None:
+        raise ValidationError(
+            "subcontractor",
+            chosen,
+            "a subcontractor from the approved list (外包加工商清单), which the host gives "
+            "through reqmgmt_subcontractors; no plugin gave one",
+            where=where,
+        )
+    if not isinstance(chosen, str) or chosen not in approved:
+        listed = ", ".join(approved) if approved else "(the list is empty)"
+        raise ValidationError(
+            "subcontractor", chosen, f"one of the approved subcontractors: {listed}", where=where
+        )
+    return {"subcontractor": chosen, "cutting_confirmation": None}
+
+
+def _subcontractor_told(record: Record) -> tuple[str, ...]:
+    """``cutting_confirmed`` tells the chosen subcontractor (after the customer confirmed)."""
+    chosen = getattr(record, "subcontractor", None)
+    return (f"subcontractor:{chosen}",) if chosen else ()
 
 
 def _plan_departments(ctx: Context) -> Mapping[str, Any]:
@@ -70,6 +125,12 @@ REQUIREMENT = Lifecycle(
         State("clarifying", "待澄清", "clarifying with the customer", waiting=True),
         State("evaluating", "评估中", "evaluating"),
         State("outsourcing", "外包审批中", "outsourcing for VP approval"),
+        State(
+            "confirming_cutting",
+            "待客户确认裁剪单",
+            "the customer confirms the cutting order",
+            waiting=True,
+        ),
         State("negotiating", "协商中", "negotiating with the customer", waiting=True),
         State("accepted", "已接受", "accepted"),
         State("in_progress", "处理中", "in progress"),
@@ -117,14 +178,15 @@ REQUIREMENT = Lifecycle(
             en="material short: request outsourcing",
             roles={"materials", "sales"},
             note_required=True,
-            effects=(append_note_to("remarks"),),
+            requires=("subcontractor",),
+            effects=(append_note_to("remarks"), _choose_subcontractor),
             notify=("role:vp",),
             requests_approval=True,
         ),
         Transition(
             event="approve_outsourcing",
             sources=("outsourcing",),
-            dest="evaluating",
+            dest="confirming_cutting",
             zh="副总批准裁剪单",
             en="VP approves the cutting order",
             roles={"vp"},
@@ -132,7 +194,30 @@ REQUIREMENT = Lifecycle(
             effects=(set_from_data("outsourcing"),),
             meaning="approval",
             independent_of=("requester", "submitter"),
+            notify=("customer",),
+        ),
+        Transition(
+            event="cutting_confirmed",
+            sources=("confirming_cutting",),
+            dest="evaluating",
+            zh="客户确认裁剪单,通知外包加工商",
+            en="customer confirmed the cutting order: tell the subcontractor",
+            roles={"materials", "sales"},
+            note_required=True,
+            effects=(_note_into("cutting_confirmation"),),
             notify=("department:materials",),
+            notify_from=_subcontractor_told,
+        ),
+        Transition(
+            event="cutting_refused",
+            sources=("confirming_cutting",),
+            dest="negotiating",
+            zh="客户不确认裁剪单",
+            en="customer does not confirm the cutting order",
+            roles={"materials", "sales"},
+            note_required=True,
+            effects=(append_note_to("remarks"),),
+            notify=("role:sales",),
         ),
         Transition(
             event="refuse_outsourcing",

@@ -13,11 +13,18 @@ from __future__ import annotations
 from ..storage.memory import MemoryStore
 from . import strategies
 from .contract import StoreContract, make_notification, make_requirement
-from .plugins import FailingNotifier, FakeClock, RecordingNotifier, ScriptedApprovers
+from .plugins import (
+    ApprovedSubcontractors,
+    FailingNotifier,
+    FakeClock,
+    RecordingNotifier,
+    ScriptedApprovers,
+)
 from .stateful import REFUSALS, LifecycleMachine, signed_departments
 
 __all__ = [
     "REFUSALS",
+    "ApprovedSubcontractors",
     "FailingNotifier",
     "FakeClock",
     "LifecycleMachine",

@@ -9,7 +9,13 @@ from datetime import UTC, datetime, timedelta
 from ..hookspecs import hookimpl
 from ..model import Notification, Record
 
-__all__ = ["FailingNotifier", "FakeClock", "RecordingNotifier", "ScriptedApprovers"]
+__all__ = [
+    "ApprovedSubcontractors",
+    "FailingNotifier",
+    "FakeClock",
+    "RecordingNotifier",
+    "ScriptedApprovers",
+]
 
 
 class FakeClock:
@@ -91,3 +97,14 @@ class ScriptedApprovers:
         self.calls += 1
         eligible = self.signers.get(department, frozenset())
         return [eligible for _ in records]
+
+
+class ApprovedSubcontractors:
+    """A host's approved subcontractor list (外包加工商清单) for ``reqmgmt_subcontractors``."""
+
+    def __init__(self, ids: Sequence[str] = ("hongda", "xinhua")) -> None:
+        self.ids = tuple(ids)
+
+    @hookimpl
+    def reqmgmt_subcontractors(self, record: Record) -> tuple[str, ...]:
+        return self.ids

@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from ..desk import Desk
 from ..errors import InvalidTransition, NotAuthorized, TransitionBlocked, ValidationError
 from ..model import Actor, Record
-from .plugins import FakeClock
+from .plugins import ApprovedSubcontractors, FakeClock
 
 __all__ = ["REFUSALS", "LifecycleMachine", "signed_departments"]
 
@@ -57,7 +57,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     def make_desk(self) -> Desk:
         """The Desk under test (override to add your plugins or store)."""
-        return Desk.open("memory://", clock=self.clock)
+        return Desk.open("memory://", clock=self.clock, plugins=[ApprovedSubcontractors()])
 
     def create(self, data: st.DataObject) -> Record:
         """Create one record of ``kind`` through the Desk."""
@@ -90,6 +90,9 @@ class LifecycleMachine(RuleBasedStateMachine):
                 else:
                     choices = [*choices, "nobody"]
                 kwargs[key] = data.draw(st.sampled_from(choices), label=key)
+            elif key == "subcontractor":
+                # Mostly one of the approved list (ApprovedSubcontractors), sometimes not.
+                kwargs[key] = data.draw(st.sampled_from(["hongda", "xinhua", "nobody"]), label=key)
             elif key in dict(t.vocabularies):
                 # A word of the vocabulary the transition names, mostly; sometimes not.
                 words = [*self.desk.rules.vocabulary(dict(t.vocabularies)[key]), "nonsense"]
