@@ -41,6 +41,7 @@ __all__ = [
     "ask_calendar",
     "ask_convert",
     "ask_credit",
+    "ask_design_project",
     "ask_escalation",
     "ask_next_number",
     "ask_notify",
@@ -80,6 +81,10 @@ EXPECTED: dict[str, str] = {
     ),
     "reqmgmt_customer_credit": (
         "a reqmgmt.CreditRecord whose customer_id is the customer's id, or None"
+    ),
+    "reqmgmt_design_project": (
+        "a project reference string of 1 to 64 printable characters without surrounding "
+        "spaces, or None"
     ),
     "reqmgmt_subcontractors": (
         "a list or tuple of subcontractor-id strings (1 to 64 printable characters without "
@@ -520,3 +525,24 @@ def _subcontractors(plugin: str, value: Any) -> tuple[str, ...]:
             raise _wrong(plugin, hook, value, f"the subcontractor {HookError.short(item)}")
         out.append(plain)
     return tuple(out)
+
+
+def ask_design_project(
+    pm: pluggy.PluginManager, record: Any, novelty: str, note: str
+) -> str | None:
+    """``reqmgmt_design_project``: the host's design project reference, or ``None``."""
+    hook = "reqmgmt_design_project"
+    kwargs = {"record": record, "novelty": novelty, "note": note}
+    for plugin, value in answers(pm, hook, kwargs, first=True):
+        return _checked(plugin, hook, value, _project)
+    return None
+
+
+def _project(plugin: str, value: Any) -> str:
+    hook = "reqmgmt_design_project"
+    if not isinstance(value, str):
+        raise _wrong(plugin, hook, value, f"a {type(value).__name__}")
+    ref = value[:]
+    if not ref or len(ref) > REF_MAX or ref != ref.strip() or not ref.isprintable():
+        raise _wrong(plugin, hook, value)
+    return ref

@@ -140,6 +140,23 @@ def reqmgmt_subcontractors(record: Record) -> Sequence[str] | None:
     """
 
 
+@hookspec(firstresult=True)
+def reqmgmt_design_project(record: Record, novelty: str, note: str) -> str | None:
+    """Open the design and development project for a new product or process.
+
+    Called inside ``hand_to_design`` on a requirement (the engineering
+    opinion found a new product or process, 新产品/新工艺), before anything
+    is written.  ``novelty`` is ``"new_product"`` or ``"new_process"``,
+    ``note`` what is new.  Return the reference of the host's design project
+    (1 to 64 printable characters without surrounding spaces); the
+    requirement keeps it and waits in ``in_design`` until ``design_done``
+    brings it back with the result.  ``None``: no plugin runs a design
+    procedure, and the hand-over is refused.  If the command fails after
+    your answer, nothing is written: key your project by ``record.ref`` so a
+    repeated hand-over finds it again.  Stops at first non-None result.
+    """
+
+
 # -------------------------------------------------------------------------------------
 # After the fact
 # -------------------------------------------------------------------------------------

@@ -353,7 +353,7 @@ MULTILINE_FIELDS = frozenset(
         "reason", "reason_text", "opinion", "note", "specification", "payment_terms",
         "delivery_method", "packaging", "quality_requirements", "acceptance_criteria",
         "terms", "findings", "cause", "actions", "verification", "window_override",
-        "confirmation", "text", "cutting_confirmation",
+        "confirmation", "text", "cutting_confirmation", "design_result",
     }
 )  # fmt: skip
 #: Fields holding a reference or identifier (at most :data:`MAX_ID` characters).
@@ -890,6 +890,12 @@ class Requirement(Record):
         default=None, validator=attrs.validators.optional(_instance_of(CreditRecord))
     )
 
+    #: ``new_product`` or ``new_process`` when held for design and development (新产品/新工艺).
+    novelty: str | None = field(default=None, validator=_optional_text)
+    #: The host's design project the requirement was handed to (reqmgmt_design_project).
+    design_project: str | None = field(default=None, validator=_optional_text)
+    #: The design result it came back with (design_done).
+    design_result: str | None = field(default=None, validator=_optional_text)
     #: The approved subcontractor (外包加工商) chosen when outsourcing was requested.
     subcontractor: str | None = field(default=None, validator=_optional_text)
     #: The customer's confirmation of the cutting order (裁剪单), before the subcontractor is told.

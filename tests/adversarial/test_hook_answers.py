@@ -77,6 +77,7 @@ HOOKS = (
     "reqmgmt_escalation_contacts",
     "reqmgmt_customer_credit",
     "reqmgmt_subcontractors",
+    "reqmgmt_design_project",
 )
 
 # --- hostile answers ----------------------------------------------------------------------
@@ -366,6 +367,21 @@ def _cases() -> list[Case]:
             *EXCEPTIONS,
         ],
     )
+    add(
+        "reqmgmt_design_project",
+        [
+            *[a for a in COMMON if a is not NO],  # "no" is a fine reference
+            " DP-1",
+            "DP-1\n",
+            "DP\u200b1",
+            "DP\x001",
+            "D" * 65,
+            ["DP-1"],
+            b"DP-1",
+            True,
+            *EXCEPTIONS,
+        ],
+    )
     add("reqmgmt_after_transition", [*COMMON, False, *EXCEPTIONS], "logged")
     add("reqmgmt_notify", [*COMMON, False, True, *EXCEPTIONS], "retried")
     return out
@@ -463,6 +479,9 @@ def plugin_for(case: Case, when: Callable[..., bool] = lambda **kw: True) -> obj
     def subcontractors(self: object, record: Any) -> Any:
         return answer(case)
 
+    def design(self: object, record: Any, novelty: str, note: str) -> Any:
+        return answer(case)
+
     impl = {
         "reqmgmt_open_store": open_store,
         "reqmgmt_next_number": next_number,
@@ -477,6 +496,7 @@ def plugin_for(case: Case, when: Callable[..., bool] = lambda **kw: True) -> obj
         "reqmgmt_escalation_contacts": escalation,
         "reqmgmt_customer_credit": credit,
         "reqmgmt_subcontractors": subcontractors,
+        "reqmgmt_design_project": design,
     }[case.hook]
     setattr(Hostile, case.hook, hookimpl(impl))
     return Hostile()
@@ -641,6 +661,21 @@ def outsourcing(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
     assert contents(base) == before
 
 
+def designing(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
+    """reqmgmt_design_project: the hand-over to design is refused, nothing written."""
+    ref = base.requirements.receive(customer=CUSTOMER, description="x", actor=CLERK).ref
+    base.fire(ref, "start_evaluation", actor=CLERK)
+    desk = hosted(base, plugin_for(case), clock, autodispatch=False)
+    before = contents(base)
+    closed(
+        case,
+        lambda: desk.fire(
+            ref, "hand_to_design", actor=CLERK, note="new die", novelty="new_process"
+        ),
+    )
+    assert contents(base) == before
+
+
 def vetoing(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
     """reqmgmt_authorize / reqmgmt_before_transition: commands and creation refused."""
     ref = base.requirements.receive(customer=CUSTOMER, description="x", actor=CLERK).ref
@@ -744,6 +779,7 @@ SCENARIOS: dict[str, Callable[[Case, Desk, FakeClock, Any], None]] = {
     "reqmgmt_next_number": creating,
     "reqmgmt_customer_credit": creating,
     "reqmgmt_subcontractors": outsourcing,
+    "reqmgmt_design_project": designing,
     "reqmgmt_approvers": signing,
     "reqmgmt_authorize": vetoing,
     "reqmgmt_before_transition": vetoing,
@@ -780,5 +816,5 @@ def test_the_matrix_is_complete() -> None:
         assert sum(isinstance(c.answer, Raises) for c in mine) >= len(EXCEPTIONS) - 1
         assert sum(not isinstance(c.answer, Raises) for c in mine) >= 10
     # The figures quoted in the issue's note: every one of these fails closed.
-    assert len(CASES) == 327
-    assert len(SQL_CASES) == 70
+    assert len(CASES) == 353
+    assert len(SQL_CASES) == 75

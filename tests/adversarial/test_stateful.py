@@ -1065,7 +1065,14 @@ def build_facts(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def test_post_review_states_come_from_the_declarations() -> None:
     """The derivation finds the states the procedures reach only after a review."""
-    assert POST_REVIEW["requirement"] == {"accepted", "in_progress", "completed", "closed"}
+    # confirming_cutting: reached only through the VP's approval of the cutting order.
+    assert POST_REVIEW["requirement"] == {
+        "accepted",
+        "in_progress",
+        "completed",
+        "closed",
+        "confirming_cutting",
+    }
     assert {"approved", "confirmed", "in_fulfilment", "shipped", "closed", "ordered"} <= (
         POST_REVIEW["contract"]
     )

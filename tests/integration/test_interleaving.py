@@ -40,7 +40,7 @@ from reqmgmt import (
     hookimpl,
 )
 from reqmgmt.storage.base import Store, Transaction
-from reqmgmt.testing import ApprovedSubcontractors, FakeClock
+from reqmgmt.testing import ApprovedSubcontractors, DesignProjects, FakeClock
 
 ACTORS = (
     Actor("s1", roles={"sales"}, departments={"sales"}),
@@ -136,6 +136,8 @@ def _candidates(record: Record, event: str, desk: Desk) -> list[dict[str, Any]]:
         return [{"kind": "implied", "text": "outdoor use", **note}]
     if event == "request_outsourcing":
         return [{"subcontractor": "hongda", **note}]
+    if event == "hand_to_design":
+        return [{"novelty": "new_product", **note}]
     if event == "acknowledge_plan":
         assert isinstance(record, Requirement)
         return [{"department": d, **note} for d in record.plan_unsigned]
@@ -354,7 +356,7 @@ def walk_and_race(desk: Desk, stale: StaleReads, kind: str, real: bool = False) 
 
 
 def open_desk(url: str, *plugins: object) -> tuple[Desk, StaleReads]:
-    plugins = (*plugins, ApprovedSubcontractors())
+    plugins = (*plugins, ApprovedSubcontractors(), DesignProjects())
     desk = Desk.open(url, clock=FakeClock(NOW), plugins=plugins, autodispatch=False)
     stale = StaleReads(desk.store)
     desk.store = stale
@@ -514,7 +516,10 @@ def test_every_transition_conflicts_in_a_real_race(
     url = "memory://" if url_kind == "memory" else request.getfixturevalue("pg_url")
     plugin = CommitFirst()
     desk = Desk.open(
-        url, clock=FakeClock(NOW), autodispatch=False, plugins=[ApprovedSubcontractors()]
+        url,
+        clock=FakeClock(NOW),
+        autodispatch=False,
+        plugins=[ApprovedSubcontractors(), DesignProjects()],
     )
     desk.pm.register(plugin, name="commit-first")
     with desk:

@@ -21,7 +21,7 @@ from reqmgmt import (
     hookimpl,
 )
 from reqmgmt.rules import load_rules
-from reqmgmt.testing import ApprovedSubcontractors, FakeClock, RecordingNotifier
+from reqmgmt.testing import ApprovedSubcontractors, DesignProjects, FakeClock, RecordingNotifier
 
 CLERK = Actor("clerk", roles={"sales"})
 ENG = Actor("eng", departments={"engineering"})
@@ -331,3 +331,49 @@ def test_a_customer_who_does_not_confirm_the_cutting_order_sends_it_to_negotiati
     refused = desk.fire(ref, "cutting_refused", actor=CLERK, note="customer wants own steel")
     assert refused.state == "negotiating"
     assert not [n for n in notes.sent if n.recipient.startswith("subcontractor:")]
+
+
+# --- 2. new product or process: held for design and development ------------------------------
+
+
+def test_a_new_process_is_handed_to_design_and_comes_back_for_a_new_evaluation() -> None:
+    design = DesignProjects()
+    desk = desk_with(design)
+    ref = outsourcing(desk)  # in evaluation
+    desk.sign(ref, department="engineering", actor=ENG, opinion="new die needed")
+    held = desk.fire(
+        ref, "hand_to_design", actor=CLERK, note="deep drawing: new process", novelty="new_process"
+    )
+    assert isinstance(held, Requirement)
+    assert (held.state, held.novelty, held.design_project) == (
+        "in_design",
+        "new_process",
+        f"DP-{ref}",
+    )
+    assert design.opened == [(ref, "new_process", "deep drawing: new process")]
+    with pytest.raises(InvalidTransition):
+        desk.sign(ref, department="materials", actor=MAT)  # no evaluation while in design
+    back = desk.fire(ref, "design_done", actor=CLERK, note="die DP-7 tried out, Cpk 1.5")
+    assert isinstance(back, Requirement)
+    assert back.state == "evaluating"
+    assert back.design_result == "die DP-7 tried out, Cpk 1.5"
+    assert back.review_round == held.review_round + 1  # every department signs again
+    assert back.round_signoffs() == ()
+
+
+@pytest.mark.parametrize("novelty", ["new", "", 3, None])
+def test_the_hand_over_names_a_new_product_or_a_new_process(novelty: Any) -> None:
+    desk = desk_with(DesignProjects())
+    ref = outsourcing(desk)
+    with pytest.raises(ValidationError) as info:
+        desk.fire(ref, "hand_to_design", actor=CLERK, note="new", novelty=novelty)
+    assert info.value.field == "novelty"
+    assert desk.get(ref).state == "evaluating"
+
+
+def test_without_a_design_procedure_the_hand_over_is_refused() -> None:
+    desk = desk_with()
+    ref = outsourcing(desk)
+    with pytest.raises(ValidationError, match="reqmgmt_design_project; no plugin opened one"):
+        desk.fire(ref, "hand_to_design", actor=CLERK, note="new", novelty="new_product")
+    assert len(desk.history(ref)) == 2

@@ -12,6 +12,8 @@ the VP, the customer and every department, each signing for it 签收) →
 in_progress 处理中 → completed 已完成 (remarks required) → closed 已关闭;
 rejected 已拒绝 and cancelled 已取消 with a reason.  While open, identified
 requirements (明示, 隐含, 法律法规, 公司附加) are recorded on it (identify).
+A new product or process goes from evaluating to in_design 设计开发中 (the
+host's design project) and comes back to a new evaluation round.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import attrs
 
 from ..errors import ValidationError
-from ..hookcalls import ask_subcontractors
+from ..hookcalls import ask_design_project, ask_subcontractors
 from ..model import IdentifiedRequirement, PlanReceipt, Record, Requirement
 from .base import (
     EVERY_DEPARTMENT,
@@ -38,7 +40,7 @@ from .base import (
     set_from_data,
 )
 
-__all__ = ["EVALUATING_DEPARTMENTS", "REQUIREMENT"]
+__all__ = ["EVALUATING_DEPARTMENTS", "NOVELTIES", "REQUIREMENT"]
 
 #: The three opinions of the evaluation (§5.3): engineering capability,
 #: material status (warehouse 货仓部), production capacity and lead time.
@@ -50,8 +52,33 @@ _OPEN = (
     "evaluating",
     "outsourcing",
     "confirming_cutting",
+    "in_design",
     "negotiating",
 )
+#: What makes a requirement go through design and development (工艺/产品设计与开发程序).
+NOVELTIES = ("new_product", "new_process")
+_NOVELTIES = frozenset(NOVELTIES)
+
+
+def _hand_to_design(ctx: Context) -> Mapping[str, Any]:
+    """Effect of ``hand_to_design``: the host opens its design project (checked answer)."""
+    novelty = ctx.data["novelty"]
+    where = f"{ctx.record.ref} {ctx.event}"
+    if not isinstance(novelty, str) or novelty not in _NOVELTIES:
+        raise ValidationError("novelty", novelty, "one of " + ", ".join(NOVELTIES), where=where)
+    project = (
+        ask_design_project(ctx.pm, ctx.record, novelty, ctx.note or "")
+        if ctx.pm is not None
+        else None
+    )
+    if project is None:
+        raise ValidationError(
+            "novelty",
+            novelty,
+            "a design project the host opens through reqmgmt_design_project; no plugin opened one",
+            where=where,
+        )
+    return {"novelty": novelty, "design_project": project, "design_result": None}
 
 
 def _note_into(name: str) -> Any:
@@ -131,6 +158,7 @@ REQUIREMENT = Lifecycle(
             "the customer confirms the cutting order",
             waiting=True,
         ),
+        State("in_design", "设计开发中", "held for design and development"),
         State("negotiating", "协商中", "negotiating with the customer", waiting=True),
         State("accepted", "已接受", "accepted"),
         State("in_progress", "处理中", "in progress"),
@@ -233,6 +261,30 @@ REQUIREMENT = Lifecycle(
                 "a refusal approves nothing: the request goes back to negotiation with the customer"
             ),
             notify=("role:sales",),
+        ),
+        Transition(
+            event="hand_to_design",
+            sources=("evaluating",),
+            dest="in_design",
+            zh="新产品/新工艺,转设计开发",
+            en="new product or process: hand to design and development",
+            roles={"engineering", "sales"},
+            note_required=True,
+            requires=("novelty",),
+            effects=(append_note_to("remarks"), _hand_to_design),
+            notify=("department:engineering", "role:sales"),
+        ),
+        Transition(
+            event="design_done",
+            sources=("in_design",),
+            dest="evaluating",
+            zh="设计开发完成,重新评估",
+            en="design done: evaluate again with its result",
+            roles={"engineering", "sales"},
+            note_required=True,
+            opens_review=True,
+            effects=(_note_into("design_result"),),
+            notify=tuple(f"department:{d}" for d in EVALUATING_DEPARTMENTS),
         ),
         Transition(
             event="negotiate",

@@ -15,6 +15,7 @@ from . import strategies
 from .contract import StoreContract, make_notification, make_requirement
 from .plugins import (
     ApprovedSubcontractors,
+    DesignProjects,
     FailingNotifier,
     FakeClock,
     RecordingNotifier,
@@ -25,6 +26,7 @@ from .stateful import REFUSALS, LifecycleMachine, signed_departments
 __all__ = [
     "REFUSALS",
     "ApprovedSubcontractors",
+    "DesignProjects",
     "FailingNotifier",
     "FakeClock",
     "LifecycleMachine",

@@ -11,6 +11,7 @@ from ..model import Notification, Record
 
 __all__ = [
     "ApprovedSubcontractors",
+    "DesignProjects",
     "FailingNotifier",
     "FakeClock",
     "RecordingNotifier",
@@ -108,3 +109,18 @@ class ApprovedSubcontractors:
     @hookimpl
     def reqmgmt_subcontractors(self, record: Record) -> tuple[str, ...]:
         return self.ids
+
+
+class DesignProjects:
+    """A host's design procedure for ``reqmgmt_design_project``: ``DP-<ref>`` per requirement.
+
+    ``opened`` lists ``(ref, novelty, note)`` of each hand-over.
+    """
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, str, str]] = []
+
+    @hookimpl
+    def reqmgmt_design_project(self, record: Record, novelty: str, note: str) -> str:
+        self.opened.append((record.ref, novelty, note))
+        return f"DP-{record.ref}"

@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from ..desk import Desk
 from ..errors import InvalidTransition, NotAuthorized, TransitionBlocked, ValidationError
 from ..model import Actor, Record
-from .plugins import ApprovedSubcontractors, FakeClock
+from .plugins import ApprovedSubcontractors, DesignProjects, FakeClock
 
 __all__ = ["REFUSALS", "LifecycleMachine", "signed_departments"]
 
@@ -57,7 +57,8 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     def make_desk(self) -> Desk:
         """The Desk under test (override to add your plugins or store)."""
-        return Desk.open("memory://", clock=self.clock, plugins=[ApprovedSubcontractors()])
+        plugins = [ApprovedSubcontractors(), DesignProjects()]
+        return Desk.open("memory://", clock=self.clock, plugins=plugins)
 
     def create(self, data: st.DataObject) -> Record:
         """Create one record of ``kind`` through the Desk."""
@@ -93,6 +94,10 @@ class LifecycleMachine(RuleBasedStateMachine):
             elif key == "subcontractor":
                 # Mostly one of the approved list (ApprovedSubcontractors), sometimes not.
                 kwargs[key] = data.draw(st.sampled_from(["hongda", "xinhua", "nobody"]), label=key)
+            elif key == "novelty":
+                kwargs[key] = data.draw(
+                    st.sampled_from(["new_product", "new_process", "old"]), label=key
+                )
             elif key in dict(t.vocabularies):
                 # A word of the vocabulary the transition names, mostly; sometimes not.
                 words = [*self.desk.rules.vocabulary(dict(t.vocabularies)[key]), "nonsense"]
