@@ -50,6 +50,7 @@ __all__ = [
     "ContractLine",
     "CreditRecord",
     "Customer",
+    "CustomerConfirmation",
     "FieldChange",
     "GoodsReceipt",
     "IdentifiedRequirement",
@@ -852,6 +853,21 @@ class CreditRecord:
 
 
 @frozen(kw_only=True)
+class CustomerConfirmation:
+    """The customer's word on one evaluation round, recorded by ``recorded_by`` (需求导入).
+
+    ``text`` is what the customer said or signed (a fax, a mail, the customer
+    section of the import approval form 需求导入核准单), ``round`` the
+    evaluation round it answers.
+    """
+
+    text: str = field(validator=_non_empty)
+    round: int = field(validator=_count)
+    recorded_by: str = field(validator=_non_empty)
+    at: datetime = field(validator=_aware)
+
+
+@frozen(kw_only=True)
 class PlanReceipt:
     """A department's signature for the delivery plan it received (交货计划表签收)."""
 
@@ -900,6 +916,14 @@ class Requirement(Record):
     subcontractor: str | None = field(default=None, validator=_optional_text)
     #: The customer's confirmation of the cutting order (裁剪单), before the subcontractor is told.
     cutting_confirmation: str | None = field(default=None, validator=_optional_text)
+    #: The customer's confirmation of the evaluation (需求导入: 评估结果客户确认).
+    evaluation_confirmation: CustomerConfirmation | None = field(
+        default=None, validator=attrs.validators.optional(_instance_of(CustomerConfirmation))
+    )
+    #: The customer's section of the import approval form (需求导入核准单 客户确认栏).
+    import_confirmation: CustomerConfirmation | None = field(
+        default=None, validator=attrs.validators.optional(_instance_of(CustomerConfirmation))
+    )
     #: The departments the delivery plan went to, fixed when it was issued (``accept``).
     plan_departments: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     #: Each department's signature for the plan (签收), in order.

@@ -516,7 +516,7 @@ def test_allowed_events_depend_on_the_actor(desk: Desk) -> None:
     # identify and remark take no role: the host's reqmgmt_authorize decides.
     open_to_all = ["identify", "remark"]
     assert desk.allowed_events(ref, actor=CLERK) == sorted(
-        ["cancel", "negotiate", "request_outsourcing", *open_to_all]
+        ["cancel", "hand_to_design", "negotiate", "request_outsourcing", *open_to_all]
     )
     assert desk.allowed_events(ref, actor=ENG) == sorted(["decline", "sign", *open_to_all])
     assert desk.allowed_events(ref, actor=OUTSIDER) == open_to_all

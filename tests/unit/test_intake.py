@@ -15,6 +15,7 @@ from reqmgmt import (
     Desk,
     IdentifiedRequirement,
     InvalidTransition,
+    NotAuthorized,
     Requirement,
     TransitionBlocked,
     ValidationError,
@@ -377,3 +378,59 @@ def test_without_a_design_procedure_the_hand_over_is_refused() -> None:
     with pytest.raises(ValidationError, match="reqmgmt_design_project; no plugin opened one"):
         desk.fire(ref, "hand_to_design", actor=CLERK, note="new", novelty="new_product")
     assert len(desk.history(ref)) == 2
+
+
+# --- 5. the requirement-import flow: the customer answers the evaluation ------------------------
+
+
+def evaluated(desk: Desk) -> str:
+    ref = outsourcing(desk)
+    for department, actor in (("engineering", ENG), ("materials", MAT), ("production", PRO)):
+        desk.sign(ref, department=department, actor=actor)
+    return ref
+
+
+def test_a_disagreeing_customer_sends_it_to_another_internal_evaluation_round() -> None:
+    desk = desk_with()
+    ref = evaluated(desk)
+    again = desk.fire(ref, "customer_disagrees", actor=CLERK, note="needs 20 µm zinc")
+    assert isinstance(again, Requirement)
+    assert (again.state, again.review_round) == ("evaluating", 2)
+    assert again.round_signoffs() == ()
+    assert again.clarifications[-1] == "needs 20 µm zinc"
+    with pytest.raises(TransitionBlocked, match="still needs: engineering, materials"):
+        desk.fire(ref, "customer_confirms_evaluation", actor=CLERK, note="OK")
+    for department, actor in (("engineering", ENG), ("materials", MAT), ("production", PRO)):
+        desk.sign(ref, department=department, actor=actor)
+    agreed = desk.fire(ref, "customer_confirms_evaluation", actor=CLERK, note="fax: agreed")
+    assert isinstance(agreed, Requirement)
+    confirmation = agreed.evaluation_confirmation
+    assert confirmation is not None
+    assert (confirmation.text, confirmation.round, confirmation.recorded_by) == (
+        "fax: agreed",
+        2,
+        "clerk",
+    )
+
+
+def test_the_customer_confirms_its_section_of_the_import_form_after_the_evaluation() -> None:
+    desk = desk_with()
+    ref = evaluated(desk)
+    with pytest.raises(TransitionBlocked, match="has not confirmed the evaluation of round 1"):
+        desk.fire(ref, "customer_confirms_import", actor=CLERK, note="signed section")
+    desk.fire(ref, "customer_confirms_evaluation", actor=CLERK, note="agreed")
+    with pytest.raises(TransitionBlocked, match="confirmed the evaluation of round 1 already"):
+        desk.fire(ref, "customer_disagrees", actor=CLERK, note="changed mind")
+    form = desk.fire(ref, "customer_confirms_import", actor=CLERK, note="客户确认栏 signed")
+    assert isinstance(form, Requirement)
+    assert form.import_confirmation is not None
+    assert (form.import_confirmation.text, form.import_confirmation.round) == (
+        "客户确认栏 signed",
+        1,
+    )
+    with pytest.raises(TransitionBlocked, match="import approval form already"):
+        desk.fire(ref, "customer_confirms_import", actor=CLERK, note="again")
+    with pytest.raises(NotAuthorized):
+        desk.fire(ref, "customer_confirms_evaluation", actor=ENG, note="x")
+    accepted_ = desk.fire(ref, "accept", actor=CLERK, delivery_plan="week 12")
+    assert accepted_.state == "accepted"

@@ -13,7 +13,10 @@ in_progress 处理中 → completed 已完成 (remarks required) → closed 已�
 rejected 已拒绝 and cancelled 已取消 with a reason.  While open, identified
 requirements (明示, 隐含, 法律法规, 公司附加) are recorded on it (identify).
 A new product or process goes from evaluating to in_design 设计开发中 (the
-host's design project) and comes back to a new evaluation round.
+host's design project) and comes back to a new evaluation round.  In the
+import flow (需求导入) the customer confirms the signed evaluation (or
+disagrees: another internal round) and its section of the import approval
+form 需求导入核准单.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ import attrs
 
 from ..errors import ValidationError
 from ..hookcalls import ask_design_project, ask_subcontractors
-from ..model import IdentifiedRequirement, PlanReceipt, Record, Requirement
+from ..model import (
+    CustomerConfirmation,
+    IdentifiedRequirement,
+    PlanReceipt,
+    Record,
+    Requirement,
+)
 from .base import (
     EVERY_DEPARTMENT,
     Context,
@@ -440,6 +449,97 @@ REQUIREMENT = attrs.evolve(
                 meaning="receipt",
             )
             for state in ("accepted", "in_progress", "completed")
+        ),
+    ),
+)
+
+
+def _confirmation(ctx: Context) -> CustomerConfirmation:
+    return CustomerConfirmation(
+        text=ctx.note or "", round=ctx.record.review_round, recorded_by=ctx.actor.id, at=ctx.now
+    )
+
+
+def _keep_confirmation(name: str) -> Any:
+    """Effect: the command's note as the customer's confirmation of this round, in ``name``."""
+
+    def effect(ctx: Context) -> Mapping[str, Any]:
+        return {name: _confirmation(ctx)}
+
+    effect.__name__ = f"keep_{name}"
+    return effect
+
+
+def _evaluation_unconfirmed(ctx: Context) -> str | None:
+    """Guard: the customer has not yet confirmed this round's evaluation."""
+    record = ctx.record
+    assert isinstance(record, Requirement)
+    done = record.evaluation_confirmation
+    if done is not None and done.round == record.review_round:
+        return (
+            f"the customer confirmed the evaluation of round {done.round} already "
+            f"(recorded by {done.recorded_by})"
+        )
+    return None
+
+
+def _evaluation_confirmed(ctx: Context) -> str | None:
+    """Guard of ``customer_confirms_import``: this round's evaluation is confirmed, once."""
+    record = ctx.record
+    assert isinstance(record, Requirement)
+    done = record.evaluation_confirmation
+    if done is None or done.round != record.review_round:
+        return (
+            f"the customer has not confirmed the evaluation of round {record.review_round} "
+            "(customer_confirms_evaluation first)"
+        )
+    form = record.import_confirmation
+    if form is not None and form.round == record.review_round:
+        return "the customer confirmed its section of the import approval form already"
+    return None
+
+
+# 需求导入: the customer answers the evaluation (every department has signed):
+# agreement is recorded, then the customer's section of the import approval form
+# 需求导入核准单; disagreement opens another internal evaluation round.
+REQUIREMENT = attrs.evolve(
+    REQUIREMENT,
+    transitions=(
+        *REQUIREMENT.transitions,
+        Transition(
+            event="customer_confirms_evaluation",
+            sources=("evaluating",),
+            dest="evaluating",
+            zh="客户确认评估结果",
+            en="the customer confirms the evaluation",
+            roles={"sales"},
+            note_required=True,
+            guards=(all_signed, _evaluation_unconfirmed),
+            effects=(_keep_confirmation("evaluation_confirmation"),),
+        ),
+        Transition(
+            event="customer_disagrees",
+            sources=("evaluating",),
+            dest="evaluating",
+            zh="客户不同意,内部再评估",
+            en="the customer disagrees: evaluate again",
+            roles={"sales"},
+            note_required=True,
+            opens_review=True,
+            guards=(all_signed, _evaluation_unconfirmed),
+            effects=(append_note_to("clarifications"),),
+            notify=tuple(f"department:{d}" for d in EVALUATING_DEPARTMENTS),
+        ),
+        Transition(
+            event="customer_confirms_import",
+            sources=("evaluating",),
+            dest="evaluating",
+            zh="客户确认需求导入核准单",
+            en="the customer confirms its section of the import approval form",
+            roles={"sales"},
+            note_required=True,
+            guards=(_evaluation_confirmed,),
+            effects=(_keep_confirmation("import_confirmation"),),
         ),
     ),
 )
