@@ -134,9 +134,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         if not pairs:
             return
         # Events into final states end a record's walk, declines restart a
-        # review and notes that keep the state (remarks, identified
-        # requirements) go nowhere: take them less often, so runs reach the
-        # deep states too.
+        # review and notes anyone may add (remarks, identified requirements)
+        # go nowhere: take them less often, so runs reach the deep states too.
         lc = self.engine.lifecycle
         final = {s.name for s in lc.states if s.final}
         declines = {step.decline_event for step in lc.signoffs}
@@ -186,9 +185,19 @@ class LifecycleMachine(RuleBasedStateMachine):
         self._fire(ref, event, actor, data)
 
     def _stays(self, state: str, event: str) -> bool:
-        """A self-loop that is no sign-off (a remark, an identified requirement)."""
+        """A note anyone may add without moving the record (a remark, an identified requirement).
+
+        Open to every actor, such events would crowd the (actor, event) pairs.
+        """
         t = self.engine.transition(state, event)
-        return t is not None and t.dest == state and not t.signoff and not t.opens_review
+        return (
+            t is not None
+            and t.dest == state
+            and not t.signoff
+            and not t.opens_review
+            and not t.roles
+            and t.roles_from is None
+        )
 
     def _dest(self, state: str, event: str) -> str | None:
         t = self.engine.transition(state, event)
