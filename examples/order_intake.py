@@ -9,7 +9,15 @@ produced and closed.  Run it: ``python examples/order_intake.py``.
 
 from __future__ import annotations
 
-from reqmgmt import Actor, Customer, Desk, NotAuthorized, Notification, hookimpl
+from reqmgmt import Actor, Customer, Desk, NotAuthorized, Notification, Record, hookimpl
+
+
+class ApprovedSubcontractors:
+    """The ERP's approved subcontractor list (外包加工商清单)."""
+
+    @hookimpl
+    def reqmgmt_subcontractors(self, record: Record) -> list[str]:
+        return ["宏达五金", "新华冲压"]
 
 
 class PrintNotifications:
@@ -28,7 +36,7 @@ def main() -> None:
     vp = Actor("chen.vp", "陈副总", roles={"vp"})
     customer = Customer("HK-001", "Hong Kong Trading Ltd", category="important", flags={"foreign"})
 
-    with Desk.open("memory://", plugins=[PrintNotifications()]) as desk:
+    with Desk.open("memory://", plugins=[PrintNotifications(), ApprovedSubcontractors()]) as desk:
         req = desk.requirements.receive(
             customer=customer,
             description="冲压支架 10,000 pcs, 镀锌",
@@ -49,8 +57,16 @@ def main() -> None:
             print(f"refused as expected: {err.reasons[0]}")
 
         desk.sign(ref, department="engineering", actor=engineer, opinion="现有模具可做")
-        desk.fire(ref, "request_outsourcing", actor=warehouse, note="钢带不足 steel strip short")
+        desk.fire(
+            ref,
+            "request_outsourcing",
+            actor=warehouse,
+            note="钢带不足 steel strip short",
+            subcontractor="宏达五金",  # from the host's approved list
+        )
         desk.fire(ref, "approve_outsourcing", actor=vp, outsourcing="裁剪单 CJ-0419 to 宏达五金")
+        # The customer confirms the cutting order before the subcontractor is told.
+        desk.fire(ref, "cutting_confirmed", actor=clerk, note="客户传真确认 confirmed by fax")
         desk.sign(ref, department="materials", actor=warehouse, opinion="外包后材料足够")
         desk.sign(ref, department="production", actor=production, opinion="第12周")
         print("can accept now:", bool(desk.can(ref, "accept", actor=clerk)))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from reqmgmt import Actor, Customer, Desk
-from reqmgmt.testing import FakeClock, RecordingNotifier
+from reqmgmt.testing import ApprovedSubcontractors, FakeClock, RecordingNotifier
 
 # default: fast, for every local run.  ci: more examples, selected by .ci/run.
 settings.register_profile("default", max_examples=30, stateful_step_count=25, deadline=None)
@@ -44,7 +44,7 @@ def notifier() -> RecordingNotifier:
 
 @pytest.fixture
 def desk(clock: FakeClock, notifier: RecordingNotifier) -> Iterator[Desk]:
-    with Desk.open("memory://", clock=clock, plugins=[notifier]) as d:
+    with Desk.open("memory://", clock=clock, plugins=[notifier, ApprovedSubcontractors()]) as d:
         yield d
 
 

@@ -26,7 +26,17 @@ import attrs
 from .desk import Desk
 from .errors import ReqMgmtError
 from .hookspecs import hookimpl
-from .model import Actor, Contract, ContractLine, Customer, Money, Notification
+from .model import (
+    Actor,
+    Contract,
+    ContractLine,
+    CreditRecord,
+    Customer,
+    Money,
+    Notification,
+    Record,
+    Requirement,
+)
 
 __all__ = ["run_demo"]
 
@@ -79,6 +89,20 @@ class _LogNotifier:
         self.count += 1
 
 
+class _DemoErp:
+    """The host's ERP as far as intake asks it: credit records, approved subcontractors."""
+
+    @hookimpl
+    def reqmgmt_subcontractors(self, record: Record) -> tuple[str, ...]:
+        return ("宏达五金", "新华冲压")  # 外包加工商清单
+
+    @hookimpl
+    def reqmgmt_customer_credit(self, customer: Customer) -> CreditRecord | None:
+        if customer.id == "HK-001":
+            return CreditRecord(customer_id=customer.id, rating="A", note="按时付款 pays on time")
+        return None
+
+
 def _log_path(url: str) -> Path:
     if url.startswith("sqlite:///") and "memory" not in url:
         db = Path(url.removeprefix("sqlite:///").split("?")[0])
@@ -122,23 +146,50 @@ def _order_intake(desk: Desk, clock: _StepClock, customer: Customer) -> Iterator
         channel="fax", priority="high", actor=CLERK,
     )  # fmt: skip
     ref = req.ref
+    identified = (
+        (CLERK, "explicit", "10,000 pcs, 镀锌 8-12 µm, 第12周交货 / delivery week 12"),
+        (ENGINEER, "implied", "户外使用, 盐雾 48h / outdoor use: 48 h salt spray"),
+        (QUALITY, "statutory", "RoHS, 出口欧盟 / exported to the EU"),
+        (CLERK, "company", "每箱附出货检验报告 / an inspection report in every carton"),
+    )
+    for who, kind, text in identified:
+        desk.fire(ref, "identify", actor=who, kind=kind, text=text)
     desk.fire(ref, "clarify", actor=CLERK, note="镀层厚度? / plating thickness?")
     clock.wait(20)  # the customer answers the next day
     desk.fire(ref, "clarified", actor=CLERK, note="8-12 µm, per customer fax")
     desk.fire(ref, "start_evaluation", actor=CLERK)
     desk.sign(ref, department="engineering", actor=ENGINEER, opinion="现有模具可做 existing die")
-    desk.fire(ref, "request_outsourcing", actor=WAREHOUSE, note="钢带不足 steel strip short")
+    desk.fire(ref, "request_outsourcing", actor=WAREHOUSE, note="钢带不足 steel strip short",
+              subcontractor="宏达五金")  # fmt: skip
     clock.wait(6)
     desk.fire(ref, "approve_outsourcing", actor=VP, outsourcing="裁剪单 CJ-0419 宏达五金")
+    clock.wait(3)  # faxed to the customer, who confirms it before the subcontractor hears of it
+    desk.fire(
+        ref, "cutting_confirmed", actor=CLERK, note="客户传真确认裁剪单 customer confirmed by fax"
+    )
     desk.sign(ref, department="materials", actor=WAREHOUSE, opinion="外包后材料足够")
     clock.wait(10)
     desk.sign(ref, department="production", actor=PRODUCTION, opinion="第12周 week 12")
     desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 批: 第12周, 第14周 / 2 lots")
+    for department, who in REVIEWERS.items():  # 签收: each department signs for the plan
+        desk.fire(ref, "acknowledge_plan", actor=who, department=department)
+    plan = desk.get(ref)
+    assert isinstance(plan, Requirement)
     desk.fire(ref, "start", actor=PRODUCTION)
     clock.wait(72)
     desk.fire(ref, "complete", actor=PRODUCTION, note="全部出货 shipped in full")
     desk.fire(ref, "close", actor=CLERK)
     yield f"{ref}: order taken in by fax, clarified, outsourced, delivered, closed"
+    yield (f"{ref}: outsourced to {plan.subcontractor} (approved list), cutting order confirmed "
+           f"by the customer before the subcontractor was told")  # fmt: skip
+    credit = req.credit
+    yield (
+        f"{ref}: credit {credit.rating if credit else '-'} ({credit.note if credit else '-'}); "
+        f"identified: " + ", ".join(f"{x.kind} by {x.identified_by}" for x in plan.identified)
+    )
+    yield (f"{ref}: delivery plan (交货计划表) to the VP, the customer and "
+           f"{len(plan.plan_departments)} departments; signed for by "
+           f"{', '.join(plan.plan_signed)}; not yet: {', '.join(plan.plan_unsigned)}")  # fmt: skip
 
     other = desk.requirements.receive(
         customer=customer, description="特殊包装 10 kg/箱 special packing", channel="email",
@@ -323,7 +374,7 @@ def run_demo(url: str, out: TextIO) -> int:
                   flags={"foreign"})  # fmt: skip
     regular = Customer("C-100", "华南五金 South China Hardware")
     new = Customer("C-200", "新客户 New Customer Co.", flags={"new"})
-    with Desk.open(url, plugins=[notifier], clock=clock) as desk:
+    with Desk.open(url, plugins=[notifier, _DemoErp()], clock=clock) as desk:
         from .cli import history_table
 
         print("客户需求 requirements", file=out)

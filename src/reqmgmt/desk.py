@@ -53,6 +53,7 @@ from .hookcalls import (
     ask_before,
     ask_calendar,
     ask_convert,
+    ask_credit,
     ask_next_number,
     ask_notify,
     ask_observers,
@@ -435,6 +436,9 @@ class Desk:
             )
         if not dry:
             _check_input(record, t, note, data)
+            for key, words in t.vocabularies:
+                if key in data:
+                    self.rules.vocabulary(words).check(data[key], key, _place(record, t))
         refusals = _role_problems(t, actor, None, record)
         parties = engine.independence(t)
         if parties:
@@ -447,6 +451,8 @@ class Desk:
             raise NotAuthorized(record.ref, event, actor.id, refusals)
         self._before(record, event, actor, record.state)
         ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle, self._decide)
+        ctx.vocabularies = self.rules.vocabularies
+        ctx.pm = self.pm
         dest = engine.run(ctx)
         return engine, ctx, dest
 
@@ -910,6 +916,8 @@ class Desk:
             fields = {**fields, **lc.derived(fields)}
         if engine_fields:
             fields = {**fields, **engine_fields}
+        if lc.record_type is Requirement:
+            fields = self._with_credit(fields)
         now = self.now()
         ref = ask_next_number(self.pm, kind, now.year)
         if ref is None:
@@ -967,6 +975,16 @@ class Desk:
             if notes:
                 tx.enqueue(notes)
         return record, event, notes
+
+    def _with_credit(self, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A requirement's fields with its customer's credit record (reqmgmt_customer_credit)."""
+        customer = fields.get("customer")
+        if not isinstance(customer, Customer):
+            return fields  # the record refuses it, naming the field
+        if not self.pm.hook.reqmgmt_customer_credit.get_hookimpls():
+            return fields
+        credit = ask_credit(self.pm, customer)
+        return fields if credit is None else {**fields, "credit": credit}
 
     # --- rules ------------------------------------------------------------------------------
 

@@ -21,13 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import pluggy
 
 from .errors import HookError, ReqMgmtError, TransitionBlocked, ValidationError
 from .people import normalize_actor_id
 
 if TYPE_CHECKING:
-    from .model import Money
+    from .model import CreditRecord, Money
     from .reminders import Calendar
     from .storage.base import Store
 
@@ -39,12 +40,15 @@ __all__ = [
     "ask_before",
     "ask_calendar",
     "ask_convert",
+    "ask_credit",
+    "ask_design_project",
     "ask_escalation",
     "ask_next_number",
     "ask_notify",
     "ask_observers",
     "ask_open_store",
     "ask_rule_functions",
+    "ask_subcontractors",
     "plugin_name",
 ]
 
@@ -74,6 +78,17 @@ EXPECTED: dict[str, str] = {
     "reqmgmt_escalation_contacts": (
         "a list or tuple of recipient strings ('role:...', 'user:...', 1 to 200 characters "
         "without control or zero-width characters), or None"
+    ),
+    "reqmgmt_customer_credit": (
+        "a reqmgmt.CreditRecord whose customer_id is the customer's id, or None"
+    ),
+    "reqmgmt_design_project": (
+        "a project reference string of 1 to 64 printable characters without surrounding "
+        "spaces, or None"
+    ),
+    "reqmgmt_subcontractors": (
+        "a list or tuple of subcontractor-id strings (1 to 64 printable characters without "
+        "surrounding spaces), or None"
     ),
 }
 
@@ -446,3 +461,88 @@ def _recipients(plugin: str, value: Any) -> list[str]:
             raise _wrong(plugin, hook, value, f"the recipient {HookError.short(r)}")
         out.append(plain)
     return out
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+
+def ask_credit(pm: pluggy.PluginManager, customer: Any) -> CreditRecord | None:
+    """``reqmgmt_customer_credit``: a sound CreditRecord about ``customer``, or ``None``.
+
+    The answer must be exactly a :class:`reqmgmt.CreditRecord` (no subclass),
+    its fields valid again when re-checked (a plugin may have bypassed the
+    validators) and plain strings, and about ``customer`` (its id).
+    """
+    hook = "reqmgmt_customer_credit"
+    for plugin, value in answers(pm, hook, {"customer": customer}, first=True):
+        return _checked(plugin, hook, value, _credit, customer.id)
+    return None
+
+
+def _credit(plugin: str, value: Any, customer_id: str) -> CreditRecord:
+    from .model import CreditRecord
+
+    hook = "reqmgmt_customer_credit"
+    if type(value) is not CreditRecord:
+        raise _wrong(plugin, hook, value, f"a {type(value).__name__}")
+    fields = (value.customer_id, value.rating, value.note)
+    if any(type(f) is not str for f in fields):
+        raise _wrong(plugin, hook, value, "its fields must be plain strings")
+    try:
+        attrs.validate(value)
+    except ValidationError as exc:
+        raise _wrong(plugin, hook, value, str(exc)) from exc
+    if value.customer_id != customer_id:
+        raise _wrong(
+            plugin, hook, value, f"about customer {value.customer_id!r}, asked for {customer_id!r}"
+        )
+    record: CreditRecord = value
+    return record
+
+
+def ask_subcontractors(pm: pluggy.PluginManager, record: Any) -> tuple[str, ...] | None:
+    """``reqmgmt_subcontractors``: the approved subcontractor ids, or ``None``: no list."""
+    hook = "reqmgmt_subcontractors"
+    for plugin, value in answers(pm, hook, {"record": record}, first=True):
+        return _checked(plugin, hook, value, _subcontractors)
+    return None
+
+
+def _subcontractors(plugin: str, value: Any) -> tuple[str, ...]:
+    hook = "reqmgmt_subcontractors"
+    if not isinstance(value, _SEQUENCES):
+        raise _wrong(plugin, hook, value, f"a {type(value).__name__}, not a list or tuple")
+    out = []
+    for item in tuple(value):
+        plain = item[:] if isinstance(item, str) else None
+        if (
+            plain is None
+            or not plain
+            or len(plain) > REF_MAX
+            or plain != plain.strip()
+            or not plain.isprintable()
+        ):
+            raise _wrong(plugin, hook, value, f"the subcontractor {HookError.short(item)}")
+        out.append(plain)
+    return tuple(out)
+
+
+def ask_design_project(
+    pm: pluggy.PluginManager, record: Any, novelty: str, note: str
+) -> str | None:
+    """``reqmgmt_design_project``: the host's design project reference, or ``None``."""
+    hook = "reqmgmt_design_project"
+    kwargs = {"record": record, "novelty": novelty, "note": note}
+    for plugin, value in answers(pm, hook, kwargs, first=True):
+        return _checked(plugin, hook, value, _project)
+    return None
+
+
+def _project(plugin: str, value: Any) -> str:
+    hook = "reqmgmt_design_project"
+    if not isinstance(value, str):
+        raise _wrong(plugin, hook, value, f"a {type(value).__name__}")
+    ref = value[:]
+    if not ref or len(ref) > REF_MAX or ref != ref.strip() or not ref.isprintable():
+        raise _wrong(plugin, hook, value)
+    return ref

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .model import Actor, AuditEvent, Money, Notification, Record
+    from .model import Actor, AuditEvent, CreditRecord, Customer, Money, Notification, Record
     from .reminders import Calendar, Deadline
     from .storage.base import Store
 
@@ -110,6 +110,54 @@ def reqmgmt_before_transition(record: Record, event: str, actor: Actor) -> None:
     written.  Any other exception, or an answer other than ``None``
     (returning ``False`` is no veto), aborts the command with a
     :class:`reqmgmt.HookError`; nothing is written.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Intake: what the host knows of customers, subcontractors and design projects
+# -------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def reqmgmt_customer_credit(customer: Customer) -> CreditRecord | None:
+    """Give ``customer``'s past integrity and credit record (信用记录).
+
+    Called inside the command that receives a requirement
+    (``desk.requirements.receive``, ``create`` and ``create_many`` of
+    requirements), before anything is written.  Return a
+    :class:`reqmgmt.CreditRecord` whose ``customer_id`` is ``customer.id``;
+    it is kept on the requirement (``Requirement.credit``).  ``None``: no
+    record (the requirement keeps ``credit=None``).  Stops at first non-None
+    result.  To refuse a customer, veto in ``reqmgmt_before_transition``.
+    """
+
+
+@hookspec(firstresult=True)
+def reqmgmt_subcontractors(record: Record) -> Sequence[str] | None:
+    """Give the approved subcontractors (外包加工商清单) ``record`` may be outsourced to.
+
+    Called inside ``request_outsourcing`` on a requirement, before anything is
+    written.  Return a list or tuple of subcontractor ids (1 to 64 printable
+    characters, no surrounding spaces); the one the command names must be
+    among them.  ``None`` (no plugin keeps a list): outsourcing is refused.
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def reqmgmt_design_project(record: Record, novelty: str, note: str) -> str | None:
+    """Open the design and development project for a new product or process.
+
+    Called inside ``hand_to_design`` on a requirement (the engineering
+    opinion found a new product or process, 新产品/新工艺), before anything
+    is written.  ``novelty`` is ``"new_product"`` or ``"new_process"``,
+    ``note`` what is new.  Return the reference of the host's design project
+    (1 to 64 printable characters without surrounding spaces); the
+    requirement keeps it and waits in ``in_design`` until ``design_done``
+    brings it back with the result.  ``None``: no plugin runs a design
+    procedure, and the hand-over is refused.  If the command fails after
+    your answer, nothing is written: key your project by ``record.ref`` so a
+    repeated hand-over finds it again.  Stops at first non-None result.
     """
 
 

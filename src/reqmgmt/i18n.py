@@ -258,11 +258,36 @@ _library(
 _library(
     "requirement (客户需求)",
     {
-        "requirement.remark_outsider": (
-            "{actor!r} has no role and no department; a remark is added by someone of the "
-            "company (and whoever reqmgmt_authorize lets through)",
+        "plan.not_sent_to": (
+            "the delivery plan of {ref} did not go to {department!r}; it went to: {sent}",
+            "{ref} 的交货计划表未发给 {department!r}；已发给：{sent}",
+        ),
+        "plan.already_signed": (
+            "{department} signed for the delivery plan already ({actor})",
+            "{department} 已签收交货计划表（签收人 {actor}）",
+        ),
+        "plan.not_a_member": (
+            "{actor} is not in {department} and may not sign for it",
+            "{actor} 不属于 {department}，不能代其签收",
+        ),
+        "import.evaluation_confirmed_already": (
+            "the customer confirmed the evaluation of round {round} already (recorded by {actor})",
+            "客户已确认第 {round} 轮评估结果（登记人 {actor}）",
+        ),
+        "import.evaluation_unconfirmed": (
+            "the customer has not confirmed the evaluation of round {round} "
+            "(customer_confirms_evaluation first)",
+            "客户尚未确认第 {round} 轮评估结果（请先执行 customer_confirms_evaluation）",
+        ),
+        "import.form_confirmed_already": (
+            "the customer confirmed its section of the import approval form already",
+            "客户已确认需求导入核准单中的客户栏",
+        ),
+        "requirement.not_of_the_company": (
+            "{actor!r} has no role and no department; remarks and identified requirements are "
+            "added by someone of the company (and whoever reqmgmt_authorize lets through)",
             "{actor!r} 没有角色也不属于任何部门；"
-            "备注须由公司人员添加（并经 reqmgmt_authorize 许可）",
+            "备注和识别的要求须由公司人员添加（并经 reqmgmt_authorize 许可）",
         ),
     },
 )

@@ -48,11 +48,15 @@ __all__ = [
     "Capa",
     "Contract",
     "ContractLine",
+    "CreditRecord",
     "Customer",
+    "CustomerConfirmation",
     "FieldChange",
     "GoodsReceipt",
+    "IdentifiedRequirement",
     "Money",
     "Notification",
+    "PlanReceipt",
     "QualityReport",
     "Record",
     "Requirement",
@@ -310,6 +314,8 @@ SIGNATURE_MEANINGS: dict[str, tuple[str, str]] = {
     # A verbal order's signatory reviewing it himself (合同评审: 非正式订单由签约人自行评审),
     # the customer's read-back (复述) being the control: never an approval by another.
     "self_review": ("自行评审", "self-review"),
+    # A department signing for a document it received (签收: the delivery plan 交货计划表).
+    "receipt": ("签收", "receipt"),
 }
 
 
@@ -348,7 +354,7 @@ MULTILINE_FIELDS = frozenset(
         "reason", "reason_text", "opinion", "note", "specification", "payment_terms",
         "delivery_method", "packaging", "quality_requirements", "acceptance_criteria",
         "terms", "findings", "cause", "actions", "verification", "window_override",
-        "confirmation",
+        "confirmation", "text", "cutting_confirmation", "design_result",
     }
 )  # fmt: skip
 #: Fields holding a reference or identifier (at most :data:`MAX_ID` characters).
@@ -793,6 +799,84 @@ class Record:
 
 
 @frozen(kw_only=True)
+class IdentifiedRequirement:
+    """One requirement identified on a customer requirement (要求的识别, DOMAIN.md §1).
+
+    ``kind`` is a value of the rule set's ``identified_kinds`` vocabulary:
+    ``explicit`` (明示: product, quality, price, delivery, after-sales),
+    ``implied`` (隐含: needed for the intended use although unstated),
+    ``statutory`` (法律法规: standards, the destination country's law, recycling)
+    or ``company`` (公司附加: the company's own additional requirements).
+    ``identified_by`` is the actor who recorded it, ``at`` when.
+    """
+
+    kind: str = field(validator=_non_empty)
+    text: str = field(validator=_non_empty)
+    identified_by: str = field(validator=_non_empty)
+    at: datetime = field(validator=_aware)
+
+
+def _items(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+def _each_instance_of(cls: type) -> Any:
+    """Every item of a tuple field is a ``cls`` (records nested in a record)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Iterable[Any]) -> None:
+        for item in value:
+            if not isinstance(item, cls):
+                raise ValidationError(
+                    attribute.name,
+                    item,
+                    f"{cls.__name__} items only (got a {type(item).__name__})",
+                    where=type(instance).__name__,
+                )
+
+    return check
+
+
+@frozen(kw_only=True)
+class CreditRecord:
+    """The customer's past integrity and credit record (信用记录), consulted at intake.
+
+    The host's ERP gives it (``reqmgmt_customer_credit``) when a requirement
+    is received; it is kept on the requirement as it was then.  ``rating`` is
+    the host's own grade (``A``, ``good``, ``on hold``...), ``note`` what the
+    ERP says about it (overdue invoices, disputes), ``customer_id`` the
+    customer it is about (it must be the requirement's).
+    """
+
+    customer_id: str = field(validator=_non_empty)
+    rating: str = field(validator=_non_empty)
+    note: str = field(default="", validator=_text)
+
+
+@frozen(kw_only=True)
+class CustomerConfirmation:
+    """The customer's word on one evaluation round, recorded by ``recorded_by`` (需求导入).
+
+    ``text`` is what the customer said or signed (a fax, a mail, the customer
+    section of the import approval form 需求导入核准单), ``round`` the
+    evaluation round it answers.
+    """
+
+    text: str = field(validator=_non_empty)
+    round: int = field(validator=_count)
+    recorded_by: str = field(validator=_non_empty)
+    at: datetime = field(validator=_aware)
+
+
+@frozen(kw_only=True)
+class PlanReceipt:
+    """A department's signature for the delivery plan it received (交货计划表签收)."""
+
+    department: str = field(validator=_non_empty)
+    actor_id: str = field(validator=_non_empty)
+    at: datetime = field(validator=_aware)
+
+
+@frozen(kw_only=True)
 class Requirement(Record):
     """A customer requirement (客户需求): an order, memo, inquiry, special requirement...
 
@@ -813,6 +897,54 @@ class Requirement(Record):
     clarifications: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
     delivery_plan: str | None = field(default=None, validator=_optional_text)
     outsourcing: str | None = field(default=None, validator=_optional_text)
+    #: The requirements identified so far (明示, 隐含, 法律法规, 公司附加), in order.
+    identified: tuple[IdentifiedRequirement, ...] = field(
+        default=(), converter=_items, validator=_each_instance_of(IdentifiedRequirement)
+    )
+    #: The customer's credit record as the host gave it at intake (``None``: no host answer).
+    credit: CreditRecord | None = field(
+        default=None, validator=attrs.validators.optional(_instance_of(CreditRecord))
+    )
+
+    #: ``new_product`` or ``new_process`` when held for design and development (新产品/新工艺).
+    novelty: str | None = field(default=None, validator=_optional_text)
+    #: The host's design project the requirement was handed to (reqmgmt_design_project).
+    design_project: str | None = field(default=None, validator=_optional_text)
+    #: The design result it came back with (design_done).
+    design_result: str | None = field(default=None, validator=_optional_text)
+    #: The approved subcontractor (外包加工商) chosen when outsourcing was requested.
+    subcontractor: str | None = field(default=None, validator=_optional_text)
+    #: The customer's confirmation of the cutting order (裁剪单), before the subcontractor is told.
+    cutting_confirmation: str | None = field(default=None, validator=_optional_text)
+    #: The customer's confirmation of the evaluation (需求导入: 评估结果客户确认).
+    evaluation_confirmation: CustomerConfirmation | None = field(
+        default=None, validator=attrs.validators.optional(_instance_of(CustomerConfirmation))
+    )
+    #: The customer's section of the import approval form (需求导入核准单 客户确认栏).
+    import_confirmation: CustomerConfirmation | None = field(
+        default=None, validator=attrs.validators.optional(_instance_of(CustomerConfirmation))
+    )
+    #: The departments the delivery plan went to, fixed when it was issued (``accept``).
+    plan_departments: tuple[str, ...] = field(default=(), converter=_texts, validator=_each_text)
+    #: Each department's signature for the plan (签收), in order.
+    plan_receipts: tuple[PlanReceipt, ...] = field(
+        default=(), converter=_items, validator=_each_instance_of(PlanReceipt)
+    )
+
+    @property
+    def plan_signed(self) -> dict[str, PlanReceipt]:
+        """Department → its signature for the delivery plan, for those that signed."""
+        return {r.department: r for r in self.plan_receipts}
+
+    @property
+    def plan_unsigned(self) -> tuple[str, ...]:
+        """The departments the delivery plan went to that have not signed for it yet."""
+        signed = {r.department for r in self.plan_receipts}
+        return tuple(d for d in self.plan_departments if d not in signed)
+
+    def identified_of(self, kind: str) -> tuple[IdentifiedRequirement, ...]:
+        """The identified requirements of one kind (``explicit``, ``implied``...)."""
+        return tuple(x for x in self.identified if x.kind == kind)
 
     @property
     def case_number(self) -> str:

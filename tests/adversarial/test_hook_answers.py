@@ -43,6 +43,7 @@ import pytest
 from reqmgmt import (
     Actor,
     ContractLine,
+    CreditRecord,
     Customer,
     Desk,
     HookError,
@@ -74,6 +75,9 @@ HOOKS = (
     "reqmgmt_rule_functions",
     "reqmgmt_calendar",
     "reqmgmt_escalation_contacts",
+    "reqmgmt_customer_credit",
+    "reqmgmt_subcontractors",
+    "reqmgmt_design_project",
 )
 
 # --- hostile answers ----------------------------------------------------------------------
@@ -331,9 +335,68 @@ def _cases() -> list[Case]:
             *EXCEPTIONS,
         ],
     )
+    add(
+        "reqmgmt_customer_credit",
+        [
+            *COMMON,
+            CreditRecord(customer_id="C-2", rating="A"),  # another customer's record
+            OddCredit(customer_id="C-1", rating="A"),  # a subclass
+            forged_credit(rating="A\x00"),  # validators bypassed
+            forged_credit(customer_id=EqualStr("C-1")),  # a str that says equal to all
+            {"customer_id": "C-1", "rating": "A"},
+            "A",
+            True,
+            *EXCEPTIONS,
+        ],
+    )
+    add(
+        "reqmgmt_subcontractors",
+        [
+            # [] and ["eng"] are lists (that do not hold "hongda": a ValidationError)
+            *[a for a in COMMON if isinstance(a, AlwaysEqual) or a not in ([], ["eng"])],
+            "hongda",  # a bare string, not a list
+            ["hongda "],
+            ["hong\x00da"],
+            ["hong\u200bda", "hongda"],
+            [1],
+            [None],
+            [b"hongda"],
+            ["h" * 65],
+            {"hongda"},
+            True,
+            *EXCEPTIONS,
+        ],
+    )
+    add(
+        "reqmgmt_design_project",
+        [
+            *[a for a in COMMON if a is not NO],  # "no" is a fine reference
+            " DP-1",
+            "DP-1\n",
+            "DP\u200b1",
+            "DP\x001",
+            "D" * 65,
+            ["DP-1"],
+            b"DP-1",
+            True,
+            *EXCEPTIONS,
+        ],
+    )
     add("reqmgmt_after_transition", [*COMMON, False, *EXCEPTIONS], "logged")
     add("reqmgmt_notify", [*COMMON, False, True, *EXCEPTIONS], "retried")
     return out
+
+
+class OddCredit(CreditRecord):
+    """A CreditRecord subclass: not the library's record."""
+
+
+def forged_credit(**changes: Any) -> CreditRecord:
+    """A sound CreditRecord whose fields were overwritten past the validators."""
+    credit = CreditRecord(customer_id="C-1", rating="A")
+    for name, value in changes.items():
+        object.__setattr__(credit, name, value)
+    return credit
 
 
 class Missing:
@@ -410,6 +473,15 @@ def plugin_for(case: Case, when: Callable[..., bool] = lambda **kw: True) -> obj
     def escalation(self: object, record: Any, deadline: Any, level: int) -> Any:
         return answer(case)
 
+    def credit(self: object, customer: Any) -> Any:
+        return answer(case)
+
+    def subcontractors(self: object, record: Any) -> Any:
+        return answer(case)
+
+    def design(self: object, record: Any, novelty: str, note: str) -> Any:
+        return answer(case)
+
     impl = {
         "reqmgmt_open_store": open_store,
         "reqmgmt_next_number": next_number,
@@ -422,6 +494,9 @@ def plugin_for(case: Case, when: Callable[..., bool] = lambda **kw: True) -> obj
         "reqmgmt_rule_functions": functions,
         "reqmgmt_calendar": calendar,
         "reqmgmt_escalation_contacts": escalation,
+        "reqmgmt_customer_credit": credit,
+        "reqmgmt_subcontractors": subcontractors,
+        "reqmgmt_design_project": design,
     }[case.hook]
     setattr(Hostile, case.hook, hookimpl(impl))
     return Hostile()
@@ -541,7 +616,7 @@ def open_desk(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
 
 
 def creating(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
-    """reqmgmt_next_number: creation and imports refuse the answer, nothing written."""
+    """reqmgmt_next_number, reqmgmt_customer_credit: creation and imports refuse the answer."""
     desk = hosted(base, plugin_for(case), clock, autodispatch=False)
     before = contents(base)
     closed(
@@ -568,6 +643,36 @@ def signing(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
     closed(case, lambda: desk.sign(ref, department="engineering", actor=ENG))
     expect_no(desk, case, ref, "sign", ENG, department="engineering")
     expect_no(desk, case, ref, "sign", ENG)
+    assert contents(base) == before
+
+
+def outsourcing(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
+    """reqmgmt_subcontractors: the outsourcing request is refused, nothing written."""
+    ref = base.requirements.receive(customer=CUSTOMER, description="x", actor=CLERK).ref
+    base.fire(ref, "start_evaluation", actor=CLERK)
+    desk = hosted(base, plugin_for(case), clock, autodispatch=False)
+    before = contents(base)
+    closed(
+        case,
+        lambda: desk.fire(
+            ref, "request_outsourcing", actor=CLERK, note="short", subcontractor="hongda"
+        ),
+    )
+    assert contents(base) == before
+
+
+def designing(case: Case, base: Desk, clock: FakeClock, caplog: Any) -> None:
+    """reqmgmt_design_project: the hand-over to design is refused, nothing written."""
+    ref = base.requirements.receive(customer=CUSTOMER, description="x", actor=CLERK).ref
+    base.fire(ref, "start_evaluation", actor=CLERK)
+    desk = hosted(base, plugin_for(case), clock, autodispatch=False)
+    before = contents(base)
+    closed(
+        case,
+        lambda: desk.fire(
+            ref, "hand_to_design", actor=CLERK, note="new die", novelty="new_process"
+        ),
+    )
     assert contents(base) == before
 
 
@@ -672,6 +777,9 @@ SCENARIOS: dict[str, Callable[[Case, Desk, FakeClock, Any], None]] = {
     "reqmgmt_rule_functions": open_desk,
     "reqmgmt_calendar": open_desk,
     "reqmgmt_next_number": creating,
+    "reqmgmt_customer_credit": creating,
+    "reqmgmt_subcontractors": outsourcing,
+    "reqmgmt_design_project": designing,
     "reqmgmt_approvers": signing,
     "reqmgmt_authorize": vetoing,
     "reqmgmt_before_transition": vetoing,
@@ -708,5 +816,5 @@ def test_the_matrix_is_complete() -> None:
         assert sum(isinstance(c.answer, Raises) for c in mine) >= len(EXCEPTIONS) - 1
         assert sum(not isinstance(c.answer, Raises) for c in mine) >= 10
     # The figures quoted in the issue's note: every one of these fails closed.
-    assert len(CASES) == 274
-    assert len(SQL_CASES) == 60
+    assert len(CASES) == 353
+    assert len(SQL_CASES) == 75

@@ -35,8 +35,8 @@ def test_order_intake_reaches_closed() -> None:
     out = run_example("order_intake.py")
     assert "refused as expected" in out
     assert "no self-approval" in out
-    assert "is closed, version 13" in out
-    assert "audit chain intact over 13 events" in out
+    assert "is closed, version 14" in out
+    assert "audit chain intact over 14 events" in out
 
 
 def test_the_cli_demo_runs_as_installed(tmp_path: Path) -> None:

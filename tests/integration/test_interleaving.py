@@ -36,10 +36,11 @@ from reqmgmt import (
     Desk,
     Money,
     Record,
+    Requirement,
     hookimpl,
 )
 from reqmgmt.storage.base import Store, Transaction
-from reqmgmt.testing import FakeClock
+from reqmgmt.testing import ApprovedSubcontractors, DesignProjects, FakeClock
 
 ACTORS = (
     Actor("s1", roles={"sales"}, departments={"sales"}),
@@ -131,6 +132,15 @@ def _candidates(record: Record, event: str, desk: Desk) -> list[dict[str, Any]]:
         step = engine.lifecycle.signoff_step(record.state)
         assert step is not None
         return [{"department": d, **note} for d in step.missing(record)]
+    if event == "identify":
+        return [{"kind": "implied", "text": "outdoor use", **note}]
+    if event == "request_outsourcing":
+        return [{"subcontractor": "hongda", **note}]
+    if event == "hand_to_design":
+        return [{"novelty": "new_product", **note}]
+    if event == "acknowledge_plan":
+        assert isinstance(record, Requirement)
+        return [{"department": d, **note} for d in record.plan_unsigned]
     if event == "approve_outsourcing":
         return [{"outsourcing": "外协 supplier X", **note}]
     if event == "accept":
@@ -347,6 +357,7 @@ def walk_and_race(desk: Desk, stale: StaleReads, kind: str, real: bool = False) 
 
 
 def open_desk(url: str, *plugins: object) -> tuple[Desk, StaleReads]:
+    plugins = (*plugins, ApprovedSubcontractors(), DesignProjects())
     desk = Desk.open(url, clock=FakeClock(NOW), plugins=plugins, autodispatch=False)
     stale = StaleReads(desk.store)
     desk.store = stale
@@ -506,7 +517,12 @@ def test_every_transition_conflicts_in_a_real_race(
     """The winner commits from inside the loser's transaction; the loser's write is refused."""
     url = "memory://" if url_kind == "memory" else request.getfixturevalue("pg_url")
     plugin = CommitFirst()
-    desk = Desk.open(url, clock=FakeClock(NOW), autodispatch=False)
+    desk = Desk.open(
+        url,
+        clock=FakeClock(NOW),
+        autodispatch=False,
+        plugins=[ApprovedSubcontractors(), DesignProjects()],
+    )
     desk.pm.register(plugin, name="commit-first")
     with desk:
         walk_and_race(desk, StaleReads(desk.store), kind, real=True)

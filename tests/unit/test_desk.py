@@ -53,7 +53,7 @@ def test_illegal_event_names_state_and_allowed_events(desk: Desk) -> None:
         desk.fire(ref, "close", actor=CLERK)
     err = info.value
     assert (err.ref, err.state, err.event) == (ref, "received", "close")
-    assert err.allowed == ("cancel", "clarify", "reject", "remark", "start_evaluation")
+    assert err.allowed == ("cancel", "clarify", "identify", "reject", "remark", "start_evaluation")
     assert "'close' is not allowed in state 'received'" in str(err)
     assert snapshot(desk, ref) == before
 
@@ -513,17 +513,17 @@ def test_can_answers_with_reasons_and_writes_nothing(desk: Desk) -> None:
 def test_allowed_events_depend_on_the_actor(desk: Desk) -> None:
     """The events offered match role and sign-off eligibility."""
     ref = to_evaluating(desk)
-    assert desk.allowed_events(ref, actor=CLERK) == [
-        "cancel",
-        "negotiate",
-        "remark",
-        "request_outsourcing",
-    ]
-    assert desk.allowed_events(ref, actor=ENG) == ["decline", "remark", "sign"]
+    # remark and identify take no role: anyone of the company (a role or a department)
+    # whom the host's reqmgmt_authorize lets through.
+    open_to_company = ["identify", "remark"]
+    assert desk.allowed_events(ref, actor=CLERK) == sorted(
+        ["cancel", "hand_to_design", "negotiate", "request_outsourcing", *open_to_company]
+    )
+    assert desk.allowed_events(ref, actor=ENG) == sorted(["decline", "sign", *open_to_company])
     assert desk.allowed_events(ref, actor=OUTSIDER) == []
     sign_all(desk, ref)
     assert "accept" in desk.allowed_events(ref, actor=CLERK)
-    assert desk.allowed_events(ref, actor=ENG) == ["remark"]
+    assert desk.allowed_events(ref, actor=ENG) == open_to_company
 
 
 # --- reading ---------------------------------------------------------------------------------

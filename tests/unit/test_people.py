@@ -24,7 +24,7 @@ from reqmgmt import (
 )
 from reqmgmt.lifecycle import REQUIREMENT, RETURNS
 from reqmgmt.people import actor_key, normalize_actor_id
-from reqmgmt.testing import FakeClock
+from reqmgmt.testing import ApprovedSubcontractors, FakeClock
 
 from ..conftest import CLERK, CUSTOMER, ENG, MAT, PRO, VP, receive, to_evaluating
 
@@ -188,7 +188,7 @@ BOTH = Actor("both", roles={"sales", "vp"})
 def test_one_actor_cannot_request_and_approve_the_same_outsourcing(desk: Desk) -> None:
     """Holding sales and vp, the requester of an outsourcing may not approve it; another VP may."""
     ref = to_evaluating(desk)
-    desk.fire(ref, "request_outsourcing", actor=BOTH, note="material short")
+    desk.fire(ref, "request_outsourcing", actor=BOTH, note="material short", subcontractor="hongda")
     assert desk.get(ref).requested_by == "both"
     verdict = desk.can(ref, "approve_outsourcing", actor=BOTH, outsourcing="cut 2,000")
     assert not verdict
@@ -197,14 +197,16 @@ def test_one_actor_cannot_request_and_approve_the_same_outsourcing(desk: Desk) -
         desk.fire(ref, "approve_outsourcing", actor=BOTH, outsourcing="cut 2,000")
     assert "approve_outsourcing" not in desk.allowed_events(ref, actor=BOTH)
     done = desk.fire(ref, "approve_outsourcing", actor=VP, outsourcing="cut 2,000")
-    assert done.state == "evaluating"
+    assert done.state == "confirming_cutting"
 
 
 def test_the_submitter_cannot_approve_the_outsourcing_of_their_review(desk: Desk) -> None:
     """A sales-and-vp actor who submitted the evaluation may not approve its outsourcing."""
     ref = receive(desk)
     desk.fire(ref, "start_evaluation", actor=BOTH)
-    desk.fire(ref, "request_outsourcing", actor=CLERK, note="material short")
+    desk.fire(
+        ref, "request_outsourcing", actor=CLERK, note="material short", subcontractor="hongda"
+    )
     with pytest.raises(NotAuthorized, match="both submitted this review"):
         desk.fire(ref, "approve_outsourcing", actor=BOTH, outsourcing="cut")
 
@@ -212,7 +214,9 @@ def test_the_submitter_cannot_approve_the_outsourcing_of_their_review(desk: Desk
 def test_a_new_round_forgets_the_requester(desk: Desk) -> None:
     """requested_by belongs to the round: the next review round starts without one."""
     ref = to_evaluating(desk)
-    desk.fire(ref, "request_outsourcing", actor=CLERK, note="material short")
+    desk.fire(
+        ref, "request_outsourcing", actor=CLERK, note="material short", subcontractor="hongda"
+    )
     desk.fire(ref, "refuse_outsourcing", actor=VP, note="too expensive")
     record = desk.fire(ref, "agreed", actor=CLERK, note="later date")
     assert (record.review_round, record.requested_by) == (2, None)
@@ -327,7 +331,9 @@ def test_the_requester_needs_a_requesting_event() -> None:
 def test_people_on_sqlite(tmp_path: Path) -> None:
     """The same on SQLite: near-duplicates refused, one id in the trail, requester kept."""
     clock = FakeClock()
-    with Desk.open(f"sqlite:///{tmp_path / 'p.db'}", clock=clock) as desk:
+    with Desk.open(
+        f"sqlite:///{tmp_path / 'p.db'}", clock=clock, plugins=[ApprovedSubcontractors()]
+    ) as desk:
         ref = desk.requirements.receive(
             customer=Customer("C-1", "C"), description="x", actor=Actor("Clerk", roles={"sales"})
         ).ref
@@ -336,12 +342,15 @@ def test_people_on_sqlite(tmp_path: Path) -> None:
             desk.sign(
                 ref, department="engineering", actor=Actor("CLERK ", departments="engineering")
             )
-        desk.fire(ref, "request_outsourcing", actor=BOTH, note="short")
-    with Desk.open(f"sqlite:///{tmp_path / 'p.db'}", clock=clock) as desk:
+        desk.fire(ref, "request_outsourcing", actor=BOTH, note="short", subcontractor="hongda")
+    with Desk.open(
+        f"sqlite:///{tmp_path / 'p.db'}", clock=clock, plugins=[ApprovedSubcontractors()]
+    ) as desk:
         assert desk.get(ref).requested_by == "both"
         with pytest.raises(NotAuthorized, match="requested this approval"):
             desk.fire(ref, "approve_outsourcing", actor=BOTH, outsourcing="cut")
         desk.fire(ref, "approve_outsourcing", actor=VP, outsourcing="cut")
+        desk.fire(ref, "cutting_confirmed", actor=CLERK, note="customer faxed OK")
         for actor in (ENG, MAT, PRO):
             department = next(iter(actor.departments))
             desk.sign(ref, department=department, actor=actor)

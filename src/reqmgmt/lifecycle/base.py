@@ -24,7 +24,10 @@ from ..i18n import Text, reason
 from ..model import SIGNATURE_MEANINGS, Actor, Record, Signoff, text_problem
 
 if TYPE_CHECKING:
+    import pluggy
+
     from ..rules.model import Decision
+    from ..rules.vocabulary import Vocabulary
 
 __all__ = [
     "COMMON_DATA",
@@ -83,6 +86,11 @@ def _names(value: Iterable[str]) -> tuple[str, ...]:
 
 def _roles(value: Iterable[str]) -> frozenset[str]:
     return frozenset((value,)) if isinstance(value, str) else frozenset(value)
+
+
+def _pairs(value: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    items = value.items() if isinstance(value, Mapping) else value
+    return tuple((str(k), str(v)) for k, v in items)
 
 
 def _guards(value: Iterable[Guard]) -> tuple[Guard, ...]:
@@ -200,6 +208,17 @@ class Context:
     decisions: list[Decision] = attrs.Factory(list)
     #: Reads other records in the command's transaction (set while writing).
     find: Callable[..., list[Record]] | None = None
+    #: The rule set's vocabularies (departments...), set by the Desk.
+    vocabularies: Mapping[str, Vocabulary] | None = None
+    #: The Desk's plugin manager, for effects that ask the host (checked answers:
+    #: :mod:`reqmgmt.hookcalls`).
+    pm: pluggy.PluginManager | None = None
+
+    def departments(self) -> tuple[str, ...]:
+        """Every department of the rule set's ``departments`` vocabulary."""
+        if self.vocabularies is None or "departments" not in self.vocabularies:
+            raise ValidationError("vocabularies", None, "a Desk with a rule set", where="Context")
+        return tuple(self.vocabularies["departments"])
 
     def classify(
         self, table: str, facts: Mapping[str, Any], version: str | None = None
@@ -288,6 +307,10 @@ class Transition:
     #: The Desk method that fires this event as part of a larger command;
     #: ``desk.fire`` refuses it and names that method instead.
     via: str | None = None
+    #: Data keys whose value must be a word of a rule-set vocabulary:
+    #: ``(("kind", "identified_kinds"),)``; the Desk refuses any other value
+    #: with a ValidationError listing the allowed ones, before anything runs.
+    vocabularies: tuple[tuple[str, str], ...] = field(default=(), converter=_pairs)
 
 
 @frozen
@@ -403,11 +426,6 @@ def set_from_data(name: str, key: str | None = None) -> Effect:
 
 
 # --- the declaration ----------------------------------------------------------------------
-
-
-def _pairs(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    items = value.items() if isinstance(value, Mapping) else value
-    return tuple((str(k), str(v)) for k, v in items)
 
 
 #: Event data every lifecycle with a sign-off step takes.
@@ -581,6 +599,9 @@ class Lifecycle:
                 out.append(
                     f"{where}: meaning {t.meaning!r} is not one of " + ", ".join(SIGNATURE_MEANINGS)
                 )
+            for data_key, _ in t.vocabularies:
+                if data_key not in t.requires and data_key not in t.optional:
+                    out.append(f"{where}: vocabulary for {data_key!r}, which it takes no data for")
             if t.event == self.create_event:
                 out.append(f"{where}: {t.event!r} is reserved for creating the record")
             out.extend(self._independence_problems(t, where))

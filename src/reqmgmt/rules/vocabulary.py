@@ -39,6 +39,7 @@ VOCABULARY_NAMES = (
     "customer_flags",
     "deadline_steps",
     "departments",
+    "identified_kinds",
     "requirement_channels",
     "requirement_kinds",
     "return_reasons",

@@ -13,11 +13,20 @@ from __future__ import annotations
 from ..storage.memory import MemoryStore
 from . import strategies
 from .contract import StoreContract, make_notification, make_requirement
-from .plugins import FailingNotifier, FakeClock, RecordingNotifier, ScriptedApprovers
+from .plugins import (
+    ApprovedSubcontractors,
+    DesignProjects,
+    FailingNotifier,
+    FakeClock,
+    RecordingNotifier,
+    ScriptedApprovers,
+)
 from .stateful import REFUSALS, LifecycleMachine, signed_departments
 
 __all__ = [
     "REFUSALS",
+    "ApprovedSubcontractors",
+    "DesignProjects",
     "FailingNotifier",
     "FakeClock",
     "LifecycleMachine",

@@ -9,7 +9,14 @@ from datetime import UTC, datetime, timedelta
 from ..hookspecs import hookimpl
 from ..model import Notification, Record
 
-__all__ = ["FailingNotifier", "FakeClock", "RecordingNotifier", "ScriptedApprovers"]
+__all__ = [
+    "ApprovedSubcontractors",
+    "DesignProjects",
+    "FailingNotifier",
+    "FakeClock",
+    "RecordingNotifier",
+    "ScriptedApprovers",
+]
 
 
 class FakeClock:
@@ -91,3 +98,29 @@ class ScriptedApprovers:
         self.calls += 1
         eligible = self.signers.get(department, frozenset())
         return [eligible for _ in records]
+
+
+class ApprovedSubcontractors:
+    """A host's approved subcontractor list (外包加工商清单) for ``reqmgmt_subcontractors``."""
+
+    def __init__(self, ids: Sequence[str] = ("hongda", "xinhua")) -> None:
+        self.ids = tuple(ids)
+
+    @hookimpl
+    def reqmgmt_subcontractors(self, record: Record) -> tuple[str, ...]:
+        return self.ids
+
+
+class DesignProjects:
+    """A host's design procedure for ``reqmgmt_design_project``: ``DP-<ref>`` per requirement.
+
+    ``opened`` lists ``(ref, novelty, note)`` of each hand-over.
+    """
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, str, str]] = []
+
+    @hookimpl
+    def reqmgmt_design_project(self, record: Record, novelty: str, note: str) -> str:
+        self.opened.append((record.ref, novelty, note))
+        return f"DP-{record.ref}"

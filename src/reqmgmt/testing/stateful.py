@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from ..desk import Desk
 from ..errors import InvalidTransition, NotAuthorized, TransitionBlocked, ValidationError
 from ..model import Actor, Record
-from .plugins import FakeClock
+from .plugins import ApprovedSubcontractors, DesignProjects, FakeClock
 
 __all__ = ["REFUSALS", "LifecycleMachine", "signed_departments"]
 
@@ -57,7 +57,8 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     def make_desk(self) -> Desk:
         """The Desk under test (override to add your plugins or store)."""
-        return Desk.open("memory://", clock=self.clock)
+        plugins = [ApprovedSubcontractors(), DesignProjects()]
+        return Desk.open("memory://", clock=self.clock, plugins=plugins)
 
     def create(self, data: st.DataObject) -> Record:
         """Create one record of ``kind`` through the Desk."""
@@ -82,11 +83,25 @@ class LifecycleMachine(RuleBasedStateMachine):
                 # Mostly a department the actor belongs to and that has not
                 # signed yet, so reviews complete; sometimes anything.
                 mine = [d for d in (step.missing(record) if step else ()) if d in actor.departments]
+                if step is None:  # a department signing for something else (a plan)
+                    choices = sorted(actor.departments)
+                    mine = choices
                 if mine and data.draw(st.integers(0, 9), label="own department") > 1:
                     choices = mine
                 else:
                     choices = [*choices, "nobody"]
                 kwargs[key] = data.draw(st.sampled_from(choices), label=key)
+            elif key == "subcontractor":
+                # Mostly one of the approved list (ApprovedSubcontractors), sometimes not.
+                kwargs[key] = data.draw(st.sampled_from(["hongda", "xinhua", "nobody"]), label=key)
+            elif key == "novelty":
+                kwargs[key] = data.draw(
+                    st.sampled_from(["new_product", "new_process", "old"]), label=key
+                )
+            elif key in dict(t.vocabularies):
+                # A word of the vocabulary the transition names, mostly; sometimes not.
+                words = [*self.desk.rules.vocabulary(dict(t.vocabularies)[key]), "nonsense"]
+                kwargs[key] = data.draw(st.sampled_from(words), label=key)
             else:
                 kwargs[key] = data.draw(st.sampled_from(["plan A", "lot 2", "交货计划"]), label=key)
         return kwargs
@@ -118,15 +133,18 @@ class LifecycleMachine(RuleBasedStateMachine):
         ]
         if not pairs:
             return
-        # Events into final states end a record's walk and declines restart a
-        # review: take them less often, so runs reach the deep states too.
+        # Events into final states end a record's walk, declines restart a
+        # review and notes anyone may add (remarks, identified requirements)
+        # go nowhere: take them less often, so runs reach the deep states too.
         lc = self.engine.lifecycle
         final = {s.name for s in lc.states if s.final}
         declines = {step.decline_event for step in lc.signoffs}
         onward = [
             (a, e)
             for a, e in pairs
-            if e not in declines and self._dest(record.state, e) not in final
+            if e not in declines
+            and self._dest(record.state, e) not in final
+            and not self._stays(record.state, e)
         ]
         if onward and data.draw(st.integers(0, 9), label="onward") > 1:
             pairs = onward
@@ -165,6 +183,21 @@ class LifecycleMachine(RuleBasedStateMachine):
         actor = data.draw(st.sampled_from(list(self.actors)), label="actor")
         event = data.draw(st.sampled_from(self.engine.events), label="event")
         self._fire(ref, event, actor, data)
+
+    def _stays(self, state: str, event: str) -> bool:
+        """A note anyone may add without moving the record (a remark, an identified requirement).
+
+        Open to every actor, such events would crowd the (actor, event) pairs.
+        """
+        t = self.engine.transition(state, event)
+        return (
+            t is not None
+            and t.dest == state
+            and not t.signoff
+            and not t.opens_review
+            and not t.roles
+            and t.roles_from is None
+        )
 
     def _dest(self, state: str, event: str) -> str | None:
         t = self.engine.transition(state, event)
