@@ -49,6 +49,8 @@ __all__ = [
     "note_as_reason",
     "refuses",
     "set_from_data",
+    "staying",
+    "with_transitions",
 ]
 
 #: A guard returns ``None`` when the transition may go ahead, or the reason it may not:
@@ -423,6 +425,20 @@ def set_from_data(name: str, key: str | None = None) -> Effect:
 
     effect.__name__ = f"set_{name}"
     return effect
+
+
+def staying(states: Iterable[str], **declared: Any) -> tuple[Transition, ...]:
+    """``Transition(**declared)`` once per state of ``states``, keeping the record there.
+
+    For events that change no state (a remark, a receipt, an amendment): one
+    self-loop per state, as the machine needs them.
+    """
+    return tuple(Transition(sources=(s,), dest=s, **declared) for s in states)
+
+
+def with_transitions(lc: Lifecycle, *more: Transition) -> Lifecycle:
+    """``lc`` with ``more`` transitions declared after its own."""
+    return attrs.evolve(lc, transitions=(*lc.transitions, *more))
 
 
 # --- the declaration ----------------------------------------------------------------------

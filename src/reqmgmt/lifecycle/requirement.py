@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
 from ..errors import ValidationError
 from ..hookcalls import ask_design_project, ask_subcontractors
 from ..i18n import reason
@@ -49,6 +47,8 @@ from .base import (
     note_as_reason,
     refuses,
     set_from_data,
+    staying,
+    with_transitions,
 )
 
 __all__ = ["EVALUATING_DEPARTMENTS", "NOVELTIES", "REQUIREMENT"]
@@ -468,25 +468,18 @@ def _plan_receipt(ctx: Context) -> Mapping[str, Any]:
 
 # 交货计划表签收: each department the delivery plan went to signs for it, once, by
 # one of its members, while the order is accepted, in progress or completed.
-REQUIREMENT = attrs.evolve(
+REQUIREMENT = with_transitions(
     REQUIREMENT,
-    transitions=(
-        *REQUIREMENT.transitions,
-        *(
-            Transition(
-                event="acknowledge_plan",
-                sources=(state,),
-                dest=state,
-                zh="签收交货计划",
-                en="sign for the delivery plan",
-                requires=("department",),
-                vocabularies=(("department", "departments"),),
-                guards=(_plan_receivable,),
-                effects=(_plan_receipt,),
-                meaning="receipt",
-            )
-            for state in ("accepted", "in_progress", "completed")
-        ),
+    *staying(
+        ("accepted", "in_progress", "completed"),
+        event="acknowledge_plan",
+        zh="签收交货计划",
+        en="sign for the delivery plan",
+        requires=("department",),
+        vocabularies=(("department", "departments"),),
+        guards=(_plan_receivable,),
+        effects=(_plan_receipt,),
+        meaning="receipt",
     ),
 )
 
@@ -537,45 +530,42 @@ def _evaluation_confirmed(ctx: Context) -> str | None:
 # 需求导入: the customer answers the evaluation (every department has signed):
 # agreement is recorded, then the customer's section of the import approval form
 # 需求导入核准单; disagreement opens another internal evaluation round.
-REQUIREMENT = attrs.evolve(
+REQUIREMENT = with_transitions(
     REQUIREMENT,
-    transitions=(
-        *REQUIREMENT.transitions,
-        Transition(
-            event="customer_confirms_evaluation",
-            sources=("evaluating",),
-            dest="evaluating",
-            zh="客户确认评估结果",
-            en="the customer confirms the evaluation",
-            roles={"sales"},
-            note_required=True,
-            guards=(all_signed, _evaluation_unconfirmed),
-            effects=(_keep_confirmation("evaluation_confirmation"),),
-        ),
-        Transition(
-            event="customer_disagrees",
-            sources=("evaluating",),
-            dest="evaluating",
-            zh="客户不同意,内部再评估",
-            en="the customer disagrees: evaluate again",
-            roles={"sales"},
-            note_required=True,
-            opens_review=True,
-            guards=(all_signed, _evaluation_unconfirmed),
-            effects=(append_note_to("clarifications"),),
-            notify=tuple(f"department:{d}" for d in EVALUATING_DEPARTMENTS),
-        ),
-        Transition(
-            event="customer_confirms_import",
-            sources=("evaluating",),
-            dest="evaluating",
-            zh="客户确认需求导入核准单",
-            en="the customer confirms its section of the import approval form",
-            roles={"sales"},
-            note_required=True,
-            guards=(_evaluation_confirmed,),
-            effects=(_keep_confirmation("import_confirmation"),),
-        ),
+    Transition(
+        event="customer_confirms_evaluation",
+        sources=("evaluating",),
+        dest="evaluating",
+        zh="客户确认评估结果",
+        en="the customer confirms the evaluation",
+        roles={"sales"},
+        note_required=True,
+        guards=(all_signed, _evaluation_unconfirmed),
+        effects=(_keep_confirmation("evaluation_confirmation"),),
+    ),
+    Transition(
+        event="customer_disagrees",
+        sources=("evaluating",),
+        dest="evaluating",
+        zh="客户不同意,内部再评估",
+        en="the customer disagrees: evaluate again",
+        roles={"sales"},
+        note_required=True,
+        opens_review=True,
+        guards=(all_signed, _evaluation_unconfirmed),
+        effects=(append_note_to("clarifications"),),
+        notify=tuple(f"department:{d}" for d in EVALUATING_DEPARTMENTS),
+    ),
+    Transition(
+        event="customer_confirms_import",
+        sources=("evaluating",),
+        dest="evaluating",
+        zh="客户确认需求导入核准单",
+        en="the customer confirms its section of the import approval form",
+        roles={"sales"},
+        note_required=True,
+        guards=(_evaluation_confirmed,),
+        effects=(_keep_confirmation("import_confirmation"),),
     ),
 )
 
@@ -583,47 +573,32 @@ REQUIREMENT = attrs.evolve(
 # 要求的识别: while the requirement is open, anyone the host authorises records a
 # requirement identified on it (explicit, implied, statutory, the company's own),
 # without a state change; the kind is a word of the identified_kinds vocabulary.
-REQUIREMENT = attrs.evolve(
+REQUIREMENT = with_transitions(
     REQUIREMENT,
-    transitions=(
-        *REQUIREMENT.transitions,
-        *(
-            Transition(
-                event="identify",
-                sources=(state,),
-                dest=state,
-                zh="识别要求",
-                en="identify a requirement (explicit, implied, statutory, the company's own)",
-                requires=("kind", "text"),
-                vocabularies=(("kind", "identified_kinds"),),
-                guards=(_of_the_company,),
-                effects=(_identify,),
-            )
-            for state in _OPEN
-        ),
+    *staying(
+        _OPEN,
+        event="identify",
+        zh="识别要求",
+        en="identify a requirement (explicit, implied, statutory, the company's own)",
+        requires=("kind", "text"),
+        vocabularies=(("kind", "identified_kinds"),),
+        guards=(_of_the_company,),
+        effects=(_identify,),
     ),
 )
 
 # 备注: a remark may be added at any time until the requirement is closed, rejected or
 # cancelled, by anyone of the company the host authorises (reqmgmt_authorize), without a
 # state change; it is audited like every command and kept in ``remarks``.
-REQUIREMENT = attrs.evolve(
+REQUIREMENT = with_transitions(
     REQUIREMENT,
-    transitions=(
-        *REQUIREMENT.transitions,
-        *(
-            Transition(
-                event="remark",
-                sources=(s.name,),
-                dest=s.name,
-                zh="备注",
-                en="add a remark",
-                note_required=True,
-                guards=(_of_the_company,),
-                effects=(append_note_to("remarks"),),
-            )
-            for s in REQUIREMENT.states
-            if not s.final
-        ),
+    *staying(
+        [s.name for s in REQUIREMENT.states if not s.final],
+        event="remark",
+        zh="备注",
+        en="add a remark",
+        note_required=True,
+        guards=(_of_the_company,),
+        effects=(append_note_to("remarks"),),
     ),
 )
