@@ -111,7 +111,11 @@ def test_delivery_plan_of_a_requirement_and_of_a_contract(demo: Desk) -> None:
     page = FormPage(demo.form(r.ref, "delivery_plan"))
     assert page.fields["交货计划 delivery plan"] == "2 批: 第12周, 第14周 / 2 lots"
     assert page.fields["制定人 planned by"] == "张伟 (发货部) (zhang.wei)"
-    assert [s["data-event"] for s in page.signatures] == ["accept"]
+    # Issued with accept, then signed for (签收) by the departments it went to.
+    events = [s["data-event"] for s in page.signatures]
+    assert events[0] == "accept"
+    assert set(events[1:]) == {"acknowledge_plan"}
+    assert len(events) == 1 + len(r.plan_receipts)
     c = _amended(demo)
     page = FormPage(demo.form(c.ref, "交货计划表"))
     line = c.lines[0]

@@ -307,7 +307,7 @@ def test_diagram_recipients_refreshes_only_between_the_markers(tmp_path: Path) -
 
     page = tmp_path / "hooks.md"
     page.write_text(
-        f"before\n{diagram.RECIPIENTS_BEGIN}\nold\n{diagram.RECIPIENTS_END}\nafter\n",
+        f"before\n{diagram.RECIPIENTS_BEGIN}\nSTALE-TABLE\n{diagram.RECIPIENTS_END}\nafter\n",
         encoding="utf-8",
     )
     assert main(["diagram", "--recipients", str(page)]) == 0
@@ -315,6 +315,6 @@ def test_diagram_recipients_refreshes_only_between_the_markers(tmp_path: Path) -
     assert text.startswith("before\n")
     assert text.endswith("\nafter\n")
     assert "| `customer` |" in text
-    assert "old" not in text
+    assert "STALE-TABLE" not in text
     (tmp_path / "plain.md").write_text("no markers\n", encoding="utf-8")
     assert main(["diagram", "--recipients", str(tmp_path / "plain.md")]) == 2
