@@ -41,7 +41,9 @@ class MemoryStore:
         self._outbox_by_ref: dict[str, list[str]] = {}
         self._sequences: dict[str, int] = {}
         # ref -> the lock a transaction holds on it until it ends (RowLock)
-        self._row_locks: dict[str, threading.Lock] = {}
+        # RowLock: a fixed set of locks, one per stripe of refs, so locking leaves
+        # nothing behind (a refused command writes nothing, the table never grows).
+        self._row_locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
 
     def transaction(self) -> _MemoryTransaction:
         """A unit of work: committed when the block ends normally, discarded otherwise."""
@@ -56,6 +58,8 @@ class MemoryStore:
 
 #: Seconds a transaction waits for a record another one holds (RowLock).
 _LOCK_WAIT = 30.0
+#: How many locks the refs share (two refs on one stripe wait for each other).
+_LOCK_STRIPES = 64
 
 
 def _entry(item: Notification | OutboxEntry) -> OutboxEntry:
@@ -94,9 +98,7 @@ class _MemoryTransaction:
 
     def lock(self, ref: str) -> None:
         """Hold ``ref`` against other transactions until this one ends (RowLock)."""
-        store = self._store
-        with store._lock:
-            row_lock = store._row_locks.setdefault(ref, threading.Lock())
+        row_lock = self._store._row_locks[hash(ref) % _LOCK_STRIPES]
         if row_lock in self._held:
             return
         if not row_lock.acquire(timeout=_LOCK_WAIT):
