@@ -246,14 +246,27 @@ def ask_next_number(pm: pluggy.PluginManager, kind: str, year: int) -> str | Non
     return None
 
 
-def _reference(plugin: str, value: Any) -> str:
-    hook = "reqmgmt_next_number"
+def _plain_id(value: str) -> str | None:
+    """``value`` as a plain ``str`` id (1 to REF_MAX printable characters, no surrounding
+    spaces, whatever a subclass overrides), or ``None`` when it is not one."""
+    plain = value[:]
+    if not plain or len(plain) > REF_MAX or plain != plain.strip() or not plain.isprintable():
+        return None
+    return plain
+
+
+def _id_answer(plugin: str, hook: str, value: Any) -> str:
+    """A hook's answer that must be one id (a number, a project reference)."""
     if not isinstance(value, str):
         raise _wrong(plugin, hook, value, f"a {type(value).__name__}")
-    ref = value[:]  # a plain str, whatever a subclass overrides
-    if not ref or len(ref) > REF_MAX or ref != ref.strip() or not ref.isprintable():
+    plain = _plain_id(value)
+    if plain is None:
         raise _wrong(plugin, hook, value)
-    return ref
+    return plain
+
+
+def _reference(plugin: str, value: Any) -> str:
+    return _id_answer(plugin, "reqmgmt_next_number", value)
 
 
 # --- people and permissions ---------------------------------------------------------------
@@ -514,14 +527,8 @@ def _subcontractors(plugin: str, value: Any) -> tuple[str, ...]:
         raise _wrong(plugin, hook, value, f"a {type(value).__name__}, not a list or tuple")
     out = []
     for item in tuple(value):
-        plain = item[:] if isinstance(item, str) else None
-        if (
-            plain is None
-            or not plain
-            or len(plain) > REF_MAX
-            or plain != plain.strip()
-            or not plain.isprintable()
-        ):
+        plain = _plain_id(item) if isinstance(item, str) else None
+        if plain is None:
             raise _wrong(plugin, hook, value, f"the subcontractor {HookError.short(item)}")
         out.append(plain)
     return tuple(out)
@@ -539,10 +546,4 @@ def ask_design_project(
 
 
 def _project(plugin: str, value: Any) -> str:
-    hook = "reqmgmt_design_project"
-    if not isinstance(value, str):
-        raise _wrong(plugin, hook, value, f"a {type(value).__name__}")
-    ref = value[:]
-    if not ref or len(ref) > REF_MAX or ref != ref.strip() or not ref.isprintable():
-        raise _wrong(plugin, hook, value)
-    return ref
+    return _id_answer(plugin, "reqmgmt_design_project", value)
