@@ -97,6 +97,10 @@ class _DemoErp:
         return ("宏达五金", "新华冲压")  # 外包加工商清单
 
     @hookimpl
+    def reqmgmt_design_project(self, record: Record, novelty: str, note: str) -> str:
+        return f"DP-{record.ref}"  # the ERP's design project (设计开发项目)
+
+    @hookimpl
     def reqmgmt_customer_credit(self, customer: Customer) -> CreditRecord | None:
         if customer.id == "HK-001":
             return CreditRecord(customer_id=customer.id, rating="A", note="按时付款 pays on time")
@@ -200,6 +204,39 @@ def _order_intake(desk: Desk, clock: _StepClock, customer: Customer) -> Iterator
     clock.wait(30)
     desk.fire(other.ref, "reject", actor=CLERK, note="客户不接受延期 customer declines a delay")
     yield f"{other.ref}: capacity short, negotiated, rejected"
+
+
+def _new_product(desk: Desk, clock: _StepClock, customer: Customer) -> Iterator[str]:
+    """A new product: held for design (设计开发), then the import flow (需求导入)."""
+    req = desk.requirements.receive(
+        customer=customer, description="新型铰链 HX-2 hinge, new product", channel="email",
+        actor=CLERK,
+    )  # fmt: skip
+    ref = req.ref
+    desk.fire(ref, "start_evaluation", actor=CLERK)
+    desk.fire(ref, "hand_to_design", actor=SALES, novelty="new_product",
+              note="新产品, 需新模具 new die needed")  # fmt: skip
+    held = desk.get(ref)
+    assert isinstance(held, Requirement)
+    clock.wait(24 * 4)
+    desk.fire(ref, "design_done", actor=SALES, note="样件通过 samples approved, die T1 OK")
+    evaluators = (("engineering", ENGINEER), ("materials", WAREHOUSE), ("production", PRODUCTION))
+    for department, who in evaluators:
+        desk.sign(ref, department=department, actor=who, opinion="可行 feasible")
+    desk.fire(ref, "customer_disagrees", actor=SALES,
+              note="客户要求第10周交货 customer wants week 10")  # fmt: skip
+    clock.wait(8)
+    for department, who in evaluators:
+        desk.sign(ref, department=department, actor=who, opinion="第10周可行 week 10 feasible")
+    desk.fire(ref, "customer_confirms_evaluation", actor=SALES, note="客户邮件确认 by e-mail")
+    desk.fire(ref, "customer_confirms_import", actor=SALES,
+              note="客户签回需求导入核准单 signed form returned")  # fmt: skip
+    done = desk.get(ref)
+    assert isinstance(done, Requirement)
+    yield (f"{ref}: new product held for design ({held.design_project}), back with "
+           f"'{done.design_result}'; evaluation round {done.review_round}")  # fmt: skip
+    yield (f"{ref}: 需求导入 the customer disagreed once (another round), then confirmed the "
+           f"evaluation and its section of the import approval form")  # fmt: skip
 
 
 def _review(desk: Desk, ref: str) -> Contract:
@@ -385,6 +422,7 @@ def run_demo(url: str, out: TextIO, *, start: datetime | None = None) -> int:
 
         print("客户需求 requirements", file=out)
         intake = list(_order_intake(desk, clock, hk))
+        intake += _new_product(desk, clock, hk)
         for line in intake:
             print("  " + line, file=out)
         print(history_table(desk, intake[0].split(":")[0]), file=out)
