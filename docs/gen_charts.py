@@ -24,7 +24,6 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from reqmgmt import Desk, demo, reports
 
@@ -35,18 +34,12 @@ MANIFEST = "charts.json"
 START = datetime(2026, 3, 19, 1, 0, tzinfo=UTC)
 
 
-class _FixedStartClock(demo._StepClock):
-    def __init__(self) -> None:
-        self.now = START
-
-
 @functools.cache
 def demo_report() -> reports.Report:
     """The report over everything ``reqmgmt demo`` writes, with the clock started at START."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'demo.db'}"
-        with mock.patch.object(demo, "_StepClock", _FixedStartClock):
-            status = demo.run_demo(url, io.StringIO())
+        status = demo.run_demo(url, io.StringIO(), start=START)
         if status != 0:
             raise SystemExit(f"the demo failed (exit {status}); no charts drawn")
         with Desk.open(url, create=False) as desk:

@@ -122,6 +122,23 @@ def _db_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _rules_option(p: argparse.ArgumentParser) -> None:
+    """``--rules FILE`` (repeatable): the host's rule files, as the host's own Desk loads them.
+
+    A worker without them would decide with the default rules: escalations on
+    national holidays instead of the company's calendar (调休, shutdowns), reports
+    classified by other thresholds.
+    """
+    p.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a rule file merged over the defaults, as the host loads it (its [calendar] "
+        "decides the working days); repeatable",
+    )
+
+
 # --- demo, diagram ----------------------------------------------------------------------------
 
 
@@ -508,6 +525,7 @@ def _upgrade_sql(ctx: Context, url: str) -> Outcome:
 
 def _remind_arguments(p: argparse.ArgumentParser) -> None:
     _db_option(p)
+    _rules_option(p)
     p.add_argument("--now", help="the time of the pass (ISO, with zone); default now")
     p.add_argument("--dispatch", action="store_true", help="then deliver the outbox")
 
@@ -559,6 +577,7 @@ def _remind(ctx: Context) -> Outcome:
 
 def _dispatch_arguments(p: argparse.ArgumentParser) -> None:
     _db_option(p)
+    _rules_option(p)
     p.add_argument("--limit", type=int, help="at most this many in this pass")
 
 
@@ -807,6 +826,7 @@ def _form_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--templates", metavar="DIR", help="a folder of templates overriding the forms'")
     _db_option(p)
+    _rules_option(p)
 
 
 @command("form", help="render a record as one of the seed's forms (HTML or PDF)",
@@ -846,6 +866,7 @@ def _form(ctx: Context) -> Outcome:
 
 def _report_arguments(p: argparse.ArgumentParser) -> None:
     _db_option(p)
+    _rules_option(p)
     p.add_argument("--since", help="from this time (ISO, with zone)")
     p.add_argument("--until", help="up to this time, excluded (ISO, with zone)")
     p.add_argument(

@@ -103,8 +103,10 @@ class Context:
         from .desk import Desk
 
         target = url if url is not None else self.args.db
+        rule_files: list[str] = list(getattr(self.args, "rules", None) or ())
         desk = Desk.open(
             target,
+            rules=rule_files or None,
             plugins=self.plugins,
             load_entrypoints=self.entrypoints,
             autodispatch=False,

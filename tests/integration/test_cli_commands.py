@@ -456,3 +456,43 @@ def test_db_upgrade_sql_of_a_new_database_creates_no_file(tmp_path: Path) -> Non
              cwd=tmp_path, check=0).stdout  # fmt: skip
     assert "CREATE OR REPLACE FUNCTION reqmgmt_audit_append_only()" in pg
     assert "doc::json->>'record_kind'" in pg
+
+
+# --- workers take the host's rule files ----------------------------------------------------------
+
+
+def test_remind_escalates_on_the_company_calendar_of_the_rule_files(
+    db: str, tmp_path: Path
+) -> None:
+    """`remind --rules FILE`: the escalation stages count the company's working days.
+
+    The requirement's first response was due on Tuesday 2026-03-03; on Friday the
+    default calendar has passed two escalations (every 8 working hours), a factory
+    shut down from Tuesday to the next week has passed none.
+    """
+    rules = tmp_path / "factory.toml"
+    rules.write_text(
+        '[[calendar.shutdowns]]\nfrom = 2026-03-03\nto = 2026-03-10\nzh = "停产检修"\n',
+        encoding="utf-8",
+    )
+    now = "2026-03-06T04:00:00+00:00"
+    plain = json.loads(cli("remind", "--db", db, "--now", now, "--json", cwd=tmp_path).stdout)
+    factory = json.loads(
+        cli(
+            "remind", "--db", db, "--now", now, "--rules", str(rules), "--json", cwd=tmp_path
+        ).stdout
+    )
+    assert plain["queued"] > factory["queued"] > 0, (plain, factory)
+
+
+def test_a_worker_refuses_a_bad_rule_file_and_names_it(db: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[calendar]\nholidays = 3\n", encoding="utf-8")
+    for command in ("remind", "dispatch", "report"):
+        result = cli(command, "--db", db, "--rules", str(bad), cwd=tmp_path)
+        assert result.returncode == 1, (command, result.stderr)
+        assert "bad.toml, calendar.holidays: must be an array of tables" in result.stderr, (
+            command,
+            result.stderr,
+        )
+        assert TRACEBACK not in result.stderr
