@@ -136,7 +136,9 @@ def test_intake_approval_leaves_what_is_not_recorded_blank(demo: Desk) -> None:
 def test_order_review_shows_the_decline_and_the_approval(demo: Desk) -> None:
     c = _declined(demo)
     page = FormPage(demo.form(c.ref, "订单评审记录表"))
-    assert page.fields["合同类别 contract class"] == "special"
+    assert page.fields["合同类别 contract class"] == "特殊合同 special contract"
+    assert page.fields["评审方式 review route"] == "会签 countersign"
+    assert page.fields["批准人 approver"] == "营业经理 sales manager"
     declined = page.signed("decline")
     assert [(s["data-actor"], s["decision"], s["data-decision"]) for s in declined] == [
         ("liu.yang", "不同意 decline", "decline")

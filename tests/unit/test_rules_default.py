@@ -327,3 +327,22 @@ def test_collect_gives_every_match() -> None:
     rules = two_overlapping_rows("collect")
     assert rules.decide("u", {"n": 9}).outcome == [{"x": 1}, {"x": 2}]
     assert rules.decide("u", {"n": 0}).outcome == []
+
+
+@pytest.mark.parametrize(
+    ("table", "output", "vocabulary"),
+    [
+        ("contract_class", "class", "contract_classes"),
+        ("review_route", "route", "review_routes"),
+        ("review_route", "approver", "approvers"),
+    ],
+)
+def test_every_class_route_and_approver_of_the_default_rules_has_a_label(
+    table: str, output: str, vocabulary: str
+) -> None:
+    """Forms print these answers by their zh/en labels; a new row must bring one."""
+    rules = default_rules()
+    labels = rules.vocabulary(vocabulary).labels
+    answers = {row.then[output] for row in rules.tables[table].rows}
+    assert answers
+    assert answers <= set(labels), sorted(answers - set(labels))
