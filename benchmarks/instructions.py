@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_lifecycle as bench  # noqa: E402
+import bench_lifecycle as bench
 
-from reqmgmt import Desk  # noqa: E402
+from reqmgmt import Desk
 
 
 def main(argv: list[str]) -> int:

@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pluggy import HookCaller
+
 from . import notices
 from .audit import sealed_event
 from .delivery import deliver_claimed
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "after_commit",
+    "authorise",
     "check",
     "derive_version",
     "field_diff",
@@ -119,15 +122,24 @@ def fire_in(
     engine = desk._engine_of(record)
     if not isinstance(event, str):
         event = event(record, engine)
-    if direct:
-        t = engine.transition(record.state, event)
-        if t is not None and t.via:
-            raise ValidationError(
-                "event", event, f"a call of {t.via}(...), which fires it", where=ref
-            )
-    engine, ctx, dest = check(desk, record, event, actor, note, data, desk.now())
+    t = engine.transition(record.state, event)
+    if direct and t is not None and t.via:
+        raise ValidationError("event", event, f"a call of {t.via}(...), which fires it", where=ref)
+    now = desk.now()
+    if t is None:
+        raise InvalidTransition(
+            record.ref, engine.kind, record.state, event, engine.events_from(record.state)
+        )
+    ctx = authorise(desk, engine, t, record, event, actor, note, data, now, dry=False)
+    dest = trigger(engine, ctx)
     ctx.find = lambda **criteria: list(tx.query(**criteria))
     return write(desk, tx, engine, ctx, dest)
+
+
+def implemented(caller: HookCaller) -> bool:
+    """Whether a hook has an implementation, without copying the list (as
+    ``get_hookimpls()`` does) on every command."""
+    return bool(caller._hookimpls)
 
 
 def load(tx: Transaction, ref: str) -> Record:
@@ -163,6 +175,27 @@ def check(
         raise InvalidTransition(
             record.ref, engine.kind, record.state, event, engine.events_from(record.state)
         )
+    ctx = authorise(desk, engine, t, record, event, actor, note, data, now, dry=dry)
+    return engine, ctx, trigger(engine, ctx)
+
+
+def authorise(
+    desk: Desk,
+    engine: Engine,
+    t: Transition,
+    record: Record,
+    event: str,
+    actor: Actor,
+    note: str | None,
+    data: Mapping[str, Any],
+    now: datetime,
+    *,
+    dry: bool,
+) -> Context:
+    """The input, the role, independence, sign-off rules, vetoes, ``before`` hooks.
+
+    Raises; writes nothing.  Returns the context the guards and effects see.
+    """
     if not dry:
         check_input(record, t, note, data)
         for key, words in t.vocabularies:
@@ -182,8 +215,7 @@ def check(
     ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle, desk._decide)
     ctx.vocabularies = desk.rules.vocabularies
     ctx.pm = desk.pm
-    dest = trigger(engine, ctx)
-    return engine, ctx, dest
+    return ctx
 
 
 def trigger(engine: Engine, ctx: Context) -> str:
@@ -212,7 +244,7 @@ def signer_problems(desk: Desk, record: Record, actor: Actor, department: object
     if isinstance(department, str):
         answer = (
             ask_approvers(desk.pm, [record], department)
-            if desk.pm.hook.reqmgmt_approvers.get_hookimpls()
+            if implemented(desk.pm.hook.reqmgmt_approvers)
             else None
         )
         eligible = department in actor.departments if answer is None else actor.id in answer[0]
@@ -223,7 +255,7 @@ def signer_problems(desk: Desk, record: Record, actor: Actor, department: object
 
 def vetoes(desk: Desk, actor: Actor, record: Record, event: str) -> list[Reason]:
     """``reqmgmt_authorize``: the refusals (an answer not True/False/None: HookError)."""
-    if not desk.pm.hook.reqmgmt_authorize.get_hookimpls():
+    if not implemented(desk.pm.hook.reqmgmt_authorize):
         return []
     names = ask_authorize(desk.pm, {"actor": actor, "record": record, "event": event})
     if not names:
@@ -237,7 +269,7 @@ def before(desk: Desk, record: Record, event: str, actor: Actor, state: str) -> 
     Any other exception, or an answer other than ``None``, raises
     :class:`HookError`.
     """
-    if desk.pm.hook.reqmgmt_before_transition.get_hookimpls():
+    if implemented(desk.pm.hook.reqmgmt_before_transition):
         try:
             ask_before(desk.pm, {"record": record, "event": event, "actor": actor})
         except TransitionBlocked as exc:
@@ -347,7 +379,9 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
     changes["state"] = dest
     changes["version"] = record.version + 1
     changes["updated_at"] = ctx.now
-    changes.update(deadline_changes(desk, engine, record, dest, ctx.now, changes=changes))
+    changes.update(
+        deadline_changes(desk.deadlines(), engine, record, dest, ctx.now, changes=changes)
+    )
     return changes
 
 
@@ -478,7 +512,7 @@ def after_commit(
 ) -> None:
     """Step 6: observers, then delivery.  Nothing here can undo the command."""
     observe(desk, record, event)
-    if notes and desk.autodispatch and desk.pm.hook.reqmgmt_notify.get_hookimpls():
+    if notes and desk.autodispatch and implemented(desk.pm.hook.reqmgmt_notify):
         # Claimed like any dispatcher would, so a worker running dispatch
         # at the same time does not deliver them too.  Per record, order
         # is kept: behind an earlier notification that is backing off,
@@ -488,7 +522,7 @@ def after_commit(
 
 def observe(desk: Desk, record: Record, event: AuditEvent) -> None:
     """``reqmgmt_after_transition`` observers; a failing one is logged, not raised."""
-    if desk.pm.hook.reqmgmt_after_transition.get_hookimpls():
+    if implemented(desk.pm.hook.reqmgmt_after_transition):
         ask_observers(
             desk.pm,
             {"record": record, "audit_event": event},

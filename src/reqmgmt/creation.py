@@ -339,12 +339,12 @@ def create_in(
     }
     if fields.get("due_at") is None:
         # No due date to count from: the deadline fields go straight in.
-        timing = deadline_changes(desk, engine, None, lc.initial, now)
+        timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now)
         record = lc.record_type(**{**values, **timing})
     else:
         # The due date is validated by the record before it is counted on.
         record = lc.record_type(**values)
-        timing = deadline_changes(desk, engine, None, lc.initial, now, created=record)
+        timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now, created=record)
         if timing:
             record = derive(record, timing)
     refusals = _vetoes(desk, actor, record, lc.create_event)

@@ -69,6 +69,7 @@ from .model import (
 from .plugins import make_plugin_manager, rule_functions
 from .reminders import (
     Calendar,
+    Deadlines,
     ReminderResult,
     check_no_step_deadline,
     run_reminders,
@@ -180,7 +181,8 @@ class Desk:
             e.lifecycle.record_type: e for e in self.engines.values()
         }
         self._creation_checks: dict[str, CreationCheck] = {}
-        check_no_step_deadline(self)
+        check_no_step_deadline(self.rules, self.engines)
+        self._deadline_view: Deadlines | None = None
         self.requirements = RequirementDesk(self)
         self.contracts = ContractDesk(self)
         self.returns = ReturnDesk(self)
@@ -265,6 +267,15 @@ class Desk:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValidationError("clock()", now, "a timezone-aware datetime", where="Desk")
         return now
+
+    def deadlines(self) -> Deadlines:
+        """What deadlines and reminders need of this Desk (:class:`reqmgmt.reminders.Deadlines`)."""
+        view = self._deadline_view
+        if view is None or view.rules is not self.rules or view.calendar is not self.calendar:
+            view = self._deadline_view = Deadlines(
+                self.rules, self.calendar, self.classify, self.engine, self.pm
+            )
+        return view
 
     def engine(self, kind: str) -> Engine:
         """The engine of record kind ``kind``."""
@@ -692,7 +703,7 @@ class Desk:
         """
         if now is not None:
             check_time("now", now, "run_reminders")
-        return run_reminders(self, now)
+        return run_reminders(self.deadlines(), self.store, now or self.now())
 
     # --- delivery ------------------------------------------------------------------------------
 
