@@ -363,7 +363,8 @@ def write(desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str) 
     """Steps 3-5: the new version, its audit event and notifications, staged in ``tx``."""
     record = ctx.record
     changes = derive_version(desk, engine, ctx, dest)
-    new = derive(record, changes)
+    # The state is one the lifecycle declares (its names are checked when it is built).
+    new = derive(record, changes, checked="state")
     event = seal(
         engine, ctx, record, new, dest, field_diff(record, changes), tx.last_hash(record.ref)
     )
