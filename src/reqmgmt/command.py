@@ -72,6 +72,7 @@ Staged = tuple[Record, AuditEvent, tuple[Notification, ...]]
 EventChoice = str | Callable[[Record, Engine], str]
 
 _NONE = Text("none", "无")
+_TOPICS: dict[tuple[str, str], str] = {}
 
 
 def run(
@@ -486,6 +487,12 @@ def notifications(
         zh += f";说明:{said}"
         en += f"; note: {said}"
     details = notices.details(data)
+    # One string per kind and event, shared by every notification that has it.
+    topic = _TOPICS.get((engine.kind, t.event))
+    if topic is None:
+        if len(_TOPICS) > 10_000:
+            _TOPICS.clear()
+        topic = _TOPICS[engine.kind, t.event] = f"{engine.kind}.{t.event}"
     return tuple(
         Notification(
             key=f"{new.ref}:{new.version}:{recipient}",
@@ -494,7 +501,7 @@ def notifications(
             version=new.version,
             event=t.event,
             recipient=recipient,
-            topic=f"{engine.kind}.{t.event}",
+            topic=topic,
             text_zh=zh,
             text_en=en,
             created_at=now,

@@ -68,10 +68,13 @@ _LOCK_STRIPES = 64
 
 
 #: An outbox entry as the memory store keeps it: the notification's fields in
-#: their declared order, then status, attempts, last error, next attempt, delivered at.
+#: their declared order; an entry saved back (delivered, failed, leased) has its
+#: bookkeeping after them: status, attempts, last error, next attempt, delivered at.
+#: A new notification has none (pending, no attempt yet): 40 bytes less each.
 _Row = tuple[Any, ...]
 _NOTIFICATION_FIELDS = tuple(a.name for a in attrs.fields(Notification))
-_REF, _STATUS, _NEXT = 1, len(_NOTIFICATION_FIELDS), len(_NOTIFICATION_FIELDS) + 3
+_REF, _STATUS = 1, len(_NOTIFICATION_FIELDS)
+_NEW: tuple[Any, ...] = ("pending", 0, None, None, None)
 
 
 def _row(item: Notification | OutboxEntry) -> _Row:
@@ -87,27 +90,34 @@ def _row(item: Notification | OutboxEntry) -> _Row:
         )
     else:
         n = item
-        book = ("pending", 0, None, None, None)
+        book = ()
     return (
         n.key, n.ref, n.record_kind, n.version, n.event, n.recipient, n.topic,
         n.text_zh, n.text_en, n.created_at, n.note, n.details, *book,
     )  # fmt: skip
 
 
+def _book(row: _Row) -> tuple[Any, ...]:
+    """status, attempts, last error, next attempt, delivered at."""
+    return row[_STATUS:] if len(row) > _STATUS else _NEW
+
+
 def _entry(row: _Row) -> OutboxEntry:
     """The entry a kept row stands for (built only when someone reads it)."""
+    status, attempts, last_error, next_attempt_at, delivered_at = _book(row)
     return OutboxEntry(
         notification=Notification(**dict(zip(_NOTIFICATION_FIELDS, row, strict=False))),
-        status=row[_STATUS],
-        attempts=row[_STATUS + 1],
-        last_error=row[_STATUS + 2],
-        next_attempt_at=row[_STATUS + 3],
-        delivered_at=row[_STATUS + 4],
+        status=status,
+        attempts=attempts,
+        last_error=last_error,
+        next_attempt_at=next_attempt_at,
+        delivered_at=delivered_at,
     )
 
 
 def _leased(row: _Row, until: datetime) -> _Row:
-    return (*row[:_NEXT], until, *row[_NEXT + 1 :])
+    status, attempts, last_error, _, delivered_at = _book(row)
+    return (*row[:_STATUS], status, attempts, last_error, until, delivered_at)
 
 
 class _MemoryTransaction:
@@ -326,9 +336,10 @@ class _MemoryTransaction:
         entries.extend(_row(e) for e in self._outbox.values())
         out = []
         for row in entries:
-            if (ref is None or row[_REF] == ref) and (
-                row[_STATUS] == "pending" and (row[_NEXT] is None or row[_NEXT] <= now)
-            ):
+            if ref is not None and row[_REF] != ref:
+                continue
+            status, _, _, next_attempt_at, _ = _book(row)
+            if status == "pending" and (next_attempt_at is None or next_attempt_at <= now):
                 out.append(_entry(row))
                 if limit is not None and len(out) >= limit:
                     break
@@ -352,12 +363,13 @@ class _MemoryTransaction:
             keys = store._outbox_by_ref.get(ref, []) if ref is not None else list(store._outbox)
             for key in keys:
                 row = store._outbox[key]
-                if row[_STATUS] != "pending":
+                status, _, _, next_attempt_at, _ = _book(row)
+                if status != "pending":
                     continue
                 owner = row[_REF]
                 if owner in blocked:
                     continue
-                if row[_NEXT] is not None and row[_NEXT] > now:
+                if next_attempt_at is not None and next_attempt_at > now:
                     blocked.add(owner)  # leased elsewhere or backing off: keep the order
                     continue
                 if limit is not None and len(claimed) >= limit:
@@ -370,7 +382,7 @@ class _MemoryTransaction:
     def entries(self, *, status: str, limit: int | None = None) -> Sequence[OutboxEntry]:
         with self._store._lock:
             items = list(self._store._outbox.values())
-        found = [_entry(row) for row in items if row[_STATUS] == status]
+        found = [_entry(row) for row in items if _book(row)[0] == status]
         return found if limit is None else found[:limit]
 
     def outbox(self, key: str) -> OutboxEntry | None:
