@@ -46,6 +46,8 @@ R = TypeVar("R", bound=Record)
 
 _HASHED = tuple(a.name for a in attrs.fields(AuditEvent) if a.name != "hash")
 _SORTED = orjson.OPT_SORT_KEYS
+#: Every field but the hash: what the command path gives :func:`sealed_event`.
+_GIVEN_ALL = len(_HASHED)
 # The standard library's canonical JSON: for values orjson refuses (integers
 # beyond 64 bits, keys that are not strings) and for events sealed by 0.1.0.
 _ENCODER = json.JSONEncoder(
@@ -91,13 +93,18 @@ _SEALED: ByIdentity[AuditEvent, bytes] = ByIdentity(256)
 
 def sealed_event(**values: Any) -> AuditEvent:
     """A new :class:`AuditEvent` from ``values`` (``prev_hash`` included), its hash filled in."""
-    note = values.setdefault("note", None)
+    if len(values) != _GIVEN_ALL:  # the command path gives every field
+        values.setdefault("note", None)
+        values.setdefault("meaning", None)
+        values.setdefault("changes", ())
+        values.setdefault("decisions", ())
+    note = values.get("note")
     if note is not None:  # the input policy, before anything is hashed
         check_note(note, f"{values['record_kind']} {values['ref']}")
-    values.setdefault("meaning", None)
-    values.setdefault("changes", ())
-    values.setdefault("decisions", ())
-    data = _encode(_payload(values))
+    payload = values.copy()
+    payload["at"] = iso(values["at"])
+    payload["changes"] = [[c.field, c.old, c.new, c.op] for c in values["changes"]]
+    data = _encode(payload)
     event = AuditEvent(hash=hashlib.sha256(data).hexdigest(), **values)
     _SEALED.put(event, data)
     return event

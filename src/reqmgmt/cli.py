@@ -15,7 +15,6 @@ import json
 import logging
 import sys
 import tomllib
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -23,12 +22,13 @@ from typing import Any, TextIO
 
 from . import diagram
 from .commandline import Context, Exit, Outcome, UsageError, command, group, run
-from .desk import TABLE_ALIASES, Desk
+from .desk import TABLE_ALIASES
 from .errors import ConfigError, NoDatabase
 from .hookspecs import hookimpl
 from .lifecycle import BUILTIN_LIFECYCLES
-from .model import AuditEvent, Notification
+from .model import Notification
 from .plugins import rule_functions
+from .rendering import _width, render_table  # noqa: F401  (_width: read here by tests)
 from .rules import RuleSet, default_rules, load_rules
 from .rules.loader import facts_from_data
 from .storage.base import OUTBOX_STATUSES
@@ -37,48 +37,6 @@ from .verification import Progress, anchor_writer, place_anchor, read_anchors
 __all__ = ["main", "render_table"]
 
 log = logging.getLogger("reqmgmt")
-
-
-def _width(text: str) -> int:
-    # Chinese characters take two columns in a terminal.
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table that lines up Chinese and Latin text."""
-    widths = [_width(h) for h in headers]
-    for row in rows:
-        widths = [max(w, _width(c)) for w, c in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = (c + " " * (w - _width(c)) for c, w in zip(cells, widths, strict=True))
-        return "  ".join(padded).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
-
-
-def history_table(desk: Desk, ref: str) -> str:
-    """The audit trail of ``ref`` as a table with zh-CN and English state labels."""
-    events: Sequence[AuditEvent] = desk.history(ref)
-    engine = desk.engine(events[0].record_kind)
-    labels = engine.labels
-    rows = []
-    for e in events:
-        frm = labels[e.from_state] if e.from_state else None
-        to = labels[e.to_state]
-        rows.append(
-            [
-                str(e.version),
-                e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                e.event,
-                f"{frm.zh} {frm.en}" if frm else "-",
-                f"{to.zh} {to.en}",
-                e.actor_name or e.actor_id,
-                (e.note or "")[:40],
-            ]
-        )
-    return render_table(["v", "at", "event", "from", "to", "by", "note"], rows)
 
 
 class _PrintingNotifier:

@@ -6,21 +6,47 @@ version, review rounds, sign-offs, submitter, a contract's class, route and
 amendment are the engine's, always.  :class:`CreationCheck` is built once per
 lifecycle; :meth:`CreationCheck.fields` runs before a number is drawn, so a
 refused creation writes nothing and uses up no sequence number.
+
+:func:`create` (``Desk.create`` and the verbs ``desk.requirements.receive``,
+``desk.contracts.draft``, ``desk.returns.report``), :func:`create_many` (an
+import, a batch per transaction) and :func:`create_in` (a creating command
+inside a caller's transaction) follow the command path of
+:mod:`reqmgmt.command`: check, number, build, seal, stage, after commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .errors import ValidationError
+from .audit import sealed_event
+from .command import after_commit, before, notifications, observe, require_actor, role_problems
+from .command import vetoes as _vetoes
+from .errors import ConflictError, ImportFailed, NotAuthorized, ReqMgmtError, ValidationError
+from .hookcalls import ask_credit, ask_next_number
+from .i18n import Text
 from .lifecycle.base import Lifecycle
-from .model import Customer
-from .rules.model import RuleSet
+from .model import (
+    Actor,
+    AuditEvent,
+    Customer,
+    FieldChange,
+    Notification,
+    Record,
+    Requirement,
+    derive,
+)
+from .reminders import deadline_changes
+from .rules.model import Decision, RuleSet
+from .serialize import hand_over, unstructure
+from .storage.base import BulkInsert, Transaction
 
-__all__ = ["CreationCheck"]
+if TYPE_CHECKING:
+    from .desk import Desk
+
+__all__ = ["CreationCheck", "create", "create_in", "create_many"]
 
 
 class CreationCheck:
@@ -106,3 +132,269 @@ class CreationCheck:
             f"{what}; a {self.kind} is created from its inputs: {self._listing}",
             where=self.where,
         )
+
+
+def create(
+    desk: Desk,
+    record_kind: str,
+    /,
+    *,
+    actor: Actor,
+    note: str | None = None,
+    decisions: Sequence[Decision] = (),
+    **fields: Any,
+) -> Record:
+    """Create a record of ``record_kind`` in its initial state (the lifecycle's create event).
+
+    ``fields`` are the lifecycle's declared creation inputs
+    (``Lifecycle.inputs``, listed on its page under docs/lifecycles/) and
+    nothing else: state, review rounds, sign-offs, a contract's amount,
+    class and route are the engine's.  The reference comes from
+    ``reqmgmt_next_number`` or a store sequence.  Raises
+    :class:`ValidationError` for a field that is not an input (naming the
+    inputs), a missing required one, a word outside its vocabulary or a bad
+    value; :class:`NotAuthorized` when the actor lacks the role;
+    :class:`ConflictError` when the number is taken.  Nothing is written
+    then.
+    """
+    with desk.store.transaction() as tx:
+        record, event, notes = create_in(
+            desk, tx, record_kind, actor=actor, note=note, decisions=decisions, fields=fields
+        )
+    after_commit(desk, record, event, notes)
+    return record
+
+
+def create_many(
+    desk: Desk,
+    record_kind: str,
+    rows: Iterable[Mapping[str, Any]],
+    /,
+    *,
+    actor: Actor,
+    note: str | None = None,
+    batch_size: int = 500,
+) -> list[str]:
+    """Create many records (an import), ``batch_size`` per transaction; return their refs.
+
+    Each row holds the creation inputs :meth:`create` takes (nothing the
+    engine sets: an import never carries states, sign-offs or review
+    rounds; every record starts in its initial state).  Every row is
+    checked before any number is drawn.  Every record gets its
+    number, its creating audit event and its notifications exactly as if
+    created one by one, but a batch is one transaction.  A bad row raises
+    :class:`ImportFailed` (the row's index, the cause, the refs already
+    committed): nothing of its batch is written, the batches before it
+    stay, and the import can resume after them.  Observers
+    (``reqmgmt_after_transition``) run after each batch commits;
+    notifications wait in the outbox for :meth:`dispatch`.  Verbs' extras
+    (a requirement's deadline from the rules) are not applied: give such
+    fields in the rows.
+    """
+    require_actor(actor)
+    if batch_size < 1:
+        raise ValidationError("batch_size", batch_size, "a positive number", where="import")
+    done: list[str] = []
+    batch: list[Mapping[str, Any]] = []
+    start = 0
+    for row in rows:
+        batch.append(row)
+        if len(batch) == batch_size:
+            done.extend(_create_batch(desk, record_kind, batch, start, actor, note, done))
+            start += len(batch)
+            batch = []
+    if batch:
+        done.extend(_create_batch(desk, record_kind, batch, start, actor, note, done))
+    return done
+
+
+def _create_batch(
+    desk: Desk,
+    kind: str,
+    rows: Sequence[Mapping[str, Any]],
+    start: int,
+    actor: Actor,
+    note: str | None,
+    committed: list[str],
+) -> list[str]:
+    created: list[tuple[Record, AuditEvent]] = []
+    # Every row's inputs first: a refused row uses up no sequence number.
+    check = desk._creation_check(kind)
+    for i, row in enumerate(rows):
+        try:
+            check.fields(row, desk.rules)
+        except ReqMgmtError as exc:
+            raise ImportFailed(kind, start + i, exc, committed) from exc
+    with desk.store.transaction() as tx:
+        # One update of the sequence per batch: updating one row a thousand
+        # times in a transaction is quadratic on PostgreSQL (each update
+        # leaves a row version the next must step over).
+        reserved: dict[str, tuple[int, int]] = {}
+
+        def number(name: str) -> int:
+            nxt, end = reserved.get(name, (0, 0))
+            if nxt >= end:
+                nxt = tx.next_sequence(name, count=len(rows))
+                end = nxt + len(rows)
+            reserved[name] = (nxt + 1, end)
+            return nxt
+
+        # Rows checked against stored records are written one by one, so
+        # each sees the rows before it (two returns on one contract line).
+        bulk = (
+            tx.insert_many
+            if isinstance(tx, BulkInsert) and desk.engine(kind).lifecycle.against_store is None
+            else None
+        )
+        notes: list[Notification] = []
+        for i, row in enumerate(rows):
+            try:
+                record, event, made = create_in(
+                    desk,
+                    tx,
+                    kind,
+                    actor=actor,
+                    note=note,
+                    decisions=(),
+                    fields=row,
+                    number=number,
+                    write=bulk is None,
+                    checked=True,
+                )
+            except (ReqMgmtError, TypeError) as exc:
+                raise ImportFailed(kind, start + i, exc, committed) from exc
+            created.append((record, event))
+            if bulk is not None:  # else _create_in queued them already
+                notes.extend(made)
+        if bulk is not None:
+            try:
+                bulk([r for r, _ in created], [e for _, e in created])
+            except ConflictError as exc:
+                i = next((i for i, (r, _) in enumerate(created) if r.ref == exc.ref), 0)
+                raise ImportFailed(kind, start + i, exc, committed) from exc
+            tx.enqueue(notes)
+            # summaries are staged here (issue 15.3), for the batch's records at once
+    for record, event in created:
+        observe(desk, record, event)
+    return [record.ref for record, _ in created]
+
+
+def create_in(
+    desk: Desk,
+    tx: Transaction,
+    kind: str,
+    *,
+    actor: Actor,
+    note: str | None,
+    decisions: Sequence[Decision],
+    fields: Mapping[str, Any],
+    number: Callable[[str], int] | None = None,
+    write: bool = True,
+    engine_fields: Mapping[str, Any] | None = None,
+    checked: bool = False,
+) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
+    """A creating command inside ``tx`` (the caller commits, then runs step 6).
+
+    ``fields`` are the caller's, checked against the lifecycle's creation
+    inputs; ``engine_fields`` are set by the library itself (an order's
+    ``quotation_ref``); ``checked``: the caller checked ``fields`` already
+    (an import checks a batch's rows first).  ``number`` hands out sequence numbers (an import
+    reserves a batch's at once); with ``write=False`` the caller writes
+    what is returned (an import writes a batch at once).
+    """
+    require_actor(actor)
+    engine = desk.engine(kind)
+    lc = engine.lifecycle
+    t = engine.creation
+    refusals = role_problems(t, actor, Text(f"creating a {kind}", f"新建{lc.zh}"), None)
+    if refusals:
+        raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
+    # Only the declared inputs, in their vocabularies; refused before a
+    # number is drawn for it.
+    if not checked:
+        desk._creation_check(kind).fields(fields, desk.rules)
+    if lc.against_store is not None:
+        # Against other records, in this transaction (a return against its contract).
+        lc.against_store(fields, tx)
+    if lc.derived is not None:
+        fields = {**fields, **lc.derived(fields)}
+    if engine_fields:
+        fields = {**fields, **engine_fields}
+    if lc.record_type is Requirement:
+        fields = _with_credit(desk, fields)
+    now = desk.now()
+    ref = ask_next_number(desk.pm, kind, now.year)
+    if ref is None:
+        seq = (number or tx.next_sequence)(f"{kind}:{now.year}")
+        ref = f"{lc.number_prefix}-{now.year}-{seq:06d}"
+    values = {
+        "ref": ref,
+        "state": lc.initial,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": actor.id,
+        "rules_version": desk.rules.version if decisions else None,
+        **fields,
+    }
+    if fields.get("due_at") is None:
+        # No due date to count from: the deadline fields go straight in.
+        timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now)
+        record = lc.record_type(**{**values, **timing})
+    else:
+        # The due date is validated by the record before it is counted on.
+        record = lc.record_type(**values)
+        timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now, created=record)
+        if timing:
+            record = derive(record, timing)
+    refusals = _vetoes(desk, actor, record, lc.create_event)
+    if refusals:
+        raise NotAuthorized(ref, lc.create_event, actor.id, refusals)
+    before(desk, record, lc.create_event, actor, "(new)")
+    # One change holding the whole first version (op "create"), rather
+    # than one per field: the same content at a fraction of the objects.
+    first = unstructure(record)
+    if getattr(tx, "takes_documents", False):
+        hand_over(record, first)  # the store writes the same document
+    diff = (FieldChange("*", None, first, "create"),)
+    event = sealed_event(
+        ref=ref,
+        record_kind=kind,
+        version=1,
+        event=lc.create_event,
+        from_state=None,
+        to_state=lc.initial,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        at=now,
+        note=note,
+        changes=diff,
+        decisions=tuple(d.summary() for d in decisions),
+        prev_hash="",
+    )
+    notes = notifications(desk, engine, t, None, record, now, note)
+    if write:
+        stage_created(tx, record, event, notes)
+    return record, event, notes
+
+
+def stage_created(
+    tx: Transaction, record: Record, event: AuditEvent, notes: Sequence[Notification]
+) -> None:
+    """A new record, its creating audit event and its notifications, in ``tx``."""
+    tx.insert(record)
+    tx.append_audit(event)
+    if notes:
+        tx.enqueue(notes)
+    # summaries are staged here (issue 15.3)
+
+
+def _with_credit(desk: Desk, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A requirement's fields with its customer's credit record (reqmgmt_customer_credit)."""
+    customer = fields.get("customer")
+    if not isinstance(customer, Customer):
+        return fields  # the record refuses it, naming the field
+    if not desk.pm.hook.reqmgmt_customer_credit.get_hookimpls():
+        return fields
+    credit = ask_credit(desk.pm, customer)
+    return fields if credit is None else {**fields, "credit": credit}

@@ -37,6 +37,7 @@ from .model import (
     Record,
     Requirement,
 )
+from .rendering import history_table
 
 __all__ = ["run_demo"]
 
@@ -418,14 +419,13 @@ def run_demo(url: str, out: TextIO, *, start: datetime | None = None) -> int:
     regular = Customer("C-100", "华南五金 South China Hardware")
     new = Customer("C-200", "新客户 New Customer Co.", flags={"new"})
     with Desk.open(url, plugins=[notifier, _DemoErp()], clock=clock) as desk:
-        from .cli import history_table
-
         print("客户需求 requirements", file=out)
         intake = list(_order_intake(desk, clock, hk))
         intake += _new_product(desk, clock, hk)
         for line in intake:
             print("  " + line, file=out)
-        print(history_table(desk, intake[0].split(":")[0]), file=out)
+        trail = desk.history(intake[0].split(":")[0])
+        print(history_table(trail, desk.engine(trail[0].record_kind).labels), file=out)
         print("合同评审 contract review", file=out)
         contracts = list(_contracts(desk, clock, regular, new))
         for line in contracts:

@@ -25,74 +25,55 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import attrs
 import pluggy
 from attrs import frozen
 
-from . import notices
-from .audit import HistoryCheck, replay, sealed_event
+from . import command, creation, delivery
+from .audit import HistoryCheck, replay
 from .creation import CreationCheck
+from .delivery import DispatchResult
 from .errors import (
     ConfigError,
-    ConflictError,
     HookError,
-    ImportFailed,
     InvalidTransition,
     NotAuthorized,
     NotFound,
-    ReqMgmtError,
     TransitionBlocked,
     ValidationError,
 )
 from .forms.forms import render_form, template_folder
 from .hookcalls import (
-    ask_approvers,
-    ask_authorize,
-    ask_before,
     ask_calendar,
     ask_convert,
-    ask_credit,
-    ask_next_number,
-    ask_notify,
-    ask_observers,
     ask_open_store,
 )
-from .i18n import Reason, Text, reason
+from .i18n import Reason, Text
 from .lifecycle import BUILTIN_LIFECYCLES
-from .lifecycle.base import EVERY_DEPARTMENT, Context, Engine, Lifecycle, Party, Transition
+from .lifecycle.base import Context, Engine, Lifecycle
 from .model import (
-    CONTRACT_TERMS,
     Actor,
     AuditEvent,
-    Contract,
-    ContractLine,
-    Customer,
-    FieldChange,
     Money,
     Notification,
     Record,
-    Requirement,
-    Return,
     check_time,
-    derive,
 )
-from .people import actor_key
 from .plugins import make_plugin_manager, rule_functions
 from .reminders import (
     Calendar,
+    Deadlines,
     ReminderResult,
     check_no_step_deadline,
-    deadline_changes,
     run_reminders,
     with_company_days,
 )
 from .reports import Report, build_report
 from .rules import Decision, RuleSet, default_rules, load_rules
 from .rules.loader import Source
-from .serialize import field_unstructurer, hand_over, unstructure
-from .storage.base import BulkInsert, Lenient, OutboxEntry, Store, Transaction
+from .storage.base import OutboxEntry, Store, Transaction
+from .verbs import ContractDesk, RequirementDesk, ReturnDesk
 from .verification import VerifyReport, check_history, verify_all
 
 __all__ = [
@@ -147,21 +128,6 @@ class Verdict:
         return self.allowed
 
 
-@frozen
-class DispatchResult:
-    """What one dispatch pass did.
-
-    ``failed`` lists, as ``(ref, reason)``, each notification whose delivery
-    failed this pass (it is retried later, or became one of the ``dead``
-    letters) and each outbox entry that could not be read or written back;
-    every one is logged, and the pass went on with the others.
-    """
-
-    delivered: int = 0
-    failed: tuple[tuple[str, str], ...] = ()
-    dead: int = 0
-
-
 class Desk:
     """Runs the lifecycles of records kept in one store, with one plugin manager.
 
@@ -210,7 +176,8 @@ class Desk:
             e.lifecycle.record_type: e for e in self.engines.values()
         }
         self._creation_checks: dict[str, CreationCheck] = {}
-        check_no_step_deadline(self)
+        check_no_step_deadline(self.rules, self.engines)
+        self._deadline_view: Deadlines | None = None
         self.requirements = RequirementDesk(self)
         self.contracts = ContractDesk(self)
         self.returns = ReturnDesk(self)
@@ -296,6 +263,15 @@ class Desk:
             raise ValidationError("clock()", now, "a timezone-aware datetime", where="Desk")
         return now
 
+    def deadlines(self) -> Deadlines:
+        """What deadlines and reminders need of this Desk (:class:`reqmgmt.reminders.Deadlines`)."""
+        view = self._deadline_view
+        if view is None or view.rules is not self.rules or view.calendar is not self.calendar:
+            view = self._deadline_view = Deadlines(
+                self.rules, self.calendar, self.classify, self.engine, self.pm
+            )
+        return view
+
     def engine(self, kind: str) -> Engine:
         """The engine of record kind ``kind``."""
         try:
@@ -313,18 +289,6 @@ class Desk:
 
     def _engine_of(self, record: Record) -> Engine:
         return self._by_type.get(type(record)) or self.engine(record.RECORD_KIND)
-
-    def _before(self, record: Record, event: str, actor: Actor, state: str) -> None:
-        """``reqmgmt_before_transition``: a TransitionBlocked gets its place filled in.
-
-        Any other exception, or an answer other than ``None``, raises
-        :class:`HookError`.
-        """
-        if self.pm.hook.reqmgmt_before_transition.get_hookimpls():
-            try:
-                ask_before(self.pm, {"record": record, "event": event, "actor": actor})
-            except TransitionBlocked as exc:
-                raise exc.locate(record.ref, event, state) from None
 
     def _load(self, tx: Transaction, ref: str) -> Record:
         record = tx.get(ref)
@@ -427,74 +391,8 @@ class Desk:
         *,
         dry: bool = False,
     ) -> tuple[Engine, Context, str]:
-        """Steps 2-4: find, authorise, guard.  Raises; writes nothing."""
-        engine = self._engine_of(record)
-        t = engine.transition(record.state, event)
-        if t is None:
-            raise InvalidTransition(
-                record.ref, engine.kind, record.state, event, engine.events_from(record.state)
-            )
-        if not dry:
-            _check_input(record, t, note, data)
-            for key, words in t.vocabularies:
-                if key in data:
-                    self.rules.vocabulary(words).check(data[key], key, _place(record, t))
-        refusals = _role_problems(t, actor, None, record)
-        parties = engine.independence(t)
-        if parties:
-            refusals.extend(_independence_problems(record, actor, parties, t.signoff))
-        if t.signoff:
-            refusals.extend(self._signer_problems(record, actor, data.get("department")))
-        if not refusals:
-            refusals.extend(self._vetoes(actor, record, event))
-        if refusals:
-            raise NotAuthorized(record.ref, event, actor.id, refusals)
-        self._before(record, event, actor, record.state)
-        ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle, self._decide)
-        ctx.vocabularies = self.rules.vocabularies
-        ctx.pm = self.pm
-        dest = engine.run(ctx)
-        return engine, ctx, dest
-
-    def _signer_problems(self, record: Record, actor: Actor, department: object) -> list[Reason]:
-        """Once per round, and eligible (``reqmgmt_approvers``, else the actor's departments).
-
-        Who a signer may not be (drafter, submitter) is the step's
-        ``independent_of``, checked with every other declaration.
-        """
-        problems: list[Reason] = []
-        for s in record.round_signoffs():
-            if actor_key(s.actor_id) == actor.id:
-                problems.append(
-                    reason(
-                        "signoff.signer_already_signed",
-                        actor=actor.id,
-                        department=s.department,
-                        round=s.round,
-                    )
-                )
-                break
-        if isinstance(department, str):
-            answer = (
-                ask_approvers(self.pm, [record], department)
-                if self.pm.hook.reqmgmt_approvers.get_hookimpls()
-                else None
-            )
-            eligible = department in actor.departments if answer is None else actor.id in answer[0]
-            if not eligible:
-                problems.append(
-                    reason("signoff.not_eligible", actor=actor.id, department=department)
-                )
-        return problems
-
-    def _vetoes(self, actor: Actor, record: Record, event: str) -> list[Reason]:
-        """``reqmgmt_authorize``: the refusals (an answer not True/False/None: HookError)."""
-        if not self.pm.hook.reqmgmt_authorize.get_hookimpls():
-            return []
-        names = ask_authorize(self.pm, {"actor": actor, "record": record, "event": event})
-        if not names:
-            return []
-        return [reason("authorize.vetoed", plugins=", ".join(names))]
+        """Steps 2-4: find, authorise, guard (:func:`reqmgmt.command.check`)."""
+        return command.check(self, record, event, actor, note, data, now, dry=dry)
 
     def fire(
         self,
@@ -517,8 +415,8 @@ class Desk:
         :class:`TransitionBlocked` or :class:`ConflictError`; in every case
         nothing is written.
         """
-        return self._command(
-            ref, event, actor, note, data, direct=True, expected_version=expected_version
+        return command.run(
+            self, ref, event, actor, note, data, direct=True, expected_version=expected_version
         )
 
     def sign(
@@ -550,7 +448,8 @@ class Desk:
 
         # A department outside the vocabulary is a typo, named as one.
         self.rules.vocabulary("departments").check(department, "department", ref)
-        return self._command(
+        return command.run(
+            self,
             ref,
             choose,
             actor,
@@ -558,24 +457,6 @@ class Desk:
             {"department": department},
             expected_version=expected_version,
         )
-
-    def _command(
-        self,
-        ref: str,
-        event: str | Callable[[Record, Engine], str],
-        actor: Actor,
-        note: str | None,
-        data: Mapping[str, Any],
-        *,
-        direct: bool = False,
-        expected_version: int | None = None,
-    ) -> Record:
-        with self.store.transaction() as tx:
-            new, audit_event, notes = self._fire_in(
-                tx, ref, event, actor, note, data, direct=direct, expected_version=expected_version
-            )
-        self._after_commit(new, audit_event, notes)
-        return new
 
     def _fire_in(
         self,
@@ -586,152 +467,18 @@ class Desk:
         note: str | None,
         data: Mapping[str, Any],
         *,
-        direct: bool = False,
         expected_version: int | None = None,
     ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
-        """Steps 1-5 of a command inside ``tx`` (the caller commits, then runs step 6)."""
-        _require_actor(actor)
-        record = self._load(tx, ref)
-        if expected_version is not None and record.version != expected_version:
-            raise ConflictError(ref, expected_version, record.version)
-        if not isinstance(event, str):
-            event = event(record, self._engine_of(record))
-        if direct:
-            t = self._engine_of(record).transition(record.state, event)
-            if t is not None and t.via:
-                raise ValidationError(
-                    "event", event, f"a call of {t.via}(...), which fires it", where=ref
-                )
-        engine, ctx, dest = self._check(record, event, actor, note, data, self.now())
-        ctx.find = lambda **criteria: list(tx.query(**criteria))
-        return self._write(tx, engine, ctx, dest)
-
-    def _write(
-        self, tx: Transaction, engine: Engine, ctx: Context, dest: str
-    ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
-        """Step 5: the new version, its audit event and notifications, in ``tx``."""
-        record = ctx.record
-        changes = engine.changes(ctx)
-        changes["state"] = dest
-        changes["version"] = record.version + 1
-        changes["updated_at"] = ctx.now
-        changes.update(deadline_changes(self, engine, record, dest, ctx.now, changes=changes))
-        new = derive(record, changes)
-        hooks = field_unstructurer(type(record))
-        diff = []
-        for name, value in changes.items():
-            old = getattr(record, name)
-            if old == value:
-                continue
-            hook = hooks[name]
-            if hook is None:
-                diff.append(FieldChange(name, old, value))
-            elif (
-                type(old) is tuple
-                and type(value) is tuple
-                and len(value) > len(old)
-                and value[: len(old)] == old
-            ):
-                diff.append(FieldChange(name, len(old), hook(value[len(old) :]), "append"))
-            else:
-                diff.append(FieldChange(name, hook(old), hook(value)))
-        t = ctx.transition
-        prev_hash = tx.last_hash(record.ref)
-        event = sealed_event(
-            ref=record.ref,
-            record_kind=engine.kind,
-            version=new.version,
-            event=ctx.event,
-            from_state=record.state,
-            to_state=dest,
-            actor_id=ctx.actor.id,
-            actor_name=ctx.actor.name,
-            at=ctx.now,
-            note=ctx.note,
-            meaning=t.meaning,
-            changes=tuple(diff),
-            decisions=tuple(d.summary() for d in ctx.decisions),
-            prev_hash=prev_hash or "",
-        )
-        notes = self._notifications(engine, t, record, new, ctx.now, ctx.note, ctx.data)
-        tx.update(new, expected_version=record.version)
-        tx.append_audit(event)
-        if notes:
-            tx.enqueue(notes)
-        return new, event, notes
-
-    def _notifications(
-        self,
-        engine: Engine,
-        t: Transition,
-        old: Record | None,
-        new: Record,
-        now: datetime,
-        note: str | None = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> tuple[Notification, ...]:
-        recipients = list(t.notify)
-        if t.notify_from is not None:
-            recipients.extend(r for r in t.notify_from(new) if r not in recipients)
-        if not recipients:
-            return ()
-        if EVERY_DEPARTMENT in recipients:
-            at = recipients.index(EVERY_DEPARTMENT)
-            every = [f"department:{d}" for d in self.rules.vocabulary("departments")]
-            recipients[at : at + 1] = [r for r in every if r not in recipients]
-        lc = engine.lifecycle
-        to = engine.labels[new.state]
-        if old is None:
-            zh = f"{lc.zh} {new.ref}:{to.zh}"
-            en = f"{lc.en} {new.ref}: {to.en}"
-        else:
-            frm = engine.labels[old.state]
-            zh = f"{lc.zh} {new.ref}:{frm.zh} → {to.zh}({t.zh})"
-            en = f"{lc.en} {new.ref}: {frm.en} → {to.en} ({t.en})"
-        if note:
-            said = notices.text(note)
-            zh += f";说明:{said}"
-            en += f"; note: {said}"
-        details = notices.details(data)
-        return tuple(
-            Notification(
-                key=f"{new.ref}:{new.version}:{recipient}",
-                ref=new.ref,
-                record_kind=engine.kind,
-                version=new.version,
-                event=t.event,
-                recipient=recipient,
-                topic=f"{engine.kind}.{t.event}",
-                text_zh=zh,
-                text_en=en,
-                created_at=now,
-                note=note,
-                details=details,
-            )
-            for recipient in recipients
+        """A command inside ``tx`` (the caller commits, then calls :meth:`_after_commit`)."""
+        return command.fire_in(
+            self, tx, ref, event, actor, note, data, expected_version=expected_version
         )
 
     def _after_commit(
         self, record: Record, event: AuditEvent, notes: Sequence[Notification]
     ) -> None:
-        """Step 6: observers, then delivery.  Nothing here can undo the command."""
-        self._observe(record, event)
-        if notes and self.autodispatch and self.pm.hook.reqmgmt_notify.get_hookimpls():
-            # Claimed like any dispatcher would, so a worker running dispatch
-            # at the same time does not deliver them too.  Per record, order
-            # is kept: behind an earlier notification that is backing off,
-            # these wait for the next dispatch.
-            failed: list[tuple[str, str]] = []
-            self._deliver(self._claim(failed, ref=record.ref), failed)
-
-    def _observe(self, record: Record, event: AuditEvent) -> None:
-        """``reqmgmt_after_transition`` observers; a failing one is logged, not raised."""
-        if self.pm.hook.reqmgmt_after_transition.get_hookimpls():
-            ask_observers(
-                self.pm,
-                {"record": record, "audit_event": event},
-                f"{record.ref} version {record.version}",
-            )
+        """Observers, then delivery (:func:`reqmgmt.command.after_commit`)."""
+        command.after_commit(self, record, event, notes)
 
     # --- creating records ---------------------------------------------------------------------
 
@@ -758,12 +505,9 @@ class Desk:
         :class:`ConflictError` when the number is taken.  Nothing is written
         then.
         """
-        with self.store.transaction() as tx:
-            record, event, notes = self._create_in(
-                tx, record_kind, actor=actor, note=note, decisions=decisions, fields=fields
-            )
-        self._after_commit(record, event, notes)
-        return record
+        return creation.create(
+            self, record_kind, actor=actor, note=note, decisions=decisions, **fields
+        )
 
     def create_many(
         self,
@@ -791,89 +535,9 @@ class Desk:
         (a requirement's deadline from the rules) are not applied: give such
         fields in the rows.
         """
-        _require_actor(actor)
-        if batch_size < 1:
-            raise ValidationError("batch_size", batch_size, "a positive number", where="import")
-        done: list[str] = []
-        batch: list[Mapping[str, Any]] = []
-        start = 0
-        for row in rows:
-            batch.append(row)
-            if len(batch) == batch_size:
-                done.extend(self._create_batch(record_kind, batch, start, actor, note, done))
-                start += len(batch)
-                batch = []
-        if batch:
-            done.extend(self._create_batch(record_kind, batch, start, actor, note, done))
-        return done
-
-    def _create_batch(
-        self,
-        kind: str,
-        rows: Sequence[Mapping[str, Any]],
-        start: int,
-        actor: Actor,
-        note: str | None,
-        committed: list[str],
-    ) -> list[str]:
-        created: list[tuple[Record, AuditEvent]] = []
-        # Every row's inputs first: a refused row uses up no sequence number.
-        check = self._creation_check(kind)
-        for i, row in enumerate(rows):
-            try:
-                check.fields(row, self.rules)
-            except ReqMgmtError as exc:
-                raise ImportFailed(kind, start + i, exc, committed) from exc
-        with self.store.transaction() as tx:
-            # One update of the sequence per batch: updating one row a thousand
-            # times in a transaction is quadratic on PostgreSQL (each update
-            # leaves a row version the next must step over).
-            reserved: dict[str, tuple[int, int]] = {}
-
-            def number(name: str) -> int:
-                nxt, end = reserved.get(name, (0, 0))
-                if nxt >= end:
-                    nxt = tx.next_sequence(name, count=len(rows))
-                    end = nxt + len(rows)
-                reserved[name] = (nxt + 1, end)
-                return nxt
-
-            # Rows checked against stored records are written one by one, so
-            # each sees the rows before it (two returns on one contract line).
-            bulk = (
-                tx.insert_many
-                if isinstance(tx, BulkInsert) and self.engine(kind).lifecycle.against_store is None
-                else None
-            )
-            notes: list[Notification] = []
-            for i, row in enumerate(rows):
-                try:
-                    record, event, made = self._create_in(
-                        tx,
-                        kind,
-                        actor=actor,
-                        note=note,
-                        decisions=(),
-                        fields=row,
-                        number=number,
-                        write=bulk is None,
-                        checked=True,
-                    )
-                except (ReqMgmtError, TypeError) as exc:
-                    raise ImportFailed(kind, start + i, exc, committed) from exc
-                created.append((record, event))
-                if bulk is not None:  # else _create_in queued them already
-                    notes.extend(made)
-            if bulk is not None:
-                try:
-                    bulk([r for r, _ in created], [e for _, e in created])
-                except ConflictError as exc:
-                    i = next((i for i, (r, _) in enumerate(created) if r.ref == exc.ref), 0)
-                    raise ImportFailed(kind, start + i, exc, committed) from exc
-                tx.enqueue(notes)
-        for record, event in created:
-            self._observe(record, event)
-        return [record.ref for record, _ in created]
+        return creation.create_many(
+            self, record_kind, rows, actor=actor, note=note, batch_size=batch_size
+        )
 
     def _create_in(
         self,
@@ -884,109 +548,19 @@ class Desk:
         note: str | None,
         decisions: Sequence[Decision],
         fields: Mapping[str, Any],
-        number: Callable[[str], int] | None = None,
-        write: bool = True,
         engine_fields: Mapping[str, Any] | None = None,
-        checked: bool = False,
     ) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
-        """A creating command inside ``tx`` (the caller commits, then runs step 6).
-
-        ``fields`` are the caller's, checked against the lifecycle's creation
-        inputs; ``engine_fields`` are set by the library itself (an order's
-        ``quotation_ref``); ``checked``: the caller checked ``fields`` already
-        (an import checks a batch's rows first).  ``number`` hands out sequence numbers (an import
-        reserves a batch's at once); with ``write=False`` the caller writes
-        what is returned (an import writes a batch at once).
-        """
-        _require_actor(actor)
-        engine = self.engine(kind)
-        lc = engine.lifecycle
-        t = engine.creation
-        refusals = _role_problems(t, actor, Text(f"creating a {kind}", f"新建{lc.zh}"), None)
-        if refusals:
-            raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
-        # Only the declared inputs, in their vocabularies; refused before a
-        # number is drawn for it.
-        if not checked:
-            self._creation_check(kind).fields(fields, self.rules)
-        if lc.against_store is not None:
-            # Against other records, in this transaction (a return against its contract).
-            lc.against_store(fields, tx)
-        if lc.derived is not None:
-            fields = {**fields, **lc.derived(fields)}
-        if engine_fields:
-            fields = {**fields, **engine_fields}
-        if lc.record_type is Requirement:
-            fields = self._with_credit(fields)
-        now = self.now()
-        ref = ask_next_number(self.pm, kind, now.year)
-        if ref is None:
-            seq = (number or tx.next_sequence)(f"{kind}:{now.year}")
-            ref = f"{lc.number_prefix}-{now.year}-{seq:06d}"
-        values = {
-            "ref": ref,
-            "state": lc.initial,
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-            "created_by": actor.id,
-            "rules_version": self.rules.version if decisions else None,
-            **fields,
-        }
-        if fields.get("due_at") is None:
-            # No due date to count from: the deadline fields go straight in.
-            timing = deadline_changes(self, engine, None, lc.initial, now)
-            record = lc.record_type(**{**values, **timing})
-        else:
-            # The due date is validated by the record before it is counted on.
-            record = lc.record_type(**values)
-            timing = deadline_changes(self, engine, None, lc.initial, now, created=record)
-            if timing:
-                record = derive(record, timing)
-        refusals = self._vetoes(actor, record, lc.create_event)
-        if refusals:
-            raise NotAuthorized(ref, lc.create_event, actor.id, refusals)
-        self._before(record, lc.create_event, actor, "(new)")
-        # One change holding the whole first version (op "create"), rather
-        # than one per field: the same content at a fraction of the objects.
-        first = unstructure(record)
-        if getattr(tx, "takes_documents", False):
-            hand_over(record, first)  # the store writes the same document
-        diff = (FieldChange("*", None, first, "create"),)
-        event = sealed_event(
-            ref=ref,
-            record_kind=kind,
-            version=1,
-            event=lc.create_event,
-            from_state=None,
-            to_state=lc.initial,
-            actor_id=actor.id,
-            actor_name=actor.name,
-            at=now,
+        """A creating command inside ``tx`` (:func:`reqmgmt.creation.create_in`)."""
+        return creation.create_in(
+            self,
+            tx,
+            kind,
+            actor=actor,
             note=note,
-            changes=diff,
-            decisions=tuple(d.summary() for d in decisions),
-            prev_hash="",
+            decisions=decisions,
+            fields=fields,
+            engine_fields=engine_fields,
         )
-        notes = self._notifications(engine, t, None, record, now, note)
-        if write:
-            tx.insert(record)
-            tx.append_audit(event)
-            if notes:
-                tx.enqueue(notes)
-        return record, event, notes
-
-    def _with_credit(self, fields: Mapping[str, Any]) -> Mapping[str, Any]:
-        """A requirement's fields with its customer's credit record (reqmgmt_customer_credit)."""
-        customer = fields.get("customer")
-        if not isinstance(customer, Customer):
-            return fields  # the record refuses it, naming the field
-        if not self.pm.hook.reqmgmt_customer_credit.get_hookimpls():
-            return fields
-        credit = ask_credit(self.pm, customer)
-        return fields if credit is None else {**fields, "credit": credit}
-
-    # --- rules ------------------------------------------------------------------------------
 
     def classify(self, kind: str, facts: Mapping[str, Any], *, on: date | None = None) -> Decision:
         """Decide with the Desk's rule set; writes nothing.
@@ -1028,7 +602,7 @@ class Desk:
         reason.  Raises :class:`NotFound`, and :class:`ValidationError` when
         ``actor`` is not an :class:`Actor`.
         """
-        _require_actor(actor)
+        command.require_actor(actor)
         with self.store.transaction() as tx:
             record = self._load(tx, ref)
         return self._verdict(record, event, actor, data, self.now())
@@ -1062,7 +636,7 @@ class Desk:
 
     def allowed_events(self, ref: str, *, actor: Actor) -> list[str]:
         """The events ``actor`` may fire on ``ref`` now, sorted (never raises for a plugin)."""
-        _require_actor(actor)
+        command.require_actor(actor)
         with self.store.transaction() as tx:
             record = self._load(tx, ref)
         engine = self._engine_of(record)
@@ -1124,7 +698,7 @@ class Desk:
         """
         if now is not None:
             check_time("now", now, "run_reminders")
-        return run_reminders(self, now)
+        return run_reminders(self.deadlines(), self.store, now or self.now())
 
     # --- delivery ------------------------------------------------------------------------------
 
@@ -1144,31 +718,11 @@ class Desk:
         worker killed mid-pass leaves its entries to the next pass after the
         lease.  ``limit`` caps the entries of one pass.
         """
-        _check_limit(limit, "dispatch")
-        if not self.pm.hook.reqmgmt_notify.get_hookimpls():
-            return DispatchResult()
-        failed: list[tuple[str, str]] = []
-        entries = self._claim(failed, limit=limit)
-        return self._deliver(entries, failed)
-
-    def _claim(
-        self, unreadable: list[tuple[str, str]], *, limit: int | None = None, ref: str | None = None
-    ) -> Sequence[OutboxEntry]:
-        """Claim due entries; an entry that cannot be read goes to ``unreadable``, logged."""
-        now = self.now()
-        with self.store.transaction() as tx:
-            if isinstance(tx, Lenient):
-                tx.unreadable = unreadable
-            entries = tx.claim(now=now, lease_until=now + self.lease, limit=limit, ref=ref)
-        for key, why in unreadable:
-            log.error("dispatch: skipped %s: %s", key, why)
-        return entries
+        return delivery.dispatch(self, limit=limit)
 
     def dead_letters(self, *, limit: int | None = None) -> Sequence[OutboxEntry]:
         """Notifications given up after :attr:`max_attempts`, oldest first, with the last error."""
-        _check_limit(limit, "dead_letters")
-        with self.store.transaction() as tx:
-            return tx.entries(status="dead", limit=limit)
+        return delivery.dead_letters(self, limit=limit)
 
     def retry(self, keys: Iterable[str] | None = None) -> int:
         """Put dead letters back in the queue (all, or those with ``keys``); return how many.
@@ -1177,467 +731,4 @@ class Desk:
         delivery succeeds.  A key that is unknown or not dead raises
         :class:`ValidationError`, and nothing is retried.
         """
-        with self.store.transaction() as tx:
-            if keys is None:
-                chosen = list(tx.entries(status="dead"))
-            else:
-                chosen = []
-                for key in keys:
-                    entry = tx.outbox(key)
-                    if entry is None or entry.status != "dead":
-                        found = "no such key" if entry is None else f"status {entry.status}"
-                        raise ValidationError(
-                            "key",
-                            key,
-                            "the key of a dead letter (`reqmgmt outbox --status dead` lists them)",
-                            where=f"outbox, {found}",
-                        )
-                    chosen.append(entry)
-            for entry in chosen:
-                tx.save_outbox(
-                    attrs.evolve(entry, status="pending", attempts=0, next_attempt_at=None)
-                )
-        return len(chosen)
-
-    def _deliver(
-        self, entries: Sequence[OutboxEntry], failed: list[tuple[str, str]]
-    ) -> DispatchResult:
-        """Deliver claimed entries, each on its own: a failing one is logged and listed."""
-        delivered = dead = 0
-        blocked: set[str] = set()
-        for entry in entries:
-            n = entry.notification
-            if n.ref in blocked:
-                # Behind a failed one: give the claim back, keep the order.
-                self._save_outbox(attrs.evolve(entry, next_attempt_at=None), failed)
-                continue
-            try:
-                ask_notify(self.pm, n)
-            except Exception as exc:
-                attempts = entry.attempts + 1
-                now = self.now()
-                gone = attempts >= self.max_attempts
-                error = _error_text(exc)
-                updated = attrs.evolve(
-                    entry,
-                    status="dead" if gone else "pending",
-                    attempts=attempts,
-                    last_error=error,
-                    next_attempt_at=now + self.retry_base * (2 ** (attempts - 1)),
-                )
-                log.warning("delivering %s failed (attempt %d): %s", n.key, attempts, error)
-                blocked.add(n.ref)
-                failed.append((n.ref, f"delivering {n.key!r} failed: {error}"))
-                dead += gone
-            else:
-                updated = attrs.evolve(
-                    entry, status="delivered", attempts=entry.attempts + 1, delivered_at=self.now()
-                )
-                delivered += 1
-            if not self._save_outbox(updated, failed):
-                blocked.add(n.ref)
-        return DispatchResult(delivered, tuple(failed), dead)
-
-    def _save_outbox(self, entry: OutboxEntry, failed: list[tuple[str, str]]) -> bool:
-        """Write back one entry's bookkeeping; a failure is logged and listed, not raised.
-
-        The entry stays claimed until its lease runs out, then comes back:
-        at least once, as for a worker that died.
-        """
-        try:
-            with self.store.transaction() as tx:
-                tx.save_outbox(entry)
-        except Exception as exc:
-            n = entry.notification
-            log.error("dispatch: could not save the outbox entry %s: %s", n.key, exc)
-            failed.append((n.ref, f"saving outbox entry {n.key!r} failed: {_error_text(exc)}"))
-            return False
-        return True
-
-
-def _check_limit(limit: object, where: str) -> None:
-    """``limit``: None (no limit) or a positive whole number, alike on every backend."""
-    if limit is not None and (type(limit) is not int or limit < 1):
-        raise ValidationError(
-            "limit", limit, "None (no limit) or a whole number from 1", where=where
-        )
-
-
-def _error_text(exc: BaseException) -> str:
-    """An exception as one storable line: the input policy's text, at most 1,000 characters."""
-    text = f"{type(exc).__name__}: {exc}"
-    # A plugin's message may hold anything; PostgreSQL's text refuses NUL.
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= 1000 else text[:999] + "…"
-
-
-def _role_problems(
-    t: Transition, actor: Actor, what: str | None, record: Record | None
-) -> list[Reason]:
-    """Why ``actor`` lacks the role (``what``: the action named, by default the event)."""
-    roles = t.roles_from(record) if t.roles_from is not None and record is not None else t.roles
-    if not roles or actor.roles & roles:
-        return []
-    return [
-        reason(
-            "authorize.role",
-            action=what or Text(repr(t.event), f"执行 {t.event!r}"),
-            roles=", ".join(sorted(roles)),
-            actor=actor.id,
-            has=", ".join(sorted(actor.roles)) or _NONE,
-        )
-    ]
-
-
-def _require_actor(actor: object) -> None:
-    if not isinstance(actor, Actor):
-        raise ValidationError(
-            "actor", actor, "an Actor (reqmgmt.Actor(id, name, roles=..., departments=...))"
-        )
-
-
-def _independence_problems(
-    record: Record, actor: Actor, parties: Sequence[Party], signing: bool
-) -> list[Reason]:
-    """The declared parties (``Transition.independent_of``) the actor is one of."""
-    problems = []
-    code = "independence.sign" if signing else "independence.approve"
-    for party in parties:
-        for pid in party.ids(record):
-            if pid is not None and actor_key(pid) == actor.id:
-                problems.append(reason(code, actor=actor.id, party=party.told(record)))
-                break
-    return problems
-
-
-def _check_input(record: Record, t: Transition, note: str | None, data: Mapping[str, Any]) -> None:
-    # Runs on every command: the messages (and their place) are built only
-    # when something is wrong.
-    if t.note_required and (note is None or not str(note).strip()):
-        raise ValidationError(
-            "note", note, reason("input.note_required", event=t.event), where=_place(record, t)
-        )
-    if note is not None and not isinstance(note, str):
-        raise ValidationError("note", note, reason("input.note_type"), where=_place(record, t))
-    if data:
-        unknown = sorted(k for k in data if k not in t.requires and k not in t.optional)
-        if unknown:
-            accepted = sorted({*t.requires, *t.optional})
-            raise ValidationError(
-                unknown[0],
-                data[unknown[0]],
-                reason(
-                    "input.unknown_data",
-                    accepted=", ".join(accepted) or Text("no data", "无"),
-                    event=t.event,
-                ),
-                where=_place(record, t),
-            )
-    for key in t.requires:
-        value = data.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise ValidationError(
-                key,
-                value,
-                reason("input.data_required", event=t.event, key=key),
-                where=_place(record, t),
-            )
-
-
-def _place(record: Record, t: Transition) -> str:
-    return f"{record.ref} {t.event}"
-
-
-class RequirementDesk:
-    """``desk.requirements``: taking in customer requirements (客户需求)."""
-
-    def __init__(self, desk: Desk) -> None:
-        self._desk = desk
-
-    def receive(
-        self,
-        *,
-        customer: Customer,
-        description: str,
-        actor: Actor,
-        channel: str = "fax",
-        kind: str = "order",
-        priority: str = "normal",
-        due_at: datetime | None = None,
-        received_at: datetime | None = None,
-        note: str | None = None,
-    ) -> Requirement:
-        """Record a new requirement in state received (待处理) with its case number.
-
-        Without ``due_at`` the deadline comes from the rule set's
-        ``requirement_deadline`` table (priority → working hours, counted on
-        the Desk's working calendar from ``received_at``); that decision is
-        kept in the audit event and the record pins the rule-set version.
-        """
-        desk = self._desk
-        received = received_at or desk.now()
-        check_time("received_at", received, "Requirement")  # before any deadline arithmetic
-        decisions: list[Decision] = []
-        if due_at is None and "requirement_deadline" in desk.rules.tables:
-            decision = desk.classify("requirement_deadline", {"priority": priority})
-            hours = decision.outcome.get("hours")
-            if hours is not None:
-                due_at = desk.calendar.add(received, timedelta(hours=float(hours)))
-                decisions.append(decision)
-        record = desk.create(
-            "requirement",
-            actor=actor,
-            note=note,
-            decisions=decisions,
-            customer=customer,
-            description=description,
-            channel=channel,
-            kind=kind,
-            priority=priority,
-            due_at=due_at,
-            received_at=received,
-        )
-        return cast(Requirement, record)
-
-
-class ContractDesk:
-    """``desk.contracts``: drafting sales contracts and orders for review (合同评审)."""
-
-    def __init__(self, desk: Desk) -> None:
-        self._desk = desk
-
-    def draft(
-        self,
-        *,
-        customer: Customer,
-        lines: Sequence[ContractLine],
-        currency: str,
-        actor: Actor,
-        document: str = "contract",
-        channel: str = "domestic",
-        flags: Iterable[str] = (),
-        requirement_refs: Iterable[str] = (),
-        note: str | None = None,
-        **terms: str,
-    ) -> Contract:
-        """Draft a contract (草稿) numbered ``CON-<year>-<n>``; the amount is the lines' sum.
-
-        ``terms`` are the reviewed texts: payment_terms, delivery_method,
-        packaging, quality_requirements, acceptance_criteria.  ``flags`` come
-        from the rule set's ``contract_flags`` vocabulary (first_order,
-        new_product, oem), ``document`` and ``channel`` from
-        ``contract_documents`` and ``contract_channels``.  Prices are positive;
-        a reduction is a line of kind ``"discount"``, subtracted from the
-        amount (which must stay above zero) but not from the gross amount the
-        class is decided on.  Raises :class:`ValidationError` when a line is in
-        another currency or a field is wrong.
-        """
-        unknown = sorted(set(terms) - set(CONTRACT_TERMS))
-        if unknown:
-            raise ValidationError(
-                unknown[0], terms[unknown[0]], "one of " + ", ".join(CONTRACT_TERMS), where="draft"
-            )
-        record = self._desk.create(
-            "contract",
-            actor=actor,
-            note=note,
-            customer=customer,
-            lines=tuple(lines),
-            currency=currency,
-            document=document,
-            channel=channel,
-            flags=frozenset(flags),
-            requirement_refs=tuple(requirement_refs),
-            **cast(dict[str, Any], terms),
-        )
-        return cast(Contract, record)
-
-    def order_from_quotation(
-        self,
-        ref: str,
-        *,
-        actor: Actor,
-        note: str | None = None,
-        expected_version: int | None = None,
-    ) -> Contract:
-        """An accepted quotation (报价单, customer confirmed) becomes an order draft.
-
-        One transaction: the quotation moves to ``ordered`` and a new order
-        draft is created from its customer, lines and terms, with
-        ``quotation_ref`` pointing back; either both are written or neither.
-        The order then goes through its own review.
-        """
-        desk = self._desk
-        with desk.store.transaction() as tx:
-            quotation, q_event, q_notes = desk._fire_in(
-                tx, ref, "convert_to_order", actor, note, {}, expected_version=expected_version
-            )
-            assert isinstance(quotation, Contract)
-            fields: dict[str, Any] = {
-                name: getattr(quotation, name)
-                for name in (
-                    "customer", "channel", "currency", "lines", "flags",
-                    "requirement_refs", *CONTRACT_TERMS,
-                )
-            }  # fmt: skip
-            order, o_event, o_notes = desk._create_in(
-                tx,
-                "contract",
-                actor=actor,
-                note=note or f"from quotation {ref}",
-                decisions=(),
-                fields={**fields, "document": "order"},
-                engine_fields={"quotation_ref": ref},
-            )
-        desk._after_commit(quotation, q_event, q_notes)
-        desk._after_commit(order, o_event, o_notes)
-        return cast(Contract, order)
-
-    def amend(
-        self,
-        ref: str,
-        changes: Mapping[str, Any],
-        *,
-        actor: Actor,
-        reason: str,
-        current_rules: bool = False,
-        expected_version: int | None = None,
-    ) -> Contract:
-        """Change a contract (合同变更); the only way its fields change after drafting.
-
-        ``changes`` maps fields (``lines``, ``payment_terms``,
-        ``delivery_method``, ``packaging``, ``quality_requirements``,
-        ``acceptance_criteria``) to new values; the audit keeps old → new.  In
-        draft the change applies at once.  Later, the contract is
-        re-classified under the rule set it was submitted with (or the current
-        one with ``current_rules=True``): a general contract that stays
-        general is changed at once and the departments are told (业务联络书);
-        a special one, or one that becomes special, waits in an amendment
-        review (合同变更评审) for the departments whose fields changed (all of
-        the route's when the class changed) and the route's approver
-        (``approve_amendment``).  Earlier versions stay readable with
-        ``desk.get(ref, version=n)``.
-        """
-        record = self._desk.get(ref)
-        event = "revise" if record.state == "draft" else "amend"
-        data: dict[str, Any] = {"changes": changes}
-        if current_rules and event == "amend":
-            data["current_rules"] = True
-        return cast(
-            Contract,
-            self._desk.fire(
-                ref, event, actor=actor, note=reason, expected_version=expected_version, **data
-            ),
-        )
-
-
-class ReturnDesk:
-    """``desk.returns``: customer complaints and returns (客户投诉和退货)."""
-
-    def __init__(self, desk: Desk) -> None:
-        self._desk = desk
-
-    @property
-    def reasons(self) -> tuple[str, ...]:
-        """Reason codes :meth:`report` accepts: the rule set's ``return_reasons`` vocabulary."""
-        return tuple(self._desk.rules.vocabulary("return_reasons"))
-
-    def report(
-        self,
-        *,
-        customer: Customer,
-        product: str,
-        reason_code: str,
-        reason_text: str,
-        actor: Actor,
-        kind: str = "return",
-        quantity: int = 1,
-        contract_ref: str | None = None,
-        line_no: int | None = None,
-        shipped_on: date | None = None,
-        note: str | None = None,
-    ) -> Return:
-        """Register a complaint (``kind="complaint"``) or a return with goods (已登记).
-
-        ``reason_code`` is one of :attr:`reasons`, ``reason_text`` says what
-        the customer reported.  With ``contract_ref`` the contract must exist
-        (:class:`NotFound`) and be the same customer's; a return with goods
-        names its line (``line_no``) and returns at most what was shipped on
-        it minus earlier returns (not cancelled, not judged invalid), checked
-        in the creating transaction with the contract locked
-        (:func:`reqmgmt.lifecycle.returns.check_against_contract`).  The
-        contract's last shipment date is used for the return window unless
-        ``shipped_on`` is given.  Quality is told; materials too for goods.
-        """
-        self._desk.rules.vocabulary("return_reasons").check(reason_code, "reason_code", "return")
-        if contract_ref is not None:
-            contract = self._desk.get(contract_ref)
-            if not isinstance(contract, Contract):
-                raise ValidationError(
-                    "contract_ref", contract_ref, "the reference of a contract", where="return"
-                )
-            if shipped_on is None:
-                shipped = [
-                    e.at.date() for e in self._desk.history(contract_ref) if e.event == "ship"
-                ]
-                shipped_on = shipped[-1] if shipped else None
-        record = self._desk.create(
-            "return",
-            actor=actor,
-            note=note,
-            customer=customer,
-            kind=kind,
-            product=product,
-            quantity=quantity,
-            contract_ref=contract_ref,
-            line_no=line_no,
-            reason_code=reason_code,
-            reason_text=reason_text,
-            shipped_on=shipped_on,
-        )
-        return cast(Return, record)
-
-    def dispose(
-        self,
-        ref: str,
-        disposition: str,
-        *,
-        actor: Actor,
-        note: str | None = None,
-        expected_version: int | None = None,
-    ) -> Return:
-        """The quality manager's disposition (处置) of a valid return.
-
-        ``replace`` on a return linked to a contract reopens the contract's
-        delivery obligation through its own lifecycle (``replace_goods``: a
-        no-charge replacement line, back to in_fulfilment), in the same
-        transaction: both happen or neither.  The CAPA trigger rule is
-        evaluated here and kept in the audit.
-        """
-        desk = self._desk
-        with desk.store.transaction() as tx:
-            ret, r_event, r_notes = desk._fire_in(
-                tx,
-                ref,
-                "dispose",
-                actor,
-                note,
-                {"disposition": disposition},
-                expected_version=expected_version,
-            )
-            assert isinstance(ret, Return)
-            linked = None
-            if disposition == "replace" and ret.contract_ref is not None:
-                linked = desk._fire_in(
-                    tx,
-                    ret.contract_ref,
-                    "replace_goods",
-                    actor,
-                    f"换货 replacement for {ref}",
-                    {"return_ref": ref, "product": ret.product, "quantity": ret.quantity},
-                )
-        desk._after_commit(ret, r_event, r_notes)
-        if linked is not None:
-            desk._after_commit(*linked)
-        return ret
+        return delivery.retry(self, keys)

@@ -1079,13 +1079,15 @@ def record_classes() -> dict[str, type[Record]]:
     return found
 
 
-def derive(record: _R, changes: Mapping[str, Any]) -> _R:
+def derive(record: _R, changes: Mapping[str, Any], *, checked: str = "") -> _R:
     """A new version of ``record`` with ``changes`` applied (the engine's ``evolve``).
 
     Runs the converters and validators of the changed fields only (the
     others were checked when the record was made), then the class's
     cross-field checks (``__attrs_post_init__``).  Unknown field names raise
-    :class:`ValidationError`.
+    :class:`ValidationError`.  ``checked`` names one field whose new value
+    was checked already (the command path's ``state``: a state the
+    lifecycle declares, whose names were checked when it was built).
     """
     cls = type(record)
     fields = _fields_of(cls)
@@ -1094,6 +1096,9 @@ def derive(record: _R, changes: Mapping[str, Any]) -> _R:
         a = fields.get(name)
         if a is None:
             raise ValidationError(name, value, "a field of " + cls.__name__, where=cls.__name__)
+        if name == checked:
+            object.__setattr__(new, name, value)
+            continue
         if a.converter is not None:
             value = a.converter(value)  # type: ignore[operator]
         if a.validator is not None:

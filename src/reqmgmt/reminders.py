@@ -29,7 +29,7 @@ per record in order, retries, dead letters).  Nothing lives in a timer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -42,14 +42,17 @@ from .errors import ConfigError
 from .storage.base import Lenient
 
 if TYPE_CHECKING:
-    from .desk import Desk
+    import pluggy
+
     from .lifecycle.base import Engine
     from .model import Notification, Record
-    from .rules import RuleSet
+    from .rules import Decision, RuleSet
+    from .storage.base import Store
 
 __all__ = [
     "Calendar",
     "Deadline",
+    "Deadlines",
     "ReminderResult",
     "WorkCalendar",
     "check_no_step_deadline",
@@ -316,6 +319,23 @@ def with_company_days(calendar: Calendar, rules: RuleSet) -> Calendar:
     return calendar
 
 
+@frozen
+class Deadlines:
+    """What the deadline and reminder functions need: a Desk passes these, never itself.
+
+    ``classify(table, facts, on=day)`` decides with the Desk's rule set (and
+    converts money); ``engine(kind)`` is the engine of a record kind (an
+    unknown kind raises :class:`ValidationError`); ``pm`` asks
+    ``reqmgmt_escalation``.
+    """
+
+    rules: RuleSet
+    calendar: Calendar
+    classify: Callable[..., Decision]
+    engine: Callable[[str], Engine]
+    pm: pluggy.PluginManager
+
+
 # --- deadlines on records --------------------------------------------------------------------
 
 
@@ -326,7 +346,7 @@ def _hours(value: Any) -> timedelta | None:
 
 
 def deadline_changes(
-    desk: Desk,
+    deadlines: Deadlines,
     engine: Engine,
     old: Record | None,
     new_state: str,
@@ -343,7 +363,7 @@ def deadline_changes(
     steps and the running deadline as the module docstring says.
     """
     waiting = engine.waiting
-    calendar = desk.calendar
+    calendar = deadlines.calendar
     out: dict[str, Any] = {}
     old_state = None if old is None else old.state
     due = (created.due_at if created is not None else None) if old is None else old.due_at
@@ -364,11 +384,11 @@ def deadline_changes(
     step, step_due = (None, None) if old is None else (old.step, old.step_due_at)
     if new_state != old_state:
         step, step_due = None, None
-        found = _step_rule(desk, engine.kind, new_state, now.date())
+        found = _step_rule(deadlines, engine.kind, new_state, now.date())
         if found is not None:
             step = found[0]
             if found[2] is not None:
-                step_due = _until(desk, found[2], old, changes)
+                step_due = _until(deadlines, found[2], old, changes)
                 step = step if step_due is not None else None
             elif found[1] is not None:
                 step_due = calendar.add(now, found[1])
@@ -388,18 +408,18 @@ _StepRule = tuple[str, timedelta | None, tuple[str, ...] | None]
 _STEP_RULES: dict[tuple[str, str, str], _StepRule | None] = {}
 
 
-def _step_rule(desk: Desk, kind: str, state: str, on: date) -> _StepRule | None:
+def _step_rule(deadlines: Deadlines, kind: str, state: str, on: date) -> _StepRule | None:
     """The step and its working hours, or the record field it is due on (``until``), for
     ``state`` (rule ``step_deadline``), memoised.
 
     The table's inputs are the kind and the state only, so its answer is a
     function of the rule-set version, kind and state.
     """
-    if "step_deadline" not in desk.rules.tables:
+    if "step_deadline" not in deadlines.rules.tables:
         return None
-    key = (desk.rules.version, kind, state)
+    key = (deadlines.rules.version, kind, state)
     if key not in _STEP_RULES:
-        outcome = desk.classify("step_deadline", {"kind": kind, "state": state}, on=on).outcome
+        outcome = deadlines.classify("step_deadline", {"kind": kind, "state": state}, on=on).outcome
         hours = _hours(outcome.get("hours"))
         until = _until_path(outcome.get("until"))
         if len(_STEP_RULES) > 10_000:
@@ -426,7 +446,10 @@ def _until_path(value: Any) -> tuple[str, ...] | None:
 
 
 def _until(
-    desk: Desk, path: tuple[str, ...], old: Record | None, changes: Mapping[str, Any] | None
+    deadlines: Deadlines,
+    path: tuple[str, ...],
+    old: Record | None,
+    changes: Mapping[str, Any] | None,
 ) -> datetime | None:
     """The step's due time from a record field: a date is due at the end of that day
     (midnight after it, in the calendar's zone); ``None`` when the field is not set."""
@@ -439,12 +462,12 @@ def _until(
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):
-        zone = getattr(desk.calendar, "zone", UTC)
+        zone = getattr(deadlines.calendar, "zone", UTC)
         return datetime.combine(value + _DAY, time(0), tzinfo=zone).astimezone(UTC)
     return None
 
 
-def check_no_step_deadline(desk: Desk) -> None:
+def check_no_step_deadline(rules: RuleSet, engines: Mapping[str, Engine]) -> None:
     """The rule set's ``[no_step_deadline]`` names states that exist and are not final.
 
     Kinds are those this Desk serves and the built-in ones (a rule set may
@@ -454,9 +477,9 @@ def check_no_step_deadline(desk: Desk) -> None:
     from .lifecycle import BUILTIN_LIFECYCLES  # lifecycle -> ... -> reminders
 
     known = dict(BUILTIN_LIFECYCLES)
-    known.update((k, e.lifecycle) for k, e in desk.engines.items())
+    known.update((k, e.lifecycle) for k, e in engines.items())
     problems = []
-    for kind, state in desk.rules.no_step_deadline:
+    for kind, state in rules.no_step_deadline:
         lc = known.get(kind)
         where = f"no_step_deadline.{kind}.{state}"
         if lc is None:
@@ -470,14 +493,14 @@ def check_no_step_deadline(desk: Desk) -> None:
             )
         elif states[state].final:
             problems.append(f"{where}: {state!r} is final; a final state has no deadlines")
-    table = desk.rules.tables.get("step_deadline")
+    table = rules.tables.get("step_deadline")
     for row in table.rows if table is not None else ():
         try:
             _until_path(row.then.get("until"))
         except ConfigError as exc:
             problems.extend(f"step_deadline row {row.id!r}: {p}" for p in exc.problems)
     if problems:
-        raise ConfigError(f"rule set {desk.rules.version[:12]}", problems)
+        raise ConfigError(f"rule set {rules.version[:12]}", problems)
 
 
 @frozen
@@ -543,10 +566,10 @@ def _stages(
     return stages
 
 
-def _policy(desk: Desk, kind: str, on: date) -> Mapping[str, Any]:
-    if "escalation" not in desk.rules.tables:
+def _policy(deadlines: Deadlines, kind: str, on: date) -> Mapping[str, Any]:
+    if "escalation" not in deadlines.rules.tables:
         return {}
-    outcome: Mapping[str, Any] = desk.classify("escalation", {"kind": kind}, on=on).outcome
+    outcome: Mapping[str, Any] = deadlines.classify("escalation", {"kind": kind}, on=on).outcome
     return outcome
 
 
@@ -556,12 +579,12 @@ def _offsets(value: Any) -> list[float]:
     return [float(v) for v in values if v]
 
 
-def _lead(desk: Desk) -> timedelta:
+def _lead(deadlines: Deadlines) -> timedelta:
     """The longest 'remind before' of the rule set: how far ahead a pass looks."""
     hours = 0.0
     for name, column in (("requirement_deadline", "remind_before_hours"),
                          ("step_deadline", "remind_before_hours")):  # fmt: skip
-        table = desk.rules.tables.get(name)
+        table = deadlines.rules.tables.get(name)
         if table is None:
             continue
         for row in table.rows:
@@ -569,23 +592,29 @@ def _lead(desk: Desk) -> timedelta:
     return timedelta(hours=hours)
 
 
-def _remind_before(desk: Desk, record: Record, deadline: Deadline, on: date) -> list[float]:
+def _remind_before(
+    deadlines: Deadlines, record: Record, deadline: Deadline, on: date
+) -> list[float]:
     if deadline.step:
         facts = {"kind": record.RECORD_KIND, "state": record.state}
-        outcome = desk.classify("step_deadline", facts, on=on).outcome
-    elif "requirement_deadline" in desk.rules.tables and hasattr(record, "priority"):
+        outcome = deadlines.classify("step_deadline", facts, on=on).outcome
+    elif "requirement_deadline" in deadlines.rules.tables and hasattr(record, "priority"):
         facts = {"priority": record.priority}
-        outcome = desk.classify("requirement_deadline", facts, on=on).outcome
+        outcome = deadlines.classify("requirement_deadline", facts, on=on).outcome
     else:
         return []
     return _offsets(outcome.get("remind_before_hours"))
 
 
 def _recipients(
-    desk: Desk, record: Record, deadline: Deadline, stage: _Stage, policy: Mapping[str, Any]
+    deadlines: Deadlines,
+    record: Record,
+    deadline: Deadline,
+    stage: _Stage,
+    policy: Mapping[str, Any],
 ) -> list[str]:
     if stage.level == 0:
-        engine = desk.engine(record.RECORD_KIND)
+        engine = deadlines.engine(record.RECORD_KIND)
         step = engine.lifecycle.signoff_step(record.state) if deadline.step else None
         if step is not None:
             missing = step.missing(record)
@@ -594,7 +623,7 @@ def _recipients(
         return list(policy.get("handlers") or ["role:sales"])
     from .hookcalls import ask_escalation  # hookcalls -> plugins -> reminders
 
-    chosen = ask_escalation(desk.pm, record, deadline, stage.level)
+    chosen = ask_escalation(deadlines.pm, record, deadline, stage.level)
     if chosen is not None:
         return list(chosen)
     contacts = list(policy.get("levels") or [])
@@ -606,25 +635,25 @@ def _recipients(
     return [contacts[min(stage.level, len(contacts)) - 1]]
 
 
-def _step_labels(desk: Desk, step: str) -> tuple[str, str]:
+def _step_labels(deadlines: Deadlines, step: str) -> tuple[str, str]:
     """The zh and en labels of a deadline step (``deadline_steps`` vocabulary)."""
-    words = desk.rules.vocabularies.get("deadline_steps")
+    words = deadlines.rules.vocabularies.get("deadline_steps")
     labels = words.labels.get(step) if words is not None else None
     return labels if labels is not None else (step, step)
 
 
 def _text(
-    desk: Desk, record: Record, deadline: Deadline, stage: _Stage, now: datetime
+    deadlines: Deadlines, record: Record, deadline: Deadline, stage: _Stage, now: datetime
 ) -> tuple[str, str]:
-    lc = desk.engine(record.RECORD_KIND).lifecycle
-    local = deadline.due_at.astimezone(getattr(desk.calendar, "zone", UTC))
+    lc = deadlines.engine(record.RECORD_KIND).lifecycle
+    local = deadline.due_at.astimezone(getattr(deadlines.calendar, "zone", UTC))
     when = local.strftime("%Y-%m-%d %H:%M")
     what_zh, what_en = "处理期限", "deadline"
     if deadline.step:
-        zh_step, en_step = _step_labels(desk, deadline.name)
+        zh_step, en_step = _step_labels(deadlines, deadline.name)
         what_zh, what_en = f"{zh_step}步骤期限", f"{en_step} deadline"
     if stage.level:
-        late = desk.calendar.working_time(deadline.due_at, now)
+        late = deadlines.calendar.working_time(deadline.due_at, now)
         hours = late.total_seconds() / 3600
         return (
             f"升级({stage.level}级):{lc.zh} {record.ref} 已超过{what_zh} {when},"
@@ -643,7 +672,9 @@ def _text(
     )
 
 
-def reminder_notifications(desk: Desk, record: Record, now: datetime) -> list[Notification]:
+def reminder_notifications(
+    deadlines: Deadlines, record: Record, now: datetime
+) -> list[Notification]:
     """The reminders and escalations due for ``record`` at ``now`` (current stage only).
 
     A pass that ran late sends the stage reached now, not the ones it missed:
@@ -651,22 +682,24 @@ def reminder_notifications(desk: Desk, record: Record, now: datetime) -> list[No
     """
     from .model import Notification
 
-    policy = _policy(desk, record.RECORD_KIND, now.date())
+    policy = _policy(deadlines, record.RECORD_KIND, now.date())
     every = _hours(policy.get("every_hours"))
     levels = len(policy.get("levels") or ()) or 0
     out: list[Notification] = []
     for deadline in deadlines_of(record):
-        before = _remind_before(desk, record, deadline, now.date())
+        before = _remind_before(deadlines, record, deadline, now.date())
         reached = [
-            s for s in _stages(desk.calendar, deadline, before, every, levels, now) if s.at <= now
+            s
+            for s in _stages(deadlines.calendar, deadline, before, every, levels, now)
+            if s.at <= now
         ]
         if not reached:
             continue
         stage = reached[-1]
-        zh, en = _text(desk, record, deadline, stage, now)
+        zh, en = _text(deadlines, record, deadline, stage, now)
         stamp = deadline.due_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         event = "escalate" if stage.level else "remind"
-        for recipient in _recipients(desk, record, deadline, stage, policy):
+        for recipient in _recipients(deadlines, record, deadline, stage, policy):
             out.append(
                 Notification(
                     key=f"{record.ref}:{deadline.name}@{stamp}:{stage.name}:{recipient}",
@@ -684,16 +717,17 @@ def reminder_notifications(desk: Desk, record: Record, now: datetime) -> list[No
     return out
 
 
-def run_reminders(desk: Desk, now: datetime | None = None, *, batch: int = 500) -> ReminderResult:
-    """One reminder pass: see :meth:`reqmgmt.Desk.run_reminders`.
+def run_reminders(
+    deadlines: Deadlines, store: Store, now: datetime, *, batch: int = 500
+) -> ReminderResult:
+    """One reminder pass over ``store`` at ``now``: see :meth:`reqmgmt.Desk.run_reminders`.
 
     A record that cannot be read or whose reminders cannot be worked out is
     logged, listed in ``failed`` and skipped; the pass goes on with the rest.
     """
-    now = now or desk.now()
-    horizon = desk.calendar.add(now, _lead(desk)) + timedelta(microseconds=1)
+    horizon = deadlines.calendar.add(now, _lead(deadlines)) + timedelta(microseconds=1)
     failed: list[tuple[str, str]] = []
-    with desk.store.transaction() as tx:
+    with store.transaction() as tx:
         if isinstance(tx, Lenient):
             tx.unreadable = failed
         due = list(tx.query(due_before=horizon))
@@ -701,10 +735,10 @@ def run_reminders(desk: Desk, now: datetime | None = None, *, batch: int = 500) 
     # the deadline and due time it is for, and queueing it twice does nothing.
     queued = already = 0
     for start in range(0, len(due), batch):
-        with desk.store.transaction() as tx:
+        with store.transaction() as tx:
             for record in due[start : start + batch]:
                 try:
-                    notes = reminder_notifications(desk, record, now)
+                    notes = reminder_notifications(deadlines, record, now)
                 except Exception as exc:  # one odd record must not stop everyone's reminders
                     failed.append((record.ref, f"{type(exc).__name__}: {exc}"))
                     continue

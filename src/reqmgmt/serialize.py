@@ -82,14 +82,18 @@ def remembered(fn: Callable[[datetime], str], size: int = 4096) -> Callable[[dat
     times (``updated_at``, the audit event's ``at``, a signature), so most
     look-ups hit.
     """
-    kept: ByIdentity[datetime, str] = ByIdentity(size)
-    get, put = kept.get, kept.put
+    # ByIdentity's get and put, inlined: this runs several times per command.
+    entries: dict[int, tuple[datetime, str]] = {}
+    find = entries.get
 
     def cached(value: datetime) -> str:
-        text = get(value)
-        if text is None:
-            text = fn(value)
-            put(value, text)
+        hit = find(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = fn(value)
+        if len(entries) >= size:
+            entries.clear()
+        entries[id(value)] = (value, text)
         return text
 
     return cached

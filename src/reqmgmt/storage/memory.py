@@ -7,7 +7,9 @@ behind.  Records are kept as the frozen objects themselves, so nothing is
 copied or serialized.  Audit events are kept as their canonical JSON (the
 bytes their hash covers, which sealing made already): a trail is written once
 and read rarely, and millions of event objects would make the garbage
-collector walk them all on every full collection.
+collector walk them all on every full collection.  Outbox entries are kept
+as flat tuples of plain values for the same reason; the entry objects are
+made when someone reads the outbox.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
 import orjson
 
 from ..audit import canonical, from_canonical
@@ -36,8 +39,10 @@ class MemoryStore:
         self._records: dict[str, Record] = {}
         # ref -> [(canonical JSON, hash)] oldest first
         self._audit: dict[str, list[tuple[bytes, str]]] = {}
-        # key -> the notification, or its entry once delivery was attempted.
-        self._outbox: dict[str, Notification | OutboxEntry] = {}
+        # key -> the entry as one flat tuple of plain values (_row): no object
+        # per notification for the garbage collector to walk (a tuple of
+        # strings, numbers and datetimes is untracked after its first collection).
+        self._outbox: dict[str, _Row] = {}
         self._outbox_by_ref: dict[str, list[str]] = {}
         self._sequences: dict[str, int] = {}
         # ref -> the lock a transaction holds on it until it ends (RowLock)
@@ -62,10 +67,57 @@ _LOCK_WAIT = 30.0
 _LOCK_STRIPES = 64
 
 
-def _entry(item: Notification | OutboxEntry) -> OutboxEntry:
-    # Notifications are kept bare until a delivery is attempted: most are
-    # delivered once, and the entry object would be garbage right away.
-    return item if isinstance(item, OutboxEntry) else OutboxEntry(notification=item)
+#: An outbox entry as the memory store keeps it: the notification's fields in
+#: their declared order; an entry saved back (delivered, failed, leased) has its
+#: bookkeeping after them: status, attempts, last error, next attempt, delivered at.
+#: A new notification has none (pending, no attempt yet): 40 bytes less each.
+_Row = tuple[Any, ...]
+_NOTIFICATION_FIELDS = tuple(a.name for a in attrs.fields(Notification))
+_REF, _STATUS = 1, len(_NOTIFICATION_FIELDS)
+_NEW: tuple[Any, ...] = ("pending", 0, None, None, None)
+
+
+def _row(item: Notification | OutboxEntry) -> _Row:
+    """The kept form of a new notification (pending) or of an entry saved back."""
+    if isinstance(item, OutboxEntry):
+        n = item.notification
+        book: tuple[Any, ...] = (
+            item.status,
+            item.attempts,
+            item.last_error,
+            item.next_attempt_at,
+            item.delivered_at,
+        )
+    else:
+        n = item
+        book = ()
+    return (
+        n.key, n.ref, n.record_kind, n.version, n.event, n.recipient, n.topic,
+        n.text_zh, n.text_en, n.created_at, n.note, n.details, *book,
+    )  # fmt: skip
+
+
+def _book(row: _Row) -> tuple[Any, ...]:
+    """status, attempts, last error, next attempt, delivered at."""
+    return row[_STATUS:] if len(row) > _STATUS else _NEW
+
+
+def _entry(row: _Row) -> OutboxEntry:
+    """The entry a kept row stands for (built only when someone reads it)."""
+    status, attempts, last_error, next_attempt_at, delivered_at = _book(row)
+    return OutboxEntry(
+        notification=Notification(**dict(zip(_NOTIFICATION_FIELDS, row, strict=False))),
+        status=status,
+        attempts=attempts,
+        last_error=last_error,
+        next_attempt_at=next_attempt_at,
+        delivered_at=delivered_at,
+    )
+
+
+def _leased(row: _Row, until: datetime) -> _Row:
+    status, attempts, last_error, _, delivered_at = _book(row)
+    return (*row[:_STATUS], status, attempts, last_error, until, delivered_at)
 
 
 class _MemoryTransaction:
@@ -76,6 +128,7 @@ class _MemoryTransaction:
         # ref -> (record, expected version or None for an insert)
         self._writes: dict[str, tuple[Record, int | None]] = {}
         self._audit: list[AuditEvent] = []
+        # key -> a new notification, or an entry saved back (made a row at commit)
         self._outbox: dict[str, Notification | OutboxEntry] = {}
         # name -> (value before this transaction drew, last value it drew)
         self._drawn: dict[str, tuple[int, int]] | None = None
@@ -280,16 +333,14 @@ class _MemoryTransaction:
                 entries = list(store._outbox.values())
             else:
                 entries = [store._outbox[k] for k in store._outbox_by_ref.get(ref, ())]
-        entries.extend(
-            e for e in self._outbox.values() if ref is None or _entry(e).notification.ref == ref
-        )
+        entries.extend(_row(e) for e in self._outbox.values())
         out = []
-        for e in entries:
-            entry = _entry(e)
-            if entry.status == "pending" and (
-                entry.next_attempt_at is None or entry.next_attempt_at <= now
-            ):
-                out.append(entry)
+        for row in entries:
+            if ref is not None and row[_REF] != ref:
+                continue
+            status, _, _, next_attempt_at, _ = _book(row)
+            if status == "pending" and (next_attempt_at is None or next_attempt_at <= now):
+                out.append(_entry(row))
                 if limit is not None and len(out) >= limit:
                     break
         return out
@@ -311,41 +362,36 @@ class _MemoryTransaction:
         with store._lock:
             keys = store._outbox_by_ref.get(ref, []) if ref is not None else list(store._outbox)
             for key in keys:
-                entry = _entry(store._outbox[key])
-                if entry.status != "pending":
+                row = store._outbox[key]
+                status, _, _, next_attempt_at, _ = _book(row)
+                if status != "pending":
                     continue
-                owner = entry.notification.ref
+                owner = row[_REF]
                 if owner in blocked:
                     continue
-                if entry.next_attempt_at is not None and entry.next_attempt_at > now:
+                if next_attempt_at is not None and next_attempt_at > now:
                     blocked.add(owner)  # leased elsewhere or backing off: keep the order
                     continue
                 if limit is not None and len(claimed) >= limit:
                     break
-                leased = OutboxEntry(
-                    notification=entry.notification,
-                    status=entry.status,
-                    attempts=entry.attempts,
-                    last_error=entry.last_error,
-                    next_attempt_at=lease_until,
-                    delivered_at=entry.delivered_at,
-                )
+                leased = _leased(row, lease_until)
                 store._outbox[key] = leased
-                claimed.append(leased)
+                claimed.append(_entry(leased))
         return claimed
 
     def entries(self, *, status: str, limit: int | None = None) -> Sequence[OutboxEntry]:
         with self._store._lock:
             items = list(self._store._outbox.values())
-        found = [e for e in map(_entry, items) if e.status == status]
+        found = [_entry(row) for row in items if _book(row)[0] == status]
         return found if limit is None else found[:limit]
 
     def outbox(self, key: str) -> OutboxEntry | None:
         staged = self._outbox.get(key)
-        if staged is None:
-            with self._store._lock:
-                staged = self._store._outbox.get(key)
-        return None if staged is None else _entry(staged)
+        if staged is not None:
+            return _entry(_row(staged))
+        with self._store._lock:
+            kept = self._store._outbox.get(key)
+        return None if kept is None else _entry(kept)
 
     def save_outbox(self, entry: OutboxEntry) -> None:
         self._outbox[entry.notification.key] = entry
@@ -379,7 +425,11 @@ class _MemoryTransaction:
             for key, item in self._outbox.items():
                 if key in outbox and not isinstance(item, OutboxEntry):
                     continue  # enqueued by another transaction meanwhile: keep theirs
+                row = _row(item)
                 if key not in outbox:
-                    ref = _entry(item).notification.ref
-                    by_ref.setdefault(ref, []).append(key)
-                outbox[key] = item
+                    keys = by_ref.get(row[_REF])
+                    if keys is None:
+                        by_ref[row[_REF]] = [key]
+                    else:
+                        keys.append(key)
+                outbox[key] = row

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Instructions per command, counted by valgrind (deterministic where wall time is not).
+#
+# Each workload of benchmarks/instructions.py runs twice under
+# `valgrind --tool=cachegrind --cache-sim=no`, with a small and a large count;
+# (large - small) / (commands large - commands small) is the cost of one
+# command (start-up, imports and warm-up cancel out).  Prints instructions per
+# command on the memory and SQLite paths of bench_lifecycle.py / bench_sqlite.py,
+# per trigger of the bare shared Machine, per command of the inline floor, and
+# the ratios (issue 15: a command <= 4x the bare trigger, <= 1.4x the floor).
+#
+# Usage: benchmarks/instructions.sh [--smoke] [--python PATH] [--small N] [--large N]
+#   --smoke: tiny counts (CI: shows the script and valgrind still work; figures rough).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=""
+SMALL=20
+LARGE=220
+SQL_SMALL=10
+SQL_LARGE=60
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) SMALL=2; LARGE=6; SQL_SMALL=2; SQL_LARGE=4; shift ;;
+    --python) PYTHON="$2"; shift 2 ;;
+    --small) SMALL="$2"; SQL_SMALL="$2"; shift 2 ;;
+    --large) LARGE="$2"; SQL_LARGE="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$PYTHON" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+if [ "$LARGE" -le "$SMALL" ] || [ "$SQL_LARGE" -le "$SQL_SMALL" ]; then
+  echo "--large must be greater than --small" >&2; exit 2
+fi
+
+# instructions WORKLOAD N -> "instructions commands"
+instructions() {
+  local out refs done
+  out=$(valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+    "$PYTHON" benchmarks/instructions.py "$1" "$2" 2>&1) || { echo "$out" >&2; return 1; }
+  refs=$(echo "$out" | grep -E 'I +refs:' | tr -d ', ' | sed 's/.*refs://')
+  done=$(echo "$out" | grep -E '^[0-9]+$' | tail -1)
+  if [ -z "$refs" ] || [ -z "$done" ]; then echo "$out" >&2; return 1; fi
+  echo "$refs $done"
+}
+
+# per_command WORKLOAD SMALL LARGE -> instructions per command (integer)
+per_command() {
+  local ia ca ib cb
+  read -r ia ca <<<"$(instructions "$1" "$2")"
+  read -r ib cb <<<"$(instructions "$1" "$3")"
+  echo $(( (ib - ia) / (cb - ca) ))
+}
+
+memory=$(per_command memory "$SMALL" "$LARGE")
+bare=$(per_command bare "$SMALL" "$LARGE")
+floor=$(per_command floor "$SMALL" "$LARGE")
+sqlite=$(per_command sqlite "$SQL_SMALL" "$SQL_LARGE")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+kilo() { awk -v a="$1" 'BEGIN { printf "%.1fk", a / 1000 }'; }
+echo "instructions per command (valgrind, requirements $SMALL -> $LARGE; SQLite $SQL_SMALL -> $SQL_LARGE)"
+printf '  %-36s %10s\n' "reqmgmt, memory store" "$(kilo "$memory")"
+printf '  %-36s %10s\n' "reqmgmt, SQLite (synchronous=NORMAL)" "$(kilo "$sqlite")"
+printf '  %-36s %10s\n' "bare shared Machine trigger" "$(kilo "$bare")"
+printf '  %-36s %10s\n' "floor: minimal audited command" "$(kilo "$floor")"
+echo "ratios"
+printf '  %-36s %9sx  (target <= 4)\n' "memory command / bare trigger" "$(ratio "$memory" "$bare")"
+printf '  %-36s %9sx  (target <= 1.4)\n' "memory command / floor" "$(ratio "$memory" "$floor")"
+printf '  %-36s %9sx\n' "floor / bare trigger" "$(ratio "$floor" "$bare")"
+printf '  %-36s %9sx\n' "SQLite command / memory command" "$(ratio "$sqlite" "$memory")"

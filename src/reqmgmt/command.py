@@ -1,0 +1,538 @@
+"""The command path: one command, one transaction, each step a function a profiler names.
+
+:meth:`reqmgmt.Desk.fire` and :meth:`reqmgmt.Desk.sign` run :func:`run`:
+
+1. :func:`load` the record in a store transaction;
+2. :func:`check`: find the transition (an unknown or illegal event raises
+   :class:`InvalidTransition`), check the input, authorise (role,
+   independence, sign-off rules, ``reqmgmt_authorize`` vetoes,
+   ``reqmgmt_before_transition``), then :func:`trigger` the lifecycle's
+   shared ``transitions`` Machine, which evaluates the guards;
+3. :func:`derive_version`: the effects' field changes, the engine's
+   (state, version, updated_at) and the deadlines', applied to a copy;
+4. :func:`field_diff` and :func:`seal`: the audit event, hash-chained;
+5. :func:`notifications`, then :func:`stage`: the new version, its audit
+   event and its notifications written in the transaction;
+6. after commit only, :func:`after_commit`: ``reqmgmt_after_transition``
+   observers, then delivery through ``reqmgmt_notify``.
+
+Every function takes the :class:`~reqmgmt.desk.Desk` whose command it runs;
+nothing here imports the Desk at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pluggy import HookCaller
+
+from . import notices
+from .audit import sealed_event
+from .delivery import deliver_claimed
+from .errors import (
+    ConflictError,
+    InvalidTransition,
+    NotAuthorized,
+    NotFound,
+    TransitionBlocked,
+    ValidationError,
+)
+from .hookcalls import ask_approvers, ask_authorize, ask_before, ask_observers
+from .i18n import Reason, Text, reason
+from .lifecycle.base import EVERY_DEPARTMENT, Context, Engine, Party, Transition
+from .model import Actor, AuditEvent, FieldChange, Notification, Record, derive
+from .people import actor_key
+from .reminders import deadline_changes
+from .serialize import field_unstructurer
+from .storage.base import Transaction
+
+if TYPE_CHECKING:
+    from .desk import Desk
+
+__all__ = [
+    "after_commit",
+    "authorise",
+    "check",
+    "derive_version",
+    "field_diff",
+    "fire_in",
+    "load",
+    "notifications",
+    "run",
+    "seal",
+    "stage",
+    "trigger",
+]
+
+#: What a command stages: the new version, its audit event, its notifications.
+Staged = tuple[Record, AuditEvent, tuple[Notification, ...]]
+#: The event to fire, or a function choosing it from the record (``sign``).
+EventChoice = str | Callable[[Record, Engine], str]
+
+_NONE = Text("none", "无")
+_TOPICS: dict[tuple[str, str], str] = {}
+
+
+def run(
+    desk: Desk,
+    ref: str,
+    event: EventChoice,
+    actor: Actor,
+    note: str | None,
+    data: Mapping[str, Any],
+    *,
+    direct: bool = False,
+    expected_version: int | None = None,
+) -> Record:
+    """One command in its own transaction, then :func:`after_commit`; the new version."""
+    with desk.store.transaction() as tx:
+        staged = fire_in(
+            desk,
+            tx,
+            ref,
+            event,
+            actor,
+            note,
+            data,
+            direct=direct,
+            expected_version=expected_version,
+        )
+    after_commit(desk, *staged)
+    return staged[0]
+
+
+def fire_in(
+    desk: Desk,
+    tx: Transaction,
+    ref: str,
+    event: EventChoice,
+    actor: Actor,
+    note: str | None,
+    data: Mapping[str, Any],
+    *,
+    direct: bool = False,
+    expected_version: int | None = None,
+) -> Staged:
+    """Steps 1-5 inside ``tx`` (the caller commits, then runs :func:`after_commit`)."""
+    require_actor(actor)
+    record = load(tx, ref)
+    if expected_version is not None and record.version != expected_version:
+        raise ConflictError(ref, expected_version, record.version)
+    engine = desk._engine_of(record)
+    if not isinstance(event, str):
+        event = event(record, engine)
+    t = engine.transition(record.state, event)
+    if direct and t is not None and t.via:
+        raise ValidationError("event", event, f"a call of {t.via}(...), which fires it", where=ref)
+    now = desk.now()
+    if t is None:
+        raise InvalidTransition(
+            record.ref, engine.kind, record.state, event, engine.events_from(record.state)
+        )
+    ctx = authorise(desk, engine, t, record, event, actor, note, data, now, dry=False)
+    dest = trigger(engine, ctx)
+    ctx.find = lambda **criteria: list(tx.query(**criteria))
+    return write(desk, tx, engine, ctx, dest)
+
+
+def implemented(caller: HookCaller) -> bool:
+    """Whether a hook has an implementation, without copying the list (as
+    ``get_hookimpls()`` does) on every command."""
+    return bool(caller._hookimpls)
+
+
+def load(tx: Transaction, ref: str) -> Record:
+    """Step 1: the record ``ref`` as the transaction sees it; :class:`NotFound` otherwise."""
+    record = tx.get(ref)
+    if record is None:
+        raise NotFound(ref)
+    return record
+
+
+# --- step 2: find, authorise, guard -------------------------------------------------------------
+
+
+def check(
+    desk: Desk,
+    record: Record,
+    event: str,
+    actor: Actor,
+    note: str | None,
+    data: Mapping[str, Any],
+    now: datetime,
+    *,
+    dry: bool = False,
+) -> tuple[Engine, Context, str]:
+    """Find, authorise, guard (``dry``: as :meth:`Desk.can` asks, input not checked).
+
+    Raises; writes nothing.  Returns the engine, the guards' context and
+    the destination state.
+    """
+    engine = desk._engine_of(record)
+    t = engine.transition(record.state, event)
+    if t is None:
+        raise InvalidTransition(
+            record.ref, engine.kind, record.state, event, engine.events_from(record.state)
+        )
+    ctx = authorise(desk, engine, t, record, event, actor, note, data, now, dry=dry)
+    return engine, ctx, trigger(engine, ctx)
+
+
+def authorise(
+    desk: Desk,
+    engine: Engine,
+    t: Transition,
+    record: Record,
+    event: str,
+    actor: Actor,
+    note: str | None,
+    data: Mapping[str, Any],
+    now: datetime,
+    *,
+    dry: bool,
+) -> Context:
+    """The input, the role, independence, sign-off rules, vetoes, ``before`` hooks.
+
+    Raises; writes nothing.  Returns the context the guards and effects see.
+    """
+    if not dry:
+        check_input(record, t, note, data)
+        for key, words in t.vocabularies:
+            if key in data:
+                desk.rules.vocabulary(words).check(data[key], key, place(record, t))
+    refusals = role_problems(t, actor, None, record)
+    parties = engine.independence(t)
+    if parties:
+        refusals.extend(independence_problems(record, actor, parties, t.signoff))
+    if t.signoff:
+        refusals.extend(signer_problems(desk, record, actor, data.get("department")))
+    if not refusals:
+        refusals.extend(vetoes(desk, actor, record, event))
+    if refusals:
+        raise NotAuthorized(record.ref, event, actor.id, refusals)
+    before(desk, record, event, actor, record.state)
+    ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle, desk._decide)
+    ctx.vocabularies = desk.rules.vocabularies
+    ctx.pm = desk.pm
+    return ctx
+
+
+def trigger(engine: Engine, ctx: Context) -> str:
+    """The shared ``transitions`` Machine moves a cursor: guards, then the destination."""
+    return engine.run(ctx)
+
+
+def signer_problems(desk: Desk, record: Record, actor: Actor, department: object) -> list[Reason]:
+    """Once per round, and eligible (``reqmgmt_approvers``, else the actor's departments).
+
+    Who a signer may not be (drafter, submitter) is the step's
+    ``independent_of``, checked with every other declaration.
+    """
+    problems: list[Reason] = []
+    for s in record.round_signoffs():
+        if actor_key(s.actor_id) == actor.id:
+            problems.append(
+                reason(
+                    "signoff.signer_already_signed",
+                    actor=actor.id,
+                    department=s.department,
+                    round=s.round,
+                )
+            )
+            break
+    if isinstance(department, str):
+        answer = (
+            ask_approvers(desk.pm, [record], department)
+            if implemented(desk.pm.hook.reqmgmt_approvers)
+            else None
+        )
+        eligible = department in actor.departments if answer is None else actor.id in answer[0]
+        if not eligible:
+            problems.append(reason("signoff.not_eligible", actor=actor.id, department=department))
+    return problems
+
+
+def vetoes(desk: Desk, actor: Actor, record: Record, event: str) -> list[Reason]:
+    """``reqmgmt_authorize``: the refusals (an answer not True/False/None: HookError)."""
+    if not implemented(desk.pm.hook.reqmgmt_authorize):
+        return []
+    names = ask_authorize(desk.pm, {"actor": actor, "record": record, "event": event})
+    if not names:
+        return []
+    return [reason("authorize.vetoed", plugins=", ".join(names))]
+
+
+def before(desk: Desk, record: Record, event: str, actor: Actor, state: str) -> None:
+    """``reqmgmt_before_transition``: a TransitionBlocked gets its place filled in.
+
+    Any other exception, or an answer other than ``None``, raises
+    :class:`HookError`.
+    """
+    if implemented(desk.pm.hook.reqmgmt_before_transition):
+        try:
+            ask_before(desk.pm, {"record": record, "event": event, "actor": actor})
+        except TransitionBlocked as exc:
+            raise exc.locate(record.ref, event, state) from None
+
+
+def role_problems(
+    t: Transition, actor: Actor, what: str | None, record: Record | None
+) -> list[Reason]:
+    """Why ``actor`` lacks the role (``what``: the action named, by default the event)."""
+    roles = t.roles_from(record) if t.roles_from is not None and record is not None else t.roles
+    if not roles or actor.roles & roles:
+        return []
+    return [
+        reason(
+            "authorize.role",
+            action=what or Text(repr(t.event), f"执行 {t.event!r}"),
+            roles=", ".join(sorted(roles)),
+            actor=actor.id,
+            has=", ".join(sorted(actor.roles)) or _NONE,
+        )
+    ]
+
+
+def require_actor(actor: object) -> None:
+    """``actor`` must be an :class:`Actor`."""
+    if not isinstance(actor, Actor):
+        raise ValidationError(
+            "actor", actor, "an Actor (reqmgmt.Actor(id, name, roles=..., departments=...))"
+        )
+
+
+def independence_problems(
+    record: Record, actor: Actor, parties: Sequence[Party], signing: bool
+) -> list[Reason]:
+    """The declared parties (``Transition.independent_of``) the actor is one of."""
+    problems = []
+    code = "independence.sign" if signing else "independence.approve"
+    for party in parties:
+        for pid in party.ids(record):
+            if pid is not None and actor_key(pid) == actor.id:
+                problems.append(reason(code, actor=actor.id, party=party.told(record)))
+                break
+    return problems
+
+
+def check_input(record: Record, t: Transition, note: str | None, data: Mapping[str, Any]) -> None:
+    """The note and data the transition requires and accepts."""
+    # Runs on every command: the messages (and their place) are built only
+    # when something is wrong.
+    if t.note_required and (note is None or not str(note).strip()):
+        raise ValidationError(
+            "note", note, reason("input.note_required", event=t.event), where=place(record, t)
+        )
+    if note is not None and not isinstance(note, str):
+        raise ValidationError("note", note, reason("input.note_type"), where=place(record, t))
+    if data:
+        unknown = sorted(k for k in data if k not in t.requires and k not in t.optional)
+        if unknown:
+            accepted = sorted({*t.requires, *t.optional})
+            raise ValidationError(
+                unknown[0],
+                data[unknown[0]],
+                reason(
+                    "input.unknown_data",
+                    accepted=", ".join(accepted) or Text("no data", "无"),
+                    event=t.event,
+                ),
+                where=place(record, t),
+            )
+    for key in t.requires:
+        value = data.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValidationError(
+                key,
+                value,
+                reason("input.data_required", event=t.event, key=key),
+                where=place(record, t),
+            )
+
+
+def place(record: Record, t: Transition) -> str:
+    """Where an input error is: the record and the event."""
+    return f"{record.ref} {t.event}"
+
+
+# --- steps 3-5: derive, diff, seal, stage --------------------------------------------------------
+
+
+def write(desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str) -> Staged:
+    """Steps 3-5: the new version, its audit event and notifications, staged in ``tx``."""
+    record = ctx.record
+    changes = derive_version(desk, engine, ctx, dest)
+    # The state is one the lifecycle declares (its names are checked when it is built).
+    new = derive(record, changes, checked="state")
+    event = seal(
+        engine, ctx, record, new, dest, field_diff(record, changes), tx.last_hash(record.ref)
+    )
+    notes = notifications(desk, engine, ctx.transition, record, new, ctx.now, ctx.note, ctx.data)
+    stage(tx, record, new, event, notes)
+    return new, event, notes
+
+
+def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[str, Any]:
+    """Step 3: every field the command changes (effects, engine, deadlines)."""
+    record = ctx.record
+    changes = engine.changes(ctx)
+    changes["state"] = dest
+    changes["version"] = record.version + 1
+    changes["updated_at"] = ctx.now
+    changes.update(
+        deadline_changes(desk.deadlines(), engine, record, dest, ctx.now, changes=changes)
+    )
+    return changes
+
+
+def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    """Step 4: old -> new of each field that changed, as the audit event keeps it."""
+    hooks = field_unstructurer(type(record))
+    diff = []
+    for name, value in changes.items():
+        old = getattr(record, name)
+        if old == value:
+            continue
+        hook = hooks[name]
+        if hook is None:
+            diff.append(FieldChange(name, old, value))
+        elif (
+            type(old) is tuple
+            and type(value) is tuple
+            and len(value) > len(old)
+            and value[: len(old)] == old
+        ):
+            diff.append(FieldChange(name, len(old), hook(value[len(old) :]), "append"))
+        else:
+            diff.append(FieldChange(name, hook(old), hook(value)))
+    return tuple(diff)
+
+
+def seal(
+    engine: Engine,
+    ctx: Context,
+    record: Record,
+    new: Record,
+    dest: str,
+    diff: tuple[FieldChange, ...],
+    prev_hash: str | None,
+) -> AuditEvent:
+    """Step 4: the audit event, hash-chained to the record's last one."""
+    return sealed_event(
+        ref=record.ref,
+        record_kind=engine.kind,
+        version=new.version,
+        event=ctx.event,
+        from_state=record.state,
+        to_state=dest,
+        actor_id=ctx.actor.id,
+        actor_name=ctx.actor.name,
+        at=ctx.now,
+        note=ctx.note,
+        meaning=ctx.transition.meaning,
+        changes=diff,
+        decisions=tuple(d.summary() for d in ctx.decisions),
+        prev_hash=prev_hash or "",
+    )
+
+
+def stage(
+    tx: Transaction,
+    old: Record,
+    new: Record,
+    event: AuditEvent,
+    notes: Sequence[Notification],
+) -> None:
+    """Step 5: the new version, its audit event and its notifications, in ``tx``."""
+    tx.update(new, expected_version=old.version)
+    tx.append_audit(event)
+    if notes:
+        tx.enqueue(notes)
+    # summaries are staged here (issue 15.3)
+
+
+def notifications(
+    desk: Desk,
+    engine: Engine,
+    t: Transition,
+    old: Record | None,
+    new: Record,
+    now: datetime,
+    note: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> tuple[Notification, ...]:
+    """The notifications of a command (``old`` is ``None`` for a creating one)."""
+    recipients = list(t.notify)
+    if t.notify_from is not None:
+        recipients.extend(r for r in t.notify_from(new) if r not in recipients)
+    if not recipients:
+        return ()
+    if EVERY_DEPARTMENT in recipients:
+        at = recipients.index(EVERY_DEPARTMENT)
+        every = [f"department:{d}" for d in desk.rules.vocabulary("departments")]
+        recipients[at : at + 1] = [r for r in every if r not in recipients]
+    lc = engine.lifecycle
+    to = engine.labels[new.state]
+    if old is None:
+        zh = f"{lc.zh} {new.ref}:{to.zh}"
+        en = f"{lc.en} {new.ref}: {to.en}"
+    else:
+        frm = engine.labels[old.state]
+        zh = f"{lc.zh} {new.ref}:{frm.zh} → {to.zh}({t.zh})"
+        en = f"{lc.en} {new.ref}: {frm.en} → {to.en} ({t.en})"
+    if note:
+        said = notices.text(note)
+        zh += f";说明:{said}"
+        en += f"; note: {said}"
+    details = notices.details(data)
+    # One string per kind and event, shared by every notification that has it.
+    topic = _TOPICS.get((engine.kind, t.event))
+    if topic is None:
+        if len(_TOPICS) > 10_000:
+            _TOPICS.clear()
+        topic = _TOPICS[engine.kind, t.event] = f"{engine.kind}.{t.event}"
+    return tuple(
+        Notification(
+            key=f"{new.ref}:{new.version}:{recipient}",
+            ref=new.ref,
+            record_kind=engine.kind,
+            version=new.version,
+            event=t.event,
+            recipient=recipient,
+            topic=topic,
+            text_zh=zh,
+            text_en=en,
+            created_at=now,
+            note=note,
+            details=details,
+        )
+        for recipient in recipients
+    )
+
+
+# --- step 6: after commit -------------------------------------------------------------------------
+
+
+def after_commit(
+    desk: Desk, record: Record, event: AuditEvent, notes: Sequence[Notification]
+) -> None:
+    """Step 6: observers, then delivery.  Nothing here can undo the command."""
+    observe(desk, record, event)
+    if notes and desk.autodispatch and implemented(desk.pm.hook.reqmgmt_notify):
+        # Claimed like any dispatcher would, so a worker running dispatch
+        # at the same time does not deliver them too.  Per record, order
+        # is kept: behind an earlier notification that is backing off,
+        # these wait for the next dispatch.
+        deliver_claimed(desk, ref=record.ref)
+
+
+def observe(desk: Desk, record: Record, event: AuditEvent) -> None:
+    """``reqmgmt_after_transition`` observers; a failing one is logged, not raised."""
+    if implemented(desk.pm.hook.reqmgmt_after_transition):
+        ask_observers(
+            desk.pm,
+            {"record": record, "audit_event": event},
+            f"{record.ref} version {record.version}",
+        )
