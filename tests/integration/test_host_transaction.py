@@ -229,6 +229,10 @@ def test_the_table_prefix_keeps_reqmgmt_beside_the_hosts_own_tables(
     assert "alembic_version" not in names
     with host_engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT what FROM records").all() == [("the host's",)]
+    # The audit rows stay append-only under their prefixed name; the report reads them.
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), host_engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE rq_audit SET hash = 'x'")
+    assert host.desk.report().counts
     host.desk.close()
     # Opened again: found at the current revision, not created twice.
     again = Host(host_engine, "rq_")
@@ -283,3 +287,18 @@ def test_a_commit_that_fails_in_the_database_delivers_nothing(tmp_path: Path) ->
         assert host.heard() == ([], [])
         host.desk.close()
         engine.dispose()
+
+
+def test_the_prefixed_migrations_make_exactly_the_prefixed_tables(tmp_path: Path) -> None:
+    """A database migrated with ``rq_`` and build_metadata("rq_"): Alembic finds no difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from reqmgmt.storage.sql import build_metadata
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'erp.db'}")
+    Desk.open(engine=engine, table_prefix="rq_").close()
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": "rq_alembic_version"})
+        assert compare_metadata(context, build_metadata("rq_")) == []
+    engine.dispose()
