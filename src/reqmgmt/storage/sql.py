@@ -554,6 +554,8 @@ class SqlStore:
         self._local = threading.local()
         # Document text (prefixed by kind) -> the record it parses to and its columns.
         self._cache: dict[str, tuple[Record, tuple[Any, ...]]] = {}
+        #: ref -> (record document, its newest audit hash): see _SqlTransaction.last_hash.
+        self._heads: dict[str, tuple[str, str]] = {}
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
         #: SQLite: this process's threads take turns at the write lock.
@@ -612,15 +614,28 @@ class SqlStore:
             with self.engine.begin() as pooled:
                 if conn is None and not self.owns_engine:
                     _begin_sqlite(pooled)
-                yield self._transaction(pooled)
-            return
-        with self._writers.turn(), conn.begin():
-            yield self._transaction(conn)
+                tx = self._transaction(pooled)
+                yield tx
+        else:
+            with self._writers.turn(), conn.begin():
+                tx = self._transaction(conn)
+                yield tx
+        if tx.new_heads:  # committed
+            self._remember_heads(tx.new_heads)
 
     def _transaction(self, conn: Connection) -> _SqlTransaction:
         return _SqlTransaction(
-            conn, self._classes, self.backend, self._cache, self.sql, self.metadata
+            conn, self._classes, self.backend, self._cache, self.sql, self.metadata, self._heads
         )
+
+    def _remember_heads(self, heads: list[tuple[str, str, str]]) -> None:
+        known = self._heads
+        for ref, doc, digest in heads:
+            if len(known) >= _CACHE_SIZE:
+                # Another thread may evict at the same time.
+                with suppress(KeyError, RuntimeError, StopIteration):
+                    del known[next(iter(known))]
+            known[ref] = (doc, digest)
 
     @contextmanager
     def _in_unit(self, unit: hostunit.HostUnit) -> Iterator[_SqlTransaction]:
@@ -703,6 +718,7 @@ class _SqlTransaction:
         cache: dict[str, tuple[Record, tuple[Any, ...]]],
         sql: dict[str, str],
         tables: sa.MetaData,
+        heads: dict[str, tuple[str, str]],
     ) -> None:
         self.conn = conn
         self.classes = classes
@@ -713,6 +729,13 @@ class _SqlTransaction:
         self.sql = sql
         self.tables = tables
         self.pg = backend == "postgresql"
+        #: ref -> (record document, hash of its newest audit event), of committed transactions.
+        self.heads = heads
+        #: This transaction's record documents read and written (ref -> text, (text, version)),
+        #: and the heads it makes, for the store to remember once it has committed.
+        self.read: dict[str, str] = {}
+        self.written: dict[str, tuple[str, int]] = {}
+        self.new_heads: list[tuple[str, str, str]] = []
 
     def _table(self, name: str) -> sa.Table:
         """The table ``name`` as this store names it (with its prefix)."""
@@ -767,7 +790,11 @@ class _SqlTransaction:
         if not _storable(ref):
             return None  # no record has such a ref (and PostgreSQL refuses NUL in a query)
         found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
-        return None if found is None else self._checked(ref, found)
+        if found is None:
+            return None
+        record = self._checked(ref, found)
+        self.read[ref] = found[1]
+        return record
 
     def lock(self, ref: str) -> None:
         """Hold the row of ``ref`` until the transaction ends (storage.base.RowLock).
@@ -795,32 +822,24 @@ class _SqlTransaction:
             raise TamperedRecord(ref, differ)
         return record
 
-    def _values(self, record: Record) -> dict[str, Any]:
+    def _values(self, record: Record) -> tuple[Any, ...]:
+        """kind, the indexed columns but ref, doc: the order of _Fast.INSERT after ref."""
         doc = _json(document(record))
         columns = _columns(record)
         self._remember(record.RECORD_KIND + doc, (record, columns))
-        _, state, customer, due_at, version, created_at, updated_at = columns
-        return {
-            "kind": record.RECORD_KIND,
-            "state": state,
-            "customer": customer,
-            "due_at": due_at,
-            "version": version,
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "doc": doc,
-        }
+        self.written[record.ref] = (doc, record.version)
+        return (record.RECORD_KIND, *columns[1:], doc)
 
     def _version(self, ref: str) -> int | None:
         found = self.raw.execute(self.sql["VERSION"], (ref,)).fetchone()
         return None if found is None else int(found[0])
 
     def insert(self, record: Record) -> None:
-        if not self._inserted("INSERT", (record.ref, *self._values(record).values())):
+        if not self._inserted("INSERT", (record.ref, *self._values(record))):
             raise ConflictError(record.ref, None, self._version(record.ref))
 
     def update(self, record: Record, *, expected_version: int) -> None:
-        params = (*self._values(record).values(), record.ref, expected_version)
+        params = (*self._values(record), record.ref, expected_version)
         if self.raw.execute(self.sql["UPDATE"], params).rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
@@ -828,6 +847,9 @@ class _SqlTransaction:
         if not self._inserted("AUDIT", _audit_row(event)):
             # Another command wrote this version of the record first.
             raise ConflictError(event.ref, event.version - 1, self._version(event.ref))
+        written = self.written.get(event.ref)
+        if written is not None and written[1] == event.version:
+            self.new_heads.append((event.ref, written[0], event.hash))
 
     def audit(self, ref: str) -> Sequence[AuditEvent]:
         if not _storable(ref):
@@ -903,6 +925,12 @@ class _SqlTransaction:
         }
 
     def last_hash(self, ref: str) -> str | None:
+        head = self.heads.get(ref)
+        if head is not None and head[0] == self.read.get(ref):
+            # The record read is, to the character, the one written together
+            # with that audit event, in a transaction of this store that
+            # committed: its newest event (audit rows are append-only).
+            return head[1]
         found = self.raw.execute(self.sql["LAST_HASH"], (ref,)).fetchone()
         return None if found is None else str(found[0])
 
@@ -921,7 +949,7 @@ class _SqlTransaction:
             if r.ref in seen:
                 raise ConflictError(r.ref, None, 1)
             seen.add(r.ref)
-        rows = [(r.ref, *self._values(r).values()) for r in records]
+        rows = [(r.ref, *self._values(r)) for r in records]
         if self._many("INSERT_MANY", rows) != len(rows):
             for row in rows:
                 found = self.raw.execute(self.sql["GET"], (row[0],)).fetchone()
