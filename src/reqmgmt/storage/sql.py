@@ -429,8 +429,11 @@ def _sqlite_engine(url: str, parsed: sa.engine.URL, *, wal: bool = True) -> Engi
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         # Take the write lock up front: no deadlock between a reader that
-        # becomes a writer and another writer.
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        # becomes a writer and another writer.  Already begun: a Core
+        # statement inside SqlStore.transaction's own BEGIN (SQLAlchemy autobegins).
+        raw = conn.connection.driver_connection
+        if not raw.in_transaction:  # type: ignore[union-attr]
+            raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
     return engine
 
@@ -609,7 +612,7 @@ class SqlStore:
                     yield tx
                 return
         conn = self._thread_connection() if self.backend == "sqlite" else None
-        if conn is None or conn.in_transaction():
+        if conn is None or self._local.raw.in_transaction:
             # PostgreSQL, the host's engine, or a transaction opened inside another in this thread.
             with self.engine.begin() as pooled:
                 if conn is None and not self.owns_engine:
@@ -617,9 +620,21 @@ class SqlStore:
                 tx = self._transaction(pooled)
                 yield tx
         else:
-            with self._writers.turn(), conn.begin():
-                tx = self._transaction(conn)
-                yield tx
+            # SQLite, this thread's own connection: BEGIN and COMMIT on the
+            # driver itself (SQLAlchemy's transaction bookkeeping cost 50k
+            # instructions a command, more than the statements of some).
+            raw = self._local.raw
+            with self._writers.turn():
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    tx = self._transaction(conn)
+                    yield tx
+                except BaseException:
+                    raw.rollback()
+                    _end_autobegun(conn)
+                    raise
+                raw.commit()
+                _end_autobegun(conn)
         if tx.new_heads:  # committed
             self._remember_heads(tx.new_heads)
 
@@ -678,6 +693,7 @@ class SqlStore:
         if conn is None or conn.closed or conn.invalidated:
             conn = self.engine.connect()
             self._local.conn = conn
+            self._local.raw = conn.connection.driver_connection
             with self._held_lock:
                 self._held.append(conn)
         return conn
@@ -690,6 +706,17 @@ class SqlStore:
             conn.close()
         if self.owns_engine:
             self.engine.dispose()
+
+
+def _end_autobegun(conn: Connection) -> None:
+    """End the transaction SQLAlchemy began for a Core statement inside a driver transaction.
+
+    The driver's transaction is over already (committed or rolled back), so
+    this ROLLBACK does nothing in the database; SQLAlchemy's bookkeeping is
+    back to "no transaction".
+    """
+    if conn.in_transaction():
+        conn.rollback()
 
 
 def _begin_sqlite(conn: Connection) -> None:
