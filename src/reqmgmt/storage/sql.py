@@ -849,7 +849,12 @@ class _SqlTransaction:
             raise TamperedRecord(ref, differ)
         return record
 
-    def _values(self, record: Record) -> tuple[Any, ...]:
+    def _values(self, record: Record) -> dict[str, Any]:
+        """The columns written for ``record`` but ref, by name (what _params gives)."""
+        names = ("kind", "state", "customer", "due_at", "version", "created_at", "updated_at")
+        return dict(zip((*names, "doc"), self._params(record), strict=True))
+
+    def _params(self, record: Record) -> tuple[Any, ...]:
         """kind, the indexed columns but ref, doc: the order of _Fast.INSERT after ref."""
         doc = _json(document(record))
         columns = _columns(record)
@@ -862,11 +867,11 @@ class _SqlTransaction:
         return None if found is None else int(found[0])
 
     def insert(self, record: Record) -> None:
-        if not self._inserted("INSERT", (record.ref, *self._values(record))):
+        if not self._inserted("INSERT", (record.ref, *self._params(record))):
             raise ConflictError(record.ref, None, self._version(record.ref))
 
     def update(self, record: Record, *, expected_version: int) -> None:
-        params = (*self._values(record), record.ref, expected_version)
+        params = (*self._params(record), record.ref, expected_version)
         if self.raw.execute(self.sql["UPDATE"], params).rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
@@ -976,7 +981,7 @@ class _SqlTransaction:
             if r.ref in seen:
                 raise ConflictError(r.ref, None, 1)
             seen.add(r.ref)
-        rows = [(r.ref, *self._values(r)) for r in records]
+        rows = [(r.ref, *self._params(r)) for r in records]
         if self._many("INSERT_MANY", rows) != len(rows):
             for row in rows:
                 found = self.raw.execute(self.sql["GET"], (row[0],)).fetchone()
