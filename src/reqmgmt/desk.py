@@ -296,14 +296,9 @@ class Desk:
     def unit_of_work(self, *, connection: sqlalchemy.Connection) -> AbstractContextManager[Any]:
         """Run the block's commands inside the host's transaction on ``connection``.
 
-        ::
-
-            with engine.begin() as conn, desk.unit_of_work(connection=conn):
-                conn.execute(orders.insert().values(...))   # the host's own write
-                ref = desk.requirements.receive(...)         # and any commands
-                desk.fire(ref, "clarify", actor=clerk, note="?")
-
-        The commands' records, audit events and outbox entries commit or roll
+        ``with engine.begin() as conn, desk.unit_of_work(connection=conn):``
+        then the host's own writes on ``conn`` and any commands (the example
+        in docs/embedding.md, "Inside the host's transaction").  The commands' records, audit events and outbox entries commit or roll
         back with the host's writes.  ``connection`` must be of the engine
         the Desk was opened with and have its transaction begun; else
         :class:`ConfigError`.  Each command runs in a SAVEPOINT: one that
