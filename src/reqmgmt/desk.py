@@ -298,7 +298,8 @@ class Desk:
 
         ``with engine.begin() as conn, desk.unit_of_work(connection=conn):``
         then the host's own writes on ``conn`` and any commands (the example
-        in docs/embedding.md, "Inside the host's transaction").  The commands' records, audit events and outbox entries commit or roll
+        in docs/embedding.md, "Inside the host's transaction").  The
+        commands' records, audit events and outbox entries commit or roll
         back with the host's writes.  ``connection`` must be of the engine
         the Desk was opened with and have its transaction begun; else
         :class:`ConfigError`.  Each command runs in a SAVEPOINT: one that
