@@ -46,6 +46,7 @@ from .model import Actor, AuditEvent, FieldChange, Notification, Record, derive
 from .people import actor_key
 from .reminders import deadline_changes
 from .serialize import field_unstructurer
+from .storage import hostunit
 from .storage.base import Transaction
 
 if TYPE_CHECKING:
@@ -519,6 +520,9 @@ def after_commit(
     desk: Desk, record: Record, event: AuditEvent, notes: Sequence[Notification]
 ) -> None:
     """Step 6: observers, then delivery.  Nothing here can undo the command."""
+    # Inside the host's unit_of_work: after the host's commit, never after its rollback.
+    if hostunit.deferred(desk.store, after_commit, desk, record, event, notes):
+        return
     observe(desk, record, event)
     if notes and desk.autodispatch and implemented(desk.pm.hook.reqmgmt_notify):
         # Claimed like any dispatcher would, so a worker running dispatch
@@ -530,6 +534,8 @@ def after_commit(
 
 def observe(desk: Desk, record: Record, event: AuditEvent) -> None:
     """``reqmgmt_after_transition`` observers; a failing one is logged, not raised."""
+    if hostunit.deferred(desk.store, observe, desk, record, event):  # after the host's commit
+        return
     if implemented(desk.pm.hook.reqmgmt_after_transition):
         ask_observers(
             desk.pm,

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import attrs
 from attrs import frozen
 
-from .errors import ValidationError
+from .errors import ConfigError, ValidationError
 from .hookcalls import ask_notify
+from .storage import hostunit
 from .storage.base import Lenient, OutboxEntry
 
 if TYPE_CHECKING:
@@ -49,6 +50,10 @@ class DispatchResult:
 def dispatch(desk: Desk, *, limit: int | None = None) -> DispatchResult:
     """One delivery pass (:meth:`reqmgmt.Desk.dispatch`)."""
     check_limit(limit, "dispatch")
+    if hostunit.current(desk.store) is not None:
+        raise ConfigError(
+            "dispatch", "not inside unit_of_work: delivery runs after the host's commit"
+        )
     if not desk.pm.hook.reqmgmt_notify.get_hookimpls():
         return DispatchResult()
     failed: list[tuple[str, str]] = []

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pluggy
 from attrs import frozen
@@ -96,6 +96,11 @@ TABLE_ALIASES = {
     "return": "return_window",
     "capa": "capa_trigger",
 }
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import sqlalchemy
 
 log = logging.getLogger("reqmgmt")
 R = TypeVar("R", bound=Record)
@@ -196,6 +201,8 @@ class Desk:
         previous_rules: Iterable[RuleSet] = (),
         create: bool = True,
         form_templates: str | Path | None = None,
+        engine: sqlalchemy.Engine | None = None,
+        table_prefix: str = "",
     ) -> Desk:
         """Open a Desk on the store at ``url`` (``memory://`` by default).
 
@@ -214,6 +221,12 @@ class Desk:
         is an error, not an empty database).
         ``form_templates``: a folder of templates overriding the built-in
         forms' (:meth:`form`, docs/forms.md).
+        ``engine``: the host's SQLAlchemy engine (SQLite or PostgreSQL)
+        instead of ``url``: its pool, credentials and schema/search_path are
+        shared, and :meth:`unit_of_work` runs commands in the host's
+        transactions (docs/embedding.md).  ``table_prefix``: reqmgmt's tables
+        (and Alembic's version table) are named with it, e.g. ``"rq_"``
+        (lower-case letters, digits, ``_``; a SQL store only).
         Raises :class:`ConfigError` when no plugin can open ``url``, and
         :class:`StoreUnavailable` when the database cannot be reached.
         """
@@ -223,7 +236,9 @@ class Desk:
             ruleset = rules
         else:
             ruleset = load_rules(rules, functions=rule_functions(pm), with_defaults=True)
-        store = ask_open_store(pm, url, create)
+        store = _host_store(url, engine, table_prefix, create)
+        if store is None:
+            store = ask_open_store(pm, url, create)
         if store is None:
             raise ConfigError(
                 f"store URL {url!r}",
@@ -241,6 +256,36 @@ class Desk:
             previous_rules=previous_rules,
             form_templates=form_templates,
         )
+
+    # --- the host's transaction (Desk.open(engine=...)) ------------------------------------
+
+    def unit_of_work(self, *, connection: sqlalchemy.Connection) -> AbstractContextManager[Any]:
+        """Run the block's commands inside the host's transaction on ``connection``.
+
+        ``with engine.begin() as conn, desk.unit_of_work(connection=conn):``
+        then the host's own writes on ``conn`` and any commands (the example
+        in docs/embedding.md, "Inside the host's transaction").  The
+        commands' records, audit events and outbox entries commit or roll
+        back with the host's writes.  ``connection`` must be of the engine
+        the Desk was opened with and have its transaction begun; else
+        :class:`ConfigError`.  Each command runs in a SAVEPOINT: one that
+        fails leaves the transaction as it was before it (the host may catch
+        the error and go on, or let it end the transaction).  Observers and
+        delivery of the commands' notifications wait until the host's
+        transaction commits, and are dropped if it rolls back.  Units do not
+        nest (one per Desk and thread); a command after the host's commit or
+        rollback, inside the block still, is refused.  Named for the pattern:
+        the host's transaction is the unit; reqmgmt only takes part in it.
+        A memory store has no transaction to share: :class:`ConfigError`.
+        """
+        opener = getattr(self.store, "unit_of_work", None)
+        if opener is None:
+            raise ConfigError(
+                "unit_of_work",
+                f"the store {type(self.store).__name__} cannot join the host's transaction; "
+                "open the Desk on a SQL store: Desk.open(engine=...) or a sqlite/postgresql URL",
+            )
+        return cast("AbstractContextManager[Any]", opener(connection))
 
     # --- context manager --------------------------------------------------------------
 
@@ -732,3 +777,23 @@ class Desk:
         :class:`ValidationError`, and nothing is retried.
         """
         return delivery.retry(self, keys)
+
+
+def _host_store(
+    url: str, engine: sqlalchemy.Engine | None, table_prefix: str, create: bool
+) -> Store | None:
+    """The SQL store on the host's ``engine``, or on ``url`` with a table prefix; else ``None``."""
+    if engine is None and table_prefix == "":
+        return None  # the reqmgmt_open_store hook opens the URL
+    if engine is not None and url != "memory://":
+        raise ConfigError("Desk.open", "give a store URL or engine=..., not both")
+    if engine is None and not url.startswith(("sqlite:", "postgresql:", "postgresql+")):
+        raise ConfigError(
+            f"table_prefix {table_prefix!r}",
+            "a table prefix needs a SQL store (sqlite, postgresql)",
+        )
+    from .storage.sql import SqlStore  # SQLAlchemy is loaded only when used
+
+    if engine is not None:
+        return SqlStore(engine=engine, table_prefix=table_prefix, create=create)
+    return SqlStore(url, table_prefix=table_prefix, create=create)

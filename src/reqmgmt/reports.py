@@ -948,6 +948,7 @@ def build_report(
     """
     from .storage.sql import SqlStore
 
-    if isinstance(desk.store, SqlStore):
+    # sqlhost: report_sql names tables without a prefix; a prefixed store reads record by record.
+    if isinstance(desk.store, SqlStore) and not desk.store.prefix:
         return sql_report(desk, since, until, progress)
     return python_report(desk, since, until, progress)

@@ -12,6 +12,7 @@ revision with one query, and Alembic is imported only to migrate.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -23,10 +24,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEAD_REVISION",
+    "VERSION_TABLE",
     "current_revision",
     "downgrade",
     "head_revision",
     "is_empty",
+    "prefixed",
     "schema_state",
     "upgrade",
     "upgrade_sql",
@@ -38,18 +41,34 @@ HEAD_REVISION = "0003"
 
 _LOCATION = Path(__file__).with_name("migrations")
 
-#: Alembic's table of the stored revision (its default name).
-_VERSION_TABLE = "alembic_version"
+#: Alembic's table of the stored revision (its default name), after the table prefix.
+VERSION_TABLE = "alembic_version"
+_VERSION_TABLE = VERSION_TABLE
 
 
-def _config(connection: Connection | None = None) -> Config:
+def _config(connection: Connection | None = None, prefix: str = "") -> Config:
     from alembic.config import Config
+
+    from .sql import check_prefix
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_LOCATION))
+    cfg.attributes["table_prefix"] = check_prefix(prefix)
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
+
+
+def prefixed(name: str) -> str:
+    """``name`` with the table prefix of the migration running now (for migration scripts).
+
+    Every table, index, constraint, trigger and function a migration names
+    goes through it, so a store with ``table_prefix="rq_"`` migrates its own
+    ``rq_records``, ``rq_alembic_version``... beside the host's tables.
+    """
+    from alembic import context
+
+    return str(context.config.attributes.get("table_prefix", "")) + name
 
 
 def head_revision() -> str:
@@ -61,33 +80,43 @@ def head_revision() -> str:
     return head
 
 
-def current_revision(connection: Connection) -> str | None:
+def current_revision(connection: Connection, prefix: str = "") -> str | None:
     """The database's schema revision (``None`` for a database never migrated)."""
-    return schema_state(connection)[1]
+    return schema_state(connection, prefix)[1]
 
 
-def schema_state(connection: Connection) -> tuple[bool, str | None]:
+def schema_state(
+    connection: Connection, prefix: str = "", *, ours: Collection[str] | None = None
+) -> tuple[bool, str | None]:
     """``(empty, revision)``: whether the database has no table, and its stored revision.
 
-    One look at the table names and, when Alembic's version table is there,
-    one query; no Alembic import.
+    ``ours``: the table names reqmgmt uses (with the prefix); given, the
+    database is empty when none of them (nor the version table) is there,
+    whatever else it holds (a database shared with the host).  One look at
+    the table names and, when Alembic's version table is there, one query;
+    no Alembic import.
     """
+    from .sql import check_prefix
+
+    version_table = check_prefix(prefix) + VERSION_TABLE
     names = sa.inspect(connection).get_table_names()
-    if _VERSION_TABLE not in names:
+    if version_table not in names:
+        if ours is not None:
+            return not set(names) & set(ours), None
         return not names, None
-    rows = connection.exec_driver_sql(f"SELECT version_num FROM {_VERSION_TABLE}").all()
+    rows = connection.exec_driver_sql(f"SELECT version_num FROM {version_table}").all()
     # Several rows would be several heads: reqmgmt's history is linear.
     return False, rows[0][0] if len(rows) == 1 else None
 
 
-def upgrade(connection: Connection, revision: str = "head") -> None:
+def upgrade(connection: Connection, revision: str = "head", *, prefix: str = "") -> None:
     """Bring the schema to ``revision`` (default: the current one) inside ``connection``."""
     from alembic import command
 
-    command.upgrade(_config(connection), revision)
+    command.upgrade(_config(connection, prefix), revision)
 
 
-def upgrade_sql(dialect: str, out: TextIO, start: str | None = None) -> None:
+def upgrade_sql(dialect: str, out: TextIO, start: str | None = None, *, prefix: str = "") -> None:
     """Write the SQL that brings a ``dialect`` database from ``start`` to the head.
 
     Alembic's offline mode: nothing connects; ``start`` ``None`` is an empty
@@ -95,17 +124,17 @@ def upgrade_sql(dialect: str, out: TextIO, start: str | None = None) -> None:
     """
     from alembic import command
 
-    cfg = _config()
+    cfg = _config(prefix=prefix)
     cfg.attributes["dialect"] = dialect
     cfg.output_buffer = out
     command.upgrade(cfg, f"{start}:head" if start else "head", sql=True)
 
 
-def downgrade(connection: Connection, revision: str) -> None:
+def downgrade(connection: Connection, revision: str, *, prefix: str = "") -> None:
     """Take the schema back to ``revision`` (tests of upgrades; data added since may go)."""
     from alembic import command
 
-    command.downgrade(_config(connection), revision)
+    command.downgrade(_config(connection, prefix), revision)
 
 
 def is_empty(connection: Connection) -> bool:

@@ -16,10 +16,11 @@ power loss for speed.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,70 +35,135 @@ from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
 from ..model import AuditEvent, Notification, Record, record_classes, text_problem
 from ..serialize import document, remembered, structure, unstructure
-from . import migrate
+from . import hostunit, migrate
 from .base import OutboxEntry, RawRow
 
-__all__ = ["SqlStore", "connecting", "make_engine", "metadata", "shown_url"]
+__all__ = [
+    "SqlStore",
+    "TableBuilder",
+    "build_metadata",
+    "check_prefix",
+    "connecting",
+    "make_engine",
+    "metadata",
+    "register_tables",
+    "shown_url",
+]
 
-# The tables as the queries see them; the migrations in storage/migrations
-# create and change them (a test checks the two agree).
-metadata = sa.MetaData()
+#: A table prefix (``Desk.open(engine=..., table_prefix="rq_")``): lower-case letters,
+#: digits and ``_``, starting with a letter, at most 20 characters (PostgreSQL
+#: names stop at 63; the longest reqmgmt name is 26 long).  Nothing else reaches SQL text.
+_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,19}")
 
-records = sa.Table(
-    "records",
-    metadata,
-    sa.Column("ref", sa.String(64), primary_key=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("state", sa.String(32), nullable=False),
-    sa.Column("customer", sa.String(64)),
-    sa.Column("due_at", sa.String(32)),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("created_at", sa.String(32), nullable=False),
-    sa.Column("updated_at", sa.String(32), nullable=False),
-    sa.Column("doc", sa.Text, nullable=False),
-    sa.Index("ix_records_kind_state", "kind", "state"),
-    sa.Index("ix_records_customer", "customer"),
-    sa.Index("ix_records_due_at", "due_at"),
-)
-audit = sa.Table(
-    "audit",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("ref", sa.String(64), nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.Column("doc", sa.Text, nullable=False),
-    # For reports (revision 0002): what happened when, without parsing documents.
-    sa.Column("kind", sa.String(32)),
-    sa.Column("event", sa.String(64)),
-    sa.Column("from_state", sa.String(32)),
-    sa.Column("to_state", sa.String(32)),
-    sa.Column("at", sa.String(32)),
-    sa.UniqueConstraint("ref", "version", name="uq_audit_ref_version"),
-    sa.Index("ix_audit_kind_to_state", "kind", "to_state"),
-    sa.Index("ix_audit_at", "at"),
-)
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(200), nullable=False, unique=True),
-    sa.Column("ref", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("last_error", sa.Text),
-    sa.Column("next_attempt_at", sa.String(32)),
-    sa.Column("delivered_at", sa.String(32)),
-    sa.Column("doc", sa.Text, nullable=False),
-    sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
-    sa.Index("ix_outbox_ref", "ref"),
-)
-sequences = sa.Table(
-    "sequences",
-    metadata,
-    sa.Column("name", sa.String(100), primary_key=True),
-    sa.Column("value", sa.Integer, nullable=False),
-)
+#: A table builder: adds its tables to the MetaData, each name (tables,
+#: indexes, constraints) starting with the prefix.  See :func:`register_tables`.
+TableBuilder = Callable[[sa.MetaData, str], None]
+
+
+def check_prefix(prefix: object) -> str:
+    """``prefix`` if it is an allowed table prefix ("" or :data:`_PREFIX`), else ConfigError."""
+    if prefix == "" or (isinstance(prefix, str) and _PREFIX.fullmatch(prefix)):
+        return prefix
+    raise ConfigError(
+        f"table_prefix {prefix!r}",
+        "a prefix is lower-case ASCII letters, digits and '_', starting with a letter, "
+        "at most 20 characters (e.g. 'rq_'), or '' for none",
+    )
+
+
+def _core_tables(metadata: sa.MetaData, p: str) -> None:
+    """records, audit, outbox, sequences (the migrations in storage/migrations make them)."""
+    sa.Table(
+        f"{p}records",
+        metadata,
+        sa.Column("ref", sa.String(64), primary_key=True),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("state", sa.String(32), nullable=False),
+        sa.Column("customer", sa.String(64)),
+        sa.Column("due_at", sa.String(32)),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("created_at", sa.String(32), nullable=False),
+        sa.Column("updated_at", sa.String(32), nullable=False),
+        sa.Column("doc", sa.Text, nullable=False),
+        sa.Index(f"{p}ix_records_kind_state", "kind", "state"),
+        sa.Index(f"{p}ix_records_customer", "customer"),
+        sa.Index(f"{p}ix_records_due_at", "due_at"),
+    )
+    sa.Table(
+        f"{p}audit",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("ref", sa.String(64), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("doc", sa.Text, nullable=False),
+        # For reports (revision 0002): what happened when, without parsing documents.
+        sa.Column("kind", sa.String(32)),
+        sa.Column("event", sa.String(64)),
+        sa.Column("from_state", sa.String(32)),
+        sa.Column("to_state", sa.String(32)),
+        sa.Column("at", sa.String(32)),
+        sa.UniqueConstraint("ref", "version", name=f"{p}uq_audit_ref_version"),
+        sa.Index(f"{p}ix_audit_kind_to_state", "kind", "to_state"),
+        sa.Index(f"{p}ix_audit_at", "at"),
+    )
+    sa.Table(
+        f"{p}outbox",
+        metadata,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.String(200), nullable=False, unique=True),
+        sa.Column("ref", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("last_error", sa.Text),
+        sa.Column("next_attempt_at", sa.String(32)),
+        sa.Column("delivered_at", sa.String(32)),
+        sa.Column("doc", sa.Text, nullable=False),
+        sa.Index(f"{p}ix_outbox_status_next", "status", "next_attempt_at"),
+        sa.Index(f"{p}ix_outbox_ref", "ref"),
+    )
+    sa.Table(
+        f"{p}sequences",
+        metadata,
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("value", sa.Integer, nullable=False),
+    )
+
+
+#: Every module's tables; a new table joins with :func:`register_tables`.
+_BUILDERS: list[TableBuilder] = [_core_tables]
+
+
+def register_tables(builder: TableBuilder) -> TableBuilder:
+    """Add a table builder (usable as a decorator): every MetaData built from now has its tables.
+
+    The builder names everything ``prefix + name``, and its migration uses
+    :func:`reqmgmt.storage.migrate.prefixed`, so a store opened with a
+    ``table_prefix`` finds its tables under the same names.
+    """
+    if builder not in _BUILDERS:
+        _BUILDERS.append(builder)
+    return builder
+
+
+def build_metadata(prefix: str = "") -> sa.MetaData:
+    """The tables as the queries see them, named with ``prefix``.
+
+    A test checks that the migrations make exactly these tables.
+    """
+    check_prefix(prefix)
+    built = sa.MetaData()
+    for builder in _BUILDERS:
+        builder(built, prefix)
+    return built
+
+
+# The tables without a prefix, as 0.2 had them at module level.
+metadata = build_metadata("")
+records = metadata.tables["records"]
+audit = metadata.tables["audit"]
+outbox = metadata.tables["outbox"]
+sequences = metadata.tables["sequences"]
 
 
 #: The PostgreSQL advisory lock key held while a store checks or creates the schema.
@@ -109,13 +175,15 @@ _CACHE_SIZE = 2048
 #: The indexed columns of a record row after ``kind`` and ``doc``, in the order of _Fast.GET.
 _RECORD_COLUMNS = ("ref", "state", "customer", "due_at", "version", "created_at", "updated_at")
 _AUDIT_COLUMNS = ("ref", "version", "hash", "kind", "event", "from_state", "to_state", "at")
-_RAW_RECORD = "SELECT kind, " + ", ".join(_RECORD_COLUMNS) + ", doc FROM records WHERE ref = ?"
-_RAW_AUDIT = "SELECT " + ", ".join(_AUDIT_COLUMNS) + ", doc FROM audit WHERE ref = ? ORDER BY id"
+_RAW_RECORD = "SELECT kind, " + ", ".join(_RECORD_COLUMNS) + ", doc FROM {p}records WHERE ref = ?"
+_RAW_AUDIT = "SELECT " + ", ".join(_AUDIT_COLUMNS) + ", doc FROM {p}audit WHERE ref = ? ORDER BY id"
 _RAW_REFS = (
-    "SELECT ref FROM records WHERE ref > ? UNION SELECT ref FROM audit WHERE ref > ? "
+    "SELECT ref FROM {p}records WHERE ref > ? UNION SELECT ref FROM {p}audit WHERE ref > ? "
     "ORDER BY ref LIMIT ?"
 )
-_RAW_COUNT = "SELECT count(*) FROM (SELECT ref FROM records UNION SELECT ref FROM audit) AS refs"
+_RAW_COUNT = (
+    "SELECT count(*) FROM (SELECT ref FROM {p}records UNION SELECT ref FROM {p}audit) AS refs"
+)
 
 
 class _Fast:
@@ -135,30 +203,30 @@ class _Fast:
     # document is refused (see _SqlTransaction._checked).
     GET = (
         "SELECT kind, doc, ref, state, customer, due_at, version, created_at, updated_at "
-        "FROM records WHERE ref = ?"
+        "FROM {p}records WHERE ref = ?"
     )
-    VERSION = "SELECT version FROM records WHERE ref = ?"
+    VERSION = "SELECT version FROM {p}records WHERE ref = ?"
     INSERT = (
-        "INSERT INTO records (ref, kind, state, customer, due_at, version, created_at, "
+        "INSERT INTO {p}records (ref, kind, state, customer, due_at, version, created_at, "
         "updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ref) DO NOTHING"
     )
     SEQUENCE_CREATE = (
-        "INSERT INTO sequences (name, value) VALUES (?, 0) ON CONFLICT (name) DO NOTHING"
+        "INSERT INTO {p}sequences (name, value) VALUES (?, 0) ON CONFLICT (name) DO NOTHING"
     )
-    SEQUENCE_BUMP = "UPDATE sequences SET value = value + ? WHERE name = ?"
-    SEQUENCE_READ = "SELECT value FROM sequences WHERE name = ?"
+    SEQUENCE_BUMP = "UPDATE {p}sequences SET value = value + ? WHERE name = ?"
+    SEQUENCE_READ = "SELECT value FROM {p}sequences WHERE name = ?"
     UPDATE = (
-        "UPDATE records SET kind = ?, state = ?, customer = ?, due_at = ?, version = ?, "
+        "UPDATE {p}records SET kind = ?, state = ?, customer = ?, due_at = ?, version = ?, "
         "created_at = ?, updated_at = ?, doc = ? WHERE ref = ? AND version = ?"
     )
     AUDIT = (
-        "INSERT INTO audit (ref, version, hash, doc, kind, event, from_state, to_state, at) "
+        "INSERT INTO {p}audit (ref, version, hash, doc, kind, event, from_state, to_state, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ref, version) DO NOTHING"
     )
-    LAST_HASH = "SELECT hash FROM audit WHERE ref = ? ORDER BY version DESC LIMIT 1"
-    AUDIT_HASH = "SELECT hash FROM audit WHERE ref = ? AND version = ?"
+    LAST_HASH = "SELECT hash FROM {p}audit WHERE ref = ? ORDER BY version DESC LIMIT 1"
+    AUDIT_HASH = "SELECT hash FROM {p}audit WHERE ref = ? AND version = ?"
     ENQUEUE = (
-        "INSERT INTO outbox (key, ref, status, attempts, doc) VALUES (?, ?, 'pending', 0, ?) "
+        "INSERT INTO {p}outbox (key, ref, status, attempts, doc) VALUES (?, ?, 'pending', 0, ?) "
         "ON CONFLICT (key) DO NOTHING"
     )
 
@@ -166,17 +234,23 @@ class _Fast:
 _RETURNING = {"INSERT": " RETURNING ref", "AUDIT": " RETURNING id", "ENQUEUE": " RETURNING seq"}
 
 
-def _fast(backend: str) -> dict[str, str]:
-    """The statements of :class:`_Fast` in ``backend``'s dialect.
+def _fast(backend: str, prefix: str = "") -> dict[str, str]:
+    """The statements of :class:`_Fast` in ``backend``'s dialect, tables named with ``prefix``.
 
     The inserts also come as ``*_MANY``, without ``RETURNING``, for
     ``executemany``: its row count is the number of new rows on both drivers.
+    The raw reads of verification come as ``RAW_*`` (written with ``?``).
     """
     texts = {k: v for k, v in vars(_Fast).items() if k.isupper()}
     texts.update({f"{k}_MANY": texts[k] for k in _RETURNING})
     if backend == "postgresql":
         texts = {k: v.replace("?", "%s") + _RETURNING.get(k, "") for k, v in texts.items()}
-    return texts
+    texts.update(
+        RAW_RECORD=_RAW_RECORD, RAW_AUDIT=_RAW_AUDIT, RAW_REFS=_RAW_REFS, RAW_COUNT=_RAW_COUNT
+    )
+    texts["PREFIX"] = "{p}"
+    # The prefix passed check_prefix: letters, digits and "_" only.
+    return {k: v.replace("{p}", check_prefix(prefix)) for k, v in texts.items()}
 
 
 _FAST = {backend: _fast(backend) for backend in ("sqlite", "postgresql")}
@@ -355,8 +429,11 @@ def _sqlite_engine(url: str, parsed: sa.engine.URL, *, wal: bool = True) -> Engi
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         # Take the write lock up front: no deadlock between a reader that
-        # becomes a writer and another writer.
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        # becomes a writer and another writer.  Already begun: a Core
+        # statement inside SqlStore.transaction's own BEGIN (SQLAlchemy autobegins).
+        raw = conn.connection.driver_connection
+        if not raw.in_transaction:  # type: ignore[union-attr]
+            raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
     return engine
 
@@ -410,7 +487,7 @@ class _WriterQueue:
                     self._busy = False
 
 
-def _due(now: datetime, limit: int | None, ref: str | None) -> sa.Select[Any]:
+def _due(outbox: sa.Table, now: datetime, limit: int | None, ref: str | None) -> sa.Select[Any]:
     """Pending outbox entries due at ``now``, oldest first (of ``ref`` only, if given)."""
     statement = (
         sa.select(outbox)
@@ -435,25 +512,63 @@ class SqlStore:
     :class:`NoDatabase` and nothing is created.  A database at another
     schema revision is refused with what to do; a server or file that cannot
     be opened raises :class:`StoreUnavailable`.
+
+    ``engine``: the host's SQLAlchemy engine instead of a URL (its pool,
+    credentials, schema and search_path; the host's pragmas on SQLite).  The
+    store then never disposes of it.  ``table_prefix``: every table, index,
+    constraint and Alembic's version table are named with it
+    (:func:`check_prefix`), so reqmgmt's tables sit beside the host's.
     """
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
-        self.url = url
-        self.engine: Engine = make_engine(url, create=create)
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        create: bool = True,
+        engine: Engine | None = None,
+        table_prefix: str = "",
+    ) -> None:
+        self.prefix = check_prefix(table_prefix)
+        if (url is None) == (engine is None):
+            raise ConfigError("SqlStore", "give a store URL or a SQLAlchemy engine (one of them)")
+        #: False: the host's engine, which the store neither disposes nor keeps connections of.
+        self.owns_engine = engine is None
+        if engine is None:
+            assert url is not None
+            self.url = url
+            self.engine: Engine = make_engine(url, create=create)
+        else:
+            if not isinstance(engine, Engine):
+                raise ConfigError(
+                    "engine", f"a SQLAlchemy Engine is needed, not {type(engine).__name__}"
+                )
+            if engine.dialect.name not in _FAST:
+                raise ConfigError(
+                    f"engine {engine.url.render_as_string(hide_password=True)}",
+                    "supported: sqlite and postgresql (psycopg) engines",
+                )
+            self.url = engine.url.render_as_string(hide_password=True)
+            self.engine = engine
         self.backend = self.engine.dialect.name
+        #: The tables, named with the prefix (build_metadata).
+        self.metadata = build_metadata(self.prefix)
+        self.sql = _FAST[self.backend] if not self.prefix else _fast(self.backend, self.prefix)
         self._classes = record_classes()
         self._local = threading.local()
         # Document text (prefixed by kind) -> the record it parses to and its columns.
         self._cache: dict[str, tuple[Record, tuple[Any, ...]]] = {}
+        #: ref -> (record document, its newest audit hash): see _SqlTransaction.last_hash.
+        self._heads: dict[str, tuple[str, str]] = {}
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
         #: SQLite: this process's threads take turns at the write lock.
         self._writers = _WriterQueue()
         try:
-            with connecting(url):
+            with connecting(self.url):
                 self._prepare(create)
         except BaseException:
-            self.engine.dispose()
+            if self.owns_engine:
+                self.engine.dispose()
             raise
 
     def _prepare(self, create: bool) -> None:
@@ -462,11 +577,18 @@ class SqlStore:
                 # Several workers starting on a new database at once: one
                 # creates the schema, the others wait and then find it.
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-            empty, current = migrate.schema_state(conn)
+            elif not self.owns_engine:
+                _begin_sqlite(conn)
+            # A database shared with the host (its engine, or a prefix) is
+            # empty when none of reqmgmt's tables is there.
+            shared = not self.owns_engine or bool(self.prefix)
+            empty, current = migrate.schema_state(
+                conn, self.prefix, ours=self.metadata.tables if shared else None
+            )
             if empty:
                 if not create:
                     raise NoDatabase(shown_url(self.url), "the database has no tables")
-                migrate.upgrade(conn)  # a new database: create the current schema
+                migrate.upgrade(conn, prefix=self.prefix)  # create the current schema
                 return
             head = migrate.HEAD_REVISION
             if current != head:
@@ -478,39 +600,135 @@ class SqlStore:
 
     @contextmanager
     def transaction(self) -> Iterator[_SqlTransaction]:
-        """One transaction (BEGIN IMMEDIATE): committed when the block ends normally."""
-        conn = self._thread_connection() if self.backend == "sqlite" else None
-        if conn is None or conn.in_transaction():
-            # PostgreSQL, or a transaction opened inside another in this thread.
-            with self.engine.begin() as pooled:
-                yield _SqlTransaction(pooled, self._classes, self.backend, self._cache)
-            return
-        with self._writers.turn(), conn.begin():
-            yield _SqlTransaction(conn, self._classes, self.backend, self._cache)
+        """One transaction (BEGIN IMMEDIATE): committed when the block ends normally.
 
-    def _thread_connection(self) -> Connection:
-        """SQLite: one connection kept per thread.
+        Inside :meth:`unit_of_work` (this thread): a SAVEPOINT on the host's
+        connection instead, released when the block ends normally.
+        """
+        if hostunit._OPEN.get():
+            unit = hostunit.current(self)
+            if unit is not None:
+                with self._in_unit(unit) as tx:
+                    yield tx
+                return
+        conn = self._thread_connection() if self.backend == "sqlite" else None
+        if conn is None or self._local.raw.in_transaction:
+            # PostgreSQL, the host's engine, or a transaction opened inside another in this thread.
+            with self.engine.begin() as pooled:
+                if conn is None and not self.owns_engine:
+                    _begin_sqlite(pooled)
+                tx = self._transaction(pooled)
+                yield tx
+        else:
+            # SQLite, this thread's own connection: BEGIN and COMMIT on the
+            # driver itself (SQLAlchemy's transaction bookkeeping cost 50k
+            # instructions a command, more than the statements of some).
+            raw = self._local.raw
+            with self._writers.turn():
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    tx = self._transaction(conn)
+                    yield tx
+                except BaseException:
+                    raw.rollback()
+                    _end_autobegun(conn)
+                    raise
+                raw.commit()
+                _end_autobegun(conn)
+        if tx.new_heads:  # committed
+            self._remember_heads(tx.new_heads)
+
+    def _transaction(self, conn: Connection) -> _SqlTransaction:
+        return _SqlTransaction(
+            conn, self._classes, self.backend, self._cache, self.sql, self.metadata, self._heads
+        )
+
+    def _remember_heads(self, heads: list[tuple[str, str, str]]) -> None:
+        known = self._heads
+        for ref, doc, digest in heads:
+            if len(known) >= _CACHE_SIZE:
+                # Another thread may evict at the same time.
+                with suppress(KeyError, RuntimeError, StopIteration):
+                    del known[next(iter(known))]
+            known[ref] = (doc, digest)
+
+    @contextmanager
+    def _in_unit(self, unit: hostunit.HostUnit) -> Iterator[_SqlTransaction]:
+        if unit.state != "open":
+            raise ConfigError(
+                "unit_of_work",
+                f"the host's transaction has {unit.state} already; a command after it "
+                "needs a new transaction and a new unit",
+            )
+        conn = unit.connection
+        if not conn.in_transaction():
+            raise ConfigError("unit_of_work", "the host's connection has no transaction any more")
+        # A command that fails rolls back to its savepoint: the unit is as before it.
+        with conn.begin_nested():
+            yield self._transaction(conn)
+
+    @contextmanager
+    def unit_of_work(self, connection: Connection) -> Iterator[hostunit.HostUnit]:
+        """This store's transactions on the host's ``connection`` for the block (see hostunit)."""
+        checked = hostunit.check_connection(connection, self.engine, self.backend)
+        unit = hostunit.HostUnit(self, checked)
+        token = hostunit.enter(unit)
+        try:
+            yield unit
+        finally:
+            hostunit.leave(unit, token)
+
+    def _thread_connection(self) -> Connection | None:
+        """SQLite: one connection kept per thread (``None`` on the host's engine).
 
         Checking a connection out of the pool and resetting it on return
         cost more than a whole command's SQL; SQLite connections are cheap
         to keep, and each thread keeps its own (sqlite3 connections are not
-        shared between threads).
+        shared between threads).  The host's engine's connections are the
+        host's: taken from its pool for each transaction.
         """
+        if not self.owns_engine:
+            return None
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.invalidated:
             conn = self.engine.connect()
             self._local.conn = conn
+            self._local.raw = conn.connection.driver_connection
             with self._held_lock:
                 self._held.append(conn)
         return conn
 
     def close(self) -> None:
-        """Release the connections."""
+        """Release the connections (the host's engine is left as it is)."""
         with self._held_lock:
             held, self._held = self._held, []
         for conn in held:
             conn.close()
-        self.engine.dispose()
+        if self.owns_engine:
+            self.engine.dispose()
+
+
+def _end_autobegun(conn: Connection) -> None:
+    """End the transaction SQLAlchemy began for a Core statement inside a driver transaction.
+
+    The driver's transaction is over already (committed or rolled back), so
+    this ROLLBACK does nothing in the database; SQLAlchemy's bookkeeping is
+    back to "no transaction".
+    """
+    if conn.in_transaction():
+        conn.rollback()
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    """On the host's SQLite engine: take the write lock now, as reqmgmt's own engine does.
+
+    pysqlite begins a transaction lazily at the first write; reads before
+    it would run outside the transaction.
+    """
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        if not raw.in_transaction:  # type: ignore[union-attr]
+            raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 class _SqlTransaction:
@@ -525,6 +743,9 @@ class _SqlTransaction:
         classes: dict[str, type[Record]],
         backend: str,
         cache: dict[str, tuple[Record, tuple[Any, ...]]],
+        sql: dict[str, str],
+        tables: sa.MetaData,
+        heads: dict[str, tuple[str, str]],
     ) -> None:
         self.conn = conn
         self.classes = classes
@@ -532,8 +753,20 @@ class _SqlTransaction:
         self.cache = cache
         # The driver's connection under this transaction, for the hot statements.
         self.raw: Any = conn.connection.driver_connection
-        self.sql = _FAST[backend]
+        self.sql = sql
+        self.tables = tables
         self.pg = backend == "postgresql"
+        #: ref -> (record document, hash of its newest audit event), of committed transactions.
+        self.heads = heads
+        #: This transaction's record documents read and written (ref -> text, (text, version)),
+        #: and the heads it makes, for the store to remember once it has committed.
+        self.read: dict[str, str] = {}
+        self.written: dict[str, tuple[str, int]] = {}
+        self.new_heads: list[tuple[str, str, str]] = []
+
+    def _table(self, name: str) -> sa.Table:
+        """The table ``name`` as this store names it (with its prefix)."""
+        return self.tables.tables[self.sql["PREFIX"] + name]
 
     def _many(self, name: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run one of the ``*_MANY`` inserts for every row; how many rows were new?"""
@@ -584,7 +817,11 @@ class _SqlTransaction:
         if not _storable(ref):
             return None  # no record has such a ref (and PostgreSQL refuses NUL in a query)
         found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
-        return None if found is None else self._checked(ref, found)
+        if found is None:
+            return None
+        record = self._checked(ref, found)
+        self.read[ref] = found[1]
+        return record
 
     def lock(self, ref: str) -> None:
         """Hold the row of ``ref`` until the transaction ends (storage.base.RowLock).
@@ -592,6 +829,7 @@ class _SqlTransaction:
         SQLite: nothing to do, the transaction is the only writer.
         """
         if self.pg and _storable(ref):
+            records = self._table("records")
             self.conn.execute(
                 sa.select(records.c.ref).where(records.c.ref == ref).with_for_update()
             )
@@ -612,31 +850,28 @@ class _SqlTransaction:
         return record
 
     def _values(self, record: Record) -> dict[str, Any]:
+        """The columns written for ``record`` but ref, by name (what _params gives)."""
+        names = ("kind", "state", "customer", "due_at", "version", "created_at", "updated_at")
+        return dict(zip((*names, "doc"), self._params(record), strict=True))
+
+    def _params(self, record: Record) -> tuple[Any, ...]:
+        """kind, the indexed columns but ref, doc: the order of _Fast.INSERT after ref."""
         doc = _json(document(record))
         columns = _columns(record)
         self._remember(record.RECORD_KIND + doc, (record, columns))
-        _, state, customer, due_at, version, created_at, updated_at = columns
-        return {
-            "kind": record.RECORD_KIND,
-            "state": state,
-            "customer": customer,
-            "due_at": due_at,
-            "version": version,
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "doc": doc,
-        }
+        self.written[record.ref] = (doc, record.version)
+        return (record.RECORD_KIND, *columns[1:], doc)
 
     def _version(self, ref: str) -> int | None:
         found = self.raw.execute(self.sql["VERSION"], (ref,)).fetchone()
         return None if found is None else int(found[0])
 
     def insert(self, record: Record) -> None:
-        if not self._inserted("INSERT", (record.ref, *self._values(record).values())):
+        if not self._inserted("INSERT", (record.ref, *self._params(record))):
             raise ConflictError(record.ref, None, self._version(record.ref))
 
     def update(self, record: Record, *, expected_version: int) -> None:
-        params = (*self._values(record).values(), record.ref, expected_version)
+        params = (*self._params(record), record.ref, expected_version)
         if self.raw.execute(self.sql["UPDATE"], params).rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
@@ -644,10 +879,14 @@ class _SqlTransaction:
         if not self._inserted("AUDIT", _audit_row(event)):
             # Another command wrote this version of the record first.
             raise ConflictError(event.ref, event.version - 1, self._version(event.ref))
+        written = self.written.get(event.ref)
+        if written is not None and written[1] == event.version:
+            self.new_heads.append((event.ref, written[0], event.hash))
 
     def audit(self, ref: str) -> Sequence[AuditEvent]:
         if not _storable(ref):
             return []
+        audit = self._table("audit")
         rows = self.conn.execute(
             sa.select(audit.c.doc, audit.c.hash).where(audit.c.ref == ref).order_by(audit.c.version)
         )
@@ -672,6 +911,7 @@ class _SqlTransaction:
             self.raw.text_factory = factory
 
     def _raw(self, statement: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        statement = self.sql[statement]
         if self.pg:
             statement = statement.replace("?", "%s")
         with self._raw_cursor() as cursor:
@@ -679,7 +919,7 @@ class _SqlTransaction:
             return [tuple(map(_raw_text, row)) for row in cursor.fetchall()]
 
     def raw_record(self, ref: str) -> RawRow | None:
-        rows = self._raw(_RAW_RECORD, (ref,))
+        rows = self._raw("RAW_RECORD", (ref,))
         if not rows:
             return None
         row = rows[0]
@@ -688,15 +928,15 @@ class _SqlTransaction:
     def raw_audit(self, ref: str) -> Sequence[RawRow]:
         return [
             RawRow(dict(zip(_AUDIT_COLUMNS, row[:-1], strict=True)), str(row[-1]))
-            for row in self._raw(_RAW_AUDIT, (ref,))
+            for row in self._raw("RAW_AUDIT", (ref,))
         ]
 
     def raw_refs(self, *, after: str | None = None, limit: int = 500) -> Sequence[str]:
         start = "" if after is None else after
-        return [str(row[0]) for row in self._raw(_RAW_REFS, (start, start, limit))]
+        return [str(row[0]) for row in self._raw("RAW_REFS", (start, start, limit))]
 
     def raw_count(self) -> int:
-        return int(self._raw(_RAW_COUNT, ())[0][0])
+        return int(self._raw("RAW_COUNT", ())[0][0])
 
     def record_columns(self, record: Record) -> Mapping[str, Any]:
         return {
@@ -717,6 +957,12 @@ class _SqlTransaction:
         }
 
     def last_hash(self, ref: str) -> str | None:
+        head = self.heads.get(ref)
+        if head is not None and head[0] == self.read.get(ref):
+            # The record read is, to the character, the one written together
+            # with that audit event, in a transaction of this store that
+            # committed: its newest event (audit rows are append-only).
+            return head[1]
         found = self.raw.execute(self.sql["LAST_HASH"], (ref,)).fetchone()
         return None if found is None else str(found[0])
 
@@ -735,7 +981,7 @@ class _SqlTransaction:
             if r.ref in seen:
                 raise ConflictError(r.ref, None, 1)
             seen.add(r.ref)
-        rows = [(r.ref, *self._values(r).values()) for r in records]
+        rows = [(r.ref, *self._params(r)) for r in records]
         if self._many("INSERT_MANY", rows) != len(rows):
             for row in rows:
                 found = self.raw.execute(self.sql["GET"], (row[0],)).fetchone()
@@ -766,6 +1012,7 @@ class _SqlTransaction:
     ) -> Iterator[Record]:
         if not all(_storable(v) for v in (kind, state, customer) if v is not None):
             return  # matches no record, on every backend alike
+        records = self._table("records")
         statement = sa.select(records.c.kind, records.c.doc, records.c.ref)
         if due_before is not None:
             # By deadline: the due-date index both filters and orders.
@@ -808,7 +1055,8 @@ class _SqlTransaction:
     def pending(
         self, *, now: datetime, limit: int | None = None, ref: str | None = None
     ) -> Sequence[OutboxEntry]:
-        return [self._entry(row) for row in self.conn.execute(_due(now, limit, ref))]
+        due = _due(self._table("outbox"), now, limit, ref)
+        return [self._entry(row) for row in self.conn.execute(due)]
 
     def claim(
         self,
@@ -818,7 +1066,8 @@ class _SqlTransaction:
         limit: int | None = None,
         ref: str | None = None,
     ) -> Sequence[OutboxEntry]:
-        due = _due(now, limit, ref)
+        outbox = self._table("outbox")
+        due = _due(outbox, now, limit, ref)
         if self.backend == "postgresql":
             # Rows another worker is claiming right now are skipped, not waited for.
             due = due.with_for_update(skip_locked=True)
@@ -872,16 +1121,19 @@ class _SqlTransaction:
         return kept
 
     def entries(self, *, status: str, limit: int | None = None) -> Sequence[OutboxEntry]:
+        outbox = self._table("outbox")
         statement = sa.select(outbox).where(outbox.c.status == status).order_by(outbox.c.seq)
         if limit is not None:
             statement = statement.limit(limit)
         return [self._entry(row) for row in self.conn.execute(statement)]
 
     def outbox(self, key: str) -> OutboxEntry | None:
+        outbox = self._table("outbox")
         row = self.conn.execute(sa.select(outbox).where(outbox.c.key == key)).first()
         return None if row is None else self._entry(row)
 
     def save_outbox(self, entry: OutboxEntry) -> None:
+        outbox = self._table("outbox")
         self.conn.execute(
             outbox.update()
             .where(outbox.c.key == entry.notification.key)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import context, op
 
+from reqmgmt.storage.migrate import prefixed as _p
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -30,18 +32,18 @@ _COLUMNS = (
 )
 _TRIGGERS = {
     "postgresql": (
-        ("DROP TRIGGER audit_append_only ON audit",),
+        ("DROP TRIGGER audit_append_only ON {p}audit",),
         (
-            "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
-            "FOR EACH ROW EXECUTE FUNCTION reqmgmt_audit_append_only()",
+            "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON {p}audit "
+            "FOR EACH ROW EXECUTE FUNCTION {p}reqmgmt_audit_append_only()",
         ),
     ),
     "sqlite": (
-        ("DROP TRIGGER audit_no_update", "DROP TRIGGER audit_no_delete"),
+        ("DROP TRIGGER {p}audit_no_update", "DROP TRIGGER {p}audit_no_delete"),
         (
-            "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+            "CREATE TRIGGER {p}audit_no_update BEFORE UPDATE ON {p}audit "
             "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
-            "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+            "CREATE TRIGGER {p}audit_no_delete BEFORE DELETE ON {p}audit "
             "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
         ),
     ),
@@ -56,13 +58,13 @@ def _utc(text: str) -> str:
 # the same values as _utc gives: fixed-width UTC text with microseconds.
 _FILL = {
     "postgresql": (
-        "UPDATE audit SET kind = doc::json->>'record_kind', event = doc::json->>'event', "
+        "UPDATE {p}audit SET kind = doc::json->>'record_kind', event = doc::json->>'event', "
         "from_state = doc::json->>'from_state', to_state = doc::json->>'to_state', "
         "at = to_char((doc::json->>'at')::timestamptz AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
     ),
     "sqlite": (
-        "UPDATE audit SET kind = json_extract(doc, '$.record_kind'), "
+        "UPDATE {p}audit SET kind = json_extract(doc, '$.record_kind'), "
         "event = json_extract(doc, '$.event'), "
         "from_state = json_extract(doc, '$.from_state'), "
         "to_state = json_extract(doc, '$.to_state'), "
@@ -75,17 +77,17 @@ _FILL = {
 
 def upgrade() -> None:
     for name, type_ in _COLUMNS:
-        op.add_column("audit", sa.Column(name, type_))
+        op.add_column(_p("audit"), sa.Column(name, type_))
     bind = op.get_bind()
     drop, create = _TRIGGERS[bind.dialect.name]
     for statement in drop:
-        op.execute(statement)
+        op.execute(statement.replace("{p}", _p("")))
     if context.is_offline_mode():
-        op.execute(_FILL[bind.dialect.name])
+        op.execute(_FILL[bind.dialect.name].replace("{p}", _p("")))
         _finish(create)
         return
     audit = sa.table(
-        "audit", sa.column("id"), sa.column("doc"), *(sa.column(n) for n, _ in _COLUMNS)
+        _p("audit"), sa.column("id"), sa.column("doc"), *(sa.column(n) for n, _ in _COLUMNS)
     )
     rows = bind.execute(sa.select(audit.c.id, audit.c.doc)).all()
     for row_id, doc in rows:
@@ -106,13 +108,13 @@ def upgrade() -> None:
 
 def _finish(create: tuple[str, ...]) -> None:
     for statement in create:
-        op.execute(statement)
-    op.create_index("ix_audit_kind_to_state", "audit", ["kind", "to_state"])
-    op.create_index("ix_audit_at", "audit", ["at"])
+        op.execute(statement.replace("{p}", _p("")))
+    op.create_index(_p("ix_audit_kind_to_state"), _p("audit"), ["kind", "to_state"])
+    op.create_index(_p("ix_audit_at"), _p("audit"), ["at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_audit_at", "audit")
-    op.drop_index("ix_audit_kind_to_state", "audit")
+    op.drop_index(_p("ix_audit_at"), _p("audit"))
+    op.drop_index(_p("ix_audit_kind_to_state"), _p("audit"))
     for name, _ in reversed(_COLUMNS):
-        op.drop_column("audit", name)
+        op.drop_column(_p("audit"), name)

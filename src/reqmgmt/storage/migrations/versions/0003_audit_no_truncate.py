@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from reqmgmt.storage.migrate import prefixed as _p
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -21,11 +23,11 @@ depends_on = None
 def upgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
         op.execute(
-            "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
-            "FOR EACH STATEMENT EXECUTE FUNCTION reqmgmt_audit_append_only()"
+            f"CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON {_p('audit')} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {_p('reqmgmt_audit_append_only')}()"
         )
 
 
 def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER audit_no_truncate ON audit")
+        op.execute(f"DROP TRIGGER audit_no_truncate ON {_p('audit')}")
