@@ -31,7 +31,7 @@ import attrs
 import pluggy
 from attrs import frozen
 
-from . import notices
+from . import notices, summaries
 from .audit import HistoryCheck, replay, sealed_event
 from .creation import CreationCheck
 from .errors import (
@@ -658,6 +658,7 @@ class Desk:
         tx.append_audit(event)
         if notes:
             tx.enqueue(notes)
+        summaries.stage(tx, engine, record, new, ctx.now)  # summaries (issue 15.3)
         return new, event, notes
 
     def _notifications(
@@ -871,6 +872,8 @@ class Desk:
                     i = next((i for i, (r, _) in enumerate(created) if r.ref == exc.ref), 0)
                     raise ImportFailed(kind, start + i, exc, committed) from exc
                 tx.enqueue(notes)
+                # summaries (issue 15.3)
+                summaries.stage_created(tx, self.engine(kind), [r for r, _ in created])
         for record, event in created:
             self._observe(record, event)
         return [record.ref for record, _ in created]
@@ -974,6 +977,7 @@ class Desk:
             tx.append_audit(event)
             if notes:
                 tx.enqueue(notes)
+            summaries.stage_created(tx, engine, (record,))  # summaries (issue 15.3)
         return record, event, notes
 
     def _with_credit(self, fields: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -1105,8 +1109,8 @@ class Desk:
             if value is not None:
                 check_time(name, value, "report")
         if progress is None:
-            return build_report(self, since, until)
-        return build_report(self, since, until, progress)
+            return build_report(self.store, self.engines, since, until)
+        return build_report(self.store, self.engines, since, until, progress)
 
     # --- deadlines ------------------------------------------------------------------------------
 

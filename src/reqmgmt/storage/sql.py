@@ -19,7 +19,7 @@ import json
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
 from ..model import AuditEvent, Notification, Record, record_classes, text_problem
 from ..serialize import document, remembered, structure, unstructure
-from . import migrate
+from . import migrate, summary_tables
 from .base import OutboxEntry, RawRow
 
 __all__ = ["SqlStore", "connecting", "make_engine", "metadata", "shown_url"]
@@ -98,6 +98,9 @@ sequences = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("value", sa.Integer, nullable=False),
 )
+# The report's summary rows (issue 15.3), defined in their own module.
+summary = summary_tables.define(metadata)
+_SUMMARY = {backend: summary_tables.statements(backend) for backend in ("sqlite", "postgresql")}
 
 
 #: The PostgreSQL advisory lock key held while a store checks or creates the schema.
@@ -725,6 +728,32 @@ class _SqlTransaction:
             return 0
         rows = [(n.key, n.ref, _dumps(n)) for n in notifications]
         return self._many("ENQUEUE_MANY", rows)
+
+    # --- the report's summary rows (storage.base.Summaries, issue 15.3) -------------------
+
+    def stage_summary(self, rows: Sequence[Sequence[Any]]) -> None:
+        summary_tables.run_many(self.raw, self.pg, _SUMMARY[self.backend]["INSERT"], rows)
+
+    def summary(
+        self, *, since: str | None = None, until: str | None = None
+    ) -> list[tuple[str, str, str, str, str, int, int]]:
+        query = summary_tables.select_sums(summary, since, until)
+        return summary_tables.rows_of(self.conn.execute(query))
+
+    def replace_summary(self, rows: Iterable[Sequence[Any]]) -> None:
+        texts = _SUMMARY[self.backend]
+        self.raw.execute(texts["DELETE_ALL"])
+        batch: list[Sequence[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= 10_000:
+                self.stage_summary(batch)
+                batch = []
+        if batch:
+            self.stage_summary(batch)
+
+    def compact_summary(self) -> int:
+        return summary_tables.compact(self.raw, self.pg, _SUMMARY[self.backend])
 
     def insert_many(self, records: Sequence[Record], events: Sequence[AuditEvent]) -> None:
         # One executemany per table instead of a statement per row (an
