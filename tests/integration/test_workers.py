@@ -19,8 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from reqmgmt import Actor, Customer, Desk, Notification, hookimpl
-from reqmgmt.storage.memory import MemoryStore
 from reqmgmt.reports import rebuild, recompute
+from reqmgmt.storage.memory import MemoryStore
 from reqmgmt.testing import FakeClock
 
 CLERK = Actor("clerk", "Clerk", roles={"sales"})
