@@ -32,13 +32,13 @@ def _close(fast: Any, full: Any, where: str, tolerance: float) -> None:
     if isinstance(full, float) and isinstance(fast, float | int):
         assert math.isclose(fast, full, abs_tol=tolerance), f"{where}: {fast} != {full}"
     elif isinstance(full, dict):
-        assert isinstance(fast, dict) and fast.keys() == full.keys(), f"{where}: {fast} != {full}"
+        assert isinstance(fast, dict), f"{where}: {fast} != {full}"
+        assert fast.keys() == full.keys(), f"{where}: {fast} != {full}"
         for key in full:
             _close(fast[key], full[key], f"{where}.{key}", tolerance)
     elif isinstance(full, list | tuple):
-        assert isinstance(fast, list | tuple) and len(fast) == len(full), (
-            f"{where}: {fast} != {full}"
-        )
+        assert isinstance(fast, list | tuple), f"{where}: {fast} != {full}"
+        assert len(fast) == len(full), f"{where}: {fast} != {full}"
         for i, (a, b) in enumerate(zip(fast, full, strict=True)):
             _close(a, b, f"{where}[{i}]", tolerance)
     else:
@@ -91,5 +91,7 @@ def test_the_summary_report_equals_the_full_computation(stores: Stores) -> None:
     machine = type("SummaryAdversary", (SummaryAdversary,), {"stores": stores})
     run_state_machine_as_test(
         machine,
-        settings=settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]),
+        settings=settings(
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+        ),
     )
