@@ -36,7 +36,7 @@ START = datetime(2026, 3, 19, 1, 0, tzinfo=UTC)
 
 
 class _FixedStartClock(demo._StepClock):
-    def __init__(self) -> None:
+    def __init__(self, start: datetime | None = None) -> None:
         self.now = START
 
 

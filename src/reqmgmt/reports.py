@@ -61,6 +61,7 @@ __all__ = [
     "FirstResponse",
     "Report",
     "ReturnFigures",
+    "SurveyAverage",
     "Timeliness",
     "build_report",
     "charts",
@@ -164,6 +165,22 @@ class ComplaintRate:
 
 
 @frozen
+class SurveyAverage:
+    """Satisfaction (满意度): the average score of ``question`` for one ``by`` value.
+
+    ``by`` is ``month`` (``YYYY-MM``, UTC) or ``customer`` (its id);
+    ``question`` is a ``survey_questions`` id, or ``*`` for every answer;
+    ``answers`` how many scores were given, ``average`` their mean (1-5).
+    """
+
+    by: str
+    value: str
+    question: str
+    answers: int
+    average: float
+
+
+@frozen
 class Report:
     """The figures of one report; ``to_json()``, ``to_csv()``, ``table()`` render them."""
 
@@ -179,6 +196,7 @@ class Report:
     failed: tuple[tuple[str, str], ...] = ()
     first_response: tuple[FirstResponse, ...] = ()
     complaint_rates: tuple[ComplaintRate, ...] = ()
+    surveys: tuple[SurveyAverage, ...] = ()
 
     def bottleneck(self, kind: str) -> Dwell | None:
         """The state of ``kind`` where records spent the most time in the window."""
@@ -233,6 +251,9 @@ class Report:
         for rate in self.complaint_rates:
             w.writerow(["complaint_rate", rate.by, rate.value, rate.complaints, rate.quantity,
                         f"contracts={rate.contracts}"])  # fmt: skip
+        for sv in self.surveys:
+            w.writerow(["survey", sv.by, sv.value, sv.average, sv.answers,
+                        f"question={sv.question}"])  # fmt: skip
         for ref, reason in self.failed:
             w.writerow(["failed", "", "ref", ref, "", reason])
         return out.getvalue()
@@ -282,6 +303,9 @@ class Report:
                "-" if c.per_contract is None else f"{c.per_contract:.2f}",
                "-" if c.per_thousand is None else f"{c.per_thousand:.2f}"]
               for c in self.complaint_rates]),
+            ("满意度 satisfaction (1-5)", ["by", "value", "question", "answers", "average"],
+             [[sv.by, sv.value, sv.question, str(sv.answers), f"{sv.average:.2f}"]
+              for sv in self.surveys]),
             *left_out,
         ]  # fmt: skip
 
@@ -594,7 +618,9 @@ def python_report(
     progress: Progress = _nothing,
 ) -> Report:
     """The report from every record and audit event read through ``tx`` (the reference)."""
-    finals = {kind: engine.final for kind, engine in engines.items()}
+    # A survey is recorded, not finished: it has no cycle time or outcome.
+    finals = {kind: engine.final for kind, engine in engines.items() if kind != "survey"}
+    scores: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     counts: Counter[tuple[str, str, str]] = Counter()
     outcomes: Counter[tuple[str, str]] = Counter()
     cycles: dict[str, list[float]] = defaultdict(list)
@@ -629,6 +655,14 @@ def python_report(
             capa += has_capa
         if fig.first_response is not None:
             firsts[kind].append(fig.first_response)
+        if kind == "survey" and fig.counts:  # created in the window
+            month = record.created_at.astimezone(UTC).strftime("%Y-%m")
+            for answer in record.answers:
+                for question in (answer.question, "*"):
+                    for key3 in (("month", month, question),
+                                 ("customer", record.customer.id, question)):  # fmt: skip
+                        scores[key3][0] += 1
+                        scores[key3][1] += answer.score
         for key, contracts, quantity in fig.shipped:
             shipped[key][0] += contracts
             shipped[key][1] += quantity
@@ -660,6 +694,7 @@ def python_report(
         tuple(failed),
         tuple(_first(k, firsts[k]) for k in sorted(firsts)),
         _complaint_rates(by, shipped),
+        _survey_averages(scores),
     )
 
 
@@ -833,6 +868,7 @@ def summary_report(
     judged: Counter[str] = Counter()
     capa = 0
     shipped: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    scores: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for (metric, month, kind, a, b), (n, amount) in sums.items():
         if metric == "count":
             counts[(a, kind, b)] += n
@@ -858,6 +894,12 @@ def summary_report(
             slot[1] += amount
         elif metric == "first":
             firsts[kind][a] += n
+        elif metric == "survey":
+            for by_key in (("month", month, a), ("month", month, "*"),
+                           ("customer", b, a), ("customer", b, "*")):  # fmt: skip
+                tally = scores[by_key]
+                tally[0] += n
+                tally[1] += amount
         elif metric == "shipped":
             for by_value in (("month", month), ("customer", a)) if not b else (("product", b),):
                 tally = shipped[by_value]
@@ -884,6 +926,19 @@ def summary_report(
             if any(firsts[k].values())
         ),
         _complaint_rates(by, shipped),
+        _survey_averages(scores),
+    )
+
+
+def _survey_averages(
+    scores: Mapping[tuple[str, str, str], Sequence[int]],
+) -> tuple[SurveyAverage, ...]:
+    return tuple(
+        SurveyAverage(by, value, question, n, _round(total / n))
+        for (by, value, question), (n, total) in sorted(
+            scores.items(), key=lambda kv: (kv[0][0] != "month", kv[0][1], kv[0][2])
+        )
+        if n
     )
 
 

@@ -23,6 +23,8 @@ by day instead of reading every record and audit event.  A row is::
              events that left the state, ``amount`` = microseconds;
 ``first``    records first moved out of their initial state that day,
              ``a`` = the time from creation, in buckets;
+``survey``   satisfaction survey answers recorded that day: ``a`` = question,
+             ``b`` = customer, ``n`` = 1, ``amount`` = the score;
 ``shipped``  contract shipments that day: ``a`` = customer, ``b`` = product
              (``""``: the contract as a whole); ``n`` = contracts shipping
              (the product) for the first time, ``amount`` = quantity shipped.
@@ -60,7 +62,7 @@ __all__ = [
 _Fact = tuple[str, str, str, str, str]
 
 #: The metrics a summary row may carry.
-METRICS = ("count", "returns", "outcome", "cycle", "ontime", "dwell", "first", "shipped")
+METRICS = ("count", "returns", "outcome", "cycle", "ontime", "dwell", "first", "shipped", "survey")
 
 #: Resolution of cycle and first-response times: 0.1 h (6 minutes).
 BUCKET_HOURS = 0.1
@@ -69,7 +71,10 @@ _HALF = _BUCKET // 2
 
 
 def _day(at: datetime) -> str:
-    if at.tzinfo is None:  # only a record planted outside reqmgmt has one
+    zone = at.tzinfo
+    if zone is UTC:
+        return at.date().isoformat()
+    if zone is None:  # only a record planted outside reqmgmt has one
         raise ValueError(f"time {at.isoformat()} has no zone")
     return at.astimezone(UTC).date().isoformat()
 
@@ -90,10 +95,15 @@ def bucket_hours(bucket: str) -> float:
 
 def record_facts(record: Any, final: frozenset[str]) -> tuple[_Fact, ...]:
     """What ``record`` as it is adds to the state-dependent metrics (each fact counts 1)."""
+    state: _Fact = ("count", _day(record.created_at), record.RECORD_KIND, "state", record.state)
+    return (state, *_other_facts(record), *_finished_facts(record, final))
+
+
+def _other_facts(record: Any) -> tuple[_Fact, ...]:
+    """The facts of a record's creation day besides its state: dimensions, a return's figures."""
     kind: str = record.RECORD_KIND
     day = _day(record.created_at)
-    state = record.state
-    facts: list[_Fact] = [("count", day, kind, "state", state)]
+    facts: list[_Fact] = []
     channel = getattr(record, "channel", None)
     if channel is not None:
         facts.append(("count", day, kind, "channel", channel))
@@ -113,14 +123,38 @@ def record_facts(record: Any, final: frozenset[str]) -> tuple[_Fact, ...]:
             facts.append(("returns", day, kind, "judgement", record.judgement))
         if record.capa is not None:
             facts.append(("returns", day, kind, "capa", "opened"))
-    if state in final:
-        end = record.updated_at
-        done = _day(end)
-        facts.append(("outcome", done, kind, state, ""))
-        facts.append(("cycle", done, kind, _bucket(_micros(record.created_at, end)), ""))
-        if record.due_at is not None:
-            facts.append(("ontime", done, kind, "on" if end <= record.due_at else "late", ""))
     return tuple(facts)
+
+
+def _finished_facts(record: Any, final: frozenset[str]) -> tuple[_Fact, ...]:
+    """A finished record: outcome, cycle time and timeliness on the day of its last event."""
+    state = record.state
+    if state not in final:
+        return ()
+    kind: str = record.RECORD_KIND
+    end = record.updated_at
+    done = _day(end)
+    facts: list[_Fact] = [
+        ("outcome", done, kind, state, ""),
+        ("cycle", done, kind, _bucket(_micros(record.created_at, end)), ""),
+    ]
+    if record.due_at is not None:
+        facts.append(("ontime", done, kind, "on" if end <= record.due_at else "late", ""))
+    return tuple(facts)
+
+
+def _survey_rows(record: Any) -> list[SummaryRow]:
+    """A survey's answers: n = 1 and amount = the score, per question and customer."""
+    day = _day(record.created_at)
+    return [
+        ("survey", day, "survey", a.question, record.customer.id, 1, a.score)
+        for a in record.answers
+    ]
+
+
+def _final(engine: Any) -> frozenset[str]:
+    """The states in which a record counts as finished (a survey is only recorded)."""
+    return frozenset() if engine.kind == "survey" else frozenset(engine.final)
 
 
 def _shipped(lines: Iterable[Any]) -> dict[str, int]:
@@ -169,16 +203,30 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
     put = getattr(tx, "stage_summary", None)
     if put is None:
         return
-    final = engine.final
+    final = engine.final  # a survey has no command: only records with transitions come here
     kind = engine.kind
     day = _day(at)
     state, dest = before.state, after.state
     rows: list[SummaryRow] = [
         ("dwell", day, kind, state, "", int(dest != state), _micros(before.updated_at, at))
     ]
-    old, new = record_facts(before, final), record_facts(after, final)
-    if old != new:
-        rows.extend(_delta(old, new))
+    if dest != state:  # one count moves from the old state to the new
+        created = _day(before.created_at)
+        rows.append(("count", created, kind, "state", state, -1, 0))
+        rows.append(("count", created, kind, "state", dest, 1, 0))
+    if state in final or dest in final:
+        old, new = _finished_facts(before, final), _finished_facts(after, final)
+        if old != new:
+            rows.extend(_delta(old, new))
+    if (
+        kind == "return"
+        or getattr(before, "customer", None) is not getattr(after, "customer", None)
+        or getattr(before, "channel", None) is not getattr(after, "channel", None)
+        or getattr(before, "contract_class", None) is not getattr(after, "contract_class", None)
+    ):  # a dimension may have changed (unchanged fields are the same objects)
+        old, new = _other_facts(before), _other_facts(after)
+        if old != new:
+            rows.extend(_delta(old, new))
     initial = engine.lifecycle.initial
     if state == initial and dest != initial and _first_move(tx, before):
         rows.append(("first", day, kind, _bucket(_micros(before.created_at, at)), "", 1, 0))
@@ -193,7 +241,8 @@ def _first_move(tx: Any, before: Any) -> bool:
     """Is leaving the initial state now the record's first move?"""
     if before.version == 1:
         return True  # nothing but the creation before it
-    events = tx.audit(before.ref)
+    # The trail up to ``before`` (a store may list the event this command staged).
+    events = [e for e in tx.audit(before.ref) if e.version <= before.version]
     return not any(e.to_state != e.from_state for e in events[1:])
 
 
@@ -201,10 +250,12 @@ def stage_created(tx: Any, engine: Any, records: Sequence[Any]) -> None:
     """Stage the summary rows of records just created (one, or an import's batch)."""
     if getattr(tx, "stage_summary", None) is None:
         return
-    final = engine.final
+    final = _final(engine)
     rows: list[SummaryRow] = []
     for record in records:
         rows.extend((*f, 1, 0) for f in record_facts(record, final))
+        if engine.kind == "survey":
+            rows.extend(_survey_rows(record))
         if engine.kind == "contract":
             shipped = _shipped(record.lines)
             if shipped:
@@ -236,6 +287,8 @@ def trail_rows(
     """Every summary row ``record`` and its audit trail (oldest first) add up to."""
     kind: str = record.RECORD_KIND
     rows: list[SummaryRow] = [(*f, 1, 0) for f in record_facts(record, final)]
+    if kind == "survey":
+        rows.extend(_survey_rows(record))
     for this, following in itertools.pairwise(events):
         rows.append(
             (

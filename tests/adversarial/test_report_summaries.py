@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 
 from reqmgmt import summaries
+from reqmgmt.model import EARLIEST, LATEST
 from reqmgmt.reports import Report, compact, rebuild, recompute
 from tests.adversarial.conftest import Stores
 from tests.adversarial.test_stateful import Adversary
@@ -61,6 +62,8 @@ def same_figures(fast: Report, full: Report) -> None:
 def windows(now: datetime) -> list[tuple[datetime | None, datetime | None]]:
     """Open, and whole UTC days around ``now`` (the summaries answer those)."""
     day = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), UTC)
+    if not EARLIEST + timedelta(days=3) <= day < LATEST:  # the clock jumped to an edge
+        return [(None, None)]
     return [(None, None), (day, None), (None, day), (day - timedelta(days=3), day)]
 
 

@@ -225,6 +225,8 @@ def _samples(db: str, facts: Path) -> dict[str, list[str]]:
         "dispatch": ["dispatch", "--db", db, "--plugin", "reqmgmt.testing:RecordingNotifier"],
         "outbox": ["outbox", "--db", db, "--status", "delivered"],
         "report": ["report", "--db", db],
+        "report --rebuild": ["report", "--rebuild", "--db", db],
+        "compact": ["compact", "--db", db],
         "verify": ["verify", "--db", db],
         "doctor": ["doctor", "--db", db, "--today", "2025-06-02"],
         "messages": ["messages"],
@@ -262,6 +264,8 @@ def test_every_command_prints_one_json_document_with_json(tmp_path: Path, db: st
     head = migrate.HEAD_REVISION
     assert data["db current"] == {"revision": head, "head": head, "current": True}
     assert data["report"]["counts"][0]["kind"] == "requirement"
+    assert data["report --rebuild"] == data["report"]  # the summaries were right
+    assert data["compact"]["rows_before"] > 0
     assert data["demo"]["audit_chains_intact"] is True
     assert data["diagram"]["requirement"].startswith("stateDiagram-v2")
     assert data["verify"]["broken"] == []
