@@ -737,8 +737,10 @@ class _SqlTransaction:
     def summary(
         self, *, since: str | None = None, until: str | None = None
     ) -> list[tuple[str, str, str, str, str, int, int]]:
-        query = summary_tables.select_sums(summary, since, until)
-        return summary_tables.rows_of(self.conn.execute(query))
+        rows = []
+        for query in summary_tables.select_sums(summary, since, until):
+            rows.extend(summary_tables.rows_of(self.conn.execute(query)))
+        return rows
 
     def replace_summary(self, rows: Iterable[Sequence[Any]]) -> None:
         texts = _SUMMARY[self.backend]

@@ -43,7 +43,9 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger, nullable=False),
         sa.Column("amount", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_summary_day_metric", "summary", ["day", "metric"])
+    op.create_index(
+        "ix_summary_group", "summary", ["metric", "kind", "a", "b", "day", "n", "amount"]
+    )
     if not context.is_offline_mode():
         _backfill(op.get_bind())
 
@@ -64,5 +66,5 @@ def _backfill(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_summary_day_metric", "summary")
+    op.drop_index("ix_summary_group", "summary")
     op.drop_table("summary")
