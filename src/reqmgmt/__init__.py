@@ -51,6 +51,8 @@ from .model import (
     Requirement,
     Return,
     Signoff,
+    Survey,
+    SurveyAnswer,
 )
 from .plugins import make_plugin_manager
 from .storage import MemoryStore, OutboxEntry, Store, Transaction
@@ -114,6 +116,8 @@ __all__ = [
     "State",
     "Store",
     "StoreUnavailable",
+    "Survey",
+    "SurveyAnswer",
     "TamperedRecord",
     "Transaction",
     "Transition",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pluggy import HookCaller
 
-from . import notices
+from . import notices, summaries
 from .audit import sealed_event
 from .delivery import deliver_claimed
 from .errors import (
@@ -371,7 +371,7 @@ def write(desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str) 
         engine, ctx, record, new, dest, field_diff(record, changes), tx.last_hash(record.ref)
     )
     notes = notifications(desk, engine, ctx.transition, record, new, ctx.now, ctx.note, ctx.data)
-    stage(tx, record, new, event, notes)
+    stage(tx, engine, record, new, event, notes)
     return new, event, notes
 
 
@@ -441,17 +441,19 @@ def seal(
 
 def stage(
     tx: Transaction,
+    engine: Engine,
     old: Record,
     new: Record,
     event: AuditEvent,
     notes: Sequence[Notification],
 ) -> None:
-    """Step 5: the new version, its audit event and its notifications, in ``tx``."""
+    """Step 5: the new version, its audit event, its notifications and the report's
+    summary rows (:mod:`reqmgmt.summaries`), in ``tx``."""
     tx.update(new, expected_version=old.version)
     tx.append_audit(event)
     if notes:
         tx.enqueue(notes)
-    # summaries are staged here (issue 15.3)
+    summaries.stage(tx, engine, old, new, event.at)
 
 
 def notifications(

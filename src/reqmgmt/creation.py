@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import summaries
 from .audit import sealed_event
 from .command import after_commit, before, notifications, observe, require_actor, role_problems
 from .command import vetoes as _vetoes
 from .errors import ConflictError, ImportFailed, NotAuthorized, ReqMgmtError, ValidationError
 from .hookcalls import ask_credit, ask_next_number
 from .i18n import Text
-from .lifecycle.base import Lifecycle
+from .lifecycle.base import Engine, Lifecycle
 from .model import (
     Actor,
     AuditEvent,
@@ -273,7 +274,7 @@ def _create_batch(
                 i = next((i for i, (r, _) in enumerate(created) if r.ref == exc.ref), 0)
                 raise ImportFailed(kind, start + i, exc, committed) from exc
             tx.enqueue(notes)
-            # summaries are staged here (issue 15.3), for the batch's records at once
+            summaries.stage_created(tx, desk.engine(kind), [r for r, _ in created])
     for record, event in created:
         observe(desk, record, event)
     return [record.ref for record, _ in created]
@@ -374,19 +375,24 @@ def create_in(
     )
     notes = notifications(desk, engine, t, None, record, now, note)
     if write:
-        stage_created(tx, record, event, notes)
+        stage_created(tx, engine, record, event, notes)
     return record, event, notes
 
 
 def stage_created(
-    tx: Transaction, record: Record, event: AuditEvent, notes: Sequence[Notification]
+    tx: Transaction,
+    engine: Engine,
+    record: Record,
+    event: AuditEvent,
+    notes: Sequence[Notification],
 ) -> None:
-    """A new record, its creating audit event and its notifications, in ``tx``."""
+    """A new record, its creating audit event, its notifications and the report's
+    summary rows, in ``tx``."""
     tx.insert(record)
     tx.append_audit(event)
     if notes:
         tx.enqueue(notes)
-    # summaries are staged here (issue 15.3)
+    summaries.stage_created(tx, engine, (record,))
 
 
 def _with_credit(desk: Desk, fields: Mapping[str, Any]) -> Mapping[str, Any]:

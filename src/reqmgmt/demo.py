@@ -16,7 +16,7 @@ another set of records; nothing fails.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -36,6 +36,7 @@ from .model import (
     Notification,
     Record,
     Requirement,
+    Survey,
 )
 from .rendering import history_table
 
@@ -134,10 +135,14 @@ def _forms(desk: Desk, url: str) -> str:
             f"PDF: reqmgmt form REF --form NAME --out FILE.pdf")  # fmt: skip
 
 
+#: The product of the demo's contract lines (its returns name it too).
+BRACKET = "冲压支架 ZJ-12 stamped bracket"
+
+
 def _line(quantity: int, price: str) -> ContractLine:
     return ContractLine(
         line_no=1,
-        product="冲压支架 ZJ-12 stamped bracket",
+        product=BRACKET,
         specification="SPCC 1.2 mm, 镀锌 zinc",
         quantity=quantity,
         unit_price=Money(price, "CNY"),
@@ -325,7 +330,7 @@ def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) 
 
 def _returns(desk: Desk, clock: _StepClock, customer: Customer, contract: str) -> Iterator[str]:
     r = desk.returns.report(
-        customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, line_no=1, quantity=200,
+        customer=customer, product=BRACKET, contract_ref=contract, line_no=1, quantity=200,
         reason_code="quality", reason_text="支架开裂 brackets crack under load", actor=SALES,
     )  # fmt: skip
     desk.fire(r.ref, "receive_goods", actor=WAREHOUSE, receipt_no="WL-0311", quantity=200)
@@ -366,13 +371,13 @@ def _more_returns(
     too_many = line.shipped - 200 + 1
     try:
         desk.returns.report(
-            customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, line_no=1,
+            customer=customer, product=BRACKET, contract_ref=contract, line_no=1,
             quantity=too_many, reason_code="quality", reason_text="再退 more", actor=SALES,
         )  # fmt: skip
     except ReqMgmtError as exc:
         yield f"return of {too_many} refused: {exc}"
     second = desk.returns.report(
-        customer=customer, product="冲压支架 ZJ-12", contract_ref=contract, line_no=1,
+        customer=customer, product=BRACKET, contract_ref=contract, line_no=1,
         quantity=50, reason_code="quality", reason_text="支架开裂 cracks again", actor=SALES,
     )  # fmt: skip
     desk.fire(second.ref, "receive_goods", actor=WAREHOUSE, receipt_no="WL-0312", quantity=50)
@@ -401,6 +406,27 @@ def _more_returns(
         desk.dispatch()
         yield (f"{second.ref}: CAPA due {due} not verified by {clock.now:%Y-%m-%d}: "
                f"{queued} reminder(s)/escalation(s) queued")  # fmt: skip
+
+
+def _surveys(desk: Desk, clock: _StepClock, customers: Sequence[Customer]) -> Iterator[str]:
+    """Issue 14 point 13: satisfaction surveys (满意度调查), one about a closed record."""
+    regular, hk = customers
+    closed = next((r.ref for r in desk.query(customer=regular.id, state="closed")), None)
+    clock.wait(2)
+    for customer, about, answers, comment in (
+        (regular, closed, {"quality": 3, "complaints": 4, "delivery": 4},
+         "退货处理及时 the return was handled quickly"),
+        (hk, None, {"quality": 5, "delivery": 4, "service": 5}, ""),
+    ):  # fmt: skip
+        s = desk.create("survey", actor=SALES, customer=customer, about=about, answers=answers,
+                        comment=comment)  # fmt: skip
+        assert isinstance(s, Survey)
+        said = ", ".join(f"{a.question} {a.score}" for a in s.answers)
+        yield f"{s.ref}: {customer.id}" + (f" about {about}" if about else "") + f": {said}"
+    try:
+        desk.create("survey", actor=SALES, customer=hk, answers={"quality": 6})
+    except ReqMgmtError as exc:
+        yield f"a score of 6 refused: {exc}"
 
 
 def run_demo(url: str, out: TextIO, *, start: datetime | None = None) -> int:
@@ -433,6 +459,9 @@ def run_demo(url: str, out: TextIO, *, start: datetime | None = None) -> int:
         shipped = contracts[0].split(":")[0]
         print("客户投诉和退货 complaints and returns", file=out)
         for line in _returns(desk, clock, regular, shipped):
+            print("  " + line, file=out)
+        print("满意度调查 satisfaction surveys", file=out)
+        for line in _surveys(desk, clock, (regular, hk)):
             print("  " + line, file=out)
         broken = [r.ref for r in desk.query() if not desk.verify_history(r.ref)]
         print(f"\naudit chains: {'all intact' if not broken else 'BROKEN: ' + ', '.join(broken)}; "

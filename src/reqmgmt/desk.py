@@ -724,8 +724,8 @@ class Desk:
             if value is not None:
                 check_time(name, value, "report")
         if progress is None:
-            return build_report(self, since, until)
-        return build_report(self, since, until, progress)
+            return build_report(self.store, self.engines, since, until)
+        return build_report(self.store, self.engines, since, until, progress)
 
     # --- deadlines ------------------------------------------------------------------------------
 

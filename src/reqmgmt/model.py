@@ -42,6 +42,7 @@ __all__ = [
     "RETURN_KINDS",
     "RETURN_REASONS",
     "SIGNATURE_MEANINGS",
+    "SURVEY_SCORES",
     "Actor",
     "Amendment",
     "AuditEvent",
@@ -62,6 +63,8 @@ __all__ = [
     "Requirement",
     "Return",
     "Signoff",
+    "Survey",
+    "SurveyAnswer",
     "check_note",
     "check_time",
     "derive",
@@ -1443,3 +1446,70 @@ class Return(Record):
     goodwill: Money | None = field(default=None, validator=_kept_amount)
     capa_required: bool = False
     capa: Capa | None = None
+
+
+#: The scores a satisfaction survey answer may give (1 = very dissatisfied, 5 = very satisfied).
+SURVEY_SCORES = range(1, 6)
+#: At most this many answers in one survey (one per question of the vocabulary).
+MAX_SURVEY_ANSWERS = 50
+
+
+@frozen(kw_only=True)
+class SurveyAnswer:
+    """One question of a satisfaction survey and its score (1-5)."""
+
+    question: str = field(validator=_non_empty)
+    score: int = field()
+
+    @score.validator
+    def _score(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value not in SURVEY_SCORES:
+            raise ValidationError(
+                f"answers[{self.question!r}]",
+                value,
+                f"a whole number from {SURVEY_SCORES.start} to {SURVEY_SCORES.stop - 1}",
+                where="Survey",
+            )
+
+
+def _answers(value: Any) -> tuple[SurveyAnswer, ...]:
+    """A mapping of question id to score (or SurveyAnswers), in question order."""
+    if isinstance(value, Mapping):
+        items = []
+        for question, score in value.items():
+            if not isinstance(question, str):
+                raise ValidationError(
+                    "answers", question, "question ids that are strings", where="Survey"
+                )
+            items.append(SurveyAnswer(question=question, score=score))
+    elif isinstance(value, list | tuple) and all(isinstance(a, SurveyAnswer) for a in value):
+        items = list(value)
+    else:
+        raise ValidationError(
+            "answers", value, "a mapping of question id to score (1-5)", where="Survey"
+        )
+    if not items or len(items) > MAX_SURVEY_ANSWERS:
+        raise ValidationError(
+            "answers", value, f"1 to {MAX_SURVEY_ANSWERS} answers", where="Survey"
+        )
+    questions = [a.question for a in items]
+    if len(set(questions)) != len(questions):
+        raise ValidationError("answers", value, "each question once", where="Survey")
+    return tuple(sorted(items, key=lambda a: a.question))
+
+
+@frozen(kw_only=True)
+class Survey(Record):
+    """A satisfaction survey answer (满意度调查), ``SVY-2026-000001``.
+
+    Given by ``customer``, about the company in general or about one of its
+    closed records (``about``: the record's ref).  ``answers`` score the rule
+    set's ``survey_questions`` from 1 to 5; ``comment`` is free text.
+    """
+
+    RECORD_KIND: ClassVar[str] = "survey"
+
+    customer: Customer = field(validator=_instance_of(Customer))
+    about: str | None = field(default=None, validator=_optional_text)
+    answers: tuple[SurveyAnswer, ...] = field(converter=_answers)
+    comment: str = field(default="", validator=_text)

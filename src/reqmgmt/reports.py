@@ -43,28 +43,31 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from attrs import frozen
 
+from . import summaries
 from .storage.base import Lenient
-
-if TYPE_CHECKING:
-    from .desk import Desk
 
 log = logging.getLogger("reqmgmt")
 
 __all__ = [
+    "ComplaintRate",
     "Count",
     "CycleTime",
     "Dwell",
     "FirstResponse",
     "Report",
     "ReturnFigures",
+    "SurveyAverage",
     "Timeliness",
     "build_report",
     "charts",
+    "compact",
+    "rebuild",
+    "recompute",
     "rich_tables",
 ]
 
@@ -135,6 +138,49 @@ class ReturnFigures:
 
 
 @frozen
+class ComplaintRate:
+    """Complaint rate (投诉率): complaints and returns against what shipped, for one ``by`` value.
+
+    ``by`` is ``month`` (``YYYY-MM``, UTC), ``customer`` (its id) or
+    ``product``.  ``complaints``: complaints and returns created in the
+    window; ``contracts``: contracts whose first shipment (of the product)
+    left in the window; ``quantity``: units shipped in the window.
+    """
+
+    by: str
+    value: str
+    complaints: int
+    contracts: int
+    quantity: int
+
+    @property
+    def per_contract(self) -> float | None:
+        """Complaints and returns per contract shipped (``None``: none shipped)."""
+        return None if not self.contracts else self.complaints / self.contracts
+
+    @property
+    def per_thousand(self) -> float | None:
+        """Complaints and returns per 1,000 units shipped (``None``: none shipped)."""
+        return None if not self.quantity else 1000 * self.complaints / self.quantity
+
+
+@frozen
+class SurveyAverage:
+    """Satisfaction (满意度): the average score of ``question`` for one ``by`` value.
+
+    ``by`` is ``month`` (``YYYY-MM``, UTC) or ``customer`` (its id);
+    ``question`` is a ``survey_questions`` id, or ``*`` for every answer;
+    ``answers`` how many scores were given, ``average`` their mean (1-5).
+    """
+
+    by: str
+    value: str
+    question: str
+    answers: int
+    average: float
+
+
+@frozen
 class Report:
     """The figures of one report; ``to_json()``, ``to_csv()``, ``table()`` render them."""
 
@@ -149,6 +195,8 @@ class Report:
     #: Records left out because they could not be read or counted, as (ref, reason).
     failed: tuple[tuple[str, str], ...] = ()
     first_response: tuple[FirstResponse, ...] = ()
+    complaint_rates: tuple[ComplaintRate, ...] = ()
+    surveys: tuple[SurveyAverage, ...] = ()
 
     def bottleneck(self, kind: str) -> Dwell | None:
         """The state of ``kind`` where records spent the most time in the window."""
@@ -163,6 +211,9 @@ class Report:
         for item, t in zip(data["timeliness"], self.timeliness, strict=True):
             item["on_time_rate"] = t.on_time_rate
         data["returns"]["validity_rate"] = self.returns.validity_rate
+        for item, c in zip(data["complaint_rates"], self.complaint_rates, strict=True):
+            item["per_contract"] = c.per_contract
+            item["per_thousand"] = c.per_thousand
         return data
 
     def to_json(self) -> str:
@@ -197,6 +248,12 @@ class Report:
         w.writerow(["returns", "return", "judgement", "valid", r.valid, ""])
         w.writerow(["returns", "return", "judgement", "invalid", r.invalid, ""])
         w.writerow(["returns", "return", "capa", "opened", r.capa, ""])
+        for rate in self.complaint_rates:
+            w.writerow(["complaint_rate", rate.by, rate.value, rate.complaints, rate.quantity,
+                        f"contracts={rate.contracts}"])  # fmt: skip
+        for sv in self.surveys:
+            w.writerow(["survey", sv.by, sv.value, sv.average, sv.answers,
+                        f"question={sv.question}"])  # fmt: skip
         for ref, reason in self.failed:
             w.writerow(["failed", "", "ref", ref, "", reason])
         return out.getvalue()
@@ -240,6 +297,15 @@ class Report:
               for name, pairs in (("customer", r.by_customer), ("product", r.by_product),
                                   ("defect", r.by_defect), ("month", r.by_month))
               for value, count in pairs]),
+            ("投诉率 complaint rate", ["by", "value", "complaints", "contracts shipped",
+                                       "qty shipped", "per contract", "per 1000"],
+             [[c.by, c.value, str(c.complaints), str(c.contracts), str(c.quantity),
+               "-" if c.per_contract is None else f"{c.per_contract:.2f}",
+               "-" if c.per_thousand is None else f"{c.per_thousand:.2f}"]
+              for c in self.complaint_rates]),
+            ("满意度 satisfaction (1-5)", ["by", "value", "question", "answers", "average"],
+             [[sv.by, sv.value, sv.question, str(sv.answers), f"{sv.average:.2f}"]
+              for sv in self.surveys]),
             *left_out,
         ]  # fmt: skip
 
@@ -528,10 +594,6 @@ def _returns(by: Mapping[str, Counter[str]], valid: int, invalid: int, capa: int
     )
 
 
-def _finals(desk: Desk) -> dict[str, frozenset[str]]:
-    return {kind: engine.final for kind, engine in desk.engines.items()}
-
-
 # --- in Python (any store) ---------------------------------------------------------------------
 
 
@@ -549,9 +611,16 @@ def _dimensions(record: Any) -> Iterable[tuple[str, str]]:
 
 
 def python_report(
-    desk: Desk, since: datetime | None, until: datetime | None, progress: Progress = _nothing
+    tx: Any,
+    engines: Mapping[str, Any],
+    since: datetime | None,
+    until: datetime | None,
+    progress: Progress = _nothing,
 ) -> Report:
-    finals = _finals(desk)
+    """The report from every record and audit event read through ``tx`` (the reference)."""
+    # A survey is recorded, not finished: it has no cycle time or outcome.
+    finals = {kind: engine.final for kind, engine in engines.items() if kind != "survey"}
+    scores: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     counts: Counter[tuple[str, str, str]] = Counter()
     outcomes: Counter[tuple[str, str]] = Counter()
     cycles: dict[str, list[float]] = defaultdict(list)
@@ -560,42 +629,53 @@ def python_report(
     firsts: dict[str, list[float]] = defaultdict(list)
     by: dict[str, Counter[str]] = {n: Counter() for n in ("customer", "product", "defect", "month")}
     valid = invalid = capa = 0
+    shipped: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     failed: list[tuple[str, str]] = []
-    with desk.store.transaction() as tx:
-        if isinstance(tx, Lenient):
-            tx.unreadable = failed
-        for record in tx.query():
-            kind = record.RECORD_KIND
-            try:
-                # Everything that can fail on an odd record, before anything is counted.
-                fig = _figures(record, tx.audit(record.ref), finals.get(kind, ()), since, until)
-            except Exception as exc:  # one odd record must not stop the report
-                failed.append((record.ref, f"{type(exc).__name__}: {exc}"))
-                continue
-            for counted in fig.counts:
-                counts[counted] += 1
-            if fig.returned is not None:
-                customer, product, defect, month, judgement, has_capa = fig.returned
-                by["customer"][customer] += 1
-                by["product"][product] += 1
-                if defect is not None:
-                    by["defect"][defect] += 1
-                by["month"][month] += 1
-                valid += judgement == "valid"
-                invalid += judgement == "invalid"
-                capa += has_capa
-            if fig.first_response is not None:
-                firsts[kind].append(fig.first_response)
-            for stay, hours, left in fig.dwell:
-                slot = dwell[stay]
-                slot[1] += hours
-                slot[0] += left
-            if fig.finished is not None:
-                state, cycle, on_time = fig.finished
-                outcomes[(kind, state)] += 1
-                cycles[kind].append(cycle)
-                if on_time is not None:
-                    timely[kind][0 if on_time else 1] += 1
+    if isinstance(tx, Lenient):
+        tx.unreadable = failed
+    for record in tx.query():
+        kind = record.RECORD_KIND
+        try:
+            # Everything that can fail on an odd record, before anything is counted.
+            fig = _figures(record, tx.audit(record.ref), finals.get(kind, ()), since, until)
+        except Exception as exc:  # one odd record must not stop the report
+            failed.append((record.ref, f"{type(exc).__name__}: {exc}"))
+            continue
+        for counted in fig.counts:
+            counts[counted] += 1
+        if fig.returned is not None:
+            customer, product, defect, month, judgement, has_capa = fig.returned
+            by["customer"][customer] += 1
+            by["product"][product] += 1
+            if defect is not None:
+                by["defect"][defect] += 1
+            by["month"][month] += 1
+            valid += judgement == "valid"
+            invalid += judgement == "invalid"
+            capa += has_capa
+        if fig.first_response is not None:
+            firsts[kind].append(fig.first_response)
+        if kind == "survey" and fig.counts:  # created in the window
+            month = record.created_at.astimezone(UTC).strftime("%Y-%m")
+            for answer in record.answers:
+                for question in (answer.question, "*"):
+                    for key3 in (("month", month, question),
+                                 ("customer", record.customer.id, question)):  # fmt: skip
+                        scores[key3][0] += 1
+                        scores[key3][1] += answer.score
+        for key, contracts, quantity in fig.shipped:
+            shipped[key][0] += contracts
+            shipped[key][1] += quantity
+        for stay, hours, left in fig.dwell:
+            slot = dwell[stay]
+            slot[1] += hours
+            slot[0] += left
+        if fig.finished is not None:
+            state, cycle, on_time = fig.finished
+            outcomes[(kind, state)] += 1
+            cycles[kind].append(cycle)
+            if on_time is not None:
+                timely[kind][0 if on_time else 1] += 1
     _log_failed(failed)
     for step in STEPS:
         progress(step)
@@ -613,6 +693,8 @@ def python_report(
         _returns(by, valid, invalid, capa),
         tuple(failed),
         tuple(_first(k, firsts[k]) for k in sorted(firsts)),
+        _complaint_rates(by, shipped),
+        _survey_averages(scores),
     )
 
 
@@ -628,6 +710,8 @@ class _Figures:
     finished: tuple[str, float, bool | None] | None
     #: hours from creation to the first state change, when it fell in the window
     first_response: float | None = None
+    #: shipments in the window: ((by, value), contracts first shipped, quantity)
+    shipped: list[tuple[tuple[str, str], int, int]] = attrs.field(factory=list)
 
 
 def _figures(
@@ -670,7 +754,53 @@ def _figures(
     moved = next((e for e in events[1:] if e.to_state != e.from_state), None)
     if moved is not None and _in(moved.at, since, until):
         first_response = _hours(events[0].at, moved.at)
-    return _Figures(counts, returned, dwell, finished, first_response)
+    shipped = _shipments(record, events, since, until) if kind == "contract" else []
+    return _Figures(counts, returned, dwell, finished, first_response, shipped)
+
+
+def _shipments(
+    record: Any, events: Sequence[Any], since: datetime | None, until: datetime | None
+) -> list[tuple[tuple[str, str], int, int]]:
+    """What a contract's shipments in the window add to the complaint rate.
+
+    Its lines are followed through the audit trail (the creating document,
+    then each change of ``lines``): each event adds what it shipped; the
+    event of the contract's first shipment (of a product's) counts the
+    contract once for its month and customer (for the product).
+    """
+    lines: dict[int, tuple[str, int]] = {}
+    shipped_before = False
+    products_before: set[str] = set()
+    out: list[tuple[tuple[str, str], int, int]] = []
+    customer = record.customer.id
+    for e in events:
+        now = dict(lines)
+        for change in e.changes:
+            if change.op == "create":
+                now = summaries._lines_of(change.new.get("lines"))
+            elif change.field == "lines" and change.op == "append":
+                now.update(summaries._lines_of(change.new))
+            elif change.field == "lines":
+                now = summaries._lines_of(change.new)
+        inside = _in(e.at, since, until)
+        month = e.at.astimezone(UTC).strftime("%Y-%m")
+        per: Counter[str] = Counter()
+        for no, (product, shipped) in now.items():
+            per[product] += shipped - lines.get(no, (product, 0))[1]
+        total = sum(per.values())
+        first = not shipped_before and any(s for _, s in now.values())
+        if inside and (total or first):
+            out.append((("month", month), int(first), total))
+            out.append((("customer", customer), int(first), total))
+        for product, qty in sorted(per.items()):
+            new_product = product not in products_before and qty > 0
+            if inside and (qty or new_product):
+                out.append((("product", product), int(new_product), qty))
+            if qty > 0:
+                products_before.add(product)
+        shipped_before = shipped_before or first
+        lines = now
+    return out
 
 
 def _log_failed(failed: Sequence[tuple[str, str]]) -> None:
@@ -678,277 +808,230 @@ def _log_failed(failed: Sequence[tuple[str, str]]) -> None:
         log.error("report: left out %s: %s", ref, reason)
 
 
-# --- in SQL ------------------------------------------------------------------------------------
+# --- from the summaries (O(groups)) ----------------------------------------------------------
 
 
-def _utc_text(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+def _day_text(value: datetime | None) -> str | None:
+    """A window end as a UTC day (``YYYY-MM-DD``), when it falls on a UTC midnight."""
+    if value is None:
+        return None
+    utc = value.astimezone(UTC)
+    if utc.hour or utc.minute or utc.second or utc.microsecond:
+        raise _NotWholeDays
+    return utc.date().isoformat()
 
 
-def report_sql(
-    desk: Desk, since: datetime | None, until: datetime | None, exclude: Sequence[str] = ()
-) -> tuple[dict[str, str], dict[str, str | None]]:
-    """The SQL a report runs (one statement per step of :data:`STEPS`) and its parameters.
-
-    Public so a benchmark or a DBA can run and EXPLAIN exactly what a report does.
-    ``exclude``: refs of records to leave out (rows that cannot be read).
-    """
-    from .storage.sql import SqlStore
-
-    store = desk.store
-    assert isinstance(store, SqlStore)
-    pg = store.backend == "postgresql"
-
-    def js(path: str) -> str:  # a text field of the JSON document
-        if pg:
-            return f"(doc::jsonb #>> '{{{path.replace('.', ',')}}}')"
-        return f"json_extract(doc, '$.{path}')"
-
-    def hours(a: str, b: str) -> str:
-        if pg:
-            return f"(EXTRACT(EPOCH FROM ({b}::timestamp - {a}::timestamp)) / 3600.0)"
-        return f"((julianday({b}) - julianday({a})) * 24.0)"
-
-    params = {"since": _utc_text(since), "until": _utc_text(until)}
-    names = [f"x{i}" for i in range(len(exclude))]
-    params.update(zip(names, exclude, strict=True))
-    skip = f" AND ref NOT IN ({', '.join(':' + n for n in names)})" if names else ""
-
-    def window(column: str) -> str:
-        parts = ["1 = 1"]
-        if since is not None:
-            parts.append(f"{column} >= :since")
-        if until is not None:
-            parts.append(f"{column} < :until")
-        return " AND ".join(parts)
-
-    finals = _finals(desk)
-    final_pairs = (
-        " OR ".join(
-            f"(ends.kind = '{k}' AND ends.to_state IN ({', '.join(repr(s) for s in sorted(v))}))"
-            for k, v in sorted(finals.items())
-            if v
-        )
-        or "1 = 0"
-    )
-    created = window("created_at") + skip
-    counts_sql = f"""
-        SELECT 'state' AS d, kind, state AS v, COUNT(*) FROM records WHERE {created}
-        GROUP BY kind, state
-        UNION ALL
-        SELECT 'channel', kind, {js("channel")}, COUNT(*) FROM records
-        WHERE {created} AND {js("channel")} IS NOT NULL GROUP BY kind, {js("channel")}
-        UNION ALL
-        SELECT 'category', kind, {js("customer.category")}, COUNT(*) FROM records
-        WHERE {created} AND {js("customer.category")} IS NOT NULL
-        GROUP BY kind, {js("customer.category")}
-        UNION ALL
-        SELECT 'class', kind, {js("contract_class")}, COUNT(*) FROM records
-        WHERE {created} AND {js("contract_class")} IS NOT NULL
-        GROUP BY kind, {js("contract_class")}
-    """
-    # The last event of each record, with its first: finished records.
-    finished_sql = f"""
-        WITH ends AS (
-            SELECT ref, kind, to_state, at,
-                   MIN(at) OVER (PARTITION BY ref) AS started,
-                   ROW_NUMBER() OVER (PARTITION BY ref ORDER BY version DESC) AS nth
-            FROM audit WHERE 1 = 1{skip}
-        )
-        SELECT ends.kind, ends.to_state, {hours("ends.started", "ends.at")},
-               ends.at, {js("due_at")}
-        FROM ends JOIN records ON records.ref = ends.ref
-        WHERE ends.nth = 1 AND ({final_pairs}) AND {window("ends.at")}
-    """
-    dwell_sql = f"""
-        WITH steps AS (
-            SELECT kind, to_state, at,
-                   LEAD(at) OVER (PARTITION BY ref ORDER BY version) AS next_at,
-                   LEAD(to_state) OVER (PARTITION BY ref ORDER BY version) AS next_state
-            FROM audit WHERE 1 = 1{skip}
-        )
-        SELECT kind, to_state,
-               SUM(CASE WHEN next_state <> to_state THEN 1 ELSE 0 END),
-               SUM({hours("at", "next_at")})
-        FROM steps WHERE next_at IS NOT NULL AND {window("next_at")}
-        GROUP BY kind, to_state
-    """
-    returns_where = f"kind = 'return' AND {created}"
-    returns_sql = f"""
-        SELECT 'customer', customer, COUNT(*) FROM records WHERE {returns_where}
-        GROUP BY customer
-        UNION ALL
-        SELECT 'product', {js("product")}, COUNT(*) FROM records WHERE {returns_where}
-        GROUP BY {js("product")}
-        UNION ALL
-        SELECT 'defect', {js("report.defect_category")}, COUNT(*) FROM records
-        WHERE {returns_where} AND {js("report.defect_category")} IS NOT NULL
-        GROUP BY {js("report.defect_category")}
-        UNION ALL
-        SELECT 'month', SUBSTR(created_at, 1, 7), COUNT(*) FROM records WHERE {returns_where}
-        GROUP BY SUBSTR(created_at, 1, 7)
-        UNION ALL
-        SELECT 'judgement', {js("judgement")}, COUNT(*) FROM records
-        WHERE {returns_where} AND {js("judgement")} IS NOT NULL GROUP BY {js("judgement")}
-        UNION ALL
-        SELECT 'capa', 'opened', COUNT(*) FROM records
-        WHERE {returns_where} AND {js("capa")} IS NOT NULL
-    """
-    # The first event of each record that changed its state (creation excluded).
-    first_sql = f"""
-        WITH moves AS (
-            SELECT ref, kind, version, from_state, to_state, at,
-                   MIN(at) OVER (PARTITION BY ref) AS started
-            FROM audit WHERE 1 = 1{skip}
-        ), firsts AS (
-            SELECT kind, started, at,
-                   ROW_NUMBER() OVER (PARTITION BY ref ORDER BY version) AS nth
-            FROM moves WHERE version > 1 AND to_state <> from_state
-        )
-        SELECT kind, {hours("started", "at")} FROM firsts
-        WHERE nth = 1 AND {window("at")}
-    """
-    statements = dict(
-        zip(STEPS, (counts_sql, finished_sql, dwell_sql, returns_sql, first_sql), strict=True)
-    )
-    return statements, params
+class _NotWholeDays(Exception):
+    pass
 
 
-def sql_report(
-    desk: Desk, since: datetime | None, until: datetime | None, progress: Progress = _nothing
-) -> Report:
-    """The report aggregated in the database.
+def _quantile(buckets: Mapping[str, int], kind: str, make: Callable[..., Any]) -> Any:
+    """Median and p90 (nearest rank) of bucketed times, as the reference computes them."""
+    ordered = sorted((int(b), n) for b, n in buckets.items() if n > 0)
+    total = sum(n for _, n in ordered)
 
-    A stored row the database or the figures cannot take (a damaged
-    document, an odd value planted outside reqmgmt) fails the aggregate as a
-    whole; then the rows are checked one by one and the report is made
-    again without the records that failed, which it lists in ``failed``.
-    """
-    try:
-        return _sql_report(desk, since, until, progress, ())
-    except Exception:
-        failed = _unreadable(desk)
-        if not failed:
-            raise
-    _log_failed(failed)
-    report = _sql_report(desk, since, until, progress, sorted({ref for ref, _ in failed}))
-    return attrs.evolve(report, failed=tuple(failed))
+    def nth(i: int) -> float:  # the i-th value (0-based) in sorted order
+        for bucket, n in ordered:
+            if i < n:
+                return bucket * summaries.BUCKET_HOURS
+            i -= n
+        raise IndexError(i)
+
+    middle = total // 2
+    median = nth(middle) if total % 2 else (nth(middle - 1) + nth(middle)) / 2
+    p90 = nth(max(0, math.ceil(0.9 * total) - 1))
+    return make(kind, total, _round(median), _round(p90))
 
 
-def _unreadable(desk: Desk) -> list[tuple[str, str]]:
-    """The records (and their audit rows) a SQL report cannot take, as (ref, reason)."""
-    import sqlalchemy as sa
-
-    from .serialize import structure
-    from .storage.sql import SqlStore, audit, records
-
-    store = desk.store
-    assert isinstance(store, SqlStore)
-    classes = {cls.RECORD_KIND: cls for cls in _record_kinds()}
-    found: dict[str, str] = {}
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(records.c.ref, records.c.kind, records.c.doc)).all()
-        for ref, kind, doc in rows:
-            try:
-                if store.backend == "postgresql" and "\\u0000" in doc:
-                    raise ValueError("a NUL character (\\u0000), which PostgreSQL's jsonb refuses")
-                structure(json.loads(doc), classes[kind])
-            except Exception as exc:
-                found.setdefault(
-                    ref, f"the stored record cannot be read: {type(exc).__name__}: {exc}"
-                )
-        events = conn.execute(sa.select(audit.c.ref, audit.c.version, audit.c.at)).all()
-        for ref, version, at in events:
-            try:
-                datetime.fromisoformat(at)
-            except Exception as exc:
-                found.setdefault(ref, f"audit event version {version}: time {at!r}: {exc}")
-    return sorted(found.items())
-
-
-def _record_kinds() -> list[type[Any]]:
-    from .model import Contract, Requirement, Return
-
-    return [Requirement, Contract, Return]
-
-
-def _sql_report(
-    desk: Desk,
+def summary_report(
+    rows: Iterable[tuple[str, str, str, str, str, int, int]],
     since: datetime | None,
     until: datetime | None,
-    progress: Progress,
-    exclude: Sequence[str],
 ) -> Report:
-    import sqlalchemy as sa
-
-    from .storage.sql import SqlStore
-
-    store = desk.store
-    assert isinstance(store, SqlStore)
-    statements, params = report_sql(desk, since, until, exclude)
-    results = []
-    with store.engine.connect() as conn:
-        for step, statement in statements.items():
-            results.append(conn.execute(sa.text(statement), params).all())
-            progress(step)
-    count_rows, finished_rows, dwell_rows, return_rows, first_rows = results
-    firsts: dict[str, list[float]] = defaultdict(list)
-    for kind, duration in first_rows:
-        firsts[kind].append(float(duration))
+    """The report from summary rows (metric, month, kind, a, b, n, amount)."""
+    sums: dict[tuple[str, str, str, str, str], list[int]] = {}
+    for metric, month, kind, a, b, n, amount in rows:
+        key = (metric, month, kind, a, b)
+        slot = sums.get(key)
+        if slot is None:
+            sums[key] = [n, amount]
+        else:
+            slot[0] += n
+            slot[1] += amount
+    counts: Counter[tuple[str, str, str]] = Counter()
     outcomes: Counter[tuple[str, str]] = Counter()
-    cycles: dict[str, list[float]] = defaultdict(list)
+    cycles: dict[str, Counter[str]] = defaultdict(Counter)
+    firsts: dict[str, Counter[str]] = defaultdict(Counter)
+    dwell: dict[tuple[str, str], list[int]] = {}
     timely: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for kind, state, duration, at, due in finished_rows:
-        outcomes[(kind, state)] += 1
-        cycles[kind].append(float(duration))
-        if due is not None:
-            late = datetime.fromisoformat(at).replace(tzinfo=UTC) > datetime.fromisoformat(due)
-            timely[kind][1 if late else 0] += 1
     by: dict[str, Counter[str]] = {n: Counter() for n in ("customer", "product", "defect", "month")}
     judged: Counter[str] = Counter()
     capa = 0
-    for name, value, count in return_rows:
-        if name == "judgement":
-            judged[value] += int(count)
-        elif name == "capa":
-            capa = int(count)
-        else:
-            by[name][str(value)] += int(count)
+    shipped: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    scores: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for (metric, month, kind, a, b), (n, amount) in sums.items():
+        if metric == "count":
+            counts[(a, kind, b)] += n
+        elif metric == "returns":
+            if a == "judgement":
+                judged[b] += n
+            elif a == "capa":
+                capa += n
+            else:
+                by[a][b] += n
+                if a == "customer":
+                    by["month"][month] += n
+        elif metric == "outcome":
+            outcomes[(kind, a)] += n
+        elif metric == "cycle":
+            cycles[kind][a] += n
+        elif metric == "ontime":
+            if n:
+                timely[kind][0 if a == "on" else 1] += n
+        elif metric == "dwell":
+            slot = dwell.setdefault((kind, a), [0, 0])
+            slot[0] += n
+            slot[1] += amount
+        elif metric == "first":
+            firsts[kind][a] += n
+        elif metric == "survey":
+            for by_key in (("month", month, a), ("month", month, "*"),
+                           ("customer", b, a), ("customer", b, "*")):  # fmt: skip
+                tally = scores[by_key]
+                tally[0] += n
+                tally[1] += amount
+        elif metric == "shipped":
+            for by_value in (("month", month), ("customer", a)) if not b else (("product", b),):
+                tally = shipped[by_value]
+                tally[0] += n
+                tally[1] += amount
     return Report(
         since,
         until,
+        tuple(Count(d, k, v, n) for (d, k, v), n in sorted(counts.items()) if n),
+        tuple(Count("state", k, v, n) for (k, v), n in sorted(outcomes.items()) if n),
         tuple(
-            sorted(
-                (Count(d, k, str(v), int(n)) for d, k, v, n in count_rows),
-                key=lambda c: (c.dimension, c.kind, c.value),
-            )
+            _quantile(cycles[k], k, CycleTime) for k in sorted(cycles) if any(cycles[k].values())
         ),
-        tuple(Count("state", k, v, n) for (k, v), n in sorted(outcomes.items())),
-        tuple(_cycle(k, cycles[k]) for k in sorted(cycles)),
         tuple(
-            Dwell(k, s, int(n), _round(float(t)), _round(float(t) / int(n)) if n else 0.0)
-            for k, s, n, t in sorted(dwell_rows)
+            Dwell(k, s, n, _round(micros / 3.6e9), _round(micros / 3.6e9 / n) if n else 0.0)
+            for (k, s), (n, micros) in sorted(dwell.items())
         ),
-        tuple(Timeliness(k, a + b, a, b) for k, (a, b) in sorted(timely.items())),
-        _returns(by, judged["valid"], judged["invalid"], capa),
+        tuple(Timeliness(k, a + b, a, b) for k, (a, b) in sorted(timely.items()) if a + b),
+        _returns({k: +v for k, v in by.items()}, judged["valid"], judged["invalid"], capa),
         (),
-        tuple(_first(k, firsts[k]) for k in sorted(firsts)),
+        tuple(
+            _quantile(firsts[k], k, FirstResponse)
+            for k in sorted(firsts)
+            if any(firsts[k].values())
+        ),
+        _complaint_rates(by, shipped),
+        _survey_averages(scores),
+    )
+
+
+def _survey_averages(
+    scores: Mapping[tuple[str, str, str], Sequence[int]],
+) -> tuple[SurveyAverage, ...]:
+    return tuple(
+        SurveyAverage(by, value, question, n, _round(total / n))
+        for (by, value, question), (n, total) in sorted(
+            scores.items(), key=lambda kv: (kv[0][0] != "month", kv[0][1], kv[0][2])
+        )
+        if n
+    )
+
+
+def _complaint_rates(
+    complaints: Mapping[str, Counter[str]], shipped: Mapping[tuple[str, str], Sequence[int]]
+) -> tuple[ComplaintRate, ...]:
+    out = []
+    for by in ("month", "customer", "product"):
+        values = {v for v, n in complaints[by].items() if n}
+        values |= {v for (b, v), (n, q) in shipped.items() if b == by and (n or q)}
+        for value in sorted(values):
+            contracts, quantity = shipped.get((by, value), (0, 0))
+            out.append(ComplaintRate(by, value, complaints[by][value], contracts, quantity))
+    return tuple(out)
+
+
+def _has_summaries(tx: Any) -> bool:
+    return all(
+        hasattr(tx, name)
+        for name in ("stage_summary", "summary", "replace_summary", "compact_summary")
     )
 
 
 def build_report(
-    desk: Desk,
+    store: Any,
+    engines: Mapping[str, Any],
     since: datetime | None = None,
     until: datetime | None = None,
     progress: Progress = _nothing,
 ) -> Report:
-    """The report of ``desk``'s store for the window (see the module docstring).
+    """The report of ``store`` for the window (see the module docstring).
 
-    ``progress`` is called with the name of each of :data:`STEPS` when done.
+    From the summary rows when the store keeps them and the window's ends
+    are UTC midnights (or open): O(groups).  Otherwise computed from the
+    records and audit trails (:func:`recompute`).  ``engines``: the Desk's
+    engines by kind (their final and initial states).  ``progress`` is
+    called with the name of each of :data:`STEPS` when done.
     """
-    from .storage.sql import SqlStore
+    try:
+        first, last = _day_text(since), _day_text(until)
+    except _NotWholeDays:
+        return recompute(store, engines, since, until, progress)
+    with store.transaction() as tx:
+        if not _has_summaries(tx):
+            return python_report(tx, engines, since, until, progress)
+        rows = tx.summary(since=first, until=last)
+    report = summary_report(rows, since, until)
+    for step in STEPS:
+        progress(step)
+    return report
 
-    # sqlhost: report_sql names tables without a prefix; a prefixed store reads record by record.
-    if isinstance(desk.store, SqlStore) and not desk.store.prefix:
-        return sql_report(desk, since, until, progress)
-    return python_report(desk, since, until, progress)
+def recompute(
+    store: Any,
+    engines: Mapping[str, Any],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    progress: Progress = _nothing,
+) -> Report:
+    """The report computed from every record and audit event: O(events).
+
+    The reference the summaries are checked against (the same figures;
+    cycle and first-response percentiles to the summaries' bucket of
+    :data:`reqmgmt.summaries.BUCKET_HOURS`, rounded to the nearest); lists
+    the records it could not read in ``failed``.
+    """
+    with store.transaction() as tx:
+        return python_report(tx, engines, since, until, progress)
+
+
+def rebuild(store: Any, engines: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Recompute the summary rows from the records and audit trails (``report --rebuild``).
+
+    Returns the records left out, as (ref, reason); one transaction.
+    """
+    failed: list[tuple[str, str]] = []
+    with store.transaction() as tx:
+        if not _has_summaries(tx):
+            from .errors import ConfigError
+
+            raise ConfigError("rebuild", f"the store {type(store).__name__} keeps no summaries")
+        if isinstance(tx, Lenient):
+            tx.unreadable = failed
+        tx.replace_summary(summaries.rebuild_rows(tx, engines, failed))
+    _log_failed(failed)
+    return failed
+
+
+def compact(store: Any) -> int:
+    """Sum the summary delta rows into one per key and day (``reqmgmt compact``).
+
+    Returns how many rows there were before (0 on a store that keeps them summed).
+    """
+    with store.transaction() as tx:
+        if not _has_summaries(tx):
+            return 0
+        return int(tx.compact_summary())

@@ -225,6 +225,8 @@ def _samples(db: str, facts: Path) -> dict[str, list[str]]:
         "dispatch": ["dispatch", "--db", db, "--plugin", "reqmgmt.testing:RecordingNotifier"],
         "outbox": ["outbox", "--db", db, "--status", "delivered"],
         "report": ["report", "--db", db],
+        "report --rebuild": ["report", "--rebuild", "--db", db],
+        "compact": ["compact", "--db", db],
         "verify": ["verify", "--db", db],
         "doctor": ["doctor", "--db", db, "--today", "2025-06-02"],
         "messages": ["messages"],
@@ -262,6 +264,8 @@ def test_every_command_prints_one_json_document_with_json(tmp_path: Path, db: st
     head = migrate.HEAD_REVISION
     assert data["db current"] == {"revision": head, "head": head, "current": True}
     assert data["report"]["counts"][0]["kind"] == "requirement"
+    assert data["report --rebuild"] == data["report"]  # the summaries were right
+    assert data["compact"]["rows_before"] > 0
     assert data["demo"]["audit_chains_intact"] is True
     assert data["diagram"]["requirement"].startswith("stateDiagram-v2")
     assert data["verify"]["broken"] == []
@@ -436,7 +440,9 @@ def test_db_upgrade_sql_prints_what_the_upgrade_does(tmp_path: Path, db: str) ->
     shutil.copy(path, by_hand)
     sql = cli("db", "upgrade", db, "--sql", cwd=tmp_path, check=0).stdout
     assert sql.startswith("-- Running upgrade 0001 -> 0002")
-    assert "CREATE TABLE" not in sql
+    # No table made again; 0004 adds the report's summary table (empty offline: docs/reports.md).
+    assert sql.count("CREATE TABLE") == 1
+    assert "CREATE TABLE summary" in sql.partition("-- Running upgrade 0003 -> 0004")[2]
     with sqlite3.connect(by_hand) as conn:
         conn.executescript(sql)
     assert cli("db", "current", db, cwd=tmp_path, check=3)  # --sql changed nothing

@@ -6,12 +6,14 @@ from .base import Context, CreationInput, Engine, Lifecycle, SignoffStep, State,
 from .contract import CONTRACT
 from .requirement import REQUIREMENT
 from .returns import RETURNS
+from .survey import SURVEY
 
 __all__ = [
     "BUILTIN_LIFECYCLES",
     "CONTRACT",
     "REQUIREMENT",
     "RETURNS",
+    "SURVEY",
     "Context",
     "CreationInput",
     "Engine",
@@ -26,4 +28,5 @@ BUILTIN_LIFECYCLES: dict[str, Lifecycle] = {
     REQUIREMENT.kind: REQUIREMENT,
     CONTRACT.kind: CONTRACT,
     RETURNS.kind: RETURNS,
+    SURVEY.kind: SURVEY,
 }

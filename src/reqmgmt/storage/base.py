@@ -8,7 +8,7 @@ none of it is.  Stores know records, not lifecycles.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -26,8 +26,14 @@ __all__ = [
     "RawRow",
     "RowLock",
     "Store",
+    "Summaries",
+    "SummaryRow",
     "Transaction",
 ]
+
+#: One row of the report's summaries: metric, UTC day, kind, a, b, n, amount
+#: (see :mod:`reqmgmt.summaries`).
+SummaryRow = tuple[str, str, str, str, str, int, int]
 
 #: pending: not yet delivered (or to retry); delivered; dead: gave up after retries.
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
@@ -253,6 +259,35 @@ class Lenient(Protocol):
     """
 
     unreadable: list[tuple[str, str]] | None
+
+
+@runtime_checkable
+class Summaries(Protocol):
+    """Optional for a :class:`Transaction`: keep the report's summary rows (issue 15.3).
+
+    Commands stage delta rows (:mod:`reqmgmt.summaries`); the report reads
+    their sums.  A transaction without it makes ``Desk.report()`` compute
+    everything from the records and audit trails (O(events)).
+    """
+
+    def stage_summary(self, rows: Sequence[SummaryRow]) -> None:
+        """Add ``rows`` to the summaries when the transaction commits."""
+        ...
+
+    def summary(
+        self, *, since: str | None = None, until: str | None = None
+    ) -> Sequence[SummaryRow]:
+        """Rows whose UTC day is in ``since <= day < until`` (``YYYY-MM-DD``), the day
+        cut to its month (``YYYY-MM``); several rows may share a key (the reader sums them)."""
+        ...
+
+    def replace_summary(self, rows: Iterable[SummaryRow]) -> None:
+        """Drop every summary row and keep ``rows`` instead (a rebuild)."""
+        ...
+
+    def compact_summary(self) -> int:
+        """Sum the delta rows into one per key and day; how many rows there were before."""
+        ...
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ made when someone reads the outbox.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,8 @@ class MemoryStore:
         # RowLock: a fixed set of locks, one per stripe of refs, so locking leaves
         # nothing behind (a refused command writes nothing, the table never grows).
         self._row_locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
+        # The report's summary rows (issue 15.3): (metric, day, kind, a, b) -> [n, amount]
+        self._summary: dict[tuple[str, str, str, str, str], list[int]] = {}
 
     def transaction(self) -> _MemoryTransaction:
         """A unit of work: committed when the block ends normally, discarded otherwise."""
@@ -65,6 +67,20 @@ class MemoryStore:
 _LOCK_WAIT = 30.0
 #: How many locks the refs share (two refs on one stripe wait for each other).
 _LOCK_STRIPES = 64
+
+
+def _add(
+    kept: dict[tuple[str, str, str, str, str], list[int]], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Add summary rows to the sums kept per (metric, day, kind, a, b)."""
+    for metric, day, kind, a, b, n, amount in rows:
+        key = (metric, day, kind, a, b)
+        slot = kept.get(key)
+        if slot is None:
+            kept[key] = [n, amount]
+        else:
+            slot[0] += n
+            slot[1] += amount
 
 
 #: An outbox entry as the memory store keeps it: the notification's fields in
@@ -121,7 +137,7 @@ def _leased(row: _Row, until: datetime) -> _Row:
 
 
 class _MemoryTransaction:
-    __slots__ = ("_audit", "_drawn", "_held", "_outbox", "_store", "_writes")
+    __slots__ = ("_audit", "_drawn", "_held", "_outbox", "_store", "_summary", "_writes")
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -133,6 +149,7 @@ class _MemoryTransaction:
         # name -> (value before this transaction drew, last value it drew)
         self._drawn: dict[str, tuple[int, int]] | None = None
         self._held: list[threading.Lock] = []
+        self._summary: list[Sequence[Any]] | None = None
 
     def __enter__(self) -> _MemoryTransaction:
         return self
@@ -204,6 +221,35 @@ class _MemoryTransaction:
 
     def append_audit(self, event: AuditEvent) -> None:
         self._audit.append(event)
+
+    # --- the report's summary rows (storage.base.Summaries, issue 15.3) ---------------
+
+    def stage_summary(self, rows: Sequence[Sequence[Any]]) -> None:
+        if self._summary is None:
+            self._summary = list(rows)
+        else:
+            self._summary.extend(rows)
+
+    def summary(
+        self, *, since: str | None = None, until: str | None = None
+    ) -> list[tuple[str, str, str, str, str, int, int]]:
+        with self._store._lock:
+            items = list(self._store._summary.items())
+        return [
+            (metric, day[:7], kind, a, b, n, amount)
+            for (metric, day, kind, a, b), (n, amount) in items
+            if (since is None or day >= since) and (until is None or day < until)
+        ]
+
+    def replace_summary(self, rows: Iterable[Sequence[Any]]) -> None:
+        kept: dict[tuple[str, str, str, str, str], list[int]] = {}
+        _add(kept, rows)
+        with self._store._lock:
+            self._store._summary = kept
+        self._summary = None
+
+    def compact_summary(self) -> int:
+        return 0  # kept summed already
 
     def insert_many(self, records: Sequence[Record], events: Sequence[AuditEvent]) -> None:
         for record in records:
@@ -420,6 +466,8 @@ class _MemoryTransaction:
                     audit[event.ref] = [kept]
                 else:
                     trail.append(kept)
+            if self._summary:
+                _add(store._summary, self._summary)
             outbox = store._outbox
             by_ref = store._outbox_by_ref
             for key, item in self._outbox.items():

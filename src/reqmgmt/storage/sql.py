@@ -20,7 +20,7 @@ import re
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
 from ..model import AuditEvent, Notification, Record, record_classes, text_problem
 from ..serialize import document, remembered, structure, unstructure
-from . import hostunit, migrate
+from . import hostunit, migrate, summary_tables
 from .base import OutboxEntry, RawRow
 
 __all__ = [
@@ -131,7 +131,12 @@ def _core_tables(metadata: sa.MetaData, p: str) -> None:
 
 
 #: Every module's tables; a new table joins with :func:`register_tables`.
-_BUILDERS: list[TableBuilder] = [_core_tables]
+def _summary_tables(metadata: sa.MetaData, p: str) -> None:
+    """The report's summary rows (issue 15.3), defined in their own module."""
+    summary_tables.define(metadata, p)
+
+
+_BUILDERS: list[TableBuilder] = [_core_tables, _summary_tables]
 
 
 def register_tables(builder: TableBuilder) -> TableBuilder:
@@ -164,6 +169,16 @@ records = metadata.tables["records"]
 audit = metadata.tables["audit"]
 outbox = metadata.tables["outbox"]
 sequences = metadata.tables["sequences"]
+summary = metadata.tables["summary"]
+#: The summary table's driver-level statements by (backend, prefix).
+_SUMMARY: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def _summary_sql(backend: str, prefix: str) -> dict[str, str]:
+    texts = _SUMMARY.get((backend, prefix))
+    if texts is None:
+        texts = _SUMMARY[backend, prefix] = summary_tables.statements(backend, prefix)
+    return texts
 
 
 #: The PostgreSQL advisory lock key held while a store checks or creates the schema.
@@ -971,6 +986,38 @@ class _SqlTransaction:
             return 0
         rows = [(n.key, n.ref, _dumps(n)) for n in notifications]
         return self._many("ENQUEUE_MANY", rows)
+
+    # --- the report's summary rows (storage.base.Summaries, issue 15.3) -------------------
+
+    def stage_summary(self, rows: Sequence[Sequence[Any]]) -> None:
+        summary_tables.run_many(
+            self.raw, self.pg, _summary_sql(self.backend, self.sql["PREFIX"])["INSERT"], rows
+        )
+
+    def summary(
+        self, *, since: str | None = None, until: str | None = None
+    ) -> list[tuple[str, str, str, str, str, int, int]]:
+        rows = []
+        for query in summary_tables.select_sums(self._table("summary"), since, until):
+            rows.extend(summary_tables.rows_of(self.conn.execute(query)))
+        return rows
+
+    def replace_summary(self, rows: Iterable[Sequence[Any]]) -> None:
+        texts = _summary_sql(self.backend, self.sql["PREFIX"])
+        self.raw.execute(texts["DELETE_ALL"])
+        batch: list[Sequence[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= 10_000:
+                self.stage_summary(batch)
+                batch = []
+        if batch:
+            self.stage_summary(batch)
+
+    def compact_summary(self) -> int:
+        return summary_tables.compact(
+            self.raw, self.pg, _summary_sql(self.backend, self.sql["PREFIX"])
+        )
 
     def insert_many(self, records: Sequence[Record], events: Sequence[AuditEvent]) -> None:
         # One executemany per table instead of a statement per row (an
