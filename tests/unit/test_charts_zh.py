@@ -24,6 +24,9 @@ pytest.importorskip("matplotlib")
 
 from reqmgmt import reports
 
+# The module-scoped fixture is built once: every test here on one worker of a parallel run.
+pytestmark = pytest.mark.xdist_group("charts_zh")
+
 
 def _font_or_skip() -> str:
     try:
