@@ -156,11 +156,15 @@ def django_models(path: Path, synchronous: str) -> dict[str, Any]:
         def accept(self, actor: str, delivery_plan: str) -> None:
             self.delivery_plan = delivery_plan
 
-        @transition(field=state, source="accepted", target="in_progress", permission=may("production"))
+        @transition(
+            field=state, source="accepted", target="in_progress", permission=may("production")
+        )
         def start(self, actor: str) -> None:
             pass
 
-        @transition(field=state, source="in_progress", target="completed", permission=may("production"))
+        @transition(
+            field=state, source="in_progress", target="completed", permission=may("production")
+        )
         def complete(self, actor: str, note: str) -> None:
             self.note = note
 
@@ -182,7 +186,7 @@ def django_models(path: Path, synchronous: str) -> dict[str, Any]:
 
         class Meta:
             app_label = "peers"
-            constraints = [models.UniqueConstraint(fields=["ref", "version"], name="audit_key")]
+            constraints = (models.UniqueConstraint(fields=["ref", "version"], name="audit_key"),)
 
     class HistoryRequirement(Lifecycle):
         # As if declared in an app "peers" (simple-history names its model's module so).
@@ -322,14 +326,6 @@ def statemachine_version() -> str:
 # --- timing ------------------------------------------------------------------
 
 
-def timed(fn: Callable[[], int]) -> float:
-    """Seconds per command of one call of ``fn`` (which returns the commands it ran)."""
-    gc.collect()
-    start = time.perf_counter()
-    count = fn()
-    return (time.perf_counter() - start) / count
-
-
 class Contenders:
     """Each contender as a callable running ``n`` requirements (commands returned)."""
 
@@ -399,7 +395,9 @@ PERSISTING = ("reqmgmt_sqlite", "django_audit", "django_history")
 IN_MEMORY = ("reqmgmt_memory", "statemachine")
 
 
-def best_of(contenders: Contenders, names: tuple[str, ...], n: int, rounds: int) -> dict[str, float]:
+def best_of(
+    contenders: Contenders, names: tuple[str, ...], n: int, rounds: int
+) -> dict[str, float]:
     """Best µs per command of each contender over interleaved rounds."""
     best = {name: float("inf") for name in names}
     for _ in range(rounds):
@@ -455,9 +453,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (best reported)")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--statemachine-path", action="append", default=[], metavar="DIR",
-                        help="a `pip install --target DIR` of another python-statemachine")  # fmt: skip
+                        help="`pip install --target DIR` of another statemachine")  # fmt: skip
     parser.add_argument("--instructions", action="store_true",
-                        help="valgrind instruction counts per command instead of wall time")  # fmt: skip
+                        help="valgrind instruction counts per command, not wall time")  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="a quick run (n=10, one round)")
     parser.add_argument("--only", choices=[*PERSISTING, *IN_MEMORY], help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
@@ -495,8 +493,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  django-fsm-2 + audit row / reqmgmt:       {audit / ours:5.2f}x  (target >= 3)")
     print(f"  django-fsm-2 + simple-history / reqmgmt:  {history / ours:5.2f}x")
     mem = in_memory["reqmgmt_memory"]
-    print(f"\nIn memory: {memory_n:,} requirements per round, best of {rounds}, "
-          "µs per command (reqmgmt) or per transition (python-statemachine)")
+    print(
+        f"\nIn memory: {memory_n:,} requirements per round, best of {rounds}, "
+        "µs per command (reqmgmt) or per transition (python-statemachine)"
+    )
     print(f"  reqmgmt, memory store (audited)        {mem:9.1f}")
     rows = [(sm_here, in_memory["statemachine"])] + [(o["version"], o["us"]) for o in others]
     for version, us in rows:
@@ -516,12 +516,18 @@ def report_instructions(args: argparse.Namespace, sm_here: str) -> None:
     for path in args.statemachine_path:
         version = statemachine_elsewhere(path, 1, 1)["version"]
         per = per_command_instructions("statemachine", small, large, path)
-        print(f"  statemachine {version:<19} {per / 1e3:9.1f}k  "
-              f"reqmgmt memory / it: {counts['reqmgmt_memory'] / per:5.2f}x")
-    print(f"  django-fsm-2 + audit row / reqmgmt SQLite: "
-          f"{counts['django_audit'] / counts['reqmgmt_sqlite']:5.2f}x")
-    print(f"  reqmgmt memory / python-statemachine {sm_here}: "
-          f"{counts['reqmgmt_memory'] / counts['statemachine']:5.2f}x")
+        print(
+            f"  statemachine {version:<19} {per / 1e3:9.1f}k  "
+            f"reqmgmt memory / it: {counts['reqmgmt_memory'] / per:5.2f}x"
+        )
+    print(
+        f"  django-fsm-2 + audit row / reqmgmt SQLite: "
+        f"{counts['django_audit'] / counts['reqmgmt_sqlite']:5.2f}x"
+    )
+    print(
+        f"  reqmgmt memory / python-statemachine {sm_here}: "
+        f"{counts['reqmgmt_memory'] / counts['statemachine']:5.2f}x"
+    )
 
 
 if __name__ == "__main__":
