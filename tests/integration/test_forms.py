@@ -21,9 +21,6 @@ from reqmgmt.testing import FakeClock
 
 from .formpage import FormPage
 
-# The module-scoped fixture is built once: every test here on one worker of a parallel run.
-pytestmark = pytest.mark.xdist_group("forms")
-
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

@@ -24,9 +24,6 @@ from reqmgmt.forms import FORMS, forms_for
 
 from .formpage import FormPage
 
-# The module-scoped fixture is built once: every test here on one worker of a parallel run.
-pytestmark = pytest.mark.xdist_group("forms_browser")
-
 HEADERS = ["签名人 signed by", "部门 department", "时间 when", "意见 opinion", "结论 decision",
            "签名含义 meaning", "事项 step"]  # fmt: skip
 

@@ -21,9 +21,6 @@ from reqmgmt import Actor, ContractLine, Customer, Desk, Money, NotFound, Valida
 from reqmgmt.serialize import unstructure
 from reqmgmt.testing import FakeClock
 
-# The module-scoped fixture is built once: every test here on one worker of a parallel run.
-pytestmark = pytest.mark.xdist_group("inputs")
-
 CLERK = Actor("clerk", "Clerk", roles={"sales"})
 ENG = Actor("eng", "Engineer", departments={"engineering"})
 GOOD = Customer("HK-001", "Hong Kong Trading Ltd", category="important")

@@ -24,9 +24,6 @@ pytest.importorskip("matplotlib")
 
 from reqmgmt import reports
 
-# The module-scoped fixture is built once: every test here on one worker of a parallel run.
-pytestmark = pytest.mark.xdist_group("charts_zh")
-
 
 def _font_or_skip() -> str:
     try:

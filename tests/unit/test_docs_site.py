@@ -18,9 +18,6 @@ import reqmgmt
 from reqmgmt import make_plugin_manager
 from reqmgmt.lifecycle import BUILTIN_LIFECYCLES
 
-# The module-scoped fixture is built once: every test here on one worker of a parallel run.
-pytestmark = pytest.mark.xdist_group("docs_site")
-
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 

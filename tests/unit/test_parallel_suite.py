@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_suite_runs_on_every_cpu_by_default() -> None:
-    """`pytest` (the README's command) runs on all CPUs, modules marked xdist_group together."""
+    """`pytest` (the README's command) runs on all CPUs, idle workers taking queued tests."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     addopts = config["tool"]["pytest"]["ini_options"]["addopts"]
     assert addopts[addopts.index("-n") + 1] == "auto"
-    assert addopts[addopts.index("--dist") + 1] == "loadgroup"
+    assert addopts[addopts.index("--dist") + 1] == "worksteal"
     extras = config["project"]["optional-dependencies"]
     assert any(dep.startswith("pytest-xdist>=") for dep in extras["test"])
 
