@@ -11,7 +11,9 @@ from hypothesis import HealthCheck, settings
 from reqmgmt import Actor, Customer, Desk
 from reqmgmt.testing import ApprovedSubcontractors, FakeClock, RecordingNotifier
 
-# default: fast, for every local run.  ci: more examples, selected by .ci/run.
+# default: fast, for every local run.  ci: more examples, selected by .ci/run; no
+# example database (a fresh clone has none to replay, and the workers of a
+# parallel run would otherwise all write to one .hypothesis directory).
 settings.register_profile("default", max_examples=30, stateful_step_count=25, deadline=None)
 settings.register_profile(
     "ci",
@@ -19,8 +21,33 @@ settings.register_profile(
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
+    database=None,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+#: The user-property name under which tests/adversarial reports its figures.
+FIGURE = "adversarial figure"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The adversarial figures, from each test's teardown report.
+
+    Reports reach this (main) process from the workers of a parallel run
+    too, so the figures are printed however the suite runs.
+    """
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "teardown"
+        for name, value in report.user_properties
+        if name == FIGURE
+    ]
+    if lines:
+        terminalreporter.section("adversarial figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
 
 CLERK = Actor("clerk", "张伟 Clerk", departments={"shipping"}, roles={"sales"})
 CLERK2 = Actor("clerk2", "Second clerk", departments={"engineering"}, roles={"sales"})

@@ -17,11 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from reqmgmt import Desk
+from tests.conftest import FIGURE
 from tests.integration.conftest import fresh_database
 
 BACKENDS = ("memory", "sqlite", "postgresql")
-#: Figures the adversarial tests report (printed at the end of the run).
-FIGURES: pytest.StashKey[list[str]] = pytest.StashKey()
 
 
 class Stores:
@@ -70,16 +69,13 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
 
 
 @pytest.fixture
-def figures(request: pytest.FixtureRequest) -> list[str]:
-    """Lines for the end-of-run summary (calls tried, refusals, escapes)."""
-    return request.config.stash.setdefault(FIGURES, [])
+def figures(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """Lines for the end-of-run summary (calls tried, refusals, escapes).
 
-
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
-) -> None:
-    lines = config.stash.get(FIGURES, [])
-    if lines:
-        terminalreporter.section("adversarial figures")
-        for line in lines:
-            terminalreporter.write_line(line)
+    Handed on as the test's user properties, which reach the main process
+    when the suite runs on several workers (pytest-xdist); tests/conftest.py
+    prints them at the end of the run.
+    """
+    lines: list[str] = []
+    yield lines
+    request.node.user_properties.extend((FIGURE, line) for line in lines)

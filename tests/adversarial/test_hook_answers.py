@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -205,8 +206,18 @@ class Case:
 
     @property
     def id(self) -> str:
-        text = repr(self.answer) if not isinstance(self.answer, BadRepr) else "BadRepr()"
+        text = _shown(self.answer) if not isinstance(self.answer, BadRepr) else "BadRepr()"
         return f"{self.hook[8:]}-{text[:30]}"
+
+
+def _shown(value: Any) -> str:
+    """``repr`` the same in every process: the workers of a parallel run must collect the
+    same ids, so sets are sorted (string hashes differ per process) and addresses dropped."""
+    if isinstance(value, set | frozenset):
+        return f"{type(value).__name__}({{{', '.join(sorted(map(_shown, value)))}}})"
+    if isinstance(value, list):
+        return f"[{', '.join(map(_shown, value))}]"
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 def _cases() -> list[Case]:

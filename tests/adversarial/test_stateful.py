@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import event as note_event
@@ -1107,10 +1108,18 @@ def test_post_review_states_come_from_the_declarations() -> None:
     assert POST_REVIEW["return"] == {"dispositioned", "capa_open"}
 
 
-def test_no_public_path_around_a_review(stores: Stores, figures: list[str]) -> None:
+#: Each backend's examples are split over this many tests, which a parallel run
+#: (pytest-xdist) spreads over its workers; together they run the profile's max_examples
+#: (random examples either way: no example database in the ci profile).
+SHARDS = 2
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_no_public_path_around_a_review(stores: Stores, figures: list[str], shard: int) -> None:
     """Hostile calls by any mix of people never bypass a review, write on refusal or escape."""
     machine = type("Adversary", (Adversary,), {"stores": stores})
     tally = TALLY[stores.backend] = Tally()
+    examples = -(-settings().max_examples // SHARDS)
     started = time.perf_counter()
     try:
         from hypothesis.stateful import run_state_machine_as_test
@@ -1118,17 +1127,18 @@ def test_no_public_path_around_a_review(stores: Stores, figures: list[str]) -> N
         run_state_machine_as_test(
             machine,
             settings=settings(
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+                max_examples=examples,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
         )
     finally:
         elapsed = time.perf_counter() - started
         line = (
-            f"stateful {stores.backend}: {tally.calls} calls, {tally.successes} succeeded, "
-            f"{sum(tally.refusals.values())} refused "
+            f"stateful {stores.backend} (shard {shard + 1}/{SHARDS}): {tally.calls} calls, "
+            f"{tally.successes} succeeded, {sum(tally.refusals.values())} refused "
             f"({', '.join(f'{k} {v}' for k, v in tally.refusals.most_common())}), "
             f"{tally.escapes} escapes, {elapsed:.1f} s "
-            f"({settings().max_examples} examples x {settings().stateful_step_count} steps)"
+            f"({examples} examples x {settings().stateful_step_count} steps)"
         )
         figures.append(line)
         print(line)
