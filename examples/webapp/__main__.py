@@ -16,13 +16,20 @@ from .people import PEOPLE
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.webapp", description=__doc__)
-    parser.add_argument("--db", default="sqlite:///reqmgmt.db",
-                        help="the database (default: the one `reqmgmt demo` writes)")  # fmt: skip
-    parser.add_argument("--demo", action="store_true",
-                        help="run `reqmgmt demo` into --db first when it does not exist yet")  # fmt: skip
+    parser.add_argument(
+        "--db",
+        default="sqlite:///reqmgmt.db",
+        help="the database (default: the one `reqmgmt demo` writes)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run `reqmgmt demo` into --db first when it does not exist yet",
+    )
     parser.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (0: any free)")
-    parser.add_argument("--check", action="store_true",
-                        help="render every person's inbox once and exit (no server)")  # fmt: skip
+    parser.add_argument(
+        "--check", action="store_true", help="render every person's inbox once and exit (no server)"
+    )
     args = parser.parse_args(argv)
     if args.demo and not _exists(args.db):
         run_demo(args.db, io.StringIO())
@@ -61,7 +68,9 @@ def _check(app: object) -> int:
         if page.status_code != 200:
             print(f"{person.id}: inbox answered {page.status_code}", file=sys.stderr)
             return 1
-        print(f"{person.id}: {page.get_data(as_text=True).count('<tr data-ref=')} record(s) to act on")
+        print(
+            f"{person.id}: {page.get_data(as_text=True).count('<tr data-ref=')} record(s) to act on"
+        )
     return 0
 
 

@@ -101,7 +101,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "new": ("新建", "New"),
     "create": ("创建", "Create"),
     "conflict": (
-        "您打开页面之后, 其他人已修改了这张单据 (您看到的是第 {expected} 版, 现在是第 {actual} 版)。"
+        "您打开页面之后, 其他人已修改了这张单据"
+        " (您看到的是第 {expected} 版, 现在是第 {actual} 版)。"
         "您的操作未执行; 下面是最新状态, 请确认后再操作。",
         "Someone changed this record after you opened the page (you saw version {expected}, "
         "it is now version {actual}). Nothing was done; below is its current state: check it "
@@ -220,18 +221,26 @@ def deadline(desk: Desk, record: Record, now: datetime) -> dict[str, Any] | None
 def inbox_rows(desk: Desk, actor: Actor) -> list[dict[str, Any]]:
     """Every open record with the events ``actor`` may fire on it now, most urgent first."""
     now = desk.now()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for record in desk.query():
         engine = desk.engine(record.RECORD_KIND)
         if record.state in engine.final:
             continue
-        events = [e for e in desk.allowed_events(record.ref, actor=actor) if e not in INTERNAL_EVENTS]
+        events = [
+            e for e in desk.allowed_events(record.ref, actor=actor) if e not in INTERNAL_EVENTS
+        ]
         if not events:
             continue
         labels = [label(engine.transition(record.state, e)) for e in events]
         due = deadline(desk, record, now)
-        rows.append({"record": record, "events": labels, "due": due,
-                     "state": label(engine.labels[record.state])})  # fmt: skip
+        rows.append(
+            {
+                "record": record,
+                "events": labels,
+                "due": due,
+                "state": label(engine.labels[record.state]),
+            }
+        )
     never = datetime.max.replace(tzinfo=now.tzinfo)
     rows.sort(key=lambda r: (r["due"] or {}).get("at") or never)
     return rows
@@ -293,19 +302,25 @@ def actions(desk: Desk, record: Record, actor: Actor) -> dict[str, Any]:
         assert t is not None
         if step is not None and event in (step.sign_event, step.decline_event):
             if signing is None:
-                mine = [d for d in step.missing(record)
-                        if desk.can(record.ref, step.sign_event, actor=actor, department=d)]  # fmt: skip
+                mine = [
+                    d
+                    for d in step.missing(record)
+                    if desk.can(record.ref, step.sign_event, actor=actor, department=d)
+                ]
                 signing = {"departments": mine or list(step.missing(record))}
             continue
         if event in ("amend", "revise"):
             continue  # the amendment form below
         fields: list[Field] = fields_for(desk, record, t, actor, lang())
-        events.append({"event": event, "label": label(t), "note_required": t.note_required,
-                       "fields": fields})  # fmt: skip
+        events.append(
+            {"event": event, "label": label(t), "note_required": t.note_required, "fields": fields}
+        )
     amend = None
     if isinstance(record, Contract) and {"amend", "revise"} & set(allowed):
-        amend = {"terms": [(k, getattr(record, k)) for k in CONTRACT_TERMS],
-                 "lines": [x for x in record.lines if x.kind == "goods"]}  # fmt: skip
+        amend = {
+            "terms": [(k, getattr(record, k)) for k in CONTRACT_TERMS],
+            "lines": [x for x in record.lines if x.kind == "goods"],
+        }
     return {"events": events, "signing": signing, "amend": amend}
 
 
@@ -326,11 +341,13 @@ def fire_event(desk: Desk, record: Record, event: str, actor: Actor) -> Record:
     note = request.form.get("note", "").strip() or None
     if event == "dispose":
         disposition = data.get("disposition")
-        return desk.returns.dispose(record.ref, str(disposition or ""), actor=actor, note=note,
-                                    expected_version=version)  # fmt: skip
+        return desk.returns.dispose(
+            record.ref, str(disposition or ""), actor=actor, note=note, expected_version=version
+        )
     if event == "convert_to_order":
-        return desk.contracts.order_from_quotation(record.ref, actor=actor, note=note,
-                                                   expected_version=version)  # fmt: skip
+        return desk.contracts.order_from_quotation(
+            record.ref, actor=actor, note=note, expected_version=version
+        )
     return desk.fire(record.ref, event, actor=actor, note=note, expected_version=version, **data)
 
 
@@ -350,15 +367,20 @@ def amend_contract(desk: Desk, record: Record, actor: Actor) -> Record:
         if line.kind != "goods":
             lines.append(line)
             continue
-        quantity = whole(f"quantity.{line.line_no}",
-                         form.get(f"quantity.{line.line_no}", "").strip(), where)  # fmt: skip
+        quantity = whole(
+            f"quantity.{line.line_no}", form.get(f"quantity.{line.line_no}", "").strip(), where
+        )
         price = read_money(form, f"unit_price.{line.line_no}", line.unit_price.currency, where)
         lines.append(attrs.evolve(line, quantity=quantity, unit_price=price))
     if tuple(lines) != record.lines:
         changes["lines"] = tuple(lines)
-    return desk.contracts.amend(record.ref, changes, actor=actor,
-                                reason=form.get("reason", "").strip(),
-                                expected_version=expected_version())  # fmt: skip
+    return desk.contracts.amend(
+        record.ref,
+        changes,
+        actor=actor,
+        reason=form.get("reason", "").strip(),
+        expected_version=expected_version(),
+    )
 
 
 def read_money(form: Mapping[str, str], key: str, currency: str, where: str) -> Money:
@@ -373,8 +395,9 @@ def create_record(desk: Desk, kind: str, actor: Actor) -> Record:
     where = f"new {kind}"
     customer = CUSTOMERS.get(form.get("customer", ""))
     if customer is None:
-        raise ValidationError("customer", form.get("customer"), "one of " + ", ".join(CUSTOMERS),
-                              where=where)  # fmt: skip
+        raise ValidationError(
+            "customer", form.get("customer"), "one of " + ", ".join(CUSTOMERS), where=where
+        )
 
     def choice(key: str, allowed: Any, default: str) -> str:
         value = form.get(key, default)
@@ -384,42 +407,52 @@ def create_record(desk: Desk, kind: str, actor: Actor) -> Record:
 
     if kind == "requirement":
         return desk.requirements.receive(
-            customer=customer, description=form.get("description", "").strip(), actor=actor,
+            customer=customer,
+            description=form.get("description", "").strip(),
+            actor=actor,
             channel=choice("channel", list(desk.rules.vocabulary("requirement_channels")), "fax"),
             kind=choice("kind", list(desk.rules.vocabulary("requirement_kinds")), "order"),
             priority=choice("priority", list(REQUIREMENT_PRIORITIES), "normal"),
-        )  # fmt: skip
+        )
     if kind == "contract":
         currency = choice("currency", CURRENCIES, "CNY")
         delivery = form.get("delivery_date", "").strip()
         line = ContractLine(
-            line_no=1, product=form.get("product", "").strip(),
+            line_no=1,
+            product=form.get("product", "").strip(),
             specification=form.get("specification", "").strip(),
             quantity=whole("quantity", form.get("quantity", "").strip(), where),
             unit_price=read_money(form, "unit_price", currency, where),
             delivery_date=date.fromisoformat(delivery) if len(delivery) == 10 else None,
-        )  # fmt: skip
+        )
         flags_allowed = list(desk.rules.vocabulary("contract_flags"))
         flags = form.getlist("flags")
         for flag in flags:
             if flag not in flags_allowed:
-                raise ValidationError("flags", flag, "one of " + ", ".join(flags_allowed),
-                                      where=where)  # fmt: skip
+                raise ValidationError(
+                    "flags", flag, "one of " + ", ".join(flags_allowed), where=where
+                )
         return desk.contracts.draft(
-            customer=customer, lines=[line], currency=currency, actor=actor, flags=flags,
-            document=choice("document", list(desk.rules.vocabulary("contract_documents")),
-                            "contract"),
-            channel=choice("channel", list(desk.rules.vocabulary("contract_channels")),
-                           "domestic"),
+            customer=customer,
+            lines=[line],
+            currency=currency,
+            actor=actor,
+            flags=flags,
+            document=choice(
+                "document", list(desk.rules.vocabulary("contract_documents")), "contract"
+            ),
+            channel=choice("channel", list(desk.rules.vocabulary("contract_channels")), "domestic"),
             payment_terms=form.get("payment_terms", "").strip(),
-        )  # fmt: skip
+        )
     return desk.returns.report(
-        customer=customer, product=form.get("product", "").strip(), actor=actor,
+        customer=customer,
+        product=form.get("product", "").strip(),
+        actor=actor,
         kind=choice("kind", list(RETURN_KINDS), "return"),
         reason_code=choice("reason_code", list(desk.returns.reasons), "quality"),
         reason_text=form.get("reason_text", "").strip(),
         quantity=whole("quantity", form.get("quantity", "1").strip() or "1", where),
-    )  # fmt: skip
+    )
 
 
 # --- the routes -------------------------------------------------------------------------------
@@ -428,8 +461,14 @@ def create_record(desk: Desk, kind: str, actor: Actor) -> Record:
 def _routes(app: Flask, desk: Desk) -> None:
     @app.context_processor
     def helpers() -> dict[str, Any]:
-        return {"say": say, "lang": lang(), "csrf_token": csrf_token, "me": current_actor(),
-                "label": label, "people": PEOPLE}  # fmt: skip
+        return {
+            "say": say,
+            "lang": lang(),
+            "csrf_token": csrf_token,
+            "me": current_actor(),
+            "label": label,
+            "people": PEOPLE,
+        }
 
     def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(**kw: Any) -> Any:
@@ -451,25 +490,33 @@ def _routes(app: Flask, desk: Desk) -> None:
         ref = (request.view_args or {}).get("ref")
         actor = current_actor()
         if ref and actor is not None and not isinstance(err, NotFound):
-            page = record_page(str(ref), actor, error={"message": message, "reasons": reasons,
-                                                       "code": err.code})  # fmt: skip
+            page = record_page(
+                str(ref), actor, error={"message": message, "reasons": reasons, "code": err.code}
+            )
             return page, status
-        return render_template("error.html", message=message, reasons=reasons,
-                               code=err.code), status  # fmt: skip
+        return render_template(
+            "error.html", message=message, reasons=reasons, code=err.code
+        ), status
 
     def record_page(ref: str, actor: Actor, error: dict[str, Any] | None = None) -> str:
         record = desk.get(ref)
         engine = desk.engine(record.RECORD_KIND)
         events = desk.history(ref)
         return render_template(
-            "record.html", record=record, kind=label(engine.lifecycle),
-            state=label(engine.labels[record.state]), position=position(desk, record),
-            details=details(record), history=events, check=desk.verify_history(ref),
-            actions=actions(desk, record, actor), error=error,
+            "record.html",
+            record=record,
+            kind=label(engine.lifecycle),
+            state=label(engine.labels[record.state]),
+            position=position(desk, record),
+            details=details(record),
+            history=events,
+            check=desk.verify_history(ref),
+            actions=actions(desk, record, actor),
+            error=error,
             due=deadline(desk, record, desk.now()),
             forms=[(s.name, s.zh if lang() == "zh" else s.en) for s in forms_for(record, events)],
             signoffs=record.round_signoffs(),
-        )  # fmt: skip
+        )
 
     @app.get("/")
     def home() -> Response:
@@ -518,8 +565,10 @@ def _routes(app: Flask, desk: Desk) -> None:
 
     def done(after: Record) -> Response:
         engine = desk.engine(after.RECORD_KIND)
-        flash(f"{say('done')}: {after.ref} → {label(engine.labels[after.state])} "
-              f"({say('version')} {after.version})")  # fmt: skip
+        flash(
+            f"{say('done')}: {after.ref} → {label(engine.labels[after.state])} "
+            f"({say('version')} {after.version})"
+        )
         return redirect(url_for("record", ref=after.ref))
 
     @app.post("/records/<ref>/events/<event>")
@@ -538,10 +587,13 @@ def _routes(app: Flask, desk: Desk) -> None:
         if decision not in ("approve", "decline"):
             raise ValidationError("decision", decision, "approve or decline", where=f"{ref} sign")
         after = desk.sign(
-            ref, department=request.form.get("department", ""), actor=actor,
-            approve=decision == "approve", opinion=request.form.get("opinion", "").strip(),
+            ref,
+            department=request.form.get("department", ""),
+            actor=actor,
+            approve=decision == "approve",
+            opinion=request.form.get("opinion", "").strip(),
             expected_version=expected_version(),
-        )  # fmt: skip
+        )
         return done(after)
 
     @app.post("/records/<ref>/amend")
@@ -569,11 +621,23 @@ def _routes(app: Flask, desk: Desk) -> None:
         if request.method == "POST":
             created = create_record(desk, kind, actor)
             return done(created)
-        vocab = {n: list(desk.rules.vocabulary(n)) for n in (
-            "requirement_channels", "requirement_kinds", "contract_flags",
-            "contract_documents", "contract_channels")}  # fmt: skip
+        vocab = {
+            n: list(desk.rules.vocabulary(n))
+            for n in (
+                "requirement_channels",
+                "requirement_kinds",
+                "contract_flags",
+                "contract_documents",
+                "contract_channels",
+            )
+        }
         return render_template(
-            "new.html", kind=kind, customers=CUSTOMERS, vocab=vocab,
-            priorities=REQUIREMENT_PRIORITIES, return_kinds=RETURN_KINDS,
-            reasons=desk.returns.reasons, currencies=CURRENCIES,
-        )  # fmt: skip
+            "new.html",
+            kind=kind,
+            customers=CUSTOMERS,
+            vocab=vocab,
+            priorities=REQUIREMENT_PRIORITIES,
+            return_kinds=RETURN_KINDS,
+            reasons=desk.returns.reasons,
+            currencies=CURRENCIES,
+        )

@@ -29,7 +29,9 @@ _AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
 _BOOLS = frozenset({"safety_related", "read_back", "current_rules"})
 _WHOLES = frozenset({"quantity"})
 _DATES = frozenset({"due_on"})
-_LONG_TEXT = frozenset({"findings", "actions", "text", "delivery_plan", "outsourcing", "confirmation"})
+_LONG_TEXT = frozenset(
+    {"findings", "actions", "text", "delivery_plan", "outsourcing", "confirmation"}
+)
 _CHOICES: dict[str, dict[str, tuple[str, str]]] = {
     "novelty": {"new_product": ("新产品", "new product"), "new_process": ("新工艺", "new process")},
     # A goodwill credit is its own event (grant_goodwill).
@@ -51,9 +53,7 @@ class Field:
     help: str = ""
 
 
-def fields_for(
-    desk: Desk, record: Record, t: Transition, actor: Actor, lang: str
-) -> list[Field]:
+def fields_for(desk: Desk, record: Record, t: Transition, actor: Actor, lang: str) -> list[Field]:
     """The inputs of event ``t`` on ``record``, in declaration order."""
     vocabularies = dict(t.vocabularies)
     lifecycle = desk.engine(record.RECORD_KIND).lifecycle
@@ -153,8 +153,9 @@ def money(key: str, raw: str, currency: str, where: str) -> Money:
     if not _AMOUNT.fullmatch(raw):
         raise ValidationError(key, raw, "an amount like 1200 or 1200.50", where=where)
     if currency not in CURRENCIES:
-        raise ValidationError(f"{key}.currency", currency, "one of " + ", ".join(CURRENCIES),
-                              where=where)  # fmt: skip
+        raise ValidationError(
+            f"{key}.currency", currency, "one of " + ", ".join(CURRENCIES), where=where
+        )
     return Money(raw, currency)
 
 

@@ -34,8 +34,9 @@ PEOPLE: dict[str, Actor] = {
 CUSTOMERS: dict[str, Customer] = {
     c.id: c
     for c in (
-        Customer("HK-001", "香港客户 Hong Kong Trading Ltd", category="important",
-                 flags={"foreign"}),  # fmt: skip
+        Customer(
+            "HK-001", "香港客户 Hong Kong Trading Ltd", category="important", flags={"foreign"}
+        ),
         Customer("C-100", "华南五金 South China Hardware"),
         Customer("C-200", "新客户 New Customer Co.", flags={"new"}),
     )
