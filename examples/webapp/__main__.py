@@ -12,6 +12,7 @@ from reqmgmt.demo import run_demo
 
 from .app import create_app, open_desk
 from .people import PEOPLE
+from .serve import PooledServer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     with desk:
         if args.check:
             return _check(app)
-        app.run(host="127.0.0.1", port=args.port, threaded=True)
+        server = PooledServer("127.0.0.1", args.port, app)
+        print(f"reqmgmt web app on http://127.0.0.1:{server.server_port}/ (Ctrl-C stops it)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 
