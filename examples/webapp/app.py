@@ -51,6 +51,7 @@ from reqmgmt.model import CONTRACT_TERMS, REQUIREMENT_PRIORITIES, RETURN_KINDS
 from .fields import CURRENCIES, Field, fields_for, read_fields, whole
 from .people import CUSTOMERS, PEOPLE, ExampleErp
 
+# --8<-- [start:status]
 #: The HTTP status of each kind of library error (the first match counts).
 STATUS: tuple[tuple[type[ReqMgmtError], int], ...] = (
     (NotFound, 404),
@@ -62,6 +63,7 @@ STATUS: tuple[tuple[type[ReqMgmtError], int], ...] = (
     (StoreUnavailable, 503),
     (HookError, 502),  # a plugin of the host failed
 )
+# --8<-- [end:status]
 #: Events fired as part of a larger command, never from a button of their own.
 INTERNAL_EVENTS = frozenset({"replace_goods"})
 LANGUAGES = ("zh", "en")
@@ -85,6 +87,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "hours": ("小时", "h"),
     "version": ("版本", "version"),
     "position": ("流程位置", "Where it is"),
+    "ways": ("从这里可以到", "Ways on from here"),
     "history": ("历史记录", "History"),
     "verified": ("审计链完整", "Audit chain intact"),
     "broken": ("审计链损坏", "Audit chain BROKEN"),
@@ -122,6 +125,7 @@ WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+# --8<-- [start:open]
 def open_desk(url: str) -> Desk:
     """The app's Desk on the database at ``url``; the one place to change to share an engine.
 
@@ -146,6 +150,7 @@ def create_app(desk: Desk, *, secret_key: str | bytes | None = None) -> Flask:
     app.extensions["reqmgmt.desk"] = desk
     _routes(app, desk)
     return app
+# --8<-- [end:open]
 
 
 # --- the person, the language, the CSRF token --------------------------------------------
@@ -173,11 +178,13 @@ def csrf_token() -> str:
     return token
 
 
+# --8<-- [start:csrf]
 def check_csrf() -> None:
     """Every POST carries the session's token (a 400 otherwise, nothing done)."""
     sent = request.form.get("csrf", "")
     if not hmac.compare_digest(sent.encode(), csrf_token().encode()):
         abort(400, "the form's CSRF token is missing or stale: reload the page")
+# --8<-- [end:csrf]
 
 
 def current_actor() -> Actor | None:
@@ -185,10 +192,12 @@ def current_actor() -> Actor | None:
     return PEOPLE.get(str(session.get("person", "")))
 
 
+# --8<-- [start:version]
 def expected_version() -> int:
     """The version the page showed (every command form carries it)."""
     raw = request.form.get("expected_version", "")
     return whole("expected_version", raw.strip(), "form")
+# --8<-- [end:version]
 
 
 def label(obj: Any) -> str:
@@ -218,6 +227,7 @@ def deadline(desk: Desk, record: Record, now: datetime) -> dict[str, Any] | None
     return {"at": due, "overdue": overdue, "hours": round(span / timedelta(hours=1), 1)}
 
 
+# --8<-- [start:inbox]
 def inbox_rows(desk: Desk, actor: Actor) -> list[dict[str, Any]]:
     """Every open record with the events ``actor`` may fire on it now, most urgent first."""
     now = desk.now()
@@ -244,6 +254,7 @@ def inbox_rows(desk: Desk, actor: Actor) -> list[dict[str, Any]]:
     never = datetime.max.replace(tzinfo=now.tzinfo)
     rows.sort(key=lambda r: (r["due"] or {}).get("at") or never)
     return rows
+# --8<-- [end:inbox]
 
 
 def position(desk: Desk, record: Record) -> dict[str, Any]:
@@ -262,9 +273,15 @@ def position(desk: Desk, record: Record) -> dict[str, Any]:
         "    classDef current fill:#ffd54f,stroke:#e65100,stroke-width:3px\n"
         f"    class {record.state} current\n"
     )
+    dests = {
+        t.dest
+        for e in engine.events_from(record.state)
+        if (t := engine.transition(record.state, e))
+    }
     return {
         "states": [(s.name, label(s), s.final) for s in lifecycle.states],
         "current": record.state,
+        "next": dests,
         "ways": ways,
         "mermaid": diagram,
     }
@@ -327,6 +344,7 @@ def actions(desk: Desk, record: Record, actor: Actor) -> dict[str, Any]:
 # --- writing --------------------------------------------------------------------------------
 
 
+# --8<-- [start:fire]
 def fire_event(desk: Desk, record: Record, event: str, actor: Actor) -> Record:
     """Fire ``event`` (allow-listed by the record's lifecycle) with the form's typed data."""
     engine = desk.engine(record.RECORD_KIND)
@@ -349,6 +367,7 @@ def fire_event(desk: Desk, record: Record, event: str, actor: Actor) -> Record:
             record.ref, actor=actor, note=note, expected_version=version
         )
     return desk.fire(record.ref, event, actor=actor, note=note, expected_version=version, **data)
+# --8<-- [end:fire]
 
 
 def amend_contract(desk: Desk, record: Record, actor: Actor) -> Record:
@@ -481,6 +500,7 @@ def _routes(app: Flask, desk: Desk) -> None:
         wrapper.__name__ = view.__name__
         return wrapper
 
+    # --8<-- [start:refused]
     @app.errorhandler(ReqMgmtError)
     def refused(err: ReqMgmtError) -> tuple[str, int]:
         status = next((code for kind, code in STATUS if isinstance(err, kind)), 500)
@@ -497,6 +517,7 @@ def _routes(app: Flask, desk: Desk) -> None:
         return render_template(
             "error.html", message=message, reasons=reasons, code=err.code
         ), status
+    # --8<-- [end:refused]
 
     def record_page(ref: str, actor: Actor, error: dict[str, Any] | None = None) -> str:
         record = desk.get(ref)
@@ -578,6 +599,7 @@ def _routes(app: Flask, desk: Desk) -> None:
         assert actor is not None
         return done(fire_event(desk, desk.get(ref), event, actor))
 
+    # --8<-- [start:sign]
     @app.post("/records/<ref>/sign")
     @signed_in
     def sign(ref: str) -> Response:
@@ -595,6 +617,7 @@ def _routes(app: Flask, desk: Desk) -> None:
             expected_version=expected_version(),
         )
         return done(after)
+    # --8<-- [end:sign]
 
     @app.post("/records/<ref>/amend")
     @signed_in

@@ -80,6 +80,9 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
+DOC_CLIP = {"x": 0, "y": 0, "width": 1100, "height": 640}
+
+
 class Person:
     """One person's browser context, signed in through the person picker."""
 
@@ -94,10 +97,19 @@ class Person:
             self.shot("login")
         self.press(f"button[value='{person}']", to="/inbox")
 
-    def shot(self, name: str, page: Any = None) -> None:
-        """A full-page screenshot, numbered in the order taken."""
+    def shot(self, name: str, page: Any = None, *, doc: bool = False) -> None:
+        """A full-page screenshot, numbered in the order taken.
+
+        ``doc``: one of the pictures of docs/embedding.md; with
+        ``REQMGMT_DOCS_SHOTS=docs/img/webapp`` the test refreshes them (the top of the page
+        only, to keep them small).
+        """
+        page = page or self.page
         number = len(list(self.shots.glob("*.png"))) + 1
-        (page or self.page).screenshot(path=self.shots / f"{number:02d}-{name}.png", full_page=True)
+        page.screenshot(path=self.shots / f"{number:02d}-{name}.png", full_page=True)
+        folder = os.environ.get("REQMGMT_DOCS_SHOTS")
+        if doc and folder:
+            page.screenshot(path=Path(folder) / f"{name}.png", clip=DOC_CLIP)
 
     def open(self, ref: str, page: Any = None) -> Any:
         """Open ``ref`` from the inbox (it must be listed there) or directly."""
@@ -194,7 +206,7 @@ def test_the_team_works_requirements_contracts_and_returns_in_a_browser(
 
     # --- the clerk receives a requirement and starts its evaluation -----------------------
     clerk = who("zhang.wei")
-    clerk.shot("inbox-clerk")
+    clerk.shot("inbox-clerk", doc=True)
     clerk.page.click("a[href='/new/requirement']")
     clerk.page.fill("textarea[name=description]", "冲压支架 5,000 pcs / brackets, zinc plated")
     clerk.page.select_option("select[name=priority]", "high")
@@ -211,6 +223,7 @@ def test_the_team_works_requirements_contracts_and_returns_in_a_browser(
     engineer = who("li.na")
     engineer.shot("inbox-engineering")
     engineer.open(ref)
+    engineer.shot("record-sign-off", doc=True)
     engineer.sign("engineering", "现有模具可做 existing die")
     assert "engineering" in engineer.page.locator("#signoffs").inner_text()
 
@@ -222,7 +235,7 @@ def test_the_team_works_requirements_contracts_and_returns_in_a_browser(
     materials.shot("signed-materials", first)
     materials.sign("materials", "again from the stale tab", page=second, status=409)
     alert = second.locator("[role=alert]").inner_text()
-    materials.shot("stale-tab-conflict", second)
+    materials.shot("stale-tab-conflict", second, doc=True)
     assert "Someone changed this record" in alert
     assert second.locator("#version").inner_text() == first.locator("#version").inner_text()
     assert "materials" in second.locator("#signoffs").inner_text()  # the fresh state
@@ -298,7 +311,7 @@ def test_the_team_works_requirements_contracts_and_returns_in_a_browser(
     manager.page.wait_for_url(f"**/records/{contract}")
     approved = BUILTIN_LIFECYCLES["contract"].state("approved").zh
     assert manager.page.locator("#state").inner_text() == approved
-    manager.shot("contract-in-chinese")
+    manager.shot("contract-in-chinese", doc=True)
 
     # --- a return: reported, received, judged valid, disposed -----------------------------
     sales.page.goto(f"{app_url}/new/return")
@@ -334,6 +347,9 @@ def test_the_team_works_requirements_contracts_and_returns_in_a_browser(
     assert qm.state() == "dispositioned"
     assert "Audit chain intact" in qm.page.locator("#verification").inner_text()
     qm.shot("return-disposed")
+    director = who("xu.qd")  # the demo's late CAPA: overdue on the working calendar
+    assert director.page.locator("#inbox .overdue").count() >= 1
+    director.shot("inbox-overdue", doc=True)
     for person in people.values():
         person.close()
     assert len(list(shots.glob("*.png"))) >= 20
