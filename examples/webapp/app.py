@@ -48,7 +48,7 @@ from reqmgmt import (
 from reqmgmt.forms import forms_for
 from reqmgmt.model import CONTRACT_TERMS, REQUIREMENT_PRIORITIES, RETURN_KINDS
 
-from .fields import CURRENCIES, Field, fields_for, read_fields, whole
+from .fields import CURRENCIES, Field, day, fields_for, money, read_fields, whole
 from .people import CUSTOMERS, PEOPLE, ExampleErp
 
 # --8<-- [start:status]
@@ -150,6 +150,8 @@ def create_app(desk: Desk, *, secret_key: str | bytes | None = None) -> Flask:
     app.extensions["reqmgmt.desk"] = desk
     _routes(app, desk)
     return app
+
+
 # --8<-- [end:open]
 
 
@@ -184,6 +186,8 @@ def check_csrf() -> None:
     sent = request.form.get("csrf", "")
     if not hmac.compare_digest(sent.encode(), csrf_token().encode()):
         abort(400, "the form's CSRF token is missing or stale: reload the page")
+
+
 # --8<-- [end:csrf]
 
 
@@ -197,6 +201,8 @@ def expected_version() -> int:
     """The version the page showed (every command form carries it)."""
     raw = request.form.get("expected_version", "")
     return whole("expected_version", raw.strip(), "form")
+
+
 # --8<-- [end:version]
 
 
@@ -254,6 +260,8 @@ def inbox_rows(desk: Desk, actor: Actor) -> list[dict[str, Any]]:
     never = datetime.max.replace(tzinfo=now.tzinfo)
     rows.sort(key=lambda r: (r["due"] or {}).get("at") or never)
     return rows
+
+
 # --8<-- [end:inbox]
 
 
@@ -367,6 +375,8 @@ def fire_event(desk: Desk, record: Record, event: str, actor: Actor) -> Record:
             record.ref, actor=actor, note=note, expected_version=version
         )
     return desk.fire(record.ref, event, actor=actor, note=note, expected_version=version, **data)
+
+
 # --8<-- [end:fire]
 
 
@@ -403,8 +413,7 @@ def amend_contract(desk: Desk, record: Record, actor: Actor) -> Record:
 
 
 def read_money(form: Mapping[str, str], key: str, currency: str, where: str) -> Money:
-    from .fields import money
-
+    """The amount field ``key`` in ``currency``."""
     return money(key, form.get(key, "").strip(), currency, where)
 
 
@@ -442,7 +451,7 @@ def create_record(desk: Desk, kind: str, actor: Actor) -> Record:
             specification=form.get("specification", "").strip(),
             quantity=whole("quantity", form.get("quantity", "").strip(), where),
             unit_price=read_money(form, "unit_price", currency, where),
-            delivery_date=date.fromisoformat(delivery) if len(delivery) == 10 else None,
+            delivery_date=day("delivery_date", delivery, where) if delivery else None,
         )
         flags_allowed = list(desk.rules.vocabulary("contract_flags"))
         flags = form.getlist("flags")
@@ -517,6 +526,7 @@ def _routes(app: Flask, desk: Desk) -> None:
         return render_template(
             "error.html", message=message, reasons=reasons, code=err.code
         ), status
+
     # --8<-- [end:refused]
 
     def record_page(ref: str, actor: Actor, error: dict[str, Any] | None = None) -> str:
@@ -617,6 +627,7 @@ def _routes(app: Flask, desk: Desk) -> None:
             expected_version=expected_version(),
         )
         return done(after)
+
     # --8<-- [end:sign]
 
     @app.post("/records/<ref>/amend")

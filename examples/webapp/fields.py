@@ -130,12 +130,7 @@ def read_value(f: Field, raw: str, currency: str, where: str) -> object:
     if f.widget == "whole":
         return whole(f.key, raw, where)
     if f.widget == "date":
-        try:
-            if len(raw) != 10:
-                raise ValueError(raw)
-            return date.fromisoformat(raw)
-        except ValueError:
-            raise ValidationError(f.key, raw, "a date YYYY-MM-DD", where=where) from None
+        return day(f.key, raw, where)
     if f.widget == "money":
         return money(f.key, raw, currency, where)
     return raw
@@ -146,6 +141,16 @@ def whole(key: str, raw: str, where: str) -> int:
     if not _WHOLE.fullmatch(raw):
         raise ValidationError(key, raw, "a whole number written in digits", where=where)
     return int(raw)
+
+
+def day(key: str, raw: str, where: str) -> date:
+    """A date written YYYY-MM-DD."""
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError(key, raw, "a date YYYY-MM-DD", where=where) from None
 
 
 def money(key: str, raw: str, currency: str, where: str) -> Money:

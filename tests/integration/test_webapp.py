@@ -166,6 +166,25 @@ def test_a_version_that_is_no_whole_number_is_a_422(client: Any, desk: Desk, ver
     assert desk.get(record.ref).version == record.version
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("delivery_date", "2026-13-45"), ("delivery_date", "soon"), ("quantity", "1e6"),
+     ("unit_price", "10.001"), ("currency", "XBT"), ("flags", "vip"), ("customer", "C-999")],
+)  # fmt: skip
+def test_a_hostile_intake_form_is_a_422_and_creates_nothing(
+    client: Any, desk: Desk, field: str, value: str
+) -> None:
+    """Each field of the new-contract form is converted or refused, never a 500."""
+    token = sign_in(client, "zhou.min")
+    form = {"csrf": token, "customer": "C-200", "product": "支架", "quantity": "100",
+            "unit_price": "10", "currency": "CNY", "delivery_date": "2027-01-15"}  # fmt: skip
+    assert client.post("/new/contract", data=form).status_code == 302  # the valid one
+    answer = client.post("/new/contract", data={**form, field: value})
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    assert field in answer.get_data(as_text=True)
+    assert len(desk.query(kind="contract")) == 1
+
+
 def test_reasons_come_in_the_persons_language(client: Any, desk: Desk) -> None:
     """The toggle (or Accept-Language) chooses zh: the library's Chinese reasons."""
     record = evaluating(desk)
