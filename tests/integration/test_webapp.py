@@ -209,10 +209,16 @@ def test_the_language_toggle_only_redirects_inside_the_app(client: Any) -> None:
 
 
 def test_the_example_runs_as_a_module_without_serving(tmp_path: Path) -> None:
-    """`python -m examples.webapp --demo --check`: the demo's database, every inbox, exit 0."""
+    """docs/embedding.md's command with `--check`: the demo's database, every inbox, exit 0."""
+    page = (ROOT / "docs" / "embedding.md").read_text(encoding="utf-8")
+    commands = re.search(r"## The reference web app.*?```sh\n(.*?)```", page, re.S)
+    assert commands, "docs/embedding.md lost the commands that start the web app"
+    install, run = commands.group(1).strip().splitlines()
+    assert "pip install -e '.[webapp]'" in install
+    assert run.split()[0] == ".venv/bin/python"
     db = tmp_path / "reqmgmt.db"
     done = subprocess.run(
-        [sys.executable, "-m", "examples.webapp", "--demo", "--check", "--db", f"sqlite:///{db}"],
+        [sys.executable, *run.split()[1:], "--check", "--db", f"sqlite:///{db}"],
         capture_output=True,
         text=True,
         timeout=180,
