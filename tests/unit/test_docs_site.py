@@ -168,3 +168,19 @@ def test_stale_or_missing_charts_are_found(gen_charts: ModuleType, tmp_path: Pat
     assert "complaints_by_month.png is missing" in problems
     (tmp_path / "charts.json").unlink()
     assert gen_charts.problems(tmp_path) == [f"{tmp_path / 'charts.json'} is missing"]
+
+
+def test_embedding_page_shows_the_tested_apps_code_and_pictures(site: Path) -> None:
+    """docs/embedding.md includes the web app's and the Django host's code from their files."""
+    import html as htmllib
+
+    shown = page(site, "embedding")
+    text = htmllib.unescape(re.sub(r"<[^>]+>", "", shown))
+    assert "def open_desk(url: str) -> Desk:" in text
+    assert "class ReqmgmtConfig(AppConfig):" in text
+    assert "def refused(request: HttpRequest, err: ReqMgmtError) -> JsonResponse:" in text
+    assert "--8<--" not in text
+    pictures = re.findall(r'src="([^"]*img/webapp/[^"]+\.png)"', shown)
+    assert len(pictures) >= 4
+    for src in pictures:
+        assert (site / "embedding" / src).resolve().is_file(), src

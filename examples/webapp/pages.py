@@ -1,0 +1,147 @@
+"""What the pages show: the inbox, a record's position, fields and forms."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import attrs
+
+from reqmgmt import Actor, Contract, Desk, Money, Record
+from reqmgmt.diagram import mermaid
+from reqmgmt.model import CONTRACT_TERMS
+
+from .fields import Field, fields_for
+from .words import label, lang
+
+#: Events fired as part of a larger command, never from a button of their own.
+INTERNAL_EVENTS = frozenset({"replace_goods"})
+
+
+# --- reading: deadlines, rows, the diagram ------------------------------------------------
+
+
+def deadline(desk: Desk, record: Record, now: datetime) -> dict[str, Any] | None:
+    """The next deadline of ``record`` with the working time left or overdue."""
+    if record.paused_since is not None:
+        return {"paused": True}
+    due = record.step_due_at or record.due_at
+    if due is None:
+        return None
+    overdue = due <= now
+    span = desk.calendar.working_time(*((due, now) if overdue else (now, due)))
+    return {"at": due, "overdue": overdue, "hours": round(span / timedelta(hours=1), 1)}
+
+
+# --8<-- [start:inbox]
+def inbox_rows(desk: Desk, actor: Actor) -> list[dict[str, Any]]:
+    """Every open record with the events ``actor`` may fire on it now, most urgent first."""
+    now = desk.now()
+    rows: list[dict[str, Any]] = []
+    for record in desk.query():
+        engine = desk.engine(record.RECORD_KIND)
+        if record.state in engine.final:
+            continue
+        events = [
+            e for e in desk.allowed_events(record.ref, actor=actor) if e not in INTERNAL_EVENTS
+        ]
+        if not events:
+            continue
+        labels = [label(engine.transition(record.state, e)) for e in events]
+        due = deadline(desk, record, now)
+        rows.append(
+            {
+                "record": record,
+                "events": labels,
+                "due": due,
+                "state": label(engine.labels[record.state]),
+            }
+        )
+    never = datetime.max.replace(tzinfo=now.tzinfo)
+    rows.sort(key=lambda r: (r["due"] or {}).get("at") or never)
+    return rows
+
+
+# --8<-- [end:inbox]
+
+
+def position(desk: Desk, record: Record) -> dict[str, Any]:
+    """The lifecycle's states with the current one marked, its ways out, and the
+    Mermaid diagram (reqmgmt.diagram) with the current state highlighted."""
+    engine = desk.engine(record.RECORD_KIND)
+    lifecycle = engine.lifecycle
+    ways = []
+    for event in engine.events_from(record.state):
+        t = engine.transition(record.state, event)
+        if t is not None and event not in INTERNAL_EVENTS:
+            ways.append((label(t), label(engine.labels[t.dest])))
+    diagram = mermaid(lifecycle) + (
+        "    classDef current fill:#ffd54f,stroke:#e65100,stroke-width:3px\n"
+        f"    class {record.state} current\n"
+    )
+    dests = {
+        t.dest
+        for e in engine.events_from(record.state)
+        if (t := engine.transition(record.state, e))
+    }
+    return {
+        "states": [(s.name, label(s), s.final) for s in lifecycle.states],
+        "current": record.state,
+        "next": dests,
+        "ways": ways,
+        "mermaid": diagram,
+    }
+
+
+def details(record: Record) -> list[tuple[str, str]]:
+    """The record's own fields worth a line each (text, numbers, money, dates)."""
+    skip = {"ref", "state", "version", "signoffs", "lines", "rules_version", "paused_seconds"}
+    out = []
+    for a in attrs.fields(type(record)):
+        value = getattr(record, a.name)
+        if a.name in skip or value in (None, "", (), frozenset()):
+            continue
+        if isinstance(value, datetime):
+            value = f"{value:%Y-%m-%d %H:%M} UTC"
+        elif hasattr(value, "name") and hasattr(value, "id"):  # a customer snapshot
+            value = f"{value.name} ({value.id})"
+        elif isinstance(value, frozenset):
+            value = ", ".join(sorted(map(str, value)))
+        elif not isinstance(value, str | int | date | Money):
+            continue
+        out.append((a.name, str(value)))
+    return out
+
+
+def actions(desk: Desk, record: Record, actor: Actor) -> dict[str, Any]:
+    """The forms of the record page: one per allowed event, the sign-off, the amendment."""
+    engine = desk.engine(record.RECORD_KIND)
+    allowed = [e for e in desk.allowed_events(record.ref, actor=actor) if e not in INTERNAL_EVENTS]
+    step = engine.lifecycle.signoff_step(record.state)
+    signing = None
+    events: list[dict[str, Any]] = []
+    for event in allowed:
+        t = engine.transition(record.state, event)
+        assert t is not None
+        if step is not None and event in (step.sign_event, step.decline_event):
+            if signing is None:
+                mine = [
+                    d
+                    for d in step.missing(record)
+                    if desk.can(record.ref, step.sign_event, actor=actor, department=d)
+                ]
+                signing = {"departments": mine or list(step.missing(record))}
+            continue
+        if event in ("amend", "revise"):
+            continue  # the amendment form below
+        fields: list[Field] = fields_for(desk, record, t, actor, lang())
+        events.append(
+            {"event": event, "label": label(t), "note_required": t.note_required, "fields": fields}
+        )
+    amend = None
+    if isinstance(record, Contract) and {"amend", "revise"} & set(allowed):
+        amend = {
+            "terms": [(k, getattr(record, k)) for k in CONTRACT_TERMS],
+            "lines": [x for x in record.lines if x.kind == "goods"],
+        }
+    return {"events": events, "signing": signing, "amend": amend}
