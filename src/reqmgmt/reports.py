@@ -990,6 +990,7 @@ def build_report(
         progress(step)
     return report
 
+
 def recompute(
     store: Any,
     engines: Mapping[str, Any],
