@@ -287,3 +287,27 @@ def test_threads_take_turns_at_the_write_lock_in_arrival_order(
     assert "database is locked" in str(failed[0])
     assert not queue._busy
     assert len(queue._waiting) == 0
+
+
+def test_a_thread_that_ends_gives_its_connection_back(tmp_path: Path) -> None:
+    """A server with a thread per request (``flask run``) must not use up the pool.
+
+    Each thread keeps its own SQLite connection while it lives; when it ends,
+    the connection goes back.  Before, the 16th thread waited for the pool
+    (5 + 10 overflow) and failed after its timeout (found by the web app's
+    browser test).
+    """
+    import threading
+
+    with Desk.open(f"sqlite:///{tmp_path / 'threads.db'}") as desk:
+        store = desk.store
+        assert isinstance(store, SqlStore)
+        refs: list[str] = []
+        for _ in range(20):
+            worker = threading.Thread(target=lambda: refs.append(receive(desk)))
+            worker.start()
+            worker.join(timeout=60)
+            assert not worker.is_alive()
+            assert store.engine.pool.checkedout() <= 1  # type: ignore[attr-defined]
+        assert len(refs) == 20
+        assert len(desk.query()) == 20

@@ -19,6 +19,7 @@ import json
 import re
 import sqlite3
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -574,7 +575,9 @@ class SqlStore:
         self._cache: dict[str, tuple[Record, tuple[Any, ...]]] = {}
         #: ref -> (record document, its newest audit hash): see _SqlTransaction.last_hash.
         self._heads: dict[str, tuple[str, str]] = {}
-        self._held: list[Connection] = []
+        #: Each thread's connection, given back by a finalizer when the thread ends
+        #: (its thread-local keeper dies with it) or by close().
+        self._held: list[weakref.finalize[Any, Any]] = []
         self._held_lock = threading.Lock()
         #: SQLite: this process's threads take turns at the write lock.
         self._writers = _WriterQueue()
@@ -709,18 +712,31 @@ class SqlStore:
             conn = self.engine.connect()
             self._local.conn = conn
             self._local.raw = conn.connection.driver_connection
+            # A server that starts a thread per request must not use up the
+            # pool: the keeper lives in this thread's locals, so when the
+            # thread ends it is collected and the connection goes back.
+            keeper = _Keeper()
+            self._local.keeper = keeper
+            given_back = weakref.finalize(keeper, conn.close)
             with self._held_lock:
-                self._held.append(conn)
+                self._held = [f for f in self._held if f.alive]
+                self._held.append(given_back)
         return conn
 
     def close(self) -> None:
         """Release the connections (the host's engine is left as it is)."""
         with self._held_lock:
             held, self._held = self._held, []
-        for conn in held:
-            conn.close()
+        for given_back in held:
+            given_back()  # closes the connection once (a no-op if its thread gave it back)
         if self.owns_engine:
             self.engine.dispose()
+
+
+class _Keeper:
+    """A thread-local token whose collection (the thread ended) gives its connection back."""
+
+    __slots__ = ("__weakref__",)
 
 
 def _end_autobegun(conn: Connection) -> None:
