@@ -36,3 +36,16 @@ def test_the_demo_shows_the_design_hold_and_the_import_flow(tmp_path: Path) -> N
     assert held
     assert "samples approved" in held.group(2)
     assert f"{held.group(1)}: 需求导入 the customer disagreed once (another round)" in text
+
+
+def test_the_demo_shows_the_complaint_rate_and_the_surveys(tmp_path: Path) -> None:
+    """Issue 14 point 13 in the demo's printed report: 投诉率 and 满意度 on its SQLite file."""
+    out = io.StringIO()
+    assert run_demo(f"sqlite:///{tmp_path / 'reqmgmt.db'}", out) == 0
+    text = out.getvalue()
+    rate = text[text.index("投诉率 complaint rate") :]
+    # three complaints on the one contract shipped (30,000 pcs) in the demo's month
+    assert re.search(r"customer\s+C-100\s+3\s+1\s+30000\s+3\.00\s+0\.10", rate), rate[:600]
+    assert re.search(r"product\s+冲压支架 ZJ-12 stamped bracket\s+2\s+1\s+30000", rate)
+    surveys = text[text.index("满意度 satisfaction") :]
+    assert re.search(r"customer\s+HK-001\s+\*\s+3\s+4\.67", surveys), surveys[:600]
