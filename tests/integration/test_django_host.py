@@ -138,7 +138,7 @@ def test_a_django_host_takes_in_and_reviews_a_requirement(project: Path) -> None
     with sqlite3.connect(project) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "auth_user" in tables
-    assert "records" in tables
+    assert "rq_records" in tables  # reqmgmt's tables carry the prefix rq_
 
 
 def test_views_need_a_logged_in_user_and_a_csrf_token(project: Path) -> None:

@@ -362,7 +362,9 @@ def test_a_broken_vocabulary_is_a_config_error_naming_the_place(
 
 
 def test_an_unknown_vocabulary_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="no vocabulary 'colours'; vocabularies: contract_"):
+    with pytest.raises(
+        ConfigError, match="no vocabulary 'colours'; vocabularies: approvers, contract_"
+    ):
         default_rules().vocabulary("colours")
 
 
