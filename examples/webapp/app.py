@@ -17,6 +17,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Flask,
@@ -28,6 +29,7 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from reqmgmt import (
@@ -51,7 +53,7 @@ from .commands import amend_contract, create_record, expected_version, fire_even
 from .fields import CURRENCIES
 from .pages import actions, deadline, details, inbox_rows, position
 from .people import CUSTOMERS, PEOPLE, ExampleErp
-from .words import LANGUAGES, label, lang, say
+from .words import LANGUAGES, WORDS, label, lang, say
 
 # --8<-- [start:status]
 #: The HTTP status of each kind of library error (the first match counts).
@@ -121,6 +123,21 @@ def check_csrf() -> None:
 # --8<-- [end:csrf]
 
 
+def _local_path(target: str) -> bool:
+    """``target`` is a path on this site: printable ASCII, one leading ``/``, no scheme or host.
+
+    Browsers drop tabs and newlines in a URL and read ``\\`` as ``/``, so
+    ``/\t/evil.example`` would leave the site: anything but printable ASCII
+    is refused before the parse.
+    """
+    if not target.startswith("/") or not target.isascii() or not target.isprintable():
+        return False
+    if target.startswith("//") or "\\" in target:
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
 def current_actor() -> Actor | None:
     """The person signed in (an id of :data:`PEOPLE`), or ``None``."""
     return PEOPLE.get(str(session.get("person", "")))
@@ -168,15 +185,26 @@ def _routes(app: Flask, desk: Desk) -> None:
         ref = (request.view_args or {}).get("ref")
         actor = current_actor()
         if ref and actor is not None and not isinstance(err, NotFound):
-            page = record_page(
-                str(ref), actor, error={"message": message, "reasons": reasons, "code": err.code}
-            )
-            return page, status
+            try:  # the record's page with the refusal on it, if the record can be shown
+                shown = {"message": message, "reasons": reasons, "code": err.code}
+                return record_page(str(ref), actor, error=shown), status
+            except ReqMgmtError:  # no such record, the store unavailable: the plain page
+                pass
         return render_template(
             "error.html", message=message, reasons=reasons, code=err.code
         ), status
 
     # --8<-- [end:refused]
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> tuple[str, int]:
+        """Werkzeug's own refusals (400, 404, 405, 413) on the app's page, in the person's
+        language."""
+        status = err.code or 500
+        word = f"http_{status}" if f"http_{status}" in WORDS else "http_other"
+        return render_template(
+            "error.html", message=say(word), reasons=[], code=f"http {status}"
+        ), status
 
     def record_page(ref: str, actor: Actor, error: dict[str, Any] | None = None) -> str:
         record = desk.get(ref)
@@ -225,8 +253,7 @@ def _routes(app: Flask, desk: Desk) -> None:
             abort(404)
         session["lang"] = code
         back = request.args.get("next", "")
-        safe = back.startswith("/") and not back.startswith("//") and "\\" not in back
-        return redirect(back if safe else url_for("home"))
+        return redirect(back if _local_path(back) else url_for("home"))
 
     @app.get("/inbox")
     @signed_in

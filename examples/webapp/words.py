@@ -63,6 +63,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "unit_price": ("单价", "unit price"),
     "quantity": ("数量", "quantity"),
     "delivery_date": ("交货日期", "delivery date"),
+    "http_400": (
+        "请求无效 (表单令牌缺失或已过期? 请刷新页面)",
+        "Bad request (a missing or stale form token? reload the page)",
+    ),
+    "http_404": ("找不到该页面或单据", "No such page or record"),
+    "http_405": ("此地址不接受这种请求", "This address does not take that request"),
+    "http_413": ("提交的内容太大", "What was sent is too large"),
+    "http_other": ("请求未能处理", "The request could not be handled"),
 }
 
 

@@ -202,10 +202,39 @@ def test_reasons_come_in_the_persons_language(client: Any, desk: Desk) -> None:
 
 def test_the_language_toggle_only_redirects_inside_the_app(client: Any) -> None:
     """An open redirect through ?next= is refused."""
-    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example",  # browsers drop the tab: //evil.example
+        "/\r\n/x",  # a header split: was a 500
+        "/\u00e9/x",
+    ):
         answer = client.get("/lang/en", query_string={"next": target})
-        assert answer.headers["Location"] == "/"
+        assert answer.status_code == 302, target
+        assert answer.headers["Location"] == "/", target
+    assert client.get("/lang/en", query_string={"next": "/inbox"}).headers["Location"] == "/inbox"
     assert client.get("/lang/fr").status_code == 404
+
+
+def test_a_refusal_on_a_record_that_does_not_exist_is_not_a_500(client: Any) -> None:
+    """The error page falls back to the plain page when the record cannot be drawn."""
+    csrf = sign_in(client, "li.na")
+    answer = client.post(
+        "/records/NO-SUCH-REF/sign",
+        data={"csrf": csrf, "expected_version": "x", "decision": "maybe"},
+    )
+    assert answer.status_code in (404, 422), answer.status_code
+
+
+def test_werkzeug_refusals_use_the_app_page_in_the_person_language(client: Any) -> None:
+    sign_in(client, "li.na", lang="zh")
+    answer = client.get("/no/such/page")
+    assert answer.status_code == 404
+    assert "找不到该页面或单据" in answer.get_data(as_text=True)
+    answer = client.get("/logout")  # a POST route
+    assert answer.status_code == 405
+    assert "此地址不接受这种请求" in answer.get_data(as_text=True)
 
 
 def test_the_example_runs_as_a_module_without_serving(tmp_path: Path) -> None:
