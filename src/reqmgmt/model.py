@@ -1463,7 +1463,8 @@ class SurveyAnswer:
 
     @score.validator
     def _score(self, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value not in SURVEY_SCORES:
+        # type() is int: a subclass (or bool) could compare equal to a score and store another.
+        if type(value) is not int or value not in SURVEY_SCORES:
             raise ValidationError(
                 f"answers[{self.question!r}]",
                 value,

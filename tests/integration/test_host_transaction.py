@@ -181,6 +181,47 @@ def test_a_host_savepoint_rolled_back_drops_its_commands_and_their_steps(host: H
     assert host.desk.verify_history(ref)
 
 
+def test_a_host_savepoint_taken_before_the_unit_and_rolled_back_drops_everything(
+    host: Host,
+) -> None:
+    """The host's savepoint predates the unit: all its commands go, and nothing is observed."""
+    with host.engine.begin() as conn:
+        conn.execute(ORDERS.insert().values(id=1, requirement="kept"))
+        savepoint = conn.begin_nested()
+        with host.desk.unit_of_work(connection=conn):
+            ref = receive(host.desk)
+            host.desk.fire(ref, "clarify", actor=CLERK, note="?")
+        savepoint.rollback()
+    assert host.counts() == {**NOTHING, "orders": 1}
+    assert host.heard() == ([], [])
+
+
+def test_a_command_from_another_thread_is_refused_inside_a_unit(host: Host) -> None:
+    """asyncio.to_thread copies the context (and the open unit) into a worker thread: refused."""
+    import contextvars
+    import threading
+
+    errors: list[BaseException] = []
+    with host.engine.begin() as conn, host.desk.unit_of_work(connection=conn):
+        ref = receive(host.desk)
+        context = contextvars.copy_context()
+
+        def worker() -> None:
+            try:
+                context.run(host.desk.fire, ref, "clarify", actor=CLERK, note="?")
+            except BaseException as exc:  # handed to the test thread
+                errors.append(exc)
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1
+    assert isinstance(errors[0], ConfigError)
+    assert "another thread" in str(errors[0])
+    assert host.desk.get(ref).version == 1
+    assert host.desk.verify_history(ref)
+
+
 def test_commands_outside_a_unit_run_in_their_own_transactions(host: Host) -> None:
     ref = receive(host.desk)
     host.desk.fire(ref, "clarify", actor=CLERK, note="?")
@@ -302,3 +343,20 @@ def test_the_prefixed_migrations_make_exactly_the_prefixed_tables(tmp_path: Path
         context = MigrationContext.configure(conn, opts={"version_table": "rq_alembic_version"})
         assert compare_metadata(context, build_metadata("rq_")) == []
     engine.dispose()
+
+
+def test_a_host_engine_in_autocommit_is_refused(tmp_path: Path) -> None:
+    """Each statement its own transaction would leave a refused import half written."""
+    for n, engine in enumerate(
+        (
+            sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}", isolation_level="AUTOCOMMIT"),
+            sa.create_engine(f"sqlite:///{tmp_path / 'b.db'}").execution_options(
+                isolation_level="AUTOCOMMIT"
+            ),
+        )
+    ):
+        with pytest.raises(ConfigError, match="isolation_level 'AUTOCOMMIT'"):
+            Desk.open(engine=engine, table_prefix="rq_")
+        with engine.connect() as conn:
+            assert sa.inspect(conn).get_table_names() == [], n  # nothing created
+        engine.dispose()

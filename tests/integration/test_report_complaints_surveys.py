@@ -134,6 +134,15 @@ def test_a_survey_is_an_audited_record(desk: Desk) -> None:
     assert desk.verify_history(s.ref)
 
 
+class _Sly(int):
+    """An int that says it equals any score (an adversary's value)."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = int.__hash__
+
+
 def _count(desk: Desk) -> int:
     return len(desk.query(kind="survey"))
 
@@ -147,6 +156,7 @@ def _count(desk: Desk) -> int:
         ({"answers": {"quality": True}}, ValidationError, "from 1 to 5"),
         ({"answers": {"quality": "5"}}, ValidationError, "from 1 to 5"),
         ({"answers": {"quality": 4.5}}, ValidationError, "from 1 to 5"),
+        ({"answers": {"quality": _Sly(99)}}, ValidationError, "from 1 to 5"),
         ({"answers": {}}, ValidationError, "1 to 50 answers"),
         ({"answers": [("quality", 3)]}, ValidationError, "survey_questions"),
         ({"answers": {"quality": 3}, "score": 5}, ValidationError, "no 'score'"),

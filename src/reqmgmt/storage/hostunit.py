@@ -24,6 +24,7 @@ between units (the waiting units are kept in a weak mapping).
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -63,6 +64,9 @@ class HostUnit:
         self.connection = connection
         self.state = "open"
         self._pending: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        #: The thread that opened the unit: the host's connection is not shared
+        #: with others (asyncio.to_thread copies the context, not the connection's safety).
+        self.thread = threading.get_ident()
         #: Savepoints open on the connection (innermost last): how much was queued then.
         self._marks: list[int] = []
 
@@ -87,6 +91,13 @@ def current(store: object) -> HostUnit | None:
     """The unit open on ``store`` in this context, or ``None``."""
     for unit in _OPEN.get():
         if unit.store is store:
+            if unit.thread != threading.get_ident() and unit.state == "open":
+                raise ConfigError(
+                    "unit_of_work",
+                    "a command from another thread than the one that opened the unit "
+                    "(asyncio.to_thread, an executor): the host's connection serves one "
+                    "thread; run the commands in the unit's thread, or open a unit there",
+                )
             return unit
     return None
 
@@ -231,3 +242,7 @@ def _rolling_back_to(connection: Connection, _name: str, _context: object) -> No
     for unit in _WAITING.get(connection, ()):
         if unit._marks:
             del unit._pending[unit._marks.pop() :]
+        else:
+            # A savepoint the host took before the unit opened: every command of
+            # the unit ran inside it and is gone, and so is what waited for them.
+            unit._pending.clear()

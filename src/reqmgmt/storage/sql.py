@@ -563,6 +563,19 @@ class SqlStore:
                     f"engine {engine.url.render_as_string(hide_password=True)}",
                     "supported: sqlite and postgresql (psycopg) engines",
                 )
+            # execution_options(isolation_level=...), or create_engine(isolation_level=...)
+            level = engine.get_execution_options().get("isolation_level") or getattr(
+                engine.dialect, "_on_connect_isolation_level", None
+            )
+            if level is not None and str(level).upper() not in _ISOLATION_LEVELS:
+                # AUTOCOMMIT would make each statement of a command its own
+                # transaction: a refused import would stay half written.
+                raise ConfigError(
+                    f"engine {engine.url.render_as_string(hide_password=True)}",
+                    f"isolation_level {level!r}: reqmgmt's commands need transactions; "
+                    "use READ COMMITTED (PostgreSQL's default) or SERIALIZABLE, or give "
+                    "reqmgmt an engine of its own",
+                )
             self.url = engine.url.render_as_string(hide_password=True)
             self.engine = engine
         self.backend = self.engine.dialect.name
@@ -760,6 +773,12 @@ def _begin_sqlite(conn: Connection) -> None:
         raw = conn.connection.driver_connection
         if not raw.in_transaction:  # type: ignore[union-attr]
             raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+
+#: The host engine's isolation levels a store accepts (not AUTOCOMMIT).
+_ISOLATION_LEVELS = frozenset(
+    {"READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE", "READ UNCOMMITTED"}
+)
 
 
 class _SqlTransaction:
