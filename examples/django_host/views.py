@@ -120,11 +120,20 @@ def fire(request: HttpRequest, ref: str, event: str) -> JsonResponse:
 @require_POST
 def receive(request: HttpRequest) -> JsonResponse:
     """A requirement taken in: ``{"customer_id", "customer_name", "description"}``."""
-    body = json.loads(request.body or b"{}")
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "the body is not JSON", "code": "json"}, status=400)
+    keys = ("customer_id", "customer_name", "description")
+    if not isinstance(body, dict) or not all(type(body.get(k)) is str for k in keys):
+        return JsonResponse(
+            {"error": "a JSON object with the strings " + ", ".join(keys), "code": "fields"},
+            status=422,
+        )
     try:
         created = desk().requirements.receive(
-            customer=Customer(str(body.get("customer_id", "")), str(body.get("customer_name", ""))),
-            description=str(body.get("description", "")),
+            customer=Customer(body["customer_id"], body["customer_name"]),
+            description=body["description"],
             actor=actor(request),
         )
         return JsonResponse(shown(created.ref, actor(request)), status=201)

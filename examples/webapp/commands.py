@@ -66,7 +66,9 @@ def amend_contract(desk: Desk, record: Record, actor: Actor) -> Record:
     form = request.form
     changes: dict[str, Any] = {}
     for key in CONTRACT_TERMS:
-        value = form.get(key, "").strip()
+        if key not in form:  # a term the form did not send is kept, not blanked
+            continue
+        value = form[key].strip()
         if value != getattr(record, key):
             changes[key] = value
     lines = []

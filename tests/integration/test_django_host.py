@@ -149,3 +149,20 @@ def test_views_need_a_logged_in_user_and_a_csrf_token(project: Path) -> None:
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user("clerk2", "sales"))
     assert post(strict, "/requirements", {}).status_code == 403
+
+
+def test_a_body_that_is_not_the_object_asked_for_is_400_or_422(project: Path) -> None:
+    """Not JSON: 400; a list, or fields that are not strings: 422, and nothing created."""
+    from examples.django_host.apps import desk
+
+    before = len(desk().query(kind="requirement"))
+    clerk = client_for(user("json-clerk", "sales"))
+    garbage = clerk.post("/requirements", data=b"{nope", content_type="application/json")
+    assert garbage.status_code == 400
+    for body in (
+        [1, 2],
+        {"customer_id": {"a": 1}, "customer_name": "x", "description": "y"},
+        {"customer_id": "C-1", "customer_name": "x"},
+    ):
+        assert post(clerk, "/requirements", body).status_code == 422, body
+    assert len(desk().query(kind="requirement")) == before

@@ -267,3 +267,24 @@ def test_the_example_runs_as_a_module_without_serving(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "reqmgmt demo" in missing.stderr
+
+
+def test_an_amendment_keeps_the_terms_the_form_did_not_send(client: Any, desk: Desk) -> None:
+    """A term missing from the POST (an old page, a script) is kept, not blanked."""
+    token = sign_in(client, "zhang.wei")
+    made = client.post(
+        "/new/contract",
+        data={"csrf": token, "customer": "C-100", "product": "p", "quantity": "5",
+              "unit_price": "10", "payment_terms": "30 days net"},
+    )  # fmt: skip
+    assert made.status_code == 302, made.get_data(as_text=True)[:300]
+    ref = made.headers["Location"].rsplit("/", 1)[-1]
+    answer = client.post(
+        f"/records/{ref}/amend",
+        data={"csrf": token, "expected_version": "1", "quantity.1": "7", "unit_price.1": "10",
+              "reason": "more pieces"},
+    )  # fmt: skip
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:300]
+    contract = desk.get(ref)
+    assert contract.payment_terms == "30 days net"  # type: ignore[attr-defined]
+    assert contract.lines[0].quantity == 7  # type: ignore[attr-defined]
