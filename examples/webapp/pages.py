@@ -16,6 +16,9 @@ from .words import label, lang
 
 #: Events fired as part of a larger command, never from a button of their own.
 INTERNAL_EVENTS = frozenset({"replace_goods"})
+#: Events anyone of the company may fire on any open record (a remark 备注, a requirement
+#: identified): they alone do not put a record in a person's inbox.
+ANYONE_EVENTS = frozenset({"remark", "identify"})
 
 
 # --- reading: deadlines, rows, the diagram ------------------------------------------------
@@ -45,7 +48,7 @@ def inbox_rows(desk: Desk, actor: Actor) -> list[dict[str, Any]]:
         events = [
             e for e in desk.allowed_events(record.ref, actor=actor) if e not in INTERNAL_EVENTS
         ]
-        if not events:
+        if not events or set(events) <= ANYONE_EVENTS:
             continue
         labels = [label(engine.transition(record.state, e)) for e in events]
         due = deadline(desk, record, now)

@@ -22,6 +22,9 @@ THREADS = 4
 class _OneRequestPerConnection(WSGIRequestHandler):
     # No keep-alive: a browser's idle connection never holds a worker thread.
     protocol_version = "HTTP/1.0"
+    # A client that sends half a request and waits is dropped after this many
+    # seconds, so a few idle sockets cannot hold every worker.
+    timeout = 10
 
 
 class PooledServer(BaseWSGIServer):

@@ -288,3 +288,15 @@ def test_an_amendment_keeps_the_terms_the_form_did_not_send(client: Any, desk: D
     contract = desk.get(ref)
     assert contract.payment_terms == "30 days net"  # type: ignore[attr-defined]
     assert contract.lines[0].quantity == 7  # type: ignore[attr-defined]
+
+
+def test_a_record_where_one_can_only_remark_is_not_in_the_inbox(client: Any, desk: Desk) -> None:
+    """Anyone may remark on (or identify a requirement of) any open record; that alone
+    puts nothing in a person's inbox: the VP has no part in a fresh intake."""
+    clerk = PEOPLE["zhang.wei"]
+    fresh = desk.requirements.receive(customer=CUSTOMERS["C-100"], description="支架", actor=clerk)
+    sign_in(client, "chen.vp")
+    assert set(desk.allowed_events(fresh.ref, actor=PEOPLE["chen.vp"])) <= {"remark", "identify"}
+    assert fresh.ref not in client.get("/inbox").get_data(as_text=True)
+    sign_in(client, "zhang.wei")
+    assert fresh.ref in client.get("/inbox").get_data(as_text=True)
