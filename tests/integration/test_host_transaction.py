@@ -285,7 +285,8 @@ def test_the_table_prefix_keeps_reqmgmt_beside_the_hosts_own_tables(
 
 
 @pytest.mark.parametrize(
-    "prefix", ["RQ_", "rq-", "1rq", "rq_; drop table x", "r" * 21, " rq", "rq\n", 5]
+    "prefix",
+    ["RQ_", "rq-", "1rq", "rq_; drop table x", "r" * 21, " rq", "rq\n", 5, "sqlite_rq_"],
 )
 def test_a_table_prefix_outside_the_allow_list_is_refused(prefix: Any, tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'erp.db'}")

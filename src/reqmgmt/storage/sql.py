@@ -63,12 +63,15 @@ TableBuilder = Callable[[sa.MetaData, str], None]
 
 def check_prefix(prefix: object) -> str:
     """``prefix`` if it is an allowed table prefix ("" or :data:`_PREFIX`), else ConfigError."""
-    if prefix == "" or (isinstance(prefix, str) and _PREFIX.fullmatch(prefix)):
+    if prefix == "" or (
+        isinstance(prefix, str) and _PREFIX.fullmatch(prefix) and not prefix.startswith("sqlite_")
+    ):
         return prefix
     raise ConfigError(
         f"table_prefix {prefix!r}",
         "a prefix is lower-case ASCII letters, digits and '_', starting with a letter, "
-        "at most 20 characters (e.g. 'rq_'), or '' for none",
+        "at most 20 characters, not 'sqlite_...' (SQLite keeps those names), e.g. 'rq_'; "
+        "or '' for none",
     )
 
 
