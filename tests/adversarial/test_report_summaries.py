@@ -94,7 +94,11 @@ def test_the_summary_report_equals_the_full_computation(stores: Stores) -> None:
     machine = type("SummaryAdversary", (SummaryAdversary,), {"stores": stores})
     run_state_machine_as_test(
         machine,
+        # Every step recomputes the whole report from the audit trail: half the
+        # profile's examples (ci: 100 x 50 steps per backend) keep CI in its budget
+        # (the PostgreSQL case took 445 s of a 15-minute run at the full 200).
         settings=settings(
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+            max_examples=-(-settings().max_examples // 2),
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
