@@ -176,22 +176,7 @@ def create_many(
     note: str | None = None,
     batch_size: int = 500,
 ) -> list[str]:
-    """Create many records (an import), ``batch_size`` per transaction; return their refs.
-
-    Each row holds the creation inputs :meth:`create` takes (nothing the
-    engine sets: an import never carries states, sign-offs or review
-    rounds; every record starts in its initial state).  Every row is
-    checked before any number is drawn.  Every record gets its
-    number, its creating audit event and its notifications exactly as if
-    created one by one, but a batch is one transaction.  A bad row raises
-    :class:`ImportFailed` (the row's index, the cause, the refs already
-    committed): nothing of its batch is written, the batches before it
-    stay, and the import can resume after them.  Observers
-    (``reqmgmt_after_transition``) run after each batch commits;
-    notifications wait in the outbox for :meth:`dispatch`.  Verbs' extras
-    (a requirement's deadline from the rules) are not applied: give such
-    fields in the rows.
-    """
+    """Create many records (an import): :meth:`reqmgmt.Desk.create_many`, which says how."""
     require_actor(actor)
     if batch_size < 1:
         raise ValidationError("batch_size", batch_size, "a positive number", where="import")

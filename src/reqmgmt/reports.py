@@ -49,7 +49,7 @@ import attrs
 from attrs import frozen
 
 from . import summaries
-from .storage.base import Lenient
+from .storage.base import Lenient, add_summary_rows
 
 log = logging.getLogger("reqmgmt")
 
@@ -850,14 +850,7 @@ def summary_report(
 ) -> Report:
     """The report from summary rows (metric, month, kind, a, b, n, amount)."""
     sums: dict[tuple[str, str, str, str, str], list[int]] = {}
-    for metric, month, kind, a, b, n, amount in rows:
-        key = (metric, month, kind, a, b)
-        slot = sums.get(key)
-        if slot is None:
-            sums[key] = [n, amount]
-        else:
-            slot[0] += n
-            slot[1] += amount
+    add_summary_rows(sums, rows)
     counts: Counter[tuple[str, str, str]] = Counter()
     outcomes: Counter[tuple[str, str]] = Counter()
     cycles: dict[str, Counter[str]] = defaultdict(Counter)

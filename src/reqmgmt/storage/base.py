@@ -35,6 +35,22 @@ __all__ = [
 #: (see :mod:`reqmgmt.summaries`).
 SummaryRow = tuple[str, str, str, str, str, int, int]
 
+
+def add_summary_rows(
+    sums: dict[tuple[str, str, str, str, str], list[int]], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Add summary rows (metric, day or month, kind, a, b, n, amount) to ``sums``,
+    kept per (metric, day or month, kind, a, b) as ``[n, amount]``."""
+    for metric, day, kind, a, b, n, amount in rows:
+        key = (metric, day, kind, a, b)
+        slot = sums.get(key)
+        if slot is None:
+            sums[key] = [n, amount]
+        else:
+            slot[0] += n
+            slot[1] += amount
+
+
 #: pending: not yet delivered (or to retry); delivered; dead: gave up after retries.
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
 

@@ -26,7 +26,7 @@ from ..audit import canonical, from_canonical
 from ..errors import ConflictError, StoreUnavailable
 from ..model import AuditEvent, Notification, Record
 from ..serialize import unstructure
-from .base import OutboxEntry, RawRow
+from .base import OutboxEntry, RawRow, add_summary_rows
 
 __all__ = ["MemoryStore"]
 
@@ -67,20 +67,6 @@ class MemoryStore:
 _LOCK_WAIT = 30.0
 #: How many locks the refs share (two refs on one stripe wait for each other).
 _LOCK_STRIPES = 64
-
-
-def _add(
-    kept: dict[tuple[str, str, str, str, str], list[int]], rows: Iterable[Sequence[Any]]
-) -> None:
-    """Add summary rows to the sums kept per (metric, day, kind, a, b)."""
-    for metric, day, kind, a, b, n, amount in rows:
-        key = (metric, day, kind, a, b)
-        slot = kept.get(key)
-        if slot is None:
-            kept[key] = [n, amount]
-        else:
-            slot[0] += n
-            slot[1] += amount
 
 
 #: An outbox entry as the memory store keeps it: the notification's fields in
@@ -243,7 +229,7 @@ class _MemoryTransaction:
 
     def replace_summary(self, rows: Iterable[Sequence[Any]]) -> None:
         kept: dict[tuple[str, str, str, str, str], list[int]] = {}
-        _add(kept, rows)
+        add_summary_rows(kept, rows)
         with self._store._lock:
             self._store._summary = kept
         self._summary = None
@@ -467,7 +453,7 @@ class _MemoryTransaction:
                 else:
                     trail.append(kept)
             if self._summary:
-                _add(store._summary, self._summary)
+                add_summary_rows(store._summary, self._summary)
             outbox = store._outbox
             by_ref = store._outbox_by_ref
             for key, item in self._outbox.items():
