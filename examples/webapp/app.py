@@ -180,7 +180,8 @@ def _routes(app: Flask, desk: Desk) -> None:
     def refused(err: ReqMgmtError) -> tuple[str, int]:
         status = next((code for kind, code in STATUS if isinstance(err, kind)), 500)
         message, reasons = error_text(err)
-        if isinstance(err, ConflictError) and err.expected and err.actual:
+        if isinstance(err, ConflictError) and err.code == "error.conflict.version":
+            # someone changed it; a version the record never had keeps the library's text
             message = say("conflict", expected=err.expected, actual=err.actual)
         ref = (request.view_args or {}).get("ref")
         actor = current_actor()

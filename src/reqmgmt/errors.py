@@ -261,7 +261,9 @@ class HookError(ReqMgmtError):
 class ConflictError(ReqMgmtError):
     """Someone else changed the record first; nothing of this command was written.
 
-    Reload the record and retry the command if it still makes sense.
+    Reload the record and retry the command if it still makes sense.  An
+    ``expected`` version above the stored one (``actual``) is no one's change:
+    that version does not exist (code ``error.conflict.no_such_version``).
     """
 
     def __init__(self, ref: str, expected: int | None, actual: int | None) -> None:
@@ -272,6 +274,9 @@ class ConflictError(ReqMgmtError):
             code = "error.conflict.exists"
         elif actual is None:
             code = "error.conflict.missing"
+        elif expected > actual:
+            # No one changed anything: the caller sent a version the record never had.
+            code = "error.conflict.no_such_version"
         else:
             code = "error.conflict.version"
         super().__init__(self._say(code, ref=ref, expected=expected, actual=actual))

@@ -419,6 +419,12 @@ _library(
             "{ref}: expected version {expected} but the record does not exist",
             "{ref}：预期第 {expected} 版，但该记录不存在",
         ),
+        "error.conflict.no_such_version": (
+            "{ref}: version {expected} does not exist; the record is at version {actual}; "
+            "send the version you read (at most {actual})",
+            "{ref}：第 {expected} 版不存在；该记录目前是第 {actual} 版；"
+            "请提交您读取到的版本（不大于 {actual}）",
+        ),
         "error.conflict.version": (
             "{ref}: expected version {expected} but the stored version is {actual}; "
             "reload the record and retry",
