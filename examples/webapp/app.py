@@ -53,7 +53,7 @@ from .commands import amend_contract, create_record, expected_version, fire_even
 from .fields import CURRENCIES
 from .pages import actions, deadline, details, inbox_rows, position
 from .people import CUSTOMERS, PEOPLE, ExampleErp
-from .words import LANGUAGES, WORDS, label, lang, say
+from .words import LANGUAGES, WORDS, both, label, lang, say
 
 # --8<-- [start:status]
 #: The HTTP status of each kind of library error (the first match counts).
@@ -294,7 +294,7 @@ def _routes(app: Flask, desk: Desk) -> None:
         assert actor is not None
         decision = request.form.get("decision", "")
         if decision not in ("approve", "decline"):
-            raise ValidationError("decision", decision, "approve or decline", where=f"{ref} sign")
+            raise ValidationError("decision", decision, both("x_decision"), where=f"{ref} sign")
         after = desk.sign(
             ref,
             department=request.form.get("department", ""),

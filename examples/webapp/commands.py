@@ -14,7 +14,7 @@ from reqmgmt.model import CONTRACT_TERMS, REQUIREMENT_PRIORITIES, RETURN_KINDS
 from .fields import CURRENCIES, day, fields_for, money, read_fields, whole
 from .pages import INTERNAL_EVENTS
 from .people import CUSTOMERS
-from .words import lang
+from .words import lang, one_of
 
 
 # --8<-- [start:version]
@@ -103,14 +103,12 @@ def create_record(desk: Desk, kind: str, actor: Actor) -> Record:
     where = f"new {kind}"
     customer = CUSTOMERS.get(form.get("customer", ""))
     if customer is None:
-        raise ValidationError(
-            "customer", form.get("customer"), "one of " + ", ".join(CUSTOMERS), where=where
-        )
+        raise ValidationError("customer", form.get("customer"), one_of(CUSTOMERS), where=where)
 
     def choice(key: str, allowed: Any, default: str) -> str:
         value = form.get(key, default)
         if value not in allowed:
-            raise ValidationError(key, value, "one of " + ", ".join(allowed), where=where)
+            raise ValidationError(key, value, one_of(allowed), where=where)
         return value
 
     if kind == "requirement":
@@ -137,9 +135,7 @@ def create_record(desk: Desk, kind: str, actor: Actor) -> Record:
         flags = form.getlist("flags")
         for flag in flags:
             if flag not in flags_allowed:
-                raise ValidationError(
-                    "flags", flag, "one of " + ", ".join(flags_allowed), where=where
-                )
+                raise ValidationError("flags", flag, one_of(flags_allowed), where=where)
         return desk.contracts.draft(
             customer=customer,
             lines=[line],

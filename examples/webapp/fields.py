@@ -20,6 +20,7 @@ from reqmgmt import Actor, Contract, Desk, Money, Record, Transition, Validation
 from reqmgmt.model import DISPOSITIONS, INVALID_OUTCOMES
 
 from .people import PEOPLE
+from .words import both, one_of
 
 #: Longest text a form field takes (the library checks the content itself).
 TEXT_MAX = 4000
@@ -105,7 +106,7 @@ def read_fields(fields: Sequence[Field], form: Mapping[str, str], where: str) ->
         raw = form.get(f.key, "")
         if f.widget == "yes_no":
             if raw not in ("", "yes"):
-                raise ValidationError(f.key, raw, "a ticked box or none", where=where)
+                raise ValidationError(f.key, raw, both("x_ticked"), where=where)
             if raw or f.required:
                 data[f.key] = raw == "yes"
             continue
@@ -121,11 +122,11 @@ def read_fields(fields: Sequence[Field], form: Mapping[str, str], where: str) ->
 def read_value(f: Field, raw: str, currency: str, where: str) -> object:
     """One non-empty value of ``f`` converted to its type."""
     if len(raw) > TEXT_MAX:
-        raise ValidationError(f.key, raw[:40] + "…", f"at most {TEXT_MAX} characters", where=where)
+        raise ValidationError(f.key, raw[:40] + "…", both("x_max_chars", n=TEXT_MAX), where=where)
     if f.widget == "choice":
         allowed = [value for value, _ in f.choices]
         if raw not in allowed:
-            raise ValidationError(f.key, raw, "one of " + ", ".join(allowed), where=where)
+            raise ValidationError(f.key, raw, one_of(allowed), where=where)
         return raw
     if f.widget == "whole":
         return whole(f.key, raw, where)
@@ -139,7 +140,7 @@ def read_value(f: Field, raw: str, currency: str, where: str) -> object:
 def whole(key: str, raw: str, where: str) -> int:
     """A whole number from 0 to 999,999,999 written in digits only."""
     if not _WHOLE.fullmatch(raw):
-        raise ValidationError(key, raw, "a whole number written in digits", where=where)
+        raise ValidationError(key, raw, both("x_whole"), where=where)
     return int(raw)
 
 
@@ -150,17 +151,15 @@ def day(key: str, raw: str, where: str) -> date:
             raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
-        raise ValidationError(key, raw, "a date YYYY-MM-DD", where=where) from None
+        raise ValidationError(key, raw, both("x_date"), where=where) from None
 
 
 def money(key: str, raw: str, currency: str, where: str) -> Money:
     """An amount with at most two decimals in one of :data:`CURRENCIES`."""
     if not _AMOUNT.fullmatch(raw):
-        raise ValidationError(key, raw, "an amount like 1200 or 1200.50", where=where)
+        raise ValidationError(key, raw, both("x_amount"), where=where)
     if currency not in CURRENCIES:
-        raise ValidationError(
-            f"{key}.currency", currency, "one of " + ", ".join(CURRENCIES), where=where
-        )
+        raise ValidationError(f"{key}.currency", currency, one_of(CURRENCIES), where=where)
     return Money(raw, currency)
 
 

@@ -1,11 +1,19 @@
 """The interface's words in zh and en, and the person's language (a toggle or
-Accept-Language); everything else comes from the library in both languages."""
+Accept-Language); everything else comes from the library in both languages.
+
+Every text the app writes itself is a word of :data:`WORDS`: the page's
+words through :func:`say`, the ``expected`` of the app's own refusals
+(``ValidationError``) through :func:`both`, which carries both languages
+(tests/integration/test_webapp_edges.py walks the app's refusals).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import request, session
+
+from reqmgmt.i18n import Text
 
 LANGUAGES = ("zh", "en")
 
@@ -71,6 +79,27 @@ WORDS: dict[str, tuple[str, str]] = {
     "http_405": ("此地址不接受这种请求", "This address does not take that request"),
     "http_413": ("提交的内容太大", "What was sent is too large"),
     "http_other": ("请求未能处理", "The request could not be handled"),
+    "page": ("第 {page} / {pages} 页", "page {page} of {pages}"),
+    "previous": ("上一页", "previous"),
+    "next": ("下一页", "next"),
+    "nothing_here": (
+        "本页没有需要您处理的事项; 请看其他页。",
+        "Nothing on this page waits for you; see the other pages.",
+    ),
+    "days": ("天", "days"),
+    "far": ("(超过 {days} 天, 不计算工作时间)", "(over {days} days: working time not computed)"),
+    # What a refusal of the app's own says is allowed (ValidationError's ``expected``).
+    "x_ticked": ("勾选或不勾选", "a ticked box or none"),
+    "x_max_chars": ("最多 {n} 个字符", "at most {n} characters"),
+    "x_one_of": ("以下之一：{allowed}", "one of {allowed}"),
+    "x_whole": ("只用数字写的整数 (0 至 999999999)", "a whole number written in digits"),
+    "x_date": ("日期, 格式 YYYY-MM-DD", "a date YYYY-MM-DD"),
+    "x_amount": ("金额, 如 1200 或 1200.50", "an amount like 1200 or 1200.50"),
+    "x_decision": ("approve (同意) 或 decline (不同意)", "approve or decline"),
+    "x_page": (
+        "页码, 从 1 到 {pages} 的整数",
+        "a page number, a whole number from 1 to {pages}",
+    ),
 }
 
 
@@ -86,6 +115,18 @@ def say(word: str, **params: object) -> str:
     """An interface word in the person's language."""
     zh, en = WORDS[word]
     return (zh if lang() == "zh" else en).format(**params)
+
+
+def both(word: str, **params: object) -> Text:
+    """An interface word in both languages (English ``str``, ``.zh`` Chinese): the
+    ``expected`` of the app's own refusals, shown in the person's language."""
+    zh, en = WORDS[word]
+    return Text(en.format(**params), zh.format(**params))
+
+
+def one_of(allowed: Any) -> Text:
+    """The words "one of a, b, c" in both languages (the values as they are)."""
+    return both("x_one_of", allowed=", ".join(map(str, allowed)))
 
 
 def label(obj: Any) -> str:

@@ -364,6 +364,11 @@ _library(
             "出货后 {days} 天才退货，超出退货期限（{matched}）；"
             "品质部可填写 override_reason 破例受理",
         ),
+        "return.capa_due_on": (
+            "a date from {first} (the day the return was reported) to {last} "
+            "({years} years ahead)",
+            "{first}（退货登记当日）至 {last}（{years} 年内）之间的日期",
+        ),
         "return.capa_required": (
             "the rules require a CAPA (纠正预防措施): open it and have it verified first",
             "规则要求纠正预防措施（CAPA）：请先开立并经验证",

@@ -180,10 +180,36 @@ def _dispose(ctx: Context) -> Mapping[str, Any]:
     return {"disposition": disposition, "capa_required": bool(decision.outcome["capa"])}
 
 
-def _open_capa(ctx: Context) -> Mapping[str, Any]:
-    due = ctx.data["due_on"]
+#: How far ahead a CAPA may be due: its ``due_on`` is at most this many years
+#: after the day it is opened (docs/lifecycles/return.md).
+CAPA_HORIZON_YEARS = 5
+
+
+def capa_due_on_allowed(due: object, ctx: Context) -> date:
+    """``due`` if it is a date from the return's creation day (``created_at``'s
+    date) to :data:`CAPA_HORIZON_YEARS` years after today; else ValidationError.
+
+    A date long past or far ahead is a typo (1900 for 2026) and would make
+    every deadline computed over it cost a century of working days.
+    """
     if not isinstance(due, date):
         raise ValidationError("due_on", due, "a date", where=ctx.record.ref)
+    first = ctx.record.created_at.date()
+    today = ctx.now.date()
+    try:
+        last = today.replace(year=today.year + CAPA_HORIZON_YEARS)
+    except ValueError:  # 29 February
+        last = today.replace(year=today.year + CAPA_HORIZON_YEARS, day=28)
+    if not first <= due <= last:
+        expected = reason(
+            "return.capa_due_on", first=first, last=last, years=CAPA_HORIZON_YEARS
+        )
+        raise ValidationError("due_on", due, expected, where=ctx.record.ref)
+    return due
+
+
+def _open_capa(ctx: Context) -> Mapping[str, Any]:
+    due = capa_due_on_allowed(ctx.data["due_on"], ctx)
     return {"capa": Capa(owner=ctx.data["owner"], due_on=due, actions=ctx.data["actions"])}
 
 
@@ -361,7 +387,10 @@ RETURNS = Lifecycle(
         "credit": "the goodwill credit (商誉补偿), a positive `Money`",
         "disposition": "the quality manager's decision: `rework`, `replace`, `refund` or `scrap`",
         "owner": "who owns the corrective action (an actor id)",
-        "due_on": "the date the CAPA is due, a `date`",
+        "due_on": (
+            "the date the CAPA is due, a `date` from the day the return was reported to "
+            "5 years ahead"
+        ),
         "actions": "the corrective and preventive actions (纠正预防措施), as text",
     },
     inputs=(
