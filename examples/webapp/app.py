@@ -51,7 +51,16 @@ from reqmgmt.model import REQUIREMENT_PRIORITIES, RETURN_KINDS
 
 from .commands import amend_contract, create_record, expected_version, fire_event
 from .fields import CURRENCIES
-from .pages import actions, deadline, details, inbox_rows, position
+from .pages import (
+    PAGE_SIZE,
+    actions,
+    deadline,
+    details,
+    inbox_candidates,
+    inbox_rows,
+    page_number,
+    position,
+)
 from .people import CUSTOMERS, PEOPLE, ExampleErp
 from .words import LANGUAGES, WORDS, both, label, lang, say
 
@@ -80,18 +89,25 @@ def open_desk(url: str) -> Desk:
     return Desk.open(url, plugins=[ExampleErp()], create=False)
 
 
-def create_app(desk: Desk, *, secret_key: str | bytes | None = None) -> Flask:
+def create_app(
+    desk: Desk, *, secret_key: str | bytes | None = None, page_size: int = PAGE_SIZE
+) -> Flask:
     """The Flask app serving ``desk``.
 
     ``secret_key`` signs the session cookie (the person signed in, the CSRF
     token, the language); a random one by default, so sessions end with the
-    process.
+    process.  ``page_size``: the open records an inbox page looks at (and
+    lists at most).
     """
+    if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
+        raise ValidationError("page_size", page_size, "a whole number from 1", where="create_app")
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secret_key or secrets.token_bytes(32),
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=256 * 1024,
+        # Open records per inbox page: a page's cost is bounded whatever the store holds.
+        INBOX_PAGE_SIZE=page_size,
     )
     app.extensions["reqmgmt.desk"] = desk
     _routes(app, desk)
@@ -262,7 +278,18 @@ def _routes(app: Flask, desk: Desk) -> None:
         actor = current_actor()
         assert actor is not None
         creatable = [k for k in KINDS if actor.roles & desk.engine(k).lifecycle.create_roles]
-        return render_template("inbox.html", rows=inbox_rows(desk, actor), creatable=creatable)
+        size = int(app.config["INBOX_PAGE_SIZE"])
+        candidates = inbox_candidates(desk)
+        pages = max(1, -(-len(candidates) // size))
+        page = page_number(request.args.get("page", ""), pages)
+        shown = candidates[(page - 1) * size : page * size]
+        return render_template(
+            "inbox.html",
+            rows=inbox_rows(desk, actor, shown),
+            creatable=creatable,
+            page=page,
+            pages=pages,
+        )
 
     @app.get("/records/<ref>")
     @signed_in

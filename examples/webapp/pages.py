@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import attrs
 
-from reqmgmt import Actor, Contract, Desk, Money, Record
+from reqmgmt import Actor, Contract, Desk, Money, Record, ValidationError
 from reqmgmt.diagram import mermaid
 from reqmgmt.model import CONTRACT_TERMS
 
 from .fields import Field, fields_for
-from .words import label, lang
+from .words import both, label, lang
 
 #: Events fired as part of a larger command, never from a button of their own.
 INTERNAL_EVENTS = frozenset({"replace_goods"})
@@ -24,27 +25,61 @@ ANYONE_EVENTS = frozenset({"remark", "identify"})
 # --- reading: deadlines, rows, the diagram ------------------------------------------------
 
 
+#: The longest span whose working time a page computes (a day at a time in the calendar):
+#: a deadline further away shows calendar days, so a date decades off costs nothing.
+WORKING_TIME_SPAN = timedelta(days=92)
+
+
 def deadline(desk: Desk, record: Record, now: datetime) -> dict[str, Any] | None:
-    """The next deadline of ``record`` with the working time left or overdue."""
+    """The next deadline of ``record`` with the working time left or overdue (calendar
+    days instead beyond :data:`WORKING_TIME_SPAN`)."""
     if record.paused_since is not None:
         return {"paused": True}
     due = record.step_due_at or record.due_at
     if due is None:
         return None
     overdue = due <= now
-    span = desk.calendar.working_time(*((due, now) if overdue else (now, due)))
+    start, end = (due, now) if overdue else (now, due)
+    if end - start > WORKING_TIME_SPAN:
+        return {"at": due, "overdue": overdue, "days": (end - start).days}
+    span = desk.calendar.working_time(start, end)
     return {"at": due, "overdue": overdue, "hours": round(span / timedelta(hours=1), 1)}
 
 
 # --8<-- [start:inbox]
-def inbox_rows(desk: Desk, actor: Actor) -> list[dict[str, Any]]:
-    """Every open record with the events ``actor`` may fire on it now, most urgent first."""
-    now = desk.now()
-    rows: list[dict[str, Any]] = []
+#: Open records an inbox page looks at (each asks the library what the person may do).
+PAGE_SIZE = 50
+
+
+def inbox_candidates(desk: Desk) -> list[Record]:
+    """The open records from whose states someone can act, most urgent first.
+
+    Cheap (no rule, no calendar): the records of one inbox page are then
+    asked :meth:`Desk.allowed_events`, which is what costs.
+    """
+    never = datetime.max.replace(tzinfo=desk.now().tzinfo)
+    out = []
     for record in desk.query():
         engine = desk.engine(record.RECORD_KIND)
         if record.state in engine.final:
             continue
+        if set(engine.events_from(record.state)) <= ANYONE_EVENTS | INTERNAL_EVENTS:
+            continue
+        out.append(record)
+    # a paused clock (waiting on the customer) has no deadline now: last
+    out.sort(key=lambda r: (None if r.paused_since else r.step_due_at or r.due_at) or never)
+    return out
+
+
+def inbox_rows(
+    desk: Desk, actor: Actor, records: Sequence[Record] | None = None
+) -> list[dict[str, Any]]:
+    """Of ``records`` (default: every candidate), those where ``actor`` may fire an event
+    now, with the events, in the given order (most urgent first)."""
+    now = desk.now()
+    rows: list[dict[str, Any]] = []
+    for record in inbox_candidates(desk) if records is None else records:
+        engine = desk.engine(record.RECORD_KIND)
         events = [
             e for e in desk.allowed_events(record.ref, actor=actor) if e not in INTERNAL_EVENTS
         ]
@@ -60,9 +95,16 @@ def inbox_rows(desk: Desk, actor: Actor) -> list[dict[str, Any]]:
                 "state": label(engine.labels[record.state]),
             }
         )
-    never = datetime.max.replace(tzinfo=now.tzinfo)
-    rows.sort(key=lambda r: (r["due"] or {}).get("at") or never)
     return rows
+
+
+def page_number(raw: str, pages: int) -> int:
+    """The ``page`` query parameter: digits only, 1 to ``pages`` (a later one: the last)."""
+    if raw == "":
+        return 1
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
+        raise ValidationError("page", raw, both("x_page", pages=pages), where="inbox")
+    return min(int(raw), pages)
 
 
 # --8<-- [end:inbox]
