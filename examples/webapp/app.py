@@ -34,6 +34,7 @@ from werkzeug.wrappers import Response
 
 from reqmgmt import (
     Actor,
+    ConfigError,
     ConflictError,
     Desk,
     HookError,
@@ -100,7 +101,7 @@ def create_app(
     lists at most).
     """
     if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
-        raise ValidationError("page_size", page_size, "a whole number from 1", where="create_app")
+        raise ConfigError(f"create_app(page_size={page_size!r})", "a whole number from 1")
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secret_key or secrets.token_bytes(32),
