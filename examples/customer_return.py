@@ -12,7 +12,7 @@ Run it: ``python examples/customer_return.py``.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from reqmgmt import (
     Actor,
@@ -93,7 +93,8 @@ def main() -> None:
             desk.fire(r.ref, "close", actor=SALES)
         except TransitionBlocked as err:
             print(f"  close refused: {err.reasons[0]}")
-        desk.fire(r.ref, "open_capa", actor=INSPECTOR, owner="lin", due_on=date(2026, 4, 30),
+        desk.fire(r.ref, "open_capa", actor=INSPECTOR, owner="lin",
+                  due_on=desk.now().date() + timedelta(days=30),
                   actions="更换模具, 增加首件检验 new die, first-article check")  # fmt: skip
         closed = desk.fire(r.ref, "verify_capa", actor=QA_DIRECTOR, note="连续5批无开裂")
         print(f"{r.ref}: {closed.state} after CAPA verification")
