@@ -365,8 +365,7 @@ _library(
             "品质部可填写 override_reason 破例受理",
         ),
         "return.capa_due_on": (
-            "a date from {first} (the day the return was reported) to {last} "
-            "({years} years ahead)",
+            "a date from {first} (the day the return was reported) to {last} ({years} years ahead)",
             "{first}（退货登记当日）至 {last}（{years} 年内）之间的日期",
         ),
         "return.capa_required": (

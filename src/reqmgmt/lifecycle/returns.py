@@ -201,9 +201,7 @@ def capa_due_on_allowed(due: object, ctx: Context) -> date:
     except ValueError:  # 29 February
         last = today.replace(year=today.year + CAPA_HORIZON_YEARS, day=28)
     if not first <= due <= last:
-        expected = reason(
-            "return.capa_due_on", first=first, last=last, years=CAPA_HORIZON_YEARS
-        )
+        expected = reason("return.capa_due_on", first=first, last=last, years=CAPA_HORIZON_YEARS)
         raise ValidationError("due_on", due, expected, where=ctx.record.ref)
     return due
 
