@@ -166,8 +166,7 @@ class Desk:
     def unit_of_work(self, *, connection: sqlalchemy.Connection) -> AbstractContextManager[Any]:
         """Run the block's commands inside the host's transaction on ``connection``.
 
-        :class:`ConfigError` for another engine's connection or a store that
-        cannot join (memory).  docs/api/desk.md, "The host's transaction".
+        :class:`ConfigError` for another engine's connection, or a memory store.
         """
         return opening.join_host_transaction(self.store, connection)
 
@@ -232,8 +231,7 @@ class Desk:
     def verify_history(self, ref: str) -> HistoryCheck:
         """Check the record's stored history: every row, column, document and link.
 
-        Damage is reported, never raised (docs/api/desk.md, "Reading and
-        verifying"); :class:`NotFound` only when the store holds nothing of ``ref``.
+        Damage is reported, never raised; :class:`NotFound` only for an unknown ``ref``.
         """
         return reading.history_check(self.store, ref)
 
@@ -247,8 +245,7 @@ class Desk:
     ) -> VerifyReport:
         """:meth:`verify_history` for every record, ``batch_size`` per transaction.
 
-        ``progress(done, total)`` after each batch; ``anchors``, ``on_head``:
-        docs/api/desk.md, "Reading and verifying".
+        ``progress(done, total)`` after each batch; never raises for damage.
         """
         return verify_all(
             self.store, progress=progress, batch_size=batch_size, anchors=anchors, on_head=on_head
@@ -305,8 +302,7 @@ class Desk:
     ) -> Record:
         """Sign ``department``'s opinion in the record's current review (会签).
 
-        ``approve=False`` declines: back to rework, ``opinion`` the reason
-        (required then).  Errors as in :meth:`fire`.
+        ``approve=False`` declines (``opinion``: the reason).  Errors as in :meth:`fire`.
         """
         return verbs.sign(self, ref, department, actor, approve, opinion, expected_version)
 
@@ -342,8 +338,7 @@ class Desk:
     ) -> list[str]:
         """Create many records (an import), ``batch_size`` per transaction; return their refs.
 
-        A bad row raises :class:`ImportFailed`; its batch is not written
-        (docs/api/desk.md, "Creating and importing").
+        A bad row raises :class:`ImportFailed`; its batch is not written.
         """
         return creation.create_many(
             self, record_kind, rows, actor=actor, note=note, batch_size=batch_size
@@ -353,16 +348,14 @@ class Desk:
     def classify(self, kind: str, facts: Mapping[str, Any], *, on: date | None = None) -> Decision:
         """Decide table ``kind`` (or a :data:`TABLE_ALIASES` short name) with the Desk's rules.
 
-        Money is converted at the rate of ``on`` (default: today).
-        :class:`ValidationError` for missing or mistyped facts.
+        Money converts at ``on``'s rate (default: today); bad facts: :class:`ValidationError`.
         """
         return reading.classify(self, kind, facts, on)
 
     def can(self, ref: str, event: str, *, actor: Actor, **data: Any) -> Verdict:
         """May ``actor`` fire ``event`` on ``ref`` now?  Runs the checks, writes nothing.
 
-        :class:`NotFound`; :class:`ValidationError` for an ``actor`` that is
-        not an :class:`Actor`.  docs/api/desk.md, "Asking".
+        :class:`NotFound`; :class:`ValidationError` when ``actor`` is not an :class:`Actor`.
         """
         return reading.can(self, ref, event, actor, data)
 
@@ -392,7 +385,7 @@ class Desk:
         """Queue the reminders and escalations due at ``now`` (default: the clock's now).
 
         Idempotent; :meth:`dispatch` delivers them (docs/deadlines.md).
-        :class:`ValidationError` for a naive ``now``, or before 1900 or from 2200.
+        :class:`ValidationError` for a naive ``now``, or one before 1900 or from 2200.
         """
         if now is not None:
             check_time("now", now, "run_reminders")
