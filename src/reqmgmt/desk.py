@@ -166,7 +166,7 @@ class Desk:
     def unit_of_work(self, *, connection: sqlalchemy.Connection) -> AbstractContextManager[Any]:
         """Run the block's commands inside the host's transaction on ``connection``.
 
-        :class:`ConfigError` for another engine's connection, or a memory store.
+        :class:`ConfigError` for another engine's connection or a memory store (docs/api/desk.md).
         """
         return opening.join_host_transaction(self.store, connection)
 
@@ -231,7 +231,7 @@ class Desk:
     def verify_history(self, ref: str) -> HistoryCheck:
         """Check the record's stored history: every row, column, document and link.
 
-        Damage is reported, never raised; :class:`NotFound` only for an unknown ``ref``.
+        Damage is reported, never raised (docs/api/desk.md); :class:`NotFound`: no ``ref``.
         """
         return reading.history_check(self.store, ref)
 
@@ -245,7 +245,7 @@ class Desk:
     ) -> VerifyReport:
         """:meth:`verify_history` for every record, ``batch_size`` per transaction.
 
-        ``progress(done, total)`` after each batch; never raises for damage.
+        ``progress(done, total)`` after each batch; ``anchors``, ``on_head``: docs/api/desk.md.
         """
         return verify_all(
             self.store, progress=progress, batch_size=batch_size, anchors=anchors, on_head=on_head
@@ -302,7 +302,8 @@ class Desk:
     ) -> Record:
         """Sign ``department``'s opinion in the record's current review (会签).
 
-        ``approve=False`` declines (``opinion``: the reason).  Errors as in :meth:`fire`.
+        ``approve=False`` declines (``opinion``: the reason).  Errors as in :meth:`fire`;
+        docs/api/desk.md.
         """
         return verbs.sign(self, ref, department, actor, approve, opinion, expected_version)
 
@@ -338,7 +339,7 @@ class Desk:
     ) -> list[str]:
         """Create many records (an import), ``batch_size`` per transaction; return their refs.
 
-        A bad row raises :class:`ImportFailed`; its batch is not written.
+        A bad row raises :class:`ImportFailed`; its batch is not written (docs/api/desk.md).
         """
         return creation.create_many(
             self, record_kind, rows, actor=actor, note=note, batch_size=batch_size
@@ -355,7 +356,7 @@ class Desk:
     def can(self, ref: str, event: str, *, actor: Actor, **data: Any) -> Verdict:
         """May ``actor`` fire ``event`` on ``ref`` now?  Runs the checks, writes nothing.
 
-        :class:`NotFound`; :class:`ValidationError` when ``actor`` is not an :class:`Actor`.
+        :class:`NotFound`; :class:`ValidationError` for a non-:class:`Actor` (docs/api/desk.md).
         """
         return reading.can(self, ref, event, actor, data)
 
@@ -393,7 +394,7 @@ class Desk:
 
     # --- delivery -----------------------------------------------------------------------
     def dispatch(self, *, limit: int | None = None) -> DispatchResult:
-        """Deliver up to ``limit`` pending notifications; docs/api/desk.md, "Delivery"."""
+        """Deliver up to ``limit`` pending notifications (docs/api/desk.md, "Delivery")."""
         return delivery.dispatch(self, limit=limit)
 
     def dead_letters(self, *, limit: int | None = None) -> Sequence[OutboxEntry]:
@@ -401,5 +402,8 @@ class Desk:
         return delivery.dead_letters(self, limit=limit)
 
     def retry(self, keys: Iterable[str] | None = None) -> int:
-        """Queue dead letters again (all, or ``keys``: else :class:`ValidationError`); how many."""
+        """Put dead letters back in the queue (all, or those with ``keys``); return how many.
+
+        A key that is unknown or not dead: :class:`ValidationError`, nothing retried.
+        """
         return delivery.retry(self, keys)
