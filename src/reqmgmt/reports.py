@@ -311,7 +311,7 @@ class Report:
 
     def table(self) -> str:
         """Plain-text tables for a terminal (Chinese and Latin text aligned)."""
-        from .cli import render_table
+        from .rendering import render_table
 
         parts = [
             f"{title}\n{render_table(headers, rows)}" for title, headers, rows in self.sections()

@@ -5,6 +5,8 @@ a return...) into the Desk's generic commands (:meth:`reqmgmt.Desk.create`,
 :meth:`reqmgmt.Desk.fire`), adding what the action itself decides: a
 requirement's deadline from the rules, an order drafted from a quotation in
 the quotation's transaction, a replacement reopening its contract.
+:func:`sign` is :meth:`reqmgmt.Desk.sign`'s: the review step's sign or
+decline event.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from .errors import ValidationError
+from . import command, creation
+from .errors import InvalidTransition, ValidationError
 from .model import (
     CONTRACT_TERMS,
     Actor,
     Contract,
     ContractLine,
     Customer,
+    Record,
     Requirement,
     Return,
     check_time,
@@ -28,8 +32,47 @@ from .rules import Decision
 
 if TYPE_CHECKING:
     from .desk import Desk
+    from .lifecycle.base import Engine
 
-__all__ = ["ContractDesk", "RequirementDesk", "ReturnDesk"]
+__all__ = ["ContractDesk", "RequirementDesk", "ReturnDesk", "sign"]
+
+
+def sign(
+    desk: Desk,
+    ref: str,
+    department: str,
+    actor: Actor,
+    approve: bool,
+    opinion: str,
+    expected_version: int | None,
+) -> Record:
+    """:meth:`reqmgmt.Desk.sign`: fire the sign (or decline) event of the record's review step.
+
+    The event is chosen inside the command's transaction, from the state
+    it reads; a state with no review step is :class:`InvalidTransition`
+    for ``"sign"``.  A department outside the rule set's ``departments``
+    vocabulary is a :class:`ValidationError` before anything is read.
+    """
+
+    def choose(record: Record, engine: Engine) -> str:
+        step = engine.lifecycle.signoff_step(record.state)
+        if step is None:
+            raise InvalidTransition(
+                ref, engine.kind, record.state, "sign", engine.events_from(record.state)
+            )
+        return step.sign_event if approve else step.decline_event
+
+    # A department outside the vocabulary is a typo, named as one.
+    desk.rules.vocabulary("departments").check(department, "department", ref)
+    return command.run(
+        desk,
+        ref,
+        choose,
+        actor,
+        opinion or None,
+        {"department": department},
+        expected_version=expected_version,
+    )
 
 
 class RequirementDesk:
@@ -153,8 +196,15 @@ class ContractDesk:
         """
         desk = self._desk
         with desk.store.transaction() as tx:
-            quotation, q_event, q_notes = desk._fire_in(
-                tx, ref, "convert_to_order", actor, note, {}, expected_version=expected_version
+            quotation, q_event, q_notes = command.fire_in(
+                desk,
+                tx,
+                ref,
+                "convert_to_order",
+                actor,
+                note,
+                {},
+                expected_version=expected_version,
             )
             assert isinstance(quotation, Contract)
             fields: dict[str, Any] = {
@@ -164,7 +214,8 @@ class ContractDesk:
                     "requirement_refs", *CONTRACT_TERMS,
                 )
             }  # fmt: skip
-            order, o_event, o_notes = desk._create_in(
+            order, o_event, o_notes = creation.create_in(
+                desk,
                 tx,
                 "contract",
                 actor=actor,
@@ -173,8 +224,8 @@ class ContractDesk:
                 fields={**fields, "document": "order"},
                 engine_fields={"quotation_ref": ref},
             )
-        desk._after_commit(quotation, q_event, q_notes)
-        desk._after_commit(order, o_event, o_notes)
+        command.after_commit(desk, quotation, q_event, q_notes)
+        command.after_commit(desk, order, o_event, o_notes)
         return cast(Contract, order)
 
     def amend(
@@ -300,7 +351,8 @@ class ReturnDesk:
         """
         desk = self._desk
         with desk.store.transaction() as tx:
-            ret, r_event, r_notes = desk._fire_in(
+            ret, r_event, r_notes = command.fire_in(
+                desk,
                 tx,
                 ref,
                 "dispose",
@@ -312,7 +364,8 @@ class ReturnDesk:
             assert isinstance(ret, Return)
             linked = None
             if disposition == "replace" and ret.contract_ref is not None:
-                linked = desk._fire_in(
+                linked = command.fire_in(
+                    desk,
                     tx,
                     ret.contract_ref,
                     "replace_goods",
@@ -320,7 +373,7 @@ class ReturnDesk:
                     f"换货 replacement for {ref}",
                     {"return_ref": ref, "product": ret.product, "quantity": ret.quantity},
                 )
-        desk._after_commit(ret, r_event, r_notes)
+        command.after_commit(desk, ret, r_event, r_notes)
         if linked is not None:
-            desk._after_commit(*linked)
+            command.after_commit(desk, *linked)
         return ret

@@ -39,6 +39,7 @@ from reqmgmt import (
     Requirement,
     hookimpl,
 )
+from reqmgmt.reading import verdict
 from reqmgmt.storage.base import Store, Transaction
 from reqmgmt.testing import ApprovedSubcontractors, DesignProjects, FakeClock
 
@@ -200,7 +201,7 @@ def moves(desk: Desk, ref: str) -> Iterator[Move]:
             probe = {k: v for k, v in kwargs.items() if k != "note"}
             for actor in ACTORS:
                 # desk.can without loading the record once per actor.
-                if desk._verdict(record, event, actor, probe, now):
+                if verdict(desk, record, event, actor, probe, now):
                     yield Move(record.RECORD_KIND, record.state, event, actor, j)
                     break
 

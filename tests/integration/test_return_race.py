@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from reqmgmt import Contract, Desk, ReqMgmtError, ValidationError
+from reqmgmt.creation import create_in
 from reqmgmt.testing import FakeClock
 
 from ..unit.test_lifecycle_returns import SALES, shipped_contract
@@ -45,7 +46,7 @@ def test_two_returns_on_one_line_are_checked_one_after_the_other(
 
         racer = threading.Thread(target=second, daemon=True)
         with desk.store.transaction() as tx:
-            desk._create_in(tx, "return", actor=SALES, note=None, decisions=(), fields=fields)
+            create_in(desk, tx, "return", actor=SALES, note=None, decisions=(), fields=fields)
             racer.start()
             racer.join(timeout=1.0)
             assert racer.is_alive(), f"the second return did not wait: {outcome}"
