@@ -18,6 +18,8 @@ Workloads (the same paths as ``bench_lifecycle.py`` and ``bench_sqlite.py``):
 - ``raw-sqlite``: ``bench_sqlite.run_raw``, the same writes with ``sqlite3``
   alone (9 commands per requirement; the documents padded to the sizes a
   5-requirement reqmgmt run writes, which cancels out of the difference);
+- ``raw-same-sqlite``: ``run_raw(same_rows=True)``: also the outbox and summary
+  rows reqmgmt writes (18 and 25 per requirement) and the audit report columns;
 - ``import-sqlite`` / ``raw-import-sqlite``: ``bench_sqlite.run_import`` /
   ``run_raw_import``, N rows in batches of 100 (prints rows, not commands).
 
@@ -70,6 +72,12 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory() as folder:
             sizes = _sizes(folder, "sizes.db", lambda desk: bench.run_reqmgmt(desk, 5))
             done = bench_sqlite.run_raw(Path(folder) / "raw.db", n, "NORMAL", sizes)
+    elif workload == "raw-same-sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            sizes = _sizes(folder, "sizes.db", lambda desk: bench.run_reqmgmt(desk, 5))
+            done = bench_sqlite.run_raw(
+                Path(folder) / "raw.db", n, "NORMAL", sizes, same_rows=True
+            )
     elif workload == "import-sqlite":
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{folder}/import.db?synchronous=NORMAL"

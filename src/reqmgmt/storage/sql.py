@@ -16,6 +16,7 @@ power loss for speed.
 from __future__ import annotations
 
 import json
+import operator
 import re
 import sqlite3
 import threading
@@ -35,7 +36,14 @@ from sqlalchemy.engine import Connection, Engine
 from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
 from ..model import AuditEvent, Notification, Record, record_classes, text_problem
-from ..serialize import document, remembered, structure, unstructure
+from ..serialize import (
+    ByIdentity,
+    document,
+    field_unstructurer,
+    remembered,
+    structure,
+    unstructure,
+)
 from . import hostunit, migrate, summary_tables
 from .base import OutboxEntry, RawRow
 
@@ -318,6 +326,43 @@ def _json(data: Any) -> str:
         return _ENCODER.encode(data)
 
 
+#: Per record class: a getter of every field's value (one tuple) and each field's
+#: name and unstructure function (``None``: the value is its JSON form).
+_FIELDS: dict[type[Record], tuple[Callable[[Any], tuple[Any, ...]], tuple[Any, ...]]] = {}
+
+
+def _fields(cls: type[Record]) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[Any, ...]]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        hooks = field_unstructurer(cls)
+        # attrgetter of one name gives the value itself, not a tuple.
+        names = (*hooks, *hooks) if len(hooks) == 1 else tuple(hooks)
+        found = _FIELDS[cls] = (operator.attrgetter(*names), tuple(hooks.items()))
+    return found
+
+
+def _next_document(
+    base: Record, record: Record, base_doc: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """``unstructure(record)`` made from ``base_doc``, the document of ``base``.
+
+    ``record`` is the next version of ``base``: ``derive`` copies the
+    fields that did not change, so they are the very same objects, and an
+    immutable value's JSON form is what it was.  Only the fields holding
+    other objects are unstructured (most commands change three or four of
+    about forty), the rest come from ``base_doc``.  ``None`` when there is
+    nothing to start from (another class, no document known).
+    """
+    if base_doc is None or type(base) is not type(record):
+        return None
+    values, hooks = _fields(type(record))
+    data = base_doc.copy()
+    for (name, hook), old, new in zip(hooks, values(base), values(record), strict=False):
+        if old is not new:
+            data[name] = new if hook is None else hook(new)
+    return data
+
+
 def _columns(record: Record) -> tuple[Any, ...]:
     """A record's indexed columns, in the order of _RECORD_COLUMNS."""
     return (
@@ -591,6 +636,9 @@ class SqlStore:
         self._cache: dict[str, tuple[Record, tuple[Any, ...]]] = {}
         #: ref -> (record document, its newest audit hash): see _SqlTransaction.last_hash.
         self._heads: dict[str, tuple[str, str]] = {}
+        #: The JSON-ready form of the records last written, by the record object itself
+        #: (see _next_document).
+        self._docs: ByIdentity[Record, dict[str, Any]] = ByIdentity(_CACHE_SIZE)
         #: Each thread's connection, given back by a finalizer when the thread ends
         #: (its thread-local keeper dies with it) or by close().
         self._held: list[weakref.finalize[Any, Any]] = []
@@ -674,7 +722,14 @@ class SqlStore:
 
     def _transaction(self, conn: Connection) -> _SqlTransaction:
         return _SqlTransaction(
-            conn, self._classes, self.backend, self._cache, self.sql, self.metadata, self._heads
+            conn,
+            self._classes,
+            self.backend,
+            self._cache,
+            self.sql,
+            self.metadata,
+            self._heads,
+            self._docs,
         )
 
     def _remember_heads(self, heads: list[tuple[str, str, str]]) -> None:
@@ -799,6 +854,7 @@ class _SqlTransaction:
         sql: dict[str, str],
         tables: sa.MetaData,
         heads: dict[str, tuple[str, str]],
+        docs: ByIdentity[Record, dict[str, Any]] | None = None,
     ) -> None:
         self.conn = conn
         self.classes = classes
@@ -816,6 +872,10 @@ class _SqlTransaction:
         self.read: dict[str, str] = {}
         self.written: dict[str, tuple[str, int]] = {}
         self.new_heads: list[tuple[str, str, str]] = []
+        #: The records' JSON-ready forms by record (the store's), and the records this
+        #: transaction read, by ref: an update writes the next version of one.
+        self.docs = docs
+        self.got: dict[str, Record] = {}
 
     def _table(self, name: str) -> sa.Table:
         """The table ``name`` as this store names it (with its prefix)."""
@@ -874,6 +934,7 @@ class _SqlTransaction:
             return None
         record = self._checked(ref, found)
         self.read[ref] = found[1]
+        self.got[ref] = record
         return record
 
     def lock(self, ref: str) -> None:
@@ -907,9 +968,22 @@ class _SqlTransaction:
         names = ("kind", "state", "customer", "due_at", "version", "created_at", "updated_at")
         return dict(zip((*names, "doc"), self._params(record), strict=True))
 
-    def _params(self, record: Record) -> tuple[Any, ...]:
-        """kind, the indexed columns but ref, doc: the order of _Fast.INSERT after ref."""
-        doc = _json(document(record))
+    def _params(self, record: Record, base: Record | None = None) -> tuple[Any, ...]:
+        """kind, the indexed columns but ref, doc: the order of _Fast.INSERT after ref.
+
+        ``base``: the record ``record`` was derived from (read in this transaction).
+        """
+        docs = self.docs
+        data = None
+        if docs is not None:
+            if base is not None:
+                data = _next_document(base, record, docs.get(base))
+            if data is None:
+                data = document(record)
+            docs.put(record, data)
+        else:
+            data = document(record)
+        doc = _json(data)
         columns = _columns(record)
         self._remember(record.RECORD_KIND + doc, (record, columns))
         self.written[record.ref] = (doc, record.version)
@@ -924,7 +998,7 @@ class _SqlTransaction:
             raise ConflictError(record.ref, None, self._version(record.ref))
 
     def update(self, record: Record, *, expected_version: int) -> None:
-        params = (*self._params(record), record.ref, expected_version)
+        params = (*self._params(record, self.got.get(record.ref)), record.ref, expected_version)
         if self.raw.execute(self.sql["UPDATE"], params).rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
