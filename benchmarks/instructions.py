@@ -75,9 +75,7 @@ def main(argv: list[str]) -> int:
     elif workload == "raw-same-sqlite":
         with tempfile.TemporaryDirectory() as folder:
             sizes = _sizes(folder, "sizes.db", lambda desk: bench.run_reqmgmt(desk, 5))
-            done = bench_sqlite.run_raw(
-                Path(folder) / "raw.db", n, "NORMAL", sizes, same_rows=True
-            )
+            done = bench_sqlite.run_raw(Path(folder) / "raw.db", n, "NORMAL", sizes, same_rows=True)
     elif workload == "import-sqlite":
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{folder}/import.db?synchronous=NORMAL"

@@ -146,6 +146,7 @@ def _core_tables(metadata: sa.MetaData, p: str) -> None:
 def _summary_tables(metadata: sa.MetaData, p: str) -> None:
     """The report's summary rows (issue 15.3), defined in their own module."""
     summary_tables.define(metadata, p)
+    summary_tables.define_delta(metadata, p)
 
 
 _BUILDERS: list[TableBuilder] = [_core_tables, _summary_tables]
@@ -525,6 +526,14 @@ class _WriterQueue:
     @contextmanager
     def turn(self) -> Iterator[None]:
         """Wait for this thread's turn (at most ``_BUSY_SECONDS``), hold it for the block."""
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    def enter(self) -> None:
+        """Wait for this thread's turn (at most ``_BUSY_SECONDS``); :meth:`leave` gives it up."""
         with self._mutex:
             if not self._busy:
                 self._busy = True
@@ -541,14 +550,14 @@ class _WriterQueue:
                         f"database is locked: this process's other threads held the write "
                         f"lock for {_BUSY_SECONDS:.0f} s"
                     )
-        try:
-            yield
-        finally:
-            with self._mutex:
-                if self._waiting:
-                    self._waiting.popleft().release()  # the turn passes on; still busy
-                else:
-                    self._busy = False
+
+    def leave(self) -> None:
+        """Give up the turn :meth:`enter` waited for: to the oldest waiter, if any."""
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().release()  # the turn passes on; still busy
+            else:
+                self._busy = False
 
 
 def _due(outbox: sa.Table, now: datetime, limit: int | None, ref: str | None) -> sa.Select[Any]:
@@ -705,11 +714,14 @@ class SqlStore:
             # SQLite, this thread's own connection: BEGIN and COMMIT on the
             # driver itself (SQLAlchemy's transaction bookkeeping cost 50k
             # instructions a command, more than the statements of some).
+            # (The writer queue's turn taken and given up inline: no context manager.)
             raw = self._local.raw
-            with self._writers.turn():
+            writers = self._writers
+            writers.enter()
+            try:
                 raw.execute("BEGIN IMMEDIATE")
                 try:
-                    tx = self._transaction(conn)
+                    tx = self._transaction(conn, raw)
                     yield tx
                 except BaseException:
                     raw.rollback()
@@ -717,10 +729,12 @@ class SqlStore:
                     raise
                 raw.commit()
                 _end_autobegun(conn)
+            finally:
+                writers.leave()
         if tx.new_heads:  # committed
             self._remember_heads(tx.new_heads)
 
-    def _transaction(self, conn: Connection) -> _SqlTransaction:
+    def _transaction(self, conn: Connection, raw: Any = None) -> _SqlTransaction:
         return _SqlTransaction(
             conn,
             self._classes,
@@ -730,6 +744,7 @@ class SqlStore:
             self.metadata,
             self._heads,
             self._docs,
+            raw,
         )
 
     def _remember_heads(self, heads: list[tuple[str, str, str]]) -> None:
@@ -855,13 +870,14 @@ class _SqlTransaction:
         tables: sa.MetaData,
         heads: dict[str, tuple[str, str]],
         docs: ByIdentity[Record, dict[str, Any]] | None = None,
+        raw: Any = None,
     ) -> None:
         self.conn = conn
         self.classes = classes
         self.backend = backend
         self.cache = cache
         # The driver's connection under this transaction, for the hot statements.
-        self.raw: Any = conn.connection.driver_connection
+        self.raw: Any = conn.connection.driver_connection if raw is None else raw
         self.sql = sql
         self.tables = tables
         self.pg = backend == "postgresql"
@@ -1109,22 +1125,16 @@ class _SqlTransaction:
     def summary(
         self, *, since: str | None = None, until: str | None = None
     ) -> list[tuple[str, str, str, str, str, int, int]]:
+        # The compacted rows and the delta rows not compacted yet (the report adds them up).
         rows = []
-        for query in summary_tables.select_sums(self._table("summary"), since, until):
-            rows.extend(summary_tables.rows_of(self.conn.execute(query)))
+        for name in (summary_tables.NAME, summary_tables.DELTA):
+            for query in summary_tables.select_sums(self._table(name), since, until):
+                rows.extend(summary_tables.rows_of(self.conn.execute(query)))
         return rows
 
     def replace_summary(self, rows: Iterable[Sequence[Any]]) -> None:
         texts = _summary_sql(self.backend, self.sql["PREFIX"])
-        self.raw.execute(texts["DELETE_ALL"])
-        batch: list[Sequence[Any]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= 10_000:
-                self.stage_summary(batch)
-                batch = []
-        if batch:
-            self.stage_summary(batch)
+        summary_tables.replace(self.raw, self.pg, texts, rows)
 
     def compact_summary(self) -> int:
         return summary_tables.compact(
