@@ -10,7 +10,8 @@ In one process, on files in a temporary directory with the same pragmas
 - raw sqlite3, the same rows: as above, but every row reqmgmt writes: the
   audit row with its report columns, the outbox rows each command queues
   (:data:`OUTBOX_ROWS`: 18 per requirement, not 9) and the report's summary
-  rows (:data:`SUMMARY_ROWS`, issue 15.3), each table's rows of a command in
+  rows (:data:`SUMMARY_ROWS`, issue 15.3; into ``summary_delta`` where it
+  exists, as reqmgmt's commands since revision 0005), each table's rows of a command in
   one ``executemany`` as reqmgmt does.  The run checks that reqmgmt wrote
   exactly these numbers of rows.
 
@@ -64,10 +65,21 @@ def _padded(doc: dict[str, object], size: int) -> str:
 def row_counts(path: Path) -> dict[str, int]:
     """Rows per table of a reqmgmt run (to check :data:`OUTBOX_ROWS` and :data:`SUMMARY_ROWS`)."""
     with sqlite3.connect(path) as con:
-        return {
+        found = {
             table: int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
             for table in ("records", "audit", "outbox", "summary")
         }
+        if _summary_table(con) == "summary_delta":  # revision 0005: commands write there
+            found["summary"] += int(con.execute("SELECT count(*) FROM summary_delta").fetchone()[0])
+        return found
+
+
+def _summary_table(con: sqlite3.Connection) -> str:
+    """Where commands write their summary rows: ``summary_delta`` (no index) since 0005."""
+    found = con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'summary_delta'"
+    ).fetchone()
+    return "summary" if found is None else "summary_delta"
 
 
 def check_same_rows(path: Path, n: int) -> None:
@@ -94,6 +106,7 @@ def run_raw(
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute(f"PRAGMA synchronous={synchronous}")
+    table = _summary_table(con)  # where reqmgmt's commands write them
     stamp = "2026-03-02T09:00:00.000000"
     doc = {"customer": {"id": "HK-001", "name": "Hong Kong customer"}, "description": "x" * 40}
     commands = 0
@@ -136,7 +149,7 @@ def run_raw(
                     (f"{ref}:{version}:role:sales", ref, event[: sizes["outbox"]]),
                 )
             else:
-                _same_rows(con, ref, version, prev, event, stamp, sizes)
+                _same_rows(con, ref, version, prev, event, stamp, sizes, table)
             con.execute("COMMIT")
             commands += 1
     con.close()
@@ -151,8 +164,10 @@ def _same_rows(
     event: str,
     stamp: str,
     sizes: dict[str, int],
+    table: str,
 ) -> None:
-    """A command's audit, outbox and summary rows as reqmgmt writes them."""
+    """A command's audit, outbox and summary rows as reqmgmt writes them (summary rows
+    into ``table``)."""
     step = version - 1
     con.execute(
         "INSERT INTO audit (ref, version, hash, doc, kind, event, from_state, to_state, at) "
@@ -168,7 +183,7 @@ def _same_rows(
         )  # fmt: skip
     day = stamp[:10]
     con.executemany(
-        "INSERT INTO summary (metric, day, kind, a, b, n, amount) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {table} (metric, day, kind, a, b, n, amount) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [("count" if k else "dwell", day, "requirement", "state", STATES[step], 1, 1000 * k)
          for k in range(SUMMARY_ROWS[step])],
     )  # fmt: skip
