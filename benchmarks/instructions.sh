@@ -9,8 +9,14 @@
 # per trigger of the bare shared Machine, per command of the inline floor, and
 # the ratios (issue 15: a command <= 4x the bare trigger, <= 1.4x the floor).
 #
-# Usage: benchmarks/instructions.sh [--smoke] [--python PATH] [--small N] [--large N]
+# Usage: benchmarks/instructions.sh [--smoke] [--python PATH] [--small N] [--large N] [--raw] [--sql-only]
 #   --smoke: tiny counts (CI: shows the script and valgrind still work; figures rough).
+#   --raw: also raw sqlite3 doing the same writes (bench_sqlite.run_raw; and with every
+#          outbox and summary row reqmgmt writes: run_raw(same_rows=True)), the SQLite
+#          command without the summary rows, and an import (create_many, batches of
+#          100) against raw executemany: prints the ratios to raw (issue 15: <= 2.0x)
+#          and what the summaries cost a SQLite command (<= +10 %).
+#   --sql-only: the SQLite workloads only (with --raw: no memory, bare, floor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,13 +25,19 @@ SMALL=20
 LARGE=220
 SQL_SMALL=10
 SQL_LARGE=60
+IMPORT_SMALL=100
+IMPORT_LARGE=600
+RAW=0
+SQL_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) SMALL=2; LARGE=6; SQL_SMALL=2; SQL_LARGE=4; shift ;;
+    --smoke) SMALL=2; LARGE=6; SQL_SMALL=2; SQL_LARGE=4; IMPORT_SMALL=100; IMPORT_LARGE=200; shift ;;
+    --raw) RAW=1; shift ;;
+    --sql-only) SQL_ONLY=1; shift ;;
     --python) PYTHON="$2"; shift 2 ;;
     --small) SMALL="$2"; SQL_SMALL="$2"; shift 2 ;;
     --large) LARGE="$2"; SQL_LARGE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -56,20 +68,42 @@ per_command() {
   echo $(( (ib - ia) / (cb - ca) ))
 }
 
-memory=$(per_command memory "$SMALL" "$LARGE")
-bare=$(per_command bare "$SMALL" "$LARGE")
-floor=$(per_command floor "$SMALL" "$LARGE")
-sqlite=$(per_command sqlite "$SQL_SMALL" "$SQL_LARGE")
-
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 kilo() { awk -v a="$1" 'BEGIN { printf "%.1fk", a / 1000 }'; }
-echo "instructions per command (valgrind, requirements $SMALL -> $LARGE; SQLite $SQL_SMALL -> $SQL_LARGE)"
-printf '  %-36s %10s\n' "reqmgmt, memory store" "$(kilo "$memory")"
-printf '  %-36s %10s\n' "reqmgmt, SQLite (synchronous=NORMAL)" "$(kilo "$sqlite")"
-printf '  %-36s %10s\n' "bare shared Machine trigger" "$(kilo "$bare")"
-printf '  %-36s %10s\n' "floor: minimal audited command" "$(kilo "$floor")"
-echo "ratios"
-printf '  %-36s %9sx  (target <= 4)\n' "memory command / bare trigger" "$(ratio "$memory" "$bare")"
-printf '  %-36s %9sx  (target <= 1.4)\n' "memory command / floor" "$(ratio "$memory" "$floor")"
-printf '  %-36s %9sx\n' "floor / bare trigger" "$(ratio "$floor" "$bare")"
-printf '  %-36s %9sx\n' "SQLite command / memory command" "$(ratio "$sqlite" "$memory")"
+sqlite=$(per_command sqlite "$SQL_SMALL" "$SQL_LARGE")
+if [ "$SQL_ONLY" = 0 ]; then
+  memory=$(per_command memory "$SMALL" "$LARGE")
+  bare=$(per_command bare "$SMALL" "$LARGE")
+  floor=$(per_command floor "$SMALL" "$LARGE")
+  echo "instructions per command (valgrind, requirements $SMALL -> $LARGE; SQLite $SQL_SMALL -> $SQL_LARGE)"
+  printf '  %-36s %10s\n' "reqmgmt, memory store" "$(kilo "$memory")"
+  printf '  %-36s %10s\n' "reqmgmt, SQLite (synchronous=NORMAL)" "$(kilo "$sqlite")"
+  printf '  %-36s %10s\n' "bare shared Machine trigger" "$(kilo "$bare")"
+  printf '  %-36s %10s\n' "floor: minimal audited command" "$(kilo "$floor")"
+  echo "ratios"
+  printf '  %-36s %9sx  (target <= 4)\n' "memory command / bare trigger" "$(ratio "$memory" "$bare")"
+  printf '  %-36s %9sx  (target <= 1.4)\n' "memory command / floor" "$(ratio "$memory" "$floor")"
+  printf '  %-36s %9sx\n' "floor / bare trigger" "$(ratio "$floor" "$bare")"
+  printf '  %-36s %9sx\n' "SQLite command / memory command" "$(ratio "$sqlite" "$memory")"
+else
+  echo "instructions per command (valgrind, SQLite requirements $SQL_SMALL -> $SQL_LARGE)"
+  printf '  %-36s %10s\n' "reqmgmt, SQLite (synchronous=NORMAL)" "$(kilo "$sqlite")"
+fi
+if [ "$RAW" = 1 ]; then
+  nosummary=$(per_command sqlite-nosummary "$SQL_SMALL" "$SQL_LARGE")
+  raw=$(per_command raw-sqlite "$SQL_SMALL" "$SQL_LARGE")
+  same=$(per_command raw-same-sqlite "$SQL_SMALL" "$SQL_LARGE")
+  imp=$(per_command import-sqlite "$IMPORT_SMALL" "$IMPORT_LARGE")
+  raw_imp=$(per_command raw-import-sqlite "$IMPORT_SMALL" "$IMPORT_LARGE")
+  summaries=$(awk -v a="$sqlite" -v b="$nosummary" 'BEGIN { printf "%+.1f %%", (a / b - 1) * 100 }')
+  echo "SQLite against raw sqlite3 (synchronous=NORMAL; imports: rows $IMPORT_SMALL -> $IMPORT_LARGE, 100 a batch)"
+  printf '  %-36s %10s\n' "SQLite command, summaries off" "$(kilo "$nosummary")"
+  printf '  %-36s %10s\n' "raw sqlite3, same writes, a command" "$(kilo "$raw")"
+  printf '  %-36s %10s\n' "raw sqlite3, also the same rows" "$(kilo "$same")"
+  printf '  %-36s %10s\n' "reqmgmt import, a row" "$(kilo "$imp")"
+  printf '  %-36s %10s\n' "raw sqlite3 import, a row" "$(kilo "$raw_imp")"
+  printf '  %-36s %9sx\n' "SQLite command / raw sqlite3" "$(ratio "$sqlite" "$raw")"
+  printf '  %-36s %9sx  (target <= 2.0)\n' "SQLite command / raw, same rows" "$(ratio "$sqlite" "$same")"
+  printf '  %-36s %9sx  (target <= 2.0)\n' "SQLite import / raw sqlite3" "$(ratio "$imp" "$raw_imp")"
+  printf '  %-36s %10s  (target <= +10 %%)\n' "summaries' cost, SQLite command" "$summaries"
+fi

@@ -440,9 +440,11 @@ def test_db_upgrade_sql_prints_what_the_upgrade_does(tmp_path: Path, db: str) ->
     shutil.copy(path, by_hand)
     sql = cli("db", "upgrade", db, "--sql", cwd=tmp_path, check=0).stdout
     assert sql.startswith("-- Running upgrade 0001 -> 0002")
-    # No table made again; 0004 adds the report's summary table (empty offline: docs/reports.md).
-    assert sql.count("CREATE TABLE") == 1
-    assert "CREATE TABLE summary" in sql.partition("-- Running upgrade 0003 -> 0004")[2]
+    # No table made again; 0004 adds the report's summary table (empty offline: docs/reports.md),
+    # 0005 the commands' summary delta rows.
+    assert sql.count("CREATE TABLE") == 2
+    assert "CREATE TABLE summary " in sql.partition("-- Running upgrade 0003 -> 0004")[2]
+    assert "CREATE TABLE summary_delta" in sql.partition("-- Running upgrade 0004 -> 0005")[2]
     with sqlite3.connect(by_hand) as conn:
         conn.executescript(sql)
     assert cli("db", "current", db, cwd=tmp_path, check=3)  # --sql changed nothing

@@ -80,7 +80,7 @@ def test_a_database_of_another_revision_is_refused_with_what_to_do(tmp_path: Pat
     con.commit()
     con.close()
     with pytest.raises(
-        ConfigError, match=r"schema revision 0000 but this reqmgmt needs 0004.*reqmgmt db upgrade"
+        ConfigError, match=r"schema revision 0000 but this reqmgmt needs 0005.*reqmgmt db upgrade"
     ):
         SqlStore(f"sqlite:///{path}")
 
@@ -92,7 +92,7 @@ def test_a_database_of_someone_else_is_not_touched(tmp_path: Path) -> None:
     con.execute("CREATE TABLE invoices (id INTEGER)")
     con.commit()
     con.close()
-    with pytest.raises(ConfigError, match="schema revision None but this reqmgmt needs 0004"):
+    with pytest.raises(ConfigError, match="schema revision None but this reqmgmt needs 0005"):
         SqlStore(f"sqlite:///{path}")
     assert sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() == [
         ("invoices",)
@@ -110,9 +110,9 @@ def test_db_cli_upgrades_and_reports_the_revision(
     assert "there is no reqmgmt database at" in capsys.readouterr().err
     assert not (tmp_path / "cli.db").exists()
     assert main(["db", "upgrade", url]) == 0
-    assert "at revision 0004 (current)" in capsys.readouterr().out
+    assert "at revision 0005 (current)" in capsys.readouterr().out
     assert main(["db", "current", url]) == 0
-    assert "0004 (current)" in capsys.readouterr().out
+    assert "0005 (current)" in capsys.readouterr().out
     with Desk.open(url, clock=FakeClock()) as desk:
         receive(desk)
 
@@ -147,7 +147,7 @@ def test_upgrading_from_0001_fills_the_audit_columns_and_keeps_it_append_only(
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # back to 0001: as an older reqmgmt left it
         migrate.downgrade(conn, "0001")
-    with pytest.raises(ConfigError, match="schema revision 0001 but this reqmgmt needs 0004"):
+    with pytest.raises(ConfigError, match="schema revision 0001 but this reqmgmt needs 0005"):
         Desk.open(url)
     with engine.begin() as conn:
         migrate.upgrade(conn)

@@ -16,6 +16,7 @@ power loss for speed.
 from __future__ import annotations
 
 import json
+import operator
 import re
 import sqlite3
 import threading
@@ -35,7 +36,14 @@ from sqlalchemy.engine import Connection, Engine
 from ..audit import canonical, from_canonical
 from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
 from ..model import AuditEvent, Notification, Record, record_classes, text_problem
-from ..serialize import document, remembered, structure, unstructure
+from ..serialize import (
+    ByIdentity,
+    document,
+    field_unstructurer,
+    remembered,
+    structure,
+    unstructure,
+)
 from . import hostunit, migrate, summary_tables
 from .base import OutboxEntry, RawRow
 
@@ -138,6 +146,7 @@ def _core_tables(metadata: sa.MetaData, p: str) -> None:
 def _summary_tables(metadata: sa.MetaData, p: str) -> None:
     """The report's summary rows (issue 15.3), defined in their own module."""
     summary_tables.define(metadata, p)
+    summary_tables.define_delta(metadata, p)
 
 
 _BUILDERS: list[TableBuilder] = [_core_tables, _summary_tables]
@@ -318,6 +327,43 @@ def _json(data: Any) -> str:
         return _ENCODER.encode(data)
 
 
+#: Per record class: a getter of every field's value (one tuple) and each field's
+#: name and unstructure function (``None``: the value is its JSON form).
+_FIELDS: dict[type[Record], tuple[Callable[[Any], tuple[Any, ...]], tuple[Any, ...]]] = {}
+
+
+def _fields(cls: type[Record]) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[Any, ...]]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        hooks = field_unstructurer(cls)
+        # attrgetter of one name gives the value itself, not a tuple.
+        names = (*hooks, *hooks) if len(hooks) == 1 else tuple(hooks)
+        found = _FIELDS[cls] = (operator.attrgetter(*names), tuple(hooks.items()))
+    return found
+
+
+def _next_document(
+    base: Record, record: Record, base_doc: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """``unstructure(record)`` made from ``base_doc``, the document of ``base``.
+
+    ``record`` is the next version of ``base``: ``derive`` copies the
+    fields that did not change, so they are the very same objects, and an
+    immutable value's JSON form is what it was.  Only the fields holding
+    other objects are unstructured (most commands change three or four of
+    about forty), the rest come from ``base_doc``.  ``None`` when there is
+    nothing to start from (another class, no document known).
+    """
+    if base_doc is None or type(base) is not type(record):
+        return None
+    values, hooks = _fields(type(record))
+    data = base_doc.copy()
+    for (name, hook), old, new in zip(hooks, values(base), values(record), strict=False):
+        if old is not new:
+            data[name] = new if hook is None else hook(new)
+    return data
+
+
 def _columns(record: Record) -> tuple[Any, ...]:
     """A record's indexed columns, in the order of _RECORD_COLUMNS."""
     return (
@@ -480,6 +526,14 @@ class _WriterQueue:
     @contextmanager
     def turn(self) -> Iterator[None]:
         """Wait for this thread's turn (at most ``_BUSY_SECONDS``), hold it for the block."""
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    def enter(self) -> None:
+        """Wait for this thread's turn (at most ``_BUSY_SECONDS``); :meth:`leave` gives it up."""
         with self._mutex:
             if not self._busy:
                 self._busy = True
@@ -496,14 +550,14 @@ class _WriterQueue:
                         f"database is locked: this process's other threads held the write "
                         f"lock for {_BUSY_SECONDS:.0f} s"
                     )
-        try:
-            yield
-        finally:
-            with self._mutex:
-                if self._waiting:
-                    self._waiting.popleft().release()  # the turn passes on; still busy
-                else:
-                    self._busy = False
+
+    def leave(self) -> None:
+        """Give up the turn :meth:`enter` waited for: to the oldest waiter, if any."""
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().release()  # the turn passes on; still busy
+            else:
+                self._busy = False
 
 
 def _due(outbox: sa.Table, now: datetime, limit: int | None, ref: str | None) -> sa.Select[Any]:
@@ -591,6 +645,9 @@ class SqlStore:
         self._cache: dict[str, tuple[Record, tuple[Any, ...]]] = {}
         #: ref -> (record document, its newest audit hash): see _SqlTransaction.last_hash.
         self._heads: dict[str, tuple[str, str]] = {}
+        #: The JSON-ready form of the records last written, by the record object itself
+        #: (see _next_document).
+        self._docs: ByIdentity[Record, dict[str, Any]] = ByIdentity(_CACHE_SIZE)
         #: Each thread's connection, given back by a finalizer when the thread ends
         #: (its thread-local keeper dies with it) or by close().
         self._held: list[weakref.finalize[Any, Any]] = []
@@ -657,11 +714,14 @@ class SqlStore:
             # SQLite, this thread's own connection: BEGIN and COMMIT on the
             # driver itself (SQLAlchemy's transaction bookkeeping cost 50k
             # instructions a command, more than the statements of some).
+            # (The writer queue's turn taken and given up inline: no context manager.)
             raw = self._local.raw
-            with self._writers.turn():
+            writers = self._writers
+            writers.enter()
+            try:
                 raw.execute("BEGIN IMMEDIATE")
                 try:
-                    tx = self._transaction(conn)
+                    tx = self._transaction(conn, raw)
                     yield tx
                 except BaseException:
                     raw.rollback()
@@ -669,12 +729,22 @@ class SqlStore:
                     raise
                 raw.commit()
                 _end_autobegun(conn)
+            finally:
+                writers.leave()
         if tx.new_heads:  # committed
             self._remember_heads(tx.new_heads)
 
-    def _transaction(self, conn: Connection) -> _SqlTransaction:
+    def _transaction(self, conn: Connection, raw: Any = None) -> _SqlTransaction:
         return _SqlTransaction(
-            conn, self._classes, self.backend, self._cache, self.sql, self.metadata, self._heads
+            conn,
+            self._classes,
+            self.backend,
+            self._cache,
+            self.sql,
+            self.metadata,
+            self._heads,
+            self._docs,
+            raw,
         )
 
     def _remember_heads(self, heads: list[tuple[str, str, str]]) -> None:
@@ -799,13 +869,15 @@ class _SqlTransaction:
         sql: dict[str, str],
         tables: sa.MetaData,
         heads: dict[str, tuple[str, str]],
+        docs: ByIdentity[Record, dict[str, Any]] | None = None,
+        raw: Any = None,
     ) -> None:
         self.conn = conn
         self.classes = classes
         self.backend = backend
         self.cache = cache
         # The driver's connection under this transaction, for the hot statements.
-        self.raw: Any = conn.connection.driver_connection
+        self.raw: Any = conn.connection.driver_connection if raw is None else raw
         self.sql = sql
         self.tables = tables
         self.pg = backend == "postgresql"
@@ -816,6 +888,10 @@ class _SqlTransaction:
         self.read: dict[str, str] = {}
         self.written: dict[str, tuple[str, int]] = {}
         self.new_heads: list[tuple[str, str, str]] = []
+        #: The records' JSON-ready forms by record (the store's), and the records this
+        #: transaction read, by ref: an update writes the next version of one.
+        self.docs = docs
+        self.got: dict[str, Record] = {}
 
     def _table(self, name: str) -> sa.Table:
         """The table ``name`` as this store names it (with its prefix)."""
@@ -874,6 +950,7 @@ class _SqlTransaction:
             return None
         record = self._checked(ref, found)
         self.read[ref] = found[1]
+        self.got[ref] = record
         return record
 
     def lock(self, ref: str) -> None:
@@ -907,9 +984,22 @@ class _SqlTransaction:
         names = ("kind", "state", "customer", "due_at", "version", "created_at", "updated_at")
         return dict(zip((*names, "doc"), self._params(record), strict=True))
 
-    def _params(self, record: Record) -> tuple[Any, ...]:
-        """kind, the indexed columns but ref, doc: the order of _Fast.INSERT after ref."""
-        doc = _json(document(record))
+    def _params(self, record: Record, base: Record | None = None) -> tuple[Any, ...]:
+        """kind, the indexed columns but ref, doc: the order of _Fast.INSERT after ref.
+
+        ``base``: the record ``record`` was derived from (read in this transaction).
+        """
+        docs = self.docs
+        data = None
+        if docs is not None:
+            if base is not None:
+                data = _next_document(base, record, docs.get(base))
+            if data is None:
+                data = document(record)
+            docs.put(record, data)
+        else:
+            data = document(record)
+        doc = _json(data)
         columns = _columns(record)
         self._remember(record.RECORD_KIND + doc, (record, columns))
         self.written[record.ref] = (doc, record.version)
@@ -924,7 +1014,7 @@ class _SqlTransaction:
             raise ConflictError(record.ref, None, self._version(record.ref))
 
     def update(self, record: Record, *, expected_version: int) -> None:
-        params = (*self._params(record), record.ref, expected_version)
+        params = (*self._params(record, self.got.get(record.ref)), record.ref, expected_version)
         if self.raw.execute(self.sql["UPDATE"], params).rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
@@ -1035,22 +1125,16 @@ class _SqlTransaction:
     def summary(
         self, *, since: str | None = None, until: str | None = None
     ) -> list[tuple[str, str, str, str, str, int, int]]:
+        # The compacted rows and the delta rows not compacted yet (the report adds them up).
         rows = []
-        for query in summary_tables.select_sums(self._table("summary"), since, until):
-            rows.extend(summary_tables.rows_of(self.conn.execute(query)))
+        for name in (summary_tables.NAME, summary_tables.DELTA):
+            for query in summary_tables.select_sums(self._table(name), since, until):
+                rows.extend(summary_tables.rows_of(self.conn.execute(query)))
         return rows
 
     def replace_summary(self, rows: Iterable[Sequence[Any]]) -> None:
         texts = _summary_sql(self.backend, self.sql["PREFIX"])
-        self.raw.execute(texts["DELETE_ALL"])
-        batch: list[Sequence[Any]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= 10_000:
-                self.stage_summary(batch)
-                batch = []
-        if batch:
-            self.stage_summary(batch)
+        summary_tables.replace(self.raw, self.pg, texts, rows)
 
     def compact_summary(self) -> int:
         return summary_tables.compact(

@@ -57,6 +57,7 @@ def upgrade() -> None:
 def _backfill(bind: sa.engine.Connection) -> None:
     from reqmgmt.lifecycle import BUILTIN_LIFECYCLES
     from reqmgmt.model import record_classes
+    from reqmgmt.storage import summary_tables
     from reqmgmt.storage.sql import _fast, _SqlTransaction, build_metadata
     from reqmgmt.summaries import rebuild_rows
 
@@ -68,7 +69,9 @@ def _backfill(bind: sa.engine.Connection) -> None:
     )
     failed: list[tuple[str, str]] = []
     tx.unreadable = failed
-    tx.replace_summary(rebuild_rows(tx, engines, failed))
+    # Into the summary table only: the delta table comes with revision 0005.
+    texts = summary_tables.statements(backend, prefix)
+    summary_tables.replace(tx.raw, tx.pg, texts, rebuild_rows(tx, engines, failed), deltas=False)
     for ref, reason in failed:
         log.error("summary backfill: left out %s: %s", ref, reason)
 
