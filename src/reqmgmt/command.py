@@ -42,7 +42,16 @@ from .errors import (
 from .hookcalls import ask_approvers, ask_authorize, ask_before, ask_observers
 from .i18n import Reason, Text, reason
 from .lifecycle.base import EVERY_DEPARTMENT, Context, Engine, Party, Transition
-from .model import Actor, AuditEvent, FieldChange, Notification, Record, derive, maker
+from .model import (
+    MAX_COUNT,
+    Actor,
+    AuditEvent,
+    FieldChange,
+    Notification,
+    Record,
+    derive,
+    maker,
+)
 from .people import actor_key
 from .reminders import deadline_changes
 from .serialize import field_unstructurer
@@ -75,6 +84,7 @@ EventChoice = str | Callable[[Record, Engine], str]
 _NONE = Text("none", "无")
 # Made from checked values, several times per command: no attrs __init__.
 _make_change = maker(FieldChange)
+_ENGINE_CHECKED = frozenset(("state", "version"))
 _make_notification = maker(Notification)
 _TOPICS: dict[tuple[str, str], str] = {}
 
@@ -368,8 +378,11 @@ def write(desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str) 
     """Steps 3-5: the new version, its audit event and notifications, staged in ``tx``."""
     record = ctx.record
     changes = derive_version(desk, engine, ctx, dest)
-    # The state is one the lifecycle declares (its names are checked when it is built).
-    new = derive(record, changes, checked="state")
+    # The state is one the lifecycle declares (its names are checked when it is built);
+    # the version is the stored one plus one, checked here.
+    new = derive(
+        record, changes, checked=_ENGINE_CHECKED if record.version < MAX_COUNT else "state"
+    )
     event = seal(
         engine, ctx, record, new, dest, field_diff(record, changes), tx.last_hash(record.ref)
     )

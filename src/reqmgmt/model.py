@@ -420,6 +420,8 @@ def check_note(value: object, where: str) -> None:
 
 
 def _check_text(instance: object, name: str, value: str) -> None:
+    if len(value) <= MAX_ID and value.isprintable():  # within every limit: nothing to find
+        return
     problem = text_problem(value, _limit(instance, name), name in MULTILINE_FIELDS)
     if problem is not None:
         raise ValidationError(name, value, problem, where=type(instance).__name__)
@@ -499,8 +501,11 @@ def check_time(name: str, value: object, where: str) -> None:
 
 
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None and attribute.default is None:
-        return
+    if value is None:
+        if attribute.default is None:
+            return
+    elif value.__class__ is datetime and value.tzinfo is UTC and EARLIEST <= value < LATEST:
+        return  # the common case: what check_time allows, without its calls
     check_time(attribute.name, value, type(instance).__name__)
 
 
@@ -1115,6 +1120,85 @@ def _evolver(cls: type[Record]) -> Any:
     return found
 
 
+_CONSTRUCTORS: dict[type, Any] = {}
+
+
+def constructor(cls: type[_T]) -> Callable[[Mapping[str, Any]], _T]:
+    """``cls(**values)`` as a function of the mapping ``values``, built like :func:`maker`.
+
+    The same converters, defaults, validators (unless attrs' validators are
+    disabled) and ``__attrs_post_init__`` as attrs' ``__init__``, in the same
+    order; a missing or unknown name is left to ``cls(**values)`` itself, so
+    its ``TypeError`` is attrs' own.  Classes it does not fit (a stand-in
+    cannot be made, a private name, a factory taking self...) get
+    ``cls(**values)``.
+    """
+    found = _CONSTRUCTORS.get(cls)
+    if found is None:
+        found = _CONSTRUCTORS[cls] = _make_constructor(cls)
+    return found  # type: ignore[no-any-return]
+
+
+def _make_constructor(cls: type) -> Any:
+    fields = attrs.fields(cls)
+    stand_in = _stand_in(cls)
+    fits = (
+        stand_in is not None
+        and not hasattr(cls, "__attrs_pre_init__")
+        and all(
+            a.init
+            and a.alias == a.name
+            and not (isinstance(a.default, attrs.Factory) and a.default.takes_self)  # type: ignore[arg-type]
+            and not isinstance(a.converter, attrs.Converter)
+            for a in fields
+        )
+    )
+    if not fits:
+        return lambda values: cls(**values)
+    namespace: dict[str, Any] = {
+        "_new_": object.__new__,
+        "_cls_": cls,
+        "_stand_in_": stand_in,
+        "_names_": frozenset(a.name for a in fields),
+        "_required_": frozenset(a.name for a in fields if a.default is attrs.NOTHING),
+        "_disabled_": attrs.validators.get_disabled,
+        "_post_": getattr(cls, "__attrs_post_init__", None),
+    }
+    lines = [
+        "def construct(values):",
+        "    keys = values.keys()",
+        "    if not (keys <= _names_ and _required_ <= keys):",
+        "        return _cls_(**values)  # attrs' own TypeError",
+        "    n = _new_(_stand_in_)",
+    ]
+    for i, a in enumerate(fields):
+        if a.default is attrs.NOTHING:
+            value = f"values[{a.name!r}]"
+        elif isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+            namespace[f"_f{i}"] = a.default.factory
+            value = f"(values[{a.name!r}] if {a.name!r} in keys else _f{i}())"
+        else:
+            namespace[f"_d{i}"] = a.default
+            value = f"values.get({a.name!r}, _d{i})"
+        if a.converter is not None:
+            namespace[f"_c{i}"] = a.converter
+            value = f"_c{i}({value})"
+        lines.append(f"    n.{a.name} = {value}")
+    lines.append("    n.__class__ = _cls_")
+    checks = [(i, a) for i, a in enumerate(fields) if a.validator is not None]
+    if checks:
+        lines.append("    if not _disabled_():")
+        for i, a in checks:
+            namespace[f"_v{i}"] = a.validator
+            namespace[f"_a{i}"] = a
+            lines.append(f"        _v{i}(n, _a{i}, n.{a.name})")
+    if namespace["_post_"] is not None:
+        lines.append("    _post_(n)")
+    lines.append("    return n")
+    exec("\n".join(lines), namespace)
+    return namespace["construct"]
+
+
 _STAND_INS: dict[type, type | None] = {}
 
 
@@ -1201,37 +1285,66 @@ def record_classes() -> dict[str, type[Record]]:
     return found
 
 
-def derive(record: _R, changes: Mapping[str, Any], *, checked: str = "") -> _R:
+def derive(record: _R, changes: Mapping[str, Any], *, checked: str | frozenset[str] = "") -> _R:
     """A new version of ``record`` with ``changes`` applied (the engine's ``evolve``).
 
     Runs the converters and validators of the changed fields only (the
     others were checked when the record was made), then the class's
     cross-field checks (``__attrs_post_init__``).  Unknown field names raise
-    :class:`ValidationError`.  ``checked`` names one field whose new value
-    was checked already (the command path's ``state``: a state the
-    lifecycle declares, whose names were checked when it was built).
+    :class:`ValidationError`.  ``checked`` names the field (or the set of
+    fields) whose new value was checked already: the command path's
+    ``state`` (a state the lifecycle declares, whose names were checked when
+    it was built) and ``version`` (the stored version plus one, within
+    :data:`MAX_COUNT`).
     """
     cls = type(record)
-    fields = _fields_of(cls)
+    plan = _PLANS.get(cls) or _plan(cls)
+    fields = plan.fields
+    done = _NONE_CHECKED if not checked else (
+        frozenset((checked,)) if isinstance(checked, str) else checked
+    )  # fmt: skip
     values: dict[str, Any] = {}
     for name, value in changes.items():
-        a = fields.get(name)
-        if a is None:
+        found = fields.get(name)
+        if found is None:
             raise ValidationError(name, value, "a field of " + cls.__name__, where=cls.__name__)
-        if a.converter is not None and name != checked:
-            value = a.converter(value)  # type: ignore[operator]
+        if found[1] is not None and name not in done:
+            value = found[1](value)
         values[name] = value
-    new: _R = _evolver(cls)(record, values)
+    new: _R = plan.evolve(record, values)
     # Each changed field's validator sees the whole new version.
     for name, value in values.items():
-        a = fields[name]
-        if a.validator is not None and name != checked:
-            a.validator(new, a, value)
+        a, _, validator = fields[name]
+        if validator is not None and name not in done:
+            validator(new, a, value)
     # Cross-field invariants (a contract's amount is the sum of its lines).
-    check = getattr(cls, "__attrs_post_init__", None)
-    if check is not None:
-        check(new)
+    if plan.post_init is not None:
+        plan.post_init(new)
     return new
+
+
+_NONE_CHECKED: frozenset[str] = frozenset()
+
+
+class _Plan:
+    """What :func:`derive` needs of a record class, looked up once."""
+
+    __slots__ = ("evolve", "fields", "post_init")
+
+    def __init__(self, cls: type[Record]) -> None:
+        self.fields: dict[str, tuple[attrs.Attribute[Any], Any, Any]] = {
+            a.name: (a, a.converter, a.validator) for a in attrs.fields(cls)
+        }
+        self.evolve = _evolver(cls)
+        self.post_init = getattr(cls, "__attrs_post_init__", None)
+
+
+_PLANS: dict[type[Record], _Plan] = {}
+
+
+def _plan(cls: type[Record]) -> _Plan:
+    found = _PLANS[cls] = _Plan(cls)
+    return found
 
 
 # --- contracts and orders ------------------------------------------------------------------

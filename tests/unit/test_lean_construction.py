@@ -8,12 +8,14 @@ trick does not fit still work.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import attrs
 import pytest
 from attrs import field, frozen
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reqmgmt import Customer, Requirement, ValidationError
 from reqmgmt.audit import canonical, event_hash, seal, sealed_event
@@ -22,10 +24,12 @@ from reqmgmt.model import (
     FieldChange,
     Notification,
     _stand_in,
+    constructor,
     derive,
     maker,
     record_classes,
 )
+from reqmgmt.reminders import WorkCalendar
 from reqmgmt.testing import make_requirement
 
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -160,3 +164,71 @@ def test_seal_and_sealed_event_hash_the_same_bytes() -> None:
         sealed_event(**values, colour="red")
     with pytest.raises(ValidationError, match="note"):
         seal(*{**values, "note": "bad\x00note"}.values())
+
+
+def test_constructor_is_attrs_init() -> None:
+    """``constructor(cls)(values)`` equals ``cls(**values)``: converters, defaults,
+    validators, errors (attrs' own TypeError for a missing or unknown name)."""
+    base = make_requirement()
+    values = {a.name: getattr(base, a.name) for a in attrs.fields(Requirement)}
+    build = constructor(Requirement)
+    made = build({**values, "remarks": ["a", "b"]})
+    assert type(made) is Requirement
+    assert made == Requirement(**{**values, "remarks": ["a", "b"]})
+    assert made.remarks == ("a", "b")  # the converter ran
+    minimal = {k: values[k] for k in ("ref", "state", "created_at", "updated_at", "created_by",
+                                      "customer", "description", "received_at")}  # fmt: skip
+    assert build(minimal) == Requirement(**minimal)  # the defaults
+    with pytest.raises(ValidationError, match="description") as fast:
+        build({**values, "description": " "})
+    with pytest.raises(ValidationError) as slow:
+        Requirement(**{**values, "description": " "})
+    assert str(fast.value) == str(slow.value)
+    for broken in ({**values, "colour": "red"}, {k: v for k, v in values.items() if k != "ref"}):
+        with pytest.raises(TypeError) as fast_type:
+            build(broken)
+        with pytest.raises(TypeError) as slow_type:
+            Requirement(**broken)
+        assert str(fast_type.value) == str(slow_type.value)
+    with attrs.validators.disabled():
+        assert build({**values, "description": " "}).description == " "
+
+
+def test_derive_takes_a_set_of_checked_fields() -> None:
+    """Fields named in ``checked`` are not validated again; the others still are."""
+    rec = make_requirement()
+    new = derive(
+        rec, {"state": "evaluating", "version": 2}, checked=frozenset({"state", "version"})
+    )
+    assert (new.state, new.version) == ("evaluating", 2)
+    with pytest.raises(ValidationError, match="version"):
+        derive(rec, {"state": "evaluating", "version": -1}, checked="state")
+    with pytest.raises(ValidationError, match="due_at"):
+        derive(rec, {"due_at": datetime(2300, 1, 1, tzinfo=UTC)}, checked=frozenset({"state"}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.datetimes(
+        min_value=datetime(2025, 6, 1), max_value=datetime(2027, 6, 1), timezones=st.just(UTC)
+    ),
+    minutes=st.integers(min_value=0, max_value=60 * 24 * 40),
+)
+def test_calendar_add_skipping_whole_days_is_exact(start: datetime, minutes: int) -> None:
+    """WorkCalendar.add takes later days whole; the answer is the span-by-span one."""
+    calendar = WorkCalendar()
+    amount = timedelta(minutes=minutes, microseconds=start.microsecond)
+    local = start.astimezone(calendar.zone)
+    remaining, day = amount, local.date()
+    expected = None
+    while expected is None:
+        for a, b in calendar._spans(day):
+            a = max(a, local)
+            if a >= b:
+                continue
+            if remaining <= b - a:
+                expected = (a + remaining).astimezone(start.tzinfo)
+                break
+            remaining -= b - a
+        day += timedelta(days=1)
+    assert calendar.add(start, amount) == expected
