@@ -25,7 +25,7 @@ import attrs
 import orjson
 from attrs import frozen
 
-from .model import AuditEvent, FieldChange, Record, check_note
+from .model import AuditEvent, FieldChange, Record, check_note, maker
 from .serialize import ByIdentity, iso, structure, unstructure
 
 __all__ = [
@@ -45,9 +45,8 @@ R = TypeVar("R", bound=Record)
 
 
 _HASHED = tuple(a.name for a in attrs.fields(AuditEvent) if a.name != "hash")
+_HASHED_SET = frozenset(_HASHED)
 _SORTED = orjson.OPT_SORT_KEYS
-#: Every field but the hash: what the command path gives :func:`sealed_event`.
-_GIVEN_ALL = len(_HASHED)
 # The standard library's canonical JSON: for values orjson refuses (integers
 # beyond 64 bits, keys that are not strings) and for events sealed by 0.1.0.
 _ENCODER = json.JSONEncoder(
@@ -93,21 +92,76 @@ _SEALED: ByIdentity[AuditEvent, bytes] = ByIdentity(256)
 
 def sealed_event(**values: Any) -> AuditEvent:
     """A new :class:`AuditEvent` from ``values`` (``prev_hash`` included), its hash filled in."""
-    if len(values) != _GIVEN_ALL:  # the command path gives every field
-        values.setdefault("note", None)
-        values.setdefault("meaning", None)
-        values.setdefault("changes", ())
-        values.setdefault("decisions", ())
-    note = values.get("note")
+    unknown = values.keys() - _HASHED_SET
+    if unknown:
+        raise TypeError(f"sealed_event() got unexpected fields {sorted(unknown)}")
+    return seal(
+        values["ref"],
+        values["record_kind"],
+        values["version"],
+        values["event"],
+        values["from_state"],
+        values["to_state"],
+        values["actor_id"],
+        values["actor_name"],
+        values["at"],
+        values.get("note"),
+        values.get("meaning"),
+        values.get("changes", ()),
+        values.get("decisions", ()),
+        values["prev_hash"],
+    )
+
+
+_make_event = maker(AuditEvent)
+_sha256 = hashlib.sha256
+
+
+def seal(
+    ref: str,
+    record_kind: str,
+    version: int,
+    event: str,
+    from_state: str | None,
+    to_state: str,
+    actor_id: str,
+    actor_name: str,
+    at: datetime,
+    note: str | None,
+    meaning: str | None,
+    changes: tuple[FieldChange, ...],
+    decisions: tuple[dict[str, Any], ...],
+    prev_hash: str,
+) -> AuditEvent:
+    """:func:`sealed_event` with every field given in order (the command path's form)."""
     if note is not None:  # the input policy, before anything is hashed
-        check_note(note, f"{values['record_kind']} {values['ref']}")
-    payload = values.copy()
-    payload["at"] = iso(values["at"])
-    payload["changes"] = [[c.field, c.old, c.new, c.op] for c in values["changes"]]
-    data = _encode(payload)
-    event = AuditEvent(hash=hashlib.sha256(data).hexdigest(), **values)
-    _SEALED.put(event, data)
-    return event
+        check_note(note, f"{record_kind} {ref}")
+    # The canonical JSON's keys in their sorted order already (orjson still
+    # sorts the nested documents).
+    data = _encode(
+        {
+            "actor_id": actor_id,
+            "actor_name": actor_name,
+            "at": iso(at),
+            "changes": [[c.field, c.old, c.new, c.op] for c in changes],
+            "decisions": decisions,
+            "event": event,
+            "from_state": from_state,
+            "meaning": meaning,
+            "note": note,
+            "prev_hash": prev_hash,
+            "record_kind": record_kind,
+            "ref": ref,
+            "to_state": to_state,
+            "version": version,
+        }
+    )
+    sealed: AuditEvent = _make_event(
+        ref, record_kind, version, event, from_state, to_state, actor_id, actor_name, at,
+        note, meaning, changes, decisions, prev_hash, _sha256(data).hexdigest(),
+    )  # fmt: skip
+    _SEALED.put(sealed, data)
+    return sealed
 
 
 def canonical(event: AuditEvent) -> bytes:

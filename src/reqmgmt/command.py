@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pluggy import HookCaller
 
 from . import notices, summaries
-from .audit import sealed_event
+from .audit import seal as seal_event
 from .delivery import deliver_claimed
 from .errors import (
     ConflictError,
@@ -42,7 +42,16 @@ from .errors import (
 from .hookcalls import ask_approvers, ask_authorize, ask_before, ask_observers
 from .i18n import Reason, Text, reason
 from .lifecycle.base import EVERY_DEPARTMENT, Context, Engine, Party, Transition
-from .model import Actor, AuditEvent, FieldChange, Notification, Record, derive
+from .model import (
+    MAX_COUNT,
+    Actor,
+    AuditEvent,
+    FieldChange,
+    Notification,
+    Record,
+    derive,
+    maker,
+)
 from .people import actor_key
 from .reminders import deadline_changes
 from .serialize import field_unstructurer
@@ -73,6 +82,10 @@ Staged = tuple[Record, AuditEvent, tuple[Notification, ...]]
 EventChoice = str | Callable[[Record, Engine], str]
 
 _NONE = Text("none", "无")
+# Made from checked values, several times per command: no attrs __init__.
+_make_change = maker(FieldChange)
+_ENGINE_CHECKED = frozenset(("state", "version"))
+_make_notification = maker(Notification)
 _TOPICS: dict[tuple[str, str], str] = {}
 
 
@@ -365,8 +378,11 @@ def write(desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str) 
     """Steps 3-5: the new version, its audit event and notifications, staged in ``tx``."""
     record = ctx.record
     changes = derive_version(desk, engine, ctx, dest)
-    # The state is one the lifecycle declares (its names are checked when it is built).
-    new = derive(record, changes, checked="state")
+    # The state is one the lifecycle declares (its names are checked when it is built);
+    # the version is the stored one plus one, checked here.
+    new = derive(
+        record, changes, checked=_ENGINE_CHECKED if record.version < MAX_COUNT else "state"
+    )
     event = seal(
         engine, ctx, record, new, dest, field_diff(record, changes), tx.last_hash(record.ref)
     )
@@ -398,16 +414,16 @@ def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange,
             continue
         hook = hooks[name]
         if hook is None:
-            diff.append(FieldChange(name, old, value))
+            diff.append(_make_change(name, old, value, "set"))
         elif (
             type(old) is tuple
             and type(value) is tuple
             and len(value) > len(old)
             and value[: len(old)] == old
         ):
-            diff.append(FieldChange(name, len(old), hook(value[len(old) :]), "append"))
+            diff.append(_make_change(name, len(old), hook(value[len(old) :]), "append"))
         else:
-            diff.append(FieldChange(name, hook(old), hook(value)))
+            diff.append(_make_change(name, hook(old), hook(value), "set"))
     return tuple(diff)
 
 
@@ -421,22 +437,13 @@ def seal(
     prev_hash: str | None,
 ) -> AuditEvent:
     """Step 4: the audit event, hash-chained to the record's last one."""
-    return sealed_event(
-        ref=record.ref,
-        record_kind=engine.kind,
-        version=new.version,
-        event=ctx.event,
-        from_state=record.state,
-        to_state=dest,
-        actor_id=ctx.actor.id,
-        actor_name=ctx.actor.name,
-        at=ctx.now,
-        note=ctx.note,
-        meaning=ctx.transition.meaning,
-        changes=diff,
-        decisions=tuple(d.summary() for d in ctx.decisions),
-        prev_hash=prev_hash or "",
-    )
+    decisions = ctx.decisions
+    actor = ctx.actor
+    return seal_event(
+        record.ref, engine.kind, new.version, ctx.event, record.state, dest, actor.id,
+        actor.name, ctx.now, ctx.note, ctx.transition.meaning, diff,
+        tuple([d.summary() for d in decisions]) if decisions else (), prev_hash or "",
+    )  # fmt: skip
 
 
 def stage(
@@ -496,22 +503,14 @@ def notifications(
         if len(_TOPICS) > 10_000:
             _TOPICS.clear()
         topic = _TOPICS[engine.kind, t.event] = f"{engine.kind}.{t.event}"
+    ref, version, kind, event = new.ref, new.version, engine.kind, t.event
+    prefix = f"{ref}:{version}:"
+    make = _make_notification
     return tuple(
-        Notification(
-            key=f"{new.ref}:{new.version}:{recipient}",
-            ref=new.ref,
-            record_kind=engine.kind,
-            version=new.version,
-            event=t.event,
-            recipient=recipient,
-            topic=topic,
-            text_zh=zh,
-            text_en=en,
-            created_at=now,
-            note=note,
-            details=details,
-        )
-        for recipient in recipients
+        [
+            make(prefix + to, ref, kind, version, event, to, topic, zh, en, now, note, details)
+            for to in recipients
+        ]
     )
 
 

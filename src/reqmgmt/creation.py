@@ -37,6 +37,7 @@ from .model import (
     Notification,
     Record,
     Requirement,
+    constructor,
     derive,
 )
 from .reminders import deadline_changes
@@ -326,10 +327,10 @@ def create_in(
     if fields.get("due_at") is None:
         # No due date to count from: the deadline fields go straight in.
         timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now)
-        record = lc.record_type(**{**values, **timing})
+        record = constructor(lc.record_type)({**values, **timing})
     else:
         # The due date is validated by the record before it is counted on.
-        record = lc.record_type(**values)
+        record = constructor(lc.record_type)(values)
         timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now, created=record)
         if timing:
             record = derive(record, timing)

@@ -7,7 +7,7 @@ Serialization lives in :mod:`reqmgmt.serialize`, not in these classes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
@@ -420,6 +420,8 @@ def check_note(value: object, where: str) -> None:
 
 
 def _check_text(instance: object, name: str, value: str) -> None:
+    if len(value) <= MAX_ID and value.isprintable():  # within every limit: nothing to find
+        return
     problem = text_problem(value, _limit(instance, name), name in MULTILINE_FIELDS)
     if problem is not None:
         raise ValidationError(name, value, problem, where=type(instance).__name__)
@@ -499,8 +501,11 @@ def check_time(name: str, value: object, where: str) -> None:
 
 
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None and attribute.default is None:
-        return
+    if value is None:
+        if attribute.default is None:
+            return
+    elif value.__class__ is datetime and value.tzinfo is UTC and EARLIEST <= value < LATEST:
+        return  # the common case: what check_time allows, without its calls
     check_time(attribute.name, value, type(instance).__name__)
 
 
@@ -955,7 +960,7 @@ class Requirement(Record):
         return self.ref
 
 
-@frozen
+@frozen(weakref_slot=False)
 class FieldChange:
     """One field of a record, old value → new value, both in their JSON form.
 
@@ -973,7 +978,7 @@ class FieldChange:
     op: str = "set"
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, weakref_slot=False)
 class AuditEvent:
     """One command's entry in a record's audit trail.
 
@@ -1003,7 +1008,7 @@ class AuditEvent:
     hash: str = ""
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, weakref_slot=False)
 class Notification:
     """A message to deliver after a command commits.
 
@@ -1036,6 +1041,7 @@ class Notification:
 # --- new versions ----------------------------------------------------------------------------
 
 _R = TypeVar("_R", bound=Record)
+_T = TypeVar("_T")
 
 
 _FIELDS: dict[type[Record], dict[str, attrs.Attribute[Any]]] = {}
@@ -1057,16 +1063,213 @@ def _copier(cls: type[Record]) -> Any:
 
 
 def _make_copier(cls: type[Record]) -> Any:
-    # One generated function per class: a plain copy of every slot, which is
-    # several times cheaper than a loop of getattr/setattr (this runs once per
-    # command).
+    # One generated function per class: a plain copy of every slot (this runs
+    # once per command).  Where the class allows it, the copy is filled in as
+    # its stand-in (:func:`_stand_in`), whose slots take plain stores, then
+    # becomes a ``cls``: several times cheaper than ``object.__setattr__``
+    # per field, which costs about a microsecond each.
     names = [a.name for a in attrs.fields(cls)]
-    lines = ["def copy(r):", "    n = new(cls)"]
-    lines += [f"    put(n, {n!r}, r.{n})" for n in names]
+    stand_in = _stand_in(cls)
+    if stand_in is None:
+        lines = ["def copy(r):", "    n = _new_(_cls_)"]
+        lines += [f"    _put_(n, {n!r}, r.{n})" for n in names]
+    else:
+        lines = ["def copy(r):", "    n = _new_(_stand_in_)"]
+        lines += [f"    n.{n} = r.{n}" for n in names]
+        lines.append("    n.__class__ = _cls_")
     lines.append("    return n")
-    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls, "put": object.__setattr__}
+    namespace: dict[str, Any] = {
+        "_new_": object.__new__,
+        "_cls_": cls,
+        "_put_": object.__setattr__,
+        "_stand_in_": stand_in,
+    }
     exec("\n".join(lines), namespace)
     return namespace["copy"]
+
+
+_EVOLVERS: dict[type[Record], Any] = {}
+
+
+def _evolver(cls: type[Record]) -> Any:
+    """A generated ``evolve(record, values)``: a copy of ``record`` with ``values``
+    (field name -> value, nothing checked) set, made as :func:`_copier` makes one."""
+    found = _EVOLVERS.get(cls)
+    if found is None:
+        names = [a.name for a in attrs.fields(cls)]
+        stand_in = _stand_in(cls)
+        if stand_in is None:
+            lines = ["def evolve(r, values):", "    n = _new_(_cls_)"]
+            lines += [f"    _put_(n, {n!r}, r.{n})" for n in names]
+            lines += ["    for name, value in values.items():", "        _put_(n, name, value)"]
+        else:
+            lines = ["def evolve(r, values):", "    n = _new_(_stand_in_)"]
+            lines += [f"    n.{n} = r.{n}" for n in names]
+            lines += ["    for name, value in values.items():", "        _set_(n, name, value)"]
+            lines.append("    n.__class__ = _cls_")
+        lines.append("    return n")
+        namespace: dict[str, Any] = {
+            "_new_": object.__new__,
+            "_cls_": cls,
+            "_put_": object.__setattr__,
+            "_set_": setattr,
+            "_stand_in_": stand_in,
+        }
+        exec("\n".join(lines), namespace)
+        found = _EVOLVERS[cls] = namespace["evolve"]
+    return found
+
+
+_CONSTRUCTORS: dict[type, Any] = {}
+
+
+def constructor(cls: type[_T]) -> Callable[[Mapping[str, Any]], _T]:
+    """``cls(**values)`` as a function of the mapping ``values``, built like :func:`maker`.
+
+    The same converters, defaults, validators (unless attrs' validators are
+    disabled) and ``__attrs_post_init__`` as attrs' ``__init__``, in the same
+    order; a missing or unknown name is left to ``cls(**values)`` itself, so
+    its ``TypeError`` is attrs' own.  Classes it does not fit (a stand-in
+    cannot be made, a private name, a factory taking self...) get
+    ``cls(**values)``.
+    """
+    found = _CONSTRUCTORS.get(cls)
+    if found is None:
+        found = _CONSTRUCTORS[cls] = _make_constructor(cls)
+    return found  # type: ignore[no-any-return]
+
+
+def _make_constructor(cls: type) -> Any:
+    fields = attrs.fields(cls)
+    stand_in = _stand_in(cls)
+    fits = (
+        stand_in is not None
+        and not hasattr(cls, "__attrs_pre_init__")
+        and all(
+            a.init
+            and a.alias == a.name
+            and not (isinstance(a.default, attrs.Factory) and a.default.takes_self)  # type: ignore[arg-type]
+            and not isinstance(a.converter, attrs.Converter)
+            for a in fields
+        )
+    )
+    if not fits:
+        return lambda values: cls(**values)
+    namespace: dict[str, Any] = {
+        "_new_": object.__new__,
+        "_cls_": cls,
+        "_stand_in_": stand_in,
+        "_names_": frozenset(a.name for a in fields),
+        "_required_": frozenset(a.name for a in fields if a.default is attrs.NOTHING),
+        "_disabled_": attrs.validators.get_disabled,
+        "_post_": getattr(cls, "__attrs_post_init__", None),
+    }
+    lines = [
+        "def construct(values):",
+        "    keys = values.keys()",
+        "    if not (keys <= _names_ and _required_ <= keys):",
+        "        return _cls_(**values)  # attrs' own TypeError",
+        "    n = _new_(_stand_in_)",
+    ]
+    for i, a in enumerate(fields):
+        if a.default is attrs.NOTHING:
+            value = f"values[{a.name!r}]"
+        elif isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+            namespace[f"_f{i}"] = a.default.factory
+            value = f"(values[{a.name!r}] if {a.name!r} in keys else _f{i}())"
+        else:
+            namespace[f"_d{i}"] = a.default
+            value = f"values.get({a.name!r}, _d{i})"
+        if a.converter is not None:
+            namespace[f"_c{i}"] = a.converter
+            value = f"_c{i}({value})"
+        lines.append(f"    n.{a.name} = {value}")
+    lines.append("    n.__class__ = _cls_")
+    checks = [(i, a) for i, a in enumerate(fields) if a.validator is not None]
+    if checks:
+        lines.append("    if not _disabled_():")
+        for i, a in checks:
+            namespace[f"_v{i}"] = a.validator
+            namespace[f"_a{i}"] = a
+            lines.append(f"        _v{i}(n, _a{i}, n.{a.name})")
+    if namespace["_post_"] is not None:
+        lines.append("    _post_(n)")
+    lines.append("    return n")
+    exec("\n".join(lines), namespace)
+    return namespace["construct"]
+
+
+_STAND_INS: dict[type, type | None] = {}
+
+
+def _stand_in(cls: type) -> type | None:
+    """A class with the slot layout of the frozen attrs class ``cls`` and plain attribute
+    stores, or ``None`` where CPython would not let an instance change between them.
+
+    Generated constructors (:func:`_copier`, :func:`maker`) fill a new instance
+    of the stand-in, then assign ``__class__ = cls``: CPython allows it between
+    classes with the same base and the same slots.  The stand-in is never seen
+    outside them; its ``RECORD_KIND`` is empty, so :func:`record_classes`
+    passes it by.
+    """
+    if cls in _STAND_INS:
+        return _STAND_INS[cls]
+    found: type | None = None
+    slots = cls.__dict__.get("__slots__")
+    base = cls.__base__
+    if isinstance(slots, tuple) and "__dict__" not in slots and base is not None:
+        namespace: dict[str, Any] = {
+            "__slots__": slots,
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            "__module__": cls.__module__,
+        }
+        if issubclass(cls, Record):
+            namespace["RECORD_KIND"] = ""
+        found = type(f"_StandIn{cls.__name__}", (base,), namespace)
+        try:
+            probe: Any = object.__new__(found)
+            probe.__class__ = cls
+        except TypeError:  # another layout (a __weakref__ slot of its own...)
+            found = None
+    _STAND_INS[cls] = found
+    return found
+
+
+_MAKERS: dict[type, Any] = {}
+
+
+def maker(cls: type[_T]) -> Callable[..., _T]:
+    """A function making a ``cls`` from every field's value, positionally, in
+    ``attrs.fields`` order, without converters or validators.
+
+    For values the engine made from checked input (audit events, field
+    changes, notifications), once or several times per command: attrs' own
+    ``__init__`` of a frozen class sets each field through
+    ``object.__setattr__``.
+    """
+    found = _MAKERS.get(cls)
+    if found is None:
+        names = [a.name for a in attrs.fields(cls)]  # type: ignore[arg-type]
+        stand_in = _stand_in(cls)
+        lines = [f"def make({', '.join(names)}):"]
+        if stand_in is None:
+            lines.append("    n = _new_(_cls_)")
+            lines += [f"    _put_(n, {n!r}, {n})" for n in names]
+        else:
+            lines.append("    n = _new_(_stand_in_)")
+            lines += [f"    n.{n} = {n}" for n in names]
+            lines.append("    n.__class__ = _cls_")
+        lines.append("    return n")
+        namespace: dict[str, Any] = {
+            "_new_": object.__new__,
+            "_cls_": cls,
+            "_put_": object.__setattr__,
+            "_stand_in_": stand_in,
+        }
+        exec("\n".join(lines), namespace)
+        found = _MAKERS[cls] = namespace["make"]
+    return found  # type: ignore[no-any-return]
 
 
 def record_classes() -> dict[str, type[Record]]:
@@ -1082,36 +1285,66 @@ def record_classes() -> dict[str, type[Record]]:
     return found
 
 
-def derive(record: _R, changes: Mapping[str, Any], *, checked: str = "") -> _R:
+def derive(record: _R, changes: Mapping[str, Any], *, checked: str | frozenset[str] = "") -> _R:
     """A new version of ``record`` with ``changes`` applied (the engine's ``evolve``).
 
     Runs the converters and validators of the changed fields only (the
     others were checked when the record was made), then the class's
     cross-field checks (``__attrs_post_init__``).  Unknown field names raise
-    :class:`ValidationError`.  ``checked`` names one field whose new value
-    was checked already (the command path's ``state``: a state the
-    lifecycle declares, whose names were checked when it was built).
+    :class:`ValidationError`.  ``checked`` names the field (or the set of
+    fields) whose new value was checked already: the command path's
+    ``state`` (a state the lifecycle declares, whose names were checked when
+    it was built) and ``version`` (the stored version plus one, within
+    :data:`MAX_COUNT`).
     """
     cls = type(record)
-    fields = _fields_of(cls)
-    new: _R = _copier(cls)(record)
+    plan = _PLANS.get(cls) or _plan(cls)
+    fields = plan.fields
+    done = _NONE_CHECKED if not checked else (
+        frozenset((checked,)) if isinstance(checked, str) else checked
+    )  # fmt: skip
+    values: dict[str, Any] = {}
     for name, value in changes.items():
-        a = fields.get(name)
-        if a is None:
+        found = fields.get(name)
+        if found is None:
             raise ValidationError(name, value, "a field of " + cls.__name__, where=cls.__name__)
-        if name == checked:
-            object.__setattr__(new, name, value)
-            continue
-        if a.converter is not None:
-            value = a.converter(value)  # type: ignore[operator]
-        if a.validator is not None:
-            a.validator(new, a, value)
-        object.__setattr__(new, name, value)
+        if found[1] is not None and name not in done:
+            value = found[1](value)
+        values[name] = value
+    new: _R = plan.evolve(record, values)
+    # Each changed field's validator sees the whole new version.
+    for name, value in values.items():
+        a, _, validator = fields[name]
+        if validator is not None and name not in done:
+            validator(new, a, value)
     # Cross-field invariants (a contract's amount is the sum of its lines).
-    check = getattr(cls, "__attrs_post_init__", None)
-    if check is not None:
-        check(new)
+    if plan.post_init is not None:
+        plan.post_init(new)
     return new
+
+
+_NONE_CHECKED: frozenset[str] = frozenset()
+
+
+class _Plan:
+    """What :func:`derive` needs of a record class, looked up once."""
+
+    __slots__ = ("evolve", "fields", "post_init")
+
+    def __init__(self, cls: type[Record]) -> None:
+        self.fields: dict[str, tuple[attrs.Attribute[Any], Any, Any]] = {
+            a.name: (a, a.converter, a.validator) for a in attrs.fields(cls)
+        }
+        self.evolve = _evolver(cls)
+        self.post_init = getattr(cls, "__attrs_post_init__", None)
+
+
+_PLANS: dict[type[Record], _Plan] = {}
+
+
+def _plan(cls: type[Record]) -> _Plan:
+    found = _PLANS[cls] = _Plan(cls)
+    return found
 
 
 # --- contracts and orders ------------------------------------------------------------------

@@ -149,6 +149,10 @@ class WorkCalendar:
     _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
         factory=dict, init=False, eq=False, hash=False, repr=False
     )
+    # day -> its working time (add skips whole days with it); a cache as _days.
+    _totals: dict[date, timedelta] = field(
+        factory=dict, init=False, eq=False, hash=False, repr=False
+    )
     # Years already checked for an official schedule (a set lookup per new day).
     _years: set[int] = field(factory=set, init=False, eq=False, hash=False, repr=False)
 
@@ -200,6 +204,16 @@ class WorkCalendar:
             self._days[day] = spans
         return spans
 
+    def _total(self, day: date) -> timedelta:
+        """The working time of ``day`` (kept with its periods)."""
+        total = timedelta(0)
+        for a, b in self._spans(day):
+            total += b - a
+        if len(self._totals) > 20_000:
+            self._totals.clear()
+        self._totals[day] = total
+        return total
+
     def add(self, start: datetime, amount: timedelta) -> datetime:
         """``amount`` of working time after ``start`` (before it, if negative).
 
@@ -210,7 +224,19 @@ class WorkCalendar:
         local = start.astimezone(self.zone)
         remaining = amount
         day = local.date()
+        first = True
         for _ in range(_HORIZON_DAYS):
+            if not first:
+                # A later day whose working time the rest exceeds: taken whole
+                # (the same sum as span by span, at one subtraction).
+                total = self._totals.get(day)
+                if total is None:
+                    total = self._total(day)
+                if remaining > total:
+                    remaining -= total
+                    day += _DAY
+                    continue
+            first = False
             for a, b in self._spans(day):
                 a = max(a, local)
                 if a >= b:

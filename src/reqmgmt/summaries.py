@@ -45,6 +45,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from .serialize import remembered
 from .storage.base import SummaryRow
 
 __all__ = [
@@ -70,13 +71,18 @@ _BUCKET = 360_000_000  # microseconds
 _HALF = _BUCKET // 2
 
 
-def _day(at: datetime) -> str:
+def _day_of(at: datetime) -> str:
     zone = at.tzinfo
     if zone is UTC:
         return at.date().isoformat()
     if zone is None:  # only a record planted outside reqmgmt has one
         raise ValueError(f"time {at.isoformat()} has no zone")
     return at.astimezone(UTC).date().isoformat()
+
+
+#: The UTC day of a time, remembered by identity: a command's ``now`` and a
+#: record's ``created_at`` are asked for again and again.
+_day = remembered(_day_of)
 
 
 def _micros(a: datetime, b: datetime) -> int:
