@@ -50,9 +50,9 @@ __all__ = ["MemoryStore"]
 #: How many records are kept as objects (the ones written last); the rest are packed.
 _HOT = 256
 #: At most this many distinct strings are numbered by the outbox's table (then inline).
-_MAX_STRINGS = 65_536
+_MAX_STRINGS = 16_384
 #: Longer strings are never numbered.
-_MAX_NUMBERED = 512
+_MAX_NUMBERED = 1024
 
 
 class MemoryStore:
@@ -214,13 +214,13 @@ def _unpack_record(data: bytes) -> Any:
 _RAW_HASH = 0x8000
 
 
+_HEX = "0123456789abcdef"
+_RAW_MARK = (32 | _RAW_HASH).to_bytes(2, "little")
+
+
 def _audit_piece(data: bytes, digest: str) -> bytes:
-    try:
-        raw = bytes.fromhex(digest)
-    except ValueError:
-        raw = b""
-    if len(raw) == 32 and raw.hex() == digest:
-        tail = raw + (32 | _RAW_HASH).to_bytes(2, "little")
+    if digest.__class__ is str and len(digest) == 64 and not digest.strip(_HEX):
+        tail = bytes.fromhex(digest) + _RAW_MARK
     else:
         text = digest.encode("utf-8", "surrogatepass")
         tail = text + len(text).to_bytes(2, "little")
@@ -338,6 +338,17 @@ class _Outbox:
         if value.__class__ is not str or "\x00" in value:
             return (value,)
         text = value.replace(self.ref, "\x00") if self.ref else value
+        return self.number(text)
+
+    def dec(self, value: Any) -> Any:
+        cls = value.__class__
+        if cls is tuple:
+            return value[0]
+        text = self.strings[value] if cls is int else value
+        return text.replace("\x00", self.ref) if "\x00" in text else text
+
+    def number(self, text: str) -> Any:
+        """``text`` as its number in the table (numbered now if there is room), else itself."""
         found = self.ids.get(text)
         if found is not None:
             return found
@@ -347,15 +358,51 @@ class _Outbox:
         self.strings[found] = text
         return found
 
-    def dec(self, value: Any) -> Any:
-        cls = value.__class__
-        if cls is tuple:
-            return value[0]
-        text = self.strings[value] if cls is int else value
-        return text.replace("\x00", self.ref) if "\x00" in text else text
-
     def segment(self, number: int, rows: Sequence[_Row]) -> bytes:
-        """One segment of rows that share their _SHARED fields."""
+        """One segment of rows that share their _SHARED fields.
+
+        Usually ``(number, version, created, note, details, strings, books)``:
+        the strings (kind, event, topic, texts, then each entry's key and
+        recipient) joined by ``\x01`` with the ref cut out, one number for
+        all of them (they repeat from record to record); ``books`` each
+        entry's bookkeeping or ``None``, ``()`` when none has any.  A string
+        holding ``\x00`` or ``\x01``, or a value that is no string, makes
+        the long form ``(number, shared, entries)``, each string on its own.
+        """
+        first = rows[0]
+        ref = self.ref
+        strings = [first[2], first[4], first[6], first[7], first[8]]
+        books: list[Any] = []
+        for row in rows:
+            strings += (row[0], row[5])
+            if len(row) > _STATUS:
+                status, attempts, last_error, next_at, delivered_at = row[_STATUS:]
+                books.append(
+                    (status, attempts, last_error, _micros(next_at), _micros(delivered_at))
+                )
+            else:
+                books.append(None)
+        try:
+            joined = "\x01".join(strings)
+        except TypeError:
+            joined = None
+        if (
+            joined is not None
+            and "\x01" not in ref
+            and "\x00" not in joined
+            and joined.count("\x01") == len(strings) - 1
+        ):
+            kept: tuple[Any, ...] = (
+                number, first[3], _micros(first[9]), first[10], first[11],
+                self.number(joined.replace(ref, "\x00") if ref else joined),
+                tuple(books) if any(books) else (),
+            )  # fmt: skip
+        else:
+            kept = self._long_segment(number, rows)
+        data = _pack(kept)
+        return len(data).to_bytes(4, "little") + data
+
+    def _long_segment(self, number: int, rows: Sequence[_Row]) -> tuple[Any, ...]:
         first = rows[0]
         enc = self.enc
         kind, version, event, _, topic, zh, en, created, note, details = first[2:_STATUS]
@@ -370,8 +417,7 @@ class _Outbox:
                 status, attempts, last_error, next_at, delivered_at = row[_STATUS:]
                 kept += (status, attempts, last_error, _micros(next_at), _micros(delivered_at))
             entries.append(kept)
-        data = _pack((number, shared, tuple(entries)))
-        return len(data).to_bytes(4, "little") + data
+        return (number, shared, tuple(entries))
 
     def rows(self, blob: bytes) -> list[tuple[int, _Row]]:
         """Every entry of the blob as (segment number, row), oldest first."""
@@ -380,18 +426,37 @@ class _Outbox:
         pos, end, dec, ref = 0, len(blob), self.dec, self.ref
         while pos < end:
             size = int.from_bytes(view[pos : pos + 4], "little")
-            number, shared, entries = _unpack(bytes(view[pos + 4 : pos + 4 + size]))
+            kept = _unpack(bytes(view[pos + 4 : pos + 4 + size]))
             pos += 4 + size
+            if len(kept) == 7:
+                number, version, created, note, details, code, books = kept
+                text = self.strings[code] if code.__class__ is int else code
+                if "\x00" in text:
+                    text = text.replace("\x00", ref)
+                kind, event, topic, zh, en, *pairs = text.split("\x01")
+                created = _at(created)
+                for i in range(0, len(pairs), 2):
+                    row: _Row = (
+                        pairs[i], ref, kind, version, event, pairs[i + 1], topic, zh, en,
+                        created, note, details,
+                    )  # fmt: skip
+                    book = books[i // 2] if books else None
+                    if book is not None:
+                        status, attempts, last_error, next_at, delivered_at = book
+                        row += (status, attempts, last_error, _at(next_at), _at(delivered_at))
+                    out.append((number, row))
+                continue
+            number, shared, entries = kept
             kind, version, event, topic, zh, en, created, note, details = shared
             kind, event, topic, zh, en = dec(kind), dec(event), dec(topic), dec(zh), dec(en)
             created = _at(created)
-            for kept in entries:
-                row: _Row = (
-                    dec(kept[0]), ref, kind, version, event, dec(kept[1]), topic, zh, en,
+            for entry in entries:
+                row = (
+                    dec(entry[0]), ref, kind, version, event, dec(entry[1]), topic, zh, en,
                     created, note, details,
                 )  # fmt: skip
-                if len(kept) > 2:
-                    status, attempts, last_error, next_at, delivered_at = kept[2:]
+                if len(entry) > 2:
+                    status, attempts, last_error, next_at, delivered_at = entry[2:]
                     row += (status, attempts, last_error, _at(next_at), _at(delivered_at))
                 out.append((number, row))
         return out
