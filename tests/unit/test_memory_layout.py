@@ -255,3 +255,21 @@ def test_outbox_rows_read_back_what_was_written(ref: str, rows: list[Any]) -> No
 
 
 _FIELDS = tuple(a.name for a in attrs.fields(Notification))
+
+
+def test_a_record_pickle_refuses_stays_an_object() -> None:
+    """A host's value that cannot be packed keeps its record hot; the commit is whole."""
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        store = desk.store
+        assert isinstance(store, MemoryStore)
+        ref = receive(desk)
+        odd = attrs.evolve(desk.get(ref))
+        object.__setattr__(odd, "remarks", (lambda: None,))  # past the validators
+        store._records[ref] = odd
+        store._hot = 0
+        other = receive(desk)  # the refused one goes to the end, the others wait
+        assert store._records[ref] is odd
+        third = receive(desk)
+        assert other in store._cold
+        assert store._records[ref] is odd
+        assert [desk.get(r).ref for r in (other, third)] == [other, third]

@@ -928,7 +928,12 @@ class _MemoryTransaction:
                 records[ref] = record
             while len(records) > store._hot:
                 oldest = next(iter(records))
-                cold[oldest] = _pack_record(records.pop(oldest))
+                record = records.pop(oldest)
+                try:
+                    cold[oldest] = _pack_record(record)
+                except Exception:  # a host's value pickle refuses: it stays an object
+                    records[oldest] = record
+                    break
             if self._audit:
                 self._commit_audit(store._audit)
             if self._summary:
