@@ -28,7 +28,6 @@ string or number), and such a dictionary is not tracked at all:
 
 from __future__ import annotations
 
-import io
 import marshal
 import pickle
 import threading
@@ -151,14 +150,22 @@ def _at(value: Any) -> Any:
 
 
 # --- records -------------------------------------------------------------------------------
-# A record is pickled with every attrs object in it (the record, its sign-offs,
-# its customer...) as a number for its class and the tuple of its field values
-# (no field names), and UTC datetimes as microseconds: about 600 bytes for a
-# requirement with three sign-offs, unpacked in a few microseconds.
+# A record is flattened into plain values marshal packs: every attrs object in
+# it (the record, its sign-offs, its customer...) as ``["o", class number,
+# (field values...)]`` (no field names), a UTC datetime as ``["d",
+# microseconds]``, tuples and frozensets of such values as themselves (lists
+# mark the objects: a record holds none of its own).  About 750 bytes for a
+# requirement with three sign-offs.  A record holding anything else (a list, a
+# dict, a host's own value) is pickled instead.
 
 _CLASS_IDS: dict[type, int] = {}
 _BUILDERS: list[Any] = []
 _FIELD_READERS: list[Any] = []
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+
+
+class _Unflat(Exception):
+    """A value :func:`_flat` does not flatten: the record is pickled."""
 
 
 def _class_id(cls: type) -> int:
@@ -177,54 +184,63 @@ def _class_id(cls: type) -> int:
     return found
 
 
-def _build(class_id: int, values: tuple[Any, ...]) -> Any:
-    return _BUILDERS[class_id](values)
+def _flat(value: Any) -> Any:
+    cls = value.__class__
+    if cls is tuple:
+        return tuple([v if v.__class__ in _PLAIN else _flat(v) for v in value])
+    if cls is datetime:
+        if value.tzinfo is not UTC:
+            raise _Unflat
+        return ["d", (value - _EPOCH) // _MICRO]
+    if cls is frozenset:
+        for v in value:
+            if v.__class__ not in _PLAIN:
+                raise _Unflat
+        return value
+    class_id = _CLASS_IDS.get(cls)
+    if class_id is None:
+        if not attrs.has(cls) or hasattr(value, "__dict__"):  # not a frozen, slotted one
+            raise _Unflat
+        class_id = _class_id(cls)
+    fields = _FIELD_READERS[class_id](value)
+    return ["o", class_id, tuple([v if v.__class__ in _PLAIN else _flat(v) for v in fields])]
 
 
-def _utc(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-class _RecordPickler(pickle.Pickler):
-    def reducer_override(self, obj: Any) -> Any:
-        cls = obj.__class__
-        if cls is datetime and obj.tzinfo is UTC:
-            return _utc, ((obj - _EPOCH) // _MICRO,)
-        if attrs.has(cls) and not hasattr(obj, "__dict__"):  # frozen, slotted
-            class_id = _class_id(cls)
-            return _build, (class_id, _FIELD_READERS[class_id](obj))
-        return NotImplemented
+def _unflat(value: Any) -> Any:
+    cls = value.__class__
+    if cls is list:
+        if value[0] == "d":
+            return _EPOCH + timedelta(microseconds=value[1])
+        return _BUILDERS[value[1]](tuple([_unflat(v) for v in value[2]]))
+    if cls is tuple:
+        return tuple([_unflat(v) for v in value])
+    return value
 
 
 def _pack_record(record: Any) -> bytes:
-    out = io.BytesIO()
-    _RecordPickler(out, pickle.HIGHEST_PROTOCOL).dump(record)
-    return out.getvalue()
+    try:
+        return b"f" + marshal.dumps(_flat(record))
+    except (_Unflat, ValueError):
+        return b"p" + pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
 
 
 def _unpack_record(data: bytes) -> Any:
-    return pickle.loads(data)
+    if data[:1] == b"f":
+        return _unflat(marshal.loads(data[1:]))
+    return pickle.loads(data[1:])
 
 
 # --- audit trails --------------------------------------------------------------------------
-# A trail is one blob: per event its canonical JSON, its hash (32 bytes when it
-# is a SHA-256 hex digest, else its text), then two bytes for the hash's length
-# (0x8000 set: the 32 bytes) and four for the JSON's.  Read from the end.
-
-_RAW_HASH = 0x8000
-
-
-_HEX = "0123456789abcdef"
-_RAW_MARK = (32 | _RAW_HASH).to_bytes(2, "little")
+# A trail is one blob: per event its canonical JSON, its hash as UTF-8 text,
+# then six bytes: the hash's length (two) and the JSON's (four), little-endian.
+# Read from the end.
 
 
 def _audit_piece(data: bytes, digest: str) -> bytes:
-    if digest.__class__ is str and len(digest) == 64 and not digest.strip(_HEX):
-        tail = bytes.fromhex(digest) + _RAW_MARK
-    else:
-        text = digest.encode("utf-8", "surrogatepass")
-        tail = text + len(text).to_bytes(2, "little")
-    return data + tail + len(data).to_bytes(4, "little")
+    text = digest.encode("utf-8", "surrogatepass")
+    if len(text) > 0xFFFF:
+        raise StoreUnavailable("memory://", "an audit hash longer than 65,535 bytes")
+    return b"".join((data, text, (len(data) << 16 | len(text)).to_bytes(6, "little")))
 
 
 def _trail(blob: bytes) -> list[tuple[bytes, str]]:
@@ -233,15 +249,11 @@ def _trail(blob: bytes) -> list[tuple[bytes, str]]:
     end = len(blob)
     view = memoryview(blob)
     while end > 0:
-        size = int.from_bytes(view[end - 4 : end], "little")
-        mark = int.from_bytes(view[end - 6 : end - 4], "little")
-        hash_len = mark & ~_RAW_HASH
-        hash_end = end - 6
-        start = hash_end - hash_len
-        raw = view[start:hash_end]
-        digest = raw.hex() if mark & _RAW_HASH else bytes(raw).decode("utf-8", "surrogatepass")
-        out.append((bytes(view[start - size : start]), digest))
-        end = start - size
+        lengths = int.from_bytes(view[end - 6 : end], "little")
+        start = end - 6 - (lengths & 0xFFFF)
+        digest = bytes(view[start : end - 6]).decode("utf-8", "surrogatepass")
+        out.append((bytes(view[start - (lengths >> 16) : start]), digest))
+        end = start - (lengths >> 16)
     out.reverse()
     return out
 
@@ -252,10 +264,8 @@ def _pack_trail(pairs: Iterable[tuple[bytes, str]]) -> bytes:
 
 
 def _last_hash(blob: bytes) -> str:
-    mark = int.from_bytes(blob[-6:-4], "little")
-    hash_len = mark & ~_RAW_HASH
-    raw = blob[-6 - hash_len : -6]
-    return raw.hex() if mark & _RAW_HASH else raw.decode("utf-8", "surrogatepass")
+    size = int.from_bytes(blob[-6:-4], "little")
+    return blob[-6 - size : -6].decode("utf-8", "surrogatepass")
 
 
 # --- the outbox ----------------------------------------------------------------------------
@@ -740,11 +750,28 @@ class _MemoryTransaction:
         store = self._store
         if self._checked < 0:
             self._checked = store._enqueued
+        staged = self._outbox
+        marks = store._outbox_keys
+        # No odd key and no ref with a colon kept: a key "ref:..." of a ref
+        # without a colon can only be in that ref's blob (most keys end here).
+        plain = not store._odd_keys and not store._colon_refs
         added = 0
         for n in notifications:
-            if n.key in self._outbox or _find(store, n.key) is not None:
+            key = n.key
+            if key in staged:
                 continue
-            self._outbox[n.key] = n
+            ref = n.ref
+            if plain and ":" not in ref and key[: len(ref) + 1] == f"{ref}:":
+                kept = marks.get(ref)
+                if (
+                    kept is not None
+                    and (hash(key) & 0xFFFF).to_bytes(2, "little") in kept
+                    and _find(store, key) is not None
+                ):
+                    continue
+            elif _find(store, key) is not None:
+                continue
+            staged[key] = n
             added += 1
         return added
 
