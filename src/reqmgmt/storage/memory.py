@@ -13,7 +13,7 @@ string or number), and such a dictionary is not tracked at all:
 
 - records: the last :data:`_HOT` records written are kept as the frozen
   objects themselves (a command reads them again at once); older ones are
-  packed into bytes (``_cold``) and unpacked on read (:func:`_pack_record`);
+  packed into bytes (``_cold``, :func:`_pack_record`) and unpacked on read;
 - audit events: one bytes blob per record, each event its canonical JSON (the
   bytes its hash covers, which sealing made already) and its hash
   (:func:`_audit_piece`), decoded back into equal :class:`AuditEvent` objects;
