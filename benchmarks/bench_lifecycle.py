@@ -203,10 +203,10 @@ def memory_per_record(n: int) -> tuple[float, float, int]:
     base = tracemalloc.get_traced_memory()[0]
     run_reqmgmt(desk, n)
     store._outbox.clear()
-    store._outbox_by_ref.clear()
+    store._outbox_keys.clear()
     gc.collect()
     with_audit = tracemalloc.get_traced_memory()[0]
-    events = sum(len(v) for v in store._audit.values())
+    events = n * 9
     store._audit.clear()
     gc.collect()
     records_only = tracemalloc.get_traced_memory()[0]

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from reqmgmt import Desk, MemoryStore
 from reqmgmt.audit import canonical, event_hash, from_canonical
+from reqmgmt.storage.memory import _audit_piece, _trail
 from reqmgmt.storage.sql import SqlStore, metadata
 from reqmgmt.testing import FakeClock
 
@@ -390,7 +391,12 @@ def memory_cases(
     store: MemoryStore, long: str, short: str
 ) -> Iterator[tuple[str, Callable[[], None], tuple[str, ...]]]:
     def trail() -> list[tuple[bytes, str]]:
-        return store._audit[long]  # looked up at each case: restoring replaces the lists
+        return _trail(store._audit[long])  # looked up at each case: restoring replaces the blobs
+
+    def edit(change: Callable[[list[tuple[bytes, str]]], object]) -> None:
+        rows = trail()
+        change(rows)
+        store._audit[long] = b"".join(_audit_piece(data, digest) for data, digest in rows)
 
     n = len(trail())
     for where, i in {"first": 0, "middle": n // 2, "last": n - 1}.items():
@@ -403,18 +409,22 @@ def memory_cases(
         for kind, value in variants:
 
             def put(i: int = i, value: str = value, digest: str = digest) -> None:
-                trail()[i] = (value.encode(), digest)
+                edit(lambda t: t.__setitem__(i, (value.encode(), digest)))
 
             yield f"audit[{where}].doc={kind}", put, (long,)
         yield (
             f"audit[{where}].hash=other",
-            lambda i=i, d=data: trail().__setitem__(i, (d, "0" * 64)),
+            lambda i=i, d=data: edit(lambda t: t.__setitem__(i, (d, "0" * 64))),
             (long,),
         )
-        yield f"audit[{where}] deleted", lambda i=i: trail().__delitem__(i), (long,)
-    yield "audit rows 2 and 3 reordered", lambda: trail().insert(1, trail().pop(2)), (long,)
-    yield "audit row 2 duplicated", lambda: trail().append(trail()[1]), (long,)
-    yield "the trail truncated after event 2", lambda: trail().__delitem__(slice(2, None)), (long,)
+        yield f"audit[{where}] deleted", lambda i=i: edit(lambda t: t.__delitem__(i)), (long,)
+    yield "audit rows 2 and 3 reordered", lambda: edit(lambda t: t.insert(1, t.pop(2))), (long,)
+    yield "audit row 2 duplicated", lambda: edit(lambda t: t.append(t[1])), (long,)
+    yield (
+        "the trail truncated after event 2",
+        lambda: edit(lambda t: t.__delitem__(slice(2, None))),
+        (long,),
+    )
     yield "the whole trail deleted", lambda: store._audit.pop(long), (long,)
     yield "the record deleted", lambda: store._records.pop(long), (long,)
     record = store._records[long]

@@ -60,20 +60,22 @@ def test_imports_point_one_way() -> None:
 
 
 def test_the_memory_outbox_keeps_no_object_per_notification() -> None:
-    """Entries are flat tuples of plain values, which the collector stops tracking."""
+    """Entries are packed in one bytes blob per record: nothing for the collector to walk."""
     with Desk.open("memory://", clock=FakeClock()) as desk:
-        for _ in range(5):
-            desk.fire(receive(desk), "clarify", actor=CLERK, note="which finish?")
+        refs = [receive(desk) for _ in range(5)]
+        for ref in refs:
+            desk.fire(ref, "clarify", actor=CLERK, note="which finish?")
         store = desk.store
         assert isinstance(store, MemoryStore)
-        kept = list(store._outbox.values())
-        assert kept
-        gc.collect()
-        assert not any(gc.is_tracked(row) for row in kept)
-        assert not any(isinstance(row, Notification) for row in kept)
-        # Read back, they are the same notifications, pending.
+        assert list(store._outbox) == refs
+        assert all(type(blob) is bytes for blob in store._outbox.values())
+        assert not gc.is_tracked(store._outbox)
+        assert not any(isinstance(v, Notification) for v in gc.get_referents(store._outbox))
+        # Read back, they are the same notifications, pending, in enqueue order.
         pending = desk.outbox()
-        assert [e.notification.key for e in pending] == list(store._outbox)
+        assert len(pending) == 10
+        assert [e.notification.ref for e in pending] == refs + refs
+        assert [e.notification.version for e in pending] == [1] * 5 + [2] * 5
         assert all(e.status == "pending" and e.attempts == 0 for e in pending)
 
 

@@ -28,6 +28,7 @@ from reqmgmt import (
 )
 from reqmgmt.lifecycle import REQUIREMENT
 from reqmgmt.lifecycle.base import Context, Transition
+from reqmgmt.storage.memory import MemoryStore, _pack_trail, _trail
 from reqmgmt.testing import FailingNotifier, FakeClock, RecordingNotifier, ScriptedApprovers
 
 from ..conftest import CLERK, CLERK2, ENG, MAT, OUTSIDER, PRO, receive, sign_all, to_evaluating
@@ -548,10 +549,13 @@ def test_verify_history_finds_an_altered_event(desk: Desk) -> None:
     desk.fire(ref, "clarify", actor=CLERK, note="?")
     desk.fire(ref, "clarified", actor=CLERK, note="zinc")
     assert desk.verify_history(ref)
-    trail = desk.store._audit[ref]  # type: ignore[attr-defined]  # [(canonical JSON, hash)]
+    store = desk.store
+    assert isinstance(store, MemoryStore)
+    trail = _trail(store._audit[ref])  # [(canonical JSON, hash)]
     data, digest = trail[1]
     assert b'"note":"?"' in data
     trail[1] = (data.replace(b'"note":"?"', b'"note":"edited afterwards"'), digest)
+    store._audit[ref] = _pack_trail(trail)
     assert desk.history(ref)[1].note == "edited afterwards"
     check = desk.verify_history(ref)
     assert not check
@@ -564,7 +568,11 @@ def test_verify_history_finds_a_removed_event(desk: Desk) -> None:
     ref = receive(desk)
     desk.fire(ref, "clarify", actor=CLERK, note="?")
     desk.fire(ref, "clarified", actor=CLERK, note="zinc")
-    del desk.store._audit[ref][1]  # type: ignore[attr-defined]
+    store = desk.store
+    assert isinstance(store, MemoryStore)
+    trail = _trail(store._audit[ref])
+    del trail[1]
+    store._audit[ref] = _pack_trail(trail)
     check = desk.verify_history(ref)
     assert check.broken_at == 2
     assert "version 3, expected 2" in check.problem

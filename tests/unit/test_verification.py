@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from reqmgmt import ConflictError, Desk, HistoryCheck, MemoryStore, TamperedRecord, VerifyReport
 from reqmgmt.cli import main
 from reqmgmt.storage.base import RawRead
+from reqmgmt.storage.memory import _pack_trail, _trail
 from reqmgmt.testing import FakeClock
 
 from ..conftest import CLERK, ENG, MAT, PRO, receive
@@ -150,7 +151,9 @@ def test_verify_all_on_the_memory_store() -> None:
         assert desk.verify_all() == VerifyReport(2, 2)
         store = desk.store
         assert isinstance(store, MemoryStore)
-        del store._audit[ref][2]
+        trail = _trail(store._audit[ref])
+        del trail[2]
+        store._audit[ref] = _pack_trail(trail)
         report = desk.verify_all()
         assert [(c.ref, c.broken_at) for c in report.broken] == [(ref, 3)]
 
@@ -190,7 +193,9 @@ def test_a_store_without_raw_reads_is_verified_through_its_documents() -> None:
             assert not isinstance(tx, RawRead)
         assert desk.verify_history(ref)
         assert desk.verify_all() == VerifyReport(1, 1)
-        inner._audit[ref][1] = (b"{", inner._audit[ref][1][1])
+        trail = _trail(inner._audit[ref])
+        trail[1] = (b"{", trail[1][1])
+        inner._audit[ref] = _pack_trail(trail)
         check = desk.verify_history(ref)
         assert not check
         assert "cannot be read" in check.problem

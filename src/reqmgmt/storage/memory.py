@@ -3,20 +3,36 @@
 Thread-safe with optimistic concurrency: a transaction stages its writes and
 checks, at each write and again at commit under one lock, that every record it
 updates still has the version it read.  A failed transaction leaves nothing
-behind.  Records are kept as the frozen objects themselves, so nothing is
-copied or serialized.  Audit events are kept as their canonical JSON (the
-bytes their hash covers, which sealing made already): a trail is written once
-and read rarely, and millions of event objects would make the garbage
-collector walk them all on every full collection.  Outbox entries are kept
-as flat tuples of plain values for the same reason; the entry objects are
-made when someone reads the outbox.
+behind.
+
+The layout is chosen for the garbage collector (issue 15): a full collection
+walks every tracked container and touches everything it refers to, so millions
+of small objects made it pause for a second at 100,000 requirements.  Here
+every dictionary that grows with the data maps a string to ``bytes`` (or to a
+string or number), and such a dictionary is not tracked at all:
+
+- records: the last :data:`_HOT` records written are kept as the frozen
+  objects themselves (a command reads them again at once); older ones are
+  packed into bytes (``_cold``, :func:`_pack_record`) and unpacked on read;
+- audit events: one bytes blob per record, each event its canonical JSON (the
+  bytes its hash covers, which sealing made already) and its hash
+  (:func:`_audit_piece`), decoded back into equal :class:`AuditEvent` objects;
+- outbox: one bytes blob per record, a segment per enqueue (the fields the
+  notifications of one command share, kept once, then each entry's key and
+  recipient); repeated strings (events, topics, recipients, texts with the ref
+  taken out) are numbers in a bounded table of the store.  Entry objects are
+  made when someone reads the outbox.  Delivered and dead entries stay, as
+  compact as pending ones: they answer ``outbox(key)``, ``entries(status=...)``
+  and a repeated ``enqueue`` as the SQL stores do.
 """
 
 from __future__ import annotations
 
+import marshal
+import pickle
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -30,22 +46,39 @@ from .base import OutboxEntry, RawRow, add_summary_rows
 
 __all__ = ["MemoryStore"]
 
+#: How many records are kept as objects (the ones written last); the rest are packed.
+_HOT = 256
+#: At most this many distinct strings are numbered by the outbox's table (then inline).
+_MAX_STRINGS = 16_384
+#: Longer strings are never numbered.
+_MAX_NUMBERED = 1024
+
 
 class MemoryStore:
     """Records, audit trail, outbox and sequences in dictionaries."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._hot = _HOT  # tests set 0 to pack every record at once
+        # ref -> record, the last _HOT written (oldest first), as objects
         self._records: dict[str, Record] = {}
-        # ref -> [(canonical JSON, hash)] oldest first
-        self._audit: dict[str, list[tuple[bytes, str]]] = {}
-        # key -> the entry as one flat tuple of plain values (_row): no object
-        # per notification for the garbage collector to walk (a tuple of
-        # strings, numbers and datetimes is untracked after its first collection).
-        self._outbox: dict[str, _Row] = {}
-        self._outbox_by_ref: dict[str, list[str]] = {}
+        # ref -> record packed (_pack_record): every other record
+        self._cold: dict[str, bytes] = {}
+        # ref -> the trail, oldest first, as one blob of _audit_piece()s
+        self._audit: dict[str, bytes] = {}
+        # ref -> the record's outbox entries, as one blob of segments (_Outbox)
+        self._outbox: dict[str, bytes] = {}
+        # ref -> two bytes of hash(key) per entry: most "is this key there?" end here
+        self._outbox_keys: dict[str, bytes] = {}
+        # key -> ref, for a key that does not start with "ref:" (none of reqmgmt's own)
+        self._odd_keys: dict[str, str] = {}
+        # whether a ref holding ":" has outbox entries (keys are then matched on every prefix)
+        self._colon_refs = False
+        # the numbered strings of the outbox (both ways); the next enqueue number
+        self._string_ids: dict[str, int] = {}
+        self._strings: dict[int, str] = {}
+        self._enqueued = 0
         self._sequences: dict[str, int] = {}
-        # ref -> the lock a transaction holds on it until it ends (RowLock)
         # RowLock: a fixed set of locks, one per stripe of refs, so locking leaves
         # nothing behind (a refused command writes nothing, the table never grows).
         self._row_locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
@@ -60,7 +93,21 @@ class MemoryStore:
         """Nothing to release."""
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._records) + len(self._cold)
+
+    def _record(self, ref: str) -> Record | None:
+        """The committed record ``ref``, unpacked if it is not hot."""
+        # A single dict lookup is atomic in CPython and records are immutable:
+        # no lock needed for a hot one (commit still checks the version).
+        record = self._records.get(ref)
+        if record is not None:
+            return record
+        with self._lock:  # it may be moving between the two dictionaries
+            record = self._records.get(ref)
+            if record is not None:
+                return record
+            packed = self._cold.get(ref)
+        return None if packed is None else _unpack_record(packed)
 
 
 #: Seconds a transaction waits for a record another one holds (RowLock).
@@ -69,18 +116,174 @@ _LOCK_WAIT = 30.0
 _LOCK_STRIPES = 64
 
 
-#: An outbox entry as the memory store keeps it: the notification's fields in
-#: their declared order; an entry saved back (delivered, failed, leased) has its
+# --- packed values -----------------------------------------------------------------------
+# marshal is the fastest and smallest packer of plain values (str, int, None,
+# tuples); what it refuses (a datetime outside UTC, a host's own value in a
+# record) goes through pickle.  The first byte says which.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def _pack(value: Any) -> bytes:
+    try:
+        return b"m" + marshal.dumps(value)
+    except ValueError:
+        return b"p" + pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack(data: bytes) -> Any:
+    if data[:1] == b"m":
+        return marshal.loads(data[1:])
+    return pickle.loads(data[1:])
+
+
+def _micros(at: datetime | None) -> Any:
+    """A UTC datetime as microseconds since 1970 (marshal packs that); others as they are."""
+    if at is None or at.tzinfo is not UTC:
+        return at
+    return (at - _EPOCH) // _MICRO
+
+
+def _at(value: Any) -> Any:
+    return _EPOCH + timedelta(microseconds=value) if value.__class__ is int else value
+
+
+# --- records -------------------------------------------------------------------------------
+# A record is flattened into plain values marshal packs: every attrs object in
+# it (the record, its sign-offs, its customer...) as ``["o", class number,
+# (field values...)]`` (no field names), a UTC datetime as ``["d",
+# microseconds]``, tuples and frozensets of such values as themselves (lists
+# mark the objects: a record holds none of its own).  About 750 bytes for a
+# requirement with three sign-offs.  A record holding anything else (a list, a
+# dict, a host's own value) is pickled instead.
+
+_CLASS_IDS: dict[type, int] = {}
+_BUILDERS: list[Any] = []
+_FIELD_READERS: list[Any] = []
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+
+
+class _Unflat(Exception):
+    """A value :func:`_flat` does not flatten: the record is pickled."""
+
+
+def _class_id(cls: type) -> int:
+    found = _CLASS_IDS.get(cls)
+    if found is None:
+        names = [a.name for a in attrs.fields(cls)]
+        build = ["def build(t):\n    n = new(cls)"]
+        build += [f"    put(n, {name!r}, t[{i}])" for i, name in enumerate(names)]
+        build.append("    return n")
+        read = "def read(r):\n    return (" + "".join(f"r.{n}, " for n in names) + ")"
+        namespace: dict[str, Any] = {"new": object.__new__, "cls": cls, "put": object.__setattr__}
+        exec("\n".join(build) + "\n" + read, namespace)
+        _BUILDERS.append(namespace["build"])
+        _FIELD_READERS.append(namespace["read"])
+        found = _CLASS_IDS[cls] = len(_BUILDERS) - 1
+    return found
+
+
+def _flat(value: Any) -> Any:
+    cls = value.__class__
+    if cls is tuple:
+        return tuple([v if v.__class__ in _PLAIN else _flat(v) for v in value])
+    if cls is datetime:
+        if value.tzinfo is not UTC:
+            raise _Unflat
+        return ["d", (value - _EPOCH) // _MICRO]
+    if cls is frozenset:
+        for v in value:
+            if v.__class__ not in _PLAIN:
+                raise _Unflat
+        return value
+    class_id = _CLASS_IDS.get(cls)
+    if class_id is None:
+        if not attrs.has(cls) or hasattr(value, "__dict__"):  # not a frozen, slotted one
+            raise _Unflat
+        class_id = _class_id(cls)
+    fields = _FIELD_READERS[class_id](value)
+    return ["o", class_id, tuple([v if v.__class__ in _PLAIN else _flat(v) for v in fields])]
+
+
+def _unflat(value: Any) -> Any:
+    cls = value.__class__
+    if cls is list:
+        if value[0] == "d":
+            return _EPOCH + timedelta(microseconds=value[1])
+        return _BUILDERS[value[1]](tuple([_unflat(v) for v in value[2]]))
+    if cls is tuple:
+        return tuple([_unflat(v) for v in value])
+    return value
+
+
+def _pack_record(record: Any) -> bytes:
+    try:
+        return b"f" + marshal.dumps(_flat(record))
+    except (_Unflat, ValueError):
+        return b"p" + pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack_record(data: bytes) -> Any:
+    if data[:1] == b"f":
+        return _unflat(marshal.loads(data[1:]))
+    return pickle.loads(data[1:])
+
+
+# --- audit trails --------------------------------------------------------------------------
+# A trail is one blob: per event its canonical JSON, its hash as UTF-8 text,
+# then six bytes: the hash's length (two) and the JSON's (four), little-endian.
+# Read from the end.
+
+
+def _audit_piece(data: bytes, digest: str) -> bytes:
+    text = digest.encode("utf-8", "surrogatepass")
+    if len(text) > 0xFFFF:
+        raise StoreUnavailable("memory://", "an audit hash longer than 65,535 bytes")
+    return b"".join((data, text, (len(data) << 16 | len(text)).to_bytes(6, "little")))
+
+
+def _trail(blob: bytes) -> list[tuple[bytes, str]]:
+    """The (canonical JSON, hash) pairs of a trail blob, oldest first."""
+    out: list[tuple[bytes, str]] = []
+    end = len(blob)
+    view = memoryview(blob)
+    while end > 0:
+        lengths = int.from_bytes(view[end - 6 : end], "little")
+        start = end - 6 - (lengths & 0xFFFF)
+        digest = bytes(view[start : end - 6]).decode("utf-8", "surrogatepass")
+        out.append((bytes(view[start - (lengths >> 16) : start]), digest))
+        end = start - (lengths >> 16)
+    out.reverse()
+    return out
+
+
+def _pack_trail(pairs: Iterable[tuple[bytes, str]]) -> bytes:
+    """The blob of (canonical JSON, hash) pairs (the inverse of :func:`_trail`)."""
+    return b"".join(_audit_piece(data, digest) for data, digest in pairs)
+
+
+def _last_hash(blob: bytes) -> str:
+    size = int.from_bytes(blob[-6:-4], "little")
+    return blob[-6 - size : -6].decode("utf-8", "surrogatepass")
+
+
+# --- the outbox ----------------------------------------------------------------------------
+#: An outbox entry as the readers see it: the notification's fields in their
+#: declared order; an entry saved back (delivered, failed, leased) has its
 #: bookkeeping after them: status, attempts, last error, next attempt, delivered at.
-#: A new notification has none (pending, no attempt yet): 40 bytes less each.
+#: A new notification has none (pending, no attempt yet).
 _Row = tuple[Any, ...]
 _NOTIFICATION_FIELDS = tuple(a.name for a in attrs.fields(Notification))
 _REF, _STATUS = 1, len(_NOTIFICATION_FIELDS)
 _NEW: tuple[Any, ...] = ("pending", 0, None, None, None)
+# In a kept segment, the fields one command's notifications share come once:
+# record kind, version, event, topic, texts, created at, note, details.
+_SHARED = (2, 3, 4, 6, 7, 8, 9, 10, 11)
 
 
 def _row(item: Notification | OutboxEntry) -> _Row:
-    """The kept form of a new notification (pending) or of an entry saved back."""
+    """The row of a new notification (pending) or of an entry saved back."""
     if isinstance(item, OutboxEntry):
         n = item.notification
         book: tuple[Any, ...] = (
@@ -105,7 +308,7 @@ def _book(row: _Row) -> tuple[Any, ...]:
 
 
 def _entry(row: _Row) -> OutboxEntry:
-    """The entry a kept row stands for (built only when someone reads it)."""
+    """The entry a row stands for (built only when someone reads it)."""
     status, attempts, last_error, next_attempt_at, delivered_at = _book(row)
     return OutboxEntry(
         notification=Notification(**dict(zip(_NOTIFICATION_FIELDS, row, strict=False))),
@@ -122,20 +325,266 @@ def _leased(row: _Row, until: datetime) -> _Row:
     return (*row[:_STATUS], status, attempts, last_error, until, delivered_at)
 
 
+class _Outbox:
+    """Packs and unpacks one record's outbox blob with the store's string table.
+
+    A blob is a run of segments, each four bytes of length then a packed
+    ``(number, shared, entries)``: ``number`` orders segments across records
+    (enqueue order), ``shared`` the fields the entries share, each entry its
+    key and recipient and, once saved back, its bookkeeping.  A string is kept
+    with the record's ref cut out (``\\x00`` in its place), as a number when
+    the table has it (or room for it), else as itself; a string holding
+    ``\\x00`` or a value that is no string is kept as a 1-tuple.
+    """
+
+    __slots__ = ("ids", "ref", "strings")
+
+    def __init__(self, store: MemoryStore, ref: str) -> None:
+        self.ref = ref
+        self.ids = store._string_ids
+        self.strings = store._strings
+
+    def enc(self, value: Any) -> Any:
+        if value.__class__ is not str or "\x00" in value:
+            return (value,)
+        text = value.replace(self.ref, "\x00") if self.ref else value
+        return self.number(text)
+
+    def dec(self, value: Any) -> Any:
+        cls = value.__class__
+        if cls is tuple:
+            return value[0]
+        text = self.strings[value] if cls is int else value
+        return text.replace("\x00", self.ref) if "\x00" in text else text
+
+    def number(self, text: str) -> Any:
+        """``text`` as its number in the table (numbered now if there is room), else itself."""
+        found = self.ids.get(text)
+        if found is not None:
+            return found
+        if len(text) > _MAX_NUMBERED or len(self.ids) >= _MAX_STRINGS:
+            return text
+        found = self.ids[text] = len(self.ids)
+        self.strings[found] = text
+        return found
+
+    def segment(self, number: int, rows: Sequence[_Row]) -> bytes:
+        """One segment of rows that share their _SHARED fields.
+
+        Usually ``(number, version, created, note, details, strings, books)``:
+        the strings (kind, event, topic, texts, then each entry's key and
+        recipient) joined by ``\x01`` with the ref cut out, one number for
+        all of them (they repeat from record to record); ``books`` each
+        entry's bookkeeping or ``None``, ``()`` when none has any.  A string
+        holding ``\x00`` or ``\x01``, or a value that is no string, makes
+        the long form ``(number, shared, entries)``, each string on its own.
+        """
+        first = rows[0]
+        ref = self.ref
+        strings = [first[2], first[4], first[6], first[7], first[8]]
+        books: list[Any] = []
+        for row in rows:
+            strings += (row[0], row[5])
+            if len(row) > _STATUS:
+                status, attempts, last_error, next_at, delivered_at = row[_STATUS:]
+                books.append(
+                    (status, attempts, last_error, _micros(next_at), _micros(delivered_at))
+                )
+            else:
+                books.append(None)
+        try:
+            joined = "\x01".join(strings)
+        except TypeError:
+            joined = None
+        if (
+            joined is not None
+            and "\x01" not in ref
+            and "\x00" not in joined
+            and joined.count("\x01") == len(strings) - 1
+        ):
+            kept: tuple[Any, ...] = (
+                number, first[3], _micros(first[9]), first[10], first[11],
+                self.number(joined.replace(ref, "\x00") if ref else joined),
+                tuple(books) if any(books) else (),
+            )  # fmt: skip
+        else:
+            kept = self._long_segment(number, rows)
+        data = _pack(kept)
+        return len(data).to_bytes(4, "little") + data
+
+    def _long_segment(self, number: int, rows: Sequence[_Row]) -> tuple[Any, ...]:
+        first = rows[0]
+        enc = self.enc
+        kind, version, event, _, topic, zh, en, created, note, details = first[2:_STATUS]
+        shared = (
+            enc(kind), version, enc(event), enc(topic), enc(zh), enc(en),
+            _micros(created), note, details,
+        )  # fmt: skip
+        entries = []
+        for row in rows:
+            kept: tuple[Any, ...] = (enc(row[0]), enc(row[5]))
+            if len(row) > _STATUS:
+                status, attempts, last_error, next_at, delivered_at = row[_STATUS:]
+                kept += (status, attempts, last_error, _micros(next_at), _micros(delivered_at))
+            entries.append(kept)
+        return (number, shared, tuple(entries))
+
+    def rows(self, blob: bytes) -> list[tuple[int, _Row]]:
+        """Every entry of the blob as (segment number, row), oldest first."""
+        out: list[tuple[int, _Row]] = []
+        view = memoryview(blob)
+        pos, end, dec, ref = 0, len(blob), self.dec, self.ref
+        while pos < end:
+            size = int.from_bytes(view[pos : pos + 4], "little")
+            kept = _unpack(bytes(view[pos + 4 : pos + 4 + size]))
+            pos += 4 + size
+            if len(kept) == 7:
+                number, version, created, note, details, code, books = kept
+                text = self.strings[code] if code.__class__ is int else code
+                if "\x00" in text:
+                    text = text.replace("\x00", ref)
+                kind, event, topic, zh, en, *pairs = text.split("\x01")
+                created = _at(created)
+                for i in range(0, len(pairs), 2):
+                    row: _Row = (
+                        pairs[i], ref, kind, version, event, pairs[i + 1], topic, zh, en,
+                        created, note, details,
+                    )  # fmt: skip
+                    book = books[i // 2] if books else None
+                    if book is not None:
+                        status, attempts, last_error, next_at, delivered_at = book
+                        row += (status, attempts, last_error, _at(next_at), _at(delivered_at))
+                    out.append((number, row))
+                continue
+            number, shared, entries = kept
+            kind, version, event, topic, zh, en, created, note, details = shared
+            kind, event, topic, zh, en = dec(kind), dec(event), dec(topic), dec(zh), dec(en)
+            created = _at(created)
+            for entry in entries:
+                row = (
+                    dec(entry[0]), ref, kind, version, event, dec(entry[1]), topic, zh, en,
+                    created, note, details,
+                )  # fmt: skip
+                if len(entry) > 2:
+                    status, attempts, last_error, next_at, delivered_at = entry[2:]
+                    row += (status, attempts, last_error, _at(next_at), _at(delivered_at))
+                out.append((number, row))
+        return out
+
+
+def _shared(row: _Row) -> tuple[Any, ...]:
+    return tuple(row[i] for i in _SHARED)
+
+
+def _owners(store: MemoryStore, key: str) -> list[str]:
+    """The refs whose blob may hold ``key`` (its ref is a prefix ending before a colon)."""
+    mark = (hash(key) & 0xFFFF).to_bytes(2, "little")
+    marks = store._outbox_keys
+    odd = store._odd_keys.get(key) if store._odd_keys else None
+    found = [] if odd is None else [odd]
+    colon = key.find(":")
+    while colon != -1:
+        ref = key[:colon]
+        if mark in marks.get(ref, b""):
+            found.append(ref)
+        if not store._colon_refs:  # no kept ref holds a colon: the first prefix is the only one
+            break
+        colon = key.find(":", colon + 1)
+    return found
+
+
+def _find(store: MemoryStore, key: str) -> tuple[str, list[tuple[int, _Row]], int] | None:
+    """The ref, its rows and the index of ``key``'s row, if the store has it."""
+    for ref in _owners(store, key):
+        blob = store._outbox.get(ref)
+        if blob is None:
+            continue
+        rows = _Outbox(store, ref).rows(blob)
+        for i, (_, row) in enumerate(rows):
+            if row[0] == key:
+                return ref, rows, i
+    return None
+
+
+def _all_rows(store: MemoryStore, blobs: Iterable[tuple[str, bytes]]) -> list[_Row]:
+    """Every row of the given blobs, in enqueue order across records."""
+    numbered: list[tuple[int, int, _Row]] = []
+    for ref, blob in blobs:
+        for number, row in _Outbox(store, ref).rows(blob):
+            numbered.append((number, len(numbered), row))
+    numbered.sort(key=lambda t: (t[0], t[1]))
+    return [row for _, _, row in numbered]
+
+
+def _rewrite(store: MemoryStore, ref: str, rows: list[tuple[int, _Row]]) -> None:
+    """Keep ``rows`` (numbered) as ``ref``'s blob, segments as they were numbered."""
+    packer = _Outbox(store, ref)
+    parts = []
+    start = 0
+    while start < len(rows):
+        number = rows[start][0]
+        stop = start + 1
+        while (
+            stop < len(rows)
+            and rows[stop][0] == number
+            and _shared(rows[stop][1]) == _shared(rows[start][1])
+        ):
+            stop += 1
+        parts.append(packer.segment(number, [row for _, row in rows[start:stop]]))
+        start = stop
+    store._outbox[ref] = b"".join(parts)
+
+
+def _append(store: MemoryStore, rows: Sequence[_Row]) -> None:
+    """Keep new rows (no key of theirs kept yet), each run of one command in one segment."""
+    outbox, marks, odd = store._outbox, store._outbox_keys, store._odd_keys
+    start, count = 0, len(rows)
+    while start < count:
+        first = rows[start]
+        ref = first[1]
+        head, tail = first[2:5], first[6:_STATUS]  # the _SHARED fields
+        stop = start + 1
+        while stop < count:
+            row = rows[stop]
+            if row[1] != ref or row[2:5] != head or row[6:_STATUS] != tail:
+                break
+            stop += 1
+        run = rows[start:stop]
+        number = store._enqueued
+        outbox[ref] = outbox.get(ref, b"") + _Outbox(store, ref).segment(number, run)
+        marks[ref] = marks.get(ref, b"") + b"".join(
+            (hash(row[0]) & 0xFFFF).to_bytes(2, "little") for row in run
+        )
+        prefix = f"{ref}:"
+        for row in run:
+            if not row[0].startswith(prefix):
+                odd[row[0]] = ref
+        if ":" in ref:
+            store._colon_refs = True
+        # Counted once the keys can be found: a transaction that read the count
+        # before checking its keys and sees it unchanged at commit need not check again.
+        store._enqueued = number + 1
+        start = stop
+
+
 class _MemoryTransaction:
-    __slots__ = ("_audit", "_drawn", "_held", "_outbox", "_store", "_summary", "_writes")
+    __slots__ = (
+        "_audit", "_checked", "_drawn", "_held", "_outbox", "_store", "_summary", "_writes",
+    )  # fmt: skip
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         # ref -> (record, expected version or None for an insert)
         self._writes: dict[str, tuple[Record, int | None]] = {}
         self._audit: list[AuditEvent] = []
-        # key -> a new notification, or an entry saved back (made a row at commit)
+        # key -> a new notification, or an entry saved back (kept at commit)
         self._outbox: dict[str, Notification | OutboxEntry] = {}
         # name -> (value before this transaction drew, last value it drew)
         self._drawn: dict[str, tuple[int, int]] | None = None
         self._held: list[threading.Lock] = []
         self._summary: list[Sequence[Any]] | None = None
+        # the store's enqueue count before this transaction's first key check
+        self._checked = -1
 
     def __enter__(self) -> _MemoryTransaction:
         return self
@@ -184,9 +633,7 @@ class _MemoryTransaction:
         staged = self._writes.get(ref)
         if staged is not None:
             return staged[0]
-        # A single dict lookup is atomic in CPython and records are immutable:
-        # no lock needed to read one (commit still checks the version).
-        return self._store._records.get(ref)
+        return self._store._record(ref)
 
     def insert(self, record: Record) -> None:
         current = self.get(record.ref)
@@ -242,16 +689,18 @@ class _MemoryTransaction:
             self.insert(record)
         self._audit.extend(events)
 
+    def _committed_trail(self, ref: str) -> list[tuple[bytes, str]]:
+        blob = self._store._audit.get(ref)  # replaced whole under the lock, never changed
+        return [] if blob is None else _trail(blob)
+
     def audit(self, ref: str) -> Sequence[AuditEvent]:
-        with self._store._lock:
-            committed = list(self._store._audit.get(ref, ()))
-        return [from_canonical(*kept) for kept in committed] + [
+        return [from_canonical(*kept) for kept in self._committed_trail(ref)] + [
             e for e in self._audit if e.ref == ref
         ]
 
     # --- raw reads, for verification (storage.base.RawRead) ---------------------------
-    # Records are kept as objects, so a record "row" is the object's document
-    # (and the key it is kept under); audit rows are the stored bytes as they are.
+    # A record "row" is the record's document (and the key it is kept under);
+    # audit rows are the stored bytes as they are.
 
     def raw_record(self, ref: str) -> RawRow | None:
         record: object = self.get(ref)
@@ -264,11 +713,9 @@ class _MemoryTransaction:
         return RawRow({"ref": ref, "kind": getattr(record, "RECORD_KIND", None)}, doc)
 
     def raw_audit(self, ref: str) -> Sequence[RawRow]:
-        with self._store._lock:
-            committed = list(self._store._audit.get(ref, ()))
         rows = [
-            RawRow({"hash": digest}, bytes(data).decode("utf-8", "replace"))
-            for data, digest in committed
+            RawRow({"hash": digest}, data.decode("utf-8", "replace"))
+            for data, digest in self._committed_trail(ref)
         ]
         rows.extend(
             RawRow({"hash": e.hash}, canonical(e).decode()) for e in self._audit if e.ref == ref
@@ -276,8 +723,9 @@ class _MemoryTransaction:
         return rows
 
     def raw_refs(self, *, after: str | None = None, limit: int = 500) -> Sequence[str]:
-        with self._store._lock:
-            refs = set(self._store._records) | set(self._store._audit)
+        store = self._store
+        with store._lock:
+            refs = set(store._records) | set(store._cold) | set(store._audit)
         refs.update(self._writes)
         refs.update(e.ref for e in self._audit)
         return sorted(r for r in refs if after is None or r > after)[:limit]
@@ -295,16 +743,35 @@ class _MemoryTransaction:
         for e in reversed(self._audit):
             if e.ref == ref:
                 return e.hash
-        trail = self._store._audit.get(ref)  # appended to under the lock only
-        return trail[-1][1] if trail else None
+        blob = self._store._audit.get(ref)  # replaced whole under the lock only
+        return _last_hash(blob) if blob else None
 
     def enqueue(self, notifications: Sequence[Notification]) -> int:
         store = self._store
+        if self._checked < 0:
+            self._checked = store._enqueued
+        staged = self._outbox
+        marks = store._outbox_keys
+        # No odd key and no ref with a colon kept: a key "ref:..." of a ref
+        # without a colon can only be in that ref's blob (most keys end here).
+        plain = not store._odd_keys and not store._colon_refs
         added = 0
         for n in notifications:
-            if n.key in store._outbox or n.key in self._outbox:
+            key = n.key
+            if key in staged:
                 continue
-            self._outbox[n.key] = n
+            ref = n.ref
+            if plain and ":" not in ref and key[: len(ref) + 1] == f"{ref}:":
+                kept = marks.get(ref)
+                if (
+                    kept is not None
+                    and (hash(key) & 0xFFFF).to_bytes(2, "little") in kept
+                    and _find(store, key) is not None
+                ):
+                    continue
+            elif _find(store, key) is not None:
+                continue
+            staged[key] = n
             added += 1
         return added
 
@@ -330,9 +797,14 @@ class _MemoryTransaction:
         customer: str | None = None,
         due_before: datetime | None = None,
     ) -> Iterator[Record]:
-        with self._store._lock:
-            records = dict(self._store._records)
+        store = self._store
+        with store._lock:
+            records: dict[str, Any] = dict(store._cold)
+            records.update(store._records)
         records.update({ref: rec for ref, (rec, _) in self._writes.items()})
+        for ref, kept in records.items():
+            if kept.__class__ is bytes:
+                records[ref] = _unpack_record(kept)
         order = sorted(records)
         if due_before is not None:
             order = sorted(
@@ -356,18 +828,24 @@ class _MemoryTransaction:
                     continue
             yield r
 
+    def _rows(self, ref: str | None) -> list[_Row]:
+        """The committed outbox rows (of ``ref`` only, if given) then this transaction's."""
+        store = self._store
+        if ref is None:
+            with store._lock:
+                blobs = list(store._outbox.items())
+            rows = _all_rows(store, blobs)
+        else:
+            blob = store._outbox.get(ref)
+            rows = [] if blob is None else [row for _, row in _Outbox(store, ref).rows(blob)]
+        rows.extend(_row(e) for e in self._outbox.values())
+        return rows
+
     def pending(
         self, *, now: datetime, limit: int | None = None, ref: str | None = None
     ) -> Sequence[OutboxEntry]:
-        store = self._store
-        with store._lock:
-            if ref is None:
-                entries = list(store._outbox.values())
-            else:
-                entries = [store._outbox[k] for k in store._outbox_by_ref.get(ref, ())]
-        entries.extend(_row(e) for e in self._outbox.values())
         out = []
-        for row in entries:
+        for row in self._rows(ref):
             if ref is not None and row[_REF] != ref:
                 continue
             status, _, _, next_attempt_at, _ = _book(row)
@@ -391,10 +869,14 @@ class _MemoryTransaction:
         store = self._store
         claimed: list[OutboxEntry] = []
         blocked: set[str] = set()
+        leased_keys: dict[str, _Row] = {}
         with store._lock:
-            keys = store._outbox_by_ref.get(ref, []) if ref is not None else list(store._outbox)
-            for key in keys:
-                row = store._outbox[key]
+            if ref is None:
+                rows = _all_rows(store, store._outbox.items())
+            else:
+                blob = store._outbox.get(ref)
+                rows = [] if blob is None else [r for _, r in _Outbox(store, ref).rows(blob)]
+            for row in rows:
                 status, _, _, next_attempt_at, _ = _book(row)
                 if status != "pending":
                     continue
@@ -407,23 +889,44 @@ class _MemoryTransaction:
                 if limit is not None and len(claimed) >= limit:
                     break
                 leased = _leased(row, lease_until)
-                store._outbox[key] = leased
+                leased_keys[row[0]] = leased
                 claimed.append(_entry(leased))
+            self._save_rows(leased_keys)
         return claimed
 
+    def _save_rows(self, saved: Mapping[str, _Row]) -> None:
+        """Write rows back in place (the store's lock held); a key not kept yet is added."""
+        store = self._store
+        by_ref: dict[str, dict[str, _Row]] = {}
+        for key, row in saved.items():
+            by_ref.setdefault(row[_REF], {})[key] = row
+        new: list[_Row] = []
+        for ref, changed in by_ref.items():
+            blob = store._outbox.get(ref)
+            rows = [] if blob is None else _Outbox(store, ref).rows(blob)
+            for i, (number, row) in enumerate(rows):
+                replaced = changed.pop(row[0], None)
+                if replaced is not None:
+                    rows[i] = (number, replaced)
+            if blob is not None:
+                _rewrite(store, ref, rows)
+            new.extend(changed.values())
+        if new:
+            _append(store, new)
+
     def entries(self, *, status: str, limit: int | None = None) -> Sequence[OutboxEntry]:
-        with self._store._lock:
-            items = list(self._store._outbox.values())
-        found = [_entry(row) for row in items if _book(row)[0] == status]
+        store = self._store
+        with store._lock:
+            blobs = list(store._outbox.items())
+        found = [_entry(row) for row in _all_rows(store, blobs) if _book(row)[0] == status]
         return found if limit is None else found[:limit]
 
     def outbox(self, key: str) -> OutboxEntry | None:
         staged = self._outbox.get(key)
         if staged is not None:
             return _entry(_row(staged))
-        with self._store._lock:
-            kept = self._store._outbox.get(key)
-        return None if kept is None else _entry(kept)
+        kept = _find(self._store, key)
+        return None if kept is None else _entry(kept[1][kept[2]][1])
 
     def save_outbox(self, entry: OutboxEntry) -> None:
         self._outbox[entry.notification.key] = entry
@@ -431,39 +934,64 @@ class _MemoryTransaction:
     def _commit(self) -> None:
         store = self._store
         with store._lock:
-            records = store._records
+            records, cold = store._records, store._cold
             # Check every write again: another transaction may have committed
             # since this one read.  Nothing is applied unless all still hold.
             for ref, (_, expected) in self._writes.items():
                 current = records.get(ref)
+                if current is None:
+                    packed = cold.get(ref)
+                    if packed is not None:
+                        current = _unpack_record(packed)
                 if expected is None:
                     if current is not None:
                         raise ConflictError(ref, None, current.version)
                 elif current is None or current.version != expected:
                     raise ConflictError(ref, expected, None if current is None else current.version)
             for ref, (record, _) in self._writes.items():
+                # The newest written last: the oldest hot record is packed away.
+                if records.pop(ref, None) is None:
+                    cold.pop(ref, None)
                 records[ref] = record
-            audit = store._audit
-            for event in self._audit:
-                # A copy: orjson's output keeps an 8 KB buffer behind the bytes.
-                kept = (memoryview(canonical(event)).tobytes(), event.hash)
-                trail = audit.get(event.ref)
-                if trail is None:
-                    audit[event.ref] = [kept]
-                else:
-                    trail.append(kept)
+            while len(records) > store._hot:
+                oldest = next(iter(records))
+                record = records.pop(oldest)
+                try:
+                    cold[oldest] = _pack_record(record)
+                except Exception:  # a host's value pickle refuses: it stays an object
+                    records[oldest] = record
+                    break
+            if self._audit:
+                self._commit_audit(store._audit)
             if self._summary:
                 add_summary_rows(store._summary, self._summary)
-            outbox = store._outbox
-            by_ref = store._outbox_by_ref
-            for key, item in self._outbox.items():
-                if key in outbox and not isinstance(item, OutboxEntry):
-                    continue  # enqueued by another transaction meanwhile: keep theirs
-                row = _row(item)
-                if key not in outbox:
-                    keys = by_ref.get(row[_REF])
-                    if keys is None:
-                        by_ref[row[_REF]] = [key]
-                    else:
-                        keys.append(key)
-                outbox[key] = row
+            if self._outbox:
+                self._commit_outbox()
+
+    def _commit_audit(self, audit: dict[str, bytes]) -> None:
+        pieces: dict[str, list[bytes]] = {}
+        for event in self._audit:
+            piece = _audit_piece(canonical(event), event.hash)
+            found = pieces.get(event.ref)
+            if found is None:
+                pieces[event.ref] = [audit.get(event.ref, b""), piece]
+            else:
+                found.append(piece)
+        for ref, parts in pieces.items():
+            audit[ref] = b"".join(parts)
+
+    def _commit_outbox(self) -> None:
+        store = self._store
+        new: list[_Row] = []
+        saved: dict[str, _Row] = {}
+        # Checked at enqueue; again if another transaction kept entries since.
+        again = self._checked != store._enqueued
+        for key, item in self._outbox.items():
+            if isinstance(item, OutboxEntry):
+                saved[key] = _row(item)
+            elif not again or _find(store, key) is None:  # else enqueued meanwhile: theirs
+                new.append(_row(item))
+        if new:
+            _append(store, new)
+        if saved:
+            self._save_rows(saved)
