@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -226,21 +225,30 @@ def test_a_page_past_the_last_shows_the_last(client: Any, desk: Desk) -> None:
     assert sorted(refs_on(answer.get_data(as_text=True))) == sorted(r.ref for r in made)
 
 
-def test_a_page_of_1500_open_records_costs_one_page(desk: Desk) -> None:
-    """The issue's figure: 1,500 open records; the first page of 50 answers in well under
-    the 0.55 s a whole inbox took (measured: see the report)."""
+def test_a_page_of_1500_open_records_costs_one_page(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's figure: 1,500 open records (the whole inbox asked allowed_events 1,500
+    times, 0.55 s); the first page of 50 asks it at most 50 times.  Counted, not timed:
+    wall time on a shared CI machine is no test."""
     clerk = PEOPLE["zhang.wei"]
     for _ in range(1500):
         desk.requirements.receive(customer=CUSTOMERS["C-100"], description="支架", actor=clerk)
     client = create_app(desk, secret_key="t").test_client()
     sign_in(client, "zhang.wei")
-    start = time.perf_counter()
+    asked: list[str] = []
+    real = Desk.allowed_events
+
+    def counting(self: Desk, ref: str, **kw: Any) -> Any:
+        asked.append(ref)
+        return real(self, ref, **kw)
+
+    monkeypatch.setattr(Desk, "allowed_events", counting)
     answer = client.get("/inbox")
-    took = time.perf_counter() - start
     assert answer.status_code == 200
     assert len(refs_on(answer.get_data(as_text=True))) == 50
     assert "page 1 of 30" in answer.get_data(as_text=True)
-    assert took < 0.5, took
+    assert 50 <= len(asked) <= 50 + 5, len(asked)
 
 
 # --- 3. a deadline far away is shown in days ------------------------------------------------
