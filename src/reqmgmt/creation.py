@@ -177,7 +177,8 @@ def create_many(
     note: str | None = None,
     batch_size: int = 500,
 ) -> list[str]:
-    """Create many records (an import): :meth:`reqmgmt.Desk.create_many`, which says how."""
+    """Create many records (an import) for :meth:`reqmgmt.Desk.create_many`; how batches,
+    checks and failures work is on docs/api/desk.md ("Creating and importing")."""
     require_actor(actor)
     if batch_size < 1:
         raise ValidationError("batch_size", batch_size, "a positive number", where="import")
