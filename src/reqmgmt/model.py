@@ -7,7 +7,7 @@ Serialization lives in :mod:`reqmgmt.serialize`, not in these classes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
@@ -1069,13 +1069,29 @@ def _make_copier(cls: type[Record]) -> Any:
     # becomes a ``cls``: several times cheaper than ``object.__setattr__``
     # per field, which costs about a microsecond each.
     names = [a.name for a in attrs.fields(cls)]
+    return _generated(cls, "copy(r)", [(n, f"r.{n}") for n in names])
+
+
+def _generated(
+    cls: type, signature: str, values: list[tuple[str, str]], tail: Sequence[str] = ()
+) -> Any:
+    """Generate ``def <signature>`` returning a new ``cls`` whose fields are set to the
+    given source expressions (field name, expression), then ``tail``'s lines run.
+
+    Where the class allows it (:func:`_stand_in`), the object is filled in as its
+    stand-in with plain stores and then becomes a ``cls``; otherwise each field
+    is set through ``object.__setattr__`` (``_put_``).
+    """
     stand_in = _stand_in(cls)
+    lines = [f"def {signature}:"]
     if stand_in is None:
-        lines = ["def copy(r):", "    n = _new_(_cls_)"]
-        lines += [f"    _put_(n, {n!r}, r.{n})" for n in names]
+        lines.append("    n = _new_(_cls_)")
+        lines += [f"    _put_(n, {name!r}, {value})" for name, value in values]
+        lines += tail
     else:
-        lines = ["def copy(r):", "    n = _new_(_stand_in_)"]
-        lines += [f"    n.{n} = r.{n}" for n in names]
+        lines.append("    n = _new_(_stand_in_)")
+        lines += [f"    n.{name} = {value}" for name, value in values]
+        lines += tail
         lines.append("    n.__class__ = _cls_")
     lines.append("    return n")
     namespace: dict[str, Any] = {
@@ -1085,7 +1101,7 @@ def _make_copier(cls: type[Record]) -> Any:
         "_stand_in_": stand_in,
     }
     exec("\n".join(lines), namespace)
-    return namespace["copy"]
+    return namespace[signature.partition("(")[0]]
 
 
 _EVOLVERS: dict[type[Record], Any] = {}
@@ -1097,26 +1113,12 @@ def _evolver(cls: type[Record]) -> Any:
     found = _EVOLVERS.get(cls)
     if found is None:
         names = [a.name for a in attrs.fields(cls)]
-        stand_in = _stand_in(cls)
-        if stand_in is None:
-            lines = ["def evolve(r, values):", "    n = _new_(_cls_)"]
-            lines += [f"    _put_(n, {n!r}, r.{n})" for n in names]
-            lines += ["    for name, value in values.items():", "        _put_(n, name, value)"]
-        else:
-            lines = ["def evolve(r, values):", "    n = _new_(_stand_in_)"]
-            lines += [f"    n.{n} = r.{n}" for n in names]
-            lines += ["    for name, value in values.items():", "        _set_(n, name, value)"]
-            lines.append("    n.__class__ = _cls_")
-        lines.append("    return n")
-        namespace: dict[str, Any] = {
-            "_new_": object.__new__,
-            "_cls_": cls,
-            "_put_": object.__setattr__,
-            "_set_": setattr,
-            "_stand_in_": stand_in,
-        }
-        exec("\n".join(lines), namespace)
-        found = _EVOLVERS[cls] = namespace["evolve"]
+        found = _EVOLVERS[cls] = _generated(
+            cls,
+            "evolve(r, values)",
+            [(n, f"r.{n}") for n in names],
+            ["    for name, value in values.items():", "        _put_(n, name, value)"],
+        )
     return found
 
 
@@ -1251,24 +1253,7 @@ def maker(cls: type[_T]) -> Callable[..., _T]:
     found = _MAKERS.get(cls)
     if found is None:
         names = [a.name for a in attrs.fields(cls)]  # type: ignore[arg-type]
-        stand_in = _stand_in(cls)
-        lines = [f"def make({', '.join(names)}):"]
-        if stand_in is None:
-            lines.append("    n = _new_(_cls_)")
-            lines += [f"    _put_(n, {n!r}, {n})" for n in names]
-        else:
-            lines.append("    n = _new_(_stand_in_)")
-            lines += [f"    n.{n} = {n}" for n in names]
-            lines.append("    n.__class__ = _cls_")
-        lines.append("    return n")
-        namespace: dict[str, Any] = {
-            "_new_": object.__new__,
-            "_cls_": cls,
-            "_put_": object.__setattr__,
-            "_stand_in_": stand_in,
-        }
-        exec("\n".join(lines), namespace)
-        found = _MAKERS[cls] = namespace["make"]
+        found = _MAKERS[cls] = _generated(cls, f"make({', '.join(names)})", [(n, n) for n in names])
     return found  # type: ignore[no-any-return]
 
 
