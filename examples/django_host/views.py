@@ -34,6 +34,22 @@ STATUS: tuple[tuple[type[ReqMgmtError], int], ...] = (
 )
 #: Keyword arguments of Desk.fire that a request's data may not set.
 RESERVED = frozenset({"actor", "note", "expected_version"})
+#: The views' own refusals (the library's come with their zh/en text): code -> (zh, en).
+WORDS: dict[str, tuple[str, str]] = {
+    "json": ("请求体不是 JSON", "the body is not JSON"),
+    "version": (
+        "须为 JSON 对象, 含所显示的整数版本 version; note 为字符串或省略",
+        "a JSON object with the integer version shown; note a string or left out",
+    ),
+    "fields": (
+        "须为 JSON 对象, 含字符串 customer_id, customer_name, description",
+        "a JSON object with the strings customer_id, customer_name, description",
+    ),
+    "department": (
+        "department 须为字符串 (会签部门)",
+        "department must be a string (the signing department)",
+    ),
+}
 
 
 def actor(request: HttpRequest) -> Actor:
@@ -50,6 +66,12 @@ def actor(request: HttpRequest) -> Actor:
 
 def lang(request: HttpRequest) -> str:
     return "zh" if get_language_from_request(request).startswith("zh") else "en"
+
+
+def malformed(request: HttpRequest, code: str, status: int) -> JsonResponse:
+    """The views' own refusal of a body that is not what they take, in the user's language."""
+    zh, en = WORDS[code]
+    return JsonResponse({"error": zh if lang(request) == "zh" else en, "code": code}, status=status)
 
 
 def refused(request: HttpRequest, err: ReqMgmtError) -> JsonResponse:
@@ -87,13 +109,16 @@ def fire(request: HttpRequest, ref: str, event: str) -> JsonResponse:
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return JsonResponse({"error": "the body is not JSON", "code": "json"}, status=400)
+        return malformed(request, "json", 400)
     if not isinstance(body, dict) or type(body.get("version")) is not int:
-        return JsonResponse(
-            {"error": "a JSON object with the integer version shown", "code": "version"}, status=422
-        )
+        return malformed(request, "version", 422)
     data = body.get("data") or {}
     note = body.get("note")
+    if note is not None and type(note) is not str:
+        return malformed(request, "version", 422)
+    department = data.get("department", "") if isinstance(data, dict) else ""
+    if event in ("sign", "decline") and type(department) is not str:
+        return malformed(request, "department", 422)
     try:
         if not isinstance(data, dict) or RESERVED & set(data):
             raise ValidationError("data", data, "an object of the event's data", where=ref)
@@ -101,10 +126,10 @@ def fire(request: HttpRequest, ref: str, event: str) -> JsonResponse:
         if event in ("sign", "decline"):
             desk().sign(
                 ref,
-                department=str(data.get("department", "")),
+                department=department,
                 actor=person,
                 approve=event == "sign",
-                opinion=str(note or ""),
+                opinion=note or "",
                 expected_version=body["version"],
             )
         else:
@@ -123,13 +148,10 @@ def receive(request: HttpRequest) -> JsonResponse:
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return JsonResponse({"error": "the body is not JSON", "code": "json"}, status=400)
+        return malformed(request, "json", 400)
     keys = ("customer_id", "customer_name", "description")
     if not isinstance(body, dict) or not all(type(body.get(k)) is str for k in keys):
-        return JsonResponse(
-            {"error": "a JSON object with the strings " + ", ".join(keys), "code": "fields"},
-            status=422,
-        )
+        return malformed(request, "fields", 422)
     try:
         created = desk().requirements.receive(
             customer=Customer(body["customer_id"], body["customer_name"]),

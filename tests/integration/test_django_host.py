@@ -166,3 +166,43 @@ def test_a_body_that_is_not_the_object_asked_for_is_400_or_422(project: Path) ->
     ):
         assert post(clerk, "/requirements", body).status_code == 422, body
     assert len(desk().query(kind="requirement")) == before
+
+
+def test_the_views_own_refusals_are_in_the_users_language_and_typed(project: Path) -> None:
+    """Not JSON, a wrong version, a note or department that is not a string: 400/422 with
+    the views' text in zh or en, nothing signed, nothing coerced with str()."""
+    from examples.django_host.apps import desk
+
+    clerk = client_for(user("typed-clerk", "sales"), lang="zh-CN")
+    signer = client_for(user("typed-engineer", "dept:engineering"))
+    made = post(
+        clerk,
+        "/requirements",
+        {"customer_id": "C-101", "customer_name": "华南五金", "description": "铰链 hinges"},
+    )
+    ref = made.json()["ref"]
+    version = post(clerk, f"/records/{ref}/start_evaluation", {"version": made.json()["version"]})
+    version = version.json()["version"]
+
+    garbage = clerk.post("/requirements", data=b"{nope", content_type="application/json")
+    assert (garbage.status_code, garbage.json()["error"]) == (400, "请求体不是 JSON")
+    fields = post(clerk, "/requirements", [1])
+    assert (fields.status_code, fields.json()["code"]) == (422, "fields")
+    assert "字符串" in fields.json()["error"]
+    bad_version = post(clerk, f"/records/{ref}/remark", {"version": "2"})
+    assert (bad_version.status_code, bad_version.json()["code"]) == (422, "version")
+    assert "整数版本" in bad_version.json()["error"]
+
+    before = desk().get(ref)
+    for body in (
+        {"version": version, "note": {"a": 1}, "data": {"department": "engineering"}},
+        {"version": version, "note": 5, "data": {"department": "engineering"}},
+        {"version": version, "data": {"department": ["engineering"]}},
+        {"version": version, "data": {"department": 7}},
+    ):
+        answer = post(signer, f"/records/{ref}/sign", body)
+        assert answer.status_code == 422, (body, answer.content)
+        assert answer.json()["code"] in {"version", "department"}
+        assert answer.json()["error"].isascii()  # Accept-Language: en
+    after = desk().get(ref)
+    assert (after.version, after.state) == (before.version, before.state)
