@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from pluggy import HookCaller
 
 from . import notices, summaries
@@ -54,7 +55,7 @@ from .model import (
 )
 from .people import actor_key
 from .reminders import deadline_changes
-from .serialize import field_unstructurer
+from .serialize import converter, field_unstructurer, iso
 from .storage import hostunit
 from .storage.base import Transaction
 
@@ -404,17 +405,64 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
     return changes
 
 
+#: How :func:`field_diff` writes a field's values: as they are, a time (``iso``),
+#: an optional time, or through the field's unstructure hook.
+_AS_IS, _TIME, _OPTIONAL_TIME, _HOOK = 0, 1, 2, 3
+_DIFF_WAYS: dict[type[Record], dict[str, tuple[int, Callable[[Any], Any] | None]]] = {}
+
+
+def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Callable[[Any], Any] | None]]:
+    """Per field of ``cls``: how :func:`field_diff` writes its values, decided once.
+
+    A ``datetime`` (or ``datetime | None``) field is written by :func:`iso`
+    directly, which is what its unstructure hook does (cattrs' optional
+    wrapper around it), without the wrapper's call; every other field keeps
+    :func:`~reqmgmt.serialize.field_unstructurer`'s hook.
+    """
+    found = _DIFF_WAYS.get(cls)
+    if found is not None:
+        return found
+    hooks = field_unstructurer(cls)  # resolves the types
+    found = {}
+    for a in attrs.fields(cls):
+        hook = hooks[a.name]
+        if hook is None:
+            found[a.name] = (_AS_IS, None)
+        elif a.type is datetime and hook is iso:
+            found[a.name] = (_TIME, None)
+        elif a.type == datetime | None and converter.get_unstructure_hook(datetime) is iso:
+            found[a.name] = (_OPTIONAL_TIME, None)
+        else:
+            found[a.name] = (_HOOK, hook)
+    _DIFF_WAYS[cls] = found
+    return found
+
+
 def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange, ...]:
     """Step 4: old -> new of each field that changed, as the audit event keeps it."""
-    hooks = field_unstructurer(type(record))
+    ways = _DIFF_WAYS.get(type(record)) or diff_ways(type(record))
     diff = []
+    make = _make_change
     for name, value in changes.items():
         old = getattr(record, name)
         if old == value:
             continue
-        hook = hooks[name]
-        if hook is None:
-            diff.append(_make_change(name, old, value, "set"))
+        way, hook = ways[name]
+        if way == _AS_IS:
+            diff.append(make(name, old, value, "set"))
+        elif way == _TIME:
+            diff.append(make(name, iso(old), iso(value), "set"))
+        elif way == _OPTIONAL_TIME:
+            diff.append(
+                make(
+                    name,
+                    None if old is None else iso(old),
+                    None if value is None else iso(value),
+                    "set",
+                )
+            )
+        elif hook is None:  # a _HOOK way has its hook: never here
+            raise AssertionError(f"no unstructure hook for {name!r}")
         elif (
             type(old) is tuple
             and type(value) is tuple
