@@ -522,24 +522,14 @@ def notifications(
     data: Mapping[str, Any] | None = None,
 ) -> tuple[Notification, ...]:
     """The notifications of a command (``old`` is ``None`` for a creating one)."""
-    recipients = list(t.notify)
-    if t.notify_from is not None:
-        recipients.extend(r for r in t.notify_from(new) if r not in recipients)
+    recipients = route(desk, t, new)
     if not recipients:
         return ()
-    if EVERY_DEPARTMENT in recipients:
-        at = recipients.index(EVERY_DEPARTMENT)
-        every = [f"department:{d}" for d in desk.rules.vocabulary("departments")]
-        recipients[at : at + 1] = [r for r in every if r not in recipients]
-    lc = engine.lifecycle
-    to = engine.labels[new.state]
-    if old is None:
-        zh = f"{lc.zh} {new.ref}:{to.zh}"
-        en = f"{lc.en} {new.ref}: {to.en}"
-    else:
-        frm = engine.labels[old.state]
-        zh = f"{lc.zh} {new.ref}:{frm.zh} → {to.zh}({t.zh})"
-        en = f"{lc.en} {new.ref}: {frm.en} → {to.en} ({t.en})"
+    words = _WORDING.get((id(t), old.state if old is not None else None, new.state))
+    if words is None or words[0] is not t or words[1] is not engine:
+        words = wording(engine, t, old, new)
+    zh = words[2] + new.ref + words[3]
+    en = words[4] + new.ref + words[5]
     if note:
         said = notices.text(note)
         zh += f";说明:{said}"
@@ -560,6 +550,65 @@ def notifications(
             for to in recipients
         ]
     )
+
+
+def recipients(desk: Desk, t: Transition, new: Record) -> list[str]:
+    """Who is told of ``t`` leading to ``new``: the declared recipients, those
+    ``notify_from`` adds, every department where ``EVERY_DEPARTMENT`` stands."""
+    found = list(t.notify)
+    if t.notify_from is not None:
+        found.extend(r for r in t.notify_from(new) if r not in found)
+    if EVERY_DEPARTMENT in found:
+        at = found.index(EVERY_DEPARTMENT)
+        every = [f"department:{d}" for d in desk.rules.vocabulary("departments")]
+        found[at : at + 1] = [r for r in every if r not in found]
+    return found
+
+
+#: The recipients of a transition without ``notify_from``, by (transition, rule
+#: set): made once, not per command (the transition and rule set are kept with
+#: them, so an id never stands for another object).
+_ROUTES: dict[tuple[int, int], tuple[Transition, object, tuple[str, ...]]] = {}
+
+
+def route(desk: Desk, t: Transition, new: Record) -> Sequence[str]:
+    """:func:`recipients`, remembered where they depend on the transition and
+    rule set only."""
+    if t.notify_from is not None:
+        return recipients(desk, t, new)
+    rules = desk.rules
+    hit = _ROUTES.get((id(t), id(rules)))
+    if hit is not None and hit[0] is t and hit[1] is rules:
+        return hit[2]
+    found = tuple(recipients(desk, t, new))
+    if len(_ROUTES) >= 4096:
+        _ROUTES.clear()
+    _ROUTES[id(t), id(rules)] = (t, rules, found)
+    return found
+
+
+#: A notification's text around the record's reference, by (transition, from,
+#: to): (transition, engine, zh before, zh after, en before, en after).
+_WORDING: dict[tuple[int, str | None, str], tuple[Transition, Engine, str, str, str, str]] = {}
+
+
+def wording(
+    engine: Engine, t: Transition, old: Record | None, new: Record
+) -> tuple[Transition, Engine, str, str, str, str]:
+    """The labels a notification of ``t`` says around the reference, made once."""
+    lc = engine.lifecycle
+    to = engine.labels[new.state]
+    if old is None:
+        zh, en = (f"{lc.zh} ", f":{to.zh}"), (f"{lc.en} ", f": {to.en}")
+    else:
+        frm = engine.labels[old.state]
+        zh = (f"{lc.zh} ", f":{frm.zh} → {to.zh}({t.zh})")
+        en = (f"{lc.en} ", f": {frm.en} → {to.en} ({t.en})")
+    words = (t, engine, *zh, *en)
+    if len(_WORDING) >= 4096:
+        _WORDING.clear()
+    _WORDING[id(t), old.state if old is not None else None, new.state] = words
+    return words
 
 
 # --- step 6: after commit -------------------------------------------------------------------------
