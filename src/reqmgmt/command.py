@@ -31,6 +31,7 @@ from pluggy import HookCaller
 
 from . import notices, summaries
 from .audit import seal as seal_event
+from .audit import utc_text
 from .delivery import deliver_claimed
 from .errors import (
     ConflictError,
@@ -405,7 +406,7 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
     return changes
 
 
-#: How :func:`field_diff` writes a field's values: as they are, a time (``iso``),
+#: How :func:`field_diff` writes a field's values: as they are, a time (``utc_text``),
 #: an optional time, or through the field's unstructure hook.
 _AS_IS, _TIME, _OPTIONAL_TIME, _HOOK = 0, 1, 2, 3
 _DIFF_WAYS: dict[type[Record], dict[str, tuple[int, Callable[[Any], Any] | None]]] = {}
@@ -414,10 +415,10 @@ _DIFF_WAYS: dict[type[Record], dict[str, tuple[int, Callable[[Any], Any] | None]
 def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Callable[[Any], Any] | None]]:
     """Per field of ``cls``: how :func:`field_diff` writes its values, decided once.
 
-    A ``datetime`` (or ``datetime | None``) field is written by :func:`iso`
-    directly, which is what its unstructure hook does (cattrs' optional
-    wrapper around it), without the wrapper's call; every other field keeps
-    :func:`~reqmgmt.serialize.field_unstructurer`'s hook.
+    A ``datetime`` (or ``datetime | None``) field whose hook is :func:`iso`
+    (cattrs' optional wrapper around it) is written by
+    :func:`~reqmgmt.audit.utc_text`, the same text for less; every other
+    field keeps :func:`~reqmgmt.serialize.field_unstructurer`'s hook.
     """
     found = _DIFF_WAYS.get(cls)
     if found is not None:
@@ -442,7 +443,7 @@ def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange,
     """Step 4: old -> new of each field that changed, as the audit event keeps it."""
     ways = _DIFF_WAYS.get(type(record)) or diff_ways(type(record))
     diff = []
-    make = _make_change
+    make, text = _make_change, utc_text
     for name, value in changes.items():
         old = getattr(record, name)
         if old == value:
@@ -451,13 +452,13 @@ def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange,
         if way == _AS_IS:
             diff.append(make(name, old, value, "set"))
         elif way == _TIME:
-            diff.append(make(name, iso(old), iso(value), "set"))
+            diff.append(make(name, text(old), text(value), "set"))
         elif way == _OPTIONAL_TIME:
             diff.append(
                 make(
                     name,
-                    None if old is None else iso(old),
-                    None if value is None else iso(value),
+                    None if old is None else text(old),
+                    None if value is None else text(value),
                     "set",
                 )
             )
