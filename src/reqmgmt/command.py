@@ -407,18 +407,44 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
 
 
 #: How :func:`field_diff` writes a field's values: as they are, a time (``utc_text``),
-#: an optional time, or through the field's unstructure hook.
-_AS_IS, _TIME, _OPTIONAL_TIME, _HOOK = 0, 1, 2, 3
-_DIFF_WAYS: dict[type[Record], dict[str, tuple[int, Callable[[Any], Any] | None]]] = {}
+#: an optional time, items of plain fields and times, or through the field's unstructure hook.
+_AS_IS, _TIME, _OPTIONAL_TIME, _ITEMS, _HOOK = 0, 1, 2, 3, 4
+_DIFF_WAYS: dict[type[Record], dict[str, tuple[int, Any]]] = {}
 
 
-def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Callable[[Any], Any] | None]]:
+def _item_fields(tp: Any) -> tuple[tuple[str, bool], ...] | None:
+    """For ``tuple[X, ...]`` of an attrs class ``X`` whose fields are all written
+    as they are or by :func:`iso`: (field name, is a time) of ``X``, in order."""
+    args = getattr(tp, "__args__", ())
+    if getattr(tp, "__origin__", None) is not tuple or len(args) != 2 or args[1] is not Ellipsis:
+        return None
+    item = args[0]
+    if not attrs.has(item):
+        return None
+    hooks = field_unstructurer(item)
+    if not all(h is None or h is iso for h in hooks.values()):
+        return None
+    return tuple((a.name, hooks[a.name] is iso) for a in attrs.fields(item))
+
+
+def _items(fields: tuple[tuple[str, bool], ...], values: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """What cattrs makes of ``values`` (a tuple of attrs objects): a list of dicts."""
+    text = utc_text
+    return [
+        {name: text(getattr(v, name)) if time else getattr(v, name) for name, time in fields}
+        for v in values
+    ]
+
+
+def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Any]]:
     """Per field of ``cls``: how :func:`field_diff` writes its values, decided once.
 
     A ``datetime`` (or ``datetime | None``) field whose hook is :func:`iso`
     (cattrs' optional wrapper around it) is written by
     :func:`~reqmgmt.audit.utc_text`, the same text for less; every other
-    field keeps :func:`~reqmgmt.serialize.field_unstructurer`'s hook.
+    field keeps :func:`~reqmgmt.serialize.field_unstructurer`'s hook, but for a
+    tuple of attrs items with plain and time fields only (sign-offs, plan
+    receipts), whose dicts are made here the same way.
     """
     found = _DIFF_WAYS.get(cls)
     if found is not None:
@@ -433,6 +459,8 @@ def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Callable[[Any], Any] | 
             found[a.name] = (_TIME, None)
         elif a.type == datetime | None and converter.get_unstructure_hook(datetime) is iso:
             found[a.name] = (_OPTIONAL_TIME, None)
+        elif (items := _item_fields(a.type)) is not None:
+            found[a.name] = (_ITEMS, items)
         else:
             found[a.name] = (_HOOK, hook)
     _DIFF_WAYS[cls] = found
@@ -462,6 +490,16 @@ def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange,
                     "set",
                 )
             )
+        elif way == _ITEMS:
+            if (
+                type(old) is tuple
+                and type(value) is tuple
+                and len(value) > len(old)
+                and value[: len(old)] == old
+            ):
+                diff.append(make(name, len(old), _items(hook, value[len(old) :]), "append"))
+            else:
+                diff.append(make(name, _items(hook, old), _items(hook, value), "set"))
         elif hook is None:  # a _HOOK way has its hook: never here
             raise AssertionError(f"no unstructure hook for {name!r}")
         elif (
