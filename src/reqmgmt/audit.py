@@ -143,9 +143,10 @@ def utc_text(value: datetime) -> str:
         if head is None:
             if len(_SECONDS) >= _MEMORY:
                 _SECONDS.clear()
-            head = _SECONDS[second] = "%04d-%02d-%02dT%02d:%02d:%02d" % second
+            # printf-style: one call for six fields (format specs cost one each).
+            head = _SECONDS[second] = "%04d-%02d-%02dT%02d:%02d:%02d" % second  # noqa: UP031
         micro = value.microsecond
-        text = head + (".%06d+00:00" % micro if micro else "+00:00")
+        text = head + (".%06d+00:00" % micro if micro else "+00:00")  # noqa: UP031
     else:
         text = iso(value)
     if len(_TEXTS) >= _MEMORY:

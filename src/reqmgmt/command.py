@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 from pluggy import HookCaller
@@ -415,13 +415,13 @@ _DIFF_WAYS: dict[type[Record], dict[str, tuple[int, Any]]] = {}
 def _item_fields(tp: Any) -> tuple[tuple[str, bool], ...] | None:
     """For ``tuple[X, ...]`` of an attrs class ``X`` whose fields are all written
     as they are or by :func:`iso`: (field name, is a time) of ``X``, in order."""
-    args = getattr(tp, "__args__", ())
+    args: tuple[Any, ...] = tuple(getattr(tp, "__args__", ()))
     if getattr(tp, "__origin__", None) is not tuple or len(args) != 2 or args[1] is not Ellipsis:
         return None
     item = args[0]
     if not attrs.has(item):
         return None
-    hooks = field_unstructurer(item)
+    hooks = field_unstructurer(cast("type[Record]", item))  # any attrs class does
     if not all(h is None or h is iso for h in hooks.values()):
         return None
     return tuple((a.name, hooks[a.name] is iso) for a in attrs.fields(item))
