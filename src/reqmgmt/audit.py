@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
@@ -38,7 +38,6 @@ __all__ = [
     "replay_document",
     "sealed_event",
     "snapshot",
-    "utc_text",
     "verify",
 ]
 
@@ -117,43 +116,6 @@ def sealed_event(**values: Any) -> AuditEvent:
 _make_event = maker(AuditEvent)
 _sha256 = hashlib.sha256
 
-# utc_text's memory: the texts of the times it wrote last (by identity), and
-# the text up to the second of the seconds it wrote last.
-_TEXTS: dict[int, tuple[datetime, str]] = {}
-_SECONDS: dict[tuple[int, int, int, int, int, int], str] = {}
-_MEMORY = 4096
-
-
-def utc_text(value: datetime) -> str:
-    """``value.isoformat()``, written without ``isoformat`` for a UTC ``datetime``.
-
-    The same text (``YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00``) at a fraction of
-    the cost: ``isoformat`` of an aware time asks the zone for its offset and
-    formats it on every call, which cost more than anything else in writing a
-    command's changes.  Any other time (a subclass, another zone) goes to
-    :func:`reqmgmt.serialize.iso`.  Remembered by identity, as ``iso`` is: a
-    command's ``now`` is written in its changes and again in its audit event.
-    """
-    hit = _TEXTS.get(id(value))
-    if hit is not None and hit[0] is value:
-        return hit[1]
-    if value.__class__ is datetime and value.tzinfo is UTC:
-        second = (value.year, value.month, value.day, value.hour, value.minute, value.second)
-        head = _SECONDS.get(second)
-        if head is None:
-            if len(_SECONDS) >= _MEMORY:
-                _SECONDS.clear()
-            # printf-style: one call for six fields (format specs cost one each).
-            head = _SECONDS[second] = "%04d-%02d-%02dT%02d:%02d:%02d" % second  # noqa: UP031
-        micro = value.microsecond
-        text = head + (".%06d+00:00" % micro if micro else "+00:00")  # noqa: UP031
-    else:
-        text = iso(value)
-    if len(_TEXTS) >= _MEMORY:
-        _TEXTS.clear()
-    _TEXTS[id(value)] = (value, text)
-    return text
-
 
 def seal(
     ref: str,
@@ -180,7 +142,7 @@ def seal(
         {
             "actor_id": actor_id,
             "actor_name": actor_name,
-            "at": utc_text(at),
+            "at": iso(at),
             "changes": [[c.field, c.old, c.new, c.op] for c in changes],
             "decisions": decisions,
             "event": event,

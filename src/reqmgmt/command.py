@@ -31,7 +31,6 @@ from pluggy import HookCaller
 
 from . import notices, summaries
 from .audit import seal as seal_event
-from .audit import utc_text
 from .delivery import deliver_claimed
 from .errors import (
     ConflictError,
@@ -229,10 +228,10 @@ def authorise(
     if refusals:
         raise NotAuthorized(record.ref, event, actor.id, refusals)
     before(desk, record, event, actor, record.state)
-    ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle, desk._decide)
-    ctx.vocabularies = desk.rules.vocabularies
-    ctx.pm = desk.pm
-    return ctx
+    return Context(
+        record, actor, event, note, data, now, t, engine.lifecycle, desk._decide, [], None,
+        desk.rules.vocabularies, desk.pm,
+    )  # fmt: skip
 
 
 def trigger(engine: Engine, ctx: Context) -> str:
@@ -406,7 +405,7 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
     return changes
 
 
-#: How :func:`field_diff` writes a field's values: as they are, a time (``utc_text``),
+#: How :func:`field_diff` writes a field's values: as they are, a time (``iso``),
 #: an optional time, items of plain fields and times, or through the field's unstructure hook.
 _AS_IS, _TIME, _OPTIONAL_TIME, _ITEMS, _HOOK = 0, 1, 2, 3, 4
 _DIFF_WAYS: dict[type[Record], dict[str, tuple[int, Any]]] = {}
@@ -429,7 +428,7 @@ def _item_fields(tp: Any) -> tuple[tuple[str, bool], ...] | None:
 
 def _items(fields: tuple[tuple[str, bool], ...], values: tuple[Any, ...]) -> list[dict[str, Any]]:
     """What cattrs makes of ``values`` (a tuple of attrs objects): a list of dicts."""
-    text = utc_text
+    text = iso
     return [
         {name: text(getattr(v, name)) if time else getattr(v, name) for name, time in fields}
         for v in values
@@ -440,8 +439,9 @@ def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Any]]:
     """Per field of ``cls``: how :func:`field_diff` writes its values, decided once.
 
     A ``datetime`` (or ``datetime | None``) field whose hook is :func:`iso`
-    (cattrs' optional wrapper around it) is written by
-    :func:`~reqmgmt.audit.utc_text`, the same text for less; every other
+    (cattrs' optional wrapper around it) is written by :func:`iso` directly,
+    without the wrapper's call (the store writing the record later finds the
+    same times in ``iso``'s memory); every other
     field keeps :func:`~reqmgmt.serialize.field_unstructurer`'s hook, but for a
     tuple of attrs items with plain and time fields only (sign-offs, plan
     receipts), whose dicts are made here the same way.
@@ -471,7 +471,7 @@ def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange,
     """Step 4: old -> new of each field that changed, as the audit event keeps it."""
     ways = _DIFF_WAYS.get(type(record)) or diff_ways(type(record))
     diff = []
-    make, text = _make_change, utc_text
+    make, text = _make_change, iso
     for name, value in changes.items():
         old = getattr(record, name)
         if old == value:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reqmgmt import Desk, Requirement, Signoff, ValidationError, command, model
-from reqmgmt.audit import utc_text
 from reqmgmt.model import PlanReceipt, derive
 from reqmgmt.rules.model import RuleSet
 from reqmgmt.serialize import field_unstructurer
@@ -22,19 +21,6 @@ from ..conftest import CLERK, ENG, MAT, PRO, receive
 times = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
 )
-zoned = st.datetimes(
-    min_value=datetime(1900, 1, 2),
-    max_value=datetime(2999, 12, 30),
-    timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5))]),
-)
-
-
-@given(zoned)
-def test_utc_text_is_isoformat(value: datetime) -> None:
-    """The same text as isoformat, for UTC times (written by hand) and any other zone."""
-    assert utc_text(value) == value.isoformat()
-    assert utc_text(value.replace(microsecond=0)) == value.replace(microsecond=0).isoformat()
-    assert utc_text(value) == value.isoformat()  # remembered
 
 
 def _slow_diff(record: Any, changes: dict[str, Any]) -> tuple[model.FieldChange, ...]:
@@ -69,7 +55,7 @@ def _signoffs(n: int, at: datetime) -> tuple[Signoff, ...]:
 
 
 def test_field_diff_ways_are_decided_once_per_class() -> None:
-    """Times are written by utc_text, tuples of plain-and-time items by hand, the rest by cattrs."""
+    """Times go to iso directly, tuples of plain-and-time items by hand, the rest to cattrs."""
     ways = command.diff_ways(Requirement)
     assert command.diff_ways(Requirement) is ways
     assert ways["updated_at"][0] == command._TIME
