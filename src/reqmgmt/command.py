@@ -342,7 +342,7 @@ def check_input(record: Record, t: Transition, note: str | None, data: Mapping[s
         )
     if note is not None and not isinstance(note, str):
         raise ValidationError("note", note, reason("input.note_type"), where=place(record, t))
-    if data:
+    if data and not data.keys() <= accepted_keys(t):
         unknown = sorted(k for k in data if k not in t.requires and k not in t.optional)
         if unknown:
             accepted = sorted({*t.requires, *t.optional})
@@ -365,6 +365,23 @@ def check_input(record: Record, t: Transition, note: str | None, data: Mapping[s
                 reason("input.data_required", event=t.event, key=key),
                 where=place(record, t),
             )
+
+
+#: The data keys each transition accepts, by transition (kept with it, so an id
+#: never stands for another object).
+_ACCEPTED: dict[int, tuple[Transition, frozenset[str]]] = {}
+
+
+def accepted_keys(t: Transition) -> frozenset[str]:
+    """``t.requires`` and ``t.optional`` as one set, made once per transition."""
+    hit = _ACCEPTED.get(id(t))
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    keys = frozenset((*t.requires, *t.optional))
+    if len(_ACCEPTED) >= 4096:
+        _ACCEPTED.clear()
+    _ACCEPTED[id(t)] = (t, keys)
+    return keys
 
 
 def place(record: Record, t: Transition) -> str:
@@ -660,7 +677,7 @@ def after_commit(
     # Inside the host's unit_of_work: after the host's commit, never after its rollback.
     if hostunit.deferred(desk.store, after_commit, desk, record, event, notes):
         return
-    observe(desk, record, event)
+    observe_now(desk, record, event)  # not deferred here, so not in observe either
     if notes and desk.autodispatch and implemented(desk.pm.hook.reqmgmt_notify):
         # Claimed like any dispatcher would, so a worker running dispatch
         # at the same time does not deliver them too.  Per record, order
@@ -673,6 +690,11 @@ def observe(desk: Desk, record: Record, event: AuditEvent) -> None:
     """``reqmgmt_after_transition`` observers; a failing one is logged, not raised."""
     if hostunit.deferred(desk.store, observe, desk, record, event):  # after the host's commit
         return
+    observe_now(desk, record, event)
+
+
+def observe_now(desk: Desk, record: Record, event: AuditEvent) -> None:
+    """:func:`observe` where no host unit of work is open."""
     if implemented(desk.pm.hook.reqmgmt_after_transition):
         ask_observers(
             desk.pm,

@@ -203,3 +203,16 @@ def test_recipients_are_routed_once_per_transition(monkeypatch: pytest.MonkeyPat
         assert list(routed) == command.recipients(desk, t, new)
         assert len(routed) > 10
         assert "department:*" not in routed
+
+
+def test_per_transition_tables_agree_with_the_declarations() -> None:
+    """The accepted data keys and each state's sign-off step, made once, are the declared ones."""
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        for kind in desk.engines:
+            engine = desk.engine(kind)
+            for state in engine.labels:
+                assert engine._signoff_steps[state] == engine.lifecycle.signoff_step(state)
+            for t in engine.lifecycle.all_transitions():
+                keys = command.accepted_keys(t)
+                assert keys == frozenset((*t.requires, *t.optional))
+                assert command.accepted_keys(t) is keys
