@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import attrs
 from pluggy import HookCaller
 
 from . import notices, summaries
@@ -54,7 +55,7 @@ from .model import (
 )
 from .people import actor_key
 from .reminders import deadline_changes
-from .serialize import field_unstructurer
+from .serialize import converter, field_unstructurer, iso
 from .storage import hostunit
 from .storage.base import Transaction
 
@@ -227,10 +228,10 @@ def authorise(
     if refusals:
         raise NotAuthorized(record.ref, event, actor.id, refusals)
     before(desk, record, event, actor, record.state)
-    ctx = Context(record, actor, event, note, data, now, t, engine.lifecycle, desk._decide)
-    ctx.vocabularies = desk.rules.vocabularies
-    ctx.pm = desk.pm
-    return ctx
+    return Context(
+        record, actor, event, note, data, now, t, engine.lifecycle, desk._decide, [], None,
+        desk.rules.vocabularies, desk.pm,
+    )  # fmt: skip
 
 
 def trigger(engine: Engine, ctx: Context) -> str:
@@ -341,7 +342,7 @@ def check_input(record: Record, t: Transition, note: str | None, data: Mapping[s
         )
     if note is not None and not isinstance(note, str):
         raise ValidationError("note", note, reason("input.note_type"), where=place(record, t))
-    if data:
+    if data and not data.keys() <= accepted_keys(t):
         unknown = sorted(k for k in data if k not in t.requires and k not in t.optional)
         if unknown:
             accepted = sorted({*t.requires, *t.optional})
@@ -364,6 +365,23 @@ def check_input(record: Record, t: Transition, note: str | None, data: Mapping[s
                 reason("input.data_required", event=t.event, key=key),
                 where=place(record, t),
             )
+
+
+#: The data keys each transition accepts, by transition (kept with it, so an id
+#: never stands for another object).
+_ACCEPTED: dict[int, tuple[Transition, frozenset[str]]] = {}
+
+
+def accepted_keys(t: Transition) -> frozenset[str]:
+    """``t.requires`` and ``t.optional`` as one set, made once per transition."""
+    hit = _ACCEPTED.get(id(t))
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    keys = frozenset((*t.requires, *t.optional))
+    if len(_ACCEPTED) >= 4096:
+        _ACCEPTED.clear()
+    _ACCEPTED[id(t)] = (t, keys)
+    return keys
 
 
 def place(record: Record, t: Transition) -> str:
@@ -404,17 +422,103 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
     return changes
 
 
+#: How :func:`field_diff` writes a field's values: as they are, a time (``iso``),
+#: an optional time, items of plain fields and times, or through the field's unstructure hook.
+_AS_IS, _TIME, _OPTIONAL_TIME, _ITEMS, _HOOK = 0, 1, 2, 3, 4
+_DIFF_WAYS: dict[type[Record], dict[str, tuple[int, Any]]] = {}
+
+
+def _item_fields(tp: Any) -> tuple[tuple[str, bool], ...] | None:
+    """For ``tuple[X, ...]`` of an attrs class ``X`` whose fields are all written
+    as they are or by :func:`iso`: (field name, is a time) of ``X``, in order."""
+    args: tuple[Any, ...] = tuple(getattr(tp, "__args__", ()))
+    if getattr(tp, "__origin__", None) is not tuple or len(args) != 2 or args[1] is not Ellipsis:
+        return None
+    item = args[0]
+    if not attrs.has(item):
+        return None
+    hooks = field_unstructurer(cast("type[Record]", item))  # any attrs class does
+    if not all(h is None or h is iso for h in hooks.values()):
+        return None
+    return tuple((a.name, hooks[a.name] is iso) for a in attrs.fields(item))
+
+
+def _items(fields: tuple[tuple[str, bool], ...], values: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """What cattrs makes of ``values`` (a tuple of attrs objects): a list of dicts."""
+    text = iso
+    return [
+        {name: text(getattr(v, name)) if time else getattr(v, name) for name, time in fields}
+        for v in values
+    ]
+
+
+def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Any]]:
+    """Per field of ``cls``: how :func:`field_diff` writes its values, decided once.
+
+    A ``datetime`` (or ``datetime | None``) field whose hook is :func:`iso`
+    (cattrs' optional wrapper around it) is written by :func:`iso` directly,
+    without the wrapper's call (the store writing the record later finds the
+    same times in ``iso``'s memory); every other
+    field keeps :func:`~reqmgmt.serialize.field_unstructurer`'s hook, but for a
+    tuple of attrs items with plain and time fields only (sign-offs, plan
+    receipts), whose dicts are made here the same way.
+    """
+    found = _DIFF_WAYS.get(cls)
+    if found is not None:
+        return found
+    hooks = field_unstructurer(cls)  # resolves the types
+    found = {}
+    for a in attrs.fields(cls):
+        hook = hooks[a.name]
+        if hook is None:
+            found[a.name] = (_AS_IS, None)
+        elif a.type is datetime and hook is iso:
+            found[a.name] = (_TIME, None)
+        elif a.type == datetime | None and converter.get_unstructure_hook(datetime) is iso:
+            found[a.name] = (_OPTIONAL_TIME, None)
+        elif (items := _item_fields(a.type)) is not None:
+            found[a.name] = (_ITEMS, items)
+        else:
+            found[a.name] = (_HOOK, hook)
+    _DIFF_WAYS[cls] = found
+    return found
+
+
 def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange, ...]:
     """Step 4: old -> new of each field that changed, as the audit event keeps it."""
-    hooks = field_unstructurer(type(record))
+    ways = _DIFF_WAYS.get(type(record)) or diff_ways(type(record))
     diff = []
+    make, text = _make_change, iso
     for name, value in changes.items():
         old = getattr(record, name)
         if old == value:
             continue
-        hook = hooks[name]
-        if hook is None:
-            diff.append(_make_change(name, old, value, "set"))
+        way, hook = ways[name]
+        if way == _AS_IS:
+            diff.append(make(name, old, value, "set"))
+        elif way == _TIME:
+            diff.append(make(name, text(old), text(value), "set"))
+        elif way == _OPTIONAL_TIME:
+            diff.append(
+                make(
+                    name,
+                    None if old is None else text(old),
+                    None if value is None else text(value),
+                    "set",
+                )
+            )
+        elif way == _ITEMS:
+            if (
+                type(old) is tuple
+                and type(value) is tuple
+                and len(value) > len(old)
+                and value[: len(old)] == old
+            ):
+                diff.append(make(name, len(old), _items(hook, value[len(old) :]), "append"))
+            else:
+                diff.append(make(name, _items(hook, old), _items(hook, value), "set"))
+        elif hook is None:  # a _HOOK way has its hook: never here
+            raise AssertionError(f"no unstructure hook for {name!r}")
         elif (
             type(old) is tuple
             and type(value) is tuple
@@ -474,24 +578,14 @@ def notifications(
     data: Mapping[str, Any] | None = None,
 ) -> tuple[Notification, ...]:
     """The notifications of a command (``old`` is ``None`` for a creating one)."""
-    recipients = list(t.notify)
-    if t.notify_from is not None:
-        recipients.extend(r for r in t.notify_from(new) if r not in recipients)
+    recipients = route(desk, t, new)
     if not recipients:
         return ()
-    if EVERY_DEPARTMENT in recipients:
-        at = recipients.index(EVERY_DEPARTMENT)
-        every = [f"department:{d}" for d in desk.rules.vocabulary("departments")]
-        recipients[at : at + 1] = [r for r in every if r not in recipients]
-    lc = engine.lifecycle
-    to = engine.labels[new.state]
-    if old is None:
-        zh = f"{lc.zh} {new.ref}:{to.zh}"
-        en = f"{lc.en} {new.ref}: {to.en}"
-    else:
-        frm = engine.labels[old.state]
-        zh = f"{lc.zh} {new.ref}:{frm.zh} → {to.zh}({t.zh})"
-        en = f"{lc.en} {new.ref}: {frm.en} → {to.en} ({t.en})"
+    words = _WORDING.get((id(t), old.state if old is not None else None, new.state))
+    if words is None or words[0] is not t or words[1] is not engine:
+        words = wording(engine, t, old, new)
+    zh = words[2] + new.ref + words[3]
+    en = words[4] + new.ref + words[5]
     if note:
         said = notices.text(note)
         zh += f";说明:{said}"
@@ -514,6 +608,65 @@ def notifications(
     )
 
 
+def recipients(desk: Desk, t: Transition, new: Record) -> list[str]:
+    """Who is told of ``t`` leading to ``new``: the declared recipients, those
+    ``notify_from`` adds, every department where ``EVERY_DEPARTMENT`` stands."""
+    found = list(t.notify)
+    if t.notify_from is not None:
+        found.extend(r for r in t.notify_from(new) if r not in found)
+    if EVERY_DEPARTMENT in found:
+        at = found.index(EVERY_DEPARTMENT)
+        every = [f"department:{d}" for d in desk.rules.vocabulary("departments")]
+        found[at : at + 1] = [r for r in every if r not in found]
+    return found
+
+
+#: The recipients of a transition without ``notify_from``, by (transition, rule
+#: set): made once, not per command (the transition and rule set are kept with
+#: them, so an id never stands for another object).
+_ROUTES: dict[tuple[int, int], tuple[Transition, object, tuple[str, ...]]] = {}
+
+
+def route(desk: Desk, t: Transition, new: Record) -> Sequence[str]:
+    """:func:`recipients`, remembered where they depend on the transition and
+    rule set only."""
+    if t.notify_from is not None:
+        return recipients(desk, t, new)
+    rules = desk.rules
+    hit = _ROUTES.get((id(t), id(rules)))
+    if hit is not None and hit[0] is t and hit[1] is rules:
+        return hit[2]
+    found = tuple(recipients(desk, t, new))
+    if len(_ROUTES) >= 4096:
+        _ROUTES.clear()
+    _ROUTES[id(t), id(rules)] = (t, rules, found)
+    return found
+
+
+#: A notification's text around the record's reference, by (transition, from,
+#: to): (transition, engine, zh before, zh after, en before, en after).
+_WORDING: dict[tuple[int, str | None, str], tuple[Transition, Engine, str, str, str, str]] = {}
+
+
+def wording(
+    engine: Engine, t: Transition, old: Record | None, new: Record
+) -> tuple[Transition, Engine, str, str, str, str]:
+    """The labels a notification of ``t`` says around the reference, made once."""
+    lc = engine.lifecycle
+    to = engine.labels[new.state]
+    if old is None:
+        zh, en = (f"{lc.zh} ", f":{to.zh}"), (f"{lc.en} ", f": {to.en}")
+    else:
+        frm = engine.labels[old.state]
+        zh = (f"{lc.zh} ", f":{frm.zh} → {to.zh}({t.zh})")
+        en = (f"{lc.en} ", f": {frm.en} → {to.en} ({t.en})")
+    words = (t, engine, *zh, *en)
+    if len(_WORDING) >= 4096:
+        _WORDING.clear()
+    _WORDING[id(t), old.state if old is not None else None, new.state] = words
+    return words
+
+
 # --- step 6: after commit -------------------------------------------------------------------------
 
 
@@ -524,7 +677,7 @@ def after_commit(
     # Inside the host's unit_of_work: after the host's commit, never after its rollback.
     if hostunit.deferred(desk.store, after_commit, desk, record, event, notes):
         return
-    observe(desk, record, event)
+    observe_now(desk, record, event)  # not deferred here, so not in observe either
     if notes and desk.autodispatch and implemented(desk.pm.hook.reqmgmt_notify):
         # Claimed like any dispatcher would, so a worker running dispatch
         # at the same time does not deliver them too.  Per record, order
@@ -537,6 +690,11 @@ def observe(desk: Desk, record: Record, event: AuditEvent) -> None:
     """``reqmgmt_after_transition`` observers; a failing one is logged, not raised."""
     if hostunit.deferred(desk.store, observe, desk, record, event):  # after the host's commit
         return
+    observe_now(desk, record, event)
+
+
+def observe_now(desk: Desk, record: Record, event: AuditEvent) -> None:
+    """:func:`observe` where no host unit of work is open."""
     if implemented(desk.pm.hook.reqmgmt_after_transition):
         ask_observers(
             desk.pm,

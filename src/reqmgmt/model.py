@@ -1283,6 +1283,28 @@ def derive(record: _R, changes: Mapping[str, Any], *, checked: str | frozenset[s
     :data:`MAX_COUNT`).
     """
     cls = type(record)
+    # The changes' names, in order, select a plan made once (see _Keyed):
+    # the command path derives with a handful of shapes per transition.
+    keyed = _KEYED.get((cls, tuple(changes), checked))
+    if keyed is not None:
+        values = changes
+        if keyed.converters:
+            values = dict(changes)
+            for name, convert in keyed.converters:
+                values[name] = convert(values[name])
+        new: _R = keyed.evolve(record, values)
+        for name, a, validator in keyed.validators:
+            validator(new, a, values[name])
+        if keyed.post_init is not None:
+            keyed.post_init(new)
+        return new
+    return _derive_planning(record, changes, checked)
+
+
+def _derive_planning(record: _R, changes: Mapping[str, Any], checked: str | frozenset[str]) -> _R:
+    """:func:`derive` without a plan for the shape of ``changes``: checks every name,
+    derives, and keeps a plan for the next changes of that shape."""
+    cls = type(record)
     plan = _PLANS.get(cls) or _plan(cls)
     fields = plan.fields
     done = _NONE_CHECKED if not checked else (
@@ -1305,7 +1327,48 @@ def derive(record: _R, changes: Mapping[str, Any], *, checked: str | frozenset[s
     # Cross-field invariants (a contract's amount is the sum of its lines).
     if plan.post_init is not None:
         plan.post_init(new)
+    # Every name is a field (an unknown one raised above): the shape gets its plan.
+    if len(_KEYED) >= _KEYED_MAX:
+        _KEYED.clear()
+    _KEYED[cls, tuple(changes), checked] = _Keyed(cls, plan, tuple(changes), done)
     return new
+
+
+class _Keyed:
+    """What :func:`derive` does for one record class, one sequence of changed field
+    names and one ``checked``: the converters and validators of those fields (in
+    the order of the names, the checked ones left out) and an evolver that sets
+    exactly those fields (generated once, see :func:`_generated`)."""
+
+    __slots__ = ("converters", "evolve", "post_init", "validators")
+
+    def __init__(
+        self, cls: type[Record], plan: _Plan, names: tuple[str, ...], done: frozenset[str]
+    ) -> None:
+        fields = plan.fields
+        self.converters = tuple(
+            (n, fields[n][1]) for n in names if fields[n][1] is not None and n not in done
+        )
+        self.validators = tuple(
+            (n, fields[n][0], fields[n][2])
+            for n in names
+            if fields[n][2] is not None and n not in done
+        )
+        self.post_init = plan.post_init
+        changed = set(names)
+        self.evolve = _generated(
+            cls,
+            "evolve(r, values)",
+            [
+                (a.name, f"values[{a.name!r}]" if a.name in changed else f"r.{a.name}")
+                for a in attrs.fields(cls)
+            ],
+        )
+
+
+#: Plans by (record class, changed names in order, ``checked``), at most _KEYED_MAX.
+_KEYED: dict[tuple[type[Record], tuple[str, ...], str | frozenset[str]], _Keyed] = {}
+_KEYED_MAX = 4096
 
 
 _NONE_CHECKED: frozenset[str] = frozenset()

@@ -757,6 +757,8 @@ class Engine:
         #: States where the deadline clock stops (waiting on the customer).
         self.waiting = frozenset(s.name for s in lifecycle.states if s.waiting)
         self.final = frozenset(s.name for s in lifecycle.states if s.final)
+        # The sign-off step held in each state, looked up once (a sign-off command needs it).
+        self._signoff_steps = {s.name: lifecycle.signoff_step(s.name) for s in lifecycle.states}
 
     def transition(self, state: str, event: str) -> Transition | None:
         """The transition ``event`` takes from ``state``, or ``None``."""
@@ -797,7 +799,12 @@ class Engine:
         if t.requests_approval:
             out["requested_by"] = ctx.actor.id
         if t.signoff:
-            step = self.lifecycle.signoff_step(ctx.record.state)
+            state = ctx.record.state
+            step = (
+                self._signoff_steps[state]
+                if state in self._signoff_steps
+                else self.lifecycle.signoff_step(state)
+            )
             assert step is not None  # declared by the step itself
             approve = t.event == step.sign_event
             signoff = Signoff(
