@@ -66,6 +66,9 @@ class MemoryStore:
         self._records: dict[str, Record] = {}
         # ref -> record packed (_pack_record): every other record
         self._cold: dict[str, bytes] = {}
+        # ref -> what queries filter on and commit checks (_facts) of each packed record:
+        # tuples of strings, numbers and datetimes, which the collector stops tracking
+        self._index: dict[str, _Facts] = {}
         # ref -> the trail, oldest first, as one blob of _audit_piece()s
         self._audit: dict[str, bytes] = {}
         # ref -> the record's outbox entries, as one blob of segments (_Outbox)
@@ -266,6 +269,47 @@ def _unpack_record(data: bytes) -> Any:
         kept = marshal.loads(data[1:])
         return _UNPACKERS[kept[0]](kept)
     return pickle.loads(data[1:])
+
+
+#: A packed record's kind, state, version, customer id and next deadline.
+_Facts = tuple[Any, Any, Any, Any, Any]
+
+
+def _facts(record: Any) -> _Facts:
+    """What :meth:`_MemoryTransaction.query` filters on (read as it reads a record) and
+    the version a commit checks: kept beside a packed record so neither unpacks it."""
+    return (
+        record.RECORD_KIND,
+        record.state,
+        record.version,
+        getattr(getattr(record, "customer", None), "id", None),
+        record.next_deadline,
+    )
+
+
+def _facts_read(
+    record: Any, kind: str | None, state: str | None, customer: str | None, due: bool = False
+) -> _Facts:
+    """The facts of a record object that the given filters look at (the others ``None``)."""
+    return (
+        None if kind is None else record.RECORD_KIND,
+        None if state is None else record.state,
+        None,
+        None if customer is None else getattr(getattr(record, "customer", None), "id", None),
+        record.next_deadline if due else None,
+    )
+
+
+def _matches(
+    facts: _Facts, kind: str | None, state: str | None, customer: str | None, due: Any
+) -> bool:
+    """Whether a record with ``facts`` passes :meth:`_MemoryTransaction.query`'s filters."""
+    return not (
+        (kind is not None and kind != facts[0])
+        or (state is not None and facts[1] != state)
+        or (customer is not None and facts[3] != customer)
+        or (due is not None and (facts[4] is None or facts[4] >= due))
+    )
 
 
 # --- audit trails --------------------------------------------------------------------------
@@ -899,36 +943,33 @@ class _MemoryTransaction:
         customer: str | None = None,
         due_before: datetime | None = None,
     ) -> Iterator[Record]:
+        # Packed records are filtered on their facts (_facts) and only the
+        # matching ones unpacked; objects are read as they are.
         store = self._store
         with store._lock:
-            records: dict[str, Any] = dict(store._cold)
-            records.update(store._records)
+            index = dict(store._index)
+            packed = dict(store._cold)
+            records: dict[str, Any] = dict(store._records)
         records.update({ref: rec for ref, (rec, _) in self._writes.items()})
-        for ref, kept in records.items():
-            if kept.__class__ is bytes:
-                records[ref] = _unpack_record(kept)
-        order = sorted(records)
-        if due_before is not None:
-            order = sorted(
-                (ref for ref in order if records[ref].next_deadline is not None),
-                key=lambda ref: (records[ref].next_deadline, ref),
-            )
-        for ref in order:
-            r = records[ref]
-            if kind is not None and kind != r.RECORD_KIND:
-                continue
-            if state is not None and r.state != state:
-                continue
-            if (
-                customer is not None
-                and getattr(getattr(r, "customer", None), "id", None) != customer
+        found: dict[str, Any] = {}
+        due: dict[str, Any] = {}
+        for ref, facts in index.items():
+            if ref not in records and _matches(facts, kind, state, customer, due_before):
+                found[ref] = packed[ref]
+                due[ref] = facts[4]
+        for ref, r in records.items():
+            if due_before is None:
+                if _matches(_facts_read(r, kind, state, customer), kind, state, customer, None):
+                    found[ref] = r
+            elif r.next_deadline is not None and _matches(
+                _facts_read(r, kind, state, customer, due=True), kind, state, customer, due_before
             ):
-                continue
-            if due_before is not None:
-                due = r.next_deadline
-                if due is None or due >= due_before:
-                    continue
-            yield r
+                found[ref] = r
+                due[ref] = r.next_deadline
+        order = sorted(found) if due_before is None else sorted(found, key=lambda ref: (due[ref], ref))
+        for ref in order:
+            kept = found[ref]
+            yield _unpack_record(kept) if kept.__class__ is bytes else kept
 
     def _rows(self, ref: str | None) -> list[_Row]:
         """The committed outbox rows (of ``ref`` only, if given) then this transaction's."""
@@ -1039,30 +1080,34 @@ class _MemoryTransaction:
             records, cold = store._records, store._cold
             # Check every write again: another transaction may have committed
             # since this one read.  Nothing is applied unless all still hold.
+            index = store._index
             for ref, (_, expected) in self._writes.items():
                 current = records.get(ref)
-                if current is None:
-                    packed = cold.get(ref)
-                    if packed is not None:
-                        current = _unpack_record(packed)
+                if current is not None:
+                    version = current.version
+                else:
+                    facts = index.get(ref)
+                    version = None if facts is None else facts[2]
                 if expected is None:
-                    if current is not None:
-                        raise ConflictError(ref, None, current.version)
-                elif current is None or current.version != expected:
-                    raise ConflictError(ref, expected, None if current is None else current.version)
+                    if version is not None:
+                        raise ConflictError(ref, None, version)
+                elif version is None or version != expected:
+                    raise ConflictError(ref, expected, version)
             for ref, (record, _) in self._writes.items():
                 # The newest written last: the oldest hot record is packed away.
-                if records.pop(ref, None) is None:
-                    cold.pop(ref, None)
+                if records.pop(ref, None) is None and cold.pop(ref, None) is not None:
+                    del index[ref]
                 records[ref] = record
             while len(records) > store._hot:
                 oldest = next(iter(records))
                 record = records.pop(oldest)
                 try:
+                    facts = _facts(record)
                     cold[oldest] = _pack_record(record)
                 except Exception:  # a host's value pickle refuses: it stays an object
                     records[oldest] = record
                     break
+                index[oldest] = facts
             if self._audit:
                 self._commit_audit(store._audit)
             if self._summary:
@@ -1071,6 +1116,11 @@ class _MemoryTransaction:
                 self._commit_outbox()
 
     def _commit_audit(self, audit: dict[str, bytes]) -> None:
+        if len(self._audit) == 1:  # a command's one event: appended as sealing encoded it
+            event = self._audit[0]
+            ref = event.ref
+            audit[ref] = audit.get(ref, b"") + _audit_piece(canonical(event), event.hash)
+            return
         pieces: dict[str, list[bytes]] = {}
         for event in self._audit:
             piece = _audit_piece(canonical(event), event.hash)
