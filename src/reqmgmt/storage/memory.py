@@ -31,10 +31,13 @@ from __future__ import annotations
 import marshal
 import operator
 import pickle
+import sys
 import threading
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 
 import attrs
@@ -129,6 +132,8 @@ _LOCK_STRIPES = 64
 #: A datetime's state in pickle's form (protocol 4 keeps ``fold``): ten bytes
 #: that ``datetime(state, UTC)`` reads back, several times cheaper than arithmetic.
 _STATE = 4
+#: ``datetime(state, tzinfo)`` (the form pickle uses; typeshed knows only the other).
+_from_state: Any = datetime
 
 
 def _pack(value: Any) -> bytes:
@@ -152,7 +157,7 @@ def _stamp(at: datetime | None) -> Any:
 
 
 def _at(value: Any) -> Any:
-    return datetime(value, UTC) if value.__class__ is bytes else value
+    return _from_state(value, UTC) if value.__class__ is bytes else value
 
 
 # --- records -------------------------------------------------------------------------------
@@ -213,7 +218,7 @@ def _dec(value: list[Any]) -> Any:
     head = value[0]
     cls = head.__class__
     if cls is bytes:
-        return datetime(head, UTC)  # type: ignore[call-overload]
+        return _from_state(head, UTC)
     if cls is int:
         return _UNPACKERS[head](value)
     if head == "t":
@@ -469,9 +474,7 @@ class _Outbox:
             strings += (row[0], row[5])
             if len(row) > _STATUS:
                 status, attempts, last_error, next_at, delivered_at = row[_STATUS:]
-                books.append(
-                    (status, attempts, last_error, _stamp(next_at), _stamp(delivered_at))
-                )
+                books.append((status, attempts, last_error, _stamp(next_at), _stamp(delivered_at)))
             else:
                 books.append(None)
         try:
@@ -629,22 +632,23 @@ def _append_new(store: MemoryStore, notes: Sequence[Notification]) -> None:
 
     No row is built: each run of notifications sharing :data:`_SHARED_OF` is one
     segment in :meth:`_Outbox.segment`'s usual form, with no bookkeeping; a run
-    that form cannot hold goes through :func:`_append` (the long form).
+    that form cannot hold goes through :func:`_append` (the long form).  The
+    per-notification work is done by C loops (``map``, slices, ``array``).
     """
-    outbox, marks, odd = store._outbox, store._outbox_keys, store._odd_keys
-    strings_of = store._string_ids
+    outbox, marks = store._outbox, store._outbox_keys
+    shared = list(map(_SHARED_OF, notes))
     start, count = 0, len(notes)
     while start < count:
-        shared = _SHARED_OF(notes[start])
-        stop = start + 1
-        while stop < count and _SHARED_OF(notes[stop]) == shared:
+        first = shared[start]
+        stop = count if shared.count(first) == count else start + 1
+        while stop < count and shared[stop] == first:
             stop += 1
         run = notes[start:stop]
-        ref, kind, version, event, topic, zh, en, created, note, details = shared
-        keys = [n.key for n in run]
-        strings = [kind, event, topic, zh, en]
-        for n in run:
-            strings += (n.key, n.recipient)
+        ref, kind, version, event, topic, zh, en, created, note, details = first
+        keys = list(map(_KEY_OF, run))
+        strings = [kind, event, topic, zh, en, *keys, *keys]
+        strings[5::2] = keys
+        strings[6::2] = map(_RECIPIENT_OF, run)
         try:
             joined = "\x01".join(strings)
         except TypeError:
@@ -660,7 +664,7 @@ def _append_new(store: MemoryStore, notes: Sequence[Notification]) -> None:
             start = stop
             continue
         text = joined.replace(ref, "\x00") if ref else joined
-        code = strings_of.get(text)
+        code = store._string_ids.get(text)
         number = store._enqueued
         kept = (
             number, version, _stamp(created), note, details,
@@ -668,17 +672,30 @@ def _append_new(store: MemoryStore, notes: Sequence[Notification]) -> None:
         )  # fmt: skip
         data = _pack(kept)
         outbox[ref] = b"".join((outbox.get(ref, b""), len(data).to_bytes(4, "little"), data))
-        marks[ref] = marks.get(ref, b"") + b"".join(
-            [(hash(key) & 0xFFFF).to_bytes(2, "little") for key in keys]
-        )
-        prefix = f"{ref}:"
-        for key in keys:
-            if not key.startswith(prefix):
-                odd[key] = ref
+        marks[ref] = marks.get(ref, b"") + _marks(keys)
+        if not all(map(str.startswith, keys, repeat(f"{ref}:"))):
+            for key in keys:
+                if not key.startswith(f"{ref}:"):
+                    store._odd_keys[key] = ref
         if ":" in ref:
             store._colon_refs = True
         store._enqueued = number + 1
         start = stop
+
+
+_KEY_OF = operator.attrgetter("key")
+_RECIPIENT_OF = operator.attrgetter("recipient")
+
+
+def _marks(keys: list[str]) -> bytes:
+    """Two bytes of ``hash(key)`` per key, little-endian (what :func:`_owners` looks for)."""
+    if sys.byteorder != "little":
+        return b"".join([(hash(key) & 0xFFFF).to_bytes(2, "little") for key in keys])
+    hashes = array("q", map(hash, keys)).tobytes()
+    out = bytearray(2 * len(keys))
+    out[0::2] = hashes[0::8]
+    out[1::2] = hashes[1::8]
+    return bytes(out)
 
 
 def _append(store: MemoryStore, rows: Sequence[_Row]) -> None:
@@ -966,7 +983,10 @@ class _MemoryTransaction:
             ):
                 found[ref] = r
                 due[ref] = r.next_deadline
-        order = sorted(found) if due_before is None else sorted(found, key=lambda ref: (due[ref], ref))
+        if due_before is None:
+            order = sorted(found)
+        else:
+            order = sorted(found, key=lambda ref: (due[ref], ref))
         for ref in order:
             kept = found[ref]
             yield _unpack_record(kept) if kept.__class__ is bytes else kept
@@ -1083,6 +1103,7 @@ class _MemoryTransaction:
             index = store._index
             for ref, (_, expected) in self._writes.items():
                 current = records.get(ref)
+                version: int | None
                 if current is not None:
                     version = current.version
                 else:
