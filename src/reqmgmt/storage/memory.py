@@ -29,10 +29,15 @@ string or number), and such a dictionary is not tracked at all:
 from __future__ import annotations
 
 import marshal
+import operator
 import pickle
+import sys
 import threading
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from itertools import repeat
 from typing import Any
 
 import attrs
@@ -40,7 +45,7 @@ import orjson
 
 from ..audit import canonical, from_canonical
 from ..errors import ConflictError, StoreUnavailable
-from ..model import AuditEvent, Notification, Record
+from ..model import AuditEvent, Notification, Record, maker
 from ..serialize import unstructure
 from .base import OutboxEntry, RawRow, add_summary_rows
 
@@ -64,6 +69,9 @@ class MemoryStore:
         self._records: dict[str, Record] = {}
         # ref -> record packed (_pack_record): every other record
         self._cold: dict[str, bytes] = {}
+        # ref -> what queries filter on and commit checks (_facts) of each packed record:
+        # tuples of strings, numbers and datetimes, which the collector stops tracking
+        self._index: dict[str, _Facts] = {}
         # ref -> the trail, oldest first, as one blob of _audit_piece()s
         self._audit: dict[str, bytes] = {}
         # ref -> the record's outbox entries, as one blob of segments (_Outbox)
@@ -121,8 +129,11 @@ _LOCK_STRIPES = 64
 # tuples); what it refuses (a datetime outside UTC, a host's own value in a
 # record) goes through pickle.  The first byte says which.
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
+#: A datetime's state in pickle's form (protocol 4 keeps ``fold``): ten bytes
+#: that ``datetime(state, UTC)`` reads back, several times cheaper than arithmetic.
+_STATE = 4
+#: ``datetime(state, tzinfo)`` (the form pickle uses; typeshed knows only the other).
+_from_state: Any = datetime
 
 
 def _pack(value: Any) -> bytes:
@@ -138,96 +149,172 @@ def _unpack(data: bytes) -> Any:
     return pickle.loads(data[1:])
 
 
-def _micros(at: datetime | None) -> Any:
-    """A UTC datetime as microseconds since 1970 (marshal packs that); others as they are."""
+def _stamp(at: datetime | None) -> Any:
+    """A UTC datetime as its 10-byte pickle state (marshal packs that); others as they are."""
     if at is None or at.tzinfo is not UTC:
         return at
-    return (at - _EPOCH) // _MICRO
+    return at.__reduce_ex__(_STATE)[1][0]
 
 
 def _at(value: Any) -> Any:
-    return _EPOCH + timedelta(microseconds=value) if value.__class__ is int else value
+    return _from_state(value, UTC) if value.__class__ is bytes else value
 
 
 # --- records -------------------------------------------------------------------------------
-# A record is flattened into plain values marshal packs: every attrs object in
-# it (the record, its sign-offs, its customer...) as ``["o", class number,
-# (field values...)]`` (no field names), a UTC datetime as ``["d",
-# microseconds]``, tuples and frozensets of such values as themselves (lists
-# mark the objects: a record holds none of its own).  About 750 bytes for a
-# requirement with three sign-offs.  A record holding anything else (a list, a
-# dict, a host's own value) is pickled instead.
+# A record is packed by functions generated once per class (:func:`_packer`,
+# :func:`_unpacker`): an attrs object becomes the list ``[class number, field
+# values...]`` (no field names), each value as it is when marshal gives it back
+# unchanged (str, int, float, bool, None, bytes), else made into a list
+# (:func:`_enc`): a UTC datetime as ``[its 10-byte pickle state]``, a tuple of
+# such values as ``["t", values...]`` (a tuple of plain values stays a tuple),
+# a Decimal as ``["n", its text]``, a date as ``["a", its ordinal]``, a nested
+# object as its own list.  Lists mark what was converted, so a record holding
+# a list (or anything else :func:`_enc` refuses: a datetime in another zone, a
+# host's own value) is pickled whole instead.  About 750 bytes for a
+# requirement with three sign-offs; unpacking fills the objects through
+# :func:`reqmgmt.model.maker` (no converters or validators run again: the
+# values were checked when the record was made).
 
 _CLASS_IDS: dict[type, int] = {}
-_BUILDERS: list[Any] = []
-_FIELD_READERS: list[Any] = []
+_PACKERS: dict[type, Any] = {}
+_UNPACKERS: list[Any] = []
+#: Values marshal gives back as they were, kept as they are.
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 
 
 class _Unflat(Exception):
-    """A value :func:`_flat` does not flatten: the record is pickled."""
+    """A value :func:`_enc` does not convert: the record is pickled."""
 
 
-def _class_id(cls: type) -> int:
-    found = _CLASS_IDS.get(cls)
-    if found is None:
-        names = [a.name for a in attrs.fields(cls)]
-        build = ["def build(t):\n    n = new(cls)"]
-        build += [f"    put(n, {name!r}, t[{i}])" for i, name in enumerate(names)]
-        build.append("    return n")
-        read = "def read(r):\n    return (" + "".join(f"r.{n}, " for n in names) + ")"
-        namespace: dict[str, Any] = {"new": object.__new__, "cls": cls, "put": object.__setattr__}
-        exec("\n".join(build) + "\n" + read, namespace)
-        _BUILDERS.append(namespace["build"])
-        _FIELD_READERS.append(namespace["read"])
-        found = _CLASS_IDS[cls] = len(_BUILDERS) - 1
-    return found
-
-
-def _flat(value: Any) -> Any:
+def _enc(value: Any) -> Any:
+    """A value that is not plain, as a list (see above); :class:`_Unflat` if it cannot be."""
     cls = value.__class__
-    if cls is tuple:
-        return tuple([v if v.__class__ in _PLAIN else _flat(v) for v in value])
     if cls is datetime:
         if value.tzinfo is not UTC:
             raise _Unflat
-        return ["d", (value - _EPOCH) // _MICRO]
+        return [value.__reduce_ex__(_STATE)[1][0]]
+    if cls is tuple:
+        for v in value:
+            if v.__class__ not in _PLAIN:
+                return ["t", *[v if v.__class__ in _PLAIN else _enc(v) for v in value]]
+        return value
+    packer = _PACKERS.get(cls)
+    if packer is not None:
+        return packer(value)
     if cls is frozenset:
         for v in value:
             if v.__class__ not in _PLAIN:
                 raise _Unflat
         return value
-    class_id = _CLASS_IDS.get(cls)
-    if class_id is None:
-        if not attrs.has(cls) or hasattr(value, "__dict__"):  # not a frozen, slotted one
-            raise _Unflat
-        class_id = _class_id(cls)
-    fields = _FIELD_READERS[class_id](value)
-    return ["o", class_id, tuple([v if v.__class__ in _PLAIN else _flat(v) for v in fields])]
+    if cls is Decimal:
+        return ["n", str(value)]
+    if cls is date:
+        return ["a", value.toordinal()]
+    return _packer(cls)(value)
 
 
-def _unflat(value: Any) -> Any:
-    cls = value.__class__
-    if cls is list:
-        if value[0] == "d":
-            return _EPOCH + timedelta(microseconds=value[1])
-        return _BUILDERS[value[1]](tuple([_unflat(v) for v in value[2]]))
-    if cls is tuple:
-        return tuple([_unflat(v) for v in value])
-    return value
+def _dec(value: list[Any]) -> Any:
+    """The value :func:`_enc` made ``value`` from."""
+    head = value[0]
+    cls = head.__class__
+    if cls is bytes:
+        return _from_state(head, UTC)
+    if cls is int:
+        return _UNPACKERS[head](value)
+    if head == "t":
+        return tuple([v if v.__class__ is not list else _dec(v) for v in value[1:]])
+    if head == "n":
+        return Decimal(value[1])
+    return date.fromordinal(value[1])
+
+
+def _packer(cls: type) -> Any:
+    """The generated packer of the attrs class ``cls`` (:class:`_Unflat` if it has none)."""
+    found = _PACKERS.get(cls)
+    if found is not None:
+        return found
+    if not attrs.has(cls) or cls.__dictoffset__:
+        raise _Unflat  # not a slotted one: pickled
+    names = [a.name for a in attrs.fields(cls)]
+    class_id = len(_UNPACKERS)
+    values = "".join(
+        f"\n        v{i} if v{i}.__class__ in _plain_ else _enc_(v{i})," for i in range(len(names))
+    )
+    gets = "".join(f"\n    v{i} = r.{name}" for i, name in enumerate(names))
+    fields = "".join(f"v{i}, " for i in range(len(names)))
+    made = "".join(
+        f"\n        v{i} if v{i}.__class__ is not list else _dec_(v{i})," for i in range(len(names))
+    )
+    source = (
+        f"def pack(r):{gets}\n    return [{class_id},{values}\n    ]\n"
+        f"def unpack(t):\n    _, {fields}= t\n    return _make_({made}\n    )\n"
+    )
+    namespace: dict[str, Any] = {
+        "_plain_": _PLAIN,
+        "_enc_": _enc,
+        "_dec_": _dec,
+        "_make_": maker(cls),
+    }
+    exec(source, namespace)
+    _UNPACKERS.append(namespace["unpack"])
+    _CLASS_IDS[cls] = class_id
+    found = _PACKERS[cls] = namespace["pack"]
+    return found
 
 
 def _pack_record(record: Any) -> bytes:
     try:
-        return b"f" + marshal.dumps(_flat(record))
+        return b"g" + marshal.dumps(_packer(record.__class__)(record))
     except (_Unflat, ValueError):
         return b"p" + pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
 
 
 def _unpack_record(data: bytes) -> Any:
-    if data[:1] == b"f":
-        return _unflat(marshal.loads(data[1:]))
+    if data[:1] == b"g":
+        kept = marshal.loads(data[1:])
+        return _UNPACKERS[kept[0]](kept)
     return pickle.loads(data[1:])
+
+
+#: A packed record's kind, state, version, customer id and next deadline.
+_Facts = tuple[Any, Any, Any, Any, Any]
+
+
+def _facts(record: Any) -> _Facts:
+    """What :meth:`_MemoryTransaction.query` filters on (read as it reads a record) and
+    the version a commit checks: kept beside a packed record so neither unpacks it."""
+    return (
+        record.RECORD_KIND,
+        record.state,
+        record.version,
+        getattr(getattr(record, "customer", None), "id", None),
+        record.next_deadline,
+    )
+
+
+def _facts_read(
+    record: Any, kind: str | None, state: str | None, customer: str | None, due: bool = False
+) -> _Facts:
+    """The facts of a record object that the given filters look at (the others ``None``)."""
+    return (
+        None if kind is None else record.RECORD_KIND,
+        None if state is None else record.state,
+        None,
+        None if customer is None else getattr(getattr(record, "customer", None), "id", None),
+        record.next_deadline if due else None,
+    )
+
+
+def _matches(
+    facts: _Facts, kind: str | None, state: str | None, customer: str | None, due: Any
+) -> bool:
+    """Whether a record with ``facts`` passes :meth:`_MemoryTransaction.query`'s filters."""
+    return not (
+        (kind is not None and kind != facts[0])
+        or (state is not None and facts[1] != state)
+        or (customer is not None and facts[3] != customer)
+        or (due is not None and (facts[4] is None or facts[4] >= due))
+    )
 
 
 # --- audit trails --------------------------------------------------------------------------
@@ -387,9 +474,7 @@ class _Outbox:
             strings += (row[0], row[5])
             if len(row) > _STATUS:
                 status, attempts, last_error, next_at, delivered_at = row[_STATUS:]
-                books.append(
-                    (status, attempts, last_error, _micros(next_at), _micros(delivered_at))
-                )
+                books.append((status, attempts, last_error, _stamp(next_at), _stamp(delivered_at)))
             else:
                 books.append(None)
         try:
@@ -403,7 +488,7 @@ class _Outbox:
             and joined.count("\x01") == len(strings) - 1
         ):
             kept: tuple[Any, ...] = (
-                number, first[3], _micros(first[9]), first[10], first[11],
+                number, first[3], _stamp(first[9]), first[10], first[11],
                 self.number(joined.replace(ref, "\x00") if ref else joined),
                 tuple(books) if any(books) else (),
             )  # fmt: skip
@@ -418,14 +503,14 @@ class _Outbox:
         kind, version, event, _, topic, zh, en, created, note, details = first[2:_STATUS]
         shared = (
             enc(kind), version, enc(event), enc(topic), enc(zh), enc(en),
-            _micros(created), note, details,
+            _stamp(created), note, details,
         )  # fmt: skip
         entries = []
         for row in rows:
             kept: tuple[Any, ...] = (enc(row[0]), enc(row[5]))
             if len(row) > _STATUS:
                 status, attempts, last_error, next_at, delivered_at = row[_STATUS:]
-                kept += (status, attempts, last_error, _micros(next_at), _micros(delivered_at))
+                kept += (status, attempts, last_error, _stamp(next_at), _stamp(delivered_at))
             entries.append(kept)
         return (number, shared, tuple(entries))
 
@@ -533,6 +618,84 @@ def _rewrite(store: MemoryStore, ref: str, rows: list[tuple[int, _Row]]) -> None
         parts.append(packer.segment(number, [row for _, row in rows[start:stop]]))
         start = stop
     store._outbox[ref] = b"".join(parts)
+
+
+#: The fields one command's notifications share (a segment keeps them once), the ref first.
+_SHARED_OF = operator.attrgetter(
+    "ref", "record_kind", "version", "event", "topic", "text_zh", "text_en", "created_at",
+    "note", "details",
+)  # fmt: skip
+
+
+def _append_new(store: MemoryStore, notes: Sequence[Notification]) -> None:
+    """:func:`_append` of new notifications, their segments made straight from them.
+
+    No row is built: each run of notifications sharing :data:`_SHARED_OF` is one
+    segment in :meth:`_Outbox.segment`'s usual form, with no bookkeeping; a run
+    that form cannot hold goes through :func:`_append` (the long form).  The
+    per-notification work is done by C loops (``map``, slices, ``array``).
+    """
+    outbox, marks = store._outbox, store._outbox_keys
+    shared = list(map(_SHARED_OF, notes))
+    start, count = 0, len(notes)
+    while start < count:
+        first = shared[start]
+        stop = count if shared.count(first) == count else start + 1
+        while stop < count and shared[stop] == first:
+            stop += 1
+        run = notes[start:stop]
+        ref, kind, version, event, topic, zh, en, created, note, details = first
+        keys = list(map(_KEY_OF, run))
+        strings = [kind, event, topic, zh, en, *keys, *keys]
+        strings[5::2] = keys
+        strings[6::2] = map(_RECIPIENT_OF, run)
+        try:
+            joined = "\x01".join(strings)
+        except TypeError:
+            joined = None
+        if (
+            joined is None
+            or ref.__class__ is not str
+            or "\x01" in ref
+            or "\x00" in joined
+            or joined.count("\x01") != len(strings) - 1
+        ):
+            _append(store, [_row(n) for n in run])
+            start = stop
+            continue
+        text = joined.replace(ref, "\x00") if ref else joined
+        code = store._string_ids.get(text)
+        number = store._enqueued
+        kept = (
+            number, version, _stamp(created), note, details,
+            _Outbox(store, ref).number(text) if code is None else code, (),
+        )  # fmt: skip
+        data = _pack(kept)
+        outbox[ref] = b"".join((outbox.get(ref, b""), len(data).to_bytes(4, "little"), data))
+        marks[ref] = marks.get(ref, b"") + _marks(keys)
+        if not all(map(str.startswith, keys, repeat(f"{ref}:"))):
+            for key in keys:
+                if not key.startswith(f"{ref}:"):
+                    store._odd_keys[key] = ref
+        if ":" in ref:
+            store._colon_refs = True
+        store._enqueued = number + 1
+        start = stop
+
+
+_KEY_OF = operator.attrgetter("key")
+_RECIPIENT_OF = operator.attrgetter("recipient")
+
+
+def _marks(keys: list[str]) -> bytes:
+    """Two bytes of ``hash(key)`` per key, little-endian (what :func:`_owners` looks for)."""
+    if sys.byteorder != "little":
+        return b"".join([(hash(key) & 0xFFFF).to_bytes(2, "little") for key in keys])
+    hashes = array("q", map(hash, keys)).tobytes()
+    out = bytearray(2 * len(keys))
+    out[0::2] = hashes[0::8]
+    out[1::2] = hashes[1::8]
+    return bytes(out)
 
 
 def _append(store: MemoryStore, rows: Sequence[_Row]) -> None:
@@ -797,36 +960,36 @@ class _MemoryTransaction:
         customer: str | None = None,
         due_before: datetime | None = None,
     ) -> Iterator[Record]:
+        # Packed records are filtered on their facts (_facts) and only the
+        # matching ones unpacked; objects are read as they are.
         store = self._store
         with store._lock:
-            records: dict[str, Any] = dict(store._cold)
-            records.update(store._records)
+            index = dict(store._index)
+            packed = dict(store._cold)
+            records: dict[str, Any] = dict(store._records)
         records.update({ref: rec for ref, (rec, _) in self._writes.items()})
-        for ref, kept in records.items():
-            if kept.__class__ is bytes:
-                records[ref] = _unpack_record(kept)
-        order = sorted(records)
-        if due_before is not None:
-            order = sorted(
-                (ref for ref in order if records[ref].next_deadline is not None),
-                key=lambda ref: (records[ref].next_deadline, ref),
-            )
-        for ref in order:
-            r = records[ref]
-            if kind is not None and kind != r.RECORD_KIND:
-                continue
-            if state is not None and r.state != state:
-                continue
-            if (
-                customer is not None
-                and getattr(getattr(r, "customer", None), "id", None) != customer
+        found: dict[str, Any] = {}
+        due: dict[str, Any] = {}
+        for ref, facts in index.items():
+            if ref not in records and _matches(facts, kind, state, customer, due_before):
+                found[ref] = packed[ref]
+                due[ref] = facts[4]
+        for ref, r in records.items():
+            if due_before is None:
+                if _matches(_facts_read(r, kind, state, customer), kind, state, customer, None):
+                    found[ref] = r
+            elif r.next_deadline is not None and _matches(
+                _facts_read(r, kind, state, customer, due=True), kind, state, customer, due_before
             ):
-                continue
-            if due_before is not None:
-                due = r.next_deadline
-                if due is None or due >= due_before:
-                    continue
-            yield r
+                found[ref] = r
+                due[ref] = r.next_deadline
+        if due_before is None:
+            order = sorted(found)
+        else:
+            order = sorted(found, key=lambda ref: (due[ref], ref))
+        for ref in order:
+            kept = found[ref]
+            yield _unpack_record(kept) if kept.__class__ is bytes else kept
 
     def _rows(self, ref: str | None) -> list[_Row]:
         """The committed outbox rows (of ``ref`` only, if given) then this transaction's."""
@@ -937,30 +1100,35 @@ class _MemoryTransaction:
             records, cold = store._records, store._cold
             # Check every write again: another transaction may have committed
             # since this one read.  Nothing is applied unless all still hold.
+            index = store._index
             for ref, (_, expected) in self._writes.items():
                 current = records.get(ref)
-                if current is None:
-                    packed = cold.get(ref)
-                    if packed is not None:
-                        current = _unpack_record(packed)
+                version: int | None
+                if current is not None:
+                    version = current.version
+                else:
+                    facts = index.get(ref)
+                    version = None if facts is None else facts[2]
                 if expected is None:
-                    if current is not None:
-                        raise ConflictError(ref, None, current.version)
-                elif current is None or current.version != expected:
-                    raise ConflictError(ref, expected, None if current is None else current.version)
+                    if version is not None:
+                        raise ConflictError(ref, None, version)
+                elif version is None or version != expected:
+                    raise ConflictError(ref, expected, version)
             for ref, (record, _) in self._writes.items():
                 # The newest written last: the oldest hot record is packed away.
-                if records.pop(ref, None) is None:
-                    cold.pop(ref, None)
+                if records.pop(ref, None) is None and cold.pop(ref, None) is not None:
+                    del index[ref]
                 records[ref] = record
             while len(records) > store._hot:
                 oldest = next(iter(records))
                 record = records.pop(oldest)
                 try:
+                    facts = _facts(record)
                     cold[oldest] = _pack_record(record)
                 except Exception:  # a host's value pickle refuses: it stays an object
                     records[oldest] = record
                     break
+                index[oldest] = facts
             if self._audit:
                 self._commit_audit(store._audit)
             if self._summary:
@@ -969,6 +1137,11 @@ class _MemoryTransaction:
                 self._commit_outbox()
 
     def _commit_audit(self, audit: dict[str, bytes]) -> None:
+        if len(self._audit) == 1:  # a command's one event: appended as sealing encoded it
+            event = self._audit[0]
+            ref = event.ref
+            audit[ref] = audit.get(ref, b"") + _audit_piece(canonical(event), event.hash)
+            return
         pieces: dict[str, list[bytes]] = {}
         for event in self._audit:
             piece = _audit_piece(canonical(event), event.hash)
@@ -982,7 +1155,7 @@ class _MemoryTransaction:
 
     def _commit_outbox(self) -> None:
         store = self._store
-        new: list[_Row] = []
+        new: list[Notification] = []
         saved: dict[str, _Row] = {}
         # Checked at enqueue; again if another transaction kept entries since.
         again = self._checked != store._enqueued
@@ -990,8 +1163,8 @@ class _MemoryTransaction:
             if isinstance(item, OutboxEntry):
                 saved[key] = _row(item)
             elif not again or _find(store, key) is None:  # else enqueued meanwhile: theirs
-                new.append(_row(item))
+                new.append(item)
         if new:
-            _append(store, new)
+            _append_new(store, new)
         if saved:
             self._save_rows(saved)
