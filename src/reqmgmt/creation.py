@@ -23,6 +23,7 @@ import attrs
 
 from . import summaries
 from .audit import sealed_event
+from .building import first_version, set_fields
 from .command import after_commit, before, notifications, observe, require_actor, role_problems
 from .command import vetoes as _vetoes
 from .errors import ConflictError, ImportFailed, NotAuthorized, ReqMgmtError, ValidationError
@@ -37,8 +38,6 @@ from .model import (
     Notification,
     Record,
     Requirement,
-    constructor,
-    derive,
 )
 from .reminders import deadline_changes
 from .rules.model import Decision, RuleSet
@@ -328,13 +327,14 @@ def create_in(
     if fields.get("due_at") is None:
         # No due date to count from: the deadline fields go straight in.
         timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now)
-        record = constructor(lc.record_type)({**values, **timing})
+        record = first_version(lc.record_type)({**values, **timing})
     else:
-        # The due date is validated by the record before it is counted on.
-        record = constructor(lc.record_type)(values)
+        # The due date is validated by the record before it is counted on;
+        # the deadlines go into the new record, checked as derive checks them.
+        record = first_version(lc.record_type)(values)
         timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now, created=record)
         if timing:
-            record = derive(record, timing)
+            set_fields(record, timing)
     refusals = _vetoes(desk, actor, record, lc.create_event)
     if refusals:
         raise NotAuthorized(ref, lc.create_event, actor.id, refusals)

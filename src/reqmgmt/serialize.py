@@ -208,7 +208,8 @@ def _inline(type_: Any, hook: Any, var: str, namespace: dict[str, Any], depth: i
     if name == "unstructure_iterable" and len(defaults) == 2 and defaults[0] is list and args:
         item = f"x{depth}"
         inner = _inline(args[0], defaults[1], item, namespace, depth + 1)
-        return f"[{inner} for {item} in {var}]"
+        # No comprehension (a function call of its own) for the usual empty tuple.
+        return f"([{inner} for {item} in {var}] if {var} else [])"
     if isinstance(type_, type) and attrs.has(type_) and _generated_by_cattrs(hook):
         hook = attrs_unstructurer(type_)
     key = f"_h{len(namespace)}"
