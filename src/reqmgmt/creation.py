@@ -41,13 +41,13 @@ from .model import (
 )
 from .reminders import deadline_changes
 from .rules.model import Decision, RuleSet
-from .serialize import hand_over, unstructure
+from .serialize import ByIdentity, hand_over, unstructure
 from .storage.base import BulkInsert, Transaction
 
 if TYPE_CHECKING:
     from .desk import Desk
 
-__all__ = ["CreationCheck", "create", "create_in", "create_many"]
+__all__ = ["CreationCheck", "classified", "create", "create_in", "create_many"]
 
 
 class CreationCheck:
@@ -357,7 +357,7 @@ def create_in(
         at=now,
         note=note,
         changes=diff,
-        decisions=tuple(d.summary() for d in decisions),
+        decisions=_summaries(decisions),
         prev_hash="",
     )
     notes = notifications(desk, engine, t, None, record, now, note)
@@ -380,6 +380,53 @@ def stage_created(
     if notes:
         tx.enqueue(notes)
     summaries.stage_created(tx, engine, (record,))
+
+
+#: (rule set, table, facts) -> (rule set, decision): a decision on plain facts
+#: (strings, whole numbers, booleans) is a function of them and the rule set alone.
+_DECIDED: dict[tuple[int, str, tuple[tuple[str, Any], ...]], tuple[RuleSet, Decision]] = {}
+#: A kept decision's summary (the audit event's record of it), made once.
+_SUMMARIES: ByIdentity[Decision, dict[str, Any]] = ByIdentity(1024)
+#: The kinds of inputs whose decisions are kept (money converts at a date's rate: never kept).
+_PLAIN_INPUTS = frozenset({"str", "int", "bool"})
+_PLAIN_FACTS = frozenset({str, int, bool})
+
+
+def classified(desk: Desk, table: str, facts: dict[str, Any]) -> Decision:
+    """``desk.classify(table, facts)``, kept per rule set for plain facts (a creation's
+    deadline by priority): the same rows, outcome and facts every time.
+
+    Facts of other types, tables with other inputs and refusals are decided
+    (and raised) every time, as ``desk.classify`` does.
+    """
+    rules = desk.rules
+    try:
+        key = (id(rules), table, tuple(facts.items()))
+        hit = _DECIDED.get(key)
+    except TypeError:  # an unhashable fact: decided (and refused) as usual
+        return desk.classify(table, facts)
+    if hit is not None and hit[0] is rules:
+        # desk.classify reads the clock (the day money converts at): so does
+        # this, so a clock that moves per reading (a simulation's) moves alike.
+        desk.now()
+        return hit[1]
+    decision = desk.classify(table, facts)
+    spec = rules.tables.get(table)
+    if (
+        spec is not None
+        and all(k in _PLAIN_INPUTS for k in spec.inputs.values())
+        and all(v.__class__ in _PLAIN_FACTS for v in facts.values())
+    ):
+        if len(_DECIDED) >= 1024:
+            _DECIDED.clear()
+        _DECIDED[key] = (rules, decision)
+        _SUMMARIES.put(decision, decision.summary())
+    return decision
+
+
+def _summaries(decisions: Sequence[Decision]) -> tuple[Any, ...]:
+    """Each decision's summary; those :func:`classified` kept, made once."""
+    return tuple(_SUMMARIES.get(d) or d.summary() for d in decisions)
 
 
 def _with_credit(desk: Desk, fields: Mapping[str, Any]) -> Mapping[str, Any]:
