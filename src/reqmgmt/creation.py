@@ -26,7 +26,7 @@ from .audit import sealed_event
 from .building import first_version, set_fields
 from .command import after_commit, before, notifications, observe, require_actor, role_problems
 from .command import vetoes as _vetoes
-from .errors import ConflictError, ImportFailed, NotAuthorized, ReqMgmtError, ValidationError
+from .errors import ConfigError, ConflictError, ImportFailed, NotAuthorized, ReqMgmtError, ValidationError
 from .hookcalls import ask_credit, ask_next_number
 from .i18n import Text
 from .lifecycle.base import Engine, Lifecycle
@@ -41,6 +41,7 @@ from .model import (
 )
 from .reminders import deadline_changes
 from .rules.model import Decision, RuleSet
+from .rules.vocabulary import Vocabulary
 from .serialize import ByIdentity, hand_over, unstructure
 from .storage.base import BulkInsert, Transaction
 
@@ -55,11 +56,15 @@ class CreationCheck:
 
     __slots__ = (
         "_allowed",
+        "_customer",
+        "_customer_of",
         "_defaults",
         "_listing",
         "_record_fields",
         "_required",
         "_vocabularies",
+        "_words",
+        "_words_of",
         "kind",
         "where",
     )
@@ -80,6 +85,11 @@ class CreationCheck:
             for name, _ in self._vocabularies
             if name in fields and isinstance(fields[name].default, str)
         }
+        # The vocabularies resolved in the rule set last seen (fields).
+        self._words: tuple[tuple[str, Vocabulary, Any], ...] = ()
+        self._words_of: RuleSet | None = None
+        self._customer: tuple[Vocabulary, Vocabulary] | None = None
+        self._customer_of: RuleSet | None = None
         listed = [f"{i.name} (required)" if i.required else i.name for i in lifecycle.inputs]
         self._listing = ", ".join(listed) if listed else "none (the lifecycle declares no inputs)"
 
@@ -102,6 +112,65 @@ class CreationCheck:
                 raise ValidationError(
                     name, None, f"a value: a {self.kind} needs {name}", where=self.where
                 )
+        vocabularies = self._words if self._words_of is rules else self._resolve(rules)
+        if vocabularies is None:  # a vocabulary is missing: refused where it is needed
+            self._check_words(given, rules)
+            return
+        for name, words, labels in vocabularies:
+            if name in given:
+                value = given[name]
+                if value.__class__ is str and value in labels:
+                    continue  # a word of the vocabulary: nothing more to check
+                if isinstance(value, str):
+                    words.check(value, name, self.where)
+                else:
+                    words.check_all(value, name, self.where)
+            elif name in self._defaults:
+                words.check(self._defaults[name], name, self.where)
+        customer = given.get("customer")
+        if isinstance(customer, Customer):
+            found = self._customer_words(rules)
+            if found is None:
+                self._check_customer(customer, rules)
+                return
+            categories, flags = found
+            category = customer.category
+            if not (category.__class__ is str and category in categories.labels):
+                categories.check(category, "customer.category", self.where)
+            given_flags = customer.flags
+            if given_flags.__class__ is not frozenset:
+                flags.check_all(given_flags, "customer.flags", self.where)
+                return
+            labels = flags.labels
+            for flag in given_flags:
+                if not (flag.__class__ is str and flag in labels):
+                    flags.check_all(given_flags, "customer.flags", self.where)
+
+    def _resolve(self, rules: RuleSet) -> tuple[tuple[str, Vocabulary, Any], ...] | None:
+        """The vocabularies of the inputs in ``rules`` (looked up once per rule set);
+        ``None`` when one is missing."""
+        try:
+            words = tuple((n, rules.vocabulary(v)) for n, v in self._vocabularies)
+        except ConfigError:
+            return None
+        resolved = tuple((name, found, found.labels) for name, found in words)
+        self._words, self._words_of = resolved, rules
+        return resolved
+
+    def _customer_words(self, rules: RuleSet) -> tuple[Vocabulary, Vocabulary] | None:
+        if self._customer_of is not rules:
+            try:
+                self._customer = (
+                    rules.vocabulary("customer_categories"),
+                    rules.vocabulary("customer_flags"),
+                )
+            except ConfigError:
+                return None
+            self._customer_of = rules
+        return self._customer
+
+    def _check_words(self, given: Mapping[str, Any], rules: RuleSet) -> None:
+        """The vocabulary checks one by one, each vocabulary looked up where it is needed."""
         for name, vocabulary in self._vocabularies:
             words = rules.vocabulary(vocabulary)
             if name in given:
@@ -114,12 +183,13 @@ class CreationCheck:
                 words.check(self._defaults[name], name, self.where)
         customer = given.get("customer")
         if isinstance(customer, Customer):
-            rules.vocabulary("customer_categories").check(
-                customer.category, "customer.category", self.where
-            )
-            rules.vocabulary("customer_flags").check_all(
-                customer.flags, "customer.flags", self.where
-            )
+            self._check_customer(customer, rules)
+
+    def _check_customer(self, customer: Customer, rules: RuleSet) -> None:
+        rules.vocabulary("customer_categories").check(
+            customer.category, "customer.category", self.where
+        )
+        rules.vocabulary("customer_flags").check_all(customer.flags, "customer.flags", self.where)
 
     def _refuse(self, name: str, value: object) -> None:
         what = (
@@ -133,6 +203,10 @@ class CreationCheck:
             f"{what}; a {self.kind} is created from its inputs: {self._listing}",
             where=self.where,
         )
+
+
+#: "creating a <kind>" (新建...), the action named in a refusal, per record kind.
+_CREATING: dict[tuple[str, str], Text] = {}
 
 
 def create(
@@ -293,7 +367,10 @@ def create_in(
     engine = desk.engine(kind)
     lc = engine.lifecycle
     t = engine.creation
-    refusals = role_problems(t, actor, Text(f"creating a {kind}", f"新建{lc.zh}"), None)
+    what = _CREATING.get((kind, lc.zh))
+    if what is None:
+        what = _CREATING[kind, lc.zh] = Text(f"creating a {kind}", f"新建{lc.zh}")
+    refusals = role_problems(t, actor, what, None)
     if refusals:
         raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
     # Only the declared inputs, in their vocabularies; refused before a
