@@ -96,3 +96,119 @@ def test_a_host_hook_for_a_class_is_kept() -> None:
         assert attrs_unstructurer(Odd)(Odd(4)) == {"odd": 4}
     finally:
         serialize._FAST.pop(Odd, None)
+
+
+# --- building.first_version and set_fields: constructor and derive, cheaper -------------
+
+from datetime import UTC, timedelta, timezone  # noqa: E402
+
+from reqmgmt import Customer, Requirement  # noqa: E402
+from reqmgmt import model as model_module  # noqa: E402
+from reqmgmt.building import first_version, set_fields  # noqa: E402
+from reqmgmt.model import constructor, derive  # noqa: E402
+
+AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+_BASE = {
+    "ref": "REQ-2026-000001",
+    "state": "received",
+    "version": 1,
+    "created_at": AT,
+    "updated_at": AT,
+    "created_by": "clerk",
+    "customer": Customer("C-1", "客户"),
+    "description": "支架",
+    "received_at": AT,
+}
+_ODD_TEXT = st.sampled_from(["", " ", "x", "a\x00b", "\ud800", "x" * 70_000, "备注"])
+_ODD_TIME = st.sampled_from(
+    [None, AT, datetime(2026, 3, 2), AT.astimezone(timezone(timedelta(hours=8))), "2026-03-02"]
+)
+_OPTIONAL = {
+    "kind": _ODD_TEXT,
+    "channel": _ODD_TEXT,
+    "description": _ODD_TEXT,
+    "priority": st.sampled_from(["normal", "urgent", "nope", 3]),
+    "remarks": st.sampled_from([(), ("a",), ("",), ["x", "y"], "abc", (1,)]),
+    "delivery_plan": st.one_of(st.none(), _ODD_TEXT),
+    "due_at": _ODD_TIME,
+    "step_due_at": _ODD_TIME,
+    "version": st.sampled_from([1, 0, -1, True, "1"]),
+    "credit": st.sampled_from([None, "A"]),
+    "rules_version": st.one_of(st.none(), _ODD_TEXT),
+    "nonsense": st.just(1),
+}
+
+
+def _outcome(fn: Any, *args: Any) -> Any:
+    try:
+        made = fn(*args)
+    except Exception as exc:  # noqa: BLE001 - the errors themselves are compared
+        return ("raised", type(exc), str(exc))
+    return ("made", type(made), attrs.asdict(made, recurse=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(extra=st.fixed_dictionaries({}, optional=_OPTIONAL), drop=st.sampled_from([None, "ref"]))
+def test_first_version_builds_or_refuses_as_the_constructor(
+    extra: dict[str, Any], drop: str | None
+) -> None:
+    values = {**_BASE, **extra}
+    if drop is not None:
+        del values[drop]
+    assert _outcome(first_version(Requirement), values) == _outcome(
+        constructor(Requirement), values
+    )
+
+
+def test_first_version_does_not_check_untouched_defaults_again() -> None:
+    """Of the optional text fields only the given one is checked (the constructor checks all)."""
+    calls: list[str] = []
+    real = model_module._optional_text
+
+    def counting(instance: Any, attribute: Any, value: Any) -> None:
+        calls.append(attribute.name)
+        real(instance, attribute, value)
+
+    counting.__module__ = real.__module__  # one of the model's own checks
+
+    @attrs.frozen(weakref_slot=False)
+    class Counted(Requirement):
+        RECORD_KIND = ""
+
+    # The subclass's attributes are its own copies: Requirement is not touched.
+    for a in attrs.fields(Counted):
+        if a.validator is real:
+            object.__setattr__(a, "validator", counting)
+    build = first_version(Counted)
+    calls.clear()  # generating it checked each default once
+    record = build({**_BASE, "delivery_plan": "2 lots"})
+    assert record.delivery_plan == "2 lots"
+    assert calls == ["delivery_plan"]
+    calls.clear()
+    constructor(Counted)({**_BASE, "delivery_plan": "2 lots"})
+    assert len(calls) > 10  # what the saving is measured against
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    changes=st.fixed_dictionaries(
+        {},
+        optional={
+            "step": st.one_of(st.none(), _ODD_TEXT),
+            "step_due_at": _ODD_TIME,
+            "next_deadline": _ODD_TIME,
+            "remarks": st.sampled_from([(), ("a",), ["b"], ("",)]),
+            "nonsense": st.just(1),
+        },
+    )
+)
+def test_set_fields_checks_as_derive(changes: dict[str, Any]) -> None:
+    def derived() -> Any:
+        return derive(constructor(Requirement)(_BASE), changes)
+
+    def set_in() -> Any:
+        record = first_version(Requirement)(_BASE)
+        set_fields(record, changes)
+        return record
+
+    assert _outcome(set_in) == _outcome(derived)
