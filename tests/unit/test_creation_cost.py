@@ -212,3 +212,94 @@ def test_set_fields_checks_as_derive(changes: dict[str, Any]) -> None:
         return record
 
     assert _outcome(set_in) == _outcome(derived)
+
+
+# --- WorkCalendar.add: the walk past the first period kept per (day, period, amount) ---
+
+from datetime import date as _date  # noqa: E402
+from datetime import time  # noqa: E402
+
+from reqmgmt.calendar import CalendarEntry, CompanyCalendar  # noqa: E402
+from reqmgmt.reminders import _DAY, _HORIZON_DAYS, WorkCalendar  # noqa: E402
+
+
+def _reference_add(cal: WorkCalendar, start: datetime, amount: timedelta) -> datetime:
+    """WorkCalendar.add as it was before the walk was kept (one day after another)."""
+    if amount < timedelta(0):
+        return cal._subtract(start, -amount)
+    local = start.astimezone(cal.zone)
+    remaining = amount
+    day = local.date()
+    first = True
+    for _ in range(_HORIZON_DAYS):
+        if not first:
+            total = cal._total(day)
+            if remaining > total:
+                remaining -= total
+                day += _DAY
+                continue
+        first = False
+        for a, b in cal._spans(day):
+            a = max(a, local)
+            if a >= b:
+                continue
+            if remaining <= b - a:
+                return (a + remaining).astimezone(start.tzinfo)
+            remaining -= b - a
+        day += _DAY
+    raise AssertionError("no working time")
+
+
+_CALENDARS = [
+    WorkCalendar(),
+    WorkCalendar(country="DE", timezone="Europe/Berlin"),  # daylight saving time
+    WorkCalendar(
+        hours=((time(0, 0), time(1, 0)), (time(9, 0), time(9, 1)), (time(23, 0), time(23, 59)))
+    ),
+    WorkCalendar(
+        company=CompanyCalendar(
+            entries=(
+                CalendarEntry("holiday", _date(2026, 3, 4), _date(2026, 3, 4)),
+                CalendarEntry("workday", _date(2026, 3, 7), _date(2026, 3, 7)),
+                CalendarEntry("shutdown", _date(2026, 3, 16), _date(2026, 3, 27)),
+            )
+        )
+    ),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    which=st.integers(0, len(_CALENDARS) - 1),
+    starts=st.lists(
+        st.datetimes(
+            min_value=datetime(2026, 3, 1), max_value=datetime(2026, 4, 30), timezones=st.just(UTC)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    amount=st.sampled_from([0, 1, 60, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 80 * 3600, 12_345]).map(
+        lambda s: timedelta(seconds=s)
+    ),
+)
+def test_add_ends_where_the_day_by_day_walk_ends(
+    which: int, starts: list[datetime], amount: timedelta
+) -> None:
+    cal = _CALENDARS[which]
+    for start in starts:  # later starts find the kept walks of earlier ones
+        for again in (start, start + timedelta(minutes=7), start + timedelta(microseconds=1)):
+            assert cal.add(again, amount) == _reference_add(cal, again, amount), (again, amount)
+
+
+def test_a_second_add_from_the_same_period_does_not_walk_the_days_again(monkeypatch: Any) -> None:
+    cal = WorkCalendar()
+    start = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
+    amount = timedelta(hours=80)  # ten working days on
+    first = cal.add(start, amount)
+    looked: list[_date] = []
+    spans, total = WorkCalendar._spans, WorkCalendar._total
+    monkeypatch.setattr(WorkCalendar, "_spans", lambda s, d: (looked.append(d), spans(s, d))[1])
+    monkeypatch.setattr(WorkCalendar, "_total", lambda s, d: (looked.append(d), total(s, d))[1])
+    later = start + timedelta(minutes=30)
+    assert cal.add(later, amount) == first + timedelta(minutes=30)
+    assert looked == [_date(2026, 3, 3)]  # the first day only; the walk before did not
