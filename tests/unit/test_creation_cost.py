@@ -303,3 +303,81 @@ def test_a_second_add_from_the_same_period_does_not_walk_the_days_again(monkeypa
     later = start + timedelta(minutes=30)
     assert cal.add(later, amount) == first + timedelta(minutes=30)
     assert looked == [_date(2026, 3, 3)]  # the first day only; the walk before did not
+
+
+# --- classified: a creation's deadline decision kept per rule set -----------------------
+
+from reqmgmt import Desk, ValidationError  # noqa: E402
+from reqmgmt.creation import classified  # noqa: E402
+from reqmgmt.rules.model import RuleSet  # noqa: E402
+
+from ..conftest import CLERK, CUSTOMER  # noqa: E402
+
+
+def test_classified_decides_as_classify_once_per_rule_set(monkeypatch: Any) -> None:
+    decided: list[str] = []
+    real = RuleSet.decide
+
+    def counting(self: RuleSet, name: str, facts: Any, **kw: Any) -> Any:
+        decided.append(name)
+        return real(self, name, facts, **kw)
+
+    monkeypatch.setattr(RuleSet, "decide", counting)
+    with Desk.open() as desk:
+        for priority in ("normal", "urgent", "normal", "urgent", "normal"):
+            kept = classified(desk, "requirement_deadline", {"priority": priority})
+            fresh = desk.classify("requirement_deadline", {"priority": priority})
+            assert kept == fresh
+            assert kept.summary() == fresh.summary()
+        # Two decisions made for the five kept ones, plus the five fresh ones.
+        assert decided.count("requirement_deadline") == 2 + 5
+        decided.clear()
+        for _ in range(20):
+            desk.requirements.receive(customer=CUSTOMER, description="支架", actor=CLERK)
+        assert decided.count("requirement_deadline") == 0
+        # A bad fact is refused every time, as classify refuses it.
+        for _ in range(2):
+            with pytest.raises(ValidationError, match="priority"):
+                classified(desk, "requirement_deadline", {"priority": 3})
+
+
+def test_classified_reads_the_clock_as_classify_does() -> None:
+    """A clock that moves per reading (a simulation's) moves alike with the kept decision."""
+    ticks: list[datetime] = []
+
+    def clock() -> datetime:
+        ticks.append(AT + timedelta(minutes=len(ticks)))
+        return ticks[-1]
+
+    with Desk.open(clock=clock) as desk:
+        classified(desk, "requirement_deadline", {"priority": "normal"})
+        before = len(ticks)
+        classified(desk, "requirement_deadline", {"priority": "normal"})
+        assert len(ticks) == before + 1
+
+
+# --- CreationCheck.fields: the vocabularies resolved once per rule set -------------------
+
+
+def test_creation_check_looks_the_vocabularies_up_once(monkeypatch: Any) -> None:
+    looked: list[str] = []
+    real = RuleSet.vocabulary
+
+    def counting(self: RuleSet, name: str) -> Any:
+        looked.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(RuleSet, "vocabulary", counting)
+    with Desk.open() as desk:
+        check = desk._creation_check("requirement")
+        fields = {"customer": CUSTOMER, "description": "支架", "received_at": AT}
+        check.fields(fields, desk.rules)
+        looked.clear()
+        for _ in range(5):
+            check.fields(fields, desk.rules)
+        assert looked == []
+        with pytest.raises(ValidationError, match="channel") as refused:
+            check.fields({**fields, "channel": "faks"}, desk.rules)
+        assert "did you mean" in str(refused.value) or "fax" in str(refused.value)
+        with pytest.raises(ValidationError, match="customer_flags vocabulary"):
+            check.fields({**fields, "customer": Customer("C", "c", flags={"nonsense"})}, desk.rules)
