@@ -107,7 +107,7 @@ def _make_builder(cls: type) -> Any:
             if a.validator is not None and _value_only(a.validator, a.default):
                 try:
                     a.validator(probe, a, namespace[f"_d{i}"])
-                except Exception:  # noqa: BLE001 - a default its own check refuses: checked always
+                except Exception:
                     pass
                 else:
                     skip.add(a.name)
@@ -131,7 +131,7 @@ def _make_builder(cls: type) -> Any:
     if namespace["_post_"] is not None:
         lines.append("    _post_(n)")
     lines.append("    return n")
-    exec("\n".join(lines), namespace)  # noqa: S102 - generated from attrs fields, no input
+    exec("\n".join(lines), namespace)
     return namespace["build"]
 
 
@@ -156,7 +156,8 @@ def set_fields(record: Any, values: Mapping[str, Any]) -> None:
         if a is None:
             derive(record, values)  # raises, naming the field
             return
-        converted[name] = value if a.converter is None else a.converter(value)
+        convert: Any = a.converter  # a plain function here (first_version's fits)
+        converted[name] = value if convert is None else convert(value)
     for name, value in converted.items():
         object.__setattr__(record, name, value)
     for name, value in converted.items():

@@ -26,7 +26,14 @@ from .audit import sealed_event
 from .building import first_version, set_fields
 from .command import after_commit, before, notifications, observe, require_actor, role_problems
 from .command import vetoes as _vetoes
-from .errors import ConfigError, ConflictError, ImportFailed, NotAuthorized, ReqMgmtError, ValidationError
+from .errors import (
+    ConfigError,
+    ConflictError,
+    ImportFailed,
+    NotAuthorized,
+    ReqMgmtError,
+    ValidationError,
+)
 from .hookcalls import ask_credit, ask_next_number
 from .i18n import Text
 from .lifecycle.base import Engine, Lifecycle

@@ -183,7 +183,7 @@ def attrs_unstructurer(cls: type) -> Callable[[Any], Any]:
     lines.append("    return {")
     lines.extend(items)
     lines.append("    }")
-    exec("\n".join(lines), namespace)  # noqa: S102 - generated from attrs fields, no input
+    exec("\n".join(lines), namespace)
     made: Callable[[Any], Any] = namespace[f"unstructure_{cls.__name__}"]
     _FAST[cls] = made
     return made
@@ -199,8 +199,8 @@ def _inline(type_: Any, hook: Any, var: str, namespace: dict[str, Any], depth: i
     if hook is _identity:
         return var
     name = getattr(hook, "__name__", "")
-    defaults = getattr(hook, "__defaults__", None) or ()
-    args = getattr(type_, "__args__", None) or ()
+    defaults: tuple[Any, ...] = getattr(hook, "__defaults__", None) or ()
+    args: tuple[Any, ...] = getattr(type_, "__args__", None) or ()
     if name == "unstructure_optional" and len(defaults) == 1 and len(args) == 2:
         other = args[0] if args[1] is type(None) else args[1]
         inner = _inline(other, defaults[0], var, namespace, depth)

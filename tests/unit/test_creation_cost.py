@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import types
 import typing
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date as _date
 from decimal import Decimal
 from typing import Any
 
@@ -18,10 +19,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reqmgmt import serialize
-from reqmgmt.model import maker, record_classes
+from reqmgmt import Customer, Desk, Requirement, ValidationError, serialize
+from reqmgmt import model as model_module
+from reqmgmt.building import first_version, set_fields
+from reqmgmt.calendar import CalendarEntry, CompanyCalendar
+from reqmgmt.creation import classified
+from reqmgmt.model import constructor, derive, maker, record_classes
+from reqmgmt.reminders import _DAY, _HORIZON_DAYS, WorkCalendar
+from reqmgmt.rules.model import RuleSet
 from reqmgmt.serialize import attrs_unstructurer, converter, unstructure
 from reqmgmt.testing.strategies import aware_datetimes
+
+from ..conftest import CLERK, CUSTOMER
 
 _TEXT = st.text(max_size=4)
 
@@ -47,7 +56,8 @@ def _values(type_: Any, depth: int = 0) -> st.SearchStrategy[Any]:
             return st.nothing()
         attrs.resolve_types(type_)
         fields = [_values(a.type, depth + 1) for a in attrs.fields(type_)]
-        return st.tuples(*fields).map(lambda v, make=maker(type_): make(*v))
+        make = maker(type_)
+        return st.tuples(*fields).map(lambda v: make(*v))
     origin = typing.get_origin(type_)
     args = typing.get_args(type_)
     if origin in (typing.Union, types.UnionType):
@@ -100,12 +110,6 @@ def test_a_host_hook_for_a_class_is_kept() -> None:
 
 # --- building.first_version and set_fields: constructor and derive, cheaper -------------
 
-from datetime import UTC, timedelta, timezone  # noqa: E402
-
-from reqmgmt import Customer, Requirement  # noqa: E402
-from reqmgmt import model as model_module  # noqa: E402
-from reqmgmt.building import first_version, set_fields  # noqa: E402
-from reqmgmt.model import constructor, derive  # noqa: E402
 
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 _BASE = {
@@ -142,7 +146,7 @@ _OPTIONAL = {
 def _outcome(fn: Any, *args: Any) -> Any:
     try:
         made = fn(*args)
-    except Exception as exc:  # noqa: BLE001 - the errors themselves are compared
+    except Exception as exc:  # the errors themselves are compared
         return ("raised", type(exc), str(exc))
     return ("made", type(made), attrs.asdict(made, recurse=False))
 
@@ -215,12 +219,6 @@ def test_set_fields_checks_as_derive(changes: dict[str, Any]) -> None:
 
 
 # --- WorkCalendar.add: the walk past the first period kept per (day, period, amount) ---
-
-from datetime import date as _date  # noqa: E402
-from datetime import time  # noqa: E402
-
-from reqmgmt.calendar import CalendarEntry, CompanyCalendar  # noqa: E402
-from reqmgmt.reminders import _DAY, _HORIZON_DAYS, WorkCalendar  # noqa: E402
 
 
 def _reference_add(cal: WorkCalendar, start: datetime, amount: timedelta) -> datetime:
@@ -306,12 +304,6 @@ def test_a_second_add_from_the_same_period_does_not_walk_the_days_again(monkeypa
 
 
 # --- classified: a creation's deadline decision kept per rule set -----------------------
-
-from reqmgmt import Desk, ValidationError  # noqa: E402
-from reqmgmt.creation import classified  # noqa: E402
-from reqmgmt.rules.model import RuleSet  # noqa: E402
-
-from ..conftest import CLERK, CUSTOMER  # noqa: E402
 
 
 def test_classified_decides_as_classify_once_per_rule_set(monkeypatch: Any) -> None:
