@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reqmgmt import Customer, Desk, Requirement, ValidationError, serialize
+from reqmgmt import Customer, Desk, Requirement, ValidationError, creation, serialize
 from reqmgmt import model as model_module
 from reqmgmt.building import first_version, set_fields
 from reqmgmt.calendar import CalendarEntry, CompanyCalendar
@@ -315,6 +315,8 @@ def test_classified_decides_as_classify_once_per_rule_set(monkeypatch: Any) -> N
         return real(self, name, facts, **kw)
 
     monkeypatch.setattr(RuleSet, "decide", counting)
+    # The default rule set is shared: decisions other tests kept are forgotten first.
+    monkeypatch.setattr(creation, "_DECIDED", {})
     with Desk.open() as desk:
         for priority in ("normal", "urgent", "normal", "urgent", "normal"):
             kept = classified(desk, "requirement_deadline", {"priority": priority})
