@@ -23,9 +23,17 @@ import attrs
 
 from . import summaries
 from .audit import sealed_event
+from .building import first_version, set_fields
 from .command import after_commit, before, notifications, observe, require_actor, role_problems
 from .command import vetoes as _vetoes
-from .errors import ConflictError, ImportFailed, NotAuthorized, ReqMgmtError, ValidationError
+from .errors import (
+    ConfigError,
+    ConflictError,
+    ImportFailed,
+    NotAuthorized,
+    ReqMgmtError,
+    ValidationError,
+)
 from .hookcalls import ask_credit, ask_next_number
 from .i18n import Text
 from .lifecycle.base import Engine, Lifecycle
@@ -37,18 +45,17 @@ from .model import (
     Notification,
     Record,
     Requirement,
-    constructor,
-    derive,
 )
 from .reminders import deadline_changes
 from .rules.model import Decision, RuleSet
-from .serialize import hand_over, unstructure
+from .rules.vocabulary import Vocabulary
+from .serialize import ByIdentity, hand_over, unstructure
 from .storage.base import BulkInsert, Transaction
 
 if TYPE_CHECKING:
     from .desk import Desk
 
-__all__ = ["CreationCheck", "create", "create_in", "create_many"]
+__all__ = ["CreationCheck", "classified", "create", "create_in", "create_many"]
 
 
 class CreationCheck:
@@ -56,11 +63,15 @@ class CreationCheck:
 
     __slots__ = (
         "_allowed",
+        "_customer",
+        "_customer_of",
         "_defaults",
         "_listing",
         "_record_fields",
         "_required",
         "_vocabularies",
+        "_words",
+        "_words_of",
         "kind",
         "where",
     )
@@ -81,6 +92,11 @@ class CreationCheck:
             for name, _ in self._vocabularies
             if name in fields and isinstance(fields[name].default, str)
         }
+        # The vocabularies resolved in the rule set last seen (fields).
+        self._words: tuple[tuple[str, Vocabulary, Any], ...] = ()
+        self._words_of: RuleSet | None = None
+        self._customer: tuple[Vocabulary, Vocabulary] | None = None
+        self._customer_of: RuleSet | None = None
         listed = [f"{i.name} (required)" if i.required else i.name for i in lifecycle.inputs]
         self._listing = ", ".join(listed) if listed else "none (the lifecycle declares no inputs)"
 
@@ -103,6 +119,65 @@ class CreationCheck:
                 raise ValidationError(
                     name, None, f"a value: a {self.kind} needs {name}", where=self.where
                 )
+        vocabularies = self._words if self._words_of is rules else self._resolve(rules)
+        if vocabularies is None:  # a vocabulary is missing: refused where it is needed
+            self._check_words(given, rules)
+            return
+        for name, words, labels in vocabularies:
+            if name in given:
+                value = given[name]
+                if value.__class__ is str and value in labels:
+                    continue  # a word of the vocabulary: nothing more to check
+                if isinstance(value, str):
+                    words.check(value, name, self.where)
+                else:
+                    words.check_all(value, name, self.where)
+            elif name in self._defaults:
+                words.check(self._defaults[name], name, self.where)
+        customer = given.get("customer")
+        if isinstance(customer, Customer):
+            found = self._customer_words(rules)
+            if found is None:
+                self._check_customer(customer, rules)
+                return
+            categories, flags = found
+            category = customer.category
+            if not (category.__class__ is str and category in categories.labels):
+                categories.check(category, "customer.category", self.where)
+            given_flags = customer.flags
+            if given_flags.__class__ is not frozenset:
+                flags.check_all(given_flags, "customer.flags", self.where)
+                return
+            labels = flags.labels
+            for flag in given_flags:
+                if not (flag.__class__ is str and flag in labels):
+                    flags.check_all(given_flags, "customer.flags", self.where)
+
+    def _resolve(self, rules: RuleSet) -> tuple[tuple[str, Vocabulary, Any], ...] | None:
+        """The vocabularies of the inputs in ``rules`` (looked up once per rule set);
+        ``None`` when one is missing."""
+        try:
+            words = tuple((n, rules.vocabulary(v)) for n, v in self._vocabularies)
+        except ConfigError:
+            return None
+        resolved = tuple((name, found, found.labels) for name, found in words)
+        self._words, self._words_of = resolved, rules
+        return resolved
+
+    def _customer_words(self, rules: RuleSet) -> tuple[Vocabulary, Vocabulary] | None:
+        if self._customer_of is not rules:
+            try:
+                self._customer = (
+                    rules.vocabulary("customer_categories"),
+                    rules.vocabulary("customer_flags"),
+                )
+            except ConfigError:
+                return None
+            self._customer_of = rules
+        return self._customer
+
+    def _check_words(self, given: Mapping[str, Any], rules: RuleSet) -> None:
+        """The vocabulary checks one by one, each vocabulary looked up where it is needed."""
         for name, vocabulary in self._vocabularies:
             words = rules.vocabulary(vocabulary)
             if name in given:
@@ -115,12 +190,13 @@ class CreationCheck:
                 words.check(self._defaults[name], name, self.where)
         customer = given.get("customer")
         if isinstance(customer, Customer):
-            rules.vocabulary("customer_categories").check(
-                customer.category, "customer.category", self.where
-            )
-            rules.vocabulary("customer_flags").check_all(
-                customer.flags, "customer.flags", self.where
-            )
+            self._check_customer(customer, rules)
+
+    def _check_customer(self, customer: Customer, rules: RuleSet) -> None:
+        rules.vocabulary("customer_categories").check(
+            customer.category, "customer.category", self.where
+        )
+        rules.vocabulary("customer_flags").check_all(customer.flags, "customer.flags", self.where)
 
     def _refuse(self, name: str, value: object) -> None:
         what = (
@@ -134,6 +210,10 @@ class CreationCheck:
             f"{what}; a {self.kind} is created from its inputs: {self._listing}",
             where=self.where,
         )
+
+
+#: "creating a <kind>" (新建...), the action named in a refusal, per record kind.
+_CREATING: dict[tuple[str, str], Text] = {}
 
 
 def create(
@@ -294,7 +374,10 @@ def create_in(
     engine = desk.engine(kind)
     lc = engine.lifecycle
     t = engine.creation
-    refusals = role_problems(t, actor, Text(f"creating a {kind}", f"新建{lc.zh}"), None)
+    what = _CREATING.get((kind, lc.zh))
+    if what is None:
+        what = _CREATING[kind, lc.zh] = Text(f"creating a {kind}", f"新建{lc.zh}")
+    refusals = role_problems(t, actor, what, None)
     if refusals:
         raise NotAuthorized("(new)", lc.create_event, actor.id, refusals)
     # Only the declared inputs, in their vocabularies; refused before a
@@ -328,13 +411,14 @@ def create_in(
     if fields.get("due_at") is None:
         # No due date to count from: the deadline fields go straight in.
         timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now)
-        record = constructor(lc.record_type)({**values, **timing})
+        record = first_version(lc.record_type)({**values, **timing})
     else:
-        # The due date is validated by the record before it is counted on.
-        record = constructor(lc.record_type)(values)
+        # The due date is validated by the record before it is counted on;
+        # the deadlines go into the new record, checked as derive checks them.
+        record = first_version(lc.record_type)(values)
         timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now, created=record)
         if timing:
-            record = derive(record, timing)
+            set_fields(record, timing)
     refusals = _vetoes(desk, actor, record, lc.create_event)
     if refusals:
         raise NotAuthorized(ref, lc.create_event, actor.id, refusals)
@@ -357,7 +441,7 @@ def create_in(
         at=now,
         note=note,
         changes=diff,
-        decisions=tuple(d.summary() for d in decisions),
+        decisions=_summaries(decisions),
         prev_hash="",
     )
     notes = notifications(desk, engine, t, None, record, now, note)
@@ -380,6 +464,53 @@ def stage_created(
     if notes:
         tx.enqueue(notes)
     summaries.stage_created(tx, engine, (record,))
+
+
+#: (rule set, table, facts) -> (rule set, decision): a decision on plain facts
+#: (strings, whole numbers, booleans) is a function of them and the rule set alone.
+_DECIDED: dict[tuple[int, str, tuple[tuple[str, Any], ...]], tuple[RuleSet, Decision]] = {}
+#: A kept decision's summary (the audit event's record of it), made once.
+_SUMMARIES: ByIdentity[Decision, dict[str, Any]] = ByIdentity(1024)
+#: The kinds of inputs whose decisions are kept (money converts at a date's rate: never kept).
+_PLAIN_INPUTS = frozenset({"str", "int", "bool"})
+_PLAIN_FACTS = frozenset({str, int, bool})
+
+
+def classified(desk: Desk, table: str, facts: dict[str, Any]) -> Decision:
+    """``desk.classify(table, facts)``, kept per rule set for plain facts (a creation's
+    deadline by priority): the same rows, outcome and facts every time.
+
+    Facts of other types, tables with other inputs and refusals are decided
+    (and raised) every time, as ``desk.classify`` does.
+    """
+    rules = desk.rules
+    try:
+        key = (id(rules), table, tuple(facts.items()))
+        hit = _DECIDED.get(key)
+    except TypeError:  # an unhashable fact: decided (and refused) as usual
+        return desk.classify(table, facts)
+    if hit is not None and hit[0] is rules:
+        # desk.classify reads the clock (the day money converts at): so does
+        # this, so a clock that moves per reading (a simulation's) moves alike.
+        desk.now()
+        return hit[1]
+    decision = desk.classify(table, facts)
+    spec = rules.tables.get(table)
+    if (
+        spec is not None
+        and all(k in _PLAIN_INPUTS for k in spec.inputs.values())
+        and all(v.__class__ in _PLAIN_FACTS for v in facts.values())
+    ):
+        if len(_DECIDED) >= 1024:
+            _DECIDED.clear()
+        _DECIDED[key] = (rules, decision)
+        _SUMMARIES.put(decision, decision.summary())
+    return decision
+
+
+def _summaries(decisions: Sequence[Decision]) -> tuple[Any, ...]:
+    """Each decision's summary; those :func:`classified` kept, made once."""
+    return tuple(_SUMMARIES.get(d) or d.summary() for d in decisions)
 
 
 def _with_credit(desk: Desk, fields: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -64,6 +64,7 @@ __all__ = [
 
 log = logging.getLogger("reqmgmt")
 _DAY = timedelta(days=1)
+_ZERO = timedelta(0)
 #: A calendar that finds no working time within this many days is refused.
 _HORIZON_DAYS = 3660
 
@@ -153,6 +154,10 @@ class WorkCalendar:
     _totals: dict[date, timedelta] = field(
         factory=dict, init=False, eq=False, hash=False, repr=False
     )
+    # (day, period, amount) -> where an add past that period ended (add); a cache.
+    _ahead: dict[tuple[date, int, timedelta], tuple[timedelta, datetime, datetime]] = field(
+        factory=dict, init=False, eq=False, hash=False, repr=False
+    )
     # Years already checked for an official schedule (a set lookup per new day).
     _years: set[int] = field(factory=set, init=False, eq=False, hash=False, repr=False)
 
@@ -219,30 +224,60 @@ class WorkCalendar:
 
         With ``amount`` zero outside working hours, the next working moment.
         """
-        if amount < timedelta(0):
+        if amount < _ZERO:
             return self._subtract(start, -amount)
         local = start.astimezone(self.zone)
-        remaining = amount
         day = local.date()
-        first = True
-        for _ in range(_HORIZON_DAYS):
-            if not first:
-                # A later day whose working time the rest exceeds: taken whole
-                # (the same sum as span by span, at one subtraction).
-                total = self._totals.get(day)
-                if total is None:
-                    total = self._total(day)
-                if remaining > total:
-                    remaining -= total
-                    day += _DAY
-                    continue
-            first = False
-            for a, b in self._spans(day):
+        # The first day: from ``local`` in the first period that ends after it.
+        k = 0
+        rest = amount
+        for a, b in self._spans(day):
+            if b > local:
                 a = max(a, local)
-                if a >= b:
-                    continue
+                if amount <= b - a:
+                    return (a + amount).astimezone(start.tzinfo)
+                rest = amount - (b - a)
+                break
+            k += 1
+        # Past that period the walk depends on ``rest`` alone: the working time
+        # it passed whole (``used``) and the period it ended in are kept per
+        # (day, period, amount), and fit any ``rest`` that ends in that period.
+        key = (day, k, amount)
+        hit = self._ahead.get(key)
+        if hit is not None:
+            used, a, b = hit
+            left = rest - used
+            if _ZERO < left <= b - a:
+                return (a + left).astimezone(start.tzinfo)
+        a, b, left = self._onwards(day, k + 1, rest)
+        if len(self._ahead) > 20_000:
+            self._ahead.clear()
+        self._ahead[key] = (rest - left, a, b)
+        return (a + left).astimezone(start.tzinfo)
+
+    def _onwards(
+        self, day: date, first: int, remaining: timedelta
+    ) -> tuple[datetime, datetime, timedelta]:
+        """Where ``remaining`` working time from period ``first`` of ``day`` on ends:
+        that period's start and end and the time left at its start."""
+        for a, b in self._spans(day)[first:]:
+            if remaining <= b - a:
+                return a, b, remaining
+            remaining -= b - a
+        day += _DAY
+        for _ in range(_HORIZON_DAYS - 1):
+            # A later day whose working time the rest exceeds: taken whole
+            # (the same sum as period by period, at one subtraction).
+            total = self._totals.get(day)
+            if total is None:
+                total = self._total(day)
+            if remaining > total:
+                remaining -= total
+                day += _DAY
+                continue
+            for a, b in self._spans(day):
                 if remaining <= b - a:
-                    return (a + remaining).astimezone(start.tzinfo)
+                    return a, b, remaining
                 remaining -= b - a
             day += _DAY
         raise ConfigError(

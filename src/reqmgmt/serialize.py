@@ -19,6 +19,7 @@ from .model import FieldChange, Record
 
 __all__ = [
     "ByIdentity",
+    "attrs_unstructurer",
     "converter",
     "document",
     "field_unstructurer",
@@ -127,8 +128,93 @@ converter.register_unstructure_hook(
 
 
 def unstructure(value: Any) -> Any:
-    """The JSON-ready form of a record or value."""
-    return converter.unstructure(value)
+    """The JSON-ready form of a record or value (``converter.unstructure(value)``).
+
+    Records and the other attrs classes go through :func:`attrs_unstructurer`
+    (the same dict as cattrs', without its dispatch per field).
+    """
+    fast = _FAST.get(value.__class__)
+    if fast is None:
+        if not attrs.has(value.__class__):
+            return converter.unstructure(value)
+        fast = attrs_unstructurer(value.__class__)
+    return fast(value)
+
+
+#: attrs class -> its generated unstructure function (attrs_unstructurer).
+_FAST: dict[type, Callable[[Any], Any]] = {}
+_identity = converter.get_unstructure_hook(str)
+
+
+def attrs_unstructurer(cls: type) -> Callable[[Any], Any]:
+    """``converter.unstructure`` for instances of the attrs class ``cls``, generated once.
+
+    cattrs generates one function per class that calls a hook per field; an
+    optional field's hook is a wrapper calling the value's own hook, a
+    field of nested records another generated function.  This generates
+    the same dict with the wrappers written inline: ``None if v is None else
+    iso(v)``, the value itself where cattrs' hook is the identity, a list
+    comprehension for a tuple of records, nested records' functions of their
+    own.  Any hook it does not know (a host's registered hook) is called
+    as cattrs would call it; a class whose own hook is not one cattrs
+    generated gets that hook.  tests/unit/test_serialize_fast.py checks it
+    against cattrs for every record class.
+    """
+    found = _FAST.get(cls)
+    if found is not None:
+        return found
+    hook = converter.get_unstructure_hook(cls)
+    if not _generated_by_cattrs(hook):
+        _FAST[cls] = hook
+        return hook
+    _FAST[cls] = hook  # while building (a class nesting itself gets cattrs' hook)
+    attrs.resolve_types(cls)
+    namespace: dict[str, Any] = {}
+    lines = [f"def unstructure_{cls.__name__}(instance):"]
+    items = []
+    for i, a in enumerate(attrs.fields(cls)):
+        var = f"v{i}"
+        expr = _inline(a.type, converter.get_unstructure_hook(a.type), var, namespace, 0)
+        if expr == var:
+            items.append(f"    {a.name!r}: instance.{a.name},")
+        else:
+            lines.append(f"    {var} = instance.{a.name}")
+            items.append(f"    {a.name!r}: {expr},")
+    lines.append("    return {")
+    lines.extend(items)
+    lines.append("    }")
+    exec("\n".join(lines), namespace)
+    made: Callable[[Any], Any] = namespace[f"unstructure_{cls.__name__}"]
+    _FAST[cls] = made
+    return made
+
+
+def _generated_by_cattrs(hook: Any) -> bool:
+    code = getattr(hook, "__code__", None)
+    return code is not None and code.co_filename.startswith("<cattrs generated unstructure")
+
+
+def _inline(type_: Any, hook: Any, var: str, namespace: dict[str, Any], depth: int) -> str:
+    """An expression of ``var`` equal to ``hook(var)`` (cattrs' hook for ``type_``)."""
+    if hook is _identity:
+        return var
+    name = getattr(hook, "__name__", "")
+    defaults: tuple[Any, ...] = getattr(hook, "__defaults__", None) or ()
+    args: tuple[Any, ...] = getattr(type_, "__args__", None) or ()
+    if name == "unstructure_optional" and len(defaults) == 1 and len(args) == 2:
+        other = args[0] if args[1] is type(None) else args[1]
+        inner = _inline(other, defaults[0], var, namespace, depth)
+        return var if inner == var else f"(None if {var} is None else {inner})"
+    if name == "unstructure_iterable" and len(defaults) == 2 and defaults[0] is list and args:
+        item = f"x{depth}"
+        inner = _inline(args[0], defaults[1], item, namespace, depth + 1)
+        # No comprehension (a function call of its own) for the usual empty tuple.
+        return f"([{inner} for {item} in {var}] if {var} else [])"
+    if isinstance(type_, type) and attrs.has(type_) and _generated_by_cattrs(hook):
+        hook = attrs_unstructurer(type_)
+    key = f"_h{len(namespace)}"
+    namespace[key] = hook
+    return f"{key}({var})"
 
 
 # A record's JSON-ready form, handed from the command that made it to the
@@ -154,7 +240,7 @@ def document(record: Record) -> dict[str, Any]:
     offered = _HANDED.pop(record)
     if offered is not None:
         return offered
-    data: dict[str, Any] = converter.unstructure(record)
+    data: dict[str, Any] = unstructure(record)
     return data
 
 

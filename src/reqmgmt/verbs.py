@@ -106,7 +106,7 @@ class RequirementDesk:
         check_time("received_at", received, "Requirement")  # before any deadline arithmetic
         decisions: list[Decision] = []
         if due_at is None and "requirement_deadline" in desk.rules.tables:
-            decision = desk.classify("requirement_deadline", {"priority": priority})
+            decision = creation.classified(desk, "requirement_deadline", {"priority": priority})
             hours = decision.outcome.get("hours")
             if hours is not None:
                 due_at = desk.calendar.add(received, timedelta(hours=float(hours)))

@@ -1,0 +1,169 @@
+"""Building a record's first version (a creating command), cheaper than attrs' ``__init__``.
+
+:func:`first_version` is :func:`reqmgmt.model.constructor` (``cls(**values)``
+with the same converters, validators, errors and ``__attrs_post_init__``)
+with two savings that change no result:
+
+- a field left at its default is not validated again when its validator is
+  one of :mod:`reqmgmt.model`'s own (they look at the value alone) or attrs'
+  ``optional`` over a ``None`` default, and the default passed it when the
+  function was generated; a creating command sets a third of a record's
+  fields, the rest are defaults;
+- a default the model converts (``()`` through ``_texts``...) is converted
+  once, when the function is generated, not per record.
+
+Given fields are converted and validated as attrs does, in field order, so
+the first bad input raises the same :class:`~reqmgmt.errors.ValidationError`.
+
+:func:`set_fields` puts values computed from the new record (its deadlines)
+into it before anyone else sees it, checked as :func:`reqmgmt.model.derive`
+checks them: instead of a second copy of the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from .model import _stand_in, constructor, derive
+
+__all__ = ["first_version", "set_fields"]
+
+_T = TypeVar("_T")
+
+_BUILDERS: dict[type, Callable[[Mapping[str, Any]], Any]] = {}
+
+#: Where validators that look at the value alone come from.
+_MODEL = "reqmgmt.model"
+
+
+def first_version(cls: type[_T]) -> Callable[[Mapping[str, Any]], _T]:
+    """``cls(**values)`` as a function of ``values``, skipping checks of untouched defaults."""
+    found = _BUILDERS.get(cls)
+    if found is None:
+        found = _BUILDERS[cls] = _make_builder(cls)
+    return found
+
+
+def _value_only(validator: Any, default: Any) -> bool:
+    """Does ``validator`` look at its value alone (so a default that passed it passes again)?"""
+    if isinstance(validator, type(attrs.validators.optional(attrs.validators.instance_of(int)))):
+        return default is None  # attrs' optional: None passes before the inner check
+    return getattr(validator, "__module__", None) == _MODEL
+
+
+def _make_builder(cls: type) -> Any:
+    fields = attrs.fields(cls)
+    stand_in = _stand_in(cls)
+    fits = (
+        stand_in is not None
+        and not hasattr(cls, "__attrs_pre_init__")
+        and all(
+            a.init
+            and a.alias == a.name
+            and not (isinstance(a.default, attrs.Factory) and a.default.takes_self)  # type: ignore[arg-type]
+            and not isinstance(a.converter, attrs.Converter)
+            for a in fields
+        )
+    )
+    if not fits:
+        return constructor(cls)
+    probe: Any = object.__new__(stand_in)  # type: ignore[arg-type]
+    probe.__class__ = cls
+    namespace: dict[str, Any] = {
+        "_new_": object.__new__,
+        "_cls_": cls,
+        "_stand_in_": stand_in,
+        "_names_": frozenset(a.name for a in fields),
+        "_required_": frozenset(a.name for a in fields if a.default is attrs.NOTHING),
+        "_disabled_": attrs.validators.get_disabled,
+        "_post_": getattr(cls, "__attrs_post_init__", None),
+    }
+    lines = [
+        "def build(values):",
+        "    keys = values.keys()",
+        "    if not (keys <= _names_ and _required_ <= keys):",
+        "        return _cls_(**values)  # attrs' own TypeError",
+        "    n = _new_(_stand_in_)",
+    ]
+    skip: set[str] = set()
+    for i, a in enumerate(fields):
+        given = f"values[{a.name!r}]"
+        if a.converter is not None:
+            namespace[f"_c{i}"] = a.converter
+            given = f"_c{i}({given})"
+        if a.default is attrs.NOTHING:
+            lines.append(f"    n.{a.name} = {given}")
+            continue
+        if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+            namespace[f"_f{i}"] = a.default.factory
+            default = f"_f{i}()" if a.converter is None else f"_c{i}(_f{i}())"
+        elif a.converter is None or getattr(a.converter, "__module__", None) == _MODEL:
+            # The model's converters are functions of the value: converted once.
+            namespace[f"_d{i}"] = a.default if a.converter is None else a.converter(a.default)
+            default = f"_d{i}"
+            if a.validator is not None and _value_only(a.validator, a.default):
+                try:
+                    a.validator(probe, a, namespace[f"_d{i}"])
+                except Exception:
+                    pass
+                else:
+                    skip.add(a.name)
+        else:
+            namespace[f"_d{i}"] = a.default
+            default = f"_c{i}(_d{i})"
+        lines.append(f"    n.{a.name} = {given} if {a.name!r} in keys else {default}")
+    lines.append("    n.__class__ = _cls_")
+    checks = [(i, a) for i, a in enumerate(fields) if a.validator is not None]
+    if checks:
+        lines.append("    if not _disabled_():")
+        for i, a in checks:
+            namespace[f"_v{i}"] = a.validator
+            namespace[f"_a{i}"] = a
+            call = f"_v{i}(n, _a{i}, n.{a.name})"
+            if a.name in skip:
+                lines.append(f"        if {a.name!r} in keys:")
+                lines.append(f"            {call}")
+            else:
+                lines.append(f"        {call}")
+    if namespace["_post_"] is not None:
+        lines.append("    _post_(n)")
+    lines.append("    return n")
+    exec("\n".join(lines), namespace)
+    return namespace["build"]
+
+
+_FIELDS: dict[type, dict[str, attrs.Attribute[Any]]] = {}
+
+
+def set_fields(record: Any, values: Mapping[str, Any]) -> None:
+    """Put ``values`` into ``record``, new and not yet seen by anyone, as ``derive`` would.
+
+    Each value goes through its field's converter, then each field's
+    validator sees the whole record, then ``__attrs_post_init__`` runs: the
+    checks :func:`reqmgmt.model.derive` runs on a copy.  Unknown names:
+    ``derive``'s :class:`~reqmgmt.errors.ValidationError`, nothing set.
+    """
+    cls = type(record)
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = attrs.fields_dict(cls)
+    converted: dict[str, Any] = {}
+    for name, value in values.items():
+        a = fields.get(name)
+        if a is None:
+            derive(record, values)  # raises, naming the field
+            return
+        convert: Any = a.converter  # a plain function here (first_version's fits)
+        converted[name] = value if convert is None else convert(value)
+    for name, value in converted.items():
+        object.__setattr__(record, name, value)
+    for name, value in converted.items():
+        a = fields[name]
+        if a.validator is not None:
+            a.validator(record, a, value)
+    post = getattr(cls, "__attrs_post_init__", None)
+    if post is not None:
+        post(record)
