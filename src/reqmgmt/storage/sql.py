@@ -23,7 +23,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from ..serialize import (
     ByIdentity,
     document,
     field_unstructurer,
+    iso,
     remembered,
     structure,
     unstructure,
@@ -197,7 +198,7 @@ def _summary_sql(backend: str, prefix: str) -> dict[str, str]:
 #: The PostgreSQL advisory lock key held while a store checks or creates the schema.
 _SCHEMA_LOCK = 0x7265716D676D74  # "reqmgmt"
 
-#: Records kept parsed by their exact document text (see _SqlTransaction._record).
+#: Records kept parsed, by ref with their exact document text (see _SqlTransaction._known).
 _CACHE_SIZE = 2048
 
 #: The indexed columns of a record row after ``kind`` and ``doc``, in the order of _Fast.GET.
@@ -325,6 +326,34 @@ def _json(data: Any) -> str:
         return orjson.dumps(data).decode()
     except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits, non-string keys
         return _ENCODER.encode(data)
+
+
+#: A Notification's fields in the order cattrs writes them (its generated unstructure
+#: function cost about as much as encoding the document).  Another field list (a
+#: changed model) falls back to cattrs: :func:`_notification_json`.
+_NOTE_FIELDS = (
+    "key", "ref", "record_kind", "version", "event", "recipient", "topic", "text_zh", "text_en",
+    "created_at", "note", "details",
+)  # fmt: skip
+_NOTE_DIRECT = tuple(f.name for f in attrs.fields(Notification)) == _NOTE_FIELDS
+_note_values = operator.attrgetter(*_NOTE_FIELDS)
+
+
+def _notification_json(n: Notification) -> str:
+    """``_dumps(n)``, the same text, without cattrs's walk of the fields.
+
+    Every field but ``created_at`` is its own JSON form (strings, an int,
+    ``None``, tuples of string pairs, which JSON writes as arrays as cattrs's
+    lists); ``created_at`` goes through the converter's own ``iso``.
+    """
+    if not _NOTE_DIRECT or type(n) is not Notification:
+        return _dumps(n)
+    key, ref, kind, version, event, recipient, topic, zh, en, at, note, details = _note_values(n)
+    return _json(
+        {"key": key, "ref": ref, "record_kind": kind, "version": version, "event": event,
+         "recipient": recipient, "topic": topic, "text_zh": zh, "text_en": en,
+         "created_at": iso(at), "note": note, "details": details}
+    )  # fmt: skip
 
 
 #: Per record class: a getter of every field's value (one tuple) and each field's
@@ -641,8 +670,8 @@ class SqlStore:
         self.sql = _FAST[self.backend] if not self.prefix else _fast(self.backend, self.prefix)
         self._classes = record_classes()
         self._local = threading.local()
-        # Document text (prefixed by kind) -> the record it parses to and its columns.
-        self._cache: dict[str, tuple[Record, tuple[Any, ...]]] = {}
+        # ref -> (kind, document text, (the record it parses to, its columns)).
+        self._cache: dict[str, tuple[str, str, tuple[Record, tuple[Any, ...]]]] = {}
         #: ref -> (record document, its newest audit hash): see _SqlTransaction.last_hash.
         self._heads: dict[str, tuple[str, str]] = {}
         #: The JSON-ready form of the records last written, by the record object itself
@@ -689,13 +718,21 @@ class SqlStore:
                     f"changed silently: back it up, then run: reqmgmt db upgrade '{self.url}'",
                 )
 
-    @contextmanager
-    def transaction(self) -> Iterator[_SqlTransaction]:
+    def transaction(self) -> AbstractContextManager[_SqlTransaction]:
         """One transaction (BEGIN IMMEDIATE): committed when the block ends normally.
 
         Inside :meth:`unit_of_work` (this thread): a SAVEPOINT on the host's
         connection instead, released when the block ends normally.
         """
+        if self.owns_engine and self.backend == "sqlite" and not hostunit._OPEN.get():
+            conn = self._thread_connection()
+            if conn is not None and not self._local.raw.in_transaction:
+                return _OwnTransaction(self, conn, self._local.raw)
+        return self._transaction_block()
+
+    @contextmanager
+    def _transaction_block(self) -> Iterator[_SqlTransaction]:
+        """:meth:`transaction` in a unit of work, on PostgreSQL or on the host's engine."""
         if hostunit._OPEN.get():
             unit = hostunit.current(self)
             if unit is not None:
@@ -710,29 +747,11 @@ class SqlStore:
                     _begin_sqlite(pooled)
                 tx = self._transaction(pooled)
                 yield tx
-        else:
-            # SQLite, this thread's own connection: BEGIN and COMMIT on the
-            # driver itself (SQLAlchemy's transaction bookkeeping cost 50k
-            # instructions a command, more than the statements of some).
-            # (The writer queue's turn taken and given up inline: no context manager.)
-            raw = self._local.raw
-            writers = self._writers
-            writers.enter()
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                try:
-                    tx = self._transaction(conn, raw)
-                    yield tx
-                except BaseException:
-                    raw.rollback()
-                    _end_autobegun(conn)
-                    raise
-                raw.commit()
-                _end_autobegun(conn)
-            finally:
-                writers.leave()
-        if tx.new_heads:  # committed
-            self._remember_heads(tx.new_heads)
+            if tx.new_heads:  # committed
+                self._remember_heads(tx.new_heads)
+            return
+        with _OwnTransaction(self, conn, self._local.raw) as tx:
+            yield tx
 
     def _transaction(self, conn: Connection, raw: Any = None) -> _SqlTransaction:
         return _SqlTransaction(
@@ -819,6 +838,52 @@ class SqlStore:
             self.engine.dispose()
 
 
+class _OwnTransaction:
+    """SQLite, this thread's own connection: BEGIN and COMMIT on the driver itself.
+
+    SQLAlchemy's transaction bookkeeping cost 50k instructions a command,
+    more than the statements of some; the writer queue's turn is taken and
+    given up inline, and this is a class, not a generator under
+    ``contextlib.contextmanager`` (whose enter and exit cost more than the
+    ``BEGIN``).  The same steps, in the same order, as
+    :meth:`SqlStore._transaction_block`.
+    """
+
+    __slots__ = ("conn", "raw", "store", "tx")
+
+    def __init__(self, store: SqlStore, conn: Connection, raw: Any) -> None:
+        self.store = store
+        self.conn = conn
+        self.raw = raw
+
+    def __enter__(self) -> _SqlTransaction:
+        store = self.store
+        writers = store._writers
+        writers.enter()
+        try:
+            self.raw.execute("BEGIN IMMEDIATE")
+            tx = self.tx = store._transaction(self.conn, self.raw)
+        except BaseException:
+            writers.leave()
+            raise
+        return tx
+
+    def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> None:
+        writers = self.store._writers
+        try:
+            if kind is not None:
+                self.raw.rollback()
+                _end_autobegun(self.conn)
+                return  # the exception goes on
+            self.raw.commit()
+            _end_autobegun(self.conn)
+        finally:
+            writers.leave()
+        heads = self.tx.new_heads
+        if heads:  # committed
+            self.store._remember_heads(heads)
+
+
 class _Keeper:
     """A thread-local token whose collection (the thread ended) gives its connection back."""
 
@@ -865,7 +930,7 @@ class _SqlTransaction:
         conn: Connection,
         classes: dict[str, type[Record]],
         backend: str,
-        cache: dict[str, tuple[Record, tuple[Any, ...]]],
+        cache: dict[str, tuple[str, str, tuple[Record, tuple[Any, ...]]]],
         sql: dict[str, str],
         tables: sa.MetaData,
         heads: dict[str, tuple[str, str]],
@@ -912,29 +977,33 @@ class _SqlTransaction:
             return cursor.fetchone() is not None  # RETURNING a row: inserted
         return bool(cursor.rowcount == 1)
 
-    def _record(self, kind: str, doc: str) -> Record:
-        return self._known(kind, doc)[0]
+    def _record(self, kind: str, doc: str, ref: str) -> Record:
+        return self._known(kind, doc, ref)[0]
 
-    def _known(self, kind: str, doc: str) -> tuple[Record, tuple[Any, ...]]:
+    def _known(self, kind: str, doc: str, ref: str) -> tuple[Record, tuple[Any, ...]]:
         # Parsing a document is the dearest part of a read; the records last
-        # read or written are kept with their exact text (and the columns
-        # they index), and reused only when the stored text is the same,
-        # character for character.
-        cached = self.cache.get(kind + doc)
-        if cached is not None:
-            return cached
+        # read or written are kept by the row's ref with their exact text
+        # (and the columns they index), and reused only when the stored text
+        # is the same, character for character.  Found by ref, compared by
+        # text: hashing the document (2-3 KB) for a look-up by text cost
+        # more than the comparison.
+        cached = self.cache.get(ref)
+        if cached is not None and cached[1] == doc and cached[0] == kind:
+            return cached[2]
         record = self._parse(kind, doc)
         known = (record, _columns(record))
-        self._remember(kind + doc, known)
+        self._remember(ref, kind, doc, known)
         return known
 
-    def _remember(self, key: str, known: tuple[Record, tuple[Any, ...]]) -> None:
+    def _remember(
+        self, ref: str, kind: str, doc: str, known: tuple[Record, tuple[Any, ...]]
+    ) -> None:
         cache = self.cache
-        if len(cache) >= _CACHE_SIZE:
+        if len(cache) >= _CACHE_SIZE and ref not in cache:
             # Another thread may evict at the same time.
             with suppress(KeyError, RuntimeError, StopIteration):
                 del cache[next(iter(cache))]
-        cache[key] = known
+        cache[ref] = (kind, doc, known)
 
     def _parse(self, kind: str, doc: str) -> Record:
         cls = self.classes.get(kind)
@@ -967,7 +1036,7 @@ class _SqlTransaction:
     def _checked(self, ref: str, found: tuple[Any, ...]) -> Record:
         """The record of a GET row, refused when its columns disagree with its document."""
         try:
-            record, columns = self._known(found[0], found[1])
+            record, columns = self._known(found[0], found[1], ref)
         except Exception as exc:  # a damaged document, of any shape
             raise TamperedRecord(ref, (), f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         if found[2:] != columns:  # both drivers give rows as tuples
@@ -1001,7 +1070,7 @@ class _SqlTransaction:
             data = document(record)
         doc = _json(data)
         columns = _columns(record)
-        self._remember(record.RECORD_KIND + doc, (record, columns))
+        self._remember(record.ref, record.RECORD_KIND, doc, (record, columns))
         self.written[record.ref] = (doc, record.version)
         return (record.RECORD_KIND, *columns[1:], doc)
 
@@ -1112,7 +1181,7 @@ class _SqlTransaction:
     def enqueue(self, notifications: Sequence[Notification]) -> int:
         if not notifications:
             return 0
-        rows = [(n.key, n.ref, _dumps(n)) for n in notifications]
+        rows = [(n.key, n.ref, _notification_json(n)) for n in notifications]
         return self._many("ENQUEUE_MANY", rows)
 
     # --- the report's summary rows (storage.base.Summaries, issue 15.3) -------------------
@@ -1198,10 +1267,10 @@ class _SqlTransaction:
             statement = statement.where(records.c.due_at < _utc(due_before))
         for row in self.conn.execute(statement).all():
             if self.unreadable is None:
-                yield self._record(row.kind, row.doc)
+                yield self._record(row.kind, row.doc, row.ref)
                 continue
             try:
-                record = self._record(row.kind, row.doc)
+                record = self._record(row.kind, row.doc, row.ref)
             except Exception as exc:  # a damaged row: the worker reports it and goes on
                 self._skip(row.ref, "the stored record", exc)
                 continue
