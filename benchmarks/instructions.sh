@@ -17,6 +17,9 @@
 #          100) against raw executemany: prints the ratios to raw (issue 15: <= 2.0x)
 #          and what the summaries cost a SQLite command (<= +10 %).
 #   --sql-only: the SQLite workloads only (with --raw: no memory, bare, floor).
+#   --postgres URL: also PostgreSQL against raw psycopg (bench_postgres.py --only: the
+#          client process's instructions; the server's work is not counted), commands
+#          against both raw baselines and an import (requirements 5 -> 25, rows 100 -> 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,15 +32,17 @@ IMPORT_SMALL=100
 IMPORT_LARGE=600
 RAW=0
 SQL_ONLY=0
+POSTGRES=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMALL=2; LARGE=6; SQL_SMALL=2; SQL_LARGE=4; IMPORT_SMALL=100; IMPORT_LARGE=200; shift ;;
     --raw) RAW=1; shift ;;
     --sql-only) SQL_ONLY=1; shift ;;
+    --postgres) POSTGRES="$2"; shift 2 ;;
     --python) PYTHON="$2"; shift 2 ;;
     --small) SMALL="$2"; SQL_SMALL="$2"; shift 2 ;;
     --large) LARGE="$2"; SQL_LARGE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -106,4 +111,33 @@ if [ "$RAW" = 1 ]; then
   printf '  %-36s %9sx  (target <= 2.0)\n' "SQLite command / raw, same rows" "$(ratio "$sqlite" "$same")"
   printf '  %-36s %9sx  (target <= 2.0)\n' "SQLite import / raw sqlite3" "$(ratio "$imp" "$raw_imp")"
   printf '  %-36s %10s  (target <= +10 %%)\n' "summaries' cost, SQLite command" "$summaries"
+fi
+if [ -n "$POSTGRES" ]; then
+  # pg_instructions WORKLOAD N -> "instructions commands" (bench_postgres.py --only)
+  pg_per() {
+    local out ia ca ib cb
+    for n in "$2" "$3"; do
+      out=$(valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+        "$PYTHON" benchmarks/bench_postgres.py --url "$POSTGRES" --only "$1" --n "$n" \
+        --batch 100 2>&1) || { echo "$out" >&2; return 1; }
+      refs=$(echo "$out" | grep -E 'I +refs:' | tr -d ', ' | sed 's/.*refs://')
+      done=$(echo "$out" | grep -E '^[0-9]+$' | tail -1)
+      if [ "$n" = "$2" ]; then ia=$refs; ca=$done; else ib=$refs; cb=$done; fi
+    done
+    echo $(( (ib - ia) / (cb - ca) ))
+  }
+  pg=$(pg_per reqmgmt 5 25)
+  pg_raw=$(pg_per raw 5 25)
+  pg_same=$(pg_per raw-same 5 25)
+  pg_imp=$(pg_per import 100 300)
+  pg_raw_imp=$(pg_per raw-import 100 300)
+  echo "PostgreSQL against raw psycopg (client process only; imports: rows 100 -> 300, 100 a batch)"
+  printf '  %-36s %10s\n' "reqmgmt command" "$(kilo "$pg")"
+  printf '  %-36s %10s\n' "raw psycopg, a command" "$(kilo "$pg_raw")"
+  printf '  %-36s %10s\n' "raw psycopg, the same rows" "$(kilo "$pg_same")"
+  printf '  %-36s %10s\n' "reqmgmt import, a row" "$(kilo "$pg_imp")"
+  printf '  %-36s %10s\n' "raw psycopg import, a row" "$(kilo "$pg_raw_imp")"
+  printf '  %-36s %9sx\n' "command / raw psycopg" "$(ratio "$pg" "$pg_raw")"
+  printf '  %-36s %9sx  (target <= 2.0)\n' "command / raw, same rows" "$(ratio "$pg" "$pg_same")"
+  printf '  %-36s %9sx  (target <= 2.0)\n' "import / raw psycopg" "$(ratio "$pg_imp" "$pg_raw_imp")"
 fi
