@@ -8,6 +8,7 @@
 - Records are kept parsed by ref with their exact text: a read compares the
   stored text with the one kept (no look-up by hashing the whole document),
   and parses again whenever the text differs.
+- On PostgreSQL a transaction runs its statements on one psycopg cursor.
 - Every row written is the same, to the byte, as on the slower paths.
 """
 
@@ -255,3 +256,31 @@ def test_the_rows_are_those_of_the_slower_paths(
     assert fast == slow
     assert len(fast["outbox"]) >= 10
     assert len(fast["summary_delta"]) >= 10
+
+
+# --- PostgreSQL: one cursor a transaction -----------------------------------------------------
+
+
+def test_a_postgresql_command_runs_its_statements_on_one_cursor(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    made: list[object] = []
+    cursor = psycopg.Connection.cursor
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        made.append(self)
+        return cursor(self, *args, **kwargs)
+
+    with Desk.open(pg_url, clock=FakeClock(), autodispatch=False) as desk:
+        ref = receive(desk)
+        monkeypatch.setattr(psycopg.Connection, "cursor", counted)
+        # read, UPDATE, audit INSERT, three outbox rows, summary rows: one cursor
+        # (and the pool's ping takes one of its own)
+        desk.fire(ref, "start_evaluation", actor=CLERK)
+        assert len(made) <= 2
+        made.clear()
+        desk.sign(ref, department="engineering", actor=ENG, opinion="ok")
+        assert len(made) <= 2
+    assert desk.get(ref).version == 3

@@ -942,7 +942,13 @@ class _SqlTransaction:
         self.backend = backend
         self.cache = cache
         # The driver's connection under this transaction, for the hot statements.
-        self.raw: Any = conn.connection.driver_connection if raw is None else raw
+        driver: Any = conn.connection.driver_connection if raw is None else raw
+        self.raw: Any = driver
+        #: What runs them: SQLite's connection (a cursor per statement, reset when it
+        #: goes, so no read stays open); on PostgreSQL one cursor for the transaction
+        #: (psycopg's ``Connection.execute`` made a new one each time; its results are
+        #: read at once, nothing stays open on the server).
+        self.cur: Any = driver.cursor() if backend == "postgresql" else driver
         self.sql = sql
         self.tables = tables
         self.pg = backend == "postgresql"
@@ -965,14 +971,14 @@ class _SqlTransaction:
     def _many(self, name: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run one of the ``*_MANY`` inserts for every row; how many rows were new?"""
         if self.pg:
-            with self.raw.cursor() as cursor:
-                cursor.executemany(self.sql[name], rows)
-                return int(cursor.rowcount)
+            cursor = self.cur
+            cursor.executemany(self.sql[name], rows)
+            return int(cursor.rowcount)
         return int(self.raw.executemany(self.sql[name], rows).rowcount)
 
     def _inserted(self, name: str, params: Sequence[Any]) -> bool:
         """Run one of the ``ON CONFLICT DO NOTHING`` inserts; was the row new?"""
-        cursor = self.raw.execute(self.sql[name], params)
+        cursor = self.cur.execute(self.sql[name], params)
         if self.pg:
             return cursor.fetchone() is not None  # RETURNING a row: inserted
         return bool(cursor.rowcount == 1)
@@ -1014,7 +1020,7 @@ class _SqlTransaction:
     def get(self, ref: str) -> Record | None:
         if not _storable(ref):
             return None  # no record has such a ref (and PostgreSQL refuses NUL in a query)
-        found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
+        found = self.cur.execute(self.sql["GET"], (ref,)).fetchone()
         if found is None:
             return None
         record = self._checked(ref, found)
@@ -1075,7 +1081,7 @@ class _SqlTransaction:
         return (record.RECORD_KIND, *columns[1:], doc)
 
     def _version(self, ref: str) -> int | None:
-        found = self.raw.execute(self.sql["VERSION"], (ref,)).fetchone()
+        found = self.cur.execute(self.sql["VERSION"], (ref,)).fetchone()
         return None if found is None else int(found[0])
 
     def insert(self, record: Record) -> None:
@@ -1084,7 +1090,7 @@ class _SqlTransaction:
 
     def update(self, record: Record, *, expected_version: int) -> None:
         params = (*self._params(record, self.got.get(record.ref)), record.ref, expected_version)
-        if self.raw.execute(self.sql["UPDATE"], params).rowcount != 1:
+        if self.cur.execute(self.sql["UPDATE"], params).rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
     def append_audit(self, event: AuditEvent) -> None:
@@ -1175,7 +1181,7 @@ class _SqlTransaction:
             # with that audit event, in a transaction of this store that
             # committed: its newest event (audit rows are append-only).
             return head[1]
-        found = self.raw.execute(self.sql["LAST_HASH"], (ref,)).fetchone()
+        found = self.cur.execute(self.sql["LAST_HASH"], (ref,)).fetchone()
         return None if found is None else str(found[0])
 
     def enqueue(self, notifications: Sequence[Notification]) -> int:
@@ -1187,9 +1193,8 @@ class _SqlTransaction:
     # --- the report's summary rows (storage.base.Summaries, issue 15.3) -------------------
 
     def stage_summary(self, rows: Sequence[Sequence[Any]]) -> None:
-        summary_tables.run_many(
-            self.raw, self.pg, _summary_sql(self.backend, self.sql["PREFIX"])["INSERT"], rows
-        )
+        # SQLite's connection and psycopg's cursor both have executemany.
+        self.cur.executemany(_summary_sql(self.backend, self.sql["PREFIX"])["INSERT"], rows)
 
     def summary(
         self, *, since: str | None = None, until: str | None = None
@@ -1236,9 +1241,9 @@ class _SqlTransaction:
         # Create the row if needed (a racing creator is ignored), then bump it
         # in place: the UPDATE locks the row, so two transactions never read
         # the same number.
-        self.raw.execute(self.sql["SEQUENCE_CREATE"], (name,))
-        self.raw.execute(self.sql["SEQUENCE_BUMP"], (count, name))
-        return int(self.raw.execute(self.sql["SEQUENCE_READ"], (name,)).fetchone()[0]) - count + 1
+        self.cur.execute(self.sql["SEQUENCE_CREATE"], (name,))
+        self.cur.execute(self.sql["SEQUENCE_BUMP"], (count, name))
+        return int(self.cur.execute(self.sql["SEQUENCE_READ"], (name,)).fetchone()[0]) - count + 1
 
     def query(
         self,
