@@ -9,6 +9,8 @@
   stored text with the one kept (no look-up by hashing the whole document),
   and parses again whenever the text differs.
 - On PostgreSQL a transaction runs its statements on one psycopg cursor.
+- SQLite: the audit and outbox documents are bound as the encoder's UTF-8
+  bytes and stored as text (``CAST(? AS TEXT)``), not decoded to be encoded again.
 - Every row written is the same, to the byte, as on the slower paths.
 """
 
@@ -251,6 +253,7 @@ def test_the_rows_are_those_of_the_slower_paths(
     with monkeypatch.context() as m:
         # cattrs for the outbox, the generator for every transaction.
         m.setattr(sql, "_NOTE_DIRECT", False)
+        m.setattr(sql, "_DOC_BYTES", False)
         m.setattr(sql.SqlStore, "transaction", sql.SqlStore._transaction_block)
         slow = _run(two_urls[1])
     assert fast == slow
@@ -283,4 +286,37 @@ def test_a_postgresql_command_runs_its_statements_on_one_cursor(
         made.clear()
         desk.sign(ref, department="engineering", actor=ENG, opinion="ok")
         assert len(made) <= 2
-    assert desk.get(ref).version == 3
+        assert desk.get(ref).version == 3
+
+
+# --- SQLite: documents bound as bytes, stored as text ----------------------------------------
+
+
+def test_sqlite_binds_audit_and_outbox_documents_as_bytes_stored_as_text(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bytes.db'}"
+    with Desk.open(url, clock=FakeClock(), autodispatch=False) as desk:
+        ref = receive(desk)
+        store = desk.store
+        assert isinstance(store, sql.SqlStore)
+        statements: list[str] = []
+        with store.transaction() as tx:
+            tx.raw.set_trace_callback(statements.append)
+        try:
+            desk.fire(ref, "start_evaluation", actor=CLERK)
+        finally:
+            with store.transaction() as tx:
+                tx.raw.set_trace_callback(None)
+        written = [
+            t for t in statements if t.startswith(("INSERT INTO audit", "INSERT INTO outbox"))
+        ]
+        assert len(written) == 4  # the audit row, three outbox rows
+        for text in written:
+            assert "CAST(" in text  # the bytes parameter stored as TEXT
+        with store.engine.connect() as conn:
+            types = {
+                table: {t for (t,) in conn.execute(sa.text(f"SELECT typeof(doc) FROM {table}"))}
+                for table in ("audit", "outbox", "records")
+            }
+        assert types == {"audit": {"text"}, "outbox": {"text"}, "records": {"text"}}
+        history = desk.verify_history(ref)
+        assert history.ok

@@ -274,6 +274,13 @@ def _fast(backend: str, prefix: str = "") -> dict[str, str]:
     texts.update({f"{k}_MANY": texts[k] for k in _RETURNING})
     if backend == "postgresql":
         texts = {k: v.replace("?", "%s") + _RETURNING.get(k, "") for k, v in texts.items()}
+    else:
+        # The audit and outbox documents are bound as the UTF-8 bytes the encoder
+        # made and stored as TEXT (the same bytes; see _SqlTransaction.doc_bytes).
+        for k in ("AUDIT", "AUDIT_MANY"):
+            texts[k] = texts[k].replace("VALUES (?, ?, ?, ?,", "VALUES (?, ?, ?, CAST(? AS TEXT),")
+        for k in ("ENQUEUE", "ENQUEUE_MANY"):
+            texts[k] = texts[k].replace("'pending', 0, ?)", "'pending', 0, CAST(? AS TEXT))")
     texts.update(
         RAW_RECORD=_RAW_RECORD, RAW_AUDIT=_RAW_AUDIT, RAW_REFS=_RAW_REFS, RAW_COUNT=_RAW_COUNT
     )
@@ -283,6 +290,9 @@ def _fast(backend: str, prefix: str = "") -> dict[str, str]:
 
 
 _FAST = {backend: _fast(backend) for backend in ("sqlite", "postgresql")}
+
+#: See _SqlTransaction.doc_bytes (False: bound as text, the same stored value).
+_DOC_BYTES = True
 
 
 def _utc_text(value: datetime) -> str:
@@ -340,20 +350,31 @@ _note_values = operator.attrgetter(*_NOTE_FIELDS)
 
 
 def _notification_json(n: Notification) -> str:
-    """``_dumps(n)``, the same text, without cattrs's walk of the fields.
+    """``_dumps(n)``, the same text, without cattrs's walk of the fields."""
+    return _json(_notification_data(n))
+
+
+def _notification_data(n: Notification) -> Any:
+    """``unstructure(n)`` in a form that encodes to the same JSON, made directly.
 
     Every field but ``created_at`` is its own JSON form (strings, an int,
     ``None``, tuples of string pairs, which JSON writes as arrays as cattrs's
     lists); ``created_at`` goes through the converter's own ``iso``.
     """
     if not _NOTE_DIRECT or type(n) is not Notification:
-        return _dumps(n)
+        return unstructure(n)
     key, ref, kind, version, event, recipient, topic, zh, en, at, note, details = _note_values(n)
-    return _json(
-        {"key": key, "ref": ref, "record_kind": kind, "version": version, "event": event,
-         "recipient": recipient, "topic": topic, "text_zh": zh, "text_en": en,
-         "created_at": iso(at), "note": note, "details": details}
-    )  # fmt: skip
+    return {"key": key, "ref": ref, "record_kind": kind, "version": version, "event": event,
+            "recipient": recipient, "topic": topic, "text_zh": zh, "text_en": en,
+            "created_at": iso(at), "note": note, "details": details}  # fmt: skip
+
+
+def _json_bytes(data: Any) -> bytes:
+    """:func:`_json`'s text as UTF-8 bytes, without decoding orjson's bytes."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return _ENCODER.encode(data).encode()
 
 
 #: Per record class: a getter of every field's value (one tuple) and each field's
@@ -411,14 +432,16 @@ def _raw_text(value: Any) -> Any:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
-    """An audit event's column values, in the order of _Fast.AUDIT."""
+def _audit_row(event: AuditEvent, doc_bytes: bool = False) -> tuple[Any, ...]:
+    """An audit event's column values, in the order of _Fast.AUDIT (``doc_bytes``: the
+    document as bytes, for SQLite's ``CAST(? AS TEXT)``)."""
+    data = canonical(event)
     return (
         event.ref,
         event.version,
         event.hash,
         # The bytes the hash covers: sha256(doc) = hash can be checked in SQL.
-        canonical(event).decode(),
+        data if doc_bytes else data.decode(),
         event.record_kind,
         event.event,
         event.from_state,
@@ -952,6 +975,10 @@ class _SqlTransaction:
         self.sql = sql
         self.tables = tables
         self.pg = backend == "postgresql"
+        #: SQLite: audit and outbox documents bound as bytes (``CAST(? AS TEXT)``):
+        #: decoding the encoder's UTF-8 only for the driver to encode it again cost
+        #: more than the statement's binding.  Records stay text: a read compares them.
+        self.doc_bytes = _DOC_BYTES and not self.pg
         #: ref -> (record document, hash of its newest audit event), of committed transactions.
         self.heads = heads
         #: This transaction's record documents read and written (ref -> text, (text, version)),
@@ -1094,7 +1121,7 @@ class _SqlTransaction:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
     def append_audit(self, event: AuditEvent) -> None:
-        if not self._inserted("AUDIT", _audit_row(event)):
+        if not self._inserted("AUDIT", _audit_row(event, self.doc_bytes)):
             # Another command wrote this version of the record first.
             raise ConflictError(event.ref, event.version - 1, self._version(event.ref))
         written = self.written.get(event.ref)
@@ -1187,7 +1214,8 @@ class _SqlTransaction:
     def enqueue(self, notifications: Sequence[Notification]) -> int:
         if not notifications:
             return 0
-        rows = [(n.key, n.ref, _notification_json(n)) for n in notifications]
+        encode = _json_bytes if self.doc_bytes else _json
+        rows = [(n.key, n.ref, encode(_notification_data(n))) for n in notifications]
         return self._many("ENQUEUE_MANY", rows)
 
     # --- the report's summary rows (storage.base.Summaries, issue 15.3) -------------------
@@ -1230,7 +1258,7 @@ class _SqlTransaction:
                 found = self.raw.execute(self.sql["GET"], (row[0],)).fetchone()
                 if found is None or found[1] != row[-1]:  # not the document written here
                     raise ConflictError(row[0], None, self._version(row[0]))
-        audit_rows = [_audit_row(e) for e in events]
+        audit_rows = [_audit_row(e, self.doc_bytes) for e in events]
         if self._many("AUDIT_MANY", audit_rows) != len(audit_rows):
             for row in audit_rows:
                 found = self.raw.execute(self.sql["AUDIT_HASH"], (row[0], row[1])).fetchone()
