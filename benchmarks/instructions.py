@@ -21,7 +21,9 @@ Workloads (the same paths as ``bench_lifecycle.py`` and ``bench_sqlite.py``):
 - ``raw-same-sqlite``: ``run_raw(same_rows=True)``: also the outbox and summary
   rows reqmgmt writes (18 and 25 per requirement) and the audit report columns;
 - ``import-sqlite`` / ``raw-import-sqlite``: ``bench_sqlite.run_import`` /
-  ``run_raw_import``, N rows in batches of 100 (prints rows, not commands).
+  ``run_raw_import``, N rows in batches of 100 (prints rows, not commands);
+  ``raw-same-import-sqlite``: ``run_raw_import(same_rows=True)``, also the
+  audit report columns, the due date and the summary rows reqmgmt's import writes.
 
 Usage: ``python benchmarks/instructions.py WORKLOAD N``; prints the commands run.
 """
@@ -81,14 +83,15 @@ def main(argv: list[str]) -> int:
             url = f"sqlite:///{folder}/import.db?synchronous=NORMAL"
             with Desk.open(url, autodispatch=False) as desk:
                 done = bench_sqlite.run_import(desk, n, IMPORT_BATCH)
-    elif workload == "raw-import-sqlite":
+    elif workload in ("raw-import-sqlite", "raw-same-import-sqlite"):
         with tempfile.TemporaryDirectory() as folder:
             sizes = _sizes(
                 folder, "sizes.db", lambda desk: bench_sqlite.run_import(desk, 50, IMPORT_BATCH)
             )
             done = bench_sqlite.run_raw_import(
-                Path(folder) / "raw.db", n, IMPORT_BATCH, "NORMAL", sizes
-            )
+                Path(folder) / "raw.db", n, IMPORT_BATCH, "NORMAL", sizes,
+                same_rows=workload == "raw-same-import-sqlite",
+            )  # fmt: skip
     elif workload == "bare":
         done = bench.run_bare(bench.bare_machine(), n)
     elif workload == "floor":

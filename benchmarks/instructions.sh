@@ -14,12 +14,17 @@
 #
 # Usage: benchmarks/instructions.sh [--smoke] [--python PATH] [--small N] [--large N] [--raw] [--sql-only]
 #   --smoke: tiny counts (CI: shows the script and valgrind still work; figures rough).
-#   --raw: also raw sqlite3 doing the same writes (bench_sqlite.run_raw; and with every
-#          outbox and summary row reqmgmt writes: run_raw(same_rows=True)), the SQLite
-#          command without the summary rows, and an import (create_many, batches of
-#          100) against raw executemany: prints the ratios to raw (issue 15: <= 2.0x)
-#          and what the summaries cost a SQLite command (<= +10 %).
+#   --raw: also raw sqlite3 (bench_sqlite.run_raw: one outbox row, no summary rows;
+#          and "the same writes" of issue 15.4, every row reqmgmt writes:
+#          run_raw(same_rows=True)), the SQLite command without the summary rows, and
+#          an import (create_many, batches of 100) against raw executemany (without and
+#          with the summary rows: run_raw_import(same_rows=True)): prints the ratios
+#          (issue 15: <= 2.0x against the same rows) and what the summaries cost a
+#          SQLite command (<= +10 %).
 #   --sql-only: the SQLite workloads only (with --raw: no memory, bare, floor).
+#   --postgres URL: also PostgreSQL against raw psycopg (bench_postgres.py --only: the
+#          client process's instructions; the server's work is not counted), commands
+#          against both raw baselines and an import (requirements 5 -> 25, rows 100 -> 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,15 +37,17 @@ IMPORT_SMALL=100
 IMPORT_LARGE=600
 RAW=0
 SQL_ONLY=0
+POSTGRES=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMALL=20; LARGE=60; SQL_SMALL=4; SQL_LARGE=12; IMPORT_SMALL=100; IMPORT_LARGE=200; shift ;;
     --raw) RAW=1; shift ;;
     --sql-only) SQL_ONLY=1; shift ;;
+    --postgres) POSTGRES="$2"; shift 2 ;;
     --python) PYTHON="$2"; shift 2 ;;
     --small) SMALL="$2"; SQL_SMALL="$2"; shift 2 ;;
     --large) LARGE="$2"; SQL_LARGE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -106,6 +113,7 @@ if [ "$RAW" = 1 ]; then
   same=$(per_command raw-same-sqlite "$SQL_SMALL" "$SQL_LARGE")
   imp=$(per_command import-sqlite "$IMPORT_SMALL" "$IMPORT_LARGE")
   raw_imp=$(per_command raw-import-sqlite "$IMPORT_SMALL" "$IMPORT_LARGE")
+  same_imp=$(per_command raw-same-import-sqlite "$IMPORT_SMALL" "$IMPORT_LARGE")
   summaries=$(awk -v a="$sqlite" -v b="$nosummary" 'BEGIN { printf "%+.1f %%", (a / b - 1) * 100 }')
   echo "SQLite against raw sqlite3 (synchronous=NORMAL; imports: rows $IMPORT_SMALL -> $IMPORT_LARGE, 100 a batch)"
   printf '  %-36s %10s\n' "SQLite command, summaries off" "$(kilo "$nosummary")"
@@ -113,8 +121,39 @@ if [ "$RAW" = 1 ]; then
   printf '  %-36s %10s\n' "raw sqlite3, also the same rows" "$(kilo "$same")"
   printf '  %-36s %10s\n' "reqmgmt import, a row" "$(kilo "$imp")"
   printf '  %-36s %10s\n' "raw sqlite3 import, a row" "$(kilo "$raw_imp")"
+  printf '  %-36s %10s\n' "raw sqlite3 import, the same rows" "$(kilo "$same_imp")"
   printf '  %-36s %9sx\n' "SQLite command / raw sqlite3" "$(ratio "$sqlite" "$raw")"
   printf '  %-36s %9sx  (target <= 2.0)\n' "SQLite command / raw, same rows" "$(ratio "$sqlite" "$same")"
-  printf '  %-36s %9sx  (target <= 2.0)\n' "SQLite import / raw sqlite3" "$(ratio "$imp" "$raw_imp")"
+  printf '  %-36s %9sx\n' "SQLite import / raw sqlite3" "$(ratio "$imp" "$raw_imp")"
+  printf '  %-36s %9sx  (target <= 2.0)\n' "SQLite import / raw, same rows" "$(ratio "$imp" "$same_imp")"
   printf '  %-36s %10s  (target <= +10 %%)\n' "summaries' cost, SQLite command" "$summaries"
+fi
+if [ -n "$POSTGRES" ]; then
+  # pg_instructions WORKLOAD N -> "instructions commands" (bench_postgres.py --only)
+  pg_per() {
+    local out ia ca ib cb
+    for n in "$2" "$3"; do
+      out=$(valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+        "$PYTHON" benchmarks/bench_postgres.py --url "$POSTGRES" --only "$1" --n "$n" \
+        --batch 100 2>&1) || { echo "$out" >&2; return 1; }
+      refs=$(echo "$out" | grep -E 'I +refs:' | tr -d ', ' | sed 's/.*refs://')
+      done=$(echo "$out" | grep -E '^[0-9]+$' | tail -1)
+      if [ "$n" = "$2" ]; then ia=$refs; ca=$done; else ib=$refs; cb=$done; fi
+    done
+    echo $(( (ib - ia) / (cb - ca) ))
+  }
+  pg=$(pg_per reqmgmt 5 25)
+  pg_raw=$(pg_per raw 5 25)
+  pg_same=$(pg_per raw-same 5 25)
+  pg_imp=$(pg_per import 100 300)
+  pg_raw_imp=$(pg_per raw-import 100 300)
+  echo "PostgreSQL against raw psycopg (client process only; imports: rows 100 -> 300, 100 a batch)"
+  printf '  %-36s %10s\n' "reqmgmt command" "$(kilo "$pg")"
+  printf '  %-36s %10s\n' "raw psycopg, a command" "$(kilo "$pg_raw")"
+  printf '  %-36s %10s\n' "raw psycopg, the same rows" "$(kilo "$pg_same")"
+  printf '  %-36s %10s\n' "reqmgmt import, a row" "$(kilo "$pg_imp")"
+  printf '  %-36s %10s\n' "raw psycopg import, a row" "$(kilo "$pg_raw_imp")"
+  printf '  %-36s %9sx\n' "command / raw psycopg" "$(ratio "$pg" "$pg_raw")"
+  printf '  %-36s %9sx  (target <= 2.0)\n' "command / raw, same rows" "$(ratio "$pg" "$pg_same")"
+  printf '  %-36s %9sx  (target <= 2.0)\n' "import / raw psycopg" "$(ratio "$pg_imp" "$pg_raw_imp")"
 fi

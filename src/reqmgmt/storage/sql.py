@@ -23,7 +23,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from ..serialize import (
     ByIdentity,
     document,
     field_unstructurer,
+    iso,
     remembered,
     structure,
     unstructure,
@@ -197,7 +198,7 @@ def _summary_sql(backend: str, prefix: str) -> dict[str, str]:
 #: The PostgreSQL advisory lock key held while a store checks or creates the schema.
 _SCHEMA_LOCK = 0x7265716D676D74  # "reqmgmt"
 
-#: Records kept parsed by their exact document text (see _SqlTransaction._record).
+#: Records kept parsed, by ref with their exact document text (see _SqlTransaction._known).
 _CACHE_SIZE = 2048
 
 #: The indexed columns of a record row after ``kind`` and ``doc``, in the order of _Fast.GET.
@@ -273,6 +274,13 @@ def _fast(backend: str, prefix: str = "") -> dict[str, str]:
     texts.update({f"{k}_MANY": texts[k] for k in _RETURNING})
     if backend == "postgresql":
         texts = {k: v.replace("?", "%s") + _RETURNING.get(k, "") for k, v in texts.items()}
+    else:
+        # The audit and outbox documents are bound as the UTF-8 bytes the encoder
+        # made and stored as TEXT (the same bytes; see _SqlTransaction.doc_bytes).
+        for k in ("AUDIT", "AUDIT_MANY"):
+            texts[k] = texts[k].replace("VALUES (?, ?, ?, ?,", "VALUES (?, ?, ?, CAST(? AS TEXT),")
+        for k in ("ENQUEUE", "ENQUEUE_MANY"):
+            texts[k] = texts[k].replace("'pending', 0, ?)", "'pending', 0, CAST(? AS TEXT))")
     texts.update(
         RAW_RECORD=_RAW_RECORD, RAW_AUDIT=_RAW_AUDIT, RAW_REFS=_RAW_REFS, RAW_COUNT=_RAW_COUNT
     )
@@ -282,6 +290,9 @@ def _fast(backend: str, prefix: str = "") -> dict[str, str]:
 
 
 _FAST = {backend: _fast(backend) for backend in ("sqlite", "postgresql")}
+
+#: See _SqlTransaction.doc_bytes (False: bound as text, the same stored value).
+_DOC_BYTES = True
 
 
 def _utc_text(value: datetime) -> str:
@@ -325,6 +336,45 @@ def _json(data: Any) -> str:
         return orjson.dumps(data).decode()
     except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits, non-string keys
         return _ENCODER.encode(data)
+
+
+#: A Notification's fields in the order cattrs writes them (its generated unstructure
+#: function cost about as much as encoding the document).  Another field list (a
+#: changed model) falls back to cattrs: :func:`_notification_json`.
+_NOTE_FIELDS = (
+    "key", "ref", "record_kind", "version", "event", "recipient", "topic", "text_zh", "text_en",
+    "created_at", "note", "details",
+)  # fmt: skip
+_NOTE_DIRECT = tuple(f.name for f in attrs.fields(Notification)) == _NOTE_FIELDS
+_note_values = operator.attrgetter(*_NOTE_FIELDS)
+
+
+def _notification_json(n: Notification) -> str:
+    """``_dumps(n)``, the same text, without cattrs's walk of the fields."""
+    return _json(_notification_data(n))
+
+
+def _notification_data(n: Notification) -> Any:
+    """``unstructure(n)`` in a form that encodes to the same JSON, made directly.
+
+    Every field but ``created_at`` is its own JSON form (strings, an int,
+    ``None``, tuples of string pairs, which JSON writes as arrays as cattrs's
+    lists); ``created_at`` goes through the converter's own ``iso``.
+    """
+    if not _NOTE_DIRECT or type(n) is not Notification:
+        return unstructure(n)
+    key, ref, kind, version, event, recipient, topic, zh, en, at, note, details = _note_values(n)
+    return {"key": key, "ref": ref, "record_kind": kind, "version": version, "event": event,
+            "recipient": recipient, "topic": topic, "text_zh": zh, "text_en": en,
+            "created_at": iso(at), "note": note, "details": details}  # fmt: skip
+
+
+def _json_bytes(data: Any) -> bytes:
+    """:func:`_json`'s text as UTF-8 bytes, without decoding orjson's bytes."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return _ENCODER.encode(data).encode()
 
 
 #: Per record class: a getter of every field's value (one tuple) and each field's
@@ -382,14 +432,16 @@ def _raw_text(value: Any) -> Any:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
-    """An audit event's column values, in the order of _Fast.AUDIT."""
+def _audit_row(event: AuditEvent, doc_bytes: bool = False) -> tuple[Any, ...]:
+    """An audit event's column values, in the order of _Fast.AUDIT (``doc_bytes``: the
+    document as bytes, for SQLite's ``CAST(? AS TEXT)``)."""
+    data = canonical(event)
     return (
         event.ref,
         event.version,
         event.hash,
         # The bytes the hash covers: sha256(doc) = hash can be checked in SQL.
-        canonical(event).decode(),
+        data if doc_bytes else data.decode(),
         event.record_kind,
         event.event,
         event.from_state,
@@ -641,8 +693,8 @@ class SqlStore:
         self.sql = _FAST[self.backend] if not self.prefix else _fast(self.backend, self.prefix)
         self._classes = record_classes()
         self._local = threading.local()
-        # Document text (prefixed by kind) -> the record it parses to and its columns.
-        self._cache: dict[str, tuple[Record, tuple[Any, ...]]] = {}
+        # ref -> (kind, document text, (the record it parses to, its columns)).
+        self._cache: dict[str, tuple[str, str, tuple[Record, tuple[Any, ...]]]] = {}
         #: ref -> (record document, its newest audit hash): see _SqlTransaction.last_hash.
         self._heads: dict[str, tuple[str, str]] = {}
         #: The JSON-ready form of the records last written, by the record object itself
@@ -689,13 +741,21 @@ class SqlStore:
                     f"changed silently: back it up, then run: reqmgmt db upgrade '{self.url}'",
                 )
 
-    @contextmanager
-    def transaction(self) -> Iterator[_SqlTransaction]:
+    def transaction(self) -> AbstractContextManager[_SqlTransaction]:
         """One transaction (BEGIN IMMEDIATE): committed when the block ends normally.
 
         Inside :meth:`unit_of_work` (this thread): a SAVEPOINT on the host's
         connection instead, released when the block ends normally.
         """
+        if self.owns_engine and self.backend == "sqlite" and not hostunit._OPEN.get():
+            conn = self._thread_connection()
+            if conn is not None and not self._local.raw.in_transaction:
+                return _OwnTransaction(self, conn, self._local.raw)
+        return self._transaction_block()
+
+    @contextmanager
+    def _transaction_block(self) -> Iterator[_SqlTransaction]:
+        """:meth:`transaction` in a unit of work, on PostgreSQL or on the host's engine."""
         if hostunit._OPEN.get():
             unit = hostunit.current(self)
             if unit is not None:
@@ -710,29 +770,11 @@ class SqlStore:
                     _begin_sqlite(pooled)
                 tx = self._transaction(pooled)
                 yield tx
-        else:
-            # SQLite, this thread's own connection: BEGIN and COMMIT on the
-            # driver itself (SQLAlchemy's transaction bookkeeping cost 50k
-            # instructions a command, more than the statements of some).
-            # (The writer queue's turn taken and given up inline: no context manager.)
-            raw = self._local.raw
-            writers = self._writers
-            writers.enter()
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                try:
-                    tx = self._transaction(conn, raw)
-                    yield tx
-                except BaseException:
-                    raw.rollback()
-                    _end_autobegun(conn)
-                    raise
-                raw.commit()
-                _end_autobegun(conn)
-            finally:
-                writers.leave()
-        if tx.new_heads:  # committed
-            self._remember_heads(tx.new_heads)
+            if tx.new_heads:  # committed
+                self._remember_heads(tx.new_heads)
+            return
+        with _OwnTransaction(self, conn, self._local.raw) as tx:
+            yield tx
 
     def _transaction(self, conn: Connection, raw: Any = None) -> _SqlTransaction:
         return _SqlTransaction(
@@ -819,6 +861,52 @@ class SqlStore:
             self.engine.dispose()
 
 
+class _OwnTransaction:
+    """SQLite, this thread's own connection: BEGIN and COMMIT on the driver itself.
+
+    SQLAlchemy's transaction bookkeeping cost 50k instructions a command,
+    more than the statements of some; the writer queue's turn is taken and
+    given up inline, and this is a class, not a generator under
+    ``contextlib.contextmanager`` (whose enter and exit cost more than the
+    ``BEGIN``).  The same steps, in the same order, as
+    :meth:`SqlStore._transaction_block`.
+    """
+
+    __slots__ = ("conn", "raw", "store", "tx")
+
+    def __init__(self, store: SqlStore, conn: Connection, raw: Any) -> None:
+        self.store = store
+        self.conn = conn
+        self.raw = raw
+
+    def __enter__(self) -> _SqlTransaction:
+        store = self.store
+        writers = store._writers
+        writers.enter()
+        try:
+            self.raw.execute("BEGIN IMMEDIATE")
+            tx = self.tx = store._transaction(self.conn, self.raw)
+        except BaseException:
+            writers.leave()
+            raise
+        return tx
+
+    def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> None:
+        writers = self.store._writers
+        try:
+            if kind is not None:
+                self.raw.rollback()
+                _end_autobegun(self.conn)
+                return  # the exception goes on
+            self.raw.commit()
+            _end_autobegun(self.conn)
+        finally:
+            writers.leave()
+        heads = self.tx.new_heads
+        if heads:  # committed
+            self.store._remember_heads(heads)
+
+
 class _Keeper:
     """A thread-local token whose collection (the thread ended) gives its connection back."""
 
@@ -865,7 +953,7 @@ class _SqlTransaction:
         conn: Connection,
         classes: dict[str, type[Record]],
         backend: str,
-        cache: dict[str, tuple[Record, tuple[Any, ...]]],
+        cache: dict[str, tuple[str, str, tuple[Record, tuple[Any, ...]]]],
         sql: dict[str, str],
         tables: sa.MetaData,
         heads: dict[str, tuple[str, str]],
@@ -877,10 +965,20 @@ class _SqlTransaction:
         self.backend = backend
         self.cache = cache
         # The driver's connection under this transaction, for the hot statements.
-        self.raw: Any = conn.connection.driver_connection if raw is None else raw
+        driver: Any = conn.connection.driver_connection if raw is None else raw
+        self.raw: Any = driver
+        #: What runs them: SQLite's connection (a cursor per statement, reset when it
+        #: goes, so no read stays open); on PostgreSQL one cursor for the transaction
+        #: (psycopg's ``Connection.execute`` made a new one each time; its results are
+        #: read at once, nothing stays open on the server).
+        self.cur: Any = driver.cursor() if backend == "postgresql" else driver
         self.sql = sql
         self.tables = tables
         self.pg = backend == "postgresql"
+        #: SQLite: audit and outbox documents bound as bytes (``CAST(? AS TEXT)``):
+        #: decoding the encoder's UTF-8 only for the driver to encode it again cost
+        #: more than the statement's binding.  Records stay text: a read compares them.
+        self.doc_bytes = _DOC_BYTES and not self.pg
         #: ref -> (record document, hash of its newest audit event), of committed transactions.
         self.heads = heads
         #: This transaction's record documents read and written (ref -> text, (text, version)),
@@ -900,41 +998,45 @@ class _SqlTransaction:
     def _many(self, name: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run one of the ``*_MANY`` inserts for every row; how many rows were new?"""
         if self.pg:
-            with self.raw.cursor() as cursor:
-                cursor.executemany(self.sql[name], rows)
-                return int(cursor.rowcount)
+            cursor = self.cur
+            cursor.executemany(self.sql[name], rows)
+            return int(cursor.rowcount)
         return int(self.raw.executemany(self.sql[name], rows).rowcount)
 
     def _inserted(self, name: str, params: Sequence[Any]) -> bool:
         """Run one of the ``ON CONFLICT DO NOTHING`` inserts; was the row new?"""
-        cursor = self.raw.execute(self.sql[name], params)
+        cursor = self.cur.execute(self.sql[name], params)
         if self.pg:
             return cursor.fetchone() is not None  # RETURNING a row: inserted
         return bool(cursor.rowcount == 1)
 
-    def _record(self, kind: str, doc: str) -> Record:
-        return self._known(kind, doc)[0]
+    def _record(self, kind: str, doc: str, ref: str) -> Record:
+        return self._known(kind, doc, ref)[0]
 
-    def _known(self, kind: str, doc: str) -> tuple[Record, tuple[Any, ...]]:
+    def _known(self, kind: str, doc: str, ref: str) -> tuple[Record, tuple[Any, ...]]:
         # Parsing a document is the dearest part of a read; the records last
-        # read or written are kept with their exact text (and the columns
-        # they index), and reused only when the stored text is the same,
-        # character for character.
-        cached = self.cache.get(kind + doc)
-        if cached is not None:
-            return cached
+        # read or written are kept by the row's ref with their exact text
+        # (and the columns they index), and reused only when the stored text
+        # is the same, character for character.  Found by ref, compared by
+        # text: hashing the document (2-3 KB) for a look-up by text cost
+        # more than the comparison.
+        cached = self.cache.get(ref)
+        if cached is not None and cached[1] == doc and cached[0] == kind:
+            return cached[2]
         record = self._parse(kind, doc)
         known = (record, _columns(record))
-        self._remember(kind + doc, known)
+        self._remember(ref, kind, doc, known)
         return known
 
-    def _remember(self, key: str, known: tuple[Record, tuple[Any, ...]]) -> None:
+    def _remember(
+        self, ref: str, kind: str, doc: str, known: tuple[Record, tuple[Any, ...]]
+    ) -> None:
         cache = self.cache
-        if len(cache) >= _CACHE_SIZE:
+        if len(cache) >= _CACHE_SIZE and ref not in cache:
             # Another thread may evict at the same time.
             with suppress(KeyError, RuntimeError, StopIteration):
                 del cache[next(iter(cache))]
-        cache[key] = known
+        cache[ref] = (kind, doc, known)
 
     def _parse(self, kind: str, doc: str) -> Record:
         cls = self.classes.get(kind)
@@ -945,7 +1047,7 @@ class _SqlTransaction:
     def get(self, ref: str) -> Record | None:
         if not _storable(ref):
             return None  # no record has such a ref (and PostgreSQL refuses NUL in a query)
-        found = self.raw.execute(self.sql["GET"], (ref,)).fetchone()
+        found = self.cur.execute(self.sql["GET"], (ref,)).fetchone()
         if found is None:
             return None
         record = self._checked(ref, found)
@@ -967,7 +1069,7 @@ class _SqlTransaction:
     def _checked(self, ref: str, found: tuple[Any, ...]) -> Record:
         """The record of a GET row, refused when its columns disagree with its document."""
         try:
-            record, columns = self._known(found[0], found[1])
+            record, columns = self._known(found[0], found[1], ref)
         except Exception as exc:  # a damaged document, of any shape
             raise TamperedRecord(ref, (), f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         if found[2:] != columns:  # both drivers give rows as tuples
@@ -1001,12 +1103,12 @@ class _SqlTransaction:
             data = document(record)
         doc = _json(data)
         columns = _columns(record)
-        self._remember(record.RECORD_KIND + doc, (record, columns))
+        self._remember(record.ref, record.RECORD_KIND, doc, (record, columns))
         self.written[record.ref] = (doc, record.version)
         return (record.RECORD_KIND, *columns[1:], doc)
 
     def _version(self, ref: str) -> int | None:
-        found = self.raw.execute(self.sql["VERSION"], (ref,)).fetchone()
+        found = self.cur.execute(self.sql["VERSION"], (ref,)).fetchone()
         return None if found is None else int(found[0])
 
     def insert(self, record: Record) -> None:
@@ -1015,11 +1117,11 @@ class _SqlTransaction:
 
     def update(self, record: Record, *, expected_version: int) -> None:
         params = (*self._params(record, self.got.get(record.ref)), record.ref, expected_version)
-        if self.raw.execute(self.sql["UPDATE"], params).rowcount != 1:
+        if self.cur.execute(self.sql["UPDATE"], params).rowcount != 1:
             raise ConflictError(record.ref, expected_version, self._version(record.ref))
 
     def append_audit(self, event: AuditEvent) -> None:
-        if not self._inserted("AUDIT", _audit_row(event)):
+        if not self._inserted("AUDIT", _audit_row(event, self.doc_bytes)):
             # Another command wrote this version of the record first.
             raise ConflictError(event.ref, event.version - 1, self._version(event.ref))
         written = self.written.get(event.ref)
@@ -1106,21 +1208,21 @@ class _SqlTransaction:
             # with that audit event, in a transaction of this store that
             # committed: its newest event (audit rows are append-only).
             return head[1]
-        found = self.raw.execute(self.sql["LAST_HASH"], (ref,)).fetchone()
+        found = self.cur.execute(self.sql["LAST_HASH"], (ref,)).fetchone()
         return None if found is None else str(found[0])
 
     def enqueue(self, notifications: Sequence[Notification]) -> int:
         if not notifications:
             return 0
-        rows = [(n.key, n.ref, _dumps(n)) for n in notifications]
+        encode = _json_bytes if self.doc_bytes else _json
+        rows = [(n.key, n.ref, encode(_notification_data(n))) for n in notifications]
         return self._many("ENQUEUE_MANY", rows)
 
     # --- the report's summary rows (storage.base.Summaries, issue 15.3) -------------------
 
     def stage_summary(self, rows: Sequence[Sequence[Any]]) -> None:
-        summary_tables.run_many(
-            self.raw, self.pg, _summary_sql(self.backend, self.sql["PREFIX"])["INSERT"], rows
-        )
+        # SQLite's connection and psycopg's cursor both have executemany.
+        self.cur.executemany(_summary_sql(self.backend, self.sql["PREFIX"])["INSERT"], rows)
 
     def summary(
         self, *, since: str | None = None, until: str | None = None
@@ -1156,7 +1258,7 @@ class _SqlTransaction:
                 found = self.raw.execute(self.sql["GET"], (row[0],)).fetchone()
                 if found is None or found[1] != row[-1]:  # not the document written here
                     raise ConflictError(row[0], None, self._version(row[0]))
-        audit_rows = [_audit_row(e) for e in events]
+        audit_rows = [_audit_row(e, self.doc_bytes) for e in events]
         if self._many("AUDIT_MANY", audit_rows) != len(audit_rows):
             for row in audit_rows:
                 found = self.raw.execute(self.sql["AUDIT_HASH"], (row[0], row[1])).fetchone()
@@ -1167,9 +1269,9 @@ class _SqlTransaction:
         # Create the row if needed (a racing creator is ignored), then bump it
         # in place: the UPDATE locks the row, so two transactions never read
         # the same number.
-        self.raw.execute(self.sql["SEQUENCE_CREATE"], (name,))
-        self.raw.execute(self.sql["SEQUENCE_BUMP"], (count, name))
-        return int(self.raw.execute(self.sql["SEQUENCE_READ"], (name,)).fetchone()[0]) - count + 1
+        self.cur.execute(self.sql["SEQUENCE_CREATE"], (name,))
+        self.cur.execute(self.sql["SEQUENCE_BUMP"], (count, name))
+        return int(self.cur.execute(self.sql["SEQUENCE_READ"], (name,)).fetchone()[0]) - count + 1
 
     def query(
         self,
@@ -1198,10 +1300,10 @@ class _SqlTransaction:
             statement = statement.where(records.c.due_at < _utc(due_before))
         for row in self.conn.execute(statement).all():
             if self.unreadable is None:
-                yield self._record(row.kind, row.doc)
+                yield self._record(row.kind, row.doc, row.ref)
                 continue
             try:
-                record = self._record(row.kind, row.doc)
+                record = self._record(row.kind, row.doc, row.ref)
             except Exception as exc:  # a damaged row: the worker reports it and goes on
                 self._skip(row.ref, "the stored record", exc)
                 continue
