@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .model import _stand_in, constructor, derive
+from .model import _fillable, constructor, derive
 
 __all__ = ["first_version", "set_fields"]
 
@@ -56,21 +56,10 @@ def _value_only(validator: Any, default: Any) -> bool:
 
 def _make_builder(cls: type) -> Any:
     fields = attrs.fields(cls)
-    stand_in = _stand_in(cls)
-    fits = (
-        stand_in is not None
-        and not hasattr(cls, "__attrs_pre_init__")
-        and all(
-            a.init
-            and a.alias == a.name
-            and not (isinstance(a.default, attrs.Factory) and a.default.takes_self)  # type: ignore[arg-type]
-            and not isinstance(a.converter, attrs.Converter)
-            for a in fields
-        )
-    )
-    if not fits:
+    stand_in = _fillable(cls)
+    if stand_in is None:
         return constructor(cls)
-    probe: Any = object.__new__(stand_in)  # type: ignore[arg-type]
+    probe: Any = object.__new__(stand_in)
     probe.__class__ = cls
     namespace: dict[str, Any] = {
         "_new_": object.__new__,

@@ -1141,21 +1141,28 @@ def constructor(cls: type[_T]) -> Callable[[Mapping[str, Any]], _T]:
     return found  # type: ignore[no-any-return]
 
 
+def _fillable(cls: type) -> type | None:
+    """The stand-in of ``cls`` where a generated fill can stand for ``cls(**values)``
+    (every field in ``__init__`` under its own name, no pre-init, no factory taking
+    self, no converter taking self), else ``None``."""
+    stand_in = _stand_in(cls)
+    if stand_in is None or hasattr(cls, "__attrs_pre_init__"):
+        return None
+    for a in attrs.fields(cls):
+        if (
+            not a.init
+            or a.alias != a.name
+            or (isinstance(a.default, attrs.Factory) and a.default.takes_self)  # type: ignore[arg-type]
+            or isinstance(a.converter, attrs.Converter)
+        ):
+            return None
+    return stand_in
+
+
 def _make_constructor(cls: type) -> Any:
     fields = attrs.fields(cls)
-    stand_in = _stand_in(cls)
-    fits = (
-        stand_in is not None
-        and not hasattr(cls, "__attrs_pre_init__")
-        and all(
-            a.init
-            and a.alias == a.name
-            and not (isinstance(a.default, attrs.Factory) and a.default.takes_self)  # type: ignore[arg-type]
-            and not isinstance(a.converter, attrs.Converter)
-            for a in fields
-        )
-    )
-    if not fits:
+    stand_in = _fillable(cls)
+    if stand_in is None:
         return lambda values: cls(**values)
     namespace: dict[str, Any] = {
         "_new_": object.__new__,
