@@ -124,16 +124,10 @@ class CreationCheck:
             self._check_words(given, rules)
             return
         for name, words, labels in vocabularies:
-            if name in given:
-                value = given[name]
-                if value.__class__ is str and value in labels:
-                    continue  # a word of the vocabulary: nothing more to check
-                if isinstance(value, str):
-                    words.check(value, name, self.where)
-                else:
-                    words.check_all(value, name, self.where)
-            elif name in self._defaults:
-                words.check(self._defaults[name], name, self.where)
+            value = given.get(name)
+            if value.__class__ is str and value in labels:
+                continue  # a word of the vocabulary: nothing more to check
+            self._check_word(words, name, given)
         customer = given.get("customer")
         if isinstance(customer, Customer):
             found = self._customer_words(rules)
@@ -152,6 +146,7 @@ class CreationCheck:
             for flag in given_flags:
                 if not (flag.__class__ is str and flag in labels):
                     flags.check_all(given_flags, "customer.flags", self.where)
+                    return  # all of them checked
 
     def _resolve(self, rules: RuleSet) -> tuple[tuple[str, Vocabulary, Any], ...] | None:
         """The vocabularies of the inputs in ``rules`` (looked up once per rule set);
@@ -179,18 +174,21 @@ class CreationCheck:
     def _check_words(self, given: Mapping[str, Any], rules: RuleSet) -> None:
         """The vocabulary checks one by one, each vocabulary looked up where it is needed."""
         for name, vocabulary in self._vocabularies:
-            words = rules.vocabulary(vocabulary)
-            if name in given:
-                value = given[name]
-                if isinstance(value, str):
-                    words.check(value, name, self.where)
-                else:
-                    words.check_all(value, name, self.where)
-            elif name in self._defaults:
-                words.check(self._defaults[name], name, self.where)
+            self._check_word(rules.vocabulary(vocabulary), name, given)
         customer = given.get("customer")
         if isinstance(customer, Customer):
             self._check_customer(customer, rules)
+
+    def _check_word(self, words: Vocabulary, name: str, given: Mapping[str, Any]) -> None:
+        """The input ``name`` (or its default when not given) checked against ``words``."""
+        if name in given:
+            value = given[name]
+            if isinstance(value, str):
+                words.check(value, name, self.where)
+            else:
+                words.check_all(value, name, self.where)
+        elif name in self._defaults:
+            words.check(self._defaults[name], name, self.where)
 
     def _check_customer(self, customer: Customer, rules: RuleSet) -> None:
         rules.vocabulary("customer_categories").check(
