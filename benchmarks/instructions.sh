@@ -59,24 +59,28 @@ if [ "$LARGE" -le "$SMALL" ] || [ "$SQL_LARGE" -le "$SQL_SMALL" ]; then
   echo "--large must be greater than --small" >&2; exit 2
 fi
 
-# instructions WORKLOAD N -> "instructions commands"
-instructions() {
+# counted COMMAND... -> "instructions commands" (valgrind's I refs; the command's
+# last line of digits is how many commands it ran)
+counted() {
   local out refs done
   out=$(valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
-    "$PYTHON" benchmarks/instructions.py "$1" "$2" 2>&1) || { echo "$out" >&2; return 1; }
+    "$@" 2>&1) || { echo "$out" >&2; return 1; }
   refs=$(echo "$out" | grep -E 'I +refs:' | tr -d ', ' | sed 's/.*refs://')
   done=$(echo "$out" | grep -E '^[0-9]+$' | tail -1)
   if [ -z "$refs" ] || [ -z "$done" ]; then echo "$out" >&2; return 1; fi
   echo "$refs $done"
 }
 
-# per_command WORKLOAD SMALL LARGE -> instructions per command (integer)
+# instructions WORKLOAD N -> "instructions commands" (benchmarks/instructions.py)
+instructions() { counted "$PYTHON" benchmarks/instructions.py "$1" "$2"; }
+
+# per_command_of COUNTER WORKLOAD SMALL LARGE -> instructions per command (integer).
 # The two runs go side by side (instruction counts do not depend on the load).
-per_command() {
+per_command_of() {
   local ia ca ib cb small large pa pb ok=0
   small=$(mktemp) large=$(mktemp)
-  instructions "$1" "$2" >"$small" & pa=$!
-  instructions "$1" "$3" >"$large" & pb=$!
+  "$1" "$2" "$3" >"$small" & pa=$!
+  "$1" "$2" "$4" >"$large" & pb=$!
   wait "$pa" || ok=1
   wait "$pb" || ok=1
   read -r ia ca <"$small" || true
@@ -85,6 +89,9 @@ per_command() {
   if [ "$ok" != 0 ]; then return 1; fi
   echo $(( (ib - ia) / (cb - ca) ))
 }
+
+# per_command WORKLOAD SMALL LARGE: benchmarks/instructions.py's workloads
+per_command() { per_command_of instructions "$@"; }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 kilo() { awk -v a="$1" 'BEGIN { printf "%.1fk", a / 1000 }'; }
@@ -130,23 +137,14 @@ if [ "$RAW" = 1 ]; then
 fi
 if [ -n "$POSTGRES" ]; then
   # pg_instructions WORKLOAD N -> "instructions commands" (bench_postgres.py --only)
-  pg_per() {
-    local out ia ca ib cb
-    for n in "$2" "$3"; do
-      out=$(valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
-        "$PYTHON" benchmarks/bench_postgres.py --url "$POSTGRES" --only "$1" --n "$n" \
-        --batch 100 2>&1) || { echo "$out" >&2; return 1; }
-      refs=$(echo "$out" | grep -E 'I +refs:' | tr -d ', ' | sed 's/.*refs://')
-      done=$(echo "$out" | grep -E '^[0-9]+$' | tail -1)
-      if [ "$n" = "$2" ]; then ia=$refs; ca=$done; else ib=$refs; cb=$done; fi
-    done
-    echo $(( (ib - ia) / (cb - ca) ))
+  pg_instructions() {
+    counted "$PYTHON" benchmarks/bench_postgres.py --url "$POSTGRES" --only "$1" --n "$2" --batch 100
   }
-  pg=$(pg_per reqmgmt 5 25)
-  pg_raw=$(pg_per raw 5 25)
-  pg_same=$(pg_per raw-same 5 25)
-  pg_imp=$(pg_per import 100 300)
-  pg_raw_imp=$(pg_per raw-import 100 300)
+  pg=$(per_command_of pg_instructions reqmgmt 5 25)
+  pg_raw=$(per_command_of pg_instructions raw 5 25)
+  pg_same=$(per_command_of pg_instructions raw-same 5 25)
+  pg_imp=$(per_command_of pg_instructions import 100 300)
+  pg_raw_imp=$(per_command_of pg_instructions raw-import 100 300)
   echo "PostgreSQL against raw psycopg (client process only; imports: rows 100 -> 300, 100 a batch)"
   printf '  %-36s %10s\n' "reqmgmt command" "$(kilo "$pg")"
   printf '  %-36s %10s\n' "raw psycopg, a command" "$(kilo "$pg_raw")"
