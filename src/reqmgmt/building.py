@@ -2,7 +2,10 @@
 
 :func:`first_version` is :func:`reqmgmt.model.constructor` (``cls(**values)``
 with the same converters, validators, errors and ``__attrs_post_init__``)
-with two savings that change no result:
+with three savings that change no result:
+
+- it is generated per set of given names (a creating command gives the
+  same dozen each time), so no field is tested for whether it was given;
 
 - a field left at its default is not validated again when its validator is
   one of :mod:`reqmgmt.model`'s own (they look at the value alone) or attrs'
@@ -54,39 +57,60 @@ def _value_only(validator: Any, default: Any) -> bool:
     return getattr(validator, "__module__", None) == _MODEL
 
 
+#: Fills kept per record class, one per set of given names (a creating command
+#: gives the same few each time); the map starts over past this many.
+_FILLS = 64
+
+
 def _make_builder(cls: type) -> Any:
-    fields = attrs.fields(cls)
     stand_in = _fillable(cls)
     if stand_in is None:
         return constructor(cls)
+    make = _filler(cls, stand_in)
+    fills: dict[tuple[Any, ...], Callable[[Mapping[str, Any]], Any]] = {}
+    find = fills.get
+
+    def build(values: Mapping[str, Any]) -> Any:
+        # The names given, in their order, pick a fill written for just them:
+        # no test per field of whether it was given, at every record.
+        keys = tuple(values)
+        fill = find(keys)
+        if fill is None:
+            if len(fills) >= _FILLS:
+                fills.clear()
+            fill = fills[keys] = make(frozenset(keys))
+        return fill(values)
+
+    return build
+
+
+def _filler(cls: type, stand_in: type) -> Callable[[frozenset[Any]], Any]:
+    """A maker of fills of ``cls``: given a set of names, ``cls(**values)`` for values
+    with those names (attrs' ``TypeError`` for a name unknown or missing)."""
+    fields = attrs.fields(cls)
     probe: Any = object.__new__(stand_in)
     probe.__class__ = cls
     namespace: dict[str, Any] = {
         "_new_": object.__new__,
         "_cls_": cls,
         "_stand_in_": stand_in,
-        "_names_": frozenset(a.name for a in fields),
-        "_required_": frozenset(a.name for a in fields if a.default is attrs.NOTHING),
         "_disabled_": attrs.validators.get_disabled,
         "_post_": getattr(cls, "__attrs_post_init__", None),
     }
-    lines = [
-        "def build(values):",
-        "    keys = values.keys()",
-        "    if not (keys <= _names_ and _required_ <= keys):",
-        "        return _cls_(**values)  # attrs' own TypeError",
-        "    n = _new_(_stand_in_)",
-    ]
-    skip: set[str] = set()
+    names = frozenset(a.name for a in fields)
+    required = frozenset(a.name for a in fields if a.default is attrs.NOTHING)
+    # Per field: (assigned when given, assigned when not, check, check a default too).
+    plan: list[tuple[str, str, str | None, bool]] = []
     for i, a in enumerate(fields):
         given = f"values[{a.name!r}]"
         if a.converter is not None:
             namespace[f"_c{i}"] = a.converter
             given = f"_c{i}({given})"
+        default = ""
+        check_default = True
         if a.default is attrs.NOTHING:
-            lines.append(f"    n.{a.name} = {given}")
-            continue
-        if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+            pass  # always given (or the fill is attrs' TypeError)
+        elif isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
             namespace[f"_f{i}"] = a.default.factory
             default = f"_f{i}()" if a.converter is None else f"_c{i}(_f{i}())"
         elif a.converter is None or getattr(a.converter, "__module__", None) == _MODEL:
@@ -99,29 +123,40 @@ def _make_builder(cls: type) -> Any:
                 except Exception:
                     pass
                 else:
-                    skip.add(a.name)
+                    check_default = False
         else:
             namespace[f"_d{i}"] = a.default
             default = f"_c{i}(_d{i})"
-        lines.append(f"    n.{a.name} = {given} if {a.name!r} in keys else {default}")
-    lines.append("    n.__class__ = _cls_")
-    checks = [(i, a) for i, a in enumerate(fields) if a.validator is not None]
-    if checks:
-        lines.append("    if not _disabled_():")
-        for i, a in checks:
+        check = None
+        if a.validator is not None:
             namespace[f"_v{i}"] = a.validator
             namespace[f"_a{i}"] = a
-            call = f"_v{i}(n, _a{i}, n.{a.name})"
-            if a.name in skip:
-                lines.append(f"        if {a.name!r} in keys:")
-                lines.append(f"            {call}")
-            else:
-                lines.append(f"        {call}")
-    if namespace["_post_"] is not None:
-        lines.append("    _post_(n)")
-    lines.append("    return n")
-    exec("\n".join(lines), namespace)
-    return namespace["build"]
+            check = f"_v{i}(n, _a{i}, n.{a.name})"
+        plan.append(
+            (f"    n.{a.name} = {given}", f"    n.{a.name} = {default}", check, check_default)
+        )
+
+    def make(keys: frozenset[Any]) -> Callable[[Mapping[str, Any]], Any]:
+        if not (keys <= names and required <= keys):
+            return lambda values: cls(**values)  # attrs' own TypeError
+        lines = ["def fill(values):", "    n = _new_(_stand_in_)"]
+        checks = []
+        for a, (given, default, check, check_default) in zip(fields, plan, strict=True):
+            lines.append(given if a.name in keys else default)
+            if check is not None and (check_default or a.name in keys):
+                checks.append(f"        {check}")
+        lines.append("    n.__class__ = _cls_")
+        if checks:
+            lines.append("    if not _disabled_():")
+            lines.extend(checks)
+        if namespace["_post_"] is not None:
+            lines.append("    _post_(n)")
+        lines.append("    return n")
+        scope = dict(namespace)
+        exec("\n".join(lines), scope)
+        return scope["fill"]  # type: ignore[no-any-return]
+
+    return make
 
 
 _FIELDS: dict[type, dict[str, attrs.Attribute[Any]]] = {}

@@ -298,6 +298,11 @@ _DOC_BYTES = True
 def _utc_text(value: datetime) -> str:
     # isoformat is fixed-width with timespec (years below 1000 padded too);
     # the first 26 characters drop the "+00:00".
+    if value.__class__ is datetime and value.tzinfo is UTC and value.microsecond:
+        # The same characters as the document's (iso, remembered: a record's
+        # times were written into its document just before): isoformat shows
+        # the microseconds when there are some, and a UTC time is itself.
+        return iso(value)[:26]
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:26]
 
 

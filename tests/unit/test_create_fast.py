@@ -1,0 +1,151 @@
+"""A creation's fast paths (issue 15 point 2, round four) give what the slow ones give.
+
+- ``building.first_version``: one fill per set of given names, each
+  building or refusing as ``model.constructor`` (``cls(**values)``) does,
+  whatever names come in whatever order, one after the other;
+- ``storage.sql._utc_text``: a UTC time's column text taken from the
+  document's remembered ``iso`` equals the text formatted for the column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reqmgmt import Customer, Requirement
+from reqmgmt import building as building_module
+from reqmgmt.building import first_version
+from reqmgmt.model import constructor
+from reqmgmt.storage import sql as sql_module
+
+AT = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC)
+_BASE = {
+    "ref": "REQ-2026-000001",
+    "state": "received",
+    "version": 1,
+    "created_at": AT,
+    "updated_at": AT,
+    "created_by": "clerk",
+    "customer": Customer("C-1", "客户"),
+    "description": "支架",
+    "received_at": AT,
+}
+_ODD_TEXT = st.sampled_from(["", " ", "x", "a\x00b", "\ud800", "备注", 7, None])
+_ODD_TIME = st.sampled_from(
+    [None, AT, datetime(2026, 3, 2), AT.astimezone(timezone(timedelta(hours=8))), "2026-03-02"]
+)
+_OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
+    "kind": _ODD_TEXT,
+    "channel": _ODD_TEXT,
+    "description": _ODD_TEXT,
+    "ref": _ODD_TEXT,
+    "state": _ODD_TEXT,
+    "created_by": _ODD_TEXT,
+    "priority": st.sampled_from(["normal", "urgent", "nope", 3]),
+    "remarks": st.sampled_from([(), ("a",), ("",), ["x", "y"], "abc", (1,)]),
+    "signoffs": st.sampled_from([(), None, "x"]),
+    "delivery_plan": st.one_of(st.none(), _ODD_TEXT),
+    "due_at": _ODD_TIME,
+    "step": _ODD_TEXT,
+    "step_due_at": _ODD_TIME,
+    "next_deadline": _ODD_TIME,
+    "created_at": _ODD_TIME,
+    "version": st.sampled_from([1, 0, -1, True, "1"]),
+    "credit": st.sampled_from([None, "A"]),
+    "rules_version": st.one_of(st.none(), _ODD_TEXT),
+    "nonsense": st.just(1),
+}
+_REQUIRED = ("ref", "customer", "description", "received_at", "created_by")
+
+
+def _outcome(fn: Any, *args: Any) -> Any:
+    try:
+        made = fn(*args)
+    except Exception as exc:  # the errors themselves are compared
+        return ("raised", type(exc), str(exc))
+    return ("made", type(made), attrs.asdict(made, recurse=False))
+
+
+_ROWS = st.lists(
+    st.tuples(
+        st.fixed_dictionaries({}, optional=_OPTIONAL),
+        st.sampled_from([None, *_REQUIRED]),
+        st.randoms(use_true_random=False),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=_ROWS)
+def test_each_fill_builds_or_refuses_as_the_constructor(rows: list[Any]) -> None:
+    """Rows of varying names (and orders) one after the other: each as ``cls(**values)``."""
+    build = first_version(Requirement)
+    for extra, drop, rnd in rows:
+        values = {**_BASE, **extra}
+        if drop is not None:
+            del values[drop]
+        items = list(values.items())
+        rnd.shuffle(items)  # the same names in another order: another fill, the same record
+        values = dict(items)
+        assert _outcome(build, values) == _outcome(constructor(Requirement), values)
+        assert _outcome(build, values) == _outcome(lambda v: Requirement(**v), values)
+
+
+def test_a_fill_is_made_once_per_set_of_names_and_the_map_is_bounded(monkeypatch: Any) -> None:
+    made: list[frozenset[Any]] = []
+    real = building_module._filler
+
+    def counting(cls: type, stand_in: type) -> Any:
+        make = real(cls, stand_in)
+
+        def counted(keys: frozenset[Any]) -> Any:
+            made.append(keys)
+            return make(keys)
+
+        return counted
+
+    monkeypatch.setattr(building_module, "_filler", counting)
+    monkeypatch.setattr(building_module, "_BUILDERS", {})
+    monkeypatch.setattr(building_module, "_FILLS", 3)
+    build = first_version(Requirement)
+    for _ in range(5):
+        assert build(_BASE).ref == _BASE["ref"]
+    assert made == [frozenset(_BASE)]
+    extra = {"channel": "email", "remarks": ("r",), "priority": "urgent", "kind": "memo"}
+    names = list(extra)
+    for i in range(10):  # more sets of names than are kept: made again, each right
+        values = {**_BASE, **{n: extra[n] for n in names[: i % 5]}}
+        record = build(values)
+        assert attrs.asdict(record, recurse=False) == attrs.asdict(
+            Requirement(**values), recurse=False
+        )
+    assert len(made) == 10  # 5 sets, 3 kept: made again when it comes back
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    when=st.datetimes(
+        min_value=datetime(1900, 1, 2),
+        max_value=datetime(2199, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(0))]),
+    )
+)
+def test_utc_column_text_is_the_formatted_one(when: datetime) -> None:
+    slow = when.astimezone(UTC).isoformat(timespec="microseconds")[:26]
+    assert sql_module._utc_text(when) == slow
+    assert sql_module._utc_text(when) == slow  # again, from the remembered document text
+
+
+def test_utc_column_text_of_a_datetime_subclass_is_its_own() -> None:
+    class Odd(datetime):
+        def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+            return "odd" * 10
+
+    odd = Odd(2026, 3, 2, 9, 30, 0, 5, tzinfo=UTC)
+    assert sql_module._utc_text(odd) == odd.astimezone(UTC).isoformat(timespec="microseconds")[:26]
