@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import summaries
-from .audit import sealed_event
+from .audit import seal
 from .building import first_version, set_fields
 from .command import after_commit, before, notifications, observe, require_actor, role_problems
 from .command import vetoes as _vetoes
@@ -408,8 +408,8 @@ def create_in(
     }
     if fields.get("due_at") is None:
         # No due date to count from: the deadline fields go straight in.
-        timing = deadline_changes(desk.deadlines(), engine, None, lc.initial, now)
-        record = first_version(lc.record_type)({**values, **timing})
+        values.update(deadline_changes(desk.deadlines(), engine, None, lc.initial, now))
+        record = first_version(lc.record_type)(values)
     else:
         # The due date is validated by the record before it is counted on;
         # the deadlines go into the new record, checked as derive checks them.
@@ -427,21 +427,12 @@ def create_in(
     if getattr(tx, "takes_documents", False):
         hand_over(record, first)  # the store writes the same document
     diff = (FieldChange("*", None, first, "create"),)
-    event = sealed_event(
-        ref=ref,
-        record_kind=kind,
-        version=1,
-        event=lc.create_event,
-        from_state=None,
-        to_state=lc.initial,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        at=now,
-        note=note,
-        changes=diff,
-        decisions=_summaries(decisions),
-        prev_hash="",
-    )
+    # seal is sealed_event with its fields in order: no keyword dict to
+    # build and take apart again per record.
+    event = seal(
+        ref, kind, 1, lc.create_event, None, lc.initial, actor.id, actor.name, now,
+        note, None, diff, _summaries(decisions) if decisions else (), "",
+    )  # fmt: skip
     notes = notifications(desk, engine, t, None, record, now, note)
     if write:
         stage_created(tx, engine, record, event, notes)
