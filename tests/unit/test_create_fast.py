@@ -149,3 +149,24 @@ def test_utc_column_text_of_a_datetime_subclass_is_its_own() -> None:
 
     odd = Odd(2026, 3, 2, 9, 30, 0, 5, tzinfo=UTC)
     assert sql_module._utc_text(odd) == odd.astimezone(UTC).isoformat(timespec="microseconds")[:26]
+
+
+def test_a_full_record_cache_keeps_the_newest_rows(tmp_path: Any, monkeypatch: Any) -> None:
+    """An import past the cache's size evicts the oldest refs; reads still give the rows."""
+    from reqmgmt import Actor, Desk
+
+    monkeypatch.setattr(sql_module, "_CACHE_SIZE", 5)
+    with Desk.open(f"sqlite:///{tmp_path}/c.db", autodispatch=False) as desk:
+        rows = [
+            {"customer": Customer("C-1", "客户"), "description": f"row {i}", "received_at": AT}
+            for i in range(12)
+        ]
+        refs = desk.create_many("requirement", rows, actor=Actor("clerk", roles={"sales"}))
+        with desk.store.transaction() as tx:
+            cache = tx.cache  # type: ignore[attr-defined]
+            assert list(cache) == refs[-5:]
+            for i, ref in enumerate(refs):
+                found = tx.get(ref)
+                assert isinstance(found, Requirement)
+                assert found.description == f"row {i}"
+            assert len(cache) == 5

@@ -1038,9 +1038,13 @@ class _SqlTransaction:
     ) -> None:
         cache = self.cache
         if len(cache) >= _CACHE_SIZE and ref not in cache:
-            # Another thread may evict at the same time.
-            with suppress(KeyError, RuntimeError, StopIteration):
+            # Another thread may evict at the same time.  (try, not suppress():
+            # a full cache evicts at every row of an import, and the context
+            # manager cost more than the eviction.)
+            try:  # noqa: SIM105
                 del cache[next(iter(cache))]
+            except (KeyError, RuntimeError, StopIteration):
+                pass
         cache[ref] = (kind, doc, known)
 
     def _parse(self, kind: str, doc: str) -> Record:
