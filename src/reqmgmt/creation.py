@@ -24,7 +24,15 @@ import attrs
 from . import summaries
 from .audit import seal
 from .building import first_version, set_fields
-from .command import after_commit, before, notifications, observe, require_actor, role_problems
+from .command import (
+    after_commit,
+    before,
+    implemented,
+    notifications,
+    observe,
+    require_actor,
+    role_problems,
+)
 from .command import vetoes as _vetoes
 from .errors import (
     ConfigError,
@@ -392,7 +400,9 @@ def create_in(
     if lc.record_type is Requirement:
         fields = _with_credit(desk, fields)
     now = desk.now()
-    ref = ask_next_number(desk.pm, kind, now.year)
+    # No host numbering (the usual case): no hook call, no arguments made for one.
+    hook = desk.pm.hook.reqmgmt_next_number
+    ref = ask_next_number(desk.pm, kind, now.year) if implemented(hook) else None
     if ref is None:
         seq = (number or tx.next_sequence)(f"{kind}:{now.year}")
         ref = f"{lc.number_prefix}-{now.year}-{seq:06d}"
@@ -507,7 +517,7 @@ def _with_credit(desk: Desk, fields: Mapping[str, Any]) -> Mapping[str, Any]:
     customer = fields.get("customer")
     if not isinstance(customer, Customer):
         return fields  # the record refuses it, naming the field
-    if not desk.pm.hook.reqmgmt_customer_credit.get_hookimpls():
+    if not implemented(desk.pm.hook.reqmgmt_customer_credit):
         return fields
     credit = ask_credit(desk.pm, customer)
     return fields if credit is None else {**fields, "credit": credit}
