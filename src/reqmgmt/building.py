@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .model import _fillable, constructor, derive
+from .model import FAST_NAMES, _fillable, constructor, derive, fast_pass
 
 __all__ = ["first_version", "set_fields"]
 
@@ -96,6 +96,7 @@ def _filler(cls: type, stand_in: type) -> Callable[[frozenset[Any]], Any]:
         "_stand_in_": stand_in,
         "_disabled_": attrs.validators.get_disabled,
         "_post_": getattr(cls, "__attrs_post_init__", None),
+        **FAST_NAMES,
     }
     names = frozenset(a.name for a in fields)
     required = frozenset(a.name for a in fields if a.default is attrs.NOTHING)
@@ -132,6 +133,9 @@ def _filler(cls: type, stand_in: type) -> Callable[[frozenset[Any]], Any]:
             namespace[f"_v{i}"] = a.validator
             namespace[f"_a{i}"] = a
             check = f"_v{i}(n, _a{i}, n.{a.name})"
+            fast = fast_pass(a.validator, a)
+            if fast is not None:  # the validator called only for a value its test misses
+                check = f"v = n.{a.name}\n        if not {fast}:\n            _v{i}(n, _a{i}, v)"
         plan.append(
             (f"    n.{a.name} = {given}", f"    n.{a.name} = {default}", check, check_default)
         )

@@ -3,6 +3,7 @@
 - ``building.first_version``: one fill per set of given names, each
   building or refusing as ``model.constructor`` (``cls(**values)``) does,
   whatever names come in whatever order, one after the other;
+- ``model.fast_pass``: a value its inlined test passes, the validator passes;
 - ``storage.sql._utc_text``: a UTC time's column text taken from the
   document's remembered ``iso`` equals the text formatted for the column.
 """
@@ -18,8 +19,9 @@ from hypothesis import strategies as st
 
 from reqmgmt import Customer, Requirement
 from reqmgmt import building as building_module
+from reqmgmt import model as model_module
 from reqmgmt.building import first_version
-from reqmgmt.model import constructor
+from reqmgmt.model import constructor, fast_pass, record_classes
 from reqmgmt.storage import sql as sql_module
 
 AT = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC)
@@ -170,3 +172,69 @@ def test_a_full_record_cache_keeps_the_newest_rows(tmp_path: Any, monkeypatch: A
                 assert isinstance(found, Requirement)
                 assert found.description == f"row {i}"
             assert len(cache) == 5
+
+
+class _Str(str):
+    pass
+
+
+class _Time(datetime):
+    pass
+
+
+_CHECKED = [
+    (cls, a)
+    for cls in sorted(record_classes().values(), key=lambda c: c.__name__)
+    for a in attrs.fields(cls)
+    if a.validator is not None and fast_pass(a.validator, a) is not None
+]
+_ANY_VALUE = st.one_of(
+    st.text(max_size=80),
+    st.text(alphabet=st.sampled_from(" a\t\n\x00\x7f\u00a0\u3000\ud800备"), max_size=70),
+    st.integers(min_value=0, max_value=80).map(lambda n: "x" * n),
+    st.sampled_from([_Str("abc"), _Str(""), "", " ", None, True, False, 0, -1, 2**31 - 1, 2**31]),
+    st.integers(),
+    st.datetimes(
+        min_value=datetime(1800, 1, 1),
+        max_value=datetime(2300, 1, 1),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(0))]),
+    ),
+    st.datetimes(min_value=datetime(1800, 1, 1), max_value=datetime(2300, 1, 1)),
+    st.sampled_from(
+        [
+            model_module.EARLIEST,
+            model_module.LATEST,
+            model_module.LATEST - timedelta(microseconds=1),
+            model_module.EARLIEST - timedelta(microseconds=1),
+            _Time(2026, 3, 2, tzinfo=UTC),
+        ]
+    ),
+)
+
+
+def test_every_validator_with_a_fast_test_is_checked() -> None:
+    kinds = {a.validator for _, a in _CHECKED}
+    assert (
+        kinds
+        == {
+            model_module._non_empty,
+            model_module._text,
+            model_module._optional_text,
+            model_module._aware,
+            model_module._count,
+        }
+        & kinds
+    )
+    assert len(kinds) >= 4  # the common ones of every record class
+
+
+@settings(max_examples=1500, deadline=None)
+@given(which=st.sampled_from(_CHECKED), value=_ANY_VALUE)
+def test_a_value_the_fast_test_passes_the_validator_passes(which: Any, value: Any) -> None:
+    """The inlined test is never more lenient than the validator (a stricter one only
+    costs the call)."""
+    cls, a = which
+    test = fast_pass(a.validator, a)
+    assert test is not None
+    if eval(test, dict(model_module.FAST_NAMES), {"v": value}):
+        a.validator(object.__new__(cls), a, value)  # does not raise
