@@ -163,7 +163,8 @@ def _filler(cls: type, stand_in: type) -> Callable[[frozenset[Any]], Any]:
     return make
 
 
-_FIELDS: dict[type, dict[str, attrs.Attribute[Any]]] = {}
+#: The setters made, by record class and the names given in order (bounded).
+_SETTERS: dict[tuple[type, tuple[Any, ...]], Callable[[Any, Mapping[str, Any]], None]] = {}
 
 
 def set_fields(record: Any, values: Mapping[str, Any]) -> None:
@@ -173,25 +174,57 @@ def set_fields(record: Any, values: Mapping[str, Any]) -> None:
     validator sees the whole record, then ``__attrs_post_init__`` runs: the
     checks :func:`reqmgmt.model.derive` runs on a copy.  Unknown names:
     ``derive``'s :class:`~reqmgmt.errors.ValidationError`, nothing set.
+    Generated per class and names given (a creating command gives the same
+    deadline fields each time).
     """
-    cls = type(record)
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = _FIELDS[cls] = attrs.fields_dict(cls)
-    converted: dict[str, Any] = {}
-    for name, value in values.items():
+    key = (type(record), tuple(values))
+    put = _SETTERS.get(key)
+    if put is None:
+        if len(_SETTERS) >= _FILLS:
+            _SETTERS.clear()
+        put = _SETTERS[key] = _setter(*key)
+    put(record, values)
+
+
+def _setter(cls: type, names: tuple[Any, ...]) -> Callable[[Any, Mapping[str, Any]], None]:
+    fields = attrs.fields_dict(cls)
+    namespace: dict[str, Any] = {
+        "_set_": object.__setattr__,
+        "_derive_": derive,
+        "_post_": getattr(cls, "__attrs_post_init__", None),
+        **FAST_NAMES,
+    }
+    lines = ["def put(record, values):"]
+    known: list[tuple[int, attrs.Attribute[Any]]] = []
+    for i, name in enumerate(names):
         a = fields.get(name)
-        if a is None:
-            derive(record, values)  # raises, naming the field
-            return
-        convert: Any = a.converter  # a plain function here (first_version's fits)
-        converted[name] = value if convert is None else convert(value)
-    for name, value in converted.items():
-        object.__setattr__(record, name, value)
-    for name, value in converted.items():
-        a = fields[name]
-        if a.validator is not None:
-            a.validator(record, a, value)
-    post = getattr(cls, "__attrs_post_init__", None)
-    if post is not None:
-        post(record)
+        if a is None:  # the names before it converted (as derive would), then its error
+            lines += ["    _derive_(record, values)  # raises, naming the field", "    return"]
+            break
+        given = f"values[{a.name!r}]"
+        if a.converter is not None:  # a plain function here (first_version's fits)
+            namespace[f"_c{i}"] = a.converter
+            given = f"_c{i}({given})"
+        lines.append(f"    x{i} = {given}")
+        known.append((i, a))
+    else:
+        lines += [f"    _set_(record, {a.name!r}, x{i})" for i, a in known]
+        for i, a in known:
+            if a.validator is None:
+                continue
+            namespace[f"_v{i}"] = a.validator
+            namespace[f"_a{i}"] = a
+            fast = fast_pass(a.validator, a)
+            if fast is not None:  # the validator called only for a value its test misses
+                lines += [
+                    f"    v = x{i}",
+                    f"    if not {fast}:",
+                    f"        _v{i}(record, _a{i}, v)",
+                ]
+            else:
+                lines.append(f"    _v{i}(record, _a{i}, x{i})")
+        if namespace["_post_"] is not None:
+            lines.append("    _post_(record)")
+    lines.append("    return None")
+    exec("\n".join(lines), namespace)
+    return namespace["put"]  # type: ignore[no-any-return]

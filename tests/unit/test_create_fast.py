@@ -238,3 +238,43 @@ def test_a_value_the_fast_test_passes_the_validator_passes(which: Any, value: An
     assert test is not None
     if eval(test, dict(model_module.FAST_NAMES), {"v": value}):
         a.validator(object.__new__(cls), a, value)  # does not raise
+
+
+_SET = {
+    "step": _ODD_TEXT,
+    "step_due_at": _ODD_TIME,
+    "next_deadline": _ODD_TIME,
+    "due_at": _ODD_TIME,
+    "remarks": st.sampled_from([(), ("a",), ["b"], ("",), 3]),
+    "version": st.sampled_from([1, 2, -1, True]),
+    "nonsense": st.just(1),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    changes=st.lists(
+        st.tuples(st.fixed_dictionaries({}, optional=_SET), st.randoms(use_true_random=False)),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_set_fields_puts_or_refuses_as_derive(changes: list[Any]) -> None:
+    """Names in any order, one set after the other: each as ``derive`` on a copy."""
+    from reqmgmt.building import set_fields
+    from reqmgmt.model import derive
+
+    for given_changes, rnd in changes:
+        items = list(given_changes.items())
+        rnd.shuffle(items)
+        values = dict(items)
+
+        def derived(values: dict[str, Any] = values) -> Any:
+            return derive(constructor(Requirement)(_BASE), values)
+
+        def set_in(values: dict[str, Any] = values) -> Any:
+            record = first_version(Requirement)(_BASE)
+            set_fields(record, values)
+            return record
+
+        assert _outcome(set_in) == _outcome(derived)
