@@ -31,9 +31,7 @@ from __future__ import annotations
 import marshal
 import operator
 import pickle
-import sys
 import threading
-from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -76,7 +74,8 @@ class MemoryStore:
         self._audit: dict[str, bytes] = {}
         # ref -> the record's outbox entries, as one blob of segments (_Outbox)
         self._outbox: dict[str, bytes] = {}
-        # ref -> two bytes of hash(key) per entry: most "is this key there?" end here
+        # ref -> two bytes of the hash of each kept key's head (_mark): a command's
+        # keys share one; most "is this key there?" end here
         self._outbox_keys: dict[str, bytes] = {}
         # key -> ref, for a key that does not start with "ref:" (none of reqmgmt's own)
         self._odd_keys: dict[str, str] = {}
@@ -563,7 +562,7 @@ def _shared(row: _Row) -> tuple[Any, ...]:
 
 def _owners(store: MemoryStore, key: str) -> list[str]:
     """The refs whose blob may hold ``key`` (its ref is a prefix ending before a colon)."""
-    mark = (hash(key) & 0xFFFF).to_bytes(2, "little")
+    mark = _mark(key)
     marks = store._outbox_keys
     odd = store._odd_keys.get(key) if store._odd_keys else None
     found = [] if odd is None else [odd]
@@ -672,8 +671,15 @@ def _append_new(store: MemoryStore, notes: Sequence[Notification]) -> None:
         )  # fmt: skip
         data = _pack(kept)
         outbox[ref] = b"".join((outbox.get(ref, b""), len(data).to_bytes(4, "little"), data))
-        marks[ref] = marks.get(ref, b"") + _marks(keys)
-        if not all(map(str.startswith, keys, repeat(f"{ref}:"))):
+        head = _head(keys[0])
+        if (
+            head is not keys[0]
+            and head.startswith(f"{ref}:")
+            and all(map(str.startswith, keys, repeat(head)))
+        ):  # the usual keys "ref:version:recipient": one mark (as _marks makes it), none odd
+            marks[ref] = marks.get(ref, b"") + (hash(head) & 0xFFFF).to_bytes(2, "little")
+        else:
+            marks[ref] = marks.get(ref, b"") + _marks(keys)
             for key in keys:
                 if not key.startswith(f"{ref}:"):
                     store._odd_keys[key] = ref
@@ -687,15 +693,27 @@ _KEY_OF = operator.attrgetter("key")
 _RECIPIENT_OF = operator.attrgetter("recipient")
 
 
-def _marks(keys: list[str]) -> bytes:
-    """Two bytes of ``hash(key)`` per key, little-endian (what :func:`_owners` looks for)."""
-    if sys.byteorder != "little":
-        return b"".join([(hash(key) & 0xFFFF).to_bytes(2, "little") for key in keys])
-    hashes = array("q", map(hash, keys)).tobytes()
-    out = bytearray(2 * len(keys))
-    out[0::2] = hashes[0::8]
-    out[1::2] = hashes[1::8]
-    return bytes(out)
+def _head(key: str) -> str:
+    """``key`` up to its second colon (all of it if it has fewer): ``ref:version:``
+    of a command's key ``ref:version:recipient``, shared by all of that command's keys."""
+    end = key.find(":", key.find(":") + 1) + 1
+    return key[:end] if end else key
+
+
+def _mark(key: str) -> bytes:
+    """Two bytes of the hash of ``key``'s head, little-endian: what :func:`_owners`
+    and ``enqueue`` look for in ``_outbox_keys`` (a filter: a hit is checked on the rows)."""
+    return (hash(_head(key)) & 0xFFFF).to_bytes(2, "little")
+
+
+def _marks(keys: Sequence[str]) -> bytes:
+    """The distinct :func:`_mark` of ``keys`` (not empty), in order: one when they share
+    a two-colon head (a command's keys, checked in one C loop), else one per head."""
+    head = _head(keys[0])
+    if head is not keys[0] and all(map(str.startswith, keys, repeat(head))):
+        # A key starting with a head (two colons, the second last) has that head.
+        return (hash(head) & 0xFFFF).to_bytes(2, "little")
+    return b"".join(dict.fromkeys(map(_mark, keys)))
 
 
 def _append(store: MemoryStore, rows: Sequence[_Row]) -> None:
@@ -715,9 +733,7 @@ def _append(store: MemoryStore, rows: Sequence[_Row]) -> None:
         run = rows[start:stop]
         number = store._enqueued
         outbox[ref] = outbox.get(ref, b"") + _Outbox(store, ref).segment(number, run)
-        marks[ref] = marks.get(ref, b"") + b"".join(
-            (hash(row[0]) & 0xFFFF).to_bytes(2, "little") for row in run
-        )
+        marks[ref] = marks.get(ref, b"") + _marks([row[0] for row in run])
         prefix = f"{ref}:"
         for row in run:
             if not row[0].startswith(prefix):
@@ -732,7 +748,8 @@ def _append(store: MemoryStore, rows: Sequence[_Row]) -> None:
 
 class _MemoryTransaction:
     __slots__ = (
-        "_audit", "_checked", "_drawn", "_held", "_outbox", "_store", "_summary", "_writes",
+        "_audit", "_checked", "_drawn", "_held", "_outbox", "_saved", "_store", "_summary",
+        "_writes",
     )  # fmt: skip
 
     def __init__(self, store: MemoryStore) -> None:
@@ -742,6 +759,8 @@ class _MemoryTransaction:
         self._audit: list[AuditEvent] = []
         # key -> a new notification, or an entry saved back (kept at commit)
         self._outbox: dict[str, Notification | OutboxEntry] = {}
+        # whether save_outbox staged an entry (else _outbox holds notifications only)
+        self._saved = False
         # name -> (value before this transaction drew, last value it drew)
         self._drawn: dict[str, tuple[int, int]] | None = None
         self._held: list[threading.Lock] = []
@@ -918,6 +937,10 @@ class _MemoryTransaction:
         # No odd key and no ref with a colon kept: a key "ref:..." of a ref
         # without a colon can only be in that ref's blob (most keys end here).
         plain = not store._odd_keys and not store._colon_refs
+        if plain and not staged and notifications.__class__ in (tuple, list) and notifications:
+            added = self._enqueue_new(notifications)
+            if added:
+                return added
         added = 0
         for n in notifications:
             key = n.key
@@ -926,17 +949,44 @@ class _MemoryTransaction:
             ref = n.ref
             if plain and ":" not in ref and key[: len(ref) + 1] == f"{ref}:":
                 kept = marks.get(ref)
-                if (
-                    kept is not None
-                    and (hash(key) & 0xFFFF).to_bytes(2, "little") in kept
-                    and _find(store, key) is not None
-                ):
+                if kept is not None and _mark(key) in kept and _find(store, key) is not None:
                     continue
             elif _find(store, key) is not None:
                 continue
             staged[key] = n
             added += 1
         return added
+
+    def _enqueue_new(self, notifications: Sequence[Notification]) -> int:
+        """A command's notifications, all new: staged at once, or 0 to check one by one.
+
+        Only with nothing staged yet and no odd key or colon ref kept (then a key
+        ``ref:...`` can only be in that ref's blob), when the keys are distinct and
+        share one head ``ref:version:`` whose mark the ref's blob lacks: then no
+        key is kept, which is what the loop in :meth:`enqueue` would find key by key.
+        """
+        keys = list(map(_KEY_OF, notifications))
+        ref = notifications[0].ref
+        head = keys[0]
+        if ref.__class__ is not str or head.__class__ is not str or ":" in ref:
+            return 0
+        end = head.find(":", len(ref) + 1) + 1
+        head = head[:end]
+        if not end or head[len(ref)] != ":" or head[: len(ref)] != ref:
+            return 0
+        try:
+            if not all(map(str.startswith, keys, repeat(head))):
+                return 0
+        except TypeError:  # a key that is no string
+            return 0
+        kept = self._store._outbox_keys.get(ref)
+        if kept is not None and (hash(head) & 0xFFFF).to_bytes(2, "little") in kept:
+            return 0
+        batch: dict[str, Notification | OutboxEntry] = dict(zip(keys, notifications, strict=True))
+        if len(batch) != len(keys):  # a key twice: the first one stays, as in the loop
+            return 0
+        self._outbox = batch
+        return len(keys)
 
     def next_sequence(self, name: str, count: int = 1) -> int:
         store = self._store
@@ -1093,6 +1143,7 @@ class _MemoryTransaction:
 
     def save_outbox(self, entry: OutboxEntry) -> None:
         self._outbox[entry.notification.key] = entry
+        self._saved = True
 
     def _commit(self) -> None:
         store = self._store
@@ -1159,6 +1210,9 @@ class _MemoryTransaction:
         saved: dict[str, _Row] = {}
         # Checked at enqueue; again if another transaction kept entries since.
         again = self._checked != store._enqueued
+        if not again and not self._saved:  # a command's new notifications
+            _append_new(store, list(self._outbox.values()))  # type: ignore[arg-type]
+            return
         for key, item in self._outbox.items():
             if isinstance(item, OutboxEntry):
                 saved[key] = _row(item)
