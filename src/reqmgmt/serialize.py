@@ -119,7 +119,8 @@ def utc_isoformat(value: datetime) -> str:
     """
     if type(value) is not datetime or value.tzinfo is not UTC:
         return datetime.isoformat(value)
-    key = value.__reduce__()[1][0][:7]
+    # datetime.__reduce__ gives (datetime, (state bytes, tzinfo)): typeshed says str | tuple.
+    key: bytes = value.__reduce__()[1][0][:7]  # type: ignore[assignment]
     text = _SECONDS.get(key)
     if text is None:
         if len(_SECONDS) >= 4096:
