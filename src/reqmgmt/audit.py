@@ -132,7 +132,7 @@ def seal(
     changes: tuple[FieldChange, ...],
     decisions: tuple[dict[str, Any], ...],
     prev_hash: str,
-    rows: list[list[Any]] | None = None,
+    rows: Sequence[Sequence[Any]] | None = None,
 ) -> AuditEvent:
     """:func:`sealed_event` with every field given in order (the command path's form).
 

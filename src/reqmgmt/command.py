@@ -489,9 +489,9 @@ def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Any]]:
 #: event's canonical JSON writes them (``[field, old, new, op]``): :func:`seal`
 #: takes them for the diff it is given (the same tuple) instead of reading every
 #: change's four attributes again.  One pair, replaced by every diff.
-_LAST_ROWS: tuple[tuple[FieldChange, ...], list[list[Any]]] = ((), [])
+_LAST_ROWS: tuple[tuple[FieldChange, ...], list[Sequence[Any]]] = ((), [])
 #: Diff = the changes and their rows; a generated :func:`field_diff` per shape.
-Diff = tuple[tuple[FieldChange, ...], list[list[Any]]]
+Diff = tuple[tuple[FieldChange, ...], list[Sequence[Any]]]
 _SHAPES: dict[tuple[type[Record], tuple[str, ...]], Callable[..., Diff]] = {}
 
 
@@ -560,13 +560,32 @@ def one_change(name: str, old: Any, value: Any, way: int, hook: Any) -> FieldCha
     return _make_change(name, hook(old), hook(value), "set")
 
 
+#: A plain field's change from one scalar to another (str, int, bool, None), by
+#: (name, old, new, type of old, type of new): the change and its row.  The
+#: same few recur (the version, the state, the step): made once, shared by the
+#: events that have them (frozen; equal values of one of these types are one JSON).
+_PLAIN_CHANGES: dict[tuple[Any, ...], tuple[FieldChange, tuple[Any, ...]]] = {}
+_SCALARS = frozenset((str, int, bool, type(None)))
+
+
+def plain_change(key: tuple[Any, ...]) -> tuple[FieldChange, tuple[Any, ...]]:
+    """The change and row of ``key`` (see :data:`_PLAIN_CHANGES`), made and remembered."""
+    name, old, new = key[0], key[1], key[2]
+    made = (_make_change(name, old, new, "set"), (name, old, new, "set"))
+    if len(_PLAIN_CHANGES) >= 4096:
+        _PLAIN_CHANGES.clear()
+    _PLAIN_CHANGES[key] = made
+    return made
+
+
 def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Diff] | None:
     """The diff of ``cls`` records for changes of ``names`` (in that order), generated once.
 
     Straight-line code per name: read the old value, compare, and where it
     changed make the change the way :func:`general_diff` would (a plain
     field, a time and an optional time written inline, any other way through
-    :func:`one_change`), and its row for :func:`seal`.  ``None`` when a name
+    :func:`one_change`), and its row for :func:`seal`.  A plain field's
+    change between scalars is taken from :data:`_PLAIN_CHANGES`.  ``None`` when a name
     is not a field of ``cls`` (the general way raises as it always did).
     """
     ways = _DIFF_WAYS.get(cls) or diff_ways(cls)
@@ -574,7 +593,10 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
         type(n) is str and n in ways and n.isidentifier() and not iskeyword(n) for n in names
     ):
         return None
-    namespace: dict[str, Any] = {"_make_": _make_change, "_iso_": iso, "_one_": one_change}
+    namespace: dict[str, Any] = {
+        "_make_": _make_change, "_iso_": iso, "_one_": one_change, "_scalar_": _SCALARS,
+        "_plain_get_": _PLAIN_CHANGES.get, "_plain_": plain_change,
+    }  # fmt: skip
     lines = ["def diff(record, changes):", "    out = []", "    rows = []"]
     if names:
         lines.insert(1, f"    {''.join(f'v{i}, ' for i in range(len(names)))}= changes.values()")
@@ -583,8 +605,20 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
         v, n = f"v{i}", repr(name)
         lines += [f"    o = record.{name}", f"    if not o == {v}:"]
         if way == _AS_IS:
-            old, new = "o", v
-        elif way == _TIME:
+            lines += [
+                f"        t, u = type(o), type({v})",
+                "        if t in _scalar_ and u in _scalar_:",
+                f"            hit = _plain_get_(k := ({n}, o, {v}, t, u)) or _plain_(k)",
+                "            out.append(hit[0])",
+                "            rows.append(hit[1])",
+                "        else:",
+            ]
+            lines += [
+                f"            out.append(_make_({n}, o, {v}, 'set'))",
+                f"            rows.append([{n}, o, {v}, 'set'])",
+            ]
+            continue
+        if way == _TIME:
             lines += ["        o = _iso_(o)", f"        {v} = _iso_({v})"]
             old, new = "o", v
         elif way == _OPTIONAL_TIME:

@@ -93,7 +93,7 @@ def test_the_generated_diff_is_the_general_diff_and_cattrs(
         # The rows handed to seal are those of this very diff.
         last, rows = command._LAST_ROWS
         assert last is diff
-        assert rows == _rows(diff)
+        assert [list(row) for row in rows] == _rows(diff)
         assert orjson.dumps(rows, option=SORTED) == orjson.dumps(_rows(diff), option=SORTED)
     assert (type(record), tuple(changes)) in command._SHAPES
 
@@ -120,3 +120,23 @@ def test_shapes_are_bounded(record: Requirement) -> None:
     for i in range(len(names)):
         command.field_diff(record, {names[i]: getattr(record, names[i])})
     assert 0 < len(command._SHAPES) <= 4096
+
+
+@given(strategies.requirements())
+def test_remembered_plain_changes_keep_their_types(record: Requirement) -> None:
+    """1 and True are equal and hash alike: remembered by type too, their JSON kept."""
+
+    class Name(str):
+        pass
+
+    record = attrs.evolve(record, review_round=0, delivery_plan=None)
+    for new, text in [(1, b"1"), (True, b"true"), (1, b"1"), (True, b"true")]:
+        (change,) = command.field_diff(record, {"review_round": new})
+        assert type(change.new) is type(new)
+        assert orjson.dumps(command._LAST_ROWS[1][0]) == b'["review_round",0,' + text + b',"set"]'
+    odd = Name("2 lots")
+    (change,) = command.field_diff(record, {"delivery_plan": odd})
+    assert change.new is odd  # not a scalar of the plain kinds: made, not remembered
+    (again,) = command.field_diff(record, {"delivery_plan": "2 lots"})
+    assert type(again.new) is str
+    assert command.field_diff(record, {"delivery_plan": "2 lots"})[0] is again

@@ -18,7 +18,11 @@ from reqmgmt.testing import FakeClock
 from ..conftest import CLERK, ENG, MAT, PRO, receive
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
     ),
@@ -89,4 +93,6 @@ def test_a_command_hands_its_diff_rows_to_seal(monkeypatch: pytest.MonkeyPatch) 
             assert canonical(event) == _generic(event)
     assert len(handed) == 5
     assert all(rows is not None for rows in handed)
-    assert handed == [[[c.field, c.old, c.new, c.op] for c in e.changes] for e in events[1:]]
+    assert [[list(row) for row in rows] for rows in handed] == [
+        [[c.field, c.old, c.new, c.op] for c in e.changes] for e in events[1:]
+    ]
