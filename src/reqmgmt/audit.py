@@ -132,8 +132,13 @@ def seal(
     changes: tuple[FieldChange, ...],
     decisions: tuple[dict[str, Any], ...],
     prev_hash: str,
+    rows: Sequence[Sequence[Any]] | None = None,
 ) -> AuditEvent:
-    """:func:`sealed_event` with every field given in order (the command path's form)."""
+    """:func:`sealed_event` with every field given in order (the command path's form).
+
+    ``rows``: ``changes`` as the canonical JSON writes them, ``[field, old,
+    new, op]`` each, when the caller made them already (``command.field_diff``).
+    """
     if note is not None:  # the input policy, before anything is hashed
         check_note(note, f"{record_kind} {ref}")
     # The canonical JSON's keys in their sorted order already (orjson still
@@ -143,7 +148,7 @@ def seal(
             "actor_id": actor_id,
             "actor_name": actor_name,
             "at": iso(at),
-            "changes": [[c.field, c.old, c.new, c.op] for c in changes],
+            "changes": [[c.field, c.old, c.new, c.op] for c in changes] if rows is None else rows,
             "decisions": decisions,
             "event": event,
             "from_state": from_state,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from keyword import iskeyword
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -484,51 +485,167 @@ def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Any]]:
     return found
 
 
+#: The changes of the last :func:`field_diff` and the same changes as the audit
+#: event's canonical JSON writes them (``[field, old, new, op]``): :func:`seal`
+#: takes them for the diff it is given (the same tuple) instead of reading every
+#: change's four attributes again.  One pair, replaced by every diff.
+_LAST_ROWS: tuple[tuple[FieldChange, ...], list[Sequence[Any]]] = ((), [])
+#: Diff = the changes and their rows; a generated :func:`field_diff` per shape.
+Diff = tuple[tuple[FieldChange, ...], list[Sequence[Any]]]
+_SHAPES: dict[tuple[type[Record], tuple[str, ...]], Callable[..., Diff]] = {}
+
+
 def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange, ...]:
-    """Step 4: old -> new of each field that changed, as the audit event keeps it."""
+    """Step 4: old -> new of each field that changed, as the audit event keeps it.
+
+    A command changes the same fields in the same order again and again (a
+    handful of shapes per transition): per record class and changed names,
+    :func:`diff_of_shape` writes the diff of that shape out once, each
+    field's way inline.  Any other mapping, or a name that is no field, goes
+    the general way (:func:`general_diff`, which raises as it always did).
+    """
+    global _LAST_ROWS
+    if type(changes) is dict:
+        key = (type(record), tuple(changes))
+        shape = _SHAPES.get(key) or diff_of_shape(*key)
+        if shape is not None:
+            diff = shape(record, changes)
+            _LAST_ROWS = diff
+            return diff[0]
+    return general_diff(record, changes)
+
+
+def general_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    """:func:`field_diff` field by field, the way of each looked up as it comes."""
     ways = _DIFF_WAYS.get(type(record)) or diff_ways(type(record))
     diff = []
-    make, text = _make_change, iso
     for name, value in changes.items():
         old = getattr(record, name)
         if old == value:
             continue
         way, hook = ways[name]
-        if way == _AS_IS:
-            diff.append(make(name, old, value, "set"))
-        elif way == _TIME:
-            diff.append(make(name, text(old), text(value), "set"))
-        elif way == _OPTIONAL_TIME:
-            diff.append(
-                make(
-                    name,
-                    None if old is None else text(old),
-                    None if value is None else text(value),
-                    "set",
-                )
-            )
-        elif way == _ITEMS:
-            if (
-                type(old) is tuple
-                and type(value) is tuple
-                and len(value) > len(old)
-                and value[: len(old)] == old
-            ):
-                diff.append(make(name, len(old), _items(hook, value[len(old) :]), "append"))
-            else:
-                diff.append(make(name, _items(hook, old), _items(hook, value), "set"))
-        elif hook is None:  # a _HOOK way has its hook: never here
-            raise AssertionError(f"no unstructure hook for {name!r}")
-        elif (
+        diff.append(one_change(name, old, value, way, hook))
+    return tuple(diff)
+
+
+def one_change(name: str, old: Any, value: Any, way: int, hook: Any) -> FieldChange:
+    """The change of field ``name`` from ``old`` to ``value`` (not equal), written its ``way``."""
+    text = iso
+    if way == _AS_IS:
+        return _make_change(name, old, value, "set")
+    if way == _TIME:
+        return _make_change(name, text(old), text(value), "set")
+    if way == _OPTIONAL_TIME:
+        return _make_change(
+            name, None if old is None else text(old), None if value is None else text(value), "set"
+        )
+    if way == _ITEMS:
+        if (
             type(old) is tuple
             and type(value) is tuple
             and len(value) > len(old)
             and value[: len(old)] == old
         ):
-            diff.append(_make_change(name, len(old), hook(value[len(old) :]), "append"))
+            return _make_change(name, len(old), _items(hook, value[len(old) :]), "append")
+        return _make_change(name, _items(hook, old), _items(hook, value), "set")
+    if hook is None:  # a _HOOK way has its hook: never here
+        raise AssertionError(f"no unstructure hook for {name!r}")
+    if (
+        type(old) is tuple
+        and type(value) is tuple
+        and len(value) > len(old)
+        and value[: len(old)] == old
+    ):
+        return _make_change(name, len(old), hook(value[len(old) :]), "append")
+    return _make_change(name, hook(old), hook(value), "set")
+
+
+#: A plain field's change from one scalar to another (str, int, bool, None), by
+#: (name, old, new, type of old, type of new): the change and its row.  The
+#: same few recur (the version, the state, the step): made once, shared by the
+#: events that have them (frozen; equal values of one of these types are one JSON).
+_PLAIN_CHANGES: dict[tuple[Any, ...], tuple[FieldChange, tuple[Any, ...]]] = {}
+_SCALARS = frozenset((str, int, bool, type(None)))
+
+
+def plain_change(key: tuple[Any, ...]) -> tuple[FieldChange, tuple[Any, ...]]:
+    """The change and row of ``key`` (see :data:`_PLAIN_CHANGES`), made and remembered."""
+    name, old, new = key[0], key[1], key[2]
+    made = (_make_change(name, old, new, "set"), (name, old, new, "set"))
+    if len(_PLAIN_CHANGES) >= 4096:
+        _PLAIN_CHANGES.clear()
+    _PLAIN_CHANGES[key] = made
+    return made
+
+
+def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Diff] | None:
+    """The diff of ``cls`` records for changes of ``names`` (in that order), generated once.
+
+    Straight-line code per name: read the old value, compare, and where it
+    changed make the change the way :func:`general_diff` would (a plain
+    field, a time and an optional time written inline, any other way through
+    :func:`one_change`), and its row for :func:`seal`.  A plain field's
+    change between scalars is taken from :data:`_PLAIN_CHANGES`.  ``None`` when a name
+    is not a field of ``cls`` (the general way raises as it always did).
+    """
+    ways = _DIFF_WAYS.get(cls) or diff_ways(cls)
+    if not all(
+        type(n) is str and n in ways and n.isidentifier() and not iskeyword(n) for n in names
+    ):
+        return None
+    namespace: dict[str, Any] = {
+        "_make_": _make_change, "_iso_": iso, "_one_": one_change, "_scalar_": _SCALARS,
+        "_plain_get_": _PLAIN_CHANGES.get, "_plain_": plain_change,
+    }  # fmt: skip
+    lines = ["def diff(record, changes):", "    out = []", "    rows = []"]
+    if names:
+        lines.insert(1, f"    {''.join(f'v{i}, ' for i in range(len(names)))}= changes.values()")
+    for i, name in enumerate(names):
+        way, hook = ways[name]
+        v, n = f"v{i}", repr(name)
+        lines += [f"    o = record.{name}", f"    if not o == {v}:"]
+        if way == _AS_IS:
+            lines += [
+                f"        t, u = type(o), type({v})",
+                "        if t in _scalar_ and u in _scalar_:",
+                f"            hit = _plain_get_(k := ({n}, o, {v}, t, u)) or _plain_(k)",
+                "            out.append(hit[0])",
+                "            rows.append(hit[1])",
+                "        else:",
+            ]
+            lines += [
+                f"            out.append(_make_({n}, o, {v}, 'set'))",
+                f"            rows.append([{n}, o, {v}, 'set'])",
+            ]
+            continue
+        if way == _TIME:
+            lines += ["        o = _iso_(o)", f"        {v} = _iso_({v})"]
+            old, new = "o", v
+        elif way == _OPTIONAL_TIME:
+            lines += [
+                "        o = None if o is None else _iso_(o)",
+                f"        {v} = None if {v} is None else _iso_({v})",
+            ]
+            old, new = "o", v
         else:
-            diff.append(_make_change(name, hook(old), hook(value), "set"))
-    return tuple(diff)
+            namespace[f"_way{i}_"], namespace[f"_hook{i}_"] = way, hook
+            lines += [
+                f"        c = _one_({n}, o, {v}, _way{i}_, _hook{i}_)",
+                "        out.append(c)",
+                "        rows.append([c.field, c.old, c.new, c.op])",
+            ]
+            continue
+        lines += [
+            f"        out.append(_make_({n}, {old}, {new}, 'set'))",
+            f"        rows.append([{n}, {old}, {new}, 'set'])",
+        ]
+    lines.append("    return tuple(out), rows")
+    exec("\n".join(lines), namespace)
+    made: Callable[..., Diff] = namespace["diff"]
+    if len(_SHAPES) >= 4096:
+        _SHAPES.clear()
+    _SHAPES[cls, names] = made
+    return made
 
 
 def seal(
@@ -543,10 +660,12 @@ def seal(
     """Step 4: the audit event, hash-chained to the record's last one."""
     decisions = ctx.decisions
     actor = ctx.actor
+    last = _LAST_ROWS  # the rows field_diff made for this diff, if it made them
     return seal_event(
         record.ref, engine.kind, new.version, ctx.event, record.state, dest, actor.id,
         actor.name, ctx.now, ctx.note, ctx.transition.meaning, diff,
         tuple([d.summary() for d in decisions]) if decisions else (), prev_hash or "",
+        last[1] if last[0] is diff else None,
     )  # fmt: skip
 
 
