@@ -120,6 +120,8 @@ class Desk:
         self.calendar: Calendar = opening.calendar(pm, self.rules)
         self._by_type = {e.lifecycle.record_type: e for e in self.engines.values()}
         self._creation_checks: dict[str, CreationCheck] = {}
+        #: The command path's plans by (engine, state, event) (:func:`reqmgmt.command.fire_in`).
+        self._plans: dict[tuple[Engine, str, str], command.Plan] = {}
         check_no_step_deadline(self.rules, self.engines)
         self._deadline_view: Deadlines | None = None
         self.requirements = RequirementDesk(self)
@@ -183,7 +185,10 @@ class Desk:
     # --- what the delegates share -------------------------------------------------------
     def now(self) -> datetime:
         """The current time from the Desk's clock (timezone-aware)."""
-        now = self._clock()
+        clock = self._clock
+        if clock is _utcnow:  # aware by construction: the check is for a host's clock
+            return datetime.now(UTC)
+        now = clock()
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValidationError("clock()", now, "a timezone-aware datetime", where="Desk")
         return now
