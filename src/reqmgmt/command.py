@@ -114,8 +114,9 @@ def run(
             direct=direct,
             expected_version=expected_version,
         )
-    after_commit(desk, *staged)
-    return staged[0]
+    new, event_, notes = staged
+    after_commit(desk, new, event_, notes)
+    return new
 
 
 def fire_in(
@@ -131,12 +132,11 @@ def fire_in(
     expected_version: int | None = None,
 ) -> Staged:
     """Steps 1-5 inside ``tx`` (the caller commits, then runs :func:`after_commit`)."""
-    # require_actor, load and Desk._engine_of, written out: they run on every command.
+    # require_actor and Desk._engine_of written out: they run on every command.  The
+    # steps (load, authorise, trigger, write) stay functions a profiler names.
     if not isinstance(actor, Actor):
         require_actor(actor)
-    record = tx.get(ref)
-    if record is None:
-        raise NotFound(ref)
+    record = load(tx, ref)
     if expected_version is not None and record.version != expected_version:
         raise ConflictError(ref, expected_version, record.version)
     engine = desk._by_type.get(type(record)) or desk._engine_of(record)
@@ -157,7 +157,7 @@ def fire_in(
             record.ref, engine.kind, record.state, event, engine.events_from(record.state)
         )
     ctx = authorise(desk, engine, t, record, event, actor, note, data, now, dry=False, plan=plan)
-    dest = engine.run(ctx)  # trigger(engine, ctx), without the call
+    dest = trigger(engine, ctx)
     ctx.find = lambda **criteria: list(tx.query(**criteria))
     return write(desk, tx, engine, ctx, dest, plan)
 
@@ -759,8 +759,10 @@ def after_commit(
     # Inside the host's unit_of_work: after the host's commit, never after its rollback.
     if hostunit.deferred(desk.store, after_commit, desk, record, event, notes):
         return
-    observe_now(desk, record, event)  # not deferred here, so not in observe either
-    if notes and desk.autodispatch and implemented(desk.pm.hook.reqmgmt_notify):
+    hook = desk.pm.hook
+    if hook.reqmgmt_after_transition._hookimpls:  # observe_now, without the call
+        observe_now(desk, record, event)  # not deferred here, so not in observe either
+    if notes and desk.autodispatch and hook.reqmgmt_notify._hookimpls:  # implemented(...)
         # Claimed like any dispatcher would, so a worker running dispatch
         # at the same time does not deliver them too.  Per record, order
         # is kept: behind an earlier notification that is backing off,

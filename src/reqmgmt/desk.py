@@ -64,6 +64,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _checked_now(clock: Clock) -> datetime:
+    """A host's clock's time, which must be timezone-aware."""
+    now = clock()
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValidationError("clock()", now, "a timezone-aware datetime", where="Desk")
+    return now
+
+
 class Desk:
     """Runs the lifecycles of records kept in one store, with one plugin manager.
 
@@ -185,13 +193,9 @@ class Desk:
     # --- what the delegates share -------------------------------------------------------
     def now(self) -> datetime:
         """The current time from the Desk's clock (timezone-aware)."""
-        clock = self._clock
-        if clock is _utcnow:  # aware by construction: the check is for a host's clock
+        if self._clock is _utcnow:  # aware by construction: the check is for a host's clock
             return datetime.now(UTC)
-        now = clock()
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValidationError("clock()", now, "a timezone-aware datetime", where="Desk")
-        return now
+        return _checked_now(self._clock)
 
     def deadlines(self) -> Deadlines:
         """What deadlines and reminders need of this Desk (:class:`reqmgmt.reminders.Deadlines`)."""

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reqmgmt import Desk, ValidationError, command
+from reqmgmt import Desk, HookError, ValidationError, command, hookimpl
 from reqmgmt.desk import _utcnow
 from reqmgmt.testing import FakeClock
 
@@ -106,3 +106,56 @@ def test_now_fast_path_is_aware_and_a_host_clock_is_still_checked() -> None:
     aware = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=8)))
     with Desk.open("memory://", clock=lambda: aware) as desk:
         assert desk.now() is aware
+
+
+class _Recorder:
+    """Implements the command's hooks, recording each call; ``authorize`` answers as told."""
+
+    def __init__(self, answer: object = None) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+        self.answer = answer
+
+    @hookimpl
+    def reqmgmt_authorize(self, actor: Any, record: Any, event: str) -> object:
+        self.calls.append(("authorize", record.ref, event))
+        return self.answer
+
+    @hookimpl
+    def reqmgmt_before_transition(self, record: Any, event: str, actor: Any) -> None:
+        self.calls.append(("before", record.ref, event))
+
+    @hookimpl
+    def reqmgmt_after_transition(self, record: Any, audit_event: Any) -> None:
+        self.calls.append(("after", record.ref, audit_event.event))
+
+
+def test_implemented_hooks_are_still_called_once_each_in_order() -> None:
+    """The inline "implemented?" tests call each implemented hook once, in the old order."""
+    recorder = _Recorder()
+    with Desk.open("memory://", clock=FakeClock(), plugins=[recorder]) as desk:
+        ref = receive(desk)
+        recorder.calls.clear()
+        desk.fire(ref, "clarify", actor=CLERK, note="which finish?")
+        desk.fire(ref, "remark", actor=CLERK, note="asked by phone")
+    assert recorder.calls == [
+        ("authorize", ref, "clarify"),
+        ("before", ref, "clarify"),
+        ("after", ref, "clarify"),
+        ("authorize", ref, "remark"),
+        ("before", ref, "remark"),
+        ("after", ref, "remark"),
+    ]
+
+
+def test_a_hostile_authorize_answer_is_refused_and_nothing_written() -> None:
+    """An answer other than True/False/None: HookError, the record unchanged."""
+    recorder = _Recorder(answer="yes")
+    with Desk.open("memory://", clock=FakeClock(), plugins=[recorder]) as desk:
+        recorder.answer = None
+        ref = receive(desk)
+        recorder.answer = "yes"
+        recorder.calls.clear()
+        with pytest.raises(HookError, match="reqmgmt_authorize"):
+            desk.fire(ref, "start_evaluation", actor=CLERK)
+        assert desk.get(ref).version == 1
+        assert recorder.calls == [("authorize", ref, "start_evaluation")]
