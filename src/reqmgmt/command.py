@@ -72,6 +72,7 @@ __all__ = [
     "fire_in",
     "load",
     "notifications",
+    "plan_of",
     "run",
     "seal",
     "stage",
@@ -88,7 +89,6 @@ _NONE = Text("none", "无")
 _make_change = maker(FieldChange)
 _ENGINE_CHECKED = frozenset(("state", "version"))
 _make_notification = maker(Notification)
-_TOPICS: dict[tuple[str, str], str] = {}
 
 
 def run(
@@ -115,8 +115,9 @@ def run(
             direct=direct,
             expected_version=expected_version,
         )
-    after_commit(desk, *staged)
-    return staged[0]
+    new, event_, notes = staged
+    after_commit(desk, new, event_, notes)
+    return new
 
 
 def fire_in(
@@ -132,14 +133,23 @@ def fire_in(
     expected_version: int | None = None,
 ) -> Staged:
     """Steps 1-5 inside ``tx`` (the caller commits, then runs :func:`after_commit`)."""
-    require_actor(actor)
+    # require_actor and Desk._engine_of written out: they run on every command.  The
+    # steps (load, authorise, trigger, write) stay functions a profiler names.
+    if not isinstance(actor, Actor):
+        require_actor(actor)
     record = load(tx, ref)
     if expected_version is not None and record.version != expected_version:
         raise ConflictError(ref, expected_version, record.version)
-    engine = desk._engine_of(record)
+    engine = desk._by_type.get(type(record)) or desk._engine_of(record)
     if not isinstance(event, str):
         event = event(record, engine)
-    t = engine.transition(record.state, event)
+    # The Desk's plans by (engine, state, event): one look-up finds the transition too.
+    plan = desk._plans.get((engine, record.state, event))
+    if plan is not None and plan.rules is desk.rules:
+        t: Transition | None = plan.transition
+    else:
+        t = engine.transition(record.state, event)
+        plan = None if t is None else desk_plan(desk, engine, record.state, event, t)
     if direct and t is not None and t.via:
         raise ValidationError("event", event, f"a call of {t.via}(...), which fires it", where=ref)
     now = desk.now()
@@ -147,10 +157,10 @@ def fire_in(
         raise InvalidTransition(
             record.ref, engine.kind, record.state, event, engine.events_from(record.state)
         )
-    ctx = authorise(desk, engine, t, record, event, actor, note, data, now, dry=False)
+    ctx = authorise(desk, engine, t, record, event, actor, note, data, now, dry=False, plan=plan)
     dest = trigger(engine, ctx)
     ctx.find = lambda **criteria: list(tx.query(**criteria))
-    return write(desk, tx, engine, ctx, dest)
+    return write(desk, tx, engine, ctx, dest, plan)
 
 
 def implemented(caller: HookCaller) -> bool:
@@ -208,31 +218,100 @@ def authorise(
     now: datetime,
     *,
     dry: bool,
+    plan: Plan | None = None,
 ) -> Context:
     """The input, the role, independence, sign-off rules, vetoes, ``before`` hooks.
 
     Raises; writes nothing.  Returns the context the guards and effects see.
     """
+    if plan is None:
+        plan = plan_of(desk, engine, t)
     if not dry:
-        check_input(record, t, note, data)
+        # check_input finds nothing without a note or data required, every key accepted.
+        plain = plan.plain_input and (note is None or type(note) is str)
+        if not plain or not data.keys() <= plan.accepted:
+            check_input(record, t, note, data)
         for key, words in t.vocabularies:
             if key in data:
                 desk.rules.vocabulary(words).check(data[key], key, place(record, t))
-    refusals = role_problems(t, actor, None, record)
-    parties = engine.independence(t)
+    roles = t.roles
+    if t.roles_from is None and (not roles or actor.roles & roles):
+        refusals: list[Reason] = []  # role_problems would find none
+    else:
+        refusals = role_problems(t, actor, None, record)
+    parties = plan.parties
     if parties:
         refusals.extend(independence_problems(record, actor, parties, t.signoff))
     if t.signoff:
         refusals.extend(signer_problems(desk, record, actor, data.get("department")))
-    if not refusals:
+    hook = desk.pm.hook
+    if not refusals and hook.reqmgmt_authorize._hookimpls:  # implemented(...), inline
         refusals.extend(vetoes(desk, actor, record, event))
     if refusals:
         raise NotAuthorized(record.ref, event, actor.id, refusals)
-    before(desk, record, event, actor, record.state)
+    if hook.reqmgmt_before_transition._hookimpls:
+        before(desk, record, event, actor, record.state)
     return Context(
         record, actor, event, note, data, now, t, engine.lifecycle, desk._decide, [], None,
         desk.rules.vocabularies, desk.pm,
     )  # fmt: skip
+
+
+class Plan:
+    """What a command needs of its transition that depends on the transition, its
+    engine and the rule set only: looked up once per transition, not per command."""
+
+    __slots__ = (
+        "accepted", "engine", "parties", "plain_input", "recipients", "rules", "topic",
+        "transition", "words",
+    )  # fmt: skip
+
+    def __init__(self, desk: Desk, engine: Engine, t: Transition) -> None:
+        self.transition = t
+        self.engine = engine
+        self.rules = desk.rules
+        #: ``t.requires`` and ``t.optional``: the data keys the command accepts.
+        self.accepted = accepted_keys(t)
+        #: No note and no data required: :func:`check_input` has only the
+        #: note's type and the keys to check.
+        self.plain_input = not t.note_required and not t.requires
+        self.parties = engine.independence(t)
+        self.topic = f"{engine.kind}.{t.event}"
+        #: :func:`recipients`, where they do not depend on the record.
+        self.recipients = (
+            None if t.notify_from is not None else tuple(every_department(desk, list(t.notify)))
+        )
+        #: The notification's :func:`wording` and the (from, to) states it is for.
+        self.words: tuple[str | None, str, tuple[Transition, Engine, str, str, str, str]] | None
+        self.words = None
+
+
+#: Plans by (transition, engine, rule set); each keeps the three, so an id never
+#: stands for another object.
+_PLANS: dict[tuple[int, int, int], Plan] = {}
+#: Where the routes (:func:`route`) are remembered: in the plans.
+_ROUTES = _PLANS
+
+
+def plan_of(desk: Desk, engine: Engine, t: Transition) -> Plan:
+    """The :class:`Plan` of ``t`` on ``engine`` under the Desk's rule set, made once."""
+    rules = desk.rules
+    plan = _PLANS.get((id(t), id(engine), id(rules)))
+    if plan is not None and plan.transition is t and plan.engine is engine and plan.rules is rules:
+        return plan
+    plan = Plan(desk, engine, t)
+    if len(_PLANS) >= 4096:
+        _PLANS.clear()
+    _PLANS[id(t), id(engine), id(rules)] = plan
+    return plan
+
+
+def desk_plan(desk: Desk, engine: Engine, state: str, event: str, t: Transition) -> Plan:
+    """:func:`plan_of`, also kept in the Desk's plans by (engine, state, event), where
+    :func:`fire_in` finds it without the transition (only declared ones: bounded)."""
+    plan = plan_of(desk, engine, t)
+    desk._plans[engine, state, event] = plan
+    return plan
 
 
 def trigger(engine: Engine, ctx: Context) -> str:
@@ -393,7 +472,9 @@ def place(record: Record, t: Transition) -> str:
 # --- steps 3-5: derive, diff, seal, stage --------------------------------------------------------
 
 
-def write(desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str) -> Staged:
+def write(
+    desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str, plan: Plan | None = None
+) -> Staged:
     """Steps 3-5: the new version, its audit event and notifications, staged in ``tx``."""
     record = ctx.record
     changes = derive_version(desk, engine, ctx, dest)
@@ -405,7 +486,9 @@ def write(desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str) 
     event = seal(
         engine, ctx, record, new, dest, field_diff(record, changes), tx.last_hash(record.ref)
     )
-    notes = notifications(desk, engine, ctx.transition, record, new, ctx.now, ctx.note, ctx.data)
+    notes = notifications(
+        desk, engine, ctx.transition, record, new, ctx.now, ctx.note, ctx.data, plan
+    )
     stage(tx, engine, record, new, event, notes)
     return new, event, notes
 
@@ -695,34 +778,43 @@ def notifications(
     now: datetime,
     note: str | None = None,
     data: Mapping[str, Any] | None = None,
+    plan: Plan | None = None,
 ) -> tuple[Notification, ...]:
-    """The notifications of a command (``old`` is ``None`` for a creating one)."""
-    recipients = route(desk, t, new)
-    if not recipients:
+    """The notifications of a command (``old`` is ``None`` for a creating one);
+    ``plan``: the transition's :class:`Plan`, when the caller has it."""
+    if plan is None:
+        plan = plan_of(desk, engine, t)
+    to_all = plan.recipients if plan.recipients is not None else recipients(desk, t, new)
+    if not to_all:
         return ()
-    words = _WORDING.get((id(t), old.state if old is not None else None, new.state))
-    if words is None or words[0] is not t or words[1] is not engine:
-        words = wording(engine, t, old, new)
+    frm = old.state if old is not None else None
+    kept = plan.words
+    if kept is not None and kept[0] == frm and kept[1] == new.state:
+        words = kept[2]
+    else:
+        found = _WORDING.get((id(t), frm, new.state))
+        words = (
+            found
+            if found is not None and found[0] is t and found[1] is engine
+            else wording(engine, t, old, new)
+        )
+        plan.words = (frm, new.state, words)
     zh = words[2] + new.ref + words[3]
     en = words[4] + new.ref + words[5]
     if note:
         said = notices.text(note)
         zh += f";说明:{said}"
         en += f"; note: {said}"
-    details = notices.details(data)
+    details = notices.details(data) if data else ()
     # One string per kind and event, shared by every notification that has it.
-    topic = _TOPICS.get((engine.kind, t.event))
-    if topic is None:
-        if len(_TOPICS) > 10_000:
-            _TOPICS.clear()
-        topic = _TOPICS[engine.kind, t.event] = f"{engine.kind}.{t.event}"
+    topic = plan.topic
     ref, version, kind, event = new.ref, new.version, engine.kind, t.event
     prefix = f"{ref}:{version}:"
     make = _make_notification
     return tuple(
         [
             make(prefix + to, ref, kind, version, event, to, topic, zh, en, now, note, details)
-            for to in recipients
+            for to in to_all
         ]
     )
 
@@ -733,32 +825,22 @@ def recipients(desk: Desk, t: Transition, new: Record) -> list[str]:
     found = list(t.notify)
     if t.notify_from is not None:
         found.extend(r for r in t.notify_from(new) if r not in found)
+    return every_department(desk, found)
+
+
+def route(desk: Desk, t: Transition, new: Record) -> Sequence[str]:
+    """:func:`recipients`, remembered in the transition's :class:`Plan` where they
+    depend on the transition and rule set only."""
+    plan = plan_of(desk, desk.engine(new.RECORD_KIND), t)
+    return plan.recipients if plan.recipients is not None else recipients(desk, t, new)
+
+
+def every_department(desk: Desk, found: list[str]) -> list[str]:
+    """``found`` with ``EVERY_DEPARTMENT`` replaced by each department not in it yet."""
     if EVERY_DEPARTMENT in found:
         at = found.index(EVERY_DEPARTMENT)
         every = [f"department:{d}" for d in desk.rules.vocabulary("departments")]
         found[at : at + 1] = [r for r in every if r not in found]
-    return found
-
-
-#: The recipients of a transition without ``notify_from``, by (transition, rule
-#: set): made once, not per command (the transition and rule set are kept with
-#: them, so an id never stands for another object).
-_ROUTES: dict[tuple[int, int], tuple[Transition, object, tuple[str, ...]]] = {}
-
-
-def route(desk: Desk, t: Transition, new: Record) -> Sequence[str]:
-    """:func:`recipients`, remembered where they depend on the transition and
-    rule set only."""
-    if t.notify_from is not None:
-        return recipients(desk, t, new)
-    rules = desk.rules
-    hit = _ROUTES.get((id(t), id(rules)))
-    if hit is not None and hit[0] is t and hit[1] is rules:
-        return hit[2]
-    found = tuple(recipients(desk, t, new))
-    if len(_ROUTES) >= 4096:
-        _ROUTES.clear()
-    _ROUTES[id(t), id(rules)] = (t, rules, found)
     return found
 
 
@@ -796,8 +878,10 @@ def after_commit(
     # Inside the host's unit_of_work: after the host's commit, never after its rollback.
     if hostunit.deferred(desk.store, after_commit, desk, record, event, notes):
         return
-    observe_now(desk, record, event)  # not deferred here, so not in observe either
-    if notes and desk.autodispatch and implemented(desk.pm.hook.reqmgmt_notify):
+    hook = desk.pm.hook
+    if hook.reqmgmt_after_transition._hookimpls:  # observe_now, without the call
+        observe_now(desk, record, event)  # not deferred here, so not in observe either
+    if notes and desk.autodispatch and hook.reqmgmt_notify._hookimpls:  # implemented(...)
         # Claimed like any dispatcher would, so a worker running dispatch
         # at the same time does not deliver them too.  Per record, order
         # is kept: behind an earlier notification that is backing off,

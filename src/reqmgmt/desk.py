@@ -64,6 +64,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _checked_now(clock: Clock) -> datetime:
+    """A host's clock's time, which must be timezone-aware."""
+    now = clock()
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValidationError("clock()", now, "a timezone-aware datetime", where="Desk")
+    return now
+
+
 class Desk:
     """Runs the lifecycles of records kept in one store, with one plugin manager.
 
@@ -120,6 +128,8 @@ class Desk:
         self.calendar: Calendar = opening.calendar(pm, self.rules)
         self._by_type = {e.lifecycle.record_type: e for e in self.engines.values()}
         self._creation_checks: dict[str, CreationCheck] = {}
+        #: The command path's plans by (engine, state, event) (:func:`reqmgmt.command.fire_in`).
+        self._plans: dict[tuple[Engine, str, str], command.Plan] = {}
         check_no_step_deadline(self.rules, self.engines)
         self._deadline_view: Deadlines | None = None
         self.requirements = RequirementDesk(self)
@@ -183,10 +193,9 @@ class Desk:
     # --- what the delegates share -------------------------------------------------------
     def now(self) -> datetime:
         """The current time from the Desk's clock (timezone-aware)."""
-        now = self._clock()
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValidationError("clock()", now, "a timezone-aware datetime", where="Desk")
-        return now
+        if self._clock is _utcnow:  # aware by construction: the check is for a host's clock
+            return datetime.now(UTC)
+        return _checked_now(self._clock)
 
     def deadlines(self) -> Deadlines:
         """What deadlines and reminders need of this Desk (:class:`reqmgmt.reminders.Deadlines`)."""

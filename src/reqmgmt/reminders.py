@@ -445,7 +445,14 @@ def deadline_changes(
     step, step_due = (None, None) if old is None else (old.step, old.step_due_at)
     if new_state != old_state:
         step, step_due = None, None
-        found = _step_rule(deadlines, engine.kind, new_state, now.date())
+        rules = deadlines.rules  # _step_rule's memo, looked up here first
+        found = (
+            _STEP_RULES.get((rules.version, engine.kind, new_state), _UNKNOWN)
+            if "step_deadline" in rules.tables
+            else None
+        )
+        if found is _UNKNOWN:
+            found = _step_rule(deadlines, engine.kind, new_state, now.date())
         if found is not None:
             step = found[0]
             if found[2] is not None:
@@ -467,6 +474,8 @@ def deadline_changes(
 
 _StepRule = tuple[str, timedelta | None, tuple[str, ...] | None]
 _STEP_RULES: dict[tuple[str, str, str], _StepRule | None] = {}
+#: Not in ``_STEP_RULES`` yet.
+_UNKNOWN: Any = object()
 
 
 def _step_rule(deadlines: Deadlines, kind: str, state: str, on: date) -> _StepRule | None:

@@ -41,7 +41,8 @@ their audit trails (the migration's backfill and ``reqmgmt report --rebuild``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -213,9 +214,11 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
     kind = engine.kind
     day = _day(at)
     state, dest = before.state, after.state
+    d = at - before.updated_at  # _micros, written out
     rows: list[SummaryRow] = [
-        ("dwell", day, kind, state, "", int(dest != state), _micros(before.updated_at, at))
-    ]
+        ("dwell", day, kind, state, "", int(dest != state),
+         (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds),
+    ]  # fmt: skip
     if dest != state:  # one count moves from the old state to the new
         created = _day(before.created_at)
         rows.append(("count", created, kind, "state", state, -1, 0))
@@ -224,12 +227,10 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
         old, new = _finished_facts(before, final), _finished_facts(after, final)
         if old != new:
             rows.extend(_delta(old, new))
-    if (
-        kind == "return"
-        or getattr(before, "customer", None) is not getattr(after, "customer", None)
-        or getattr(before, "channel", None) is not getattr(after, "channel", None)
-        or getattr(before, "contract_class", None) is not getattr(after, "contract_class", None)
-    ):  # a dimension may have changed (unchanged fields are the same objects)
+    dimensions = _DIMENSIONS.get(type(before)) or _dimensions(before)
+    # A dimension may have changed: equal values give equal facts, and unchanged
+    # fields are the same objects (which the tuples' comparison sees first).
+    if kind == "return" or dimensions(before) != dimensions(after):
         old, new = _other_facts(before), _other_facts(after)
         if old != new:
             rows.extend(_delta(old, new))
@@ -241,6 +242,29 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
             _shipped_rows(day, after.customer.id, _shipped(before.lines), _shipped(after.lines))
         )
     put(rows)
+
+
+#: The fields :func:`_other_facts` reads besides a return's, per record class.
+_DIMENSION_FIELDS = ("customer", "channel", "contract_class")
+_DIMENSIONS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _dimensions(record: Any) -> Callable[[Any], tuple[Any, ...]]:
+    """For records of ``record``'s class: the values of the dimension fields it has
+    (those ``getattr(r, name, None)`` finds), as a tuple."""
+    names = [name for name in _DIMENSION_FIELDS if hasattr(record, name)]
+    found: Callable[[Any], tuple[Any, ...]]
+    if len(names) > 1:
+        found = operator.attrgetter(*names)
+    elif names:
+        one = operator.attrgetter(names[0])
+        found = lambda r: (one(r),)  # noqa: E731
+    else:
+        found = lambda r: ()  # noqa: E731
+    if len(_DIMENSIONS) >= 256:
+        _DIMENSIONS.clear()
+    _DIMENSIONS[type(record)] = found
+    return found
 
 
 def _first_move(tx: Any, before: Any) -> bool:

@@ -1,0 +1,130 @@
+"""summaries.stage's fast dimension test gives the rows the getattr-by-getattr one gave (15.2)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reqmgmt import Customer, Desk, summaries
+from reqmgmt.testing import FakeClock
+
+from ..conftest import CLERK, ENG, MAT, PRO, receive
+
+
+def _slow_stage(tx: Any, engine: Any, before: Any, after: Any, at: Any) -> list[Any]:
+    """summaries.stage as it was (issue 15.3's first version), for one transaction."""
+    final = engine.final
+    kind = engine.kind
+    day = summaries._day(at)
+    state, dest = before.state, after.state
+    rows: list[Any] = [
+        (
+            "dwell",
+            day,
+            kind,
+            state,
+            "",
+            int(dest != state),
+            summaries._micros(before.updated_at, at),
+        )
+    ]
+    if dest != state:
+        created = summaries._day(before.created_at)
+        rows.append(("count", created, kind, "state", state, -1, 0))
+        rows.append(("count", created, kind, "state", dest, 1, 0))
+    if state in final or dest in final:
+        old, new = summaries._finished_facts(before, final), summaries._finished_facts(after, final)
+        if old != new:
+            rows.extend(summaries._delta(old, new))
+    if (
+        kind == "return"
+        or getattr(before, "customer", None) is not getattr(after, "customer", None)
+        or getattr(before, "channel", None) is not getattr(after, "channel", None)
+        or getattr(before, "contract_class", None) is not getattr(after, "contract_class", None)
+    ):
+        old, new = summaries._other_facts(before), summaries._other_facts(after)
+        if old != new:
+            rows.extend(summaries._delta(old, new))
+    initial = engine.lifecycle.initial
+    if state == initial and dest != initial and summaries._first_move(tx, before):
+        micros = summaries._micros(before.created_at, at)
+        rows.append(("first", day, kind, summaries._bucket(micros), "", 1, 0))
+    return rows
+
+
+class _Tx:
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+
+    def stage_summary(self, rows: Any) -> None:
+        self.rows.extend(rows)
+
+    def audit(self, ref: str) -> list[Any]:
+        return []
+
+
+def _versions() -> list[Any]:
+    """A requirement's versions along the benchmark's path."""
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        ref = receive(desk)
+        desk.fire(ref, "start_evaluation", actor=CLERK)
+        desk.sign(ref, department="engineering", actor=ENG, opinion="can do")
+        desk.sign(ref, department="materials", actor=MAT, opinion="in stock")
+        desk.sign(ref, department="production", actor=PRO, opinion="week 12")
+        desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
+        desk.fire(ref, "start", actor=PRO)
+        desk.fire(ref, "complete", actor=PRO, note="shipped")
+        desk.fire(ref, "close", actor=CLERK)
+        versions = [desk.get(ref, version=v) for v in range(1, 10)]
+        return [desk.engine("requirement"), *versions]
+
+
+_ENGINE, *_VERSIONS = _versions()
+customers = st.sampled_from(
+    [
+        None,  # the same object
+        "copy",  # an equal object
+        Customer("HK-001", "Hong Kong Trading Ltd", category="strategic"),
+        Customer("SZ-002", "Shenzhen Parts", category="important"),
+    ]
+)
+channels = st.sampled_from([None, "fax", "email", "".join(["f", "ax"])])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    i=st.integers(0, len(_VERSIONS) - 2),
+    customer=customers,
+    channel=channels,
+    minutes=st.integers(0, 10_000),
+)
+def test_stage_rows_are_the_slow_paths(i: int, customer: Any, channel: Any, minutes: int) -> None:
+    """Dimensions kept (same or equal objects) or changed: the same rows, in the same order."""
+    before, after = _VERSIONS[i], _VERSIONS[i + 1]
+    changes: dict[str, Any] = {}
+    if customer == "copy":
+        changes["customer"] = attrs.evolve(after.customer)
+    elif customer is not None:
+        changes["customer"] = customer
+    if channel is not None:
+        changes["channel"] = channel
+    if changes:
+        after = attrs.evolve(after, **changes)
+    at = after.updated_at + timedelta(minutes=minutes)
+    tx = _Tx()
+    summaries.stage(tx, _ENGINE, before, after, at)
+    assert tx.rows == _slow_stage(tx, _ENGINE, before, after, at)
+
+
+def test_dimension_getters_read_what_getattr_reads() -> None:
+    """Per class, the dimension fields the record has, in the declared order."""
+    for record in _VERSIONS:
+        values = summaries._dimensions(record)(record)
+        expected = tuple(
+            getattr(record, name) for name in summaries._DIMENSION_FIELDS if hasattr(record, name)
+        )
+        assert values == expected
