@@ -46,6 +46,7 @@ from .i18n import Reason, Text, reason
 from .lifecycle.base import EVERY_DEPARTMENT, Context, Engine, Party, Transition
 from .model import (
     MAX_COUNT,
+    MAX_ID,
     Actor,
     AuditEvent,
     FieldChange,
@@ -652,12 +653,17 @@ _SCALARS = frozenset((str, int, bool, type(None)))
 
 
 def plain_change(key: tuple[Any, ...]) -> tuple[FieldChange, tuple[Any, ...]]:
-    """The change and row of ``key`` (see :data:`_PLAIN_CHANGES`), made and remembered."""
+    """The change and row of ``key`` (see :data:`_PLAIN_CHANGES`), made, and remembered
+    unless a text is longer than :data:`~reqmgmt.model.MAX_ID` (the ones that recur are
+    short; a long note or description would only hold memory, up to 4,096 of them)."""
     name, old, new = key[0], key[1], key[2]
     made = (_make_change(name, old, new, "set"), (name, old, new, "set"))
-    if len(_PLAIN_CHANGES) >= 4096:
-        _PLAIN_CHANGES.clear()
-    _PLAIN_CHANGES[key] = made
+    if (type(old) is not str or len(old) <= MAX_ID) and (
+        type(new) is not str or len(new) <= MAX_ID
+    ):
+        if len(_PLAIN_CHANGES) >= 4096:
+            _PLAIN_CHANGES.clear()
+        _PLAIN_CHANGES[key] = made
     return made
 
 

@@ -140,3 +140,18 @@ def test_remembered_plain_changes_keep_their_types(record: Requirement) -> None:
     (again,) = command.field_diff(record, {"delivery_plan": "2 lots"})
     assert type(again.new) is str
     assert command.field_diff(record, {"delivery_plan": "2 lots"})[0] is again
+
+
+@given(strategies.requirements())
+def test_long_texts_are_not_remembered(record: Requirement) -> None:
+    """Only short texts recur (a state, a step): a long one is made each time, so
+    4,096 remembered changes never hold 4,096 long descriptions or notes."""
+    command._PLAIN_CHANGES.clear()
+    record = attrs.evolve(record, delivery_plan=None)
+    long = "x" * (model.MAX_ID + 1)
+    (change,) = command.field_diff(record, {"delivery_plan": long})
+    assert change.new == long
+    assert not any(long in key for key in command._PLAIN_CHANGES)
+    short = "x" * model.MAX_ID
+    (kept,) = command.field_diff(record, {"delivery_plan": short})
+    assert command.field_diff(record, {"delivery_plan": short})[0] is kept
