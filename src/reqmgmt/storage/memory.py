@@ -677,7 +677,7 @@ def _append_new(store: MemoryStore, notes: Sequence[Notification]) -> None:
             and head.startswith(f"{ref}:")
             and all(map(str.startswith, keys, repeat(head)))
         ):  # the usual keys "ref:version:recipient": one mark (as _marks makes it), none odd
-            marks[ref] = marks.get(ref, b"") + (hash(head) & 0xFFFF).to_bytes(2, "little")
+            marks[ref] = marks.get(ref, b"") + _head_mark(head)
         else:
             marks[ref] = marks.get(ref, b"") + _marks(keys)
             for key in keys:
@@ -701,9 +701,15 @@ def _head(key: str) -> str:
 
 
 def _mark(key: str) -> bytes:
-    """Two bytes of the hash of ``key``'s head, little-endian: what :func:`_owners`
-    and ``enqueue`` look for in ``_outbox_keys`` (a filter: a hit is checked on the rows)."""
-    return (hash(_head(key)) & 0xFFFF).to_bytes(2, "little")
+    """The mark of ``key``: :func:`_head_mark` of its head (what :func:`_owners` and
+    ``enqueue`` look for in ``_outbox_keys``; a filter: a hit is checked on the rows)."""
+    return _head_mark(_head(key))
+
+
+def _head_mark(head: str) -> bytes:
+    """Two bytes of the hash of a key's head, little-endian: the one place the mark's
+    form is written (every writer and reader of ``_outbox_keys`` comes here)."""
+    return (hash(head) & 0xFFFF).to_bytes(2, "little")
 
 
 def _marks(keys: Sequence[str]) -> bytes:
@@ -712,7 +718,7 @@ def _marks(keys: Sequence[str]) -> bytes:
     head = _head(keys[0])
     if head is not keys[0] and all(map(str.startswith, keys, repeat(head))):
         # A key starting with a head (two colons, the second last) has that head.
-        return (hash(head) & 0xFFFF).to_bytes(2, "little")
+        return _head_mark(head)
     return b"".join(dict.fromkeys(map(_mark, keys)))
 
 
@@ -980,7 +986,7 @@ class _MemoryTransaction:
         except TypeError:  # a key that is no string
             return 0
         kept = self._store._outbox_keys.get(ref)
-        if kept is not None and (hash(head) & 0xFFFF).to_bytes(2, "little") in kept:
+        if kept is not None and _head_mark(head) in kept:
             return 0
         batch: dict[str, Notification | OutboxEntry] = dict(zip(keys, notifications, strict=True))
         if len(batch) != len(keys):  # a key twice: the first one stays, as in the loop
