@@ -123,7 +123,7 @@ _BASE = {
     "description": "支架",
     "received_at": AT,
 }
-_ODD_TEXT = st.sampled_from(["", " ", "x", "a\x00b", "\ud800", "x" * 70_000, "备注"])
+_ODD_TEXT = st.sampled_from(["", " ", "x", "a\x00b", "\ud800", "x" * 70_000, "备注", 7, None])
 _ODD_TIME = st.sampled_from(
     [None, AT, datetime(2026, 3, 2), AT.astimezone(timezone(timedelta(hours=8))), "2026-03-02"]
 )

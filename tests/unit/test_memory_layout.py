@@ -28,7 +28,7 @@ from reqmgmt.storage.memory import (
 )
 from reqmgmt.testing import FakeClock, RecordingNotifier
 
-from ..conftest import CLERK, ENG, MAT, PRO, receive
+from ..conftest import CLERK, PRO, receive, sign_all, to_evaluating
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -37,11 +37,8 @@ def _walk(desk: Desk, n: int) -> list[str]:
     """``n`` requirements through their full path (9 audited commands each)."""
     refs = []
     for _ in range(n):
-        ref = receive(desk)
-        desk.fire(ref, "start_evaluation", actor=CLERK)
-        desk.sign(ref, department="engineering", actor=ENG, opinion="can do")
-        desk.sign(ref, department="materials", actor=MAT, opinion="in stock")
-        desk.sign(ref, department="production", actor=PRO, opinion="week 12")
+        ref = to_evaluating(desk)
+        sign_all(desk, ref)
         desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
         desk.fire(ref, "start", actor=PRO)
         desk.fire(ref, "complete", actor=PRO, note="shipped")

@@ -38,7 +38,7 @@ from reqmgmt.storage import memory
 from reqmgmt.storage.memory import _append, _append_new, _Outbox, _pack_record, _row
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, ENG, MAT, PRO, receive
+from ..conftest import CLERK, receive, sign_all, to_evaluating
 
 
 class Colour(enum.Enum):
@@ -67,11 +67,8 @@ def _bytecodes(fn: Callable[[], Any]) -> int:
 
 
 def _closed_requirement(desk: Desk) -> str:
-    ref = receive(desk)
-    desk.fire(ref, "start_evaluation", actor=CLERK)
-    desk.sign(ref, department="engineering", actor=ENG, opinion="can do")
-    desk.sign(ref, department="materials", actor=MAT, opinion="in stock")
-    desk.sign(ref, department="production", actor=PRO, opinion="week 12")
+    ref = to_evaluating(desk)
+    sign_all(desk, ref)
     desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
     return ref
 

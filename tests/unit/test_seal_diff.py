@@ -4,7 +4,7 @@ and the rows it hands to seal against the rows seal would make itself."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -14,24 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reqmgmt import Requirement, Signoff, command, model
+from reqmgmt import Requirement, command, model
 from reqmgmt.model import PlanReceipt
 from reqmgmt.testing import strategies
 
-from .test_command_steps import _slow_diff
+from .test_command_steps import _signoffs, _slow_diff, times
 
-times = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
-)
 SORTED = orjson.OPT_SORT_KEYS
-
-
-def _signoffs(n: int, at: datetime) -> tuple[Signoff, ...]:
-    return tuple(
-        Signoff(department=f"d{i}", actor_id=f"a{i}", approve=i % 2 == 0, opinion="ok",
-                meaning="review", round=1, at=at + timedelta(seconds=i))
-        for i in range(n)
-    )  # fmt: skip
 
 
 @st.composite

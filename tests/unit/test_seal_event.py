@@ -15,7 +15,7 @@ from reqmgmt.audit import canonical, from_canonical, verify
 from reqmgmt.model import AuditEvent, FieldChange
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, ENG, MAT, PRO, receive
+from ..conftest import CLERK, sign_all, to_evaluating
 
 json_values = st.recursive(
     st.none()
@@ -81,11 +81,8 @@ def test_a_command_hands_its_diff_rows_to_seal(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(command, "seal_event", spy)
     with Desk.open("memory://", clock=FakeClock()) as desk:
-        ref = receive(desk)
-        desk.fire(ref, "start_evaluation", actor=CLERK)
-        desk.sign(ref, department="engineering", actor=ENG, opinion="can do")
-        desk.sign(ref, department="materials", actor=MAT, opinion="in stock")
-        desk.sign(ref, department="production", actor=PRO, opinion="week 12")
+        ref = to_evaluating(desk)
+        sign_all(desk, ref)
         desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
         events = desk.history(ref)
         assert verify(ref, events)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from reqmgmt import Customer, Desk, summaries
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, ENG, MAT, PRO, receive
+from ..conftest import CLERK, PRO, sign_all, to_evaluating
 
 
 def _slow_stage(tx: Any, engine: Any, before: Any, after: Any, at: Any) -> list[Any]:
@@ -70,11 +70,8 @@ class _Tx:
 def _versions() -> list[Any]:
     """A requirement's versions along the benchmark's path."""
     with Desk.open("memory://", clock=FakeClock()) as desk:
-        ref = receive(desk)
-        desk.fire(ref, "start_evaluation", actor=CLERK)
-        desk.sign(ref, department="engineering", actor=ENG, opinion="can do")
-        desk.sign(ref, department="materials", actor=MAT, opinion="in stock")
-        desk.sign(ref, department="production", actor=PRO, opinion="week 12")
+        ref = to_evaluating(desk)
+        sign_all(desk, ref)
         desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
         desk.fire(ref, "start", actor=PRO)
         desk.fire(ref, "complete", actor=PRO, note="shipped")
