@@ -290,8 +290,6 @@ class Plan:
 #: Plans by (transition, engine, rule set); each keeps the three, so an id never
 #: stands for another object.
 _PLANS: dict[tuple[int, int, int], Plan] = {}
-#: Where the routes (:func:`route`) are remembered: in the plans.
-_ROUTES = _PLANS
 
 
 def plan_of(desk: Desk, engine: Engine, t: Transition) -> Plan:
@@ -832,13 +830,6 @@ def recipients(desk: Desk, t: Transition, new: Record) -> list[str]:
     if t.notify_from is not None:
         found.extend(r for r in t.notify_from(new) if r not in found)
     return every_department(desk, found)
-
-
-def route(desk: Desk, t: Transition, new: Record) -> Sequence[str]:
-    """:func:`recipients`, remembered in the transition's :class:`Plan` where they
-    depend on the transition and rule set only."""
-    plan = plan_of(desk, desk.engine(new.RECORD_KIND), t)
-    return plan.recipients if plan.recipients is not None else recipients(desk, t, new)
 
 
 def every_department(desk: Desk, found: list[str]) -> list[str]:
