@@ -626,13 +626,21 @@ _SHARED_OF = operator.attrgetter(
 )  # fmt: skip
 
 
-def _append_new(store: MemoryStore, notes: Sequence[Notification]) -> None:
+def _append_new(
+    store: MemoryStore,
+    notes: Sequence[Notification],
+    mark: bytes | None = None,
+    all_keys: list[str] | None = None,
+) -> None:
     """:func:`_append` of new notifications, their segments made straight from them.
 
     No row is built: each run of notifications sharing :data:`_SHARED_OF` is one
     segment in :meth:`_Outbox.segment`'s usual form, with no bookkeeping; a run
     that form cannot hold goes through :func:`_append` (the long form).  The
     per-notification work is done by C loops (``map``, slices, ``array``).
+    ``mark`` and ``all_keys``: what :meth:`_MemoryTransaction._enqueue_new` found
+    of ``notes`` (their keys, which share one head ``ref:version:`` of a ref
+    without a colon, and its mark), used when one segment holds them all.
     """
     outbox, marks = store._outbox, store._outbox_keys
     shared = list(map(_SHARED_OF, notes))
@@ -642,9 +650,10 @@ def _append_new(store: MemoryStore, notes: Sequence[Notification]) -> None:
         stop = count if shared.count(first) == count else start + 1
         while stop < count and shared[stop] == first:
             stop += 1
+        whole = mark is not None and all_keys is not None and start == 0 and stop == count
         run = notes[start:stop]
         ref, kind, version, event, topic, zh, en, created, note, details = first
-        keys = list(map(_KEY_OF, run))
+        keys = all_keys if whole and all_keys is not None else list(map(_KEY_OF, run))
         strings = [kind, event, topic, zh, en, *keys, *keys]
         strings[5::2] = keys
         strings[6::2] = map(_RECIPIENT_OF, run)
@@ -671,6 +680,10 @@ def _append_new(store: MemoryStore, notes: Sequence[Notification]) -> None:
         )  # fmt: skip
         data = _pack(kept)
         outbox[ref] = b"".join((outbox.get(ref, b""), len(data).to_bytes(4, "little"), data))
+        if whole and mark is not None:  # checked by _enqueue_new: one mark, none odd, no colon
+            marks[ref] = marks.get(ref, b"") + mark
+            store._enqueued = number + 1
+            return
         head = _head(keys[0])
         if (
             head is not keys[0]
@@ -754,8 +767,8 @@ def _append(store: MemoryStore, rows: Sequence[_Row]) -> None:
 
 class _MemoryTransaction:
     __slots__ = (
-        "_audit", "_checked", "_drawn", "_held", "_outbox", "_saved", "_store", "_summary",
-        "_writes",
+        "_audit", "_checked", "_drawn", "_held", "_mark", "_outbox", "_saved", "_store",
+        "_summary", "_writes",
     )  # fmt: skip
 
     def __init__(self, store: MemoryStore) -> None:
@@ -773,6 +786,8 @@ class _MemoryTransaction:
         self._summary: list[Sequence[Any]] | None = None
         # the store's enqueue count before this transaction's first key check
         self._checked = -1
+        # the head mark of the keys _outbox holds, when _enqueue_new staged them all
+        self._mark: bytes | None = None
 
     def __enter__(self) -> _MemoryTransaction:
         return self
@@ -960,6 +975,7 @@ class _MemoryTransaction:
             elif _find(store, key) is not None:
                 continue
             staged[key] = n
+            self._mark = None  # not (only) one _enqueue_new batch any more
             added += 1
         return added
 
@@ -970,6 +986,10 @@ class _MemoryTransaction:
         ``ref:...`` can only be in that ref's blob), when the keys are distinct and
         share one head ``ref:version:`` whose mark the ref's blob lacks: then no
         key is kept, which is what the loop in :meth:`enqueue` would find key by key.
+        The head's mark is kept for the commit (:func:`_append_new` need not find
+        it again).  Keys holding ``\x01`` go the loop's way (the check below joins
+        the keys with it: then each ``\x01`` starts a key, and the keys all start
+        with the head when as many ``\x01`` as keys are followed by it).
         """
         keys = list(map(_KEY_OF, notifications))
         ref = notifications[0].ref
@@ -981,17 +1001,21 @@ class _MemoryTransaction:
         if not end or head[len(ref)] != ":" or head[: len(ref)] != ref:
             return 0
         try:
-            if not all(map(str.startswith, keys, repeat(head))):
-                return 0
+            joined = "\x01".join(keys)
         except TypeError:  # a key that is no string
             return 0
+        others = len(keys) - 1
+        if joined.count("\x01") != others or joined.count(f"\x01{head}") != others:
+            return 0
+        mark = _head_mark(head)
         kept = self._store._outbox_keys.get(ref)
-        if kept is not None and _head_mark(head) in kept:
+        if kept is not None and mark in kept:
             return 0
         batch: dict[str, Notification | OutboxEntry] = dict(zip(keys, notifications, strict=True))
         if len(batch) != len(keys):  # a key twice: the first one stays, as in the loop
             return 0
         self._outbox = batch
+        self._mark = mark
         return len(keys)
 
     def next_sequence(self, name: str, count: int = 1) -> int:
@@ -1150,6 +1174,7 @@ class _MemoryTransaction:
     def save_outbox(self, entry: OutboxEntry) -> None:
         self._outbox[entry.notification.key] = entry
         self._saved = True
+        self._mark = None
 
     def _commit(self) -> None:
         store = self._store
@@ -1217,7 +1242,8 @@ class _MemoryTransaction:
         # Checked at enqueue; again if another transaction kept entries since.
         again = self._checked != store._enqueued
         if not again and not self._saved:  # a command's new notifications
-            _append_new(store, list(self._outbox.values()))  # type: ignore[arg-type]
+            outbox = self._outbox
+            _append_new(store, list(outbox.values()), self._mark, list(outbox))  # type: ignore[arg-type]
             return
         for key, item in self._outbox.items():
             if isinstance(item, OutboxEntry):

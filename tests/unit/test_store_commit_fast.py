@@ -1,0 +1,106 @@
+"""The memory store's commit of a command (issue 15.2, round 5) against the slow paths.
+
+``_enqueue_new`` checks a command's keys share one head with two counts over
+the keys joined by ``\\x01`` (keys holding it go the loop's way) and hands the
+head's mark to the commit, which then keeps it without looking at the keys
+again.  The scripts here hold keys with ``\\x01`` and heads that are prefixes
+of one another; the fast store must answer and keep what the slow one does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from unittest.mock import patch
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reqmgmt import MemoryStore, Notification
+from reqmgmt.storage import memory
+
+from .test_memory_packing import _bytecodes
+from .test_store_outbox_fast import _run
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+@st.composite
+def _note(draw: Any) -> Notification:
+    ref = draw(st.sampled_from(["R", "R1", "S"]))
+    version = draw(st.sampled_from(["1", "11", "1\x01"]))
+    to = draw(st.sampled_from(["a", "\x01", "R:1:", "x\x01R:1:", ""]))
+    key = draw(
+        st.sampled_from(
+            [
+                f"{ref}:{version}:{to}",
+                f"{ref}:{version}:\x01{ref}:{version}:",
+                f"\x01{ref}:{version}:",
+            ]
+        )
+    )
+    return Notification(
+        key=key, ref=ref, record_kind="requirement", version=1, event="e",
+        recipient=to, topic="requirement.e", text_zh=f"通知 {ref}", text_en=f"notice {ref}",
+        created_at=T0,
+    )  # fmt: skip
+
+
+_scripts = st.lists(
+    st.tuples(
+        st.lists(st.tuples(st.lists(_note(), max_size=5), st.booleans()), min_size=1, max_size=3),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(script=_scripts)
+def test_keys_with_the_separator_answer_and_keep_what_the_slow_paths_do(
+    script: list[Any],
+) -> None:
+    fast = _run(MemoryStore(), script, slow=False)
+    with patch.object(memory._MemoryTransaction, "_enqueue_new", lambda self, notes: 0):
+        slow = _run(MemoryStore(), script, slow=True)
+    assert fast == slow
+
+
+def _accept(ref: str, to: str) -> Notification:
+    return Notification(
+        key=f"{ref}:6:{to}", ref=ref, record_kind="requirement", version=6,
+        event="accept", recipient=to, topic="requirement.accept", text_zh="通知",
+        text_en="notice", created_at=T0,
+    )  # fmt: skip
+
+
+def test_a_commands_keys_are_looked_at_once() -> None:
+    """Staging and keeping 13 notifications runs as many bytecodes as one (no loop per key)."""
+
+    def command(notes: list[Notification]) -> None:
+        with store.transaction() as tx:
+            tx.enqueue(notes)
+
+    store = MemoryStore()
+    command([_accept("REQ-0", "a"), _accept("REQ-0", "b")])  # the string table and code warm
+    one = [_accept("REQ-1", "department:d0")]
+    thirteen = [_accept("REQ-2", f"department:d{i}") for i in range(13)]
+    few = _bytecodes(lambda: command(one))
+    many = _bytecodes(lambda: command(thirteen))
+    assert many == few, (few, many)
+
+
+def test_the_commit_keeps_the_mark_enqueue_found() -> None:
+    store = MemoryStore()
+    with (
+        store.transaction() as tx,
+        patch.object(memory, "_head", side_effect=AssertionError("looked again")),
+    ):
+        tx.enqueue([_accept("REQ-1", "a"), _accept("REQ-1", "b")])
+    assert store._outbox_keys["REQ-1"] == memory._head_mark("REQ-1:6:")
+    with store.transaction() as tx:
+        assert [e.notification.key for e in tx.entries(status="pending")] == [
+            "REQ-1:6:a",
+            "REQ-1:6:b",
+        ]
