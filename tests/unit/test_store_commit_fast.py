@@ -13,12 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import patch
 
+import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reqmgmt import MemoryStore, Notification
+from reqmgmt import ConflictError, Desk, MemoryStore, Notification
 from reqmgmt.storage import memory
+from reqmgmt.testing import FakeClock
 
+from ..conftest import CLERK, receive
 from .test_memory_packing import _bytecodes
 from .test_store_outbox_fast import _run
 
@@ -104,3 +108,47 @@ def test_the_commit_keeps_the_mark_enqueue_found() -> None:
             "REQ-1:6:a",
             "REQ-1:6:b",
         ]
+
+
+def test_get_and_update_read_hot_records_without_a_call_and_cold_ones_as_before() -> None:
+    """``get`` and ``update`` look a hot record up themselves (no ``_record`` call);
+    a packed one is unpacked as before, and a stale version is refused either way."""
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        store = desk.store
+        assert isinstance(store, MemoryStore)
+        cold_ref, hot_ref = receive(desk), receive(desk)
+        store._hot = 1
+        receive(desk)  # the first two are packed now
+        store._hot = 3
+        desk.fire(hot_ref, "start_evaluation", actor=CLERK)  # hot again
+        hot, cold = store._record(hot_ref), store._record(cold_ref)
+        assert hot is not None
+        assert cold is not None
+        assert cold_ref in store._cold
+        assert hot_ref in store._records
+        with (
+            patch.object(MemoryStore, "_record", side_effect=AssertionError("called")),
+            store.transaction() as tx,
+        ):
+            assert tx.get(hot_ref) is hot
+            tx.update(hot, expected_version=hot.version)
+            assert tx.get(hot_ref) is hot
+        calls: list[str] = []
+        slow = MemoryStore._record
+
+        def counted(self: MemoryStore, ref: str) -> Any:
+            calls.append(ref)
+            return slow(self, ref)
+
+        with patch.object(MemoryStore, "_record", counted):
+            with store.transaction() as tx:
+                assert tx.get(cold_ref) == cold
+                tx.update(cold, expected_version=cold.version)
+                assert tx.get(cold_ref) is cold  # staged
+            with pytest.raises(ConflictError), store.transaction() as tx:
+                tx.update(cold, expected_version=cold.version + 1)
+            with pytest.raises(ConflictError), store.transaction() as tx:
+                tx.update(hot, expected_version=hot.version + 1)
+            with pytest.raises(ConflictError), store.transaction() as tx:
+                tx.update(attrs.evolve(cold, ref="REQ-none"), expected_version=1)
+        assert calls == [cold_ref, cold_ref, "REQ-none"]

@@ -800,9 +800,11 @@ class _MemoryTransaction:
             elif self._drawn:
                 self._return_numbers(self._drawn)
         finally:
-            for held in self._held:
-                held.release()
-            self._held.clear()
+            held = self._held
+            if held:  # most commands lock nothing
+                for row_lock in held:
+                    row_lock.release()
+                held.clear()
 
     def lock(self, ref: str) -> None:
         """Hold ``ref`` against other transactions until this one ends (RowLock)."""
@@ -836,7 +838,9 @@ class _MemoryTransaction:
         staged = self._writes.get(ref)
         if staged is not None:
             return staged[0]
-        return self._store._record(ref)
+        store = self._store
+        hot = store._records.get(ref)  # what MemoryStore._record looks at first, without a call
+        return hot if hot is not None else store._record(ref)
 
     def insert(self, record: Record) -> None:
         current = self.get(record.ref)
@@ -845,15 +849,22 @@ class _MemoryTransaction:
         self._writes[record.ref] = (record, None)
 
     def update(self, record: Record, *, expected_version: int) -> None:
-        current = self.get(record.ref)
+        # self.get(ref) written out: the staged write is looked up once.
+        ref = record.ref
+        writes = self._writes
+        staged = writes.get(ref)
+        current: Record | None
+        if staged is not None:
+            current = staged[0]
+        else:
+            store = self._store
+            current = store._records.get(ref)
+            if current is None:
+                current = store._record(ref)
         if current is None or current.version != expected_version:
-            raise ConflictError(
-                record.ref, expected_version, None if current is None else current.version
-            )
-        staged = self._writes.get(record.ref)
+            raise ConflictError(ref, expected_version, None if current is None else current.version)
         # An insert then update in one transaction stays an insert.
-        first_expected = staged[1] if staged is not None else expected_version
-        self._writes[record.ref] = (record, first_expected)
+        writes[ref] = (record, staged[1] if staged is not None else expected_version)
 
     def append_audit(self, event: AuditEvent) -> None:
         self._audit.append(event)
@@ -943,9 +954,10 @@ class _MemoryTransaction:
         return {"hash": event.hash}
 
     def last_hash(self, ref: str) -> str | None:
-        for e in reversed(self._audit):
-            if e.ref == ref:
-                return e.hash
+        if self._audit:  # a command asks before it appends its event
+            for e in reversed(self._audit):
+                if e.ref == ref:
+                    return e.hash
         blob = self._store._audit.get(ref)  # replaced whole under the lock only
         return _last_hash(blob) if blob else None
 
