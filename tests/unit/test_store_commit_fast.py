@@ -19,10 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reqmgmt import ConflictError, Desk, MemoryStore, Notification
+from reqmgmt.audit import canonical
+from reqmgmt.errors import StoreUnavailable
 from reqmgmt.storage import memory
+from reqmgmt.storage.memory import _pack_trail
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, receive
+from ..conftest import CLERK, receive, sign_all, to_evaluating
 from .test_memory_packing import _bytecodes
 from .test_store_outbox_fast import _run
 
@@ -152,3 +155,21 @@ def test_get_and_update_read_hot_records_without_a_call_and_cold_ones_as_before(
             with pytest.raises(ConflictError), store.transaction() as tx:
                 tx.update(attrs.evolve(cold, ref="REQ-none"), expected_version=1)
         assert calls == [cold_ref, cold_ref, "REQ-none"]
+
+
+def test_a_commands_event_is_appended_as_the_trail_packs_it() -> None:
+    """The commit's one-event append (no _audit_piece call) keeps the bytes
+    _pack_trail makes of the same events, and refuses a hash too long as it did."""
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        store = desk.store
+        assert isinstance(store, MemoryStore)
+        ref = to_evaluating(desk)
+        sign_all(desk, ref)
+        with store.transaction() as tx:
+            events = list(tx.audit(ref))
+        assert len(events) == 5
+        assert store._audit[ref] == _pack_trail((canonical(e), e.hash) for e in events)
+        long = attrs.evolve(events[-1], hash="x" * 0x10000)
+        with pytest.raises(StoreUnavailable), store.transaction() as tx:
+            tx.append_audit(long)
+        assert store._audit[ref] == _pack_trail((canonical(e), e.hash) for e in events)

@@ -1223,7 +1223,19 @@ class _MemoryTransaction:
                     records[oldest] = record
                     break
                 index[oldest] = facts
-            if self._audit:
+            events = self._audit
+            if len(events) == 1:  # a command's one event: appended as sealing encoded it
+                event = events[0]
+                ref, digest = event.ref, event.hash
+                data = canonical(event)
+                text = digest.encode("utf-8", "surrogatepass")
+                if len(text) > 0xFFFF:
+                    _audit_piece(data, digest)  # raises
+                audit = store._audit
+                # _audit_piece's bytes, joined to the trail at once (one copy)
+                lengths = (len(data) << 16 | len(text)).to_bytes(6, "little")
+                audit[ref] = b"".join((audit.get(ref, b""), data, text, lengths))
+            elif events:
                 self._commit_audit(store._audit)
             if self._summary:
                 add_summary_rows(store._summary, self._summary)
