@@ -212,12 +212,6 @@ def _delta(old: Sequence[_Fact], new: Sequence[_Fact]) -> list[SummaryRow]:
     return gone + came
 
 
-def _stage_rows(tx: Any, rows: Sequence[SummaryRow]) -> None:
-    put = getattr(tx, "stage_summary", None)
-    if put is not None and rows:
-        put(rows)
-
-
 def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
     """Stage the summary rows of one command (``before`` → ``after`` at ``at``) in ``tx``.
 
@@ -249,7 +243,14 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
         ]
     else:
         rows = [("dwell", day, kind, state, "", 0, micros)]
-    if state in final or dest in final:
+    if dest in final:
+        if state in final:
+            old, new = _finished_facts(before, final), _finished_facts(after, final)
+            if old != new:
+                rows.extend(_delta(old, new))
+        else:  # finished now: nothing held before, what holds now comes (_delta((), new))
+            rows += [(*f, 1, 0) for f in _finished_facts(after, final)]
+    elif state in final:
         old, new = _finished_facts(before, final), _finished_facts(after, final)
         if old != new:
             rows.extend(_delta(old, new))
@@ -306,19 +307,25 @@ def _first_move(tx: Any, before: Any) -> bool:
 
 def stage_created(tx: Any, engine: Any, records: Sequence[Any]) -> None:
     """Stage the summary rows of records just created (one, or an import's batch)."""
-    if getattr(tx, "stage_summary", None) is None:
+    try:
+        put = tx.stage_summary
+    except AttributeError:
+        return
+    if put is None:
         return
     final = _final(engine)
+    kind = engine.kind
     rows: list[SummaryRow] = []
     for record in records:
-        rows.extend((*f, 1, 0) for f in record_facts(record, final))
-        if engine.kind == "survey":
+        rows += [(*f, 1, 0) for f in record_facts(record, final)]
+        if kind == "survey":
             rows.extend(_survey_rows(record))
-        if engine.kind == "contract":
+        elif kind == "contract":
             shipped = _shipped(record.lines)
             if shipped:
                 rows.extend(_shipped_rows(_day(record.created_at), record.customer.id, {}, shipped))
-    _stage_rows(tx, rows)
+    if rows:
+        put(rows)
 
 
 # --- from the audit trail (backfill, rebuild) -----------------------------------------------

@@ -192,3 +192,49 @@ def test_the_days_memory_is_bounded() -> None:
     for i in range(5000):
         summaries._day(start + timedelta(days=i))
     assert 0 < len(summaries._DAYS) <= 4096
+
+
+def _slow_stage_created(tx: Any, engine: Any, records: Any) -> None:
+    """summaries.stage_created as it was before its rows were built inline."""
+    if getattr(tx, "stage_summary", None) is None:
+        return
+    final = summaries._final(engine)
+    rows: list[Any] = []
+    for record in records:
+        rows.extend((*f, 1, 0) for f in summaries.record_facts(record, final))
+        if engine.kind == "survey":
+            rows.extend(summaries._survey_rows(record))
+        if engine.kind == "contract":
+            shipped = summaries._shipped(record.lines)
+            if shipped:
+                rows.extend(
+                    summaries._shipped_rows(
+                        summaries._day(record.created_at), record.customer.id, {}, shipped
+                    )
+                )
+    if rows:
+        tx.stage_summary(rows)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(range(len(_VERSIONS))), max_size=4))
+def test_stage_created_rows_are_the_slow_paths(picked: list[int]) -> None:
+    """Any batch of records (finished or not, none at all): the same rows, in order."""
+    records = [_VERSIONS[i] for i in picked]
+    fast, slow = _Tx(), _Tx()
+    summaries.stage_created(fast, _ENGINE, records)
+    _slow_stage_created(slow, _ENGINE, records)
+    assert fast.rows == slow.rows
+
+
+def test_stage_leaves_a_transaction_without_summaries_alone() -> None:
+    class NoSummaries:
+        def audit(self, ref: str) -> list[Any]:
+            raise AssertionError("not read")
+
+    class Off(NoSummaries):
+        stage_summary = None
+
+    for tx in (NoSummaries(), Off()):
+        summaries.stage(tx, _ENGINE, _VERSIONS[0], _VERSIONS[1], _VERSIONS[1].updated_at)
+        summaries.stage_created(tx, _ENGINE, _VERSIONS)
