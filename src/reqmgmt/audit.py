@@ -26,7 +26,7 @@ import orjson
 from attrs import frozen
 
 from .model import AuditEvent, FieldChange, Record, check_note, maker
-from .serialize import ByIdentity, iso, structure, unstructure
+from .serialize import iso, structure, unstructure
 
 __all__ = [
     "HistoryCheck",
@@ -86,8 +86,12 @@ def _legacy_hash(event: AuditEvent) -> str:
 
 
 # The canonical bytes of the events sealed last: a store that writes them
-# (the memory store, the SQL stores) gets them without encoding again.
-_SEALED: ByIdentity[AuditEvent, bytes] = ByIdentity(256)
+# (the memory store, the SQL stores) gets them without encoding again.  By
+# the event's id, the event kept beside its bytes (its id cannot be reused
+# while kept), up to _SEALED_SIZE events, then started over: ByIdentity's
+# get and put written inline (their method calls cost ~2k a command).
+_SEALED: dict[int, tuple[AuditEvent, bytes]] = {}
+_SEALED_SIZE = 256
 
 
 def sealed_event(**values: Any) -> AuditEvent:
@@ -115,6 +119,7 @@ def sealed_event(**values: Any) -> AuditEvent:
 
 _make_event = maker(AuditEvent)
 _sha256 = hashlib.sha256
+_dumps = orjson.dumps
 
 
 def seal(
@@ -143,37 +148,44 @@ def seal(
         check_note(note, f"{record_kind} {ref}")
     # The canonical JSON's keys in their sorted order already (orjson still
     # sorts the nested documents).
-    data = _encode(
-        {
-            "actor_id": actor_id,
-            "actor_name": actor_name,
-            "at": iso(at),
-            "changes": [[c.field, c.old, c.new, c.op] for c in changes] if rows is None else rows,
-            "decisions": decisions,
-            "event": event,
-            "from_state": from_state,
-            "meaning": meaning,
-            "note": note,
-            "prev_hash": prev_hash,
-            "record_kind": record_kind,
-            "ref": ref,
-            "to_state": to_state,
-            "version": version,
-        }
-    )
+    payload = {
+        "actor_id": actor_id,
+        "actor_name": actor_name,
+        "at": iso(at),
+        "changes": [[c.field, c.old, c.new, c.op] for c in changes] if rows is None else rows,
+        "decisions": decisions,
+        "event": event,
+        "from_state": from_state,
+        "meaning": meaning,
+        "note": note,
+        "prev_hash": prev_hash,
+        "record_kind": record_kind,
+        "ref": ref,
+        "to_state": to_state,
+        "version": version,
+    }
+    try:  # _encode, written inline
+        data = _dumps(payload, option=_SORTED)
+    except TypeError:  # orjson.JSONEncodeError: a value orjson cannot write
+        data = _ENCODER.encode(payload).encode()
     sealed: AuditEvent = _make_event(
         ref, record_kind, version, event, from_state, to_state, actor_id, actor_name, at,
         note, meaning, changes, decisions, prev_hash, _sha256(data).hexdigest(),
     )  # fmt: skip
-    _SEALED.put(sealed, data)
+    if len(_SEALED) >= _SEALED_SIZE:
+        _SEALED.clear()
+    _SEALED[id(sealed)] = (sealed, data)
     return sealed
 
 
 def canonical(event: AuditEvent) -> bytes:
     """The event's canonical JSON: what its ``hash`` is the SHA-256 of (the hash left out)."""
-    data = _SEALED.get(event)
-    if data is not None:
-        return data
+    try:
+        kept = _SEALED[id(event)]
+    except KeyError:  # an event read from a store, or sealed long ago
+        return _encode(_event_payload(event))
+    if kept[0] is event:
+        return kept[1]
     return _encode(_event_payload(event))
 
 

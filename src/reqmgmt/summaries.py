@@ -41,12 +41,10 @@ their audit trails (the migration's backfill and ``reqmgmt report --rebuild``).
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .serialize import remembered
 from .storage.base import SummaryRow
 
 __all__ = [
@@ -81,9 +79,28 @@ def _day_of(at: datetime) -> str:
     return at.astimezone(UTC).date().isoformat()
 
 
-#: The UTC day of a time, remembered by identity: a command's ``now`` and a
-#: record's ``created_at`` are asked for again and again.
-_day = remembered(_day_of)
+#: A UTC day's text by its ordinal, bounded: the commands of a day share it.
+_DAYS: dict[int, str] = {}
+
+
+def _day(at: datetime) -> str:
+    """The UTC day ``at`` falls on (``YYYY-MM-DD``), as :func:`_day_of` writes it.
+
+    Every command asks for the day of its new ``now``: ``date.isoformat``
+    (~6k instructions) once per day and an ordinal's look-up (~1k) after.
+    A time in another zone, naive or not a plain ``datetime`` goes to
+    :func:`_day_of`.
+    """
+    if type(at) is not datetime or at.tzinfo is not UTC:
+        return _day_of(at)
+    ordinal = at.toordinal()
+    try:
+        return _DAYS[ordinal]
+    except KeyError:
+        if len(_DAYS) >= 4096:
+            _DAYS.clear()
+        text = _DAYS[ordinal] = at.date().isoformat()
+        return text
 
 
 def _micros(a: datetime, b: datetime) -> int:
@@ -195,19 +212,19 @@ def _delta(old: Sequence[_Fact], new: Sequence[_Fact]) -> list[SummaryRow]:
     return gone + came
 
 
-def _stage_rows(tx: Any, rows: Sequence[SummaryRow]) -> None:
-    put = getattr(tx, "stage_summary", None)
-    if put is not None and rows:
-        put(rows)
-
-
 def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
     """Stage the summary rows of one command (``before`` → ``after`` at ``at``) in ``tx``.
 
     A transaction without ``stage_summary`` (a store that keeps no
     summaries) is left alone: its report is computed from the audit trail.
+    Runs once per command: no ``getattr`` or ``int`` calls, the rows of a
+    state change in one list, the dimensions compared by one generated
+    function per class (:func:`_dimensions_changed`).
     """
-    put = getattr(tx, "stage_summary", None)
+    try:
+        put = tx.stage_summary
+    except AttributeError:
+        return
     if put is None:
         return
     final = engine.final  # a survey has no command: only records with transitions come here
@@ -215,22 +232,33 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
     day = _day(at)
     state, dest = before.state, after.state
     d = at - before.updated_at  # _micros, written out
-    rows: list[SummaryRow] = [
-        ("dwell", day, kind, state, "", int(dest != state),
-         (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds),
-    ]  # fmt: skip
+    micros = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+    rows: list[SummaryRow]
     if dest != state:  # one count moves from the old state to the new
         created = _day(before.created_at)
-        rows.append(("count", created, kind, "state", state, -1, 0))
-        rows.append(("count", created, kind, "state", dest, 1, 0))
-    if state in final or dest in final:
+        rows = [
+            ("dwell", day, kind, state, "", 1, micros),
+            ("count", created, kind, "state", state, -1, 0),
+            ("count", created, kind, "state", dest, 1, 0),
+        ]
+    else:
+        rows = [("dwell", day, kind, state, "", 0, micros)]
+    if dest in final:
+        if state in final:
+            old, new = _finished_facts(before, final), _finished_facts(after, final)
+            if old != new:
+                rows.extend(_delta(old, new))
+        else:  # finished now: nothing held before, what holds now comes (_delta((), new))
+            rows += [(*f, 1, 0) for f in _finished_facts(after, final)]
+    elif state in final:
         old, new = _finished_facts(before, final), _finished_facts(after, final)
         if old != new:
             rows.extend(_delta(old, new))
-    dimensions = _DIMENSIONS.get(type(before)) or _dimensions(before)
-    # A dimension may have changed: equal values give equal facts, and unchanged
-    # fields are the same objects (which the tuples' comparison sees first).
-    if kind == "return" or dimensions(before) != dimensions(after):
+    try:
+        changed = _DIMENSIONS[type(before)]
+    except KeyError:
+        changed = _dimensions_changed(before)
+    if kind == "return" or changed(before, after):
         old, new = _other_facts(before), _other_facts(after)
         if old != new:
             rows.extend(_delta(old, new))
@@ -246,21 +274,22 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
 
 #: The fields :func:`_other_facts` reads besides a return's, per record class.
 _DIMENSION_FIELDS = ("customer", "channel", "contract_class")
-_DIMENSIONS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+_DIMENSIONS: dict[type, Callable[[Any, Any], bool]] = {}
 
 
-def _dimensions(record: Any) -> Callable[[Any], tuple[Any, ...]]:
-    """For records of ``record``'s class: the values of the dimension fields it has
-    (those ``getattr(r, name, None)`` finds), as a tuple."""
+def _dimensions_changed(record: Any) -> Callable[[Any, Any], bool]:
+    """For records of ``record``'s class: ``changed(before, after)``, whether the
+    dimension fields it has (those ``getattr(r, name, None)`` finds) differ, as
+    tuples of their values compare (equal values give equal facts; unchanged
+    fields are the same objects, which the comparison sees first).  Generated
+    once per class: one call instead of a getter's per record.
+    """
     names = [name for name in _DIMENSION_FIELDS if hasattr(record, name)]
-    found: Callable[[Any], tuple[Any, ...]]
-    if len(names) > 1:
-        found = operator.attrgetter(*names)
-    elif names:
-        one = operator.attrgetter(names[0])
-        found = lambda r: (one(r),)  # noqa: E731
-    else:
-        found = lambda r: ()  # noqa: E731
+    before = "".join(f"before.{name}, " for name in names)
+    after = "".join(f"after.{name}, " for name in names)
+    namespace: dict[str, Any] = {}
+    exec(f"def changed(before, after):\n    return ({before}) != ({after})", namespace)
+    found: Callable[[Any, Any], bool] = namespace["changed"]
     if len(_DIMENSIONS) >= 256:
         _DIMENSIONS.clear()
     _DIMENSIONS[type(record)] = found
@@ -278,19 +307,25 @@ def _first_move(tx: Any, before: Any) -> bool:
 
 def stage_created(tx: Any, engine: Any, records: Sequence[Any]) -> None:
     """Stage the summary rows of records just created (one, or an import's batch)."""
-    if getattr(tx, "stage_summary", None) is None:
+    try:
+        put = tx.stage_summary
+    except AttributeError:
+        return
+    if put is None:
         return
     final = _final(engine)
+    kind = engine.kind
     rows: list[SummaryRow] = []
     for record in records:
-        rows.extend((*f, 1, 0) for f in record_facts(record, final))
-        if engine.kind == "survey":
+        rows += [(*f, 1, 0) for f in record_facts(record, final)]
+        if kind == "survey":
             rows.extend(_survey_rows(record))
-        if engine.kind == "contract":
+        elif kind == "contract":
             shipped = _shipped(record.lines)
             if shipped:
                 rows.extend(_shipped_rows(_day(record.created_at), record.customer.id, {}, shipped))
-    _stage_rows(tx, rows)
+    if rows:
+        put(rows)
 
 
 # --- from the audit trail (backfill, rebuild) -----------------------------------------------
