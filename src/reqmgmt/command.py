@@ -485,8 +485,14 @@ def write(
     event = seal(
         engine, ctx, record, new, dest, field_diff(record, changes), tx.last_hash(record.ref)
     )
-    notes = notifications(
-        desk, engine, ctx.transition, record, new, ctx.now, ctx.note, ctx.data, plan
+    # A transition that tells no one (its plan's recipients: none, whatever the
+    # record) has no notifications: not even the call.
+    notes = (
+        ()
+        if plan is not None and plan.recipients == ()
+        else notifications(
+            desk, engine, ctx.transition, record, new, ctx.now, ctx.note, ctx.data, plan
+        )
     )
     stage(tx, engine, record, new, event, notes)
     return new, event, notes

@@ -1330,6 +1330,8 @@ def derive(record: _R, changes: Mapping[str, Any], *, checked: str | frozenset[s
     # the command path derives with a handful of shapes per transition.
     keyed = _KEYED.get((cls, tuple(changes), checked))
     if keyed is not None:
+        if type(changes) is dict:  # the command path: the plan's generated derive
+            return keyed.derive(record, changes)  # type: ignore[no-any-return]
         values = changes
         if keyed.converters:
             values = dict(changes)
@@ -1383,7 +1385,7 @@ class _Keyed:
     the order of the names, the checked ones left out) and an evolver that sets
     exactly those fields (generated once, see :func:`_generated`)."""
 
-    __slots__ = ("converters", "evolve", "post_init", "validators")
+    __slots__ = ("converters", "derive", "evolve", "post_init", "validators")
 
     def __init__(
         self, cls: type[Record], plan: _Plan, names: tuple[str, ...], done: frozenset[str]
@@ -1407,6 +1409,112 @@ class _Keyed:
                 for a in attrs.fields(cls)
             ],
         )
+        #: All of the above as one generated function of a dict of changes.
+        self.derive = _keyed_derive(cls, plan, names, done)
+
+
+def _same_when(converter: Any) -> type | None:
+    """The class whose exact instances ``converter`` returns as they are (``tuple(t)``
+    is ``t`` for a tuple, ``frozenset(f)`` is ``f``), or ``None``: where the value is
+    one, :func:`_keyed_derive` does not call it."""
+    if converter in (_signoffs, _texts, _items, _lines):
+        return tuple
+    if converter is _strings:
+        return frozenset
+    return None
+
+
+def derive_pass(validator: Any, attribute: attrs.Attribute[Any]) -> str | None:
+    """:func:`fast_pass` for :func:`derive`, which also meets collections: a test of
+    ``v`` that, when true, means ``validator`` passes ``v``, or ``None``.
+
+    Besides :func:`fast_pass`'s cases: a tuple or frozenset of plain strings
+    within :data:`MAX_ID` with no control character (``_each_text``'s cheapest
+    case, all at C speed: ``"".join`` is printable exactly when every item
+    is), and the empty tuple for an "every item is a ``cls``" check.
+    tests/unit/test_steps2_derive.py checks both against the validators.
+    """
+    fast = fast_pass(validator, attribute)
+    if fast is not None:
+        return fast
+    if validator is _each_text:
+        return (
+            "((v.__class__ is tuple or v.__class__ is frozenset)"
+            " and _STR_.issuperset(map(type, v))"
+            " and max(map(len, v), default=0) <= _MAX_ID_ and ''.join(v).isprintable())"
+        )
+    if getattr(validator, "__code__", None) is _each_instance_of(object).__code__:
+        return "(v.__class__ is tuple and not v)"
+    return None
+
+
+def _keyed_derive(
+    cls: type[Record], plan: _Plan, names: tuple[str, ...], done: frozenset[str]
+) -> Any:
+    """``derive(record, changes)`` for a dict ``changes`` with exactly ``names``, in
+    order: what :func:`derive` does with a plan, written out once.
+
+    The changed values are unpacked in order; each converter runs in order
+    (not called where it would return the value as it is, :func:`_same_when`);
+    the new version is filled as :func:`_generated` fills one; then each
+    validator, in order, is called only where its :func:`derive_pass` test
+    misses, so a value it would refuse still gets the validator's own error.
+    attrs' validators are run even when attrs' are disabled, as :func:`derive` does.
+    """
+    fields = plan.fields
+    index = {name: i for i, name in enumerate(names)}
+    namespace: dict[str, Any] = {
+        **FAST_NAMES,
+        "_STR_": frozenset((str,)),
+        "_new_": object.__new__,
+        "_cls_": cls,
+        "_put_": object.__setattr__,
+        "_post_": plan.post_init,
+    }
+    lines = ["def derive(r, changes):"]
+    if names:
+        lines.append(f"    {''.join(f'v{i}, ' for i in range(len(names)))}= changes.values()")
+    for i, name in enumerate(names):
+        convert = fields[name][1]
+        if convert is None or name in done:
+            continue
+        namespace[f"_c{i}_"] = convert
+        same = _same_when(convert)
+        if same is None:
+            lines.append(f"    v{i} = _c{i}_(v{i})")
+        else:
+            namespace[f"_s{i}_"] = same
+            lines.append(f"    if v{i}.__class__ is not _s{i}_:")
+            lines.append(f"        v{i} = _c{i}_(v{i})")
+    stand_in = _stand_in(cls)
+    values = [
+        (a.name, f"v{index[a.name]}" if a.name in index else f"r.{a.name}")
+        for a in attrs.fields(cls)
+    ]
+    if stand_in is None:
+        lines.append("    n = _new_(_cls_)")
+        lines += [f"    _put_(n, {name!r}, {value})" for name, value in values]
+    else:
+        namespace["_stand_in_"] = stand_in
+        lines.append("    n = _new_(_stand_in_)")
+        lines += [f"    n.{name} = {value}" for name, value in values]
+        lines.append("    n.__class__ = _cls_")
+    for i, name in enumerate(names):
+        a, _, validator = fields[name]
+        if validator is None or name in done:
+            continue
+        namespace[f"_v{i}_"], namespace[f"_a{i}_"] = validator, a
+        call = f"_v{i}_(n, _a{i}_, v{i})"
+        fast = derive_pass(validator, a)
+        if fast is None:
+            lines.append(f"    {call}")
+        else:
+            lines += [f"    v = v{i}", f"    if not {fast}:", f"        {call}"]
+    if plan.post_init is not None:
+        lines.append("    _post_(n)")
+    lines.append("    return n")
+    exec("\n".join(lines), namespace)
+    return namespace["derive"]
 
 
 #: Plans by (record class, changed names in order, ``checked``), at most _KEYED_MAX.

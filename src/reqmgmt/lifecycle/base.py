@@ -21,7 +21,16 @@ from transitions import Machine
 
 from ..errors import ConfigError, TransitionBlocked, ValidationError
 from ..i18n import Text, reason
-from ..model import SIGNATURE_MEANINGS, Actor, Record, Signoff, text_problem
+from ..model import (
+    FAST_NAMES,
+    SIGNATURE_MEANINGS,
+    Actor,
+    Record,
+    Signoff,
+    _stand_in,
+    fast_pass,
+    text_problem,
+)
 
 if TYPE_CHECKING:
     import pluggy
@@ -706,6 +715,78 @@ class Lifecycle:
 # --- the engine -------------------------------------------------------------------------
 
 
+#: Tests of a sign-off's value ``v`` that, when true, mean the field's validator
+#: passes it, besides :func:`~reqmgmt.model.fast_pass`'s: ``approve``'s
+#: ``instance_of(bool)`` and ``meaning``'s ``one of SIGNATURE_MEANINGS``.
+_SIGNOFF_PASSES = {
+    "approve": "v.__class__ is bool",
+    "meaning": "(v.__class__ is str and v in _meanings_)",
+}
+
+
+def _subclass_stand_in(cls: type) -> type | None:
+    """A subclass of ``cls`` adding no slot, with plain attribute stores: an instance
+    filled as one can become a ``cls`` (the same layout), where
+    :func:`~reqmgmt.model._stand_in` finds none (a class with a ``__weakref__``
+    slot of its own: ``Signoff``); ``None`` where CPython refuses even that."""
+    found = type(
+        f"_Filling{cls.__name__}",
+        (cls,),
+        {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__},
+    )
+    try:
+        probe: Any = object.__new__(found)
+        probe.__class__ = cls
+    except TypeError:
+        return None
+    return found
+
+
+def signoff_maker() -> Callable[..., Signoff]:
+    """``Signoff(...)`` from every field's value, positionally, as a generated function.
+
+    What attrs' ``__init__`` does (each field set, then, unless attrs'
+    validators are disabled, each validator in order), but a validator is
+    called only where its cheapest passing case (:func:`~reqmgmt.model.fast_pass`,
+    :data:`_SIGNOFF_PASSES`) misses: every refusal is still the validator's own.
+    A sign-off command makes one; attrs' ``__init__`` costs ~20k instructions.
+    tests/unit/test_steps2_signoff.py compares the two.
+    """
+    fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(Signoff)
+    stand_in = _stand_in(Signoff) or _subclass_stand_in(Signoff)
+    if stand_in is None or hasattr(Signoff, "__attrs_post_init__"):
+        return lambda *values: Signoff(*values)
+    namespace: dict[str, Any] = {
+        **FAST_NAMES,
+        "_new_": object.__new__,
+        "_cls_": Signoff,
+        "_stand_in_": stand_in,
+        "_disabled_": attrs.validators.get_disabled,
+        "_meanings_": frozenset(SIGNATURE_MEANINGS),
+    }
+    names = [a.name for a in fields]
+    lines = [f"def make({', '.join(names)}):", "    n = _new_(_stand_in_)"]
+    lines += [f"    n.{name} = {name}" for name in names]
+    lines += ["    n.__class__ = _cls_", "    if not _disabled_():"]
+    for i, a in enumerate(fields):
+        if a.validator is None:
+            continue
+        namespace[f"_v{i}_"], namespace[f"_a{i}_"] = a.validator, a
+        call = f"_v{i}_(n, _a{i}_, {a.name})"
+        fast = fast_pass(a.validator, a) or _SIGNOFF_PASSES.get(a.name)
+        if fast is None:
+            lines.append(f"        {call}")
+        else:
+            lines += [f"        v = {a.name}", f"        if not {fast}:", f"            {call}"]
+    lines.append("    return n")
+    exec("\n".join(lines), namespace)
+    made: Callable[..., Signoff] = namespace["make"]
+    return made
+
+
+_make_signoff = signoff_maker()
+
+
 class _Cursor:
     """Stands in for a record while the shared Machine moves it; thrown away after."""
 
@@ -807,14 +888,14 @@ class Engine:
             )
             assert step is not None  # declared by the step itself
             approve = t.event == step.sign_event
-            signoff = Signoff(
-                department=ctx.data["department"],
-                actor_id=ctx.actor.id,
-                approve=approve,
-                opinion=ctx.note or "",
-                meaning=step.meaning,
-                round=ctx.record.review_round,
-                at=ctx.now,
+            signoff = _make_signoff(
+                ctx.data["department"],
+                ctx.actor.id,
+                approve,
+                ctx.note or "",
+                step.meaning,
+                ctx.record.review_round,
+                ctx.now,
             )
             out["signoffs"] = (*ctx.record.signoffs, signoff)
             if not approve:
