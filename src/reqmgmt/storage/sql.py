@@ -33,7 +33,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..audit import canonical, from_canonical
+from ..audit import _SEALED, canonical, from_canonical
 from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
 from ..model import AuditEvent, Notification, Record, record_classes, text_problem
 from ..serialize import (
@@ -923,7 +923,9 @@ class _ImportRows:
     scanned and promoted (the collector untracks a tuple of atomics at the
     first collection that sees it).  The event's canonical bytes are taken
     while :func:`reqmgmt.audit.canonical` still has them (its cache keeps the
-    last 256 events: a batch of 1,000 encoded most events twice).
+    last 256 events: a batch of 1,000 encoded most events twice), and taken
+    out of it: kept there, each event held its record's document alive for
+    the next 255 rows, the most objects of all a young collection promoted.
 
     :meth:`write` writes them as ``insert_many`` then ``enqueue`` did: the
     same statements, rows and order, the same :class:`ConflictError` for a
@@ -960,6 +962,9 @@ class _ImportRows:
             self.audit.append(_audit_row(event, tx.doc_bytes))
         except Exception as exc:
             self._failed(1, exc)
+        # Its bytes are taken: the seal's cache need not keep the event (and its
+        # record's document) for the next 255 events.
+        _SEALED.pop(event)
         if notes:
             encode = _json_bytes if tx.doc_bytes else _json
             try:
