@@ -327,3 +327,29 @@ def test_time_fields_keep_their_text(tmp_path: Path) -> None:
             outcomes.append(desk.create_many("requirement", [_row(1), _row(2)], actor=CLERK))
         outcomes.append(_table_rows(db))
     assert outcomes[0:2] == outcomes[2:4] == outcomes[4:6]
+
+
+class _Later(datetime):
+    """A datetime subclass: the text comes from isoformat itself."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.sampled_from(
+        [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
+    ),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_time_column_is_isoformat_in_utc(
+    naive: datetime, zone: timezone, whole_second: bool, subclass: bool
+) -> None:
+    """_utc_text, its shortcut through the document's text included (whole seconds too),
+    is the first 26 characters of isoformat in UTC with microseconds."""
+    value = naive.replace(tzinfo=zone, microsecond=0 if whole_second else naive.microsecond)
+    if subclass:
+        value = _Later.fromisoformat(value.isoformat())
+    expected = value.astimezone(UTC).isoformat(timespec="microseconds")[:26]
+    assert sql._utc_text(value) == expected
+    assert sql._utc_text(value) == expected  # the document's text remembered

@@ -298,11 +298,14 @@ _DOC_BYTES = True
 def _utc_text(value: datetime) -> str:
     # isoformat is fixed-width with timespec (years below 1000 padded too);
     # the first 26 characters drop the "+00:00".
-    if value.__class__ is datetime and value.tzinfo is UTC and value.microsecond:
+    if value.__class__ is datetime and value.tzinfo is UTC:
         # The same characters as the document's (iso, remembered: a record's
         # times were written into its document just before): isoformat shows
-        # the microseconds when there are some, and a UTC time is itself.
-        return iso(value)[:26]
+        # the microseconds when there are some, none when they are zero (a
+        # deadline: the C isoformat and astimezone cost 4k instructions a
+        # record of an import), and a UTC time is itself.
+        text = iso(value)
+        return text[:26] if value.microsecond else text[:19] + ".000000"
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:26]
 
 
