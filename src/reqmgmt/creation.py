@@ -17,7 +17,7 @@ inside a caller's transaction) follow the command path of
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -58,6 +58,7 @@ from .reminders import deadline_changes
 from .rules.model import Decision, RuleSet
 from .rules.vocabulary import Vocabulary
 from .serialize import ByIdentity, hand_over, unstructure
+from .storage import hostunit
 from .storage.base import BulkInsert, Transaction
 
 if TYPE_CHECKING:
@@ -291,7 +292,6 @@ def _create_batch(
     note: str | None,
     committed: list[str],
 ) -> list[str]:
-    created: list[tuple[Record, AuditEvent]] = []
     # Every row's inputs first: a refused row uses up no sequence number.
     check = desk._creation_check(kind)
     for i, row in enumerate(rows):
@@ -299,6 +299,12 @@ def _create_batch(
             check.fields(row, desk.rules)
         except ReqMgmtError as exc:
             raise ImportFailed(kind, start + i, exc, committed) from exc
+    # The observers run after commit, with each record and its event: only
+    # for them are the events kept (and in a host's unit of work, which
+    # calls them after its own commit).
+    watched = implemented(desk.pm.hook.reqmgmt_after_transition) or bool(hostunit._OPEN.get())
+    records: list[Record] = []
+    events: list[AuditEvent] = []
     with desk.store.transaction() as tx:
         # One update of the sequence per batch: updating one row a thousand
         # times in a transaction is quadratic on PostgreSQL (each update
@@ -315,11 +321,11 @@ def _create_batch(
 
         # Rows checked against stored records are written one by one, so
         # each sees the rows before it (two returns on one contract line).
-        bulk = (
-            tx.insert_many
-            if isinstance(tx, BulkInsert) and desk.engine(kind).lifecycle.against_store is None
-            else None
-        )
+        at_once = desk.engine(kind).lifecycle.against_store is None
+        # The SQL stores take each record's rows as it is made (storage.sql._ImportRows).
+        making: Callable[[], _Rows] | None = getattr(tx, "import_rows", None) if at_once else None
+        staged = making() if making is not None else None
+        bulk = tx.insert_many if staged is None and at_once and isinstance(tx, BulkInsert) else None
         notes: list[Notification] = []
         for i, row in enumerate(rows):
             try:
@@ -332,25 +338,46 @@ def _create_batch(
                     decisions=(),
                     fields=row,
                     number=number,
-                    write=bulk is None,
+                    write=staged is None and bulk is None,
                     checked=True,
                 )
             except (ReqMgmtError, TypeError) as exc:
                 raise ImportFailed(kind, start + i, exc, committed) from exc
-            created.append((record, event))
+            records.append(record)
+            if staged is not None:
+                staged.add(record, event, made)
+                if watched:
+                    events.append(event)
+                continue
+            events.append(event)
             if bulk is not None:  # else _create_in queued them already
                 notes.extend(made)
-        if bulk is not None:
+        if staged is not None or bulk is not None:
             try:
-                bulk([r for r, _ in created], [e for _, e in created])
+                if staged is not None:
+                    staged.write()  # the records, their events and notifications
+                else:
+                    assert bulk is not None
+                    bulk(records, events)
             except ConflictError as exc:
-                i = next((i for i, (r, _) in enumerate(created) if r.ref == exc.ref), 0)
+                i = next((i for i, r in enumerate(records) if r.ref == exc.ref), 0)
                 raise ImportFailed(kind, start + i, exc, committed) from exc
-            tx.enqueue(notes)
-            summaries.stage_created(tx, desk.engine(kind), [r for r, _ in created])
-    for record, event in created:
+            if bulk is not None:
+                tx.enqueue(notes)
+            summaries.stage_created(tx, desk.engine(kind), records)
+    for record, event in zip(records, events, strict=False):  # no events: nothing observes
         observe(desk, record, event)
-    return [record.ref for record, _ in created]
+    return [record.ref for record in records]
+
+
+class _Rows(Protocol):
+    """An import batch's rows as a store makes them (``storage.sql._ImportRows``)."""
+
+    def add(self, record: Record, event: AuditEvent, notes: Sequence[Notification]) -> None:
+        """The rows of one new record, its creating event and notifications."""
+
+    def write(self) -> None:
+        """Write the rows (:class:`ConflictError` for a taken ref)."""
 
 
 def create_in(

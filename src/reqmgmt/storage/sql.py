@@ -33,7 +33,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..audit import canonical, from_canonical
+from ..audit import _SEALED, canonical, from_canonical
 from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
 from ..model import AuditEvent, Notification, Record, record_classes, text_problem
 from ..serialize import (
@@ -298,11 +298,14 @@ _DOC_BYTES = True
 def _utc_text(value: datetime) -> str:
     # isoformat is fixed-width with timespec (years below 1000 padded too);
     # the first 26 characters drop the "+00:00".
-    if value.__class__ is datetime and value.tzinfo is UTC and value.microsecond:
+    if value.__class__ is datetime and value.tzinfo is UTC:
         # The same characters as the document's (iso, remembered: a record's
         # times were written into its document just before): isoformat shows
-        # the microseconds when there are some, and a UTC time is itself.
-        return iso(value)[:26]
+        # the microseconds when there are some, none when they are zero (a
+        # deadline: the C isoformat and astimezone cost 4k instructions a
+        # record of an import), and a UTC time is itself.
+        text = iso(value)
+        return text[:26] if value.microsecond else text[:19] + ".000000"
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:26]
 
 
@@ -912,6 +915,94 @@ class _OwnTransaction:
             self.store._remember_heads(heads)
 
 
+class _ImportRows:
+    """An import batch's rows (``Desk.create_many``), made as each record is built.
+
+    :meth:`add` turns a new record, its creating event and its notifications
+    into the tuples of str, int and bytes their tables take, at once, so the
+    objects can go: a batch's thousand records, events (each holding the
+    record's JSON-ready document, a dict and a list per list field) and
+    notifications alive until commit were objects every young collection
+    scanned and promoted (the collector untracks a tuple of atomics at the
+    first collection that sees it).  The event's canonical bytes are taken
+    while :func:`reqmgmt.audit.canonical` still has them (its cache keeps the
+    last 256 events: a batch of 1,000 encoded most events twice), and taken
+    out of it: kept there, each event held its record's document alive for
+    the next 255 rows, the most objects of all a young collection promoted.
+
+    :meth:`write` writes them as ``insert_many`` then ``enqueue`` did: the
+    same statements, rows and order, the same :class:`ConflictError` for a
+    taken ref, and an error met while making a row raised where that one
+    made it (all records, then the audit rows, then the outbox rows).
+    """
+
+    __slots__ = ("_errors", "_outbox", "_seen", "_taken", "audit", "records", "tx")
+
+    def __init__(self, tx: _SqlTransaction) -> None:
+        self.tx = tx
+        self.records: list[tuple[Any, ...]] = []
+        self.audit: list[tuple[Any, ...]] = []
+        self._outbox: list[tuple[Any, ...]] = []
+        self._seen: set[str] = set()
+        #: The first ref given twice (insert_many refused it before writing anything).
+        self._taken: str | None = None
+        #: The first error making a record, an audit and an outbox row, raised by write().
+        self._errors: list[Exception | None] = [None, None, None]
+
+    def add(self, record: Record, event: AuditEvent, notes: Sequence[Notification]) -> None:
+        """The rows of one new record, its creating event and its notifications."""
+        ref = record.ref
+        seen = self._seen
+        if ref in seen and self._taken is None:
+            self._taken = ref
+        seen.add(ref)
+        tx = self.tx
+        try:
+            self.records.append(tx._new_row(record))
+        except Exception as exc:
+            self._failed(0, exc)
+        try:
+            self.audit.append(_audit_row(event, tx.doc_bytes))
+        except Exception as exc:
+            self._failed(1, exc)
+        # Its bytes are taken: the seal's cache need not keep the event (and its
+        # record's document) for the next 255 events.
+        _SEALED.pop(event)
+        if notes:
+            encode = _json_bytes if tx.doc_bytes else _json
+            try:
+                self._outbox.extend([(n.key, n.ref, encode(_notification_data(n))) for n in notes])
+            except Exception as exc:
+                self._failed(2, exc)
+
+    def _failed(self, step: int, exc: Exception) -> None:
+        if self._errors[step] is None:
+            self._errors[step] = exc
+
+    def _raise(self, step: int) -> None:
+        exc = self._errors[step]
+        if exc is not None:
+            raise exc
+
+    def write(self) -> None:
+        """Insert the records, the audit rows (:class:`ConflictError` naming a taken ref;
+        see :meth:`_SqlTransaction.insert_many`), then queue the notifications."""
+        tx = self.tx
+        if self._taken is not None:
+            raise ConflictError(self._taken, None, 1)
+        self._raise(0)
+        rows = self.records
+        if tx._many("INSERT_MANY", rows) != len(rows):
+            tx._check_inserted(rows)
+        self._raise(1)
+        audit_rows = self.audit
+        if tx._many("AUDIT_MANY", audit_rows) != len(audit_rows):
+            tx._check_appended(audit_rows)
+        self._raise(2)
+        if self._outbox:
+            tx._many("ENQUEUE_MANY", self._outbox)
+
+
 class _Keeper:
     """A thread-local token whose collection (the thread ended) gives its connection back."""
 
@@ -1263,16 +1354,42 @@ class _SqlTransaction:
             seen.add(r.ref)
         rows = [(r.ref, *self._params(r)) for r in records]
         if self._many("INSERT_MANY", rows) != len(rows):
-            for row in rows:
-                found = self.raw.execute(self.sql["GET"], (row[0],)).fetchone()
-                if found is None or found[1] != row[-1]:  # not the document written here
-                    raise ConflictError(row[0], None, self._version(row[0]))
+            self._check_inserted(rows)
         audit_rows = [_audit_row(e, self.doc_bytes) for e in events]
         if self._many("AUDIT_MANY", audit_rows) != len(audit_rows):
-            for row in audit_rows:
-                found = self.raw.execute(self.sql["AUDIT_HASH"], (row[0], row[1])).fetchone()
-                if found is None or found[0] != row[2]:
-                    raise ConflictError(row[0], row[1] - 1, self._version(row[0]))
+            self._check_appended(audit_rows)
+
+    def _check_inserted(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Some record rows were not new: :class:`ConflictError` for the first taken ref."""
+        for row in rows:
+            found = self.raw.execute(self.sql["GET"], (row[0],)).fetchone()
+            if found is None or found[1] != row[-1]:  # not the document written here
+                raise ConflictError(row[0], None, self._version(row[0]))
+
+    def _check_appended(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Some audit rows were not new: :class:`ConflictError` for the first one."""
+        for row in rows:
+            found = self.raw.execute(self.sql["AUDIT_HASH"], (row[0], row[1])).fetchone()
+            if found is None or found[0] != row[2]:
+                raise ConflictError(row[0], row[1] - 1, self._version(row[0]))
+
+    def import_rows(self) -> _ImportRows:
+        """An import batch's rows, made record by record (see :class:`_ImportRows`)."""
+        return _ImportRows(self)
+
+    def _new_row(self, record: Record) -> tuple[Any, ...]:
+        """A new record's row, in the order of _Fast.INSERT: what :meth:`_params` writes.
+
+        The record is kept parsed (a read of it finds it), but not its
+        JSON-ready document: nine containers a record (a dict, the customer's,
+        a list per list field) kept past commit for the next version's
+        document (:func:`_next_document`), which an import seldom makes soon.
+        """
+        doc = _json(document(record))
+        columns = _columns(record)
+        kind = record.RECORD_KIND
+        self._remember(record.ref, kind, doc, (record, columns))
+        return (columns[0], kind, *columns[1:], doc)
 
     def next_sequence(self, name: str, count: int = 1) -> int:
         # Create the row if needed (a racing creator is ignored), then bump it
