@@ -189,6 +189,14 @@ def canonical(event: AuditEvent) -> bytes:
     return _encode(_event_payload(event))
 
 
+def release(event: AuditEvent) -> None:
+    """Forget the bytes kept for ``event``: a store that has written them (an
+    import batch) need not keep the event, and its record's document, alive."""
+    kept = _SEALED.get(id(event))
+    if kept is not None and kept[0] is event:
+        del _SEALED[id(event)]
+
+
 def from_canonical(data: bytes | str, hash: str) -> AuditEvent:
     """The event whose canonical JSON is ``data`` (the inverse of :func:`canonical`).
 

@@ -252,13 +252,19 @@ def test_each_event_is_encoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     """A batch past the seal's cache (256 events) took each event's bytes from it:
     no event was encoded a second time for its audit row."""
     encoded: list[int] = []
-    encode = audit._encode
+    encode, dumps = audit._encode, audit._dumps
 
     def counted(payload: dict[str, Any]) -> bytes:
         encoded.append(1)
         return encode(payload)
 
+    def counted_dumps(payload: dict[str, Any], **options: Any) -> bytes:
+        encoded.append(1)
+        return dumps(payload, **options)
+
+    # seal encodes with _dumps (its _encode written inline), canonical with _encode.
     monkeypatch.setattr(audit, "_encode", counted)
+    monkeypatch.setattr(audit, "_dumps", counted_dumps)
     audit._SEALED.clear()
     with Desk.open(f"sqlite:///{tmp_path / 'i.db'}", autodispatch=False) as desk:
         desk.create_many("requirement", [_row(i) for i in range(600)], actor=CLERK,

@@ -33,7 +33,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..audit import _SEALED, canonical, from_canonical
+from ..audit import canonical, from_canonical, release
 from ..errors import ConfigError, ConflictError, NoDatabase, StoreUnavailable, TamperedRecord
 from ..model import AuditEvent, Notification, Record, record_classes, text_problem
 from ..serialize import (
@@ -967,7 +967,7 @@ class _ImportRows:
             self._failed(1, exc)
         # Its bytes are taken: the seal's cache need not keep the event (and its
         # record's document) for the next 255 events.
-        _SEALED.pop(event)
+        release(event)
         if notes:
             encode = _json_bytes if tx.doc_bytes else _json
             try:
