@@ -8,7 +8,7 @@ from typing import Any
 from reqmgmt import Desk, command
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, ENG, MAT, PRO, receive
+from ..conftest import CLERK, sign_all, to_evaluating
 
 
 def test_notifications_are_asked_only_of_transitions_that_tell_someone(monkeypatch: Any) -> None:
@@ -24,11 +24,8 @@ def test_notifications_are_asked_only_of_transitions_that_tell_someone(monkeypat
 
     monkeypatch.setattr(command, "notifications", counting)
     with Desk.open("memory://", clock=FakeClock()) as desk:
-        ref = receive(desk)
-        desk.fire(ref, "start_evaluation", actor=CLERK)
-        desk.sign(ref, department="engineering", actor=ENG, opinion="can do")
-        desk.sign(ref, department="materials", actor=MAT, opinion="in stock")
-        desk.sign(ref, department="production", actor=PRO, opinion="week 12")
+        ref = to_evaluating(desk)
+        sign_all(desk, ref)
         desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
         # Every skipped transition's plan tells no one, whatever the record: the
         # slow path finds no notification for it either.

@@ -16,6 +16,8 @@ from reqmgmt import Signoff
 from reqmgmt.lifecycle import base
 from reqmgmt.model import EARLIEST, LATEST, SIGNATURE_MEANINGS
 
+from .test_creation_cost import _outcome
+
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
@@ -48,14 +50,6 @@ _VALUES = st.tuples(
         ]
     ),
 )
-
-
-def _outcome(fn: Any, *args: Any) -> Any:
-    try:
-        made = fn(*args)
-    except Exception as exc:  # the errors themselves are compared
-        return ("raised", type(exc), str(exc))
-    return ("made", type(made), attrs.astuple(made, recurse=False))
 
 
 @settings(max_examples=1500, deadline=None)

@@ -27,7 +27,7 @@ from reqmgmt.testing import FakeClock
 
 from ..conftest import CLERK, receive, sign_all, to_evaluating
 from .test_memory_packing import _bytecodes
-from .test_store_outbox_fast import _run
+from .test_store_outbox_fast import _run, scripts
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -53,14 +53,7 @@ def _note(draw: Any) -> Notification:
     )  # fmt: skip
 
 
-_scripts = st.lists(
-    st.tuples(
-        st.lists(st.tuples(st.lists(_note(), max_size=5), st.booleans()), min_size=1, max_size=3),
-        st.booleans(),
-    ),
-    min_size=1,
-    max_size=5,
-)
+_scripts = scripts(_note())
 
 
 @settings(max_examples=300, deadline=None)

@@ -53,15 +53,20 @@ def _note(draw: Any) -> Notification:
     )  # fmt: skip
 
 
-# A script: transactions, each some enqueue calls (a list or a tuple), committed or not.
-_scripts = st.lists(
-    st.tuples(
-        st.lists(st.tuples(st.lists(_note(), max_size=5), st.booleans()), min_size=1, max_size=3),
-        st.booleans(),
-    ),
-    min_size=1,
-    max_size=5,
-)
+def scripts(notes: st.SearchStrategy[Notification]) -> st.SearchStrategy[list[Any]]:
+    """A script: transactions, each some enqueue calls of ``notes`` (a list or a
+    tuple), committed or not."""
+    return st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.lists(notes, max_size=5), st.booleans()), min_size=1, max_size=3),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+
+
+_scripts = scripts(_note())
 
 
 class _Rollback(Exception):
