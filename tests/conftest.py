@@ -96,3 +96,20 @@ def sign_all(desk: Desk, ref: str) -> None:
     desk.sign(ref, department="engineering", actor=ENG, opinion="can do")
     desk.sign(ref, department="materials", actor=MAT, opinion="in stock")
     desk.sign(ref, department="production", actor=PRO, opinion="week 12")
+
+
+def to_accepted(desk: Desk) -> str:
+    """A requirement through its review: evaluated, signed by all three, accepted."""
+    ref = to_evaluating(desk)
+    sign_all(desk, ref)
+    desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
+    return ref
+
+
+def to_closed(desk: Desk) -> str:
+    """A requirement along the benchmark's whole path (9 audited commands)."""
+    ref = to_accepted(desk)
+    desk.fire(ref, "start", actor=PRO)
+    desk.fire(ref, "complete", actor=PRO, note="shipped")
+    desk.fire(ref, "close", actor=CLERK)
+    return ref

@@ -28,7 +28,7 @@ from reqmgmt.storage.memory import (
 )
 from reqmgmt.testing import FakeClock, RecordingNotifier
 
-from ..conftest import CLERK, PRO, receive, sign_all, to_evaluating
+from ..conftest import CLERK, receive, to_closed
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -37,13 +37,7 @@ def _walk(desk: Desk, n: int) -> list[str]:
     """``n`` requirements through their full path (9 audited commands each)."""
     refs = []
     for _ in range(n):
-        ref = to_evaluating(desk)
-        sign_all(desk, ref)
-        desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
-        desk.fire(ref, "start", actor=PRO)
-        desk.fire(ref, "complete", actor=PRO, note="shipped")
-        desk.fire(ref, "close", actor=CLERK)
-        refs.append(ref)
+        refs.append(to_closed(desk))
     return refs
 
 

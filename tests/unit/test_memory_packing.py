@@ -38,7 +38,7 @@ from reqmgmt.storage import memory
 from reqmgmt.storage.memory import _append, _append_new, _Outbox, _pack_record, _row
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, receive, sign_all, to_evaluating
+from ..conftest import receive, to_accepted
 
 
 class Colour(enum.Enum):
@@ -64,13 +64,6 @@ def _bytecodes(fn: Callable[[], Any]) -> int:
     finally:
         sys.settrace(old)
     return count
-
-
-def _closed_requirement(desk: Desk) -> str:
-    ref = to_evaluating(desk)
-    sign_all(desk, ref)
-    desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
-    return ref
 
 
 # --- round trips -----------------------------------------------------------------------------
@@ -154,7 +147,7 @@ def test_every_record_class_reads_back_what_was_packed(record: Any) -> None:
 def test_a_usual_record_takes_the_generated_packer_and_odd_ones_pickle() -> None:
     """marshal form (``g``) for plain values, UTC datetimes, Decimals, dates; pickle otherwise."""
     with Desk.open("memory://", clock=FakeClock()) as desk:
-        record = desk.get(_closed_requirement(desk))
+        record = desk.get(to_accepted(desk))
     packed = _pack_record(record)
     assert packed[:1] == b"g"
     assert len(packed) < 900
@@ -181,7 +174,7 @@ def test_packing_and_unpacking_a_requirement_run_few_bytecodes() -> None:
     a requirement with three sign-offs and 2,556 to unpack it (now ~1,315 and ~1,270).
     """
     with Desk.open("memory://", clock=FakeClock()) as desk:
-        record = desk.get(_closed_requirement(desk))
+        record = desk.get(to_accepted(desk))
     packed = _pack_record(record)
     memory._unpack_record(packed)  # generated once
     pack = _bytecodes(lambda: _pack_record(record))
@@ -288,7 +281,7 @@ def test_a_query_unpacks_only_the_records_it_yields(unpacks: list[bytes]) -> Non
         store = desk.store
         assert isinstance(store, MemoryStore)
         store._hot = 0
-        accepted = [_closed_requirement(desk) for _ in range(3)]
+        accepted = [to_accepted(desk) for _ in range(3)]
         others = [receive(desk) for _ in range(37)]
         assert len(store._cold) == 40
         unpacks.clear()

@@ -15,7 +15,7 @@ from reqmgmt.audit import canonical, from_canonical, verify
 from reqmgmt.model import AuditEvent, FieldChange
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, sign_all, to_evaluating
+from ..conftest import to_accepted
 
 json_values = st.recursive(
     st.none()
@@ -81,9 +81,7 @@ def test_a_command_hands_its_diff_rows_to_seal(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(command, "seal_event", spy)
     with Desk.open("memory://", clock=FakeClock()) as desk:
-        ref = to_evaluating(desk)
-        sign_all(desk, ref)
-        desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
+        ref = to_accepted(desk)
         events = desk.history(ref)
         assert verify(ref, events)
         for event in events:

@@ -8,7 +8,7 @@ from typing import Any
 from reqmgmt import Desk, command
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, sign_all, to_evaluating
+from ..conftest import to_accepted
 
 
 def test_notifications_are_asked_only_of_transitions_that_tell_someone(monkeypatch: Any) -> None:
@@ -24,9 +24,7 @@ def test_notifications_are_asked_only_of_transitions_that_tell_someone(monkeypat
 
     monkeypatch.setattr(command, "notifications", counting)
     with Desk.open("memory://", clock=FakeClock()) as desk:
-        ref = to_evaluating(desk)
-        sign_all(desk, ref)
-        desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
+        ref = to_accepted(desk)
         # Every skipped transition's plan tells no one, whatever the record: the
         # slow path finds no notification for it either.
         engine = desk.engine("requirement")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from reqmgmt import Customer, Desk, summaries
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, PRO, sign_all, to_evaluating
+from ..conftest import to_closed
 
 
 def _slow_stage(tx: Any, engine: Any, before: Any, after: Any, at: Any) -> list[Any]:
@@ -71,12 +71,7 @@ class _Tx:
 def _versions() -> list[Any]:
     """A requirement's versions along the benchmark's path."""
     with Desk.open("memory://", clock=FakeClock()) as desk:
-        ref = to_evaluating(desk)
-        sign_all(desk, ref)
-        desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
-        desk.fire(ref, "start", actor=PRO)
-        desk.fire(ref, "complete", actor=PRO, note="shipped")
-        desk.fire(ref, "close", actor=CLERK)
+        ref = to_closed(desk)
         versions = [desk.get(ref, version=v) for v in range(1, 10)]
         return [desk.engine("requirement"), *versions]
 
