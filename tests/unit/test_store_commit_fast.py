@@ -151,7 +151,7 @@ def test_get_and_update_read_hot_records_without_a_call_and_cold_ones_as_before(
 
 
 def test_a_commands_event_is_appended_as_the_trail_packs_it() -> None:
-    """The commit's one-event append (no _audit_piece call) keeps the bytes
+    """The commit's one-event append (joined to the trail in one copy) keeps the bytes
     _pack_trail makes of the same events, and refuses a hash too long as it did."""
     with Desk.open("memory://", clock=FakeClock()) as desk:
         store = desk.store

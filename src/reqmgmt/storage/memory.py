@@ -322,11 +322,13 @@ def _matches(
 # Read from the end.
 
 
-def _audit_piece(data: bytes, digest: str) -> bytes:
+def _audit_piece(data: bytes, digest: str, trail: bytes = b"") -> bytes:
+    """One event's piece of a trail blob (``trail``: the blob it is joined to, in
+    one copy): its canonical JSON, its hash, then both lengths."""
     text = digest.encode("utf-8", "surrogatepass")
     if len(text) > 0xFFFF:
         raise StoreUnavailable("memory://", "an audit hash longer than 65,535 bytes")
-    return b"".join((data, text, (len(data) << 16 | len(text)).to_bytes(6, "little")))
+    return b"".join((trail, data, text, (len(data) << 16 | len(text)).to_bytes(6, "little")))
 
 
 def _trail(blob: bytes) -> list[tuple[bytes, str]]:
@@ -1226,15 +1228,10 @@ class _MemoryTransaction:
             events = self._audit
             if len(events) == 1:  # a command's one event: appended as sealing encoded it
                 event = events[0]
-                ref, digest = event.ref, event.hash
-                data = canonical(event)
-                text = digest.encode("utf-8", "surrogatepass")
-                if len(text) > 0xFFFF:
-                    _audit_piece(data, digest)  # raises
                 audit = store._audit
-                # _audit_piece's bytes, joined to the trail at once (one copy)
-                lengths = (len(data) << 16 | len(text)).to_bytes(6, "little")
-                audit[ref] = b"".join((audit.get(ref, b""), data, text, lengths))
+                audit[event.ref] = _audit_piece(
+                    canonical(event), event.hash, audit.get(event.ref, b"")
+                )
             elif events:
                 self._commit_audit(store._audit)
             if self._summary:
@@ -1243,11 +1240,7 @@ class _MemoryTransaction:
                 self._commit_outbox()
 
     def _commit_audit(self, audit: dict[str, bytes]) -> None:
-        if len(self._audit) == 1:  # a command's one event: appended as sealing encoded it
-            event = self._audit[0]
-            ref = event.ref
-            audit[ref] = audit.get(ref, b"") + _audit_piece(canonical(event), event.hash)
-            return
+        """The events of a transaction that appended several (an import batch)."""
         pieces: dict[str, list[bytes]] = {}
         for event in self._audit:
             piece = _audit_piece(canonical(event), event.hash)
