@@ -1109,17 +1109,28 @@ def _make_copier(cls: type[Record]) -> Any:
 
 
 def _generated(
-    cls: type, signature: str, values: list[tuple[str, str]], tail: Sequence[str] = ()
+    cls: type,
+    signature: str,
+    values: list[tuple[str, str]],
+    tail: Sequence[str] = (),
+    *,
+    head: Sequence[str] = (),
+    after: Sequence[str] = (),
+    names: Mapping[str, Any] | None = None,
+    stand_in: type | None = None,
 ) -> Any:
     """Generate ``def <signature>`` returning a new ``cls`` whose fields are set to the
     given source expressions (field name, expression), then ``tail``'s lines run.
 
-    Where the class allows it (:func:`_stand_in`), the object is filled in as its
-    stand-in with plain stores and then becomes a ``cls``; otherwise each field
-    is set through ``object.__setattr__`` (``_put_``).
+    Where the class allows it (:func:`_stand_in`, or the ``stand_in`` given), the
+    object is filled in as its stand-in with plain stores and then becomes a
+    ``cls``; otherwise each field is set through ``object.__setattr__`` (``_put_``).
+    ``head``: lines run before the object is made; ``after``: lines run once it
+    is a ``cls`` (validators, whose errors name its class); ``names``: the
+    globals those lines use besides ``n`` and the function's arguments.
     """
-    stand_in = _stand_in(cls)
-    lines = [f"def {signature}:"]
+    stand_in = stand_in or _stand_in(cls)
+    lines = [f"def {signature}:", *head]
     if stand_in is None:
         lines.append("    n = _new_(_cls_)")
         lines += [f"    _put_(n, {name!r}, {value})" for name, value in values]
@@ -1129,8 +1140,10 @@ def _generated(
         lines += [f"    n.{name} = {value}" for name, value in values]
         lines += tail
         lines.append("    n.__class__ = _cls_")
+    lines += after
     lines.append("    return n")
     namespace: dict[str, Any] = {
+        **(names or {}),
         "_new_": object.__new__,
         "_cls_": cls,
         "_put_": object.__setattr__,
@@ -1466,12 +1479,9 @@ def _keyed_derive(
     namespace: dict[str, Any] = {
         **FAST_NAMES,
         "_STR_": frozenset((str,)),
-        "_new_": object.__new__,
-        "_cls_": cls,
-        "_put_": object.__setattr__,
         "_post_": plan.post_init,
     }
-    lines = ["def derive(r, changes):"]
+    lines = []
     if names:
         lines.append(f"    {''.join(f'v{i}, ' for i in range(len(names)))}= changes.values()")
     for i, name in enumerate(names):
@@ -1486,19 +1496,11 @@ def _keyed_derive(
             namespace[f"_s{i}_"] = same
             lines.append(f"    if v{i}.__class__ is not _s{i}_:")
             lines.append(f"        v{i} = _c{i}_(v{i})")
-    stand_in = _stand_in(cls)
     values = [
         (a.name, f"v{index[a.name]}" if a.name in index else f"r.{a.name}")
         for a in attrs.fields(cls)
     ]
-    if stand_in is None:
-        lines.append("    n = _new_(_cls_)")
-        lines += [f"    _put_(n, {name!r}, {value})" for name, value in values]
-    else:
-        namespace["_stand_in_"] = stand_in
-        lines.append("    n = _new_(_stand_in_)")
-        lines += [f"    n.{name} = {value}" for name, value in values]
-        lines.append("    n.__class__ = _cls_")
+    after: list[str] = []
     for i, name in enumerate(names):
         a, _, validator = fields[name]
         if validator is None or name in done:
@@ -1507,14 +1509,12 @@ def _keyed_derive(
         call = f"_v{i}_(n, _a{i}_, v{i})"
         fast = derive_pass(validator, a)
         if fast is None:
-            lines.append(f"    {call}")
+            after.append(f"    {call}")
         else:
-            lines += [f"    v = v{i}", f"    if not {fast}:", f"        {call}"]
+            after += [f"    v = v{i}", f"    if not {fast}:", f"        {call}"]
     if plan.post_init is not None:
-        lines.append("    _post_(n)")
-    lines.append("    return n")
-    exec("\n".join(lines), namespace)
-    return namespace["derive"]
+        after.append("    _post_(n)")
+    return _generated(cls, "derive(r, changes)", values, head=lines, after=after, names=namespace)
 
 
 #: Plans by (record class, changed names in order, ``checked``), at most _KEYED_MAX.

@@ -27,6 +27,7 @@ from ..model import (
     Actor,
     Record,
     Signoff,
+    _generated,
     _stand_in,
     fast_pass,
     text_problem,
@@ -758,16 +759,11 @@ def signoff_maker() -> Callable[..., Signoff]:
         return lambda *values: Signoff(*values)
     namespace: dict[str, Any] = {
         **FAST_NAMES,
-        "_new_": object.__new__,
-        "_cls_": Signoff,
-        "_stand_in_": stand_in,
         "_disabled_": attrs.validators.get_disabled,
         "_meanings_": frozenset(SIGNATURE_MEANINGS),
     }
     names = [a.name for a in fields]
-    lines = [f"def make({', '.join(names)}):", "    n = _new_(_stand_in_)"]
-    lines += [f"    n.{name} = {name}" for name in names]
-    lines += ["    n.__class__ = _cls_", "    if not _disabled_():"]
+    checks = ["    if not _disabled_():"]
     for i, a in enumerate(fields):
         if a.validator is None:
             continue
@@ -775,12 +771,17 @@ def signoff_maker() -> Callable[..., Signoff]:
         call = f"_v{i}_(n, _a{i}_, {a.name})"
         fast = fast_pass(a.validator, a) or _SIGNOFF_PASSES.get(a.name)
         if fast is None:
-            lines.append(f"        {call}")
+            checks.append(f"        {call}")
         else:
-            lines += [f"        v = {a.name}", f"        if not {fast}:", f"            {call}"]
-    lines.append("    return n")
-    exec("\n".join(lines), namespace)
-    made: Callable[..., Signoff] = namespace["make"]
+            checks += [f"        v = {a.name}", f"        if not {fast}:", f"            {call}"]
+    made: Callable[..., Signoff] = _generated(
+        Signoff,
+        f"make({', '.join(names)})",
+        [(name, name) for name in names],
+        after=checks,
+        names=namespace,
+        stand_in=stand_in,
+    )
     return made
 
 
