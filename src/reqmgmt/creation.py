@@ -302,7 +302,7 @@ def _create_batch(
     # The observers run after commit, with each record and its event: only
     # for them are the events kept (and in a host's unit of work, which
     # calls them after its own commit).
-    watched = implemented(desk.pm.hook.reqmgmt_after_transition) or bool(hostunit._OPEN.get())
+    watched = implemented(desk.pm.hook.reqmgmt_after_transition) or hostunit.any_open()
     records: list[Record] = []
     events: list[AuditEvent] = []
     with desk.store.transaction() as tx:

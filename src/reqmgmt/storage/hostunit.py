@@ -102,6 +102,11 @@ def current(store: object) -> HostUnit | None:
     return None
 
 
+def any_open() -> bool:
+    """Whether a unit is open in this context, on any store."""
+    return bool(_OPEN.get())
+
+
 def deferred(store: object, fn: Callable[..., None], *args: Any) -> bool:
     """Queue ``fn(*args)`` for after the host's commit when a unit is open on ``store``.
 
