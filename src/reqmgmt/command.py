@@ -541,6 +541,32 @@ def _items(fields: tuple[tuple[str, bool], ...], values: tuple[Any, ...]) -> lis
     ]
 
 
+#: :func:`_items` of one item class's fields, written out (:func:`items_of`).
+_ITEMS_OF: dict[
+    tuple[tuple[str, bool], ...], Callable[[tuple[Any, ...]], list[dict[str, Any]]]
+] = {}
+
+
+def items_of(
+    fields: tuple[tuple[str, bool], ...],
+) -> Callable[[tuple[Any, ...]], list[dict[str, Any]]] | None:
+    """:func:`_items` for these ``fields``, generated once: one dict display per item
+    (each field read and, for a time, written by :func:`iso`, in the fields' order)
+    instead of a comprehension over the fields.  ``None`` where a name cannot be
+    written as an attribute (:func:`diff_of_shape` then calls :func:`one_change`)."""
+    found = _ITEMS_OF.get(fields)
+    if found is not None:
+        return found
+    if not all(n.isidentifier() and not iskeyword(n) for n, _ in fields):
+        return None
+    namespace: dict[str, Any] = {"_iso_": iso}
+    pairs = ", ".join(f"{n!r}: _iso_(v.{n})" if time else f"{n!r}: v.{n}" for n, time in fields)
+    exec(f"def items(values):\n    return [{{{pairs}}} for v in values]", namespace)
+    made: Callable[[tuple[Any, ...]], list[dict[str, Any]]] = namespace["items"]
+    _ITEMS_OF[fields] = made
+    return made
+
+
 def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Any]]:
     """Per field of ``cls``: how :func:`field_diff` writes its values, decided once.
 
@@ -676,8 +702,9 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
 
     Straight-line code per name: read the old value, compare, and where it
     changed make the change the way :func:`general_diff` would (a plain
-    field, a time and an optional time written inline, any other way through
-    :func:`one_change`), and its row for :func:`seal`.  A plain field's
+    field, a time, an optional time, items of attrs objects (:func:`items_of`) and
+    a field's hook written inline; :func:`one_change` only for items whose names
+    cannot be written), and its row for :func:`seal`.  A plain field's
     change between scalars is taken from :data:`_PLAIN_CHANGES`.  ``None`` when a name
     is not a field of ``cls`` (the general way raises as it always did).
     """
@@ -721,11 +748,29 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
             ]
             old, new = "o", v
         else:
-            namespace[f"_way{i}_"], namespace[f"_hook{i}_"] = way, hook
+            # Items of attrs objects (their own generated dicts) or a field's hook:
+            # one_change's two cases written out, an appended tail first.
+            write_out = items_of(hook) if way == _ITEMS else hook
+            if write_out is None:
+                namespace[f"_way{i}_"], namespace[f"_hook{i}_"] = way, hook
+                lines += [
+                    f"        c = _one_({n}, o, {v}, _way{i}_, _hook{i}_)",
+                    "        out.append(c)",
+                    "        rows.append([c.field, c.old, c.new, c.op])",
+                ]
+                continue
+            namespace[f"_out{i}_"] = write_out
             lines += [
-                f"        c = _one_({n}, o, {v}, _way{i}_, _hook{i}_)",
-                "        out.append(c)",
-                "        rows.append([c.field, c.old, c.new, c.op])",
+                f"        if type(o) is tuple and type({v}) is tuple"
+                f" and len({v}) > (m := len(o)) and {v}[:m] == o:",
+                f"            {v} = _out{i}_({v}[m:])",
+                f"            out.append(_make_({n}, m, {v}, 'append'))",
+                f"            rows.append([{n}, m, {v}, 'append'])",
+                "        else:",
+                f"            o = _out{i}_(o)",
+                f"            {v} = _out{i}_({v})",
+                f"            out.append(_make_({n}, o, {v}, 'set'))",
+                f"            rows.append([{n}, o, {v}, 'set'])",
             ]
             continue
         lines += [
