@@ -54,6 +54,7 @@ from .model import (
     Record,
     derive,
     maker,
+    planned_derive,
 )
 from .people import actor_key
 from .reminders import deadline_changes
@@ -475,16 +476,27 @@ def write(
     desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str, plan: Plan | None = None
 ) -> Staged:
     """Steps 3-5: the new version, its audit event and notifications, staged in ``tx``."""
+    global _LAST_ROWS
     record = ctx.record
     changes = derive_version(desk, engine, ctx, dest)
     # The state is one the lifecycle declares (its names are checked when it is built);
     # the version is the stored one plus one, checked here.
-    new = derive(
-        record, changes, checked=_ENGINE_CHECKED if record.version < MAX_COUNT else "state"
-    )
-    event = seal(
-        engine, ctx, record, new, dest, field_diff(record, changes), tx.last_hash(record.ref)
-    )
+    checked = _ENGINE_CHECKED if record.version < MAX_COUNT else "state"
+    # One look-up by (record class, changed names) finds the generated derive and
+    # diff of this shape (_WRITES): what derive and field_diff would each look up.
+    key = (type(record), tuple(changes))
+    both = _WRITES.get(key)
+    if both is not None and both[0] is checked and type(changes) is dict:
+        new = both[1](record, changes)
+        diff = both[2](record, changes)
+        _LAST_ROWS = diff
+        changed = diff[0]
+    else:
+        new = derive(record, changes, checked=checked)
+        changed = field_diff(record, changes)
+        if type(changes) is dict:
+            remember_write(key, checked)
+    event = seal(engine, ctx, record, new, dest, changed, tx.last_hash(record.ref))
     # A transition that tells no one (its plan's recipients: none, whatever the
     # record) has no notifications: not even the call.
     notes = (
@@ -607,6 +619,29 @@ _LAST_ROWS: tuple[tuple[FieldChange, ...], list[Sequence[Any]]] = ((), [])
 #: Diff = the changes and their rows; a generated :func:`field_diff` per shape.
 Diff = tuple[tuple[FieldChange, ...], list[Sequence[Any]]]
 _SHAPES: dict[tuple[type[Record], tuple[str, ...]], Callable[..., Diff]] = {}
+
+#: Per (record class, changed names in order): the ``checked`` of the command path's
+#: derive, the generated derive (:func:`~reqmgmt.model.planned_derive`) and the
+#: generated diff (:func:`diff_of_shape`) of that shape, for a dict of changes.
+_WRITES: dict[
+    tuple[type[Record], tuple[str, ...]],
+    tuple[str | frozenset[str], Callable[[Record, dict[str, Any]], Record], Callable[..., Diff]],
+] = {}
+
+
+def remember_write(
+    key: tuple[type[Record], tuple[str, ...]], checked: str | frozenset[str]
+) -> None:
+    """Keep the generated derive and diff of ``key``'s shape for :func:`write`, once
+    :func:`~reqmgmt.model.derive` and :func:`field_diff` have made both (not for a
+    shape either goes the general way with)."""
+    made = planned_derive(key[0], key[1], checked)
+    shape = _SHAPES.get(key)
+    if made is None or shape is None:
+        return
+    if len(_WRITES) >= 4096:
+        _WRITES.clear()
+    _WRITES[key] = (checked, made, shape)
 
 
 def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange, ...]:

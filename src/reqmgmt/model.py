@@ -1517,6 +1517,16 @@ def _keyed_derive(
     return _generated(cls, "derive(r, changes)", values, head=lines, after=after, names=namespace)
 
 
+def planned_derive(
+    cls: type[Record], names: tuple[str, ...], checked: str | frozenset[str]
+) -> Callable[[Record, dict[str, Any]], Record] | None:
+    """The generated function :func:`derive` runs for a ``dict`` of changes of exactly
+    ``names`` (in order) of a ``cls`` record with ``checked``, once it has planned that
+    shape (:func:`_keyed_derive`); ``None`` before (or a name is no field)."""
+    keyed = _KEYED.get((cls, names, checked))
+    return None if keyed is None else keyed.derive
+
+
 #: Plans by (record class, changed names in order, ``checked``), at most _KEYED_MAX.
 _KEYED: dict[tuple[type[Record], tuple[str, ...], str | frozenset[str]], _Keyed] = {}
 _KEYED_MAX = 4096
