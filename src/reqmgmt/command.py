@@ -53,6 +53,7 @@ from .model import (
     Notification,
     Record,
     derive,
+    fill_line,
     maker,
     planned_derive,
 )
@@ -753,6 +754,17 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
         "_plain_get_": _PLAIN_CHANGES.get, "_plain_": plain_change,
     }  # fmt: skip
     lines = ["def diff(record, changes):", "    out = []", "    rows = []"]
+    # A change appended to ``out``: the FieldChange filled in place (model.fill_line),
+    # else made by _make_change.
+    filled = fill_line(FieldChange, "c")
+    if filled is not None:
+        namespace.update(filled[1])
+
+    def change(*values: str) -> str:
+        if filled is None:
+            return f"out.append(_make_({', '.join(values)}))"
+        return filled[0].format(*values) + "; out.append(c)"
+
     if names:
         lines.insert(1, f"    {''.join(f'v{i}, ' for i in range(len(names)))}= changes.values()")
     for i, name in enumerate(names):
@@ -769,7 +781,7 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
                 "        else:",
             ]
             lines += [
-                f"            out.append(_make_({n}, o, {v}, 'set'))",
+                f"            {change(n, 'o', v, repr('set'))}",
                 f"            rows.append([{n}, o, {v}, 'set'])",
             ]
             continue
@@ -799,17 +811,17 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
                 f"        if type(o) is tuple and type({v}) is tuple"
                 f" and len({v}) > (m := len(o)) and {v}[:m] == o:",
                 f"            {v} = _out{i}_({v}[m:])",
-                f"            out.append(_make_({n}, m, {v}, 'append'))",
+                f"            {change(n, 'm', v, repr('append'))}",
                 f"            rows.append([{n}, m, {v}, 'append'])",
                 "        else:",
                 f"            o = _out{i}_(o)",
                 f"            {v} = _out{i}_({v})",
-                f"            out.append(_make_({n}, o, {v}, 'set'))",
+                f"            {change(n, 'o', v, repr('set'))}",
                 f"            rows.append([{n}, o, {v}, 'set'])",
             ]
             continue
         lines += [
-            f"        out.append(_make_({n}, {old}, {new}, 'set'))",
+            f"        {change(n, old, new, repr('set'))}",
             f"        rows.append([{n}, {old}, {new}, 'set'])",
         ]
     lines.append("    return tuple(out), rows")

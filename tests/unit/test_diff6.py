@@ -192,8 +192,8 @@ def _typed(value: Any) -> Any:
         return (type(value), [_typed(v) for v in value])
     if isinstance(value, dict):
         return (type(value), [(_typed(k), _typed(v)) for k, v in value.items()])
-    if isinstance(value, FieldChange):
-        return (FieldChange, [_typed(getattr(value, a)) for a in ("field", "old", "new", "op")])
+    if isinstance(value, FieldChange):  # filled in place: exactly a FieldChange
+        return (type(value), [_typed(getattr(value, a)) for a in ("field", "old", "new", "op")])
     if isinstance(value, Record):
         return (
             type(value),
@@ -253,6 +253,42 @@ def test_items_are_written_out_without_one_change(monkeypatch: pytest.MonkeyPatc
             "at": "2026-03-02T12:30:15.000251+00:00",
         }
     ]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(_case())
+def test_without_a_stand_in_the_diff_makes_its_changes(
+    case: tuple[Record, dict[str, Any]],
+) -> None:
+    """Where FieldChange had no stand-in (fill_line: None) the generated diff calls
+    its maker: the same changes and errors as the general way."""
+    record, changes = case
+    general = _outcome(command.general_diff, record, changes)
+    saved = dict(command._SHAPES)
+    command._SHAPES.clear()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(command, "fill_line", lambda cls, var: None)
+            shape = command.diff_of_shape(type(record), tuple(changes))
+        assert shape is not None
+        assert _outcome(lambda r, c: shape(r, c)[0], record, changes) == general
+    finally:
+        command._SHAPES.clear()
+        command._SHAPES.update(saved)
+
+
+def test_fill_line_needs_a_stand_in() -> None:
+    @attrs.frozen(slots=False)
+    class Loose:
+        a: int
+
+    assert model.fill_line(Loose, "c") is None
+    line, names = model.fill_line(FieldChange, "c") or ("", {})
+    namespace = dict(names)
+    exec(f"def make():\n    {line.format('1', '2', '3', '4')}\n    return c", namespace)
+    made = namespace["make"]()
+    assert type(made) is FieldChange
+    assert made == FieldChange(1, 2, 3, 4)  # type: ignore[arg-type]
 
 
 def test_items_of_is_made_once_and_refuses_names_it_cannot_write() -> None:
