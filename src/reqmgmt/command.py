@@ -477,7 +477,6 @@ def write(
     desk: Desk, tx: Transaction, engine: Engine, ctx: Context, dest: str, plan: Plan | None = None
 ) -> Staged:
     """Steps 3-5: the new version, its audit event and notifications, staged in ``tx``."""
-    global _LAST_ROWS
     record = ctx.record
     changes = derive_version(desk, engine, ctx, dest)
     # The state is one the lifecycle declares (its names are checked when it is built);
@@ -489,9 +488,7 @@ def write(
     both = _WRITES.get(key)
     if both is not None and both[0] is checked and type(changes) is dict:
         new = both[1](record, changes)
-        diff = both[2](record, changes)
-        _LAST_ROWS = diff
-        changed = diff[0]
+        changed = field_diff(record, changes, both[2])  # still the step a profiler names
     else:
         new = derive(record, changes, checked=checked)
         changed = field_diff(record, changes)
@@ -645,7 +642,9 @@ def remember_write(
     _WRITES[key] = (checked, made, shape)
 
 
-def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+def field_diff(
+    record: Record, changes: Mapping[str, Any], shape: Callable[..., Diff] | None = None
+) -> tuple[FieldChange, ...]:
     """Step 4: old -> new of each field that changed, as the audit event keeps it.
 
     A command changes the same fields in the same order again and again (a
@@ -653,15 +652,17 @@ def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange,
     :func:`diff_of_shape` writes the diff of that shape out once, each
     field's way inline.  Any other mapping, or a name that is no field, goes
     the general way (:func:`general_diff`, which raises as it always did).
+    ``shape``: the generated diff of a dict of these changes' names, where
+    :func:`write` found it already (``_WRITES``).
     """
     global _LAST_ROWS
-    if type(changes) is dict:
+    if shape is None and type(changes) is dict:
         key = (type(record), tuple(changes))
         shape = _SHAPES.get(key) or diff_of_shape(*key)
-        if shape is not None:
-            diff = shape(record, changes)
-            _LAST_ROWS = diff
-            return diff[0]
+    if shape is not None:
+        diff = shape(record, changes)
+        _LAST_ROWS = diff
+        return diff[0]
     return general_diff(record, changes)
 
 
