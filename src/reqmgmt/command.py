@@ -53,7 +53,9 @@ from .model import (
     Notification,
     Record,
     derive,
+    fill_line,
     maker,
+    planned_derive,
 )
 from .people import actor_key
 from .reminders import deadline_changes
@@ -479,12 +481,20 @@ def write(
     changes = derive_version(desk, engine, ctx, dest)
     # The state is one the lifecycle declares (its names are checked when it is built);
     # the version is the stored one plus one, checked here.
-    new = derive(
-        record, changes, checked=_ENGINE_CHECKED if record.version < MAX_COUNT else "state"
-    )
-    event = seal(
-        engine, ctx, record, new, dest, field_diff(record, changes), tx.last_hash(record.ref)
-    )
+    checked = _ENGINE_CHECKED if record.version < MAX_COUNT else "state"
+    # One look-up by (record class, changed names) finds the generated derive and
+    # diff of this shape (_WRITES): what derive and field_diff would each look up.
+    key = (type(record), tuple(changes))
+    both = _WRITES.get(key)
+    if both is not None and both[0] is checked and type(changes) is dict:
+        new = both[1](record, changes)
+        changed = field_diff(record, changes, both[2])  # still the step a profiler names
+    else:
+        new = derive(record, changes, checked=checked)
+        changed = field_diff(record, changes)
+        if type(changes) is dict:
+            remember_write(key, checked)
+    event = seal(engine, ctx, record, new, dest, changed, tx.last_hash(record.ref))
     # A transition that tells no one (its plan's recipients: none, whatever the
     # record) has no notifications: not even the call.
     notes = (
@@ -541,6 +551,32 @@ def _items(fields: tuple[tuple[str, bool], ...], values: tuple[Any, ...]) -> lis
     ]
 
 
+#: :func:`_items` of one item class's fields, written out (:func:`items_of`).
+_ITEMS_OF: dict[
+    tuple[tuple[str, bool], ...], Callable[[tuple[Any, ...]], list[dict[str, Any]]]
+] = {}
+
+
+def items_of(
+    fields: tuple[tuple[str, bool], ...],
+) -> Callable[[tuple[Any, ...]], list[dict[str, Any]]] | None:
+    """:func:`_items` for these ``fields``, generated once: one dict display per item
+    (each field read and, for a time, written by :func:`iso`, in the fields' order)
+    instead of a comprehension over the fields.  ``None`` where a name cannot be
+    written as an attribute (:func:`diff_of_shape` then calls :func:`one_change`)."""
+    found = _ITEMS_OF.get(fields)
+    if found is not None:
+        return found
+    if not all(n.isidentifier() and not iskeyword(n) for n, _ in fields):
+        return None
+    namespace: dict[str, Any] = {"_iso_": iso}
+    pairs = ", ".join(f"{n!r}: _iso_(v.{n})" if time else f"{n!r}: v.{n}" for n, time in fields)
+    exec(f"def items(values):\n    return [{{{pairs}}} for v in values]", namespace)
+    made: Callable[[tuple[Any, ...]], list[dict[str, Any]]] = namespace["items"]
+    _ITEMS_OF[fields] = made
+    return made
+
+
 def diff_ways(cls: type[Record]) -> dict[str, tuple[int, Any]]:
     """Per field of ``cls``: how :func:`field_diff` writes its values, decided once.
 
@@ -582,8 +618,33 @@ _LAST_ROWS: tuple[tuple[FieldChange, ...], list[Sequence[Any]]] = ((), [])
 Diff = tuple[tuple[FieldChange, ...], list[Sequence[Any]]]
 _SHAPES: dict[tuple[type[Record], tuple[str, ...]], Callable[..., Diff]] = {}
 
+#: Per (record class, changed names in order): the ``checked`` of the command path's
+#: derive, the generated derive (:func:`~reqmgmt.model.planned_derive`) and the
+#: generated diff (:func:`diff_of_shape`) of that shape, for a dict of changes.
+_WRITES: dict[
+    tuple[type[Record], tuple[str, ...]],
+    tuple[str | frozenset[str], Callable[[Record, dict[str, Any]], Record], Callable[..., Diff]],
+] = {}
 
-def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+
+def remember_write(
+    key: tuple[type[Record], tuple[str, ...]], checked: str | frozenset[str]
+) -> None:
+    """Keep the generated derive and diff of ``key``'s shape for :func:`write`, once
+    :func:`~reqmgmt.model.derive` and :func:`field_diff` have made both (not for a
+    shape either goes the general way with)."""
+    made = planned_derive(key[0], key[1], checked)
+    shape = _SHAPES.get(key)
+    if made is None or shape is None:
+        return
+    if len(_WRITES) >= 4096:
+        _WRITES.clear()
+    _WRITES[key] = (checked, made, shape)
+
+
+def field_diff(
+    record: Record, changes: Mapping[str, Any], shape: Callable[..., Diff] | None = None
+) -> tuple[FieldChange, ...]:
     """Step 4: old -> new of each field that changed, as the audit event keeps it.
 
     A command changes the same fields in the same order again and again (a
@@ -591,15 +652,17 @@ def field_diff(record: Record, changes: Mapping[str, Any]) -> tuple[FieldChange,
     :func:`diff_of_shape` writes the diff of that shape out once, each
     field's way inline.  Any other mapping, or a name that is no field, goes
     the general way (:func:`general_diff`, which raises as it always did).
+    ``shape``: the generated diff of a dict of these changes' names, where
+    :func:`write` found it already (``_WRITES``).
     """
     global _LAST_ROWS
-    if type(changes) is dict:
+    if shape is None and type(changes) is dict:
         key = (type(record), tuple(changes))
         shape = _SHAPES.get(key) or diff_of_shape(*key)
-        if shape is not None:
-            diff = shape(record, changes)
-            _LAST_ROWS = diff
-            return diff[0]
+    if shape is not None:
+        diff = shape(record, changes)
+        _LAST_ROWS = diff
+        return diff[0]
     return general_diff(record, changes)
 
 
@@ -676,8 +739,9 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
 
     Straight-line code per name: read the old value, compare, and where it
     changed make the change the way :func:`general_diff` would (a plain
-    field, a time and an optional time written inline, any other way through
-    :func:`one_change`), and its row for :func:`seal`.  A plain field's
+    field, a time, an optional time, items of attrs objects (:func:`items_of`) and
+    a field's hook written inline; :func:`one_change` only for items whose names
+    cannot be written), and its row for :func:`seal`.  A plain field's
     change between scalars is taken from :data:`_PLAIN_CHANGES`.  ``None`` when a name
     is not a field of ``cls`` (the general way raises as it always did).
     """
@@ -691,6 +755,17 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
         "_plain_get_": _PLAIN_CHANGES.get, "_plain_": plain_change,
     }  # fmt: skip
     lines = ["def diff(record, changes):", "    out = []", "    rows = []"]
+    # A change appended to ``out``: the FieldChange filled in place (model.fill_line),
+    # else made by _make_change.
+    filled = fill_line(FieldChange, "c")
+    if filled is not None:
+        namespace.update(filled[1])
+
+    def change(*values: str) -> str:
+        if filled is None:
+            return f"out.append(_make_({', '.join(values)}))"
+        return filled[0].format(*values) + "; out.append(c)"
+
     if names:
         lines.insert(1, f"    {''.join(f'v{i}, ' for i in range(len(names)))}= changes.values()")
     for i, name in enumerate(names):
@@ -707,7 +782,7 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
                 "        else:",
             ]
             lines += [
-                f"            out.append(_make_({n}, o, {v}, 'set'))",
+                f"            {change(n, 'o', v, repr('set'))}",
                 f"            rows.append([{n}, o, {v}, 'set'])",
             ]
             continue
@@ -721,15 +796,33 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
             ]
             old, new = "o", v
         else:
-            namespace[f"_way{i}_"], namespace[f"_hook{i}_"] = way, hook
+            # Items of attrs objects (their own generated dicts) or a field's hook:
+            # one_change's two cases written out, an appended tail first.
+            write_out = items_of(hook) if way == _ITEMS else hook
+            if write_out is None:
+                namespace[f"_way{i}_"], namespace[f"_hook{i}_"] = way, hook
+                lines += [
+                    f"        c = _one_({n}, o, {v}, _way{i}_, _hook{i}_)",
+                    "        out.append(c)",
+                    "        rows.append([c.field, c.old, c.new, c.op])",
+                ]
+                continue
+            namespace[f"_out{i}_"] = write_out
             lines += [
-                f"        c = _one_({n}, o, {v}, _way{i}_, _hook{i}_)",
-                "        out.append(c)",
-                "        rows.append([c.field, c.old, c.new, c.op])",
+                f"        if type(o) is tuple and type({v}) is tuple"
+                f" and len({v}) > (m := len(o)) and {v}[:m] == o:",
+                f"            {v} = _out{i}_({v}[m:])",
+                f"            {change(n, 'm', v, repr('append'))}",
+                f"            rows.append([{n}, m, {v}, 'append'])",
+                "        else:",
+                f"            o = _out{i}_(o)",
+                f"            {v} = _out{i}_({v})",
+                f"            {change(n, 'o', v, repr('set'))}",
+                f"            rows.append([{n}, o, {v}, 'set'])",
             ]
             continue
         lines += [
-            f"        out.append(_make_({n}, {old}, {new}, 'set'))",
+            f"        {change(n, old, new, repr('set'))}",
             f"        rows.append([{n}, {old}, {new}, 'set'])",
         ]
     lines.append("    return tuple(out), rows")

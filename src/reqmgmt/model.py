@@ -1153,6 +1153,21 @@ def _generated(
     return namespace[signature.partition("(")[0]]
 
 
+def fill_line(cls: type, var: str) -> tuple[str, dict[str, Any]] | None:
+    """One line of generated code making ``var`` a new ``cls`` as :func:`_generated`
+    does (a stand-in filled with plain stores, then its class), every field's
+    expression a ``str.format`` field in ``attrs.fields`` order; and the globals
+    it uses.  ``None`` where ``cls`` has no stand-in (call its :func:`maker`)."""
+    stand_in = _stand_in(cls)
+    if stand_in is None:
+        return None
+    names = [a.name for a in attrs.fields(cls)]
+    stores = "".join(f"; {var}.{name} = {{{i}}}" for i, name in enumerate(names))
+    made, became = f"_{var}_stand_in_", f"_{var}_cls_"
+    line = f"{var} = _new_({made}){stores}; {var}.__class__ = {became}"
+    return line, {"_new_": object.__new__, made: stand_in, became: cls}
+
+
 _EVOLVERS: dict[type[Record], Any] = {}
 
 
@@ -1515,6 +1530,16 @@ def _keyed_derive(
     if plan.post_init is not None:
         after.append("    _post_(n)")
     return _generated(cls, "derive(r, changes)", values, head=lines, after=after, names=namespace)
+
+
+def planned_derive(
+    cls: type[Record], names: tuple[str, ...], checked: str | frozenset[str]
+) -> Callable[[Record, dict[str, Any]], Record] | None:
+    """The generated function :func:`derive` runs for a ``dict`` of changes of exactly
+    ``names`` (in order) of a ``cls`` record with ``checked``, once it has planned that
+    shape (:func:`_keyed_derive`); ``None`` before (or a name is no field)."""
+    keyed = _KEYED.get((cls, names, checked))
+    return None if keyed is None else keyed.derive
 
 
 #: Plans by (record class, changed names in order, ``checked``), at most _KEYED_MAX.
