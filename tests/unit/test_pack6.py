@@ -379,3 +379,62 @@ def test_packing_a_requirement_runs_fewer_bytecodes_than_the_general_path() -> N
     fast = _bytecodes(lambda: _pack_record(record))
     assert fast < 1000 < general, (fast, general)
     assert sys.getsizeof(_pack_record(record)) < 1000
+
+
+@attrs.frozen
+class _Inner:
+    at: datetime
+    name: str
+
+
+@attrs.frozen
+class _OuterA:
+    inner: _Inner
+    items: tuple[_Inner, ...]
+
+
+@attrs.frozen
+class _OuterB:
+    inner: _Inner | None
+    count: int
+
+
+def test_a_class_made_by_one_thread_is_not_read_as_packerless_by_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thread A makes _OuterA's packer and, nested, _Inner's; thread B packs an _OuterB
+    (which nests _Inner too) meanwhile: B waits for A, and both classes get packers.
+    Unlocked, B read _Inner's mark "being made" as "none" and kept _OuterB from JSON."""
+    import threading
+
+    for cls in (_Inner, _OuterA, _OuterB):
+        memory._JSON_PACKERS.pop(cls, None)
+    inside, b_done = threading.Event(), threading.Event()
+    real = memory.maker
+
+    def slow_maker(cls: type) -> Any:
+        if cls is _Inner:
+            inside.set()
+            b_done.wait(0.5)  # B runs now (it finishes at once unless it waits for A)
+        return real(cls)
+
+    monkeypatch.setattr(memory, "maker", slow_maker)
+    inner = _Inner(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "客")
+    a_value, b_value = _OuterA(inner, (inner, inner)), _OuterB(inner, 3)
+    packed: dict[str, bytes] = {}
+
+    def run_b() -> None:
+        packed["b"] = _pack_record(b_value)
+        b_done.set()
+
+    a = threading.Thread(target=lambda: packed.setdefault("a", _pack_record(a_value)))
+    a.start()
+    assert inside.wait(5)
+    b = threading.Thread(target=run_b)
+    b.start()
+    a.join()
+    b.join()
+    assert packed["a"][:1] == packed["b"][:1] == b"j"
+    assert all(memory._JSON_PACKERS[c] is not None for c in (_Inner, _OuterA, _OuterB))
+    _same(_unpack_record(packed["a"]), a_value)
+    _same(_unpack_record(packed["b"]), b_value)

@@ -162,6 +162,8 @@ def _at(value: Any) -> Any:
 
 
 # --- records -------------------------------------------------------------------------------
+# A record whose values are all of their fields' declared types is packed as JSON
+# (below, :func:`_json_coder`); any other takes this general path.
 # A record is packed by functions generated once per class (:func:`_packer`,
 # :func:`_unpacker`): an attrs object becomes the list ``[class number, field
 # values...]`` (no field names), each value as it is when marshal gives it back
@@ -311,6 +313,8 @@ _JSON_PACKERS: dict[type, Any] = {}
 _JSON_CLASS_IDS: dict[type, int] = {}
 #: class number -> the generated function making the object from its JSON array.
 _JSON_UNPACKERS: list[Any] = []
+#: Held while packers are made (re-entered for the nested classes).
+_JSON_MAKING = threading.RLock()
 #: Declared types whose values go into the JSON as they are (checked to be exactly this type).
 _AS_IS = {str: "s", int: "i", bool: "b"}
 
@@ -396,8 +400,14 @@ def _json_coder(cls: type) -> Any:
     It checks its argument is exactly a ``cls`` (a nested object is packed by
     its declared class's packer) and returns the array of its field values.
     """
-    if cls in _JSON_PACKERS:
-        return _JSON_PACKERS[cls]
+    # One thread makes them: another would read a class being made as having none.
+    with _JSON_MAKING:
+        if cls in _JSON_PACKERS:
+            return _JSON_PACKERS[cls]
+        return _make_json_coder(cls)
+
+
+def _make_json_coder(cls: type) -> Any:
     _JSON_PACKERS[cls] = None  # a class nesting itself, and the answer if any field has no kind
     if not attrs.has(cls) or cls.__dictoffset__:
         return None
