@@ -839,7 +839,8 @@ class Record:
     def round_signoffs(self, round: int | None = None) -> tuple[Signoff, ...]:
         """The signatures of one review round (the current one by default)."""
         current = self.review_round if round is None else round
-        return tuple(s for s in self.signoffs if s.round == current)
+        # A list display, then tuple: a generator costs a frame per record (guards ask this).
+        return tuple([s for s in self.signoffs if s.round == current])
 
 
 @frozen(kw_only=True)

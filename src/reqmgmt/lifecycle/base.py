@@ -552,7 +552,8 @@ class Lifecycle:
     def signoff_step(self, state: str) -> SignoffStep | None:
         """The sign-off step held in ``state``, if any."""
         for step in self.signoffs:
-            if state in step.states:
+            # step.states without building the tuple on every guard call
+            if state == step.state or state in step.also_in:
                 return step
         return None
 
