@@ -423,10 +423,23 @@ def deadline_changes(
     (a step due on a field the command sets: a CAPA's ``due_on``).  Pauses,
     steps and the running deadline as the module docstring says.
     """
+    old_state = None if old is None else old.state
+    # Plain str on both sides: a subclass's own == or hash could disagree with ``in``.
+    if (
+        old is not None
+        and type(new_state) is str
+        and type(old_state) is str
+        and new_state == old_state
+    ):
+        # The same state (a signature, an edit): no pause starts or ends and
+        # the step stays, so only the running deadline can change, and only
+        # for a record whose stored one disagrees.  The same answer as below
+        # for ~2.5k instructions less (tests/unit/test_iso6.py compares).
+        nxt = _earliest(old.due_at, old.step_due_at, old.paused_since, new_state, engine)
+        return {"next_deadline": nxt} if nxt != old.next_deadline else {}
     waiting = engine.waiting
     calendar = deadlines.calendar
     out: dict[str, Any] = {}
-    old_state = None if old is None else old.state
     due = (created.due_at if created is not None else None) if old is None else old.due_at
     paused_since = None if old is None else old.paused_since
     # Leaving a pause: the clock runs again, the deadline moves by the wait.
@@ -464,12 +477,28 @@ def deadline_changes(
             out["step"] = step
             out["step_due_at"] = step_due
     # The earliest running deadline, for the reminder pass.
-    running = [d for d in (due, step_due) if d is not None]
-    final = new_state in engine.final
-    nxt = None if final or paused_since is not None or not running else min(running)
+    nxt = _earliest(due, step_due, paused_since, new_state, engine)
     if old is None or nxt != old.next_deadline:
         out["next_deadline"] = nxt
     return out
+
+
+def _earliest(
+    due: datetime | None,
+    step_due: datetime | None,
+    paused_since: datetime | None,
+    state: str,
+    engine: Engine,
+) -> datetime | None:
+    """The running deadline: the earlier of ``due`` and ``step_due`` (``due`` when they
+    are equal, as ``min`` keeps the first), none while paused or in a final state."""
+    if paused_since is not None or state in engine.final:
+        return None
+    if due is None:
+        return step_due
+    if step_due is None:
+        return due
+    return step_due if step_due < due else due
 
 
 _StepRule = tuple[str, timedelta | None, tuple[str, ...] | None]
