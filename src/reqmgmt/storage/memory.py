@@ -13,13 +13,16 @@ string or number), and such a dictionary is not tracked at all:
 
 - records: the last :data:`_HOT` records written are kept as the frozen
   objects themselves (a command reads them again at once); older ones are
-  packed into bytes (``_cold``, :func:`_pack_record`) and unpacked on read;
+  packed into bytes (``_cold``, :func:`_pack_record`: JSON where every value
+  is exactly its field's declared type, else marshal or pickle) and
+  unpacked on read;
 - audit events: one bytes blob per record, each event its canonical JSON (the
   bytes its hash covers, which sealing made already) and its hash
   (:func:`_audit_piece`), decoded back into equal :class:`AuditEvent` objects;
 - outbox: one bytes blob per record, a segment per enqueue (the fields the
   notifications of one command share, kept once, then each entry's key and
-  recipient); repeated strings (events, topics, recipients, texts with the ref
+  recipient; where every key is the command's head plus the recipient, the
+  keys are not kept but made again on reading); repeated strings (events, topics, recipients, texts with the ref
   taken out) are numbers in a bounded table of the store.  Entry objects are
   made when someone reads the outbox.  Delivered and dead entries stay, as
   compact as pending ones: they answer ``outbox(key)``, ``entries(status=...)``
