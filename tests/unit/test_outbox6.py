@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,7 @@ from reqmgmt.storage.base import OUTBOX_STATUSES, OutboxEntry
 from reqmgmt.testing import FakeClock
 
 from ..conftest import CLERK, receive
+from .test_store_commit_fast import _accept
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 T8 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=8)))  # packed by pickle
@@ -226,14 +228,6 @@ def _segments(blob: bytes) -> list[tuple[Any, ...]]:
     return out
 
 
-def _accept(ref: str, to: str) -> Notification:
-    return Notification(
-        key=f"{ref}:6:{to}", ref=ref, record_kind="requirement", version=6,
-        event="accept", recipient=to, topic="requirement.accept", text_zh="通知 𝄞",
-        text_en="notice", created_at=T0,
-    )  # fmt: skip
-
-
 def test_a_commands_notifications_take_the_fast_commit_and_the_six_item_form() -> None:
     taken: list[bool] = []
     real = memory._append_command
@@ -243,7 +237,10 @@ def test_a_commands_notifications_take_the_fast_commit_and_the_six_item_form() -
         return taken[-1]
 
     store = MemoryStore()
-    notes = [_accept("REQ-1", f"department:d{i}") for i in range(13)]
+    # non-BMP text in the shared fields
+    notes = [
+        attrs.evolve(_accept("REQ-1", f"department:d{i}"), text_zh="通知 𝄞") for i in range(13)
+    ]
     with patch.object(memory, "_append_command", spy), store.transaction() as tx:
         assert tx.enqueue(notes) == 13
     assert taken == [True]
