@@ -22,11 +22,12 @@ string or number), and such a dictionary is not tracked at all:
 - outbox: one bytes blob per record, a segment per enqueue (the fields the
   notifications of one command share, kept once, then each entry's key and
   recipient; where every key is the command's head plus the recipient, the
-  keys are not kept but made again on reading); repeated strings (events, topics, recipients, texts with the ref
-  taken out) are numbers in a bounded table of the store.  Entry objects are
-  made when someone reads the outbox.  Delivered and dead entries stay, as
-  compact as pending ones: they answer ``outbox(key)``, ``entries(status=...)``
-  and a repeated ``enqueue`` as the SQL stores do.
+  keys are not kept but made again on reading); repeated strings (events,
+  topics, recipients, texts with the ref taken out) are numbers in a bounded
+  table of the store.  Entry objects are made when someone reads the outbox.
+  Delivered and dead entries stay, as compact as pending ones: they answer
+  ``outbox(key)``, ``entries(status=...)`` and a repeated ``enqueue`` as the
+  SQL stores do.
 """
 
 from __future__ import annotations
@@ -541,13 +542,6 @@ def _trail(blob: bytes) -> list[tuple[bytes, str]]:
 def _pack_trail(pairs: Iterable[tuple[bytes, str]]) -> bytes:
     """The blob of (canonical JSON, hash) pairs (the inverse of :func:`_trail`)."""
     return b"".join(_audit_piece(data, digest) for data, digest in pairs)
-
-
-def _last_hash(blob: bytes) -> str:
-    """The newest hash of a trail blob (its last piece's text, the two bytes before
-    the last four give its length); indexing reads them without a slice's copy."""
-    size = blob[-6] | blob[-5] << 8
-    return blob[-6 - size : -6].decode("utf-8", "surrogatepass")
 
 
 # --- the outbox ----------------------------------------------------------------------------
@@ -1291,7 +1285,8 @@ class _MemoryTransaction:
         blob = self._store._audit.get(ref)  # replaced whole under the lock only
         if not blob:
             return None
-        # _last_hash inlined (a call costs ~700 instructions; asked once a command).
+        # The newest hash: the last piece's text, whose length the two bytes before
+        # the last four give (indexing reads them without a slice's copy).
         size = blob[-6] | blob[-5] << 8
         return blob[-6 - size : -6].decode("utf-8", "surrogatepass")
 
