@@ -52,7 +52,6 @@ from .model import (
     FieldChange,
     Notification,
     Record,
-    _stand_in,
     derive,
     fill_line,
     maker,
@@ -969,47 +968,43 @@ _NOTIFICATION_VALUES = (
 )  # fmt: skip
 
 
-def notifications_maker(stand_in: type | None) -> Callable[..., tuple[Notification, ...]]:
+def notifications_maker(fill_in: bool = True) -> Callable[..., tuple[Notification, ...]]:
     """``make(recipients, prefix, ref, record_kind, ..., details)``
     (:data:`_NOTIFICATION_VALUES`): one notification per recipient, keyed ``prefix +
-    recipient``, made in one generated loop.  Each is filled in as ``stand_in`` and
-    then becomes a :class:`Notification` (as :func:`~reqmgmt.model.maker` makes
-    one, without its call: ~0.7k instructions a notification less, and an accepted
-    requirement tells 13); without a stand-in, through ``object.__setattr__``; a
-    field this does not know, through attrs' ``__init__`` by name."""
+    recipient``, made in one generated loop.  Each is filled in as
+    :func:`~reqmgmt.model.fill_line` fills one (a stand-in, then its class: as
+    :func:`~reqmgmt.model.maker` makes one, without its call: ~0.7k instructions a
+    notification less, and an accepted requirement tells 13); without a stand-in
+    (or ``fill_in`` false), through ``object.__setattr__``; a field this does not
+    know, through attrs' ``__init__`` by name."""
     names = [a.name for a in attrs.fields(Notification)]
     fill = {"key": "prefix + recipient", "recipient": "recipient"}
     fill.update((name, name) for name in _NOTIFICATION_VALUES)
+    namespace: dict[str, Any] = {
+        "_new_": _new, "_cls_": Notification, "_put_": object.__setattr__,
+    }  # fmt: skip
+    filled = fill_line(Notification, "n") if fill_in else None
     if set(names) != fill.keys():
-        made = [f"        n = _cls_({', '.join(f'{k}={v}' for k, v in fill.items())})"]
-    elif stand_in is not None:
-        made = [
-            "        n = _new_(_stand_in_)",
-            *[f"        n.{name} = {fill[name]}" for name in names],
-            "        n.__class__ = _cls_",
-        ]
+        made = f"n = _cls_({', '.join(f'{k}={v}' for k, v in fill.items())})"
+    elif filled is not None:
+        made = filled[0].format(*[fill[name] for name in names])
+        namespace.update(filled[1])
     else:
-        made = [
-            "        n = _new_(_cls_)",
-            *[f"        _put_(n, {name!r}, {fill[name]})" for name in names],
-        ]
+        made = "n = _new_(_cls_); " + "; ".join(f"_put_(n, {n!r}, {fill[n]})" for n in names)
     lines = [
         f"def make(recipients, prefix, {', '.join(_NOTIFICATION_VALUES)}):",
         "    out = []",
         "    for recipient in recipients:",
-        *made,
+        f"        {made}",
         "        out.append(n)",
         "    return tuple(out)",
     ]
-    namespace: dict[str, Any] = {
-        "_new_": _new, "_stand_in_": stand_in, "_cls_": Notification, "_put_": object.__setattr__,
-    }  # fmt: skip
     exec("\n".join(lines), namespace)
     make: Callable[..., tuple[Notification, ...]] = namespace["make"]
     return make
 
 
-_make_notifications = notifications_maker(_stand_in(Notification))
+_make_notifications = notifications_maker()
 
 
 def recipients(desk: Desk, t: Transition, new: Record) -> list[str]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from reqmgmt import Actor, Desk, command, notices
 from reqmgmt.errors import NotAuthorized, ReqMgmtError, TransitionBlocked, ValidationError
 from reqmgmt.lifecycle.base import Context
-from reqmgmt.model import Notification, Requirement, Signoff, _stand_in, maker
+from reqmgmt.model import Notification, Requirement, Signoff, fill_line, maker
 from reqmgmt.testing import FakeClock
 
 from ..conftest import CLERK, ENG, PRO, receive, to_evaluating
@@ -276,8 +276,9 @@ def test_notifications_maker_makes_what_the_maker_makes(
     ref, kind, version, event, topic, zh, en, at, note, details = values
     rest = (ref, kind, version, event, topic, zh, en, at, note, details)
     expected = _old_make(tos, "p:", *rest)
-    for stand_in in (_stand_in(Notification), None):
-        got = command.notifications_maker(stand_in)(tos, "p:", *rest)
+    assert fill_line(Notification, "n") is not None  # else both makers below are one
+    for fill_in in (True, False):
+        got = command.notifications_maker(fill_in)(tos, "p:", *rest)
         assert all(type(n) is Notification for n in got)
         assert _fields(got) == _fields(expected)
 
