@@ -937,28 +937,15 @@ def notifications(
     zh = words[2] + new.ref + words[3]
     en = words[4] + new.ref + words[5]
     if note:
-        # notices.text of a str no longer than a detail is the str itself.
-        said = note if type(note) is str and len(note) <= _MAX_DETAIL else notices.text(note)
+        said = notices.text(note)
         zh += f";说明:{said}"
         en += f"; note: {said}"
-    details: tuple[tuple[str, str], ...] = ()
-    if data:
-        # notices.details of a dict of str to str no longer than a detail: its items.
-        plain = type(data) is dict
-        if plain:
-            for key, value in data.items():
-                if type(key) is not str or type(value) is not str or len(value) > _MAX_DETAIL:
-                    plain = False
-                    break
-        details = tuple(data.items()) if plain else notices.details(data)
+    details = notices.details(data) if data else ()
     # One string per kind and event, shared by every notification that has it.
     return _make_notifications(
         to_all, f"{new.ref}:{new.version}:", new.ref, engine.kind, new.version, t.event,
         plan.topic, zh, en, now, note, details,
     )  # fmt: skip
-
-
-_MAX_DETAIL = notices.MAX_DETAIL
 
 
 #: The fields a command's notifications are made of, besides each one's key and recipient.

@@ -62,4 +62,13 @@ def details(data: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
     """The event's data as ``(key, text)`` pairs, in the order given."""
     if not data:
         return ()
+    if type(data) is dict:
+        # A dict of str to str no longer than a detail (as a command's data usually
+        # is): its items are those pairs already, the very objects (str and text
+        # give each back as it is).
+        for key, value in data.items():
+            if type(key) is not str or type(value) is not str or len(value) > MAX_DETAIL:
+                break
+        else:
+            return tuple(data.items())
     return tuple((str(k), text(v)) for k, v in data.items())

@@ -288,8 +288,7 @@ def test_notifications_say_what_notices_say(
     evaluating: tuple[Desk, str], note: Any, data: Mapping[str, Any]
 ) -> None:
     """A str note and a dict of short texts are written as notices.text and
-    notices.details write them (the same values, of the same types); anything
-    else is theirs to write."""
+    notices.details' general loop write them (the same values, of the same types)."""
     desk, ref = evaluating
     record = desk.get(ref)
     engine = desk.engine("requirement")
@@ -299,7 +298,9 @@ def test_notifications_say_what_notices_say(
     now = desk.now()
     plain = command.notifications(desk, engine, t, record, new, now)
     got = command.notifications(desk, engine, t, record, new, now, note, data)
-    details = notices.details(data) if data else ()
+    # notices.details' general pairs (its dict of short texts is answered by a fast
+    # path, which must give these very pairs)
+    details = tuple((str(k), notices.text(v)) for k, v in data.items()) if data else ()
     said = notices.text(note) if note else None
     assert [n.recipient for n in got] == [n.recipient for n in plain] != []
     for n, p in zip(got, plain, strict=True):
@@ -339,3 +340,26 @@ def test_engine_run_cursor_and_guards() -> None:
         other = receive(desk)
         with pytest.raises(NotAuthorized):
             desk.fire(other, "start_evaluation", actor=PRO)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"department": "engineering", "opinion": "a" * 500},
+        {"opinion": "a" * 501},
+        {"opinion": "x", "long": "名" * 501},
+        {Blank("department"): "engineering"},
+        {"department": Loud("engineering")},
+        {"department": "engineering", "count": 3},
+    ],
+)
+def test_notices_details_fast_pairs_are_the_general_ones(data: dict[Any, Any]) -> None:
+    """A dict of short texts is answered by its own items; anything else (a long text,
+    a str subclass, another value) by the general loop: the same pairs either way."""
+    got = notices.details(data)
+    general = tuple((str(k), notices.text(v)) for k, v in data.items())
+    assert [(type(k), k, type(v), v) for k, v in got] == [
+        (type(k), k, type(v), v) for k, v in general
+    ]
+    if all(type(k) is str and type(v) is str and len(v) <= 500 for k, v in data.items()):
+        assert all(v is data[k] for k, v in got)  # the very objects, as the general loop gives
