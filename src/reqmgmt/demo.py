@@ -17,7 +17,7 @@ another set of records; nothing fails.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -63,10 +63,17 @@ REVIEWERS = {
 
 
 class _StepClock:
-    """The demo's clock: from 30 days ago, 23 minutes a step."""
+    """The demo's clock: from 30 days ago, 23 minutes a step.
+
+    ``today`` is the day the story is told from, 30 days after the start (the
+    real today when no start is given): delivery dates and a CAPA's due day are
+    counted from it, never from the machine's calendar, so a run from a given
+    ``start`` stores the same dates on any day.
+    """
 
     def __init__(self, start: datetime | None = None) -> None:
         self.now = start or datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
+        self.today = self.now.date() + timedelta(days=30)
 
     def __call__(self) -> datetime:
         self.now += timedelta(minutes=23)
@@ -139,14 +146,14 @@ def _forms(desk: Desk, url: str) -> str:
 BRACKET = "冲压支架 ZJ-12 stamped bracket"
 
 
-def _line(quantity: int, price: str) -> ContractLine:
+def _line(clock: _StepClock, quantity: int, price: str) -> ContractLine:
     return ContractLine(
         line_no=1,
         product=BRACKET,
         specification="SPCC 1.2 mm, 镀锌 zinc",
         quantity=quantity,
         unit_price=Money(price, "CNY"),
-        delivery_date=date.today() + timedelta(days=45),
+        delivery_date=clock.today + timedelta(days=45),
     )
 
 
@@ -260,7 +267,7 @@ def _review(desk: Desk, ref: str) -> Contract:
 
 def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) -> Iterator[str]:
     general = desk.contracts.draft(
-        customer=regular, currency="CNY", lines=[_line(5000, "10")], actor=SALES,
+        customer=regular, currency="CNY", lines=[_line(clock, 5000, "10")], actor=SALES,
         payment_terms="月结30天 30 days net", delivery_method="送货 delivered",
     )  # fmt: skip
     _review(desk, general.ref)
@@ -287,7 +294,7 @@ def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) 
            f"({amended.contract_class}), re-signed, shipped in two lots")  # fmt: skip
 
     special = desk.contracts.draft(
-        customer=new, currency="CNY", lines=[_line(25000, "10")], actor=SALES,
+        customer=new, currency="CNY", lines=[_line(clock, 25000, "10")], actor=SALES,
         flags=("first_order",),
     )  # fmt: skip
     desk.fire(special.ref, "submit", actor=SALES)
@@ -301,7 +308,7 @@ def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) 
     # 非正式订单: a verbal order is reviewed by its signatory himself (自行评审), the
     # customer's read-back (复述) being the control.
     verbal = desk.contracts.draft(
-        customer=regular, currency="CNY", lines=[_line(3000, "9.5")], actor=SALES2,
+        customer=regular, currency="CNY", lines=[_line(clock, 3000, "9.5")], actor=SALES2,
         document="verbal", channel="domestic",
     )  # fmt: skip
     desk.fire(verbal.ref, "submit", actor=SALES2)
@@ -314,7 +321,8 @@ def _contracts(desk: Desk, clock: _StepClock, regular: Customer, new: Customer) 
 
     # 样品: 200 pieces or fewer; production makes it, quality confirms the sample.
     sample = desk.contracts.draft(
-        customer=regular, currency="CNY", lines=[_line(150, "12")], actor=SALES, document="order",
+        customer=regular, currency="CNY", lines=[_line(clock, 150, "12")], actor=SALES,
+        document="order",
     )  # fmt: skip
     submitted = desk.fire(sample.ref, "submit", actor=SALES)
     assert isinstance(submitted, Contract)
@@ -340,7 +348,7 @@ def _returns(desk: Desk, clock: _StepClock, customer: Customer, contract: str) -
               defect_category="crack", cause="模具R角磨损 worn die radius",
               safety_related=True)  # fmt: skip
     desk.returns.dispose(r.ref, "replace", actor=QUALITY_MANAGER)
-    desk.fire(r.ref, "open_capa", actor=QUALITY, owner="lin.qm", due_on=date.today(),
+    desk.fire(r.ref, "open_capa", actor=QUALITY, owner="lin.qm", due_on=clock.today,
               actions="更换模具, 首件检验 new die, first-article check")  # fmt: skip
     clock.wait(40)
     desk.fire(r.ref, "verify_capa", actor=QA_DIRECTOR, note="连续5批无开裂 five clean lots")

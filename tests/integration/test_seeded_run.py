@@ -14,20 +14,21 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+import reqmgmt.demo
 from reqmgmt import Desk
 from reqmgmt.demo import run_demo
 from reqmgmt.serialize import unstructure
 from reqmgmt.storage.base import OUTBOX_STATUSES
 
 #: sha256 of the canonical dump below; see the module docstring before changing it.
-SEEDED_RUN_SHA256 = "ad4fa7d2094f7ee3829258ca1e4f55d2d9ddd70d8737c375566028a49676cb32"
+SEEDED_RUN_SHA256 = "16688fc891bd1855fd6d94109be2be1c9394c2f1f48f4d3a6103eae77616321d"
 #: The demo's clock starts here (a Monday; the holidays of 2026 are official).
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -71,3 +72,37 @@ def test_seeded_run_is_unchanged(here: Path) -> None:
         f"sha256 {digest}); a performance change must not do that. A feature that changes "
         "what is stored updates SEEDED_RUN_SHA256 in its own commit, saying why."
     )
+
+
+class _NoToday(date):
+    @classmethod
+    def today(cls) -> date:  # type: ignore[override]
+        raise AssertionError("the demo asked the machine's calendar (date.today())")
+
+
+class _NoNow(datetime):
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        raise AssertionError("the demo asked the machine's clock (datetime.now())")
+
+    @classmethod
+    def today(cls) -> datetime:  # type: ignore[override]
+        raise AssertionError("the demo asked the machine's calendar (datetime.today())")
+
+
+def test_a_seeded_run_never_asks_the_machines_clock(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every date the demo stores comes from its clock (``start``): until 2026-12-03
+    two came from ``date.today()``, and the stored hash changed with the calendar."""
+    patched = 0
+    for name, value in vars(reqmgmt.demo).items():
+        if value is date:
+            monkeypatch.setattr(reqmgmt.demo, name, _NoToday)
+            patched += 1
+        elif value is datetime:
+            monkeypatch.setattr(reqmgmt.demo, name, _NoNow)
+            patched += 1
+    assert patched >= 1  # the demo names datetime (for its default start)
+    start = _NoNow(2026, 3, 2, 1, 0, tzinfo=UTC)  # START, as the patched class checks it
+    assert run_demo(f"sqlite:///{here / 'clock.db'}", io.StringIO(), start=start) == 0
