@@ -1038,13 +1038,16 @@ def wording(
 
 # --- step 6: after commit -------------------------------------------------------------------------
 
+_open_units = hostunit.open_units
+
 
 def after_commit(
     desk: Desk, record: Record, event: AuditEvent, notes: Sequence[Notification]
 ) -> None:
     """Step 6: observers, then delivery.  Nothing here can undo the command."""
     # Inside the host's unit_of_work: after the host's commit, never after its rollback.
-    if hostunit.deferred(desk.store, after_commit, desk, record, event, notes):
+    # deferred answers False where no unit is open at all: asked first, without its call.
+    if _open_units() and hostunit.deferred(desk.store, after_commit, desk, record, event, notes):
         return
     hook = desk.pm.hook
     if hook.reqmgmt_after_transition._hookimpls:  # observe_now, without the call
