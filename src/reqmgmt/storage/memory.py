@@ -101,7 +101,7 @@ class MemoryStore:
     def transaction(self) -> _MemoryTransaction:
         """A unit of work: committed when the block ends normally, discarded otherwise."""
         # _MemoryTransaction(self) written out: every command opens one, and the class
-        # call running __init__ costs ~0.7k instructions more.  The same slots, the same
+        # call running __init__ costs ~0.4k instructions more.  The same slots, the same
         # values (tests/unit/test_path7.py compares with __init__).
         tx = _new_transaction(_MemoryTransaction)
         tx._store = self
