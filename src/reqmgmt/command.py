@@ -250,20 +250,29 @@ def authorise(
             if key in data:
                 desk.rules.vocabulary(words).check(data[key], key, place(record, t))
     roles = t.roles
-    if t.roles_from is None and (not roles or actor.roles & roles):
-        refusals: list[Reason] = []  # role_problems would find none
-    else:
-        refusals = role_problems(t, actor, None, record)
-    parties = plan.parties
-    if parties:
-        refusals.extend(independence_problems(record, actor, parties, t.signoff))
-    if t.signoff:
-        refusals.extend(signer_problems(desk, record, actor, data.get("department")))
     hook = desk.pm.hook
-    if not refusals and hook.reqmgmt_authorize._hookimpls:  # implemented(...), inline
-        refusals.extend(vetoes(desk, actor, record, event))
-    if refusals:
-        raise NotAuthorized(record.ref, event, actor.id, refusals)
+    if plan.plain_auth and (not roles or actor.roles & roles):
+        # No roles_from, parties or sign-off (the plan's flag) and the role held: the
+        # general way below finds no refusal before the vetoes, so only they can refuse.
+        if hook.reqmgmt_authorize._hookimpls:  # implemented(...), inline
+            refusals: list[Reason] = vetoes(desk, actor, record, event)
+            if refusals:
+                raise NotAuthorized(record.ref, event, actor.id, refusals)
+    else:
+        # (Where the flag is set, the role test above failed: asked once, as before.)
+        if plan.plain_auth or t.roles_from is not None or (roles and not actor.roles & roles):
+            refusals = role_problems(t, actor, None, record)
+        else:
+            refusals = []  # role_problems would find none
+        parties = plan.parties
+        if parties:
+            refusals.extend(independence_problems(record, actor, parties, t.signoff))
+        if t.signoff:
+            refusals.extend(signer_problems(desk, record, actor, data.get("department")))
+        if not refusals and hook.reqmgmt_authorize._hookimpls:  # implemented(...), inline
+            refusals.extend(vetoes(desk, actor, record, event))
+        if refusals:
+            raise NotAuthorized(record.ref, event, actor.id, refusals)
     if hook.reqmgmt_before_transition._hookimpls:
         before(desk, record, event, actor, record.state)
     # Context(...) written out: attrs' __init__ through type.__call__ costs ~1.2k
@@ -290,8 +299,8 @@ class Plan:
     engine and the rule set only: looked up once per transition, not per command."""
 
     __slots__ = (
-        "accepted", "engine", "parties", "plain_input", "recipients", "rules", "topic",
-        "transition", "words",
+        "accepted", "engine", "parties", "plain_auth", "plain_input", "recipients", "rules",
+        "topic", "transition", "words",
     )  # fmt: skip
 
     def __init__(self, desk: Desk, engine: Engine, t: Transition) -> None:
@@ -304,6 +313,9 @@ class Plan:
         #: note's type and the keys to check.
         self.plain_input = not t.note_required and not t.requires
         self.parties = engine.independence(t)
+        #: No ``roles_from``, no parties, no sign-off: :func:`authorise` has the
+        #: role (``t.roles``) and the vetoes to ask, nothing else.
+        self.plain_auth = t.roles_from is None and not self.parties and not t.signoff
         self.topic = f"{engine.kind}.{t.event}"
         #: :func:`recipients`, where they do not depend on the record.
         self.recipients = (
@@ -1038,13 +1050,16 @@ def wording(
 
 # --- step 6: after commit -------------------------------------------------------------------------
 
+_open_units = hostunit.open_units
+
 
 def after_commit(
     desk: Desk, record: Record, event: AuditEvent, notes: Sequence[Notification]
 ) -> None:
     """Step 6: observers, then delivery.  Nothing here can undo the command."""
     # Inside the host's unit_of_work: after the host's commit, never after its rollback.
-    if hostunit.deferred(desk.store, after_commit, desk, record, event, notes):
+    # deferred answers False where no unit is open at all: asked first, without its call.
+    if _open_units() and hostunit.deferred(desk.store, after_commit, desk, record, event, notes):
         return
     hook = desk.pm.hook
     if hook.reqmgmt_after_transition._hookimpls:  # observe_now, without the call

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # SQLAlchemy is imported by the SQL store, not by ``import re
     import sqlalchemy as sa
     from sqlalchemy.engine import Connection
 
-__all__ = ["HostUnit", "current", "deferred"]
+__all__ = ["HostUnit", "current", "deferred", "open_units"]
 
 log = logging.getLogger("reqmgmt")
 
@@ -105,6 +105,11 @@ def current(store: object) -> HostUnit | None:
 def any_open() -> bool:
     """Whether a unit is open in this context, on any store."""
     return bool(_OPEN.get())
+
+
+#: The units open in this context (``_OPEN.get``, bound once): what :func:`deferred`
+#: asks first, for a caller to ask without the call (and its packed arguments).
+open_units = _OPEN.get
 
 
 def deferred(store: object, fn: Callable[..., None], *args: Any) -> bool:
