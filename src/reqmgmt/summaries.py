@@ -206,10 +206,10 @@ def _shipped_rows(
     return rows
 
 
-def _delta(old: Sequence[_Fact], new: Sequence[_Fact]) -> list[SummaryRow]:
+def _delta(old: Sequence[_Fact], new: Sequence[_Fact]) -> tuple[SummaryRow, ...]:
     gone = [(*f, -1, 0) for f in old if f not in new]
     came = [(*f, 1, 0) for f in new if f not in old]
-    return gone + came
+    return (*gone, *came)
 
 
 def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
@@ -218,8 +218,9 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
     A transaction without ``stage_summary`` (a store that keeps no
     summaries) is left alone: its report is computed from the audit trail.
     Runs once per command: no ``getattr`` or ``int`` calls, the rows of a
-    state change in one list, the dimensions compared by one generated
-    function per class (:func:`_dimensions_changed`).
+    state change in one tuple (which a store may keep as it is: nothing
+    changes it), the dimensions compared by one generated function per
+    class (:func:`_dimensions_changed`).
     """
     try:
         put = tx.stage_summary
@@ -229,31 +230,50 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
         return
     final = engine.final  # a survey has no command: only records with transitions come here
     kind = engine.kind
-    day = _day(at)
+    # _day(at) written out; ordinal 0 (no date has it) when ``at`` is not a plain UTC time.
+    if type(at) is datetime and at.tzinfo is UTC:
+        ordinal = at.toordinal()
+        try:
+            day = _DAYS[ordinal]
+        except KeyError:
+            day = _day(at)
+    else:
+        ordinal = 0
+        day = _day_of(at)
     state, dest = before.state, after.state
     d = at - before.updated_at  # _micros, written out
     micros = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
-    rows: list[SummaryRow]
+    rows: tuple[SummaryRow, ...]
     if dest != state:  # one count moves from the old state to the new
-        created = _day(before.created_at)
-        rows = [
+        # Created on the day of ``at`` (most records move on the day they come): the
+        # same text, not looked up again.
+        created_at = before.created_at
+        if (
+            type(created_at) is datetime
+            and created_at.tzinfo is UTC
+            and created_at.toordinal() == ordinal
+        ):
+            created = day
+        else:
+            created = _day(created_at)
+        rows = (
             ("dwell", day, kind, state, "", 1, micros),
             ("count", created, kind, "state", state, -1, 0),
             ("count", created, kind, "state", dest, 1, 0),
-        ]
+        )
     else:
-        rows = [("dwell", day, kind, state, "", 0, micros)]
+        rows = (("dwell", day, kind, state, "", 0, micros),)
     if dest in final:
         if state in final:
             old, new = _finished_facts(before, final), _finished_facts(after, final)
             if old != new:
-                rows.extend(_delta(old, new))
+                rows += _delta(old, new)
         else:  # finished now: nothing held before, what holds now comes (_delta((), new))
-            rows += [(*f, 1, 0) for f in _finished_facts(after, final)]
+            rows += tuple([(*f, 1, 0) for f in _finished_facts(after, final)])
     elif state in final:
         old, new = _finished_facts(before, final), _finished_facts(after, final)
         if old != new:
-            rows.extend(_delta(old, new))
+            rows += _delta(old, new)
     try:
         changed = _DIMENSIONS[type(before)]
     except KeyError:
@@ -261,12 +281,12 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
     if kind == "return" or changed(before, after):
         old, new = _other_facts(before), _other_facts(after)
         if old != new:
-            rows.extend(_delta(old, new))
+            rows += _delta(old, new)
     initial = engine.lifecycle.initial
     if state == initial and dest != initial and _first_move(tx, before):
-        rows.append(("first", day, kind, _bucket(_micros(before.created_at, at)), "", 1, 0))
+        rows += (("first", day, kind, _bucket(_micros(before.created_at, at)), "", 1, 0),)
     if kind == "contract" and before.lines is not after.lines:
-        rows.extend(
+        rows += tuple(
             _shipped_rows(day, after.customer.id, _shipped(before.lines), _shipped(after.lines))
         )
     put(rows)
@@ -287,8 +307,12 @@ def _dimensions_changed(record: Any) -> Callable[[Any, Any], bool]:
     names = [name for name in _DIMENSION_FIELDS if hasattr(record, name)]
     before = "".join(f"before.{name}, " for name in names)
     after = "".join(f"after.{name}, " for name in names)
+    # The tuples are built only when some field is not the same object (most
+    # commands keep them all): identical items compare equal in a tuple anyway.
+    moved = " or ".join(f"before.{name} is not after.{name}" for name in names)
+    test = f"({moved}) and ({before}) != ({after})" if names else "False"
     namespace: dict[str, Any] = {}
-    exec(f"def changed(before, after):\n    return ({before}) != ({after})", namespace)
+    exec(f"def changed(before, after):\n    return {test}", namespace)
     found: Callable[[Any, Any], bool] = namespace["changed"]
     if len(_DIMENSIONS) >= 256:
         _DIMENSIONS.clear()
