@@ -1201,10 +1201,10 @@ class _MemoryTransaction:
         if staged is None:
             # A tuple (what summaries.stage gives) is kept as it is: nothing can change it.
             self._summary = rows if type(rows) is tuple else list(rows)
-        elif type(staged) is tuple:
-            self._summary = [*staged, *rows]
-        else:
+        elif type(staged) is list:
             staged.extend(rows)
+        else:
+            self._summary = [*staged, *rows]
 
     def summary(
         self, *, since: str | None = None, until: str | None = None
