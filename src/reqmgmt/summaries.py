@@ -128,44 +128,53 @@ def record_facts(record: Any, final: frozenset[str]) -> tuple[_Fact, ...]:
     return (state, *_other_facts(record, day), *_finished_facts(record, final))
 
 
-def _other_facts(record: Any, day: str | None = None) -> tuple[_Fact, ...]:
+def _other_facts(
+    record: Any, day: str | None = None, tail: tuple[int, ...] = ()
+) -> tuple[Any, ...]:
     """The facts of a record's creation day besides its state: dimensions, a return's figures.
 
-    ``day``: the creation day when the caller has it already (``_day(record.created_at)``).
+    ``day``: the creation day when the caller has it already (``_day(record.created_at)``);
+    ``tail``: ``(n, amount)`` to have the facts as rows (``fact + ()`` is the fact itself;
+    ``(*fact, *tail)``, which ruff's RUF005 asks for, goes through a list: dearer).
     """
     kind: str = record.RECORD_KIND
     if day is None:
         day = _day(record.created_at)
-    facts: list[_Fact] = []
+    facts: list[Any] = []
     channel = getattr(record, "channel", None)
     if channel is not None:
-        facts.append(("count", day, kind, "channel", channel))
+        facts.append(("count", day, kind, "channel", channel) + tail)  # noqa: RUF005
     customer = getattr(record, "customer", None)
     if customer is not None:
-        facts.append(("count", day, kind, "category", customer.category))
+        facts.append(("count", day, kind, "category", customer.category) + tail)  # noqa: RUF005
     cls = getattr(record, "contract_class", None)
     if cls is not None:
-        facts.append(("count", day, kind, "class", cls))
+        facts.append(("count", day, kind, "class", cls) + tail)  # noqa: RUF005
     if kind == "return":
-        facts.append(("returns", day, kind, "customer", record.customer.id))
-        facts.append(("returns", day, kind, "product", record.product))
+        facts.append(("returns", day, kind, "customer", record.customer.id) + tail)  # noqa: RUF005
+        facts.append(("returns", day, kind, "product", record.product) + tail)  # noqa: RUF005
         report = record.report
         if report is not None and report.defect_category is not None:
-            facts.append(("returns", day, kind, "defect", report.defect_category))
+            facts.append(("returns", day, kind, "defect", report.defect_category) + tail)  # noqa: RUF005
         if record.judgement is not None:
-            facts.append(("returns", day, kind, "judgement", record.judgement))
+            facts.append(("returns", day, kind, "judgement", record.judgement) + tail)  # noqa: RUF005
         if record.capa is not None:
-            facts.append(("returns", day, kind, "capa", "opened"))
+            facts.append(("returns", day, kind, "capa", "opened") + tail)  # noqa: RUF005
     return tuple(facts)
 
 
 def _finished_facts(
-    record: Any, final: frozenset[str], at: datetime | None = None, day: str = ""
-) -> tuple[_Fact, ...]:
+    record: Any,
+    final: frozenset[str],
+    at: datetime | None = None,
+    day: str = "",
+    tail: tuple[int, ...] = (),
+) -> tuple[Any, ...]:
     """A finished record: outcome, cycle time and timeliness on the day of its last event.
 
     ``day``: the day of ``at`` when the caller has it, taken when ``record.updated_at``
-    is that very object (a command's new version: its time is the command's).
+    is that very object (a command's new version: its time is the command's);
+    ``tail``: ``(n, amount)`` to have the facts as rows.
     """
     state = record.state
     if state not in final:
@@ -173,12 +182,12 @@ def _finished_facts(
     kind: str = record.RECORD_KIND
     end = record.updated_at
     done = day if end is at and at is not None else _day(end)
-    facts: list[_Fact] = [
-        ("outcome", done, kind, state, ""),
-        ("cycle", done, kind, _bucket(_micros(record.created_at, end)), ""),
+    facts: list[Any] = [
+        ("outcome", done, kind, state, "") + tail,  # noqa: RUF005
+        ("cycle", done, kind, _bucket(_micros(record.created_at, end)), "") + tail,  # noqa: RUF005
     ]
     if record.due_at is not None:
-        facts.append(("ontime", done, kind, "on" if end <= record.due_at else "late", ""))
+        facts.append(("ontime", done, kind, "on" if end <= record.due_at else "late", "") + tail)  # noqa: RUF005
     return tuple(facts)
 
 
@@ -284,7 +293,7 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
             if old != new:
                 rows += _delta(old, new)
         else:  # finished now: nothing held before, what holds now comes (_delta((), new))
-            rows += tuple([f + _ADDS for f in _finished_facts(after, final, at, day)])
+            rows += _finished_facts(after, final, at, day, _ADDS)
     elif state in final:
         old, new = _finished_facts(before, final), _finished_facts(after, final)
         if old != new:
@@ -356,7 +365,13 @@ def stage_created(tx: Any, engine: Any, records: Sequence[Any]) -> None:
     kind = engine.kind
     rows: list[SummaryRow] = []
     for record in records:
-        rows += [f + _ADDS for f in record_facts(record, final)]
+        # record_facts(record, final) as rows, written out: each made a row as it is made.
+        day = _day(record.created_at)
+        state = record.state
+        rows.append(("count", day, record.RECORD_KIND, "state", state, 1, 0))
+        rows += _other_facts(record, day, _ADDS)
+        if state in final:
+            rows += _finished_facts(record, final, tail=_ADDS)
         if kind == "survey":
             rows.extend(_survey_rows(record))
         elif kind == "contract":

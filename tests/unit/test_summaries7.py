@@ -12,6 +12,7 @@ times in other zones and with ``fold=1``, ``datetime`` subclasses, naive times
 
 from __future__ import annotations
 
+import io
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -23,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reqmgmt import Customer, Desk, summaries
+from reqmgmt.demo import run_demo
 from reqmgmt.storage import memory
 from reqmgmt.storage.base import add_summary_rows
 from reqmgmt.testing import FakeClock
@@ -581,3 +583,60 @@ def test_a_desk_reports_the_same_sums_as_the_previous_stage(monkeypatch: Any) ->
             sums.append(list(store._summary.items()))
     assert sums[0] == sums[1]
     assert len(sums[0]) > 5
+
+
+class _Collect:
+    """A transaction's audit, its staged summary rows collected instead."""
+
+    def __init__(self, tx: Any) -> None:
+        self.tx = tx
+        self.rows: list[Any] = []
+
+    def stage_summary(self, rows: Any) -> None:
+        self.rows.append(rows)
+
+    def audit(self, ref: str) -> Any:
+        return self.tx.audit(ref)
+
+
+def test_the_demo_stages_the_previous_rows_for_every_kind(monkeypatch: Any) -> None:
+    """The demo's scenario (requirements, contracts with shipments, returns with
+    dispositions and CAPA, surveys): every command's and creation's rows are the
+    previous code's, item types included; then they are staged as they were."""
+    new_stage, new_created = summaries.stage, summaries.stage_created
+    seen: dict[str, set[str]] = {"stage": set(), "created": set()}
+
+    def facts(record: Any, final: frozenset[str]) -> None:
+        """The facts, and the rows they make, of every record a command or creation saw."""
+        others, finished = _old_other_facts(record), _old_finished_facts(record, final)
+        for tail in ((), (1, 0), (-1, 0)):
+            rows = summaries._other_facts(record, None, tail)
+            assert _typed(rows) == _typed([f + tail for f in others])
+            rows = summaries._finished_facts(record, final, None, "", tail)
+            assert _typed(rows) == _typed([f + tail for f in finished])
+
+    def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
+        facts(before, engine.final)
+        facts(after, engine.final)
+        fast, slow = _Collect(tx), _Collect(tx)
+        new_stage(fast, engine, before, after, at)
+        _old_stage(slow, engine, before, after, at)
+        assert [_typed(r) for r in fast.rows] == [_typed(r) for r in slow.rows]
+        seen["stage"].add(engine.kind)
+        new_stage(tx, engine, before, after, at)
+
+    def stage_created(tx: Any, engine: Any, records: Any) -> None:
+        for record in records:
+            facts(record, summaries._final(engine))
+        fast, slow = _Collect(tx), _Collect(tx)
+        new_created(fast, engine, records)
+        _old_stage_created(slow, engine, records)
+        assert [_typed(r) for r in fast.rows] == [_typed(r) for r in slow.rows]
+        seen["created"].add(engine.kind)
+        new_created(tx, engine, records)
+
+    monkeypatch.setattr(summaries, "stage", stage)
+    monkeypatch.setattr(summaries, "stage_created", stage_created)
+    assert run_demo("memory://", io.StringIO(), start=datetime(2026, 3, 2, 1, 0, tzinfo=UTC)) == 0
+    assert {"requirement", "contract", "return"} <= seen["stage"]
+    assert {"requirement", "contract", "return", "survey"} <= seen["created"]
