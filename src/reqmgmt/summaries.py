@@ -298,14 +298,26 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
         old, new = _finished_facts(before, final), _finished_facts(after, final)
         if old != new:
             rows += _delta(old, new)
-    try:
-        changed = _DIMENSIONS[type(before)]
-    except KeyError:
-        changed = _dimensions_changed(before)
-    if kind == "return" or changed(before, after):
-        old, new = _other_facts(before), _other_facts(after)
-        if old != new:
-            rows += _delta(old, new)
+    if kind == "return":
+        # A return's facts read more than the dimensions: computed (twice) only when
+        # one of those fields is not the very object it was.
+        try:
+            same = _SAME_RETURNS[type(before)]
+        except KeyError:
+            same = _same_return(before)
+        if not same(before, after):
+            old, new = _other_facts(before), _other_facts(after)
+            if old != new:
+                rows += _delta(old, new)
+    else:
+        try:
+            changed = _DIMENSIONS[type(before)]
+        except KeyError:
+            changed = _dimensions_changed(before)
+        if changed(before, after):
+            old, new = _other_facts(before), _other_facts(after)
+            if old != new:
+                rows += _delta(old, new)
     initial = engine.lifecycle.initial
     if state == initial and dest != initial and _first_move(tx, before):
         rows += (("first", day, kind, _bucket(_micros(before.created_at, at)), "", 1, 0),)
@@ -341,6 +353,41 @@ def _dimensions_changed(record: Any) -> Callable[[Any, Any], bool]:
     if len(_DIMENSIONS) >= 256:
         _DIMENSIONS.clear()
     _DIMENSIONS[type(record)] = found
+    return found
+
+
+#: What :func:`_other_facts` reads of a return besides the dimensions (its creation
+#: day too): each must be there.
+_RETURN_FIELDS = ("created_at", "customer", "product", "report", "judgement", "capa")
+_SAME_RETURNS: dict[type, Callable[[Any, Any], bool]] = {}
+
+
+def _same_return(record: Any) -> Callable[[Any, Any], bool]:
+    """For returns of ``record``'s class: ``same(before, after)``, whether every field
+    :func:`_other_facts` reads holds the very same object in both (so their facts are
+    equal and need not be computed).  Generated once per class, as
+    :func:`_dimensions_changed`.  A class that lacks a field, a record without a
+    customer, or ``after`` of another class: no (the facts are computed, and fail
+    as they did).
+    """
+    if all(hasattr(record, name) for name in _RETURN_FIELDS):
+        names = _RETURN_FIELDS + tuple(n for n in _DIMENSION_FIELDS[1:] if hasattr(record, n))
+        test = " and ".join(
+            [
+                "type(after) is type(before)",
+                "before.customer is not None",
+                "before.RECORD_KIND is after.RECORD_KIND",
+                *(f"before.{name} is after.{name}" for name in names),
+            ]
+        )
+    else:
+        test = "False"
+    namespace: dict[str, Any] = {}
+    exec(f"def same(before, after):\n    return {test}", namespace)
+    found: Callable[[Any, Any], bool] = namespace["same"]
+    if len(_SAME_RETURNS) >= 256:
+        _SAME_RETURNS.clear()
+    _SAME_RETURNS[type(record)] = found
     return found
 
 
