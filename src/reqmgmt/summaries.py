@@ -68,6 +68,10 @@ METRICS = ("count", "returns", "outcome", "cycle", "ontime", "dwell", "first", "
 BUCKET_HOURS = 0.1
 _BUCKET = 360_000_000  # microseconds
 _HALF = _BUCKET // 2
+#: A fact's (n, amount) as a row that adds it, and one that takes it away:
+#: ``fact + _ADDS`` is one tuple built in C, where ``(*fact, 1, 0)`` goes through a list.
+_ADDS = (1, 0)
+_TAKES = (-1, 0)
 
 
 def _day_of(at: datetime) -> str:
@@ -119,51 +123,71 @@ def bucket_hours(bucket: str) -> float:
 
 def record_facts(record: Any, final: frozenset[str]) -> tuple[_Fact, ...]:
     """What ``record`` as it is adds to the state-dependent metrics (each fact counts 1)."""
-    state: _Fact = ("count", _day(record.created_at), record.RECORD_KIND, "state", record.state)
-    return (state, *_other_facts(record), *_finished_facts(record, final))
+    day = _day(record.created_at)  # the creation day, for _other_facts too
+    state: _Fact = ("count", day, record.RECORD_KIND, "state", record.state)
+    return (state, *_other_facts(record, day), *_finished_facts(record, final))
 
 
-def _other_facts(record: Any) -> tuple[_Fact, ...]:
-    """The facts of a record's creation day besides its state: dimensions, a return's figures."""
+def _other_facts(
+    record: Any, day: str | None = None, tail: tuple[int, ...] = ()
+) -> tuple[Any, ...]:
+    """The facts of a record's creation day besides its state: dimensions, a return's figures.
+
+    ``day``: the creation day when the caller has it already (``_day(record.created_at)``);
+    ``tail``: ``(n, amount)`` to have the facts as rows (``fact + ()`` is the fact itself;
+    ``(*fact, *tail)``, which ruff's RUF005 asks for, goes through a list: dearer).
+    """
     kind: str = record.RECORD_KIND
-    day = _day(record.created_at)
-    facts: list[_Fact] = []
+    if day is None:
+        day = _day(record.created_at)
+    facts: list[Any] = []
     channel = getattr(record, "channel", None)
     if channel is not None:
-        facts.append(("count", day, kind, "channel", channel))
+        facts.append(("count", day, kind, "channel", channel) + tail)  # noqa: RUF005
     customer = getattr(record, "customer", None)
     if customer is not None:
-        facts.append(("count", day, kind, "category", customer.category))
+        facts.append(("count", day, kind, "category", customer.category) + tail)  # noqa: RUF005
     cls = getattr(record, "contract_class", None)
     if cls is not None:
-        facts.append(("count", day, kind, "class", cls))
+        facts.append(("count", day, kind, "class", cls) + tail)  # noqa: RUF005
     if kind == "return":
-        facts.append(("returns", day, kind, "customer", record.customer.id))
-        facts.append(("returns", day, kind, "product", record.product))
+        facts.append(("returns", day, kind, "customer", record.customer.id) + tail)  # noqa: RUF005
+        facts.append(("returns", day, kind, "product", record.product) + tail)  # noqa: RUF005
         report = record.report
         if report is not None and report.defect_category is not None:
-            facts.append(("returns", day, kind, "defect", report.defect_category))
+            facts.append(("returns", day, kind, "defect", report.defect_category) + tail)  # noqa: RUF005
         if record.judgement is not None:
-            facts.append(("returns", day, kind, "judgement", record.judgement))
+            facts.append(("returns", day, kind, "judgement", record.judgement) + tail)  # noqa: RUF005
         if record.capa is not None:
-            facts.append(("returns", day, kind, "capa", "opened"))
+            facts.append(("returns", day, kind, "capa", "opened") + tail)  # noqa: RUF005
     return tuple(facts)
 
 
-def _finished_facts(record: Any, final: frozenset[str]) -> tuple[_Fact, ...]:
-    """A finished record: outcome, cycle time and timeliness on the day of its last event."""
+def _finished_facts(
+    record: Any,
+    final: frozenset[str],
+    at: datetime | None = None,
+    day: str = "",
+    tail: tuple[int, ...] = (),
+) -> tuple[Any, ...]:
+    """A finished record: outcome, cycle time and timeliness on the day of its last event.
+
+    ``day``: the day of ``at`` when the caller has it, taken when ``record.updated_at``
+    is that very object (a command's new version: its time is the command's);
+    ``tail``: ``(n, amount)`` to have the facts as rows.
+    """
     state = record.state
     if state not in final:
         return ()
     kind: str = record.RECORD_KIND
     end = record.updated_at
-    done = _day(end)
-    facts: list[_Fact] = [
-        ("outcome", done, kind, state, ""),
-        ("cycle", done, kind, _bucket(_micros(record.created_at, end)), ""),
+    done = day if end is at and at is not None else _day(end)
+    facts: list[Any] = [
+        ("outcome", done, kind, state, "") + tail,  # noqa: RUF005
+        ("cycle", done, kind, _bucket(_micros(record.created_at, end)), "") + tail,  # noqa: RUF005
     ]
     if record.due_at is not None:
-        facts.append(("ontime", done, kind, "on" if end <= record.due_at else "late", ""))
+        facts.append(("ontime", done, kind, "on" if end <= record.due_at else "late", "") + tail)  # noqa: RUF005
     return tuple(facts)
 
 
@@ -206,10 +230,10 @@ def _shipped_rows(
     return rows
 
 
-def _delta(old: Sequence[_Fact], new: Sequence[_Fact]) -> list[SummaryRow]:
-    gone = [(*f, -1, 0) for f in old if f not in new]
-    came = [(*f, 1, 0) for f in new if f not in old]
-    return gone + came
+def _delta(old: Sequence[_Fact], new: Sequence[_Fact]) -> tuple[SummaryRow, ...]:
+    gone = [f + _TAKES for f in old if f not in new]
+    came = [f + _ADDS for f in new if f not in old]
+    return (*gone, *came)
 
 
 def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
@@ -218,8 +242,9 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
     A transaction without ``stage_summary`` (a store that keeps no
     summaries) is left alone: its report is computed from the audit trail.
     Runs once per command: no ``getattr`` or ``int`` calls, the rows of a
-    state change in one list, the dimensions compared by one generated
-    function per class (:func:`_dimensions_changed`).
+    state change in one tuple (which a store may keep as it is: nothing
+    changes it), the dimensions compared by one generated function per
+    class (:func:`_dimensions_changed`).
     """
     try:
         put = tx.stage_summary
@@ -229,44 +254,75 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
         return
     final = engine.final  # a survey has no command: only records with transitions come here
     kind = engine.kind
-    day = _day(at)
+    # _day(at) written out; ordinal 0 (no date has it) when ``at`` is not a plain UTC time.
+    if type(at) is datetime and at.tzinfo is UTC:
+        ordinal = at.toordinal()
+        try:
+            day = _DAYS[ordinal]
+        except KeyError:
+            day = _day(at)
+    else:
+        ordinal = 0
+        day = _day_of(at)
     state, dest = before.state, after.state
     d = at - before.updated_at  # _micros, written out
     micros = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
-    rows: list[SummaryRow]
+    rows: tuple[SummaryRow, ...]
     if dest != state:  # one count moves from the old state to the new
-        created = _day(before.created_at)
-        rows = [
+        # Created on the day of ``at`` (most records move on the day they come): the
+        # same text, not looked up again.
+        created_at = before.created_at
+        if (
+            type(created_at) is datetime
+            and created_at.tzinfo is UTC
+            and created_at.toordinal() == ordinal
+        ):
+            created = day
+        else:
+            created = _day(created_at)
+        rows = (
             ("dwell", day, kind, state, "", 1, micros),
             ("count", created, kind, "state", state, -1, 0),
             ("count", created, kind, "state", dest, 1, 0),
-        ]
+        )
     else:
-        rows = [("dwell", day, kind, state, "", 0, micros)]
+        rows = (("dwell", day, kind, state, "", 0, micros),)
     if dest in final:
         if state in final:
             old, new = _finished_facts(before, final), _finished_facts(after, final)
             if old != new:
-                rows.extend(_delta(old, new))
+                rows += _delta(old, new)
         else:  # finished now: nothing held before, what holds now comes (_delta((), new))
-            rows += [(*f, 1, 0) for f in _finished_facts(after, final)]
+            rows += _finished_facts(after, final, at, day, _ADDS)
     elif state in final:
         old, new = _finished_facts(before, final), _finished_facts(after, final)
         if old != new:
-            rows.extend(_delta(old, new))
-    try:
-        changed = _DIMENSIONS[type(before)]
-    except KeyError:
-        changed = _dimensions_changed(before)
-    if kind == "return" or changed(before, after):
-        old, new = _other_facts(before), _other_facts(after)
-        if old != new:
-            rows.extend(_delta(old, new))
+            rows += _delta(old, new)
+    if kind == "return":
+        # A return's facts read more than the dimensions: computed (twice) only when
+        # one of those fields is not the very object it was.
+        try:
+            same = _SAME_RETURNS[type(before)]
+        except KeyError:
+            same = _same_return(before)
+        if not same(before, after):
+            old, new = _other_facts(before), _other_facts(after)
+            if old != new:
+                rows += _delta(old, new)
+    else:
+        try:
+            changed = _DIMENSIONS[type(before)]
+        except KeyError:
+            changed = _dimensions_changed(before)
+        if changed(before, after):
+            old, new = _other_facts(before), _other_facts(after)
+            if old != new:
+                rows += _delta(old, new)
     initial = engine.lifecycle.initial
     if state == initial and dest != initial and _first_move(tx, before):
-        rows.append(("first", day, kind, _bucket(_micros(before.created_at, at)), "", 1, 0))
+        rows += (("first", day, kind, _bucket(_micros(before.created_at, at)), "", 1, 0),)
     if kind == "contract" and before.lines is not after.lines:
-        rows.extend(
+        rows += tuple(
             _shipped_rows(day, after.customer.id, _shipped(before.lines), _shipped(after.lines))
         )
     put(rows)
@@ -287,12 +343,51 @@ def _dimensions_changed(record: Any) -> Callable[[Any, Any], bool]:
     names = [name for name in _DIMENSION_FIELDS if hasattr(record, name)]
     before = "".join(f"before.{name}, " for name in names)
     after = "".join(f"after.{name}, " for name in names)
+    # The tuples are built only when some field is not the same object (most
+    # commands keep them all): identical items compare equal in a tuple anyway.
+    moved = " or ".join(f"before.{name} is not after.{name}" for name in names)
+    test = f"({moved}) and ({before}) != ({after})" if names else "False"
     namespace: dict[str, Any] = {}
-    exec(f"def changed(before, after):\n    return ({before}) != ({after})", namespace)
+    exec(f"def changed(before, after):\n    return {test}", namespace)
     found: Callable[[Any, Any], bool] = namespace["changed"]
     if len(_DIMENSIONS) >= 256:
         _DIMENSIONS.clear()
     _DIMENSIONS[type(record)] = found
+    return found
+
+
+#: What :func:`_other_facts` reads of a return besides the dimensions (its creation
+#: day too): each must be there.
+_RETURN_FIELDS = ("created_at", "customer", "product", "report", "judgement", "capa")
+_SAME_RETURNS: dict[type, Callable[[Any, Any], bool]] = {}
+
+
+def _same_return(record: Any) -> Callable[[Any, Any], bool]:
+    """For returns of ``record``'s class: ``same(before, after)``, whether every field
+    :func:`_other_facts` reads holds the very same object in both (so their facts are
+    equal and need not be computed).  Generated once per class, as
+    :func:`_dimensions_changed`.  A class that lacks a field, a record without a
+    customer, or ``after`` of another class: no (the facts are computed, and fail
+    as they did).
+    """
+    if all(hasattr(record, name) for name in _RETURN_FIELDS):
+        names = _RETURN_FIELDS + tuple(n for n in _DIMENSION_FIELDS[1:] if hasattr(record, n))
+        test = " and ".join(
+            [
+                "type(after) is type(before)",
+                "before.customer is not None",
+                "before.RECORD_KIND is after.RECORD_KIND",
+                *(f"before.{name} is after.{name}" for name in names),
+            ]
+        )
+    else:
+        test = "False"
+    namespace: dict[str, Any] = {}
+    exec(f"def same(before, after):\n    return {test}", namespace)
+    found: Callable[[Any, Any], bool] = namespace["same"]
+    if len(_SAME_RETURNS) >= 256:
+        _SAME_RETURNS.clear()
+    _SAME_RETURNS[type(record)] = found
     return found
 
 
@@ -317,7 +412,13 @@ def stage_created(tx: Any, engine: Any, records: Sequence[Any]) -> None:
     kind = engine.kind
     rows: list[SummaryRow] = []
     for record in records:
-        rows += [(*f, 1, 0) for f in record_facts(record, final)]
+        # record_facts(record, final) as rows, written out: each made a row as it is made.
+        day = _day(record.created_at)
+        state = record.state
+        rows.append(("count", day, record.RECORD_KIND, "state", state, 1, 0))
+        rows += _other_facts(record, day, _ADDS)
+        if state in final:
+            rows += _finished_facts(record, final, tail=_ADDS)
         if kind == "survey":
             rows.extend(_survey_rows(record))
         elif kind == "contract":

@@ -1123,7 +1123,8 @@ class _MemoryTransaction:
         # name -> (value before this transaction drew, last value it drew)
         self._drawn: dict[str, tuple[int, int]] | None = None
         self._held: list[threading.Lock] = []
-        self._summary: list[Sequence[Any]] | None = None
+        # the staged summary rows: a tuple staged alone is kept as it came
+        self._summary: list[Sequence[Any]] | tuple[Sequence[Any], ...] | None = None
         # the store's enqueue count before this transaction's first key check
         self._checked = -1
         # the head mark of the keys _outbox holds, when _enqueue_new staged them all
@@ -1215,10 +1216,14 @@ class _MemoryTransaction:
     # --- the report's summary rows (storage.base.Summaries, issue 15.3) ---------------
 
     def stage_summary(self, rows: Sequence[Sequence[Any]]) -> None:
-        if self._summary is None:
-            self._summary = list(rows)
+        staged = self._summary
+        if staged is None:
+            # A tuple (what summaries.stage gives) is kept as it is: nothing can change it.
+            self._summary = rows if type(rows) is tuple else list(rows)
+        elif type(staged) is list:
+            staged.extend(rows)
         else:
-            self._summary.extend(rows)
+            self._summary = [*staged, *rows]
 
     def summary(
         self, *, since: str | None = None, until: str | None = None
@@ -1583,8 +1588,18 @@ class _MemoryTransaction:
                 )
             elif events:
                 self._commit_audit(store._audit)
-            if self._summary:
-                add_summary_rows(store._summary, self._summary)
+            staged = self._summary
+            if staged:
+                sums = store._summary
+                for metric, day, kind, a, b, n, amount in staged:  # add_summary_rows inline
+                    key = (metric, day, kind, a, b)
+                    try:
+                        slot = sums[key]
+                    except KeyError:  # the first row of its key: once a day or so
+                        sums[key] = [n, amount]
+                        continue
+                    slot[0] += n
+                    slot[1] += amount
             if self._outbox:
                 self._commit_outbox()
 
