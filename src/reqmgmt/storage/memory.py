@@ -1028,6 +1028,23 @@ def _append_command(
 
 
 _KEY_OF = operator.attrgetter("key")
+
+#: Tuples of recipients that are all str itself, by id (each kept, so an id never
+#: stands for another): a plan's recipients, the same tuple for every command of
+#: its transition (:meth:`_MemoryTransaction._enqueue_made`).
+_STR_TUPLES: dict[int, tuple[Any, ...]] = {}
+
+
+def _str_tuple(values: Any) -> bool:
+    """Whether ``values`` is a tuple of str itself (then kept in :data:`_STR_TUPLES`)."""
+    if values.__class__ is not tuple or any(value.__class__ is not str for value in values):
+        return False
+    if len(_STR_TUPLES) >= 1024:
+        _STR_TUPLES.clear()
+    _STR_TUPLES[id(values)] = values
+    return True
+
+
 _RECIPIENT_OF = operator.attrgetter("recipient")
 
 
@@ -1383,7 +1400,10 @@ class _MemoryTransaction:
         under the store's lock only) or marshal refuses a value.  Anything else
         goes :meth:`_enqueue_new`'s way.
         """
-        notes, recipients, prefix, ref, kind, version, event, topic, zh, en = made[:10]
+        (
+            notes, recipients, prefix, ref, kind, version, event, topic, zh, en, created, note,
+            details,
+        ) = made  # fmt: skip
         if ref.__class__ is not str or prefix.__class__ is not str:
             return self._enqueue_new(notes)
         # The head _enqueue_new finds (the first key to its colon after the ref's) is
@@ -1403,9 +1423,15 @@ class _MemoryTransaction:
         keys = list(map(_KEY_OF, notes))
         try:
             text = "\x01".join((kind, event, topic, zh, en, prefix, *recipients))
-            # No \x01 in any piece (counted below): then the keys joined are the
-            # prefix and the recipients joined only if each key is its own.
-            same = "\x01".join(keys) == prefix + f"\x01{prefix}".join(recipients)
+            # Each key is the prefix and its recipient where the recipients are all
+            # str itself (str's own +: a subclass's __radd__ may make another key);
+            # else where the keys joined are the prefix and the recipients joined
+            # (no \x01 in any piece, counted below).
+            same = (
+                _STR_TUPLES.get(id(recipients)) is recipients
+                or _str_tuple(recipients)
+                or "\x01".join(keys) == prefix + f"\x01{prefix}".join(recipients)
+            )
         except TypeError:  # a value that is no string
             return self._enqueue_new(notes)
         if not same or "\x00" in text or text.count("\x01") != count + 5 or len(keys) != count:
@@ -1429,7 +1455,6 @@ class _MemoryTransaction:
             if len(text) <= _MAX_NUMBERED and len(ids) < _MAX_STRINGS:
                 return count  # numbered at the commit, under the lock
             code = text  # never numbered (Outbox.number), now or at the commit
-        created, note, details = made[10:]
         try:
             data = marshal.dumps((self._checked, version, _stamp(created), note, details, code), 2)
         except ValueError:  # pickled at the commit
@@ -1659,8 +1684,6 @@ class _MemoryTransaction:
 
     def _commit_outbox(self) -> None:
         store = self._store
-        new: list[Notification] = []
-        saved: dict[str, _Row] = {}
         # Checked at enqueue; again if another transaction kept entries since.
         again = self._checked != store._enqueued
         if not again and not self._saved:  # a command's new notifications
@@ -1677,6 +1700,8 @@ class _MemoryTransaction:
             if mark is None or not _append_command(store, notes, list(outbox), mark):
                 _append_new(store, notes, mark, list(outbox))
             return
+        new: list[Notification] = []
+        saved: dict[str, _Row] = {}
         for key, item in self._outbox.items():
             if isinstance(item, OutboxEntry):
                 saved[key] = _row(item)
