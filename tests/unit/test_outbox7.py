@@ -71,7 +71,7 @@ _TEXTS = [
 _texts = st.sampled_from(_TEXTS)
 _plain = st.sampled_from(["a", "通知 R", "R:1:", "𝄞", "", "department:d"])
 _refs = st.sampled_from(["R", "R", "", "𝄞", "R\ud800", "R:x", "\x01R", "R\x00", _Sub("R")])
-_versions = st.sampled_from([1, 13, 1, "1:2", "x"])
+_versions = st.sampled_from([1, 13, 1, "1:2", "x", "1\x01", "1\x00"])
 #: Prefixes that are not the ref and the version (each fails another check).
 _PREFIXES = ["{r}:{v}:x:", "{r}:", "", "X{r}:{v}:", "{r}:{v}", "{r}{v}:", "Q:{v}:", "sub"]
 _recipients = st.sampled_from(
@@ -270,7 +270,7 @@ _FIELDS += ["created", "note", "details"]
 _RECIPIENTS = ["a\x00", "b\x01c", "", "R", _Sub("sub"), _Plus("plus"), "y" * 1100, "role:vp"]
 _ALONE = (
     [("ref", r) for r in ["", "𝄞", "R\ud800", "R:x", "\x01R", "R\x00", _Sub("R")]]
-    + [("version", v) for v in [1, "1:2", "x"]]
+    + [("version", v) for v in [1, "1:2", "x", "1\x01", "1\x00"]]
     + [("prefix", p) for p in _PREFIXES]
     + [("recipients", [to, "customer"]) for to in _RECIPIENTS]
     + [("recipients", ("customer", to)) for to in _RECIPIENTS]
@@ -280,14 +280,17 @@ _ALONE = (
 )
 
 
+@pytest.mark.parametrize("kept", [tuple, list])
 @pytest.mark.parametrize(("field", "value"), _ALONE)
 def test_each_hostile_value_alone_answers_and_keeps_what_the_slow_path_does(
-    field: str, value: Any
+    field: str, value: Any, kept: type
 ) -> None:
-    """One hostile value in a command the fast path would take (its text numbered):
-    each check of _enqueue_made is the one that decides here."""
+    """One hostile value in a command the fast path would take (its text numbered),
+    its recipients a tuple (as a plan keeps them) or a list: each check of
+    _enqueue_made is the one that decides here."""
     command = list(_BASE)
-    command[_FIELDS.index(field)] = value
+    command[0] = kept(command[0])
+    command[_FIELDS.index(field)] = kept(value) if field == "recipients" else value
     ref, version = command[2], command[4]
     if field in ("ref", "version"):
         command[1] = f"{ref}:{version}:"

@@ -1029,15 +1029,19 @@ def _append_command(
 
 _KEY_OF = operator.attrgetter("key")
 
-#: Tuples of recipients that are all str itself, by id (each kept, so an id never
-#: stands for another): a plan's recipients, the same tuple for every command of
-#: its transition (:meth:`_MemoryTransaction._enqueue_made`).
+#: Tuples of recipients that are all str itself without ``\x00`` or ``\x01``, by id
+#: (each kept, so an id never stands for another): a plan's recipients, the same
+#: tuple for every command of its transition (:meth:`_MemoryTransaction._enqueue_made`).
 _STR_TUPLES: dict[int, tuple[Any, ...]] = {}
 
 
 def _str_tuple(values: Any) -> bool:
-    """Whether ``values`` is a tuple of str itself (then kept in :data:`_STR_TUPLES`)."""
+    """Whether ``values`` is a tuple of str itself holding no ``\x00`` or ``\x01``
+    (then kept in :data:`_STR_TUPLES`)."""
     if values.__class__ is not tuple or any(value.__class__ is not str for value in values):
+        return False
+    joined = "".join(values)
+    if "\x00" in joined or "\x01" in joined:
         return False
     if len(_STR_TUPLES) >= 1024:
         _STR_TUPLES.clear()
@@ -1423,18 +1427,22 @@ class _MemoryTransaction:
         keys = list(map(_KEY_OF, notes))
         try:
             text = "\x01".join((kind, event, topic, zh, en, prefix, *recipients))
-            # Each key is the prefix and its recipient where the recipients are all
-            # str itself (str's own +: a subclass's __radd__ may make another key);
-            # else where the keys joined are the prefix and the recipients joined
-            # (no \x01 in any piece, counted below).
-            same = (
-                _STR_TUPLES.get(id(recipients)) is recipients
-                or _str_tuple(recipients)
-                or "\x01".join(keys) == prefix + f"\x01{prefix}".join(recipients)
-            )
+            if _STR_TUPLES.get(id(recipients)) is recipients or _str_tuple(recipients):
+                # Recipients of str itself without \x00 or \x01: each key is the prefix
+                # and its recipient (str's own +), and the other pieces are all the
+                # text may have them in (each found by memchr where the text, wide
+                # for the Chinese, is read char by char).
+                texts = "".join((kind, event, topic, zh, en, prefix))
+                bad = "\x00" in texts or "\x01" in texts
+            else:  # (a subclass's __radd__ may make other keys): the keys joined
+                bad = (
+                    "\x01".join(keys) != prefix + f"\x01{prefix}".join(recipients)
+                    or "\x00" in text
+                    or text.count("\x01") != count + 5  # no \x01 in any piece
+                )
         except TypeError:  # a value that is no string
             return self._enqueue_new(notes)
-        if not same or "\x00" in text or text.count("\x01") != count + 5 or len(keys) != count:
+        if bad or len(keys) != count:
             return self._enqueue_new(notes)
         store = self._store
         mark = _head_mark(prefix)
