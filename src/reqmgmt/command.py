@@ -954,10 +954,16 @@ def notifications(
         en += f"; note: {said}"
     details = notices.details(data) if data else ()
     # One string per kind and event, shared by every notification that has it.
-    return _make_notifications(
-        to_all, f"{new.ref}:{new.version}:", new.ref, engine.kind, new.version, t.event,
-        plan.topic, zh, en, now, note, details,
+    ref, version, kind, topic = new.ref, new.version, engine.kind, plan.topic
+    prefix = f"{ref}:{version}:"
+    made = _make_notifications(
+        to_all, prefix, ref, kind, version, t.event, topic, zh, en, now, note, details
+    )
+    # What they are made of, for the memory store (notices.made): read once, here.
+    notices.made = (
+        made, to_all, prefix, ref, kind, version, t.event, topic, zh, en, now, note, details
     )  # fmt: skip
+    return made
 
 
 #: The fields a command's notifications are made of, besides each one's key and recipient.

@@ -18,10 +18,20 @@ from typing import Any
 
 from .model import ContractLine, Money
 
-__all__ = ["MAX_DETAIL", "details", "text"]
+__all__ = ["MAX_DETAIL", "details", "made", "text"]
 
 #: The longest text one detail (or a note inside a notification's text) keeps.
 MAX_DETAIL = 500
+
+#: The notifications the last command made (:func:`reqmgmt.command.notifications`,
+#: that tuple itself) and what it made them of: ``(notifications, recipients, key
+#: prefix, ref, record kind, version, event, topic, text_zh, text_en, created at,
+#: note, details)``, each notification keyed ``prefix + recipient`` and holding
+#: these very objects.  The memory store's ``enqueue``, handed that tuple, takes
+#: the values from here instead of reading them off every notification again.
+#: One slot, replaced by every command (of any thread): handed another tuple,
+#: a store reads the notifications.
+made: tuple[Any, ...] = ((),)
 
 
 def _clip(value: str) -> str:

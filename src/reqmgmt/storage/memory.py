@@ -47,6 +47,7 @@ from typing import Any
 import attrs
 import orjson
 
+from .. import notices
 from ..audit import canonical, from_canonical
 from ..errors import ConflictError, StoreUnavailable
 from ..model import AuditEvent, Notification, Record, maker
@@ -1043,6 +1044,27 @@ def _append_command(
 
 
 _KEY_OF = operator.attrgetter("key")
+
+#: Tuples of recipients that are all str itself without ``\x00`` or ``\x01``, by id
+#: (each kept, so an id never stands for another): a plan's recipients, the same
+#: tuple for every command of its transition (:meth:`_MemoryTransaction._enqueue_made`).
+_STR_TUPLES: dict[int, tuple[Any, ...]] = {}
+
+
+def _str_tuple(values: Any) -> bool:
+    """Whether ``values`` is a tuple of str itself holding no ``\x00`` or ``\x01``
+    (then kept in :data:`_STR_TUPLES`)."""
+    if values.__class__ is not tuple or any(value.__class__ is not str for value in values):
+        return False
+    joined = "".join(values)
+    if "\x00" in joined or "\x01" in joined:
+        return False
+    if len(_STR_TUPLES) >= 1024:
+        _STR_TUPLES.clear()
+    _STR_TUPLES[id(values)] = values
+    return True
+
+
 _RECIPIENT_OF = operator.attrgetter("recipient")
 
 
@@ -1324,7 +1346,12 @@ class _MemoryTransaction:
         # without a colon can only be in that ref's blob (most keys end here).
         plain = not store._odd_keys and not store._colon_refs
         if plain and not staged and notifications.__class__ in (tuple, list) and notifications:
-            added = self._enqueue_new(notifications)
+            made = notices.made  # what a command made them of, if they are what it made
+            added = (
+                self._enqueue_made(made)
+                if made[0] is notifications
+                else self._enqueue_new(notifications)
+            )
             if added:
                 return added
         added = 0
@@ -1385,6 +1412,87 @@ class _MemoryTransaction:
         self._outbox = batch
         self._mark = mark
         return len(keys)
+
+    def _enqueue_made(self, made: tuple[Any, ...]) -> int:
+        """:meth:`_enqueue_new` of the notifications a command made (:data:`notices.made`):
+        the same answer, what the notifications were made of taken from ``made``.
+
+        Their shared fields are the same objects (the command's), so the commit need
+        not compare them (:func:`_append_command`'s loop), and the keys are the prefix
+        and each recipient when the keys joined are the prefix and the recipients
+        joined.  Where :func:`_new_segment` can hold them (its checks, made once
+        here), the segment is packed now, numbered ``self._checked`` (the count the
+        commit finds unchanged before it appends without looking again) and kept
+        after the mark in ``self._mark``: the commit appends both.  It is packed at
+        the commit instead when its strings are not numbered yet (the table grows
+        under the store's lock only) or marshal refuses a value.  Anything else
+        goes :meth:`_enqueue_new`'s way.
+        """
+        (
+            notes, recipients, prefix, ref, kind, version, event, topic, zh, en, created, note,
+            details,
+        ) = made  # fmt: skip
+        if ref.__class__ is not str or prefix.__class__ is not str:
+            return self._enqueue_new(notes)
+        # The head _enqueue_new finds (the first key to its colon after the ref's) is
+        # the prefix; and _new_segment's checks of the ref and the first recipient.
+        end = prefix.find(":", len(ref) + 1) + 1
+        if (
+            end != len(prefix)
+            or not end
+            or prefix[len(ref)] != ":"
+            or not prefix.startswith(ref)
+            or ":" in ref
+            or "\x01" in ref
+            or recipients[0].__class__ is not str
+        ):
+            return self._enqueue_new(notes)
+        count = len(recipients)
+        keys = list(map(_KEY_OF, notes))
+        try:
+            text = "\x01".join((kind, event, topic, zh, en, prefix, *recipients))
+            if _STR_TUPLES.get(id(recipients)) is recipients or _str_tuple(recipients):
+                # Recipients of str itself without \x00 or \x01: each key is the prefix
+                # and its recipient (str's own +), and the other pieces are all the
+                # text may have them in (each found by memchr where the text, wide
+                # for the Chinese, is read char by char).
+                texts = "".join((kind, event, topic, zh, en, prefix))
+                bad = "\x00" in texts or "\x01" in texts
+            else:  # (a subclass's __radd__ may make other keys): the keys joined
+                bad = (
+                    "\x01".join(keys) != prefix + f"\x01{prefix}".join(recipients)
+                    or "\x00" in text
+                    or text.count("\x01") != count + 5  # no \x01 in any piece
+                )
+        except TypeError:  # a value that is no string
+            return self._enqueue_new(notes)
+        if bad or len(keys) != count:
+            return self._enqueue_new(notes)
+        store = self._store
+        mark = _head_mark(prefix)
+        kept = store._outbox_keys.get(ref)
+        if kept is not None and kept.count(mark):  # count(): see _enqueue_new
+            return 0
+        # No strict=: keys were read off notifications, one each.
+        batch: dict[str, Notification | OutboxEntry] = dict(zip(keys, notes))  # noqa: B905
+        if len(batch) != count:  # a key twice: the first one stays, as in the loop
+            return 0
+        self._outbox = batch
+        self._mark = mark
+        if ref:
+            text = text.replace(ref, "\x00")
+        ids = store._string_ids
+        code: Any = ids.get(text)
+        if code is None:
+            if len(text) <= _MAX_NUMBERED and len(ids) < _MAX_STRINGS:
+                return count  # numbered at the commit, under the lock
+            code = text  # never numbered (Outbox.number), now or at the commit
+        try:
+            data = marshal.dumps((self._checked, version, _stamp(created), note, details, code), 2)
+        except ValueError:  # pickled at the commit
+            return count
+        self._mark = b"".join((mark, (len(data) + 1).to_bytes(4, "little"), b"m", data))
+        return count
 
     def next_sequence(self, name: str, count: int = 1) -> int:
         store = self._store
@@ -1618,17 +1726,24 @@ class _MemoryTransaction:
 
     def _commit_outbox(self) -> None:
         store = self._store
-        new: list[Notification] = []
-        saved: dict[str, _Row] = {}
         # Checked at enqueue; again if another transaction kept entries since.
         again = self._checked != store._enqueued
         if not again and not self._saved:  # a command's new notifications
             outbox = self._outbox
-            notes: Any = list(outbox.values())
             mark = self._mark
+            if mark is not None and len(mark) > 2:  # and their segment, which enqueue packed
+                ref = next(iter(outbox.values())).ref  # type: ignore[union-attr]
+                blobs, marks = store._outbox, store._outbox_keys
+                blobs[ref] = blobs.get(ref, b"") + mark[2:]
+                marks[ref] = marks.get(ref, b"") + mark[:2]
+                store._enqueued = self._checked + 1
+                return
+            notes: Any = list(outbox.values())
             if mark is None or not _append_command(store, notes, list(outbox), mark):
                 _append_new(store, notes, mark, list(outbox))
             return
+        new: list[Notification] = []
+        saved: dict[str, _Row] = {}
         for key, item in self._outbox.items():
             if isinstance(item, OutboxEntry):
                 saved[key] = _row(item)
