@@ -23,7 +23,7 @@ nothing here imports the Desk at run time.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from keyword import iskeyword
 from typing import TYPE_CHECKING, Any, cast
 
@@ -561,20 +561,22 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
             return changes
         rules = desk.rules
         hit = _PLAIN_MOVES.get((engine, state, dest))
-        plain = (
+        move = (
             hit[1]
             if hit is not None and hit[0] is rules
             else plain_move(engine, state, dest, rules)
         )
-        if plain:
+        if move is not None:
             # A move that neither starts nor ends a pause, into a state without a step
-            # deadline: what deadline_changes gives then (no step, the stored due time),
-            # in the same order, without its look-ups (~3k instructions a command).
-            # deadline_changes' comparison, operands in its order (a str subclass's __eq__).
-            if (None, None) != (record.step, record.step_due_at):  # noqa: SIM300
-                changes["step"] = None
-                changes["step_due_at"] = None
-            nxt = earliest(record.due_at, None, record.paused_since, dest, engine)
+            # deadline or with one of working hours: what deadline_changes gives then
+            # (that step, due that long from now, and the stored due time), in the same
+            # order, without its look-ups (~3k instructions a command).
+            step, hours = move
+            step_due = None if hours is None else desk.calendar.add(now, hours)
+            if (step, step_due) != (record.step, record.step_due_at):
+                changes["step"] = step
+                changes["step_due_at"] = step_due
+            nxt = earliest(record.due_at, step_due, record.paused_since, dest, engine)
             if nxt != record.next_deadline:
                 changes["next_deadline"] = nxt
             return changes
@@ -582,33 +584,44 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
     return changes
 
 
+#: A plain move's step and its working hours (both ``None``: no step deadline).
+Move = tuple[str | None, timedelta | None]
+_NO_STEP: Move = (None, None)
 #: By (engine, plain str state, another plain str state): the rule set it was decided
-#: with (a rule set is kept, not hashed) and whether a move between them is plain for
-#: :func:`derive_version` (:func:`plain_move`).
-_PLAIN_MOVES: dict[tuple[Engine, str, str], tuple[RuleSet, bool]] = {}
+#: with (a rule set is kept, not hashed) and the move for :func:`derive_version`
+#: (:func:`plain_move`; ``None``: not plain).
+_PLAIN_MOVES: dict[tuple[Engine, str, str], tuple[RuleSet, Move | None]] = {}
 
 
-def plain_move(engine: Engine, state: str, dest: str, rules: RuleSet) -> bool | None:
-    """Whether moving from ``state`` to ``dest`` (plain, different strings) neither
-    starts nor ends a pause and finds no step deadline for ``dest`` (rule
-    ``step_deadline``, as reminders memoises it): then :func:`deadline_changes` only
-    clears the step and keeps the due time.  ``None`` while the rule's answer is not
-    known yet (:func:`deadline_changes` asks it, and this is asked again).
-    tests/unit/test_derive7.py compares derive_version with deadline_changes."""
+def plain_move(engine: Engine, state: str, dest: str, rules: RuleSet) -> Move | None:
+    """The step and its working hours for a move from ``state`` to ``dest`` (plain,
+    different strings) that neither starts nor ends a pause and whose step deadline
+    (rule ``step_deadline``, as reminders memoises it) is none or of working hours:
+    then :func:`deadline_changes` sets that step, due that long after the command, and
+    keeps the due time.  ``None`` for any other move (a pause, a step due on a field),
+    and while the rule's answer is not known yet (:func:`deadline_changes` asks it,
+    and this is asked again).  tests/unit/test_derive7.py compares derive_version
+    with deadline_changes."""
     waiting = engine.waiting
+    move: Move | None
     if (state in waiting) != (dest in waiting):
-        plain = False
+        move = None
     elif "step_deadline" not in rules.tables:
-        plain = True
+        move = _NO_STEP
     else:
         found = _STEP_RULES.get((rules.version, engine.kind, dest), _UNKNOWN)
         if found is _UNKNOWN:
             return None
-        plain = found is None
+        if found is None:
+            move = _NO_STEP
+        elif found[2] is None and found[1] is not None:
+            move = (found[0], found[1])
+        else:
+            move = None
     if len(_PLAIN_MOVES) >= 4096:
         _PLAIN_MOVES.clear()
-    _PLAIN_MOVES[engine, state, dest] = (rules, plain)
-    return plain
+    _PLAIN_MOVES[engine, state, dest] = (rules, move)
+    return move
 
 
 #: How :func:`field_diff` writes a field's values: as they are, a time (``iso``),
