@@ -7,9 +7,10 @@
 - a generated derive with such a field derives what the general path
   (``derive`` of a mapping) derives, or raises the same error, twice over;
 - ``command.derive_version`` (the same-state case and the plain move, no pause
-  started or ended and no step deadline or one of working hours, written out) gives what the effects,
-  the three engine fields and ``deadline_changes`` gave, for records holding
-  naive, other-zone and missing times and states that are ``str`` subclasses;
+  started or ended and no step deadline or one of working hours, written out)
+  gives what the effects, the three engine fields and ``deadline_changes`` gave,
+  for records holding naive, other-zone and missing times and states that are
+  ``str`` subclasses;
 - ``WorkCalendar.add`` (the zone from a plain dict) answers as with ``zone``.
 """
 
