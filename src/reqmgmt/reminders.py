@@ -105,6 +105,10 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+#: :func:`_zone` by name, for :meth:`WorkCalendar.add` (a name it raised for is not kept).
+_ZONES: dict[str, ZoneInfo] = {}
+
+
 def _periods(value: Sequence[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
     periods = tuple((a, b) for a, b in value)
     if not periods:
@@ -226,7 +230,15 @@ class WorkCalendar:
         """
         if amount < _ZERO:
             return self._subtract(start, -amount)
-        local = start.astimezone(self.zone)
+        # The zone by its name from a plain dict (the same ZoneInfo object as
+        # ``self.zone``'s, without the property and lru_cache calls: ~1k instructions).
+        zone = _ZONES.get(self.timezone)
+        if zone is None:
+            zone = _zone(self.timezone)
+            if len(_ZONES) >= 64:
+                _ZONES.clear()
+            _ZONES[self.timezone] = zone
+        local = start.astimezone(zone)
         day = local.date()
         # The first day: from ``local`` in the first period that ends after it.
         k = 0
