@@ -176,9 +176,8 @@ def iso(value: datetime) -> str:
             text = _utc_text(value, key)
         else:
             micro = value.microsecond
-            if micro:
-                milli, rest = divmod(micro, 1000)
-                text = f"{text}{_MILLI[milli]}{_DIGITS3[rest]}+00:00"
+            if micro:  # two operators, not divmod's call and its tuple
+                text = f"{text}{_MILLI[micro // 1000]}{_DIGITS3[micro % 1000]}+00:00"
             else:
                 text += "+00:00"
     else:
