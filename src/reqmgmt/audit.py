@@ -25,8 +25,8 @@ import attrs
 import orjson
 from attrs import frozen
 
-from .model import AuditEvent, FieldChange, Record, check_note, maker
-from .serialize import iso, structure, unstructure
+from .model import MAX_TEXT, AuditEvent, FieldChange, Record, check_note, maker
+from .serialize import ISO_NOT_SEEN, iso, iso_seen, structure, unstructure
 
 __all__ = [
     "HistoryCheck",
@@ -92,6 +92,13 @@ def _legacy_hash(event: AuditEvent) -> str:
 # get and put written inline (their method calls cost ~2k a command).
 _SEALED: dict[int, tuple[AuditEvent, bytes]] = {}
 _SEALED_SIZE = 256
+#: The event sealed last and its canonical bytes: what a store writing a command's
+#: one event reads first (an identity test, where _SEALED costs ``id`` and a look-up).
+#: A command's event is kept here only (:func:`seal` given its rows): the store writes it
+#: before the next command seals, and 256 kept events, their changes and the
+#: documents in them, cost the collector's passes more than the look-ups (~3k a
+#: command); an event that left this slot unwritten is encoded again (the same bytes).
+LAST_SEALED: tuple[AuditEvent | None, bytes] = (None, b"")
 
 
 def sealed_event(**values: Any) -> AuditEvent:
@@ -120,6 +127,7 @@ def sealed_event(**values: Any) -> AuditEvent:
 _make_event = maker(AuditEvent)
 _sha256 = hashlib.sha256
 _dumps = orjson.dumps
+_iso_seen = iso_seen
 
 
 def seal(
@@ -143,15 +151,25 @@ def seal(
 
     ``rows``: ``changes`` as the canonical JSON writes them, ``[field, old,
     new, op]`` each, when the caller made them already (``command.field_diff``).
+    The bytes are kept for :func:`canonical` as the last sealed (:data:`LAST_SEALED`)
+    and, unless ``rows`` are given, among the last 256 events sealed (an import's
+    batch): a caller handing its rows (the command path) has the store write the
+    event before it seals another.
     """
-    if note is not None:  # the input policy, before anything is hashed
+    # The input policy, before anything is hashed: a str within every limit has
+    # nothing to find (check_note's own first test), else check_note says what.
+    if note is not None and not (
+        type(note) is str and len(note) <= MAX_TEXT and note.isprintable()
+    ):
         check_note(note, f"{record_kind} {ref}")
+    # iso's hit path written out: a command's diff wrote its ``now`` already.
+    seen = _iso_seen(id(at), ISO_NOT_SEEN)
     # The canonical JSON's keys in their sorted order already (orjson still
     # sorts the nested documents).
     payload = {
         "actor_id": actor_id,
         "actor_name": actor_name,
-        "at": iso(at),
+        "at": seen[1] if seen[0] is at else iso(at),
         "changes": [[c.field, c.old, c.new, c.op] for c in changes] if rows is None else rows,
         "decisions": decisions,
         "event": event,
@@ -172,14 +190,20 @@ def seal(
         ref, record_kind, version, event, from_state, to_state, actor_id, actor_name, at,
         note, meaning, changes, decisions, prev_hash, _sha256(data).hexdigest(),
     )  # fmt: skip
-    if len(_SEALED) >= _SEALED_SIZE:
-        _SEALED.clear()
-    _SEALED[id(sealed)] = (sealed, data)
+    if rows is None:
+        if len(_SEALED) >= _SEALED_SIZE:
+            _SEALED.clear()
+        _SEALED[id(sealed)] = (sealed, data)
+    global LAST_SEALED
+    LAST_SEALED = (sealed, data)
     return sealed
 
 
 def canonical(event: AuditEvent) -> bytes:
     """The event's canonical JSON: what its ``hash`` is the SHA-256 of (the hash left out)."""
+    last = LAST_SEALED
+    if last[0] is event:
+        return last[1]
     try:
         kept = _SEALED[id(event)]
     except KeyError:  # an event read from a store, or sealed long ago
@@ -192,9 +216,12 @@ def canonical(event: AuditEvent) -> bytes:
 def release(event: AuditEvent) -> None:
     """Forget the bytes kept for ``event``: a store that has written them (an
     import batch) need not keep the event, and its record's document, alive."""
+    global LAST_SEALED
     kept = _SEALED.get(id(event))
     if kept is not None and kept[0] is event:
         del _SEALED[id(event)]
+    if LAST_SEALED[0] is event:
+        LAST_SEALED = (None, b"")
 
 
 def from_canonical(data: bytes | str, hash: str) -> AuditEvent:

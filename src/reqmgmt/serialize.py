@@ -150,6 +150,12 @@ def utc_isoformat(value: datetime) -> str:
 #: iso's memory: id -> (datetime, text), as :func:`remembered` keeps it.
 _ISO_SEEN: dict[int, tuple[datetime, str]] = {}
 _iso_find = _ISO_SEEN.get
+#: iso's hit path for code that writes it inline, where a call of iso would cost
+#: more than the look-up (~1k instructions a hit): ``h = iso_seen(id(v), ISO_NOT_SEEN)``,
+#: then ``h[1] if h[0] is v else iso(v)``.  ISO_NOT_SEEN's first item is no caller's
+#: value (a miss, ``None`` included, then calls iso, which answers or raises as ever).
+iso_seen = _ISO_SEEN.get
+ISO_NOT_SEEN: tuple[object, str] = (object(), "")
 
 
 def iso(value: datetime) -> str:
@@ -170,9 +176,8 @@ def iso(value: datetime) -> str:
             text = _utc_text(value, key)
         else:
             micro = value.microsecond
-            if micro:
-                milli, rest = divmod(micro, 1000)
-                text = f"{text}{_MILLI[milli]}{_DIGITS3[rest]}+00:00"
+            if micro:  # two operators, not divmod's call and its tuple
+                text = f"{text}{_MILLI[micro // 1000]}{_DIGITS3[micro % 1000]}+00:00"
             else:
                 text += "+00:00"
     else:
