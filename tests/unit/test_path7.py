@@ -31,6 +31,7 @@ from reqmgmt.storage import hostunit, memory
 from reqmgmt.testing import FakeClock
 
 from ..conftest import CLERK, ENG, MAT, PRO, VP, receive, to_accepted, to_evaluating
+from .test_steps6 import _outcome
 
 # --- hostile actors and hooks ---------------------------------------------------------------
 
@@ -69,17 +70,6 @@ class Veto:
     def reqmgmt_authorize(self, actor: Any, record: Any, event: str) -> object:
         self.calls += 1
         return self.answer
-
-
-def _outcome(call: Any) -> tuple[str, str] | None:
-    """The error ``call()`` raises (type and message), or None."""
-    try:
-        call()
-    except ReqMgmtError as exc:
-        return type(exc).__name__, str(exc)
-    except Exception as exc:  # a hostile value's own error
-        return type(exc).__name__, str(exc)
-    return None
 
 
 @pytest.fixture(scope="module")

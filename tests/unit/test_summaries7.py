@@ -30,6 +30,7 @@ from reqmgmt.storage.base import add_summary_rows
 from reqmgmt.testing import FakeClock
 
 from ..conftest import to_closed
+from .test_steps_summaries import _ENGINE, _VERSIONS
 
 # --- the previous code ---------------------------------------------------------------------
 
@@ -184,16 +185,6 @@ class _Tx:
 
     def audit(self, ref: str) -> list[Any]:
         return []
-
-
-def _versions() -> list[Any]:
-    with Desk.open("memory://", clock=FakeClock()) as desk:
-        ref = to_closed(desk)
-        versions = [desk.get(ref, version=v) for v in range(1, 10)]
-        return [desk.engine("requirement"), *versions]
-
-
-_ENGINE, *_VERSIONS = _versions()
 
 
 class Text(str):
