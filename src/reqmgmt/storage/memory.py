@@ -1061,7 +1061,9 @@ _STR_TUPLES: dict[int, tuple[Any, ...]] = {}
 def _str_tuple(values: Any) -> bool:
     """Whether ``values`` is a tuple of str itself holding no ``\x00`` or ``\x01``
     (then kept in :data:`_STR_TUPLES`)."""
-    if values.__class__ is not tuple or any(value.__class__ is not str for value in values):
+    # type(), not __class__, which an object (or a str subclass with its own + and
+    # __radd__) can fake: only str itself makes prefix + recipient the key.
+    if type(values) is not tuple or any(type(value) is not str for value in values):
         return False
     joined = "".join(values)
     if "\x00" in joined or "\x01" in joined:
@@ -1442,7 +1444,7 @@ class _MemoryTransaction:
             notes, recipients, prefix, ref, kind, version, event, topic, zh, en, created, note,
             details,
         ) = made  # fmt: skip
-        if ref.__class__ is not str or prefix.__class__ is not str:
+        if type(ref) is not str or type(prefix) is not str:
             return self._enqueue_new(notes)
         # The head _enqueue_new finds (the first key to its colon after the ref's) is
         # the prefix; and _new_segment's checks of the ref and the first recipient.
@@ -1454,7 +1456,7 @@ class _MemoryTransaction:
             or not prefix.startswith(ref)
             or ":" in ref
             or "\x01" in ref
-            or recipients[0].__class__ is not str
+            or type(recipients[0]) is not str
         ):
             return self._enqueue_new(notes)
         count = len(recipients)
