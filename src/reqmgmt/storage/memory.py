@@ -1158,7 +1158,8 @@ class _MemoryTransaction:
         self._summary: list[Sequence[Any]] | tuple[Sequence[Any], ...] | None = None
         # the store's enqueue count before this transaction's first key check
         self._checked = -1
-        # the head mark of the keys _outbox holds, when _enqueue_new staged them all
+        # the head mark of the keys _outbox holds, when _enqueue_new staged them all;
+        # after it, the segment _enqueue_made packed already (the commit appends both)
         self._mark: bytes | None = None
 
     def __enter__(self) -> _MemoryTransaction:
