@@ -100,13 +100,19 @@ def _working_day(country: str, subdiv: str | None, day: date) -> bool:
     return bool(_holidays(country, subdiv).is_working_day(day))
 
 
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-#: :func:`_zone` by name, for :meth:`WorkCalendar.add` (a name it raised for is not kept).
+#: :func:`_zone`'s answers by name (a name it raised for is not kept), up to 64: a plain
+#: dict :meth:`WorkCalendar.add` reads itself, without the call (~1k instructions).
 _ZONES: dict[str, ZoneInfo] = {}
+
+
+def _zone(name: str) -> ZoneInfo:
+    zone = _ZONES.get(name)
+    if zone is None:
+        zone = ZoneInfo(name)
+        if len(_ZONES) >= 64:
+            _ZONES.clear()
+        _ZONES[name] = zone
+    return zone
 
 
 def _periods(value: Sequence[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
@@ -230,14 +236,9 @@ class WorkCalendar:
         """
         if amount < _ZERO:
             return self._subtract(start, -amount)
-        # The zone by its name from a plain dict (the same ZoneInfo object as
-        # ``self.zone``'s, without the property and lru_cache calls: ~1k instructions).
-        zone = _ZONES.get(self.timezone)
-        if zone is None:
-            zone = _zone(self.timezone)
-            if len(_ZONES) >= 64:
-                _ZONES.clear()
-            _ZONES[self.timezone] = zone
+        # The zone from _zone's own dict (the very object ``self.zone`` gives, without
+        # the property's and _zone's calls: ~1k instructions).
+        zone = _ZONES.get(self.timezone) or _zone(self.timezone)
         local = start.astimezone(zone)
         day = local.date()
         # The first day: from ``local`` in the first period that ends after it.
