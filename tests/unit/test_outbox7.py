@@ -143,6 +143,14 @@ def _made(command: tuple[Any, ...]) -> tuple[Any, ...]:
     return (notes, *command)
 
 
+def _accepted(
+    ref: str, recipients: list[str], zh: str, en: str, details: tuple[Any, ...]
+) -> tuple[Any, ...]:
+    """:func:`_made` of an ``accept`` of requirement ``ref`` version 6 (plain values)."""
+    command = (recipients, f"{ref}:6:", ref, "requirement", 6, "accept", "requirement.accept")
+    return _made((*command, zh, en, T0, None, details))
+
+
 def _plain_batch(ref: str) -> tuple[Notification, ...]:
     """Another transaction's notifications (handed as a list: never ``notices.made``)."""
     return _make_notifications(
@@ -328,22 +336,7 @@ def test_a_commands_segment_is_packed_at_enqueue_and_appended_by_the_commit() ->
     fast, slow = MemoryStore(), MemoryStore()
     for store, is_fast in ((fast, True), (slow, False)):
         for ref, en in (("R", "notice"), ("S", "notice"), ("T", "z" * 1100)):
-            made = _made(
-                (
-                    recipients,
-                    f"{ref}:6:",
-                    ref,
-                    "requirement",
-                    6,
-                    "accept",
-                    "requirement.accept",
-                    f"通知 {ref} 𝄞",
-                    en,
-                    T0,
-                    None,
-                    (("k", "v"),),
-                )
-            )
+            made = _accepted(ref, recipients, f"通知 {ref} 𝄞", en, (("k", "v"),))
             notices.made = made if is_fast else ((),)
             packed = is_fast and ref != "R"
             with (
@@ -417,23 +410,7 @@ def test_a_made_command_stages_and_commits_without_a_loop_per_notification() -> 
     fields in a loop)."""
 
     def made(count: int, ref: str) -> tuple[Any, ...]:
-        recipients = [f"department:d{i}" for i in range(count)]
-        return _made(
-            (
-                recipients,
-                f"{ref}:6:",
-                ref,
-                "requirement",
-                6,
-                "accept",
-                "requirement.accept",
-                "通知",
-                "notice",
-                T0,
-                None,
-                (),
-            )
-        )
+        return _accepted(ref, [f"department:d{i}" for i in range(count)], "通知", "notice", ())
 
     def command(made: tuple[Any, ...]) -> None:
         notices.made = made
