@@ -22,10 +22,10 @@ nothing here imports the Desk at run time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from keyword import iskeyword
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import attrs
 from pluggy import HookCaller
@@ -63,6 +63,7 @@ from .reminders import _earliest as earliest
 from .serialize import ISO_NOT_SEEN, converter, field_unstructurer, iso, iso_seen
 from .storage import hostunit
 from .storage.base import Transaction
+from .storage.memory import _MemoryTransaction
 
 if TYPE_CHECKING:
     from .desk import Desk
@@ -84,8 +85,9 @@ __all__ = [
     "trigger",
 ]
 
-#: What a command stages: the new version, its audit event, its notifications.
-Staged = tuple[Record, AuditEvent, tuple[Notification, ...]]
+#: What a command stages: the new version, its audit event, its notifications (a
+#: tuple; on the memory store, the same made when first read: :func:`notifications`).
+Staged = tuple[Record, AuditEvent, Sequence[Notification]]
 #: The event to fire, or a function choosing it from the record (``sign``).
 EventChoice = str | Callable[[Record, Engine], str]
 
@@ -542,14 +544,16 @@ def write(
             remember_write(key, checked)
     event = seal(engine, ctx, record, new, dest, changed, tx.last_hash(record.ref))
     # A transition that tells no one (its plan's recipients: none, whatever the
-    # record) has no notifications: not even the call.
+    # record) has no notifications: not even the call.  The memory store is handed
+    # them lazy: it keeps what they are made of and makes none unless one is read.
     notes = (
         ()
         if plan is not None and plan.recipients == ()
         else notifications(
-            desk, engine, ctx.transition, record, new, ctx.now, ctx.note, ctx.data, plan
+            desk, engine, ctx.transition, record, new, ctx.now, ctx.note, ctx.data, plan,
+            lazy=type(tx) is _MemoryTransaction,
         )
-    )
+    )  # fmt: skip
     stage(tx, engine, record, new, event, notes)
     return new, event, notes
 
@@ -1001,6 +1005,7 @@ def stage(
     summaries.stage(tx, engine, old, new, event.at)
 
 
+@overload
 def notifications(
     desk: Desk,
     engine: Engine,
@@ -1011,9 +1016,46 @@ def notifications(
     note: str | None = None,
     data: Mapping[str, Any] | None = None,
     plan: Plan | None = None,
-) -> tuple[Notification, ...]:
+    *,
+    lazy: Literal[False] = False,
+) -> tuple[Notification, ...]: ...
+
+
+@overload
+def notifications(
+    desk: Desk,
+    engine: Engine,
+    t: Transition,
+    old: Record | None,
+    new: Record,
+    now: datetime,
+    note: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    plan: Plan | None = None,
+    *,
+    lazy: bool,
+) -> Sequence[Notification]: ...
+
+
+def notifications(
+    desk: Desk,
+    engine: Engine,
+    t: Transition,
+    old: Record | None,
+    new: Record,
+    now: datetime,
+    note: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    plan: Plan | None = None,
+    *,
+    lazy: bool = False,
+) -> Sequence[Notification]:
     """The notifications of a command (``old`` is ``None`` for a creating one);
-    ``plan``: the transition's :class:`Plan`, when the caller has it."""
+    ``plan``: the transition's :class:`Plan`, when the caller has it.
+
+    ``lazy``: not the tuple but a :class:`LazyNotifications` that makes it when first
+    read (what :func:`write` hands the memory store, which keeps what they are made
+    of and, for a command, reads none of them)."""
     if plan is None:
         plan = plan_of(desk, engine, t)
     to_all = plan.recipients if plan.recipients is not None else recipients(desk, t, new)
@@ -1041,13 +1083,16 @@ def notifications(
     # One string per kind and event, shared by every notification that has it.
     ref, version, kind, topic = new.ref, new.version, engine.kind, plan.topic
     prefix = f"{ref}:{version}:"
-    made = _make_notifications(
-        to_all, prefix, ref, kind, version, t.event, topic, zh, en, now, note, details
-    )
+    args = (to_all, prefix, ref, kind, version, t.event, topic, zh, en, now, note, details)
+    made: Sequence[Notification]
+    if lazy:  # LazyNotifications(args) without the class call
+        made = lazy_made = _new(LazyNotifications)
+        lazy_made._args = args
+        lazy_made._made = None
+    else:
+        made = _make_notifications(*args)
     # What they are made of, for the memory store (notices.made): read once, here.
-    notices.made = (
-        made, to_all, prefix, ref, kind, version, t.event, topic, zh, en, now, note, details
-    )  # fmt: skip
+    notices.made = (made, *args)
     return made
 
 
@@ -1095,6 +1140,62 @@ def notifications_maker(fill_in: bool = True) -> Callable[..., tuple[Notificatio
 
 
 _make_notifications = notifications_maker()
+
+
+class LazyNotifications(Sequence[Notification]):
+    """A command's notifications, made when first read (:func:`notifications`, ``lazy``).
+
+    It holds what they are made of (the arguments of :func:`notifications_maker`'s
+    ``make``) and makes the tuple the first time anyone reads it (its length excepted:
+    one a recipient), then answers from that tuple, so every reader sees the same
+    objects.  The memory store, handed one by a command, keeps the values
+    (:data:`reqmgmt.notices.made`) and reads no notification unless someone asks for
+    them before the commit (``outbox``, ``pending``, a second ``enqueue``...): a
+    command that only stages and commits makes none (~3.6k instructions a
+    notification, 13 for an accepted requirement).  Never empty: a command that tells
+    no one has ``()``.  Equal to (and hashed as) the tuple it stands for.
+    """
+
+    __slots__ = ("_args", "_made")
+    _args: tuple[Any, ...]
+    _made: tuple[Notification, ...] | None
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self._args = args
+        self._made = None
+
+    def made(self) -> tuple[Notification, ...]:
+        """The notifications (made now if no one read them yet)."""
+        made = self._made
+        if made is None:
+            made = self._made = _make_notifications(*self._args)
+        return made
+
+    def __len__(self) -> int:
+        return len(self._args[0])
+
+    @overload
+    def __getitem__(self, index: int) -> Notification: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Notification, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Notification | tuple[Notification, ...]:
+        return self.made()[index]
+
+    def __iter__(self) -> Iterator[Notification]:
+        return iter(self.made())
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is LazyNotifications:
+            other = other.made()
+        return self.made() == other
+
+    def __hash__(self) -> int:
+        return hash(self.made())
+
+    def __repr__(self) -> str:
+        return repr(self.made())
 
 
 def recipients(desk: Desk, t: Transition, new: Record) -> list[str]:

@@ -24,12 +24,13 @@ __all__ = ["MAX_DETAIL", "details", "made", "text"]
 MAX_DETAIL = 500
 
 #: The notifications the last command made (:func:`reqmgmt.command.notifications`,
-#: that tuple itself) and what it made them of: ``(notifications, recipients, key
-#: prefix, ref, record kind, version, event, topic, text_zh, text_en, created at,
-#: note, details)``, each notification keyed ``prefix + recipient`` and holding
-#: these very objects.  The memory store's ``enqueue``, handed that tuple, takes
-#: the values from here instead of reading them off every notification again.
-#: One slot, replaced by every command (of any thread): handed another tuple,
+#: that tuple itself, or the LazyNotifications it handed the memory store) and what
+#: it made them of: ``(notifications, recipients, key prefix, ref, record kind,
+#: version, event, topic, text_zh, text_en, created at, note, details)``, each
+#: notification keyed ``prefix + recipient`` and holding these very objects.  The
+#: memory store's ``enqueue``, handed that sequence, takes the values from here
+#: instead of reading them off every notification (or making them) again.
+#: One slot, replaced by every command (of any thread): handed another sequence,
 #: a store reads the notifications.
 made: tuple[Any, ...] = ((),)
 

@@ -954,7 +954,7 @@ def _new_segment(
     note: Any,
     details: Any,
     keys: list[Any],
-    recipients: list[Any],
+    recipients: Sequence[Any],
 ) -> bytes | None:
     """The packed segment ``number`` of new notifications that share their
     :data:`_SHARED_OF` fields (given one by one) and whose keys are one head and
@@ -1050,23 +1050,48 @@ def _append_command(
     return True
 
 
+def _append_made(store: MemoryStore, made: tuple[Any, ...], mark: bytes) -> bool:
+    """:func:`_append_command` of a command's notifications staged as what they are
+    made of (``notices.made``, which :meth:`_MemoryTransaction._enqueue_made` staged
+    where the keys are the prefix and each distinct recipient, str itself): the same
+    segment, from those values, no notification read (nor made: a command whose text
+    the table did not number yet, a note of its own say, is packed here).  ``False``,
+    with nothing kept, where :func:`_new_segment` cannot hold them."""
+    (
+        _, recipients, prefix, ref, kind, version, event, topic, zh, en, created, note,
+        details,
+    ) = made  # fmt: skip
+    number = store._enqueued
+    data = _new_segment(
+        store, number, ref, kind, version, event, topic, zh, en, created, note, details,
+        [prefix + to for to in recipients], recipients,
+    )  # fmt: skip
+    if data is None:
+        return False
+    outbox, marks = store._outbox, store._outbox_keys
+    outbox[ref] = b"".join((outbox.get(ref, b""), len(data).to_bytes(4, "little"), data))
+    marks[ref] = marks.get(ref, b"") + mark
+    store._enqueued = number + 1
+    return True
+
+
 _KEY_OF = operator.attrgetter("key")
 
-#: Tuples of recipients that are all str itself without ``\x00`` or ``\x01``, by id
+#: Tuples of distinct recipients, all str itself without ``\x00`` or ``\x01``, by id
 #: (each kept, so an id never stands for another): a plan's recipients, the same
 #: tuple for every command of its transition (:meth:`_MemoryTransaction._enqueue_made`).
 _STR_TUPLES: dict[int, tuple[Any, ...]] = {}
 
 
 def _str_tuple(values: Any) -> bool:
-    """Whether ``values`` is a tuple of str itself holding no ``\x00`` or ``\x01``
-    (then kept in :data:`_STR_TUPLES`)."""
+    """Whether ``values`` is a tuple of distinct str itself holding no ``\x00`` or
+    ``\x01`` (then kept in :data:`_STR_TUPLES`)."""
     # type(), not __class__, which an object (or a str subclass with its own + and
     # __radd__) can fake: only str itself makes prefix + recipient the key.
     if type(values) is not tuple or any(type(value) is not str for value in values):
         return False
     joined = "".join(values)
-    if "\x00" in joined or "\x01" in joined:
+    if "\x00" in joined or "\x01" in joined or len(set(values)) != len(values):
         return False
     if len(_STR_TUPLES) >= 1024:
         _STR_TUPLES.clear()
@@ -1147,8 +1172,9 @@ class _MemoryTransaction:
         # ref -> (record, expected version or None for an insert)
         self._writes: dict[str, tuple[Record, int | None]] = {}
         self._audit: list[AuditEvent] = []
-        # key -> a new notification, or an entry saved back (kept at commit)
-        self._outbox: dict[str, Notification | OutboxEntry] = {}
+        # key -> a new notification, or an entry saved back (kept at commit); or a
+        # command's notices.made, its notifications unread (_enqueue_made, _staged)
+        self._outbox: dict[str, Notification | OutboxEntry] | tuple[Any, ...] = {}
         # whether save_outbox staged an entry (else _outbox holds notifications only)
         self._saved = False
         # name -> (value before this transaction drew, last value it drew)
@@ -1353,20 +1379,23 @@ class _MemoryTransaction:
         store = self._store
         if self._checked < 0:
             self._checked = store._enqueued
-        staged = self._outbox
         marks = store._outbox_keys
         # No odd key and no ref with a colon kept: a key "ref:..." of a ref
         # without a colon can only be in that ref's blob (most keys end here).
         plain = not store._odd_keys and not store._colon_refs
-        if plain and not staged and notifications.__class__ in (tuple, list) and notifications:
+        if plain and not self._outbox:
             made = notices.made  # what a command made them of, if they are what it made
-            added = (
-                self._enqueue_made(made)
-                if made[0] is notifications
-                else self._enqueue_new(notifications)
-            )
+            # (a tuple, or a LazyNotifications that made none yet: read nothing of it
+            # here; len(made) > 1 where made[0] is the () of no command)
+            if made[0] is notifications and len(made) > 1:
+                added = self._enqueue_made(made)
+            elif notifications.__class__ in (tuple, list) and notifications:
+                added = self._enqueue_new(notifications)
+            else:
+                added = 0
             if added:
                 return added
+        staged = self._staged()  # (notices.made staged: its notifications, read now)
         added = 0
         for n in notifications:
             key = n.key
@@ -1383,6 +1412,21 @@ class _MemoryTransaction:
             self._mark = None  # not (only) one _enqueue_new batch any more
             added += 1
         return added
+
+    def _staged(self) -> dict[str, Notification | OutboxEntry]:
+        """What this transaction staged, key -> new notification or entry saved back.
+
+        Where :meth:`_enqueue_made` staged a command's ``notices.made`` alone, the dict
+        is made now from its notifications (a LazyNotifications makes them now) and
+        replaces it: every reader but the commit of a command comes here.
+        """
+        staged = self._outbox
+        if isinstance(staged, dict):
+            return staged
+        notes = staged[0]
+        batch: dict[str, Notification | OutboxEntry] = {n.key: n for n in notes}
+        self._outbox = batch
+        return batch
 
     def _enqueue_new(self, notifications: Sequence[Notification]) -> int:
         """A command's notifications, all new: staged at once, or 0 to check one by one.
@@ -1440,6 +1484,11 @@ class _MemoryTransaction:
         the commit instead when its strings are not numbered yet (the table grows
         under the store's lock only) or marshal refuses a value.  Anything else
         goes :meth:`_enqueue_new`'s way.
+
+        Where the recipients are a tuple of distinct str itself (a plan's), the keys
+        are not read either: ``made`` itself is staged, and no notification is read
+        (nor made, if they are a command's LazyNotifications) unless something reads
+        what this transaction staged (:meth:`_staged`).
         """
         (
             notes, recipients, prefix, ref, kind, version, event, topic, zh, en, created, note,
@@ -1461,36 +1510,44 @@ class _MemoryTransaction:
         ):
             return self._enqueue_new(notes)
         count = len(recipients)
-        keys = list(map(_KEY_OF, notes))
+        keys: list[str] | None = None
         try:
             text = "\x01".join((kind, event, topic, zh, en, prefix, *recipients))
             if _STR_TUPLES.get(id(recipients)) is recipients or _str_tuple(recipients):
-                # Recipients of str itself without \x00 or \x01: each key is the prefix
-                # and its recipient (str's own +), and the other pieces are all the
-                # text may have them in (each found by memchr where the text, wide
-                # for the Chinese, is read char by char).
+                # Distinct recipients of str itself without \x00 or \x01: each key is
+                # the prefix and its recipient (str's own +), none twice, and the other
+                # pieces are all the text may have them in (each found by memchr where
+                # the text, wide for the Chinese, is read char by char).
                 texts = "".join((kind, event, topic, zh, en, prefix))
                 bad = "\x00" in texts or "\x01" in texts
             else:  # (a subclass's __radd__ may make other keys): the keys joined
+                keys = list(map(_KEY_OF, notes))
                 bad = (
-                    "\x01".join(keys) != prefix + f"\x01{prefix}".join(recipients)
+                    len(keys) != count
+                    or "\x01".join(keys) != prefix + f"\x01{prefix}".join(recipients)
                     or "\x00" in text
                     or text.count("\x01") != count + 5  # no \x01 in any piece
                 )
         except TypeError:  # a value that is no string
             return self._enqueue_new(notes)
-        if bad or len(keys) != count:
+        if bad:
             return self._enqueue_new(notes)
         store = self._store
         mark = _head_mark(prefix)
         kept = store._outbox_keys.get(ref)
         if kept is not None and kept.count(mark):  # count(): see _enqueue_new
             return 0
-        # No strict=: keys were read off notifications, one each.
-        batch: dict[str, Notification | OutboxEntry] = dict(zip(keys, notes))  # noqa: B905
-        if len(batch) != count:  # a key twice: the first one stays, as in the loop
-            return 0
-        self._outbox = batch
+        if keys is None:
+            # Keys known distinct and new: ``made`` itself is staged, the notifications
+            # unread (a command's LazyNotifications makes none) until someone asks
+            # (:meth:`_staged`); the commit needs only their ref and this segment.
+            self._outbox = made
+        else:
+            # No strict=: keys were read off notifications, one each.
+            batch: dict[str, Notification | OutboxEntry] = dict(zip(keys, notes))  # noqa: B905
+            if len(batch) != count:  # a key twice: the first one stays, as in the loop
+                return 0
+            self._outbox = batch
         self._mark = mark
         if ref:
             text = text.replace(ref, "\x00")
@@ -1570,7 +1627,7 @@ class _MemoryTransaction:
         else:
             blob = store._outbox.get(ref)
             rows = [] if blob is None else [row for _, row in _Outbox(store, ref).rows(blob)]
-        rows.extend(_row(e) for e in self._outbox.values())
+        rows.extend(_row(e) for e in self._staged().values())
         return rows
 
     def pending(
@@ -1654,14 +1711,14 @@ class _MemoryTransaction:
         return found if limit is None else found[:limit]
 
     def outbox(self, key: str) -> OutboxEntry | None:
-        staged = self._outbox.get(key)
+        staged = self._staged().get(key)
         if staged is not None:
             return _entry(_row(staged))
         kept = _find(self._store, key)
         return None if kept is None else _entry(kept[1][kept[2]][1])
 
     def save_outbox(self, entry: OutboxEntry) -> None:
-        self._outbox[entry.notification.key] = entry
+        self._staged()[entry.notification.key] = entry
         self._saved = True
         self._mark = None
 
@@ -1758,22 +1815,29 @@ class _MemoryTransaction:
         # Checked at enqueue; again if another transaction kept entries since.
         again = self._checked != store._enqueued
         if not again and not self._saved:  # a command's new notifications
-            outbox = self._outbox
+            staged = self._outbox
             mark = self._mark
             if mark is not None and len(mark) > 2:  # and their segment, which enqueue packed
-                ref = next(iter(outbox.values())).ref  # type: ignore[union-attr]
+                ref = (
+                    staged[3]  # notices.made's (staged unread), else the first notification's
+                    if type(staged) is tuple
+                    else next(iter(staged.values())).ref  # type: ignore[union-attr]
+                )
                 blobs, marks = store._outbox, store._outbox_keys
                 blobs[ref] = blobs.get(ref, b"") + mark[2:]
                 marks[ref] = marks.get(ref, b"") + mark[:2]
                 store._enqueued = self._checked + 1
                 return
+            if type(staged) is tuple and mark is not None and _append_made(store, staged, mark):
+                return  # its text not numbered yet (or marshal refused a value): packed now
+            outbox = self._staged()
             notes: Any = list(outbox.values())
             if mark is None or not _append_command(store, notes, list(outbox), mark):
                 _append_new(store, notes, mark, list(outbox))
             return
         new: list[Notification] = []
         saved: dict[str, _Row] = {}
-        for key, item in self._outbox.items():
+        for key, item in self._staged().items():
             if isinstance(item, OutboxEntry):
                 saved[key] = _row(item)
             elif not again or _find(store, key) is None:  # else enqueued meanwhile: theirs
