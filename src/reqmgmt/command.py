@@ -1147,13 +1147,14 @@ class LazyNotifications(Sequence[Notification]):
 
     It holds what they are made of (the arguments of :func:`notifications_maker`'s
     ``make``) and makes the tuple the first time anyone reads it (its length excepted:
-    one a recipient), then answers from that tuple, so every reader sees the same
-    objects.  The memory store, handed one by a command, keeps the values
-    (:data:`reqmgmt.notices.made`) and reads no notification unless someone asks for
-    them before the commit (``outbox``, ``pending``, a second ``enqueue``...): a
-    command that only stages and commits makes none (~3.6k instructions a
-    notification, 13 for an accepted requirement).  Never empty: a command that tells
-    no one has ``()``.  Equal to (and hashed as) the tuple it stands for.
+    one a recipient), then answers from that tuple: the objects the store staged, if
+    it read them, are the ones a later reader gets.  The memory store, handed one by
+    a command, keeps the values (:data:`reqmgmt.notices.made`) and reads no
+    notification unless someone asks for them before the commit (``outbox``,
+    ``pending``, a second ``enqueue``...): a command that only stages and commits
+    makes none (~3.6k instructions a notification, 13 for an accepted requirement).
+    Never empty: a command that tells no one has ``()``.  Equal to (and hashed as)
+    the tuple it stands for.
     """
 
     __slots__ = ("_args", "_made")
