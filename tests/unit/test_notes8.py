@@ -383,11 +383,11 @@ def _desk_run(lazy: bool) -> tuple[Any, ...]:
                 staged = command.fire_in(desk, tx, started, "start_evaluation", CLERK, None, {})
                 assert type(staged[2]) is (LazyNotifications if lazy else tuple)
                 inside = tx.pending(now=desk.now())
-        answers = [store_entries(store), list(staged[2]), inside]
+        answers = [_store_entries(store), list(staged[2]), inside]
         return (answers, _kept(store), made_by_fire)
 
 
-def store_entries(store: MemoryStore) -> list[Any]:
+def _store_entries(store: MemoryStore) -> list[Any]:
     with store.transaction() as tx:
         return [tx.entries(status=s) for s in OUTBOX_STATUSES]
 
@@ -400,7 +400,7 @@ def test_a_desks_commands_answer_and_keep_what_the_tuple_path_does() -> None:
     assert plain[2] == 14  # the accept's 13 and the clarify's one
 
 
-def _demo_dump(tmp_path: Path, lazy: bool) -> tuple[list[bytes], tuple[Any, ...]]:
+def _demo_dump(lazy: bool) -> tuple[list[bytes], tuple[Any, ...]]:
     """The demo run on memory:// (delivery on, through its notifier): every record,
     event and outbox entry, canonically, and the bytes the store keeps."""
     opened: list[Desk] = []
@@ -426,7 +426,7 @@ def _demo_dump(tmp_path: Path, lazy: bool) -> tuple[list[bytes], tuple[Any, ...]
         lines.append(orjson.dumps(unstructure(record), option=orjson.OPT_SORT_KEYS))
         for event in desk.history(record.ref):
             lines.append(orjson.dumps(unstructure(event), option=orjson.OPT_SORT_KEYS))
-    for entries in store_entries(store):
+    for entries in _store_entries(store):
         lines.extend(orjson.dumps(unstructure(e), option=orjson.OPT_SORT_KEYS) for e in entries)
     return lines, _kept(store)
 
@@ -435,6 +435,6 @@ def test_the_demo_on_memory_stores_what_the_tuple_path_stores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the demo writes its notification log here
-    lazy = _demo_dump(tmp_path, True)
+    lazy = _demo_dump(True)
     assert len(lazy[0]) > 150
-    assert lazy == _demo_dump(tmp_path, False)
+    assert lazy == _demo_dump(False)
