@@ -1083,16 +1083,21 @@ def notifications(
     # One string per kind and event, shared by every notification that has it.
     ref, version, kind, topic = new.ref, new.version, engine.kind, plan.topic
     prefix = f"{ref}:{version}:"
-    args = (to_all, prefix, ref, kind, version, t.event, topic, zh, en, now, note, details)
     made: Sequence[Notification]
     if lazy:  # LazyNotifications(args) without the class call
         made = lazy_made = _new(LazyNotifications)
-        lazy_made._args = args
+        lazy_made._args = (
+            to_all, prefix, ref, kind, version, t.event, topic, zh, en, now, note, details
+        )  # fmt: skip
         lazy_made._made = None
     else:
-        made = _make_notifications(*args)
+        made = _make_notifications(
+            to_all, prefix, ref, kind, version, t.event, topic, zh, en, now, note, details
+        )
     # What they are made of, for the memory store (notices.made): read once, here.
-    notices.made = (made, *args)
+    notices.made = (
+        made, to_all, prefix, ref, kind, version, t.event, topic, zh, en, now, note, details
+    )  # fmt: skip
     return made
 
 
@@ -1257,7 +1262,8 @@ def after_commit(
     hook = desk.pm.hook
     if hook.reqmgmt_after_transition._hookimpls:  # observe_now, without the call
         observe_now(desk, record, event)  # not deferred here, so not in observe either
-    if notes and desk.autodispatch and hook.reqmgmt_notify._hookimpls:  # implemented(...)
+    # notes asked last: a LazyNotifications answers by a call (a tuple at no cost).
+    if desk.autodispatch and hook.reqmgmt_notify._hookimpls and notes:  # implemented(...)
         # Claimed like any dispatcher would, so a worker running dispatch
         # at the same time does not deliver them too.  Per record, order
         # is kept: behind an earlier notification that is backing off,
