@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .storage.base import SummaryRow
@@ -295,8 +295,12 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
         ordinal = 0
         day = _day_of(at)
     state, dest = before.state, after.state
-    d = at - before.updated_at  # _micros, written out
-    micros = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+    d = at - before.updated_at
+    if move is None or type(d) is not timedelta:  # rows: the dwell in microseconds
+        micros = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds  # _micros
+        if move is not None:
+            move = None
+            put = tx.stage_summary
     if dest != state:  # one count moves from the old state to the new
         # Created on the day of ``at`` (most records move on the day they come): the
         # same text, not looked up again.
@@ -350,7 +354,7 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
             _shipped_rows(day, after.customer.id, _shipped(before.lines), _shipped(after.lines))
         )
     if move is not None:
-        move(key, micros, rows)
+        move(key, d, rows)
     else:
         put(move_rows(key, micros) + rows)
 

@@ -39,7 +39,7 @@ import threading
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
 from typing import Any
@@ -100,9 +100,10 @@ class MemoryStore:
         # The report's summary rows (issue 15.3): (metric, day, kind, a, b) -> [n, amount],
         # read as _summary: these and the moves' commands below added up
         self._sums: dict[tuple[str, str, str, str, str], list[int]] = {}
-        # A command's move (summaries.move_rows' key) -> [commands, microseconds] of the
-        # commands that made it since its first, whose rows went to _sums (keys and all)
-        self._summary_moves: dict[tuple[str, str, str, str, str], list[int]] = {}
+        # A command's move (summaries.move_rows' key) -> [commands, time, microseconds] of
+        # the commands that made it since its first, whose rows went to _sums (keys and
+        # all): their dwell times added up as a timedelta, microseconds past its range
+        self._summary_moves: dict[tuple[str, str, str, str, str], list[Any]] = {}
 
     @property
     def _summary(self) -> dict[tuple[str, str, str, str, str], list[int]]:
@@ -1146,35 +1147,40 @@ def _append(store: MemoryStore, rows: Sequence[_Row]) -> None:
         start = stop
 
 
-#: Marks a transaction's staged summary as a command's move: (_MOVE, key, micros, rows).
+#: Marks a transaction's staged summary as a command's move: (_MOVE, key, elapsed, rows).
 _MOVE = object()
 #: At most this many moves are counted apart (then added to the sums and counted anew).
 _MAX_MOVES = 4096
+_NO_TIME = timedelta()
 
 
-def _add_move(store: MemoryStore, key: tuple[str, str, str, str, str], micros: int) -> None:
+def _micros(elapsed: timedelta) -> int:
+    return (elapsed.days * 86_400 + elapsed.seconds) * 1_000_000 + elapsed.microseconds
+
+
+def _add_move(store: MemoryStore, key: tuple[str, str, str, str, str], elapsed: timedelta) -> None:
     """A move's first command: its rows (``summaries.move_rows``) added to the sums as
     ``stage_summary``'s are (their keys in the order they come); the move's next
     commands are counted in ``_summary_moves``."""
     from ..summaries import move_rows
 
-    add_summary_rows(store._sums, move_rows(key, micros))
+    add_summary_rows(store._sums, move_rows(key, _micros(elapsed)))
     moves = store._summary_moves
     if len(moves) >= _MAX_MOVES:
         _add_moves(store._sums, moves)
         moves.clear()
-    moves[key] = [0, 0]
+    moves[key] = [0, _NO_TIME, 0]
 
 
 def _add_moves(
     sums: dict[tuple[str, str, str, str, str], list[int]],
-    moves: Mapping[tuple[str, str, str, str, str], list[int]],
+    moves: Mapping[tuple[str, str, str, str, str], list[Any]],
 ) -> None:
     """Add the commands counted per move to ``sums``: the rows ``move_rows`` gives,
     times the commands (their keys are in ``sums``: each move's first put them there)."""
-    for (day, kind, state, dest, created), (commands, micros) in moves.items():
+    for (day, kind, state, dest, created), (commands, elapsed, micros) in moves.items():
         dwell = sums[("dwell", day, kind, state, "")]
-        dwell[1] += micros
+        dwell[1] += micros + _micros(elapsed)
         if created:  # the state changed: dwell's n 1 a command, the count moved
             dwell[0] += commands
             sums[("count", created, kind, "state", state)][0] -= commands
@@ -1310,21 +1316,22 @@ class _MemoryTransaction:
         elif staged and staged[0] is _MOVE:  # a command's move first: its rows, then these
             from ..summaries import move_rows
 
-            self._summary = [*move_rows(staged[1], staged[2]), *staged[3], *rows]
+            self._summary = [*move_rows(staged[1], _micros(staged[2])), *staged[3], *rows]
         else:
             self._summary = [*staged, *rows]
 
     def stage_summary_move(
-        self, key: tuple[str, str, str, str, str], micros: int, rows: tuple[Any, ...]
+        self, key: tuple[str, str, str, str, str], elapsed: timedelta, rows: tuple[Any, ...]
     ) -> None:
-        """``stage_summary(summaries.move_rows(key, micros) + rows)``: a command's rows,
-        its move kept as the key the commit adds with one look-up (``_summary_moves``)."""
+        """``stage_summary(summaries.move_rows(key, micros) + rows)``, ``micros`` the
+        microseconds of ``elapsed``: a command's rows, its move kept as the key the commit
+        adds with one look-up (``_summary_moves``) and ``elapsed`` as it is."""
         if self._summary is None:
-            self._summary = (_MOVE, key, micros, rows)
+            self._summary = (_MOVE, key, elapsed, rows)
         else:
             from ..summaries import move_rows
 
-            self.stage_summary(move_rows(key, micros) + rows)
+            self.stage_summary(move_rows(key, _micros(elapsed)) + rows)
 
     def summary(
         self, *, since: str | None = None, until: str | None = None
@@ -1797,14 +1804,18 @@ class _MemoryTransaction:
                 self._commit_audit(store._audit)
             staged: Any = self._summary
             if staged and staged[0] is _MOVE:  # a command's move (counted), then its other rows
-                _, key, micros, staged = staged
+                _, key, elapsed, staged = staged
                 try:
                     made = store._summary_moves[key]
                 except KeyError:  # its first command (of the day, or since a rebuild)
-                    _add_move(store, key, micros)
+                    _add_move(store, key, elapsed)
                 else:
                     made[0] += 1
-                    made[1] += micros
+                    try:
+                        made[1] += elapsed
+                    except OverflowError:  # past 999,999,999 days: on in microseconds
+                        made[2] += _micros(made[1]) + _micros(elapsed)
+                        made[1] = _NO_TIME
             if staged:
                 sums = store._sums
                 for metric, day, kind, a, b, n, amount in staged:  # add_summary_rows inline
