@@ -1213,7 +1213,7 @@ class _MemoryTransaction:
         self._drawn: dict[str, tuple[int, int]] | None = None
         self._held: list[threading.Lock] = []
         # the staged summary rows: a tuple staged alone is kept as it came; a command's
-        # move alone as (_MOVE, key, micros, the other rows)
+        # move alone as (_MOVE, key, elapsed, the other rows)
         self._summary: list[Sequence[Any]] | tuple[Any, ...] | None = None
         # the store's enqueue count before this transaction's first key check
         self._checked = -1
