@@ -39,7 +39,7 @@ import threading
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
 from typing import Any
@@ -97,8 +97,19 @@ class MemoryStore:
         # RowLock: a fixed set of locks, one per stripe of refs, so locking leaves
         # nothing behind (a refused command writes nothing, the table never grows).
         self._row_locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
-        # The report's summary rows (issue 15.3): (metric, day, kind, a, b) -> [n, amount]
-        self._summary: dict[tuple[str, str, str, str, str], list[int]] = {}
+        # The report's summary rows (issue 15.3): (metric, day, kind, a, b) -> [n, amount],
+        # read as _summary: these and the moves' commands below added up
+        self._sums: dict[tuple[str, str, str, str, str], list[int]] = {}
+        # A command's move (summaries.move_rows' key) -> [commands, time, microseconds] of
+        # the commands that made it since its first, whose rows went to _sums (keys and
+        # all): their dwell times added up as a timedelta, microseconds past its range
+        self._summary_moves: dict[tuple[str, str, str, str, str], list[Any]] = {}
+
+    @property
+    def _summary(self) -> dict[tuple[str, str, str, str, str], list[int]]:
+        """The sums of every row staged, as ``add_summary_rows`` keeps them (a copy)."""
+        with self._lock:
+            return _summed(self)
 
     def transaction(self) -> _MemoryTransaction:
         """A unit of work: committed when the block ends normally, discarded otherwise."""
@@ -1161,6 +1172,53 @@ def _append(store: MemoryStore, rows: Sequence[_Row]) -> None:
         start = stop
 
 
+#: Marks a transaction's staged summary as a command's move: (_MOVE, key, elapsed, rows).
+_MOVE = object()
+#: At most this many moves are counted apart (then added to the sums and counted anew).
+_MAX_MOVES = 4096
+_NO_TIME = timedelta()
+
+
+def _micros(elapsed: timedelta) -> int:
+    return (elapsed.days * 86_400 + elapsed.seconds) * 1_000_000 + elapsed.microseconds
+
+
+def _add_move(store: MemoryStore, key: tuple[str, str, str, str, str], elapsed: timedelta) -> None:
+    """A move's first command: its rows (``summaries.move_rows``) added to the sums as
+    ``stage_summary``'s are (their keys in the order they come); the move's next
+    commands are counted in ``_summary_moves``."""
+    from ..summaries import move_rows
+
+    add_summary_rows(store._sums, move_rows(key, _micros(elapsed)))
+    moves = store._summary_moves
+    if len(moves) >= _MAX_MOVES:
+        _add_moves(store._sums, moves)
+        moves.clear()
+    moves[key] = [0, _NO_TIME, 0]
+
+
+def _add_moves(
+    sums: dict[tuple[str, str, str, str, str], list[int]],
+    moves: Mapping[tuple[str, str, str, str, str], list[Any]],
+) -> None:
+    """Add the commands counted per move to ``sums``: the rows ``move_rows`` gives,
+    times the commands (their keys are in ``sums``: each move's first put them there)."""
+    for (day, kind, state, dest, created), (commands, elapsed, micros) in moves.items():
+        dwell = sums[("dwell", day, kind, state, "")]
+        dwell[1] += micros + _micros(elapsed)
+        if created:  # the state changed: dwell's n 1 a command, the count moved
+            dwell[0] += commands
+            sums[("count", created, kind, "state", state)][0] -= commands
+            sums[("count", created, kind, "state", dest)][0] += commands
+
+
+def _summed(store: MemoryStore) -> dict[tuple[str, str, str, str, str], list[int]]:
+    """The store's sums with its moves' commands added (a copy; under the store's lock)."""
+    sums = {key: [n, amount] for key, (n, amount) in store._sums.items()}
+    _add_moves(sums, store._summary_moves)
+    return sums
+
+
 class _MemoryTransaction:
     __slots__ = (
         "_audit", "_checked", "_drawn", "_held", "_mark", "_outbox", "_saved", "_store",
@@ -1180,8 +1238,9 @@ class _MemoryTransaction:
         # name -> (value before this transaction drew, last value it drew)
         self._drawn: dict[str, tuple[int, int]] | None = None
         self._held: list[threading.Lock] = []
-        # the staged summary rows: a tuple staged alone is kept as it came
-        self._summary: list[Sequence[Any]] | tuple[Sequence[Any], ...] | None = None
+        # the staged summary rows: a tuple staged alone is kept as it came; a command's
+        # move alone as (_MOVE, key, elapsed, the other rows)
+        self._summary: list[Sequence[Any]] | tuple[Any, ...] | None = None
         # the store's enqueue count before this transaction's first key check
         self._checked = -1
         # the head mark of the keys _outbox holds, when _enqueue_new staged them all;
@@ -1274,20 +1333,37 @@ class _MemoryTransaction:
     # --- the report's summary rows (storage.base.Summaries, issue 15.3) ---------------
 
     def stage_summary(self, rows: Sequence[Sequence[Any]]) -> None:
-        staged = self._summary
+        staged: Any = self._summary
         if staged is None:
             # A tuple (what summaries.stage gives) is kept as it is: nothing can change it.
             self._summary = rows if type(rows) is tuple else list(rows)
         elif type(staged) is list:
             staged.extend(rows)
+        elif staged and staged[0] is _MOVE:  # a command's move first: its rows, then these
+            from ..summaries import move_rows
+
+            self._summary = [*move_rows(staged[1], _micros(staged[2])), *staged[3], *rows]
         else:
             self._summary = [*staged, *rows]
+
+    def stage_summary_move(
+        self, key: tuple[str, str, str, str, str], elapsed: timedelta, rows: tuple[Any, ...]
+    ) -> None:
+        """``stage_summary(summaries.move_rows(key, micros) + rows)``, ``micros`` the
+        microseconds of ``elapsed``: a command's rows, its move kept as the key the commit
+        adds with one look-up (``_summary_moves``) and ``elapsed`` as it is."""
+        if self._summary is None:
+            self._summary = (_MOVE, key, elapsed, rows)
+        else:
+            from ..summaries import move_rows
+
+            self.stage_summary(move_rows(key, _micros(elapsed)) + rows)
 
     def summary(
         self, *, since: str | None = None, until: str | None = None
     ) -> list[tuple[str, str, str, str, str, int, int]]:
         with self._store._lock:
-            items = list(self._store._summary.items())
+            items = list(_summed(self._store).items())
         return [
             (metric, day[:7], kind, a, b, n, amount)
             for (metric, day, kind, a, b), (n, amount) in items
@@ -1298,7 +1374,8 @@ class _MemoryTransaction:
         kept: dict[tuple[str, str, str, str, str], list[int]] = {}
         add_summary_rows(kept, rows)
         with self._store._lock:
-            self._store._summary = kept
+            self._store._sums = kept
+            self._store._summary_moves = {}
         self._summary = None
 
     def compact_summary(self) -> int:
@@ -1782,9 +1859,22 @@ class _MemoryTransaction:
                     _LAST_TRAIL = (blob, digest)
             elif events:
                 self._commit_audit(store._audit)
-            staged = self._summary
+            staged: Any = self._summary
+            if staged and staged[0] is _MOVE:  # a command's move (counted), then its other rows
+                _, key, elapsed, staged = staged
+                try:
+                    made = store._summary_moves[key]
+                except KeyError:  # its first command (of the day, or since a rebuild)
+                    _add_move(store, key, elapsed)
+                else:
+                    made[0] += 1
+                    try:
+                        made[1] += elapsed
+                    except OverflowError:  # past 999,999,999 days: on in microseconds
+                        made[2] += _micros(made[1]) + _micros(elapsed)
+                        made[1] = _NO_TIME
             if staged:
-                sums = store._summary
+                sums = store._sums
                 for metric, day, kind, a, b, n, amount in staged:  # add_summary_rows inline
                     key = (metric, day, kind, a, b)
                     try:
