@@ -1,0 +1,291 @@
+"""Round eight's savings in the front of the command (issue 15) against the general
+ways: ``ctx.find`` made only where an effect may read it, sign's shared choosers and
+its department check written out, the engine's cursor made by a class call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reqmgmt import Desk, command, verbs
+from reqmgmt.errors import InvalidTransition, NotFound
+from reqmgmt.lifecycle.base import Context, Engine, _Cursor
+from reqmgmt.lifecycle.requirement import REQUIREMENT
+from reqmgmt.model import Record
+from reqmgmt.rules.model import RuleSet
+from reqmgmt.rules.vocabulary import Vocabulary
+from reqmgmt.testing import FakeClock
+
+from ..conftest import CLERK, ENG, MAT, PRO, receive, to_evaluating
+from .test_steps6 import Blank, Loud, _outcome
+
+# --- ctx.find: made where an effect may read it ----------------------------------------------
+
+
+class Seen:
+    """What the effects and guards of a command saw of ``ctx.find``."""
+
+    def __init__(self) -> None:
+        self.finds: list[Any] = []
+        self.found: list[list[str]] = []
+
+    def effect(self, ctx: Context) -> Mapping[str, Any]:
+        self.finds.append(ctx.find)
+        assert ctx.find is not None
+        self.found.append([r.ref for r in ctx.find(kind="requirement")])
+        return {}
+
+    def guard(self, ctx: Context) -> str | None:
+        self.finds.append(ctx.find)
+        return None
+
+
+def _spied(seen: Seen) -> Any:
+    """REQUIREMENT with an effect on ``start`` and a decline effect, a guard on ``close``."""
+    transitions = tuple(
+        attrs.evolve(t, effects=(*t.effects, seen.effect))
+        if t.event == "start"
+        else attrs.evolve(t, guards=(*t.guards, seen.guard))
+        if t.event == "close"
+        else t
+        for t in REQUIREMENT.transitions
+    )
+    steps = tuple(attrs.evolve(s, decline_effects=(seen.effect,)) for s in REQUIREMENT.signoffs)
+    return attrs.evolve(REQUIREMENT, transitions=transitions, signoffs=steps)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The transactions command.finder made a find for."""
+    made: list[Any] = []
+    real = command.finder
+
+    def finder(tx: Any) -> Any:
+        made.append(tx)
+        return real(tx)
+
+    monkeypatch.setattr(command, "finder", finder)
+    return made
+
+
+def test_an_effect_finds_records_in_the_command_transaction(counted: list[Any]) -> None:
+    """An effect (a transition's, a decline's) reads the records through ctx.find as
+    before; a guard sees none; a command without an effect to run makes none."""
+    seen = Seen()
+    with Desk.open("memory://", clock=FakeClock(), lifecycles=[_spied(seen)]) as desk:
+        other = receive(desk)
+        ref = to_evaluating(desk)
+        assert counted == []  # receive is a creation; start_evaluation has no effect
+        desk.sign(ref, department="engineering", actor=ENG, opinion="ok")
+        desk.sign(ref, department="materials", actor=MAT, opinion="ok")
+        assert counted == []  # a sign-off approving runs no decline effect
+        desk.sign(ref, department="production", actor=PRO, approve=False, opinion="no")
+        assert len(counted) == 1  # the decline's effect
+        assert seen.found == [sorted([other, ref])]
+        desk.fire(ref, "start_evaluation", actor=CLERK)
+        for department, actor in (("engineering", ENG), ("materials", MAT), ("production", PRO)):
+            desk.sign(ref, department=department, actor=actor)
+        desk.fire(ref, "accept", actor=CLERK, delivery_plan="2 lots")
+        assert len(counted) == 2  # accept's own effects
+        desk.fire(ref, "start", actor=PRO)
+        assert len(counted) == 3
+        assert seen.found[-1] == sorted([other, ref])
+        desk.fire(ref, "complete", actor=PRO, note="done")
+        desk.fire(ref, "close", actor=CLERK)
+        assert len(counted) == 4  # complete's effect; close has only the guard
+        assert seen.finds[-1] is None  # the guard of close
+        assert all(callable(f) for f in seen.finds[:-1])
+
+
+def test_the_plan_finds_where_an_effect_can_run() -> None:
+    """Every built-in transition: the plan says find where the transition has an
+    effect, or is a sign-off of a lifecycle with a decline effect."""
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        for engine in desk.engines.values():
+            steps = engine.lifecycle.signoffs
+            for t in engine.lifecycle.all_transitions():
+                plan = command.plan_of(desk, engine, t)
+                declines = any(s.decline_effects and s.decline_event == t.event for s in steps)
+                assert plan.finds == (bool(t.effects) or (t.signoff and declines))
+
+
+# --- sign: the shared choosers and the department check --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def evaluating() -> Iterator[tuple[Desk, str]]:
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        yield desk, to_evaluating(desk)
+
+
+def _chosen(desk: Desk, ref: Any, approve: Any, department: Any = "engineering") -> Any:
+    """The chooser verbs.sign hands command.run (nothing run)."""
+    seen: list[Any] = []
+    real = command.run
+    command.run = lambda desk, ref, choose, *rest: seen.append(choose)  # type: ignore[assignment]
+    try:
+        verbs.sign(desk, ref, department, ENG, approve, "", None)
+    finally:
+        command.run = real
+    return seen[0]
+
+
+def test_a_shared_chooser_answers_as_the_one_made_per_command(
+    evaluating: tuple[Desk, str],
+) -> None:
+    """In every state the engine knows and one it does not, either way: the same event
+    or the same InvalidTransition as sign's chooser made with the ref."""
+    desk, ref = evaluating
+    engine = desk.engine("requirement")
+    record = desk.get(ref)
+    for approve in (True, False):
+        shared = _chosen(desk, ref, approve)
+        assert shared is verbs._CHOOSERS[approve]
+        made = verbs.chooser(approve, ref)
+        for state in [*engine.labels, "no-such-state"]:
+            moved = attrs.evolve(record, state=state)
+            answers: list[str] = []
+            got = _outcome(lambda r=moved, c=shared, a=answers: a.append(c(r, engine)))
+            assert got == _outcome(lambda r=moved, c=made, a=answers: a.append(c(r, engine)))
+            if got is None:
+                assert answers[0] == answers[1] == ("sign" if approve else "decline")
+            if engine._signoff_steps.get(state) is None:
+                assert got is not None
+                assert got[0] == "InvalidTransition"
+
+
+class Ref(str):
+    """A ref that formats as something else."""
+
+    def __format__(self, spec: str) -> str:
+        return "ODD"
+
+
+class Truth:
+    """An approve whose truth is asked only when the event is chosen."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer, self.asked = answer, 0
+
+    def __bool__(self) -> bool:
+        self.asked += 1
+        return self.answer
+
+
+def test_a_hostile_ref_or_approve_gets_its_own_chooser(evaluating: tuple[Desk, str]) -> None:
+    """A str subclass ref keeps naming itself; an approve that is no bool is asked
+    inside the transaction, once, as before (not before a missing record is found)."""
+    desk, ref = evaluating
+    engine = desk.engine("requirement")
+    received = desk.get(receive(desk))
+    odd = _chosen(desk, Ref(received.ref), True)
+    assert odd is not verbs._CHOOSERS[True]
+    with pytest.raises(InvalidTransition) as caught:
+        odd(received, engine)
+    assert "ODD" in str(caught.value)
+    truth = Truth(False)
+    choose = _chosen(desk, ref, truth)
+    assert choose not in verbs._CHOOSERS.values()
+    assert truth.asked == 0
+    assert choose(desk.get(ref), engine) == "decline"
+    assert truth.asked == 1
+    with pytest.raises(NotFound):
+        desk.sign("REQ-NOPE", department="engineering", actor=ENG, approve=Truth(True))  # type: ignore[arg-type]
+
+
+departments = (
+    st.sampled_from(["engineering", "materials", "production", "Engineering", "", "\ud800"])
+    | st.text(max_size=6)
+    | st.none()
+    | st.integers()
+    | st.sampled_from([b"engineering", ["engineering"], 1.5])
+)
+hostile_departments = (
+    departments
+    | st.sampled_from(["engineering", "quality", "x"]).map(lambda s: Blank(s))
+    | st.sampled_from(["engineering", "x"]).map(lambda s: Loud(s))
+)
+
+
+@given(department=hostile_departments)
+def test_sign_checks_the_department_as_the_vocabulary(
+    evaluating: tuple[Desk, str], department: Any
+) -> None:
+    """Whatever the department: the vocabulary's own error, or none and the command run."""
+    desk, ref = evaluating
+    expected = _outcome(
+        lambda: desk.rules.vocabulary("departments").check(department, "department", ref)
+    )
+    got = _outcome(lambda: _chosen(desk, ref, True, department))
+    assert got == expected
+
+
+class LoudRules(RuleSet):
+    """A rule set whose vocabulary look-up is counted."""
+
+    asked = 0
+
+    def vocabulary(self, name: str) -> Vocabulary:
+        type(self).asked += 1
+        return super().vocabulary(name)
+
+
+class Strict(Vocabulary):
+    """A vocabulary refusing every value."""
+
+    def check(self, value: object, field: str, where: str) -> None:
+        raise ValueError(f"no {value!r}")
+
+
+def test_a_rule_set_or_vocabulary_of_its_own_is_asked(evaluating: tuple[Desk, str]) -> None:
+    """The check written out serves the library's own classes only."""
+    desk, ref = evaluating
+    rules = desk.rules
+    try:
+        desk.rules = LoudRules(**attrs.asdict(rules, recurse=False))
+        _chosen(desk, ref, True)
+        assert LoudRules.asked == 1
+        words = dict(rules.vocabularies)
+        words["departments"] = Strict("departments", rules.vocabularies["departments"].labels)
+        desk.rules = attrs.evolve(rules, vocabularies=words)
+        with pytest.raises(ValueError, match="no 'engineering'"):
+            _chosen(desk, ref, True)
+    finally:
+        desk.rules = rules
+
+
+# --- the engine's cursor -------------------------------------------------------------------------
+
+
+def test_the_cursor_is_made_without_an_init_of_its_own() -> None:
+    """_Cursor() runs object's __new__ and __init__ only: nothing set but by Engine.run."""
+    assert "__init__" not in vars(_Cursor)
+    assert "__new__" not in vars(_Cursor)
+    assert _Cursor.__init__ is object.__init__
+    cursor = _Cursor()
+    for name in _Cursor.__slots__:
+        assert not hasattr(cursor, name)
+
+
+def test_the_engine_moves_each_transition_to_its_destination(
+    evaluating: tuple[Desk, str],
+) -> None:
+    """Engine.run through the cursor: every unguarded declared move lands on its dest."""
+    desk, ref = evaluating
+    engine: Engine = desk.engine("requirement")
+    record: Record = desk.get(ref)
+    checked = 0
+    for t in engine.lifecycle.all_transitions():
+        if t.guards:
+            continue
+        for source in t.sources:
+            moved = attrs.evolve(record, state=source)
+            ctx = Context(moved, CLERK, t.event, None, {}, desk.now(), t, engine.lifecycle)
+            assert engine.run(ctx) == t.dest
+            checked += 1
+    assert checked > 10
