@@ -5,7 +5,8 @@ its department check written out, the engine's cursor made by a class call."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -14,9 +15,20 @@ from hypothesis import strategies as st
 
 from reqmgmt import Desk, command, verbs
 from reqmgmt.errors import InvalidTransition, NotFound
-from reqmgmt.lifecycle.base import Context, Engine, _Cursor
+from reqmgmt.i18n import reason
+from reqmgmt.lifecycle import BUILTIN_LIFECYCLES
+from reqmgmt.lifecycle.base import (
+    Context,
+    Engine,
+    Lifecycle,
+    SignoffStep,
+    _Cursor,
+    all_signed,
+    department_open,
+    step_table,
+)
 from reqmgmt.lifecycle.requirement import REQUIREMENT
-from reqmgmt.model import Record
+from reqmgmt.model import Record, Requirement, Signoff
 from reqmgmt.rules.model import RuleSet
 from reqmgmt.rules.vocabulary import Vocabulary
 from reqmgmt.testing import FakeClock
@@ -289,3 +301,148 @@ def test_the_engine_moves_each_transition_to_its_destination(
             assert engine.run(ctx) == t.dest
             checked += 1
     assert checked > 10
+
+
+# --- the sign-off guards: the step from the lifecycle's table, missing written out ------------
+
+
+def _old_all_signed(ctx: Context) -> Any:
+    """all_signed as it was: the lifecycle, the step and the record asked."""
+    step = ctx.lifecycle.signoff_step(ctx.record.state)
+    if step is None:
+        return None
+    missing = step.missing(ctx.record)
+    if missing:
+        return reason(
+            "signoff.incomplete", round=ctx.record.review_round, missing=", ".join(missing)
+        )
+    return None
+
+
+def _old_department_open(ctx: Context) -> Any:
+    """department_open as it was before round seven: every answer asked."""
+    step = ctx.lifecycle.signoff_step(ctx.record.state)
+    if step is None:
+        return None
+    department = ctx.data.get("department")
+    required = step.required(ctx.record)
+    if not required:
+        return reason("signoff.no_review", state=ctx.record.state)
+    if department not in required:
+        return reason(
+            "signoff.department_not_in_step",
+            department=department,
+            state=ctx.record.state,
+            required=", ".join(required),
+        )
+    for s in ctx.record.round_signoffs():
+        if s.department == department:
+            return reason(
+                "signoff.already_signed", department=department, round=s.round, actor=s.actor_id
+            )
+    return None
+
+
+class OtherRounds(Requirement):
+    """A host's record class whose current round is the one before."""
+
+    RECORD_KIND: ClassVar[str] = ""
+
+    def round_signoffs(self, round: int | None = None) -> tuple[Signoff, ...]:
+        return super().round_signoffs(self.review_round - 1 if round is None else round)
+
+
+class Wanting(SignoffStep):
+    """A step whose own required and missing answer otherwise."""
+
+    def required(self, record: Record) -> tuple[str, ...]:
+        return ("quality",)
+
+    def missing(self, record: Record) -> tuple[str, ...]:
+        return ("quality", "vp")
+
+
+class Moving(Lifecycle):
+    """A lifecycle whose step answer is asked each time (it changes)."""
+
+    answers: ClassVar[list[SignoffStep | None]] = []
+
+    def signoff_step(self, state: str) -> SignoffStep | None:
+        return type(self).answers.pop() if type(self).answers else None
+
+
+class State(str):
+    """A state that is no plain str (equal to its text)."""
+
+
+STEP = REQUIREMENT.signoffs[0]
+steps = st.sampled_from(
+    [
+        STEP,
+        attrs.evolve(STEP, departments=lambda r: ["materials", "engineering"]),
+        attrs.evolve(STEP, departments=()),
+        Wanting(**attrs.asdict(STEP, recurse=False)),
+    ]
+)
+
+
+@given(
+    rounds=st.lists(
+        st.tuples(
+            st.sampled_from(["engineering", "materials", "production", "x"]),
+            st.sampled_from(["eng", "mat"]),
+            st.booleans(),
+            st.integers(0, 3),
+        ),
+        max_size=5,
+    ),
+    current=st.integers(0, 3),
+    cls=st.sampled_from([Requirement, OtherRounds]),
+    state=st.sampled_from(["evaluating", "received", "nowhere", State("evaluating")]),
+    step=steps,
+    moving=st.booleans(),
+    department=st.sampled_from(["engineering", "materials", "x", None, 3, Blank("materials")]),
+)
+def test_sign_off_guards_answer_as_before(
+    evaluating: tuple[Desk, str],
+    rounds: list[Any],
+    current: int,
+    cls: Any,
+    state: Any,
+    step: SignoffStep,
+    moving: bool,
+    department: Any,
+) -> None:
+    """The same reason (or none) as the guards asking the lifecycle, step and record,
+    whatever the record class, step class, lifecycle class and state."""
+    desk, ref = evaluating
+    base = desk.get(ref)
+    record = cls(
+        **{a.name: getattr(base, a.name) for a in attrs.fields(Requirement)}
+        | {
+            "signoffs": tuple(
+                Signoff(d, a, ok, "", "review", r, datetime.now(UTC)) for d, a, ok, r in rounds
+            ),
+            "review_round": current,
+            "state": state,
+        }
+    )
+    fields = attrs.asdict(REQUIREMENT, recurse=False) | {"signoffs": (step,)}
+    lc = Moving(**fields) if moving else Lifecycle(**fields)
+    t = desk.engine("requirement").transition("evaluating", "sign")
+    assert t is not None
+    ctx = Context(record, ENG, "sign", None, {"department": department}, desk.now(), t, lc)
+    for guard, old in ((all_signed, _old_all_signed), (department_open, _old_department_open)):
+        Moving.answers = [step, None, step]
+        got = guard(ctx)
+        Moving.answers = [step, None, step]
+        assert got == old(ctx)
+
+
+def test_the_step_table_is_the_lifecycle_answer() -> None:
+    """Every built-in lifecycle's table: each declared state's signoff_step; a subclass: none."""
+    for lc in BUILTIN_LIFECYCLES.values():
+        table = step_table(lc)
+        assert table == {s.name: lc.signoff_step(s.name) for s in lc.states}
+        assert step_table(lc) is table
+    assert step_table(Moving(**attrs.asdict(REQUIREMENT, recurse=False))) == {}

@@ -372,17 +372,63 @@ class SignoffStep:
 # --- reusable guards and effects -------------------------------------------------------
 
 
+#: Where no sign-off step is held (a key of :data:`_STEP_TABLES`' tables).
+_NO_STEP = object()
+#: The sign-off step held in each state, by lifecycle (kept with it, so an id never
+#: stands for another object): what the guards ask ``Lifecycle.signoff_step``.
+_STEP_TABLES: dict[int, tuple[Lifecycle, dict[str, SignoffStep | None]]] = {}
+
+
+def step_table(lc: Lifecycle) -> dict[str, SignoffStep | None]:
+    """``lc.signoff_step(state)`` of each state ``lc`` declares, asked once (a Lifecycle
+    of its own class: a subclass's answer may change, so it is asked every time: {})."""
+    if type(lc) is not Lifecycle:
+        return {}
+    found = _STEP_TABLES.get(id(lc))
+    if found is not None and found[0] is lc:
+        return found[1]
+    table = {s.name: lc.signoff_step(s.name) for s in lc.states if type(s.name) is str}
+    if len(_STEP_TABLES) >= 4096:
+        _STEP_TABLES.clear()
+    _STEP_TABLES[id(lc)] = (lc, table)
+    return table
+
+
 @refuses("signoff.incomplete")
 def all_signed(ctx: Context) -> str | None:
     """Guard: every department of the current state's sign-off step has approved."""
-    step = ctx.lifecycle.signoff_step(ctx.record.state)
+    record = ctx.record
+    # ctx.lifecycle.signoff_step(state) from the lifecycle's table (step_table) where
+    # it holds the state, a plain str; else asked (~0.4k instructions: no call).
+    state = record.state
+    lc = ctx.lifecycle
+    step: Any = _NO_STEP
+    if type(state) is str:
+        hit = _STEP_TABLES.get(id(lc))
+        step = (hit[1] if hit is not None and hit[0] is lc else step_table(lc)).get(state, step)
+    if step is _NO_STEP:
+        step = lc.signoff_step(state)
     if step is None:
         return None
-    missing = step.missing(ctx.record)
+    if type(step) is SignoffStep and type(record).round_signoffs is _ROUND_SIGNOFFS:
+        # SignoffStep.missing (with required) and Record.round_signoffs written out: the
+        # step's departments without an approval in the current round, in its order
+        # (~3k instructions a command less: no call, no comprehension's frame).
+        current = record.review_round
+        approved = set()
+        for s in record.signoffs:
+            if s.round == current and s.approve:
+                approved.add(s.department)
+        departments = step.departments
+        unsigned: list[str] = []
+        for d in tuple(departments(record)) if callable(departments) else departments:
+            if d not in approved:
+                unsigned.append(d)
+        missing: Sequence[str] = unsigned
+    else:
+        missing = step.missing(record)
     if missing:
-        return reason(
-            "signoff.incomplete", round=ctx.record.review_round, missing=", ".join(missing)
-        )
+        return reason("signoff.incomplete", round=record.review_round, missing=", ".join(missing))
     return None
 
 
@@ -393,11 +439,22 @@ _ROUND_SIGNOFFS = Record.round_signoffs
 def department_open(ctx: Context) -> str | None:
     """Guard of sign-off events: the department signs in this step and has not yet."""
     record = ctx.record
-    step = ctx.lifecycle.signoff_step(record.state)
+    state = record.state  # the step found as all_signed finds it
+    lc = ctx.lifecycle
+    step: Any = _NO_STEP
+    if type(state) is str:
+        hit = _STEP_TABLES.get(id(lc))
+        step = (hit[1] if hit is not None and hit[0] is lc else step_table(lc)).get(state, step)
+    if step is _NO_STEP:
+        step = lc.signoff_step(state)
     if step is None:
         return None
     department = ctx.data.get("department")
-    required = step.required(record)
+    if type(step) is SignoffStep:  # SignoffStep.required written out
+        departments = step.departments
+        required = tuple(departments(record)) if callable(departments) else departments
+    else:
+        required = step.required(record)
     if not required:
         return reason("signoff.no_review", state=record.state)
     if department not in required:
