@@ -13,11 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reqmgmt import Desk, command, verbs
-from reqmgmt.errors import InvalidTransition, NotFound
+from reqmgmt import Actor, Desk, command, hookimpl, verbs
+from reqmgmt.errors import InvalidTransition, NotAuthorized, NotFound
 from reqmgmt.i18n import reason
 from reqmgmt.lifecycle import BUILTIN_LIFECYCLES
 from reqmgmt.lifecycle.base import (
+    PARTIES,
     Context,
     Engine,
     Lifecycle,
@@ -33,7 +34,7 @@ from reqmgmt.rules.model import RuleSet
 from reqmgmt.rules.vocabulary import Vocabulary
 from reqmgmt.testing import FakeClock
 
-from ..conftest import CLERK, ENG, MAT, PRO, receive, to_evaluating
+from ..conftest import CLERK, CUSTOMER, ENG, MAT, PRO, receive, to_evaluating
 from .test_steps6 import Blank, Loud, _outcome
 
 # --- ctx.find: made where an effect may read it ----------------------------------------------
@@ -446,3 +447,129 @@ def test_the_step_table_is_the_lifecycle_answer() -> None:
         assert table == {s.name: lc.signoff_step(s.name) for s in lc.states}
         assert step_table(lc) is table
     assert step_table(Moving(**attrs.asdict(REQUIREMENT, recurse=False))) == {}
+
+
+# --- authorise: independence and the signer written out ---------------------------------------
+
+
+def _old_refusals(desk: Desk, engine: Engine, t: Any, record: Record, actor: Actor) -> list[Any]:
+    """authorise's refusals as they were: every check a call, asked in order."""
+    data = {"department": _DEPARTMENT[0]}
+    refusals = command.role_problems(t, actor, None, record)
+    parties = engine.independence(t)
+    if parties:
+        refusals.extend(command.independence_problems(record, actor, parties, t.signoff))
+    if t.signoff:
+        refusals.extend(command.signer_problems(desk, record, actor, data.get("department")))
+    if not refusals and desk.pm.hook.reqmgmt_authorize._hookimpls:
+        refusals.extend(command.vetoes(desk, actor, record, t.event))
+    return refusals
+
+
+_DEPARTMENT: list[Any] = [None]
+
+
+class Approvers:
+    """reqmgmt_approvers naming who may sign for each department."""
+
+    def __init__(self, named: list[str]) -> None:
+        self.named = named
+
+    @hookimpl
+    def reqmgmt_approvers(self, records: Any, department: str) -> list[list[str]]:
+        return [list(self.named) for _ in records]
+
+
+ids = st.sampled_from(["eng", "ENG", " Eng ", "eng\u200b", "mat", "clerk", "ｅｎｇ"])
+actors = st.sampled_from(
+    [
+        ENG,
+        MAT,
+        Actor("eng", "Both", departments={"engineering", "materials"}),
+        Actor("other", "Nobody", departments=set()),
+    ]
+)
+
+
+@given(
+    created=ids,
+    submitted=st.none() | ids,
+    rounds=st.lists(
+        st.tuples(st.sampled_from(["engineering", "materials"]), ids, st.integers(0, 2)),
+        max_size=3,
+    ),
+    current=st.integers(0, 2),
+    cls=st.sampled_from([Requirement, OtherRounds]),
+    actor=actors,
+    event=st.sampled_from(["sign", "decline"]),
+    department=st.sampled_from(["engineering", "materials", "x", None, 3, Blank("engineering")]),
+    approvers=st.none() | st.lists(st.sampled_from(["eng", "mat"]), max_size=2),
+)
+def test_authorise_refuses_as_every_check_called(
+    created: str,
+    submitted: str | None,
+    rounds: list[Any],
+    current: int,
+    cls: Any,
+    actor: Actor,
+    event: str,
+    department: Any,
+    approvers: list[str] | None,
+) -> None:
+    """The same NotAuthorized (reasons in order) or none as the checks called one by
+    one, whoever drafted, submitted and signed, whatever the department and hooks."""
+    plugins = [] if approvers is None else [Approvers(approvers)]
+    with Desk.open("memory://", clock=FakeClock(), plugins=plugins) as desk:
+        base = desk.get(to_evaluating(desk))
+        record = cls(
+            **{a.name: getattr(base, a.name) for a in attrs.fields(Requirement)}
+            | {
+                "created_by": created,
+                "submitted_by": submitted,
+                "signoffs": tuple(
+                    Signoff(d, a, True, "", "review", r, datetime.now(UTC)) for d, a, r in rounds
+                ),
+                "review_round": current,
+            }
+        )
+        engine = desk.engine("requirement")
+        t = engine.transition("evaluating", event)
+        assert t is not None
+        _DEPARTMENT[0] = department
+        data = {"department": department}
+        refusals = _old_refusals(desk, engine, t, record, actor)
+        expected = (
+            _outcome(lambda: _raise(NotAuthorized(record.ref, event, actor.id, refusals)))
+            if refusals
+            else None
+        )
+        got = _outcome(
+            lambda: command.authorise(
+                desk, engine, t, record, event, actor, None, data, desk.now(), True
+            )
+        )
+        assert got == expected
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
+def test_party_fields_are_what_the_parties_read() -> None:
+    """Each of the library's parties reads its field (and only that); another party,
+    even of the same name, is called."""
+    record = Requirement(
+        ref="REQ-1", state="received", created_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC), created_by="a", submitted_by="b", requested_by="c",
+        customer=CUSTOMER, description="d", received_at=datetime.now(UTC),
+    )  # fmt: skip
+    for name, field in command._PARTY_FIELDS.values():
+        assert PARTIES[name.name] is name
+        assert tuple(name.ids(record)) == (getattr(record, field),)
+    assert command.party_fields(tuple(PARTIES[n] for n in ("submitter", "drafter"))) == (
+        "submitted_by",
+        "created_by",
+    )
+    assert command.party_fields((PARTIES["signers"],)) is None
+    assert command.party_fields((attrs.evolve(PARTIES["drafter"]),)) is None
+    assert command.party_fields(()) == ()
