@@ -4,6 +4,7 @@ its department check written out, the engine's cursor made by a class call."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -32,6 +33,7 @@ from reqmgmt.lifecycle.requirement import REQUIREMENT
 from reqmgmt.model import Record, Requirement, Signoff
 from reqmgmt.rules.model import RuleSet
 from reqmgmt.rules.vocabulary import Vocabulary
+from reqmgmt.storage import memory
 from reqmgmt.testing import FakeClock
 
 from ..conftest import CLERK, CUSTOMER, ENG, MAT, PRO, receive, to_evaluating
@@ -573,3 +575,31 @@ def test_party_fields_are_what_the_parties_read() -> None:
     assert command.party_fields((PARTIES["signers"],)) is None
     assert command.party_fields((attrs.evolve(PARTIES["drafter"]),)) is None
     assert command.party_fields(()) == ()
+
+
+# --- the memory transaction's exit -------------------------------------------------------------
+
+
+def test_the_transaction_exit_takes_three_named_arguments() -> None:
+    """No tuple packed for the with statement's three arguments; a block that ends
+    normally commits, one that raises writes nothing and gives its locks back."""
+    params = inspect.signature(memory._MemoryTransaction.__exit__).parameters
+    assert [p.kind for p in params.values()] == [inspect.Parameter.POSITIONAL_OR_KEYWORD] * 4
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        ref = receive(desk)
+        first = desk.get(ref)
+        store = desk.store
+
+        def failing() -> None:
+            with store.transaction() as tx:
+                tx.lock(ref)
+                tx.update(attrs.evolve(first, version=first.version + 1), expected_version=1)
+                raise ZeroDivisionError
+
+        with pytest.raises(ZeroDivisionError):
+            failing()
+        assert desk.get(ref) is first
+        with store.transaction() as tx:
+            tx.lock(ref)  # given back by the failed block: not waited for
+            tx.update(attrs.evolve(first, version=first.version + 1), expected_version=1)
+        assert desk.get(ref).version == first.version + 1
