@@ -413,7 +413,7 @@ def all_signed(ctx: Context) -> str | None:
     if type(step) is SignoffStep and type(record).round_signoffs is _ROUND_SIGNOFFS:
         # SignoffStep.missing (with required) and Record.round_signoffs written out: the
         # step's departments without an approval in the current round, in its order
-        # (~3k instructions a command less: no call, no comprehension's frame).
+        # (three calls and two comprehensions' frames fewer).
         current = record.review_round
         approved = set()
         for s in record.signoffs:
