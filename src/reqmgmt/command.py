@@ -112,16 +112,7 @@ def run(
     with desk.store.transaction() as tx:
         staged = fire_in(desk, tx, ref, event, actor, note, data, direct, expected_version)
     new, event_, notes = staged
-    # after_commit has nothing to do (and is not called) where no host unit of work is
-    # open, no reqmgmt_after_transition observes and nothing is delivered now: its own
-    # tests, asked here first (tests/unit/test_front8.py counts the calls).
-    hook = desk.pm.hook
-    if (
-        _open_units()
-        or hook.reqmgmt_after_transition._hookimpls
-        or (notes and desk.autodispatch and hook.reqmgmt_notify._hookimpls)
-    ):
-        after_commit(desk, new, event_, notes)
+    after_commit(desk, new, event_, notes)
     return new
 
 
@@ -137,14 +128,11 @@ def fire_in(
     expected_version: int | None = None,
 ) -> Staged:
     """Steps 1-5 inside ``tx`` (the caller commits, then runs :func:`after_commit`)."""
-    # require_actor, load, Desk._engine_of and trigger written out: they run on every
-    # command (a call costs ~0.4k instructions).  The steps that remain calls (the
-    # transaction's get, authorise, the engine's run, write) are named by a profiler.
+    # require_actor and Desk._engine_of written out: they run on every command.  The
+    # steps (load, authorise, trigger, write) stay functions a profiler names.
     if not isinstance(actor, Actor):
         require_actor(actor)
-    record = tx.get(ref)
-    if record is None:
-        raise NotFound(ref)
+    record = load(tx, ref)
     if expected_version is not None and record.version != expected_version:
         raise ConflictError(ref, expected_version, record.version)
     engine = desk._by_type.get(type(record)) or desk._engine_of(record)
@@ -165,7 +153,7 @@ def fire_in(
             record.ref, engine.kind, record.state, event, engine.events_from(record.state)
         )
     ctx = authorise(desk, engine, t, record, event, actor, note, data, now, False, plan)
-    dest = engine.run(ctx)  # trigger(engine, ctx)
+    dest = trigger(engine, ctx)
     # Only an effect reads ctx.find (the guards ran before it is set): a transition
     # without one is spared making the function (~1.1k instructions).
     if plan.finds:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import attrs
@@ -34,8 +33,8 @@ from reqmgmt.lifecycle.requirement import REQUIREMENT
 from reqmgmt.model import Record, Requirement, Signoff
 from reqmgmt.rules.model import RuleSet
 from reqmgmt.rules.vocabulary import Vocabulary
-from reqmgmt.storage import hostunit, memory
-from reqmgmt.testing import FakeClock, RecordingNotifier
+from reqmgmt.storage import memory
+from reqmgmt.testing import FakeClock
 
 from ..conftest import CLERK, CUSTOMER, ENG, MAT, PRO, receive, to_evaluating
 from .test_steps6 import Blank, Loud, _outcome
@@ -604,65 +603,3 @@ def test_the_transaction_exit_takes_three_named_arguments() -> None:
             tx.lock(ref)  # given back by the failed block: not waited for
             tx.update(attrs.evolve(first, version=first.version + 1), expected_version=1)
         assert desk.get(ref).version == first.version + 1
-
-
-# --- run: after_commit only where it has something to do ---------------------------------------
-
-
-class Observer:
-    """reqmgmt_after_transition recording the versions it was told of."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, int]] = []
-
-    @hookimpl
-    def reqmgmt_after_transition(self, record: Any, audit_event: Any) -> None:
-        self.seen.append((record.ref, record.version))
-
-
-@pytest.mark.parametrize("autodispatch", [True, False])
-@pytest.mark.parametrize("kind", ["none", "observer", "notifier", "both"])
-def test_after_commit_is_called_where_it_has_something_to_do(
-    monkeypatch: pytest.MonkeyPatch, kind: str, autodispatch: bool
-) -> None:
-    """Observers and delivery as before; after_commit not called where no observer,
-    no delivery (none to deliver, no notifier or no autodispatch) and no host unit."""
-    observer, notifier = Observer(), RecordingNotifier()
-    plugins: list[Any] = {
-        "none": [], "observer": [observer], "notifier": [notifier], "both": [observer, notifier],
-    }[kind]  # fmt: skip
-    calls: list[int] = []
-    real = command.after_commit
-
-    def counting(desk: Desk, record: Any, event: Any, notes: Any) -> None:
-        calls.append(len(notes))
-        real(desk, record, event, notes)
-
-    monkeypatch.setattr(command, "after_commit", counting)
-    with Desk.open(
-        "memory://", clock=FakeClock(), plugins=plugins, autodispatch=autodispatch
-    ) as desk:
-        ref = receive(desk)
-        calls.clear()
-        observer.seen.clear()
-        notifier.sent.clear()
-        desk.fire(ref, "start_evaluation", actor=CLERK)  # tells the departments
-        desk.sign(ref, department="engineering", actor=ENG)  # tells no one
-        expected = []
-        if kind in ("observer", "both"):
-            expected = [1, 0]
-        elif autodispatch and kind == "notifier":
-            expected = [1]
-        assert [bool(n) for n in calls] == [bool(n) for n in expected]
-        assert observer.seen == ([(ref, 2), (ref, 3)] if kind in ("observer", "both") else [])
-        told = notifier.keys()
-        assert bool(told) == (autodispatch and kind in ("notifier", "both"))
-        assert all(key.startswith(f"{ref}:2:") for key in told)
-        calls.clear()
-        token = hostunit._OPEN.set((SimpleNamespace(store=object()),))  # type: ignore[arg-type]
-        try:  # a unit open (on another store): after_commit is asked, and runs them now
-            desk.sign(ref, department="materials", actor=MAT)
-        finally:
-            hostunit._OPEN.reset(token)
-        assert calls == [0]
-        assert observer.seen[-1:] == ([(ref, 4)] if kind in ("observer", "both") else [])
