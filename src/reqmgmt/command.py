@@ -916,6 +916,57 @@ def plain_change(key: tuple[Any, ...]) -> tuple[FieldChange, tuple[Any, ...]]:
     return made
 
 
+#: The plain fields of a shape (:func:`diff_of_shape`) by their old and new values:
+#: the changes and rows of each run of them (plain fields next to each other in the
+#: shape), made once per key by the shape's :func:`plain_runs`.  A key is the shape's
+#: tag (a number no other shape has), then each plain field's old and new value; every
+#: value a str, an int or None (:data:`_RUN_TYPES`), where two values are equal only if
+#: they are of one type and write one JSON, so the key holds no types.  The same few
+#: recur (the states, the version, the step): one look-up for all of a command's plain
+#: fields instead of one for each that changed.
+_RUNS: dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]] = {}
+#: The types of the values that may key :data:`_RUNS`: not bool (True is equal to 1,
+#: its JSON is not), no subclass (its own ``==``), nothing else.
+_RUN_TYPES = frozenset((str, int, type(None)))
+#: The field types whose values are keyed in :data:`_RUNS` (a field of another type, a
+#: bool one, is diffed on its own: its values would send every key the general way).
+_RUN_FIELD_TYPES = (str, int, str | None, int | None)
+#: The tag of the next shape that has plain fields (never one used before).
+_RUN_TAGS = [0]
+
+
+def plain_runs(
+    runs: tuple[tuple[str, ...], ...],
+) -> Callable[[tuple[Any, ...]], tuple[tuple[Any, ...], ...]]:
+    """The function making the :data:`_RUNS` entry of a key of one shape, whose plain
+    fields, run by run, are ``runs``: for each run its changes and its rows (a change
+    per field whose old value is not equal to its new one, as :func:`plain_change`
+    makes it), remembered unless a text is longer than :data:`~reqmgmt.model.MAX_ID`
+    (see :func:`plain_change`)."""
+
+    def made(key: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
+        found: list[tuple[Any, ...]] = []
+        at = 1
+        for run in runs:
+            changes: list[FieldChange] = []
+            rows: list[tuple[Any, ...]] = []
+            for name in run:
+                old, new = key[at], key[at + 1]
+                at += 2
+                if old != new:  # str, int or None: as ``not old == new``
+                    changes.append(_make_change(name, old, new, "set"))
+                    rows.append((name, old, new, "set"))
+            found += (tuple(changes), tuple(rows))
+        hit = tuple(found)
+        if all(type(value) is not str or len(value) <= MAX_ID for value in key):
+            if len(_RUNS) >= 4096:
+                _RUNS.clear()
+            _RUNS[key] = hit
+        return hit
+
+    return made
+
+
 def _inline_iso(var: str, indent: int) -> list[str]:
     """Generated lines making ``var`` its :func:`~reqmgmt.serialize.iso` text, iso's
     hit path written out (``iso_seen``): a time written before (the old version's,
@@ -927,16 +978,60 @@ def _inline_iso(var: str, indent: int) -> list[str]:
     ]
 
 
+def _change_line(namespace: dict[str, Any]) -> Callable[..., str]:
+    """``change(field, old, new, op)``: the generated statement appending a new
+    :class:`~reqmgmt.model.FieldChange` to ``out``, its globals put in ``namespace``.
+
+    Filled in place (:func:`~reqmgmt.model.fill_line`), the stand-in made by calling
+    it where its ``__new__`` and ``__init__`` are object's (what ``object.__new__``
+    makes, without the wrapper's argument checks: ~0.35k instructions a change less);
+    without a stand-in, made by :func:`_make_change`."""
+    filled = fill_line(FieldChange, "c")
+    if filled is None:
+        return lambda *values: f"out.append(_make_({', '.join(values)}))"
+    line, names = filled
+    namespace.update(names)
+    stand_in = names.get("_c_stand_in_")
+    if (
+        stand_in is not None
+        and stand_in.__new__ is object.__new__
+        and stand_in.__init__ is object.__init__
+    ):
+        line = line.replace("_new_(_c_stand_in_)", "_c_stand_in_()", 1)
+    return lambda *values: line.format(*values) + "; out.append(c)"
+
+
+def _item_lines(i: int, fields: tuple[tuple[str, bool], ...], pad: str) -> list[str]:
+    """Generated lines making ``v{i}`` the one item ``v{i}[m]`` as :func:`items_of`
+    writes it (a list of its dict), iso's hit path inline: each field read once, in
+    order, and a time written as it is read (an error leaves the rest unread, as there)."""
+    lines = [f"{pad}x = v{i}[m]"]
+    for j, (name, time) in enumerate(fields):
+        lines.append(f"{pad}a{j} = x.{name}")
+        if time:
+            lines += _inline_iso(f"a{j}", len(pad))
+    pairs = ", ".join(f"{name!r}: a{j}" for j, (name, _) in enumerate(fields))
+    return [*lines, f"{pad}v{i} = [{{{pairs}}}]"]
+
+
 def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Diff] | None:
     """The diff of ``cls`` records for changes of ``names`` (in that order), generated once.
 
     Straight-line code per name: read the old value, compare, and where it
     changed make the change the way :func:`general_diff` would (a plain
-    field, a time, an optional time, items of attrs objects (:func:`items_of`) and
-    a field's hook written inline; :func:`one_change` only for items whose names
-    cannot be written), and its row for :func:`seal`.  A plain field's
-    change between scalars is taken from :data:`_PLAIN_CHANGES`.  ``None`` when a name
-    is not a field of ``cls`` (the general way raises as it always did).
+    field, a time, an optional time, items of attrs objects (:func:`items_of`; one
+    appended item written inline) and a field's hook written inline;
+    :func:`one_change` only for items whose names cannot be written), and its row
+    for :func:`seal`.  A plain field's change between scalars is taken from
+    :data:`_PLAIN_CHANGES`.  ``None`` when a name is not a field of ``cls`` (the
+    general way raises as it always did).
+
+    Where the shape has plain fields of str or int types (:data:`_RUN_FIELD_TYPES`)
+    and all of their values are str, int or None, their changes and rows come from
+    one look-up (:data:`_RUNS`, by their values) and the code runs the other fields
+    only; their comparisons, which call nothing of the values' own, are not made
+    (the entry was made by making them).  Any other value takes the whole way.
+    Every old value is read first, in the shape's order.
     """
     ways = _DIFF_WAYS.get(cls) or diff_ways(cls)
     if not all(
@@ -946,77 +1041,114 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
     namespace: dict[str, Any] = {
         "_make_": _make_change, "_iso_": iso, "_one_": one_change, "_scalar_": _SCALARS,
         "_plain_get_": _PLAIN_CHANGES.get, "_plain_": plain_change, "_seen_": iso_seen,
-        "_not_seen_": ISO_NOT_SEEN,
+        "_not_seen_": ISO_NOT_SEEN, "_run_types_": _RUN_TYPES, "_runs_get_": _RUNS.get,
     }  # fmt: skip
-    lines = ["def diff(record, changes):", "    out = []", "    rows = []"]
-    # A change appended to ``out``: the FieldChange filled in place (model.fill_line),
-    # else made by _make_change.
-    filled = fill_line(FieldChange, "c")
-    if filled is not None:
-        namespace.update(filled[1])
+    change = _change_line(namespace)
+    declared = attrs.fields_dict(cls)
 
-    def change(*values: str) -> str:
-        if filled is None:
-            return f"out.append(_make_({', '.join(values)}))"
-        return filled[0].format(*values) + "; out.append(c)"
-
-    if names:
-        lines.insert(1, f"    {''.join(f'v{i}, ' for i in range(len(names)))}= changes.values()")
-    for i, name in enumerate(names):
+    def field(i: int, name: str, pad: str) -> list[str]:
+        """The lines diffing ``names[i]`` (old value ``o{i}``, new ``v{i}``)."""
         way, hook = ways[name]
-        v, n = f"v{i}", repr(name)
-        lines += [f"    o = record.{name}", f"    if not o == {v}:"]
+        o, v, n = f"o{i}", f"v{i}", repr(name)
+        lines = [f"{pad}if not {o} == {v}:"]
+        pad += "    "
         if way == _AS_IS:
-            lines += [
-                f"        t, u = type(o), type({v})",
-                "        if t in _scalar_ and u in _scalar_:",
-                f"            hit = _plain_get_(k := ({n}, o, {v}, t, u)) or _plain_(k)",
-                "            out.append(hit[0])",
-                "            rows.append(hit[1])",
-                "        else:",
+            return [
+                *lines,
+                f"{pad}t, u = type({o}), type({v})",
+                f"{pad}if t in _scalar_ and u in _scalar_:",
+                f"{pad}    hit = _plain_get_(k := ({n}, {o}, {v}, t, u)) or _plain_(k)",
+                f"{pad}    out.append(hit[0])",
+                f"{pad}    rows.append(hit[1])",
+                f"{pad}else:",
+                f"{pad}    {change(n, o, v, repr('set'))}",
+                f"{pad}    rows.append(({n}, {o}, {v}, 'set'))",
             ]
-            lines += [
-                f"            {change(n, 'o', v, repr('set'))}",
-                f"            rows.append([{n}, o, {v}, 'set'])",
-            ]
-            continue
         if way == _TIME:
-            lines += [*_inline_iso("o", 8), *_inline_iso(v, 8)]
-            old, new = "o", v
+            lines += [*_inline_iso(o, len(pad)), *_inline_iso(v, len(pad))]
         elif way == _OPTIONAL_TIME:
-            lines += ["        if o is not None:", *_inline_iso("o", 12)]
-            lines += [f"        if {v} is not None:", *_inline_iso(v, 12)]
-            old, new = "o", v
+            lines += [f"{pad}if {o} is not None:", *_inline_iso(o, len(pad) + 4)]
+            lines += [f"{pad}if {v} is not None:", *_inline_iso(v, len(pad) + 4)]
         else:
             # Items of attrs objects (their own generated dicts) or a field's hook:
             # one_change's two cases written out, an appended tail first.
             write_out = items_of(hook) if way == _ITEMS else hook
             if write_out is None:
                 namespace[f"_way{i}_"], namespace[f"_hook{i}_"] = way, hook
-                lines += [
-                    f"        c = _one_({n}, o, {v}, _way{i}_, _hook{i}_)",
-                    "        out.append(c)",
-                    "        rows.append([c.field, c.old, c.new, c.op])",
+                return [
+                    *lines,
+                    f"{pad}c = _one_({n}, {o}, {v}, _way{i}_, _hook{i}_)",
+                    f"{pad}out.append(c)",
+                    f"{pad}rows.append((c.field, c.old, c.new, c.op))",
                 ]
-                continue
             namespace[f"_out{i}_"] = write_out
-            lines += [
-                f"        if type(o) is tuple and type({v}) is tuple"
-                f" and len({v}) > (m := len(o)) and {v}[:m] == o:",
-                f"            {v} = _out{i}_({v}[m:])",
-                f"            {change(n, 'm', v, repr('append'))}",
-                f"            rows.append([{n}, m, {v}, 'append'])",
-                "        else:",
-                f"            o = _out{i}_(o)",
-                f"            {v} = _out{i}_({v})",
-                f"            {change(n, 'o', v, repr('set'))}",
-                f"            rows.append([{n}, o, {v}, 'set'])",
+            lines.append(
+                f"{pad}if type({o}) is tuple and type({v}) is tuple"
+                f" and len({v}) > (m := len({o})) and {v}[:m] == {o}:"
+            )
+            if way == _ITEMS:  # one item appended (a sign-off): its dict written here
+                lines += [
+                    f"{pad}    if len({v}) == m + 1:",
+                    *_item_lines(i, hook, pad + "        "),
+                    f"{pad}    else:",
+                    f"{pad}        {v} = _out{i}_({v}[m:])",
+                ]
+            else:
+                lines.append(f"{pad}    {v} = _out{i}_({v}[m:])")
+            return [
+                *lines,
+                f"{pad}    {change(n, 'm', v, repr('append'))}",
+                f"{pad}    rows.append(({n}, m, {v}, 'append'))",
+                f"{pad}else:",
+                f"{pad}    {o} = _out{i}_({o})",
+                f"{pad}    {v} = _out{i}_({v})",
+                f"{pad}    {change(n, o, v, repr('set'))}",
+                f"{pad}    rows.append(({n}, {o}, {v}, 'set'))",
             ]
-            continue
-        lines += [
-            f"        {change(n, old, new, repr('set'))}",
-            f"        rows.append([{n}, {old}, {new}, 'set'])",
+        return [
+            *lines,
+            f"{pad}{change(n, o, v, repr('set'))}",
+            f"{pad}rows.append(({n}, {o}, {v}, 'set'))",
         ]
+
+    lines = ["def diff(record, changes):"]
+    if names:
+        lines.append(f"    {''.join(f'v{i}, ' for i in range(len(names)))}= changes.values()")
+        lines += [f"    o{i} = record.{name}" for i, name in enumerate(names)]
+    plain = [ways[n][0] == _AS_IS and declared[n].type in _RUN_FIELD_TYPES for n in names]
+    if any(plain):
+        # The runs of plain fields, and the fast way: each run's changes and rows from
+        # the one entry, the other fields diffed as below.
+        runs: list[tuple[str, ...]] = []
+        fast: list[str] = []
+        for i, name in enumerate(names):
+            if not plain[i]:
+                fast += field(i, name, "        ")
+            elif i and plain[i - 1]:
+                runs[-1] += (name,)
+            else:
+                j = 2 * len(runs)
+                runs.append((name,))
+                if i:
+                    fast += [f"        out += found[{j}]", f"        rows += found[{j + 1}]"]
+                else:
+                    fast += [f"        out = [*found[{j}]]", f"        rows = [*found[{j + 1}]]"]
+        if not plain[0]:
+            fast[:0] = ["        out = []", "        rows = []"]
+        tag = _RUN_TAGS[0]
+        _RUN_TAGS[0] += 1
+        namespace["_runs_"] = plain_runs(tuple(runs))
+        values = [f"{x}{i}" for i in range(len(names)) if plain[i] for x in "ov"]
+        lines += [
+            # Each type tested here (a test a value: cheaper than map(type, ...) by ~1k).
+            f"    if {' and '.join(f'type({x}) in _run_types_' for x in values)}:",
+            f"        found = _runs_get_(key := ({tag}, {', '.join(values)})) or _runs_(key)",
+            *fast,
+            "        return tuple(out), rows",
+        ]
+    lines += ["    out = []", "    rows = []"]
+    for i, name in enumerate(names):
+        lines += field(i, name, "    ")
     lines.append("    return tuple(out), rows")
     exec("\n".join(lines), namespace)
     made: Callable[..., Diff] = namespace["diff"]
