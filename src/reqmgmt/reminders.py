@@ -115,6 +115,15 @@ def _zone(name: str) -> ZoneInfo:
     return zone
 
 
+#: A stretch of local time where :meth:`WorkCalendar.add` of one amount answers alike
+#: (:meth:`WorkCalendar._slot`): the zone, its bounds ``lo <= t < hi``, the shift from
+#: the start (``None``: one wall time for every start), that wall time and it in UTC.
+_Slot = tuple[ZoneInfo, datetime, datetime, timedelta | None, datetime, datetime]
+#: The resolution of datetime: ``t <= x`` is ``t < x + _TICK``.
+_TICK = timedelta(microseconds=1)
+_MIDNIGHT = time(0)
+
+
 def _periods(value: Sequence[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
     periods = tuple((a, b) for a, b in value)
     if not periods:
@@ -170,6 +179,11 @@ class WorkCalendar:
     )
     # Years already checked for an official schedule (a set lookup per new day).
     _years: set[int] = field(factory=set, init=False, eq=False, hash=False, repr=False)
+    # amount -> the stretch of local time the last add of that amount started in, where
+    # add's answer is one wall time or the start moved by one shift (add, _slot); a cache.
+    _slots: dict[timedelta, _Slot] = field(
+        factory=dict, init=False, eq=False, hash=False, repr=False
+    )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -240,6 +254,31 @@ class WorkCalendar:
         # the property's and _zone's calls: ~1k instructions).
         zone = _ZONES.get(self.timezone) or _zone(self.timezone)
         local = start.astimezone(zone)
+        # The stretch of local time the last add of this amount started in (_slot): a
+        # start in it ends at the same wall time, or moved as far as the start moved,
+        # the same answer for ~8k instructions less.  Plain datetime and timedelta only.
+        slot = (
+            self._slots.get(amount)
+            if type(amount) is timedelta and type(start) is datetime
+            else None
+        )
+        if slot is not None and slot[0] is zone and slot[1] <= local < slot[2]:
+            if slot[3] is not None:
+                return (local + slot[3]).astimezone(start.tzinfo)
+            if start.tzinfo is UTC:
+                return slot[5]
+            return slot[4].astimezone(start.tzinfo)
+        wall = self._wall(local, amount)
+        if type(amount) is timedelta and type(start) is datetime:
+            found = self._slot(local, amount, wall, zone)
+            if found is not None:
+                if len(self._slots) >= 1024:
+                    self._slots.clear()
+                self._slots[amount] = found
+        return wall.astimezone(start.tzinfo)
+
+    def _wall(self, local: datetime, amount: timedelta) -> datetime:
+        """:meth:`add` from ``local`` (in the zone), as a wall time of the zone."""
         day = local.date()
         # The first day: from ``local`` in the first period that ends after it.
         k = 0
@@ -248,7 +287,7 @@ class WorkCalendar:
             if b > local:
                 a = max(a, local)
                 if amount <= b - a:
-                    return (a + amount).astimezone(start.tzinfo)
+                    return a + amount
                 rest = amount - (b - a)
                 break
             k += 1
@@ -261,12 +300,55 @@ class WorkCalendar:
             used, a, b = hit
             left = rest - used
             if _ZERO < left <= b - a:
-                return (a + left).astimezone(start.tzinfo)
+                return a + left
         a, b, left = self._onwards(day, k + 1, rest)
         if len(self._ahead) > 20_000:
             self._ahead.clear()
         self._ahead[key] = (rest - left, a, b)
-        return (a + left).astimezone(start.tzinfo)
+        return a + left
+
+    def _slot(
+        self, local: datetime, amount: timedelta, wall: datetime, zone: ZoneInfo
+    ) -> _Slot | None:
+        """The stretch of local time around ``local`` where :meth:`_wall` of ``amount``
+        gives ``wall`` again or ``wall`` moved as far as the start, or ``None``.
+
+        Before a period (or after the day's last) every start waits for the same
+        working moment: one wall time.  Within a period the answer is the start
+        plus the amount while the period holds it; past that, the start plus what
+        the period could not take, walked on from the next period, which depends
+        on what is left alone (as ``_ahead`` says) as long as it still ends in the
+        period ``wall`` ends in: the start moved by ``wall - local`` either way.
+        Every bound is a time of the zone, compared with a start in it as
+        :meth:`_wall` compares (the same tzinfo: wall clock, to the microsecond).
+        """
+        day = local.date()
+        spans = self._spans(day)
+        if local.tzinfo is not zone or any(a.tzinfo is not zone for a, _ in spans):
+            return None
+        try:
+            lo = datetime.combine(day, _MIDNIGHT, zone)
+            for a, b in spans:
+                if b > local:
+                    if local > a:
+                        shift = wall - local
+                        if amount <= b - local:
+                            lo, hi = a + _TICK, min(b, b - amount + _TICK)
+                        else:
+                            for a2, b2 in self._spans(wall.date()):
+                                if a2 < wall <= b2:
+                                    break
+                            else:  # pragma: no cover - _wall ends within a period
+                                return None
+                            lo = max(a, b - amount, a2 - shift) + _TICK
+                            hi = min(b, b2 - shift + _TICK)
+                        return (zone, lo, hi, shift, wall, wall)
+                    return (zone, lo, a + _TICK, None, wall, wall.astimezone(UTC))
+                lo = b
+            hi = datetime.combine(day + _DAY, _MIDNIGHT, zone)
+        except OverflowError:  # a bound past datetime's range: no stretch kept
+            return None
+        return (zone, lo, hi, None, wall, wall.astimezone(UTC))
 
     def _onwards(
         self, day: date, first: int, remaining: timedelta
