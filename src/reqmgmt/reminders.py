@@ -555,9 +555,11 @@ def deadline_changes(
         step, step_due = None, None
         rules = deadlines.rules  # _step_rule's memo, looked up here first
         found = (
-            _STEP_RULES.get((rules.version, engine.kind, new_state), _UNKNOWN)
-            if "step_deadline" in rules.tables
-            else None
+            None
+            if "step_deadline" not in rules.tables
+            else _STEP_RULES.get((rules.version, engine.kind, new_state), _UNKNOWN)
+            if _plain(rules.version, engine.kind, new_state)
+            else _UNKNOWN
         )
         if found is _UNKNOWN:
             found = _step_rule(deadlines, engine.kind, new_state, now.date())
@@ -602,6 +604,26 @@ _STEP_RULES: dict[tuple[str, str, str], _StepRule | None] = {}
 _UNKNOWN: Any = object()
 
 
+def _plain(version: object, kind: object, state: object) -> bool:
+    """May ``_STEP_RULES`` keep or answer this key?  Plain strings only: a ``str``
+    subclass may equal (and hash as) a plain name whose rule its own ``==`` decides
+    otherwise (in the table's match), and would take or give that name's answer."""
+    return type(version) is str and type(kind) is str and type(state) is str
+
+
+def step_rule_memo(version: str, kind: str, state: str) -> tuple[bool, _StepRule | None]:
+    """Whether the step rule of ``state`` (rule ``step_deadline`` of rule set ``version``)
+    is known yet, and what :func:`_step_rule` memoised for it (``None``: no step deadline):
+    the step, its working hours and the record field it is due on (``until``).  Never
+    known for a key of other than plain strings (:func:`_plain`)."""
+    found = (
+        _STEP_RULES.get((version, kind, state), _UNKNOWN)
+        if _plain(version, kind, state)
+        else _UNKNOWN
+    )
+    return (False, None) if found is _UNKNOWN else (True, found)
+
+
 def _step_rule(deadlines: Deadlines, kind: str, state: str, on: date) -> _StepRule | None:
     """The step and its working hours, or the record field it is due on (``until``), for
     ``state`` (rule ``step_deadline``), memoised.
@@ -612,18 +634,22 @@ def _step_rule(deadlines: Deadlines, kind: str, state: str, on: date) -> _StepRu
     if "step_deadline" not in deadlines.rules.tables:
         return None
     key = (deadlines.rules.version, kind, state)
-    if key not in _STEP_RULES:
-        outcome = deadlines.classify("step_deadline", {"kind": kind, "state": state}, on=on).outcome
-        hours = _hours(outcome.get("hours"))
-        until = _until_path(outcome.get("until"))
+    kept = _plain(*key)  # a str subclass's answer is worked out each time, never kept
+    if kept and key in _STEP_RULES:
+        return _STEP_RULES[key]
+    outcome = deadlines.classify("step_deadline", {"kind": kind, "state": state}, on=on).outcome
+    hours = _hours(outcome.get("hours"))
+    until = _until_path(outcome.get("until"))
+    rule = (
+        None
+        if hours is None and until is None
+        else (str(outcome.get("step") or state), hours, until)
+    )
+    if kept:
         if len(_STEP_RULES) > 10_000:
             _STEP_RULES.clear()
-        _STEP_RULES[key] = (
-            None
-            if hours is None and until is None
-            else (str(outcome.get("step") or state), hours, until)
-        )
-    return _STEP_RULES[key]
+        _STEP_RULES[key] = rule
+    return rule
 
 
 def _until_path(value: Any) -> tuple[str, ...] | None:

@@ -7,20 +7,35 @@
   hour), working periods touching midnight and each other or lying in a
   skipped hour, amounts of none to weeks, starts in UTC, other offsets and zones,
   and ``datetime``/``timedelta`` subclasses (which are never kept);
-- a start inside a kept stretch does not walk the calendar (the work saved).
+- a start inside a kept stretch does not walk the calendar (the work saved);
+- the step-rule memo (``_STEP_RULES``, read by ``step_rule_memo`` and
+  ``deadline_changes``) neither keeps nor answers a state that is a ``str`` subclass:
+  one equal to every name once made the plain name's answer its own, for every
+  later command of the process (the seeded run failed after test_derive7);
+- ``command.derive_version`` (its running deadline written out, no longer a call of
+  ``reminders._earliest``) is compared with the previous path on hostile records
+  by test_derive7.py's ``test_derive_version_is_the_previous``; here, once more,
+  on the running deadline alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reqmgmt.reminders import WorkCalendar
+from reqmgmt import Desk, reminders
+from reqmgmt.command import derive_version
+from reqmgmt.model import Record
+from reqmgmt.reminders import WorkCalendar, step_rule_memo
+from tests.conftest import receive
 
 _ZERO = timedelta(0)
 _TICK = timedelta(microseconds=1)
@@ -223,3 +238,118 @@ def test_add_at_every_edge_is_the_previous_add(change: tuple[str, datetime], hou
                     probe = WorkCalendar(country="US", timezone=name, hours=hours)
                     probe._slots[amount] = slot
                     same(probe.add(edge, amount), previous_add(fresh, edge, amount))
+
+
+class _Str(str):
+    """A hostile state: equal to any text, hashing as its own."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+def test_a_str_subclass_state_neither_keeps_nor_reads_a_step_rule() -> None:
+    with Desk.open("memory://") as desk:
+        deadlines, version = desk.deadlines(), desk.rules.version
+        day = datetime(2026, 3, 2, tzinfo=UTC).date()
+        reminders._STEP_RULES.clear()
+        hostile = _Str("evaluating")  # matches the table's first row: first_response
+        first = reminders._step_rule(deadlines, "requirement", hostile, day)
+        assert step_rule_memo(version, "requirement", hostile) == (False, None)
+        assert step_rule_memo(version, "requirement", "evaluating") == (False, None)
+        plain = reminders._step_rule(deadlines, "requirement", "evaluating", day)
+        assert plain is not None
+        assert first is not None
+        assert plain[0] == "evaluation" != first[0]
+        assert step_rule_memo(version, "requirement", "evaluating") == (True, plain)
+        # Asked again, each its own answer, whoever came first.
+        assert reminders._step_rule(deadlines, "requirement", hostile, day) == first
+        assert step_rule_memo(version, "requirement", hostile) == (False, None)
+        assert all(type(state) is str for _, _, state in reminders._STEP_RULES)
+        # deadline_changes with the hostile state reads no plain answer either.
+        record = desk.get(receive(desk))
+        now = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+        engine = desk.engine("requirement")
+        got = reminders.deadline_changes(deadlines, engine, record, hostile, now)
+        reminders._STEP_RULES.clear()
+        assert got == reminders.deadline_changes(deadlines, engine, record, hostile, now)
+        assert got.get("step") == "first_response"
+
+
+@pytest.fixture(scope="module")
+def setting() -> Iterator[tuple[Desk, Record]]:
+    with Desk.open("memory://") as desk:
+        yield desk, desk.get(receive(desk))
+
+
+_TIMES = [None, datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 3, 8, tzinfo=UTC)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([*_TIMES, datetime(2026, 3, 2, 9)]),  # a naive one: both raise
+    # The same instant as a due time, another object: which of equal times is kept.
+    st.sampled_from([*_TIMES, datetime(2026, 3, 2, 17, tzinfo=timezone(timedelta(hours=8)))]),
+    st.sampled_from([None, datetime(2026, 3, 1, tzinfo=UTC)]),
+    st.sampled_from(_TIMES),
+    st.sampled_from(["evaluating", "closed", "in_progress"]),
+)
+def test_the_running_deadline_is_earliest_s(
+    setting: tuple[Desk, Record],
+    due: datetime | None,
+    step_due: datetime | None,
+    paused: datetime | None,
+    nxt: datetime | None,
+    state: str,
+) -> None:
+    """derive_version's same-state running deadline against reminders._earliest."""
+    desk, stored = setting
+    engine = desk.engine("requirement")
+    record = attrs.evolve(stored)
+    for name, value in [("state", state), ("due_at", due), ("step_due_at", step_due),
+                        ("paused_since", paused), ("next_deadline", nxt)]:  # fmt: skip
+        object.__setattr__(record, name, value)
+    t = SimpleNamespace(opens_review=False, requests_approval=False, signoff=False, effects=())
+    ctx = SimpleNamespace(record=record, now=datetime(2026, 3, 2, 1, tzinfo=UTC), transition=t)
+    want = outcome(reminders._earliest, due, step_due, paused, state, engine)
+    changes = outcome(derive_version, desk, engine, ctx, state)
+    if type(want) is tuple:  # raised
+        assert changes == want
+        return
+    assert type(changes) is dict
+    if "next_deadline" in changes:
+        assert changes["next_deadline"] is want  # the very time, of two equal ones
+        assert want != nxt
+    else:
+        assert want == nxt
+
+
+def test_a_plain_move_keeps_the_due_time_of_two_equal_ones(setting: tuple[Desk, Record]) -> None:
+    """A plain move's running deadline is _earliest's: of a due time and a step due time
+    that are equal, the due time (the very object)."""
+    desk, stored = setting
+    engine = desk.engine("requirement")
+    now = datetime(2026, 3, 2, 1, tzinfo=UTC)
+    t = SimpleNamespace(opens_review=False, requests_approval=False, signoff=False, effects=())
+    for _ in range(2):  # the move decided, then looked up (the plain move's path)
+        record = attrs.evolve(stored, state="received")
+        derive_version(
+            desk, engine, SimpleNamespace(record=record, now=now, transition=t), "evaluating"
+        )  # type: ignore[arg-type]
+    known, rule = step_rule_memo(desk.rules.version, "requirement", "evaluating")
+    assert known
+    assert rule is not None
+    assert rule[1] is not None
+    step_due = desk.calendar.add(now, rule[1])
+    due = step_due.astimezone(timezone(timedelta(hours=8)))  # equal, another object
+    record = attrs.evolve(stored, state="received", due_at=due)
+    ctx = SimpleNamespace(record=record, now=now, transition=t)
+    changes = derive_version(desk, engine, ctx, "evaluating")  # type: ignore[arg-type]
+    assert changes["step_due_at"] == step_due
+    assert (
+        changes["next_deadline"]
+        is due
+        is reminders._earliest(due, step_due, None, "evaluating", engine)
+    )
