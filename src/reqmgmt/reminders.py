@@ -117,8 +117,9 @@ def _zone(name: str) -> ZoneInfo:
 
 #: A stretch of local time where :meth:`WorkCalendar.add` of one amount answers alike
 #: (:meth:`WorkCalendar._slot`): the zone, its bounds ``lo <= t < hi``, the shift from
-#: the start (``None``: one wall time for every start), that wall time and it in UTC.
-_Slot = tuple[ZoneInfo, datetime, datetime, timedelta | None, datetime, datetime]
+#: the start (``None``: one wall time for every start), that wall time (with a shift:
+#: the first start's), it in UTC, and (with a shift) the zone's offset at it.
+_Slot = tuple[ZoneInfo, datetime, datetime, timedelta | None, datetime, datetime, timedelta | None]
 #: The resolution of datetime: ``t <= x`` is ``t < x + _TICK``.
 _TICK = timedelta(microseconds=1)
 _MIDNIGHT = time(0)
@@ -264,7 +265,12 @@ class WorkCalendar:
         )
         if slot is not None and slot[0] is zone and slot[1] <= local < slot[2]:
             if slot[3] is not None:
-                return (local + slot[3]).astimezone(start.tzinfo)
+                wall = local + slot[3]
+                # In UTC at the offset of the stretch's first answer: that answer moved
+                # as far as the wall time did (``astimezone`` subtracts the offset).
+                if start.tzinfo is UTC and zone.utcoffset(wall) == slot[6]:
+                    return slot[5] + (wall - slot[4])
+                return wall.astimezone(start.tzinfo)
             if start.tzinfo is UTC:
                 return slot[5]
             return slot[4].astimezone(start.tzinfo)
@@ -342,13 +348,14 @@ class WorkCalendar:
                                 return None
                             lo = max(a, b - amount, a2 - shift) + _TICK
                             hi = min(b, b2 - shift + _TICK)
-                        return (zone, lo, hi, shift, wall, wall)
-                    return (zone, lo, a + _TICK, None, wall, wall.astimezone(UTC))
+                        at, offset = wall.astimezone(UTC), zone.utcoffset(wall)
+                        return (zone, lo, hi, shift, wall, at, offset)
+                    return (zone, lo, a + _TICK, None, wall, wall.astimezone(UTC), None)
                 lo = b
             hi = datetime.combine(day + _DAY, _MIDNIGHT, zone)
         except OverflowError:  # a bound past datetime's range: no stretch kept
             return None
-        return (zone, lo, hi, None, wall, wall.astimezone(UTC))
+        return (zone, lo, hi, None, wall, wall.astimezone(UTC), None)
 
     def _onwards(
         self, day: date, first: int, remaining: timedelta

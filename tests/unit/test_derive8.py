@@ -32,6 +32,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reqmgmt import Desk, reminders
+from reqmgmt.calendar import CalendarEntry, CompanyCalendar
 from reqmgmt.command import derive_version
 from reqmgmt.model import Record
 from reqmgmt.reminders import WorkCalendar, step_rule_memo
@@ -57,6 +58,14 @@ def previous_add(calendar: WorkCalendar, start: datetime, amount: timedelta) -> 
         k += 1
     a, b, left = calendar._onwards(day, k + 1, rest)
     return (a + left).astimezone(start.tzinfo)
+
+
+def _calendar(name: str, hours: Any, near: datetime) -> WorkCalendar:
+    """A calendar whose day of ``near`` (a Sunday, the day clocks change) is a make-up
+    workday: its working periods then hold the change."""
+    day = near.astimezone(ZoneInfo(name)).date()
+    company = CompanyCalendar((CalendarEntry("workday", day, day),), frozenset({day.year}))
+    return WorkCalendar(country="US", timezone=name, hours=hours, company=company)
 
 
 def outcome(f: Any, *args: Any) -> Any:
@@ -89,7 +98,8 @@ class _Amount(timedelta):
 _HOURS = [
     ((time(8, 30), time(12, 0)), (time(13, 0), time(17, 30))),
     ((time(0, 0), time(1, 0)), (time(1, 0), time(2, 30)), (time(22, 0), time(23, 59, 59, 999999))),
-    ((time(1, 30), time(2, 30)), (time(2, 45), time(3, 15))),  # in New York's skipped hour
+    ((time(0, 30), time(2, 30)), (time(2, 45), time(3, 15))),  # New York's change at 2:00
+    ((time(1, 0), time(3, 0)),),  # London's at 1:00 and 2:00, Lord Howe's half hour at 2:00
     ((time(9, 0), time(11, 0)),),
 ]
 #: (zone, a UTC moment near one of its changes).
@@ -140,8 +150,8 @@ def test_add_is_the_previous_add(
     starts: list[tuple[int, int, timedelta, Any, bool]],
 ) -> None:
     name, near = change
-    calendar = WorkCalendar(country="US", timezone=name, hours=hours)
-    fresh = WorkCalendar(country="US", timezone=name, hours=hours)
+    calendar = _calendar(name, hours, near)
+    fresh = _calendar(name, hours, near)
     for micros, apart, amount, tz, odd in starts:
         # Clustered (microseconds to hours apart) so later starts fall in kept stretches.
         start = (near + timedelta(microseconds=micros * 10**apart // 1000)).astimezone(tz)
@@ -152,7 +162,7 @@ def test_add_is_the_previous_add(
         slot = calendar._slots.get(amount) if type(amount) is timedelta else None
         if slot is not None:  # a start at each edge of the kept stretch, and just past it
             for edge in (slot[1] - _TICK, slot[1], slot[2] - _TICK, slot[2]):
-                probe = WorkCalendar(country="US", timezone=name, hours=hours)
+                probe = _calendar(name, hours, near)
                 probe._slots[amount] = slot
                 at = edge.astimezone(tz)
                 same(outcome(probe.add, at, amount), outcome(previous_add, fresh, at, amount))
@@ -220,9 +230,9 @@ def test_add_at_every_edge_is_the_previous_add(change: tuple[str, datetime], hou
     midnight, a microsecond either side, each then probing its stretch's edges."""
     name, near = change
     zone = ZoneInfo(name)
-    fresh = WorkCalendar(country="US", timezone=name, hours=hours)
+    fresh = _calendar(name, hours, near)
     for amount in _AMOUNT_LIST:
-        calendar = WorkCalendar(country="US", timezone=name, hours=hours)
+        calendar = _calendar(name, hours, near)
         day = near.astimezone(zone).date()
         points = [datetime.combine(day, time(0), zone)]
         for a, b in hours:
@@ -235,7 +245,7 @@ def test_add_at_every_edge_is_the_previous_add(change: tuple[str, datetime], hou
                 slot = calendar._slots.get(amount)
                 assert slot is not None
                 for edge in (slot[1] - _TICK, slot[1], slot[2] - _TICK, slot[2]):
-                    probe = WorkCalendar(country="US", timezone=name, hours=hours)
+                    probe = _calendar(name, hours, near)
                     probe._slots[amount] = slot
                     same(probe.add(edge, amount), previous_add(fresh, edge, amount))
 
