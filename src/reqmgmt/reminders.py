@@ -330,8 +330,10 @@ class WorkCalendar:
         :meth:`_wall` compares (the same tzinfo: wall clock, to the microsecond).
         """
         day = local.date()
-        spans = self._spans(day)
-        if local.tzinfo is not zone or any(a.tzinfo is not zone for a, _ in spans):
+        # The periods _wall has just read, from its cache (gone only if it was just
+        # cleared: then no stretch is kept).
+        spans = self._days.get(day)
+        if spans is None or local.tzinfo is not zone or any(a.tzinfo is not zone for a, _ in spans):
             return None
         try:
             lo = datetime.combine(day, _MIDNIGHT, zone)
@@ -342,10 +344,10 @@ class WorkCalendar:
                         if amount <= b - local:
                             lo, hi = a + _TICK, min(b, b - amount + _TICK)
                         else:
-                            for a2, b2 in self._spans(wall.date()):
+                            for a2, b2 in self._days.get(wall.date(), ()):
                                 if a2 < wall <= b2:
                                     break
-                            else:  # pragma: no cover - _wall ends within a period
+                            else:  # _wall ends within a period, unless its cache was cleared
                                 return None
                             lo = max(a, b - amount, a2 - shift) + _TICK
                             hi = min(b, b2 - shift + _TICK)
