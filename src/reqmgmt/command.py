@@ -58,8 +58,7 @@ from .model import (
     planned_derive,
 )
 from .people import actor_key
-from .reminders import _STEP_RULES, _UNKNOWN, deadline_changes
-from .reminders import _earliest as earliest
+from .reminders import deadline_changes, step_rule_memo
 from .serialize import ISO_NOT_SEEN, converter, field_unstructurer, iso, iso_seen
 from .storage import hostunit
 from .storage.base import Transaction
@@ -634,7 +633,15 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
             # deadline_changes' first case (the same state: only the running deadline can
             # change) written here: neither the Desk's deadline view it would not read,
             # nor a dict of at most one change to merge (~1.4k instructions a sign-off).
-            nxt = earliest(record.due_at, record.step_due_at, record.paused_since, dest, engine)
+            # The running deadline is reminders._earliest's, written out here and below
+            # (its call was ~1k instructions a command; test_derive8.py compares).
+            due, step_due, paused = record.due_at, record.step_due_at, record.paused_since
+            if paused is not None or dest in engine.final:
+                nxt = None
+            elif due is None or step_due is None:
+                nxt = step_due if due is None else due
+            else:
+                nxt = step_due if step_due < due else due
             if nxt != record.next_deadline:
                 changes["next_deadline"] = nxt
             return changes
@@ -655,7 +662,13 @@ def derive_version(desk: Desk, engine: Engine, ctx: Context, dest: str) -> dict[
             if (step, step_due) != (record.step, record.step_due_at):
                 changes["step"] = step
                 changes["step_due_at"] = step_due
-            nxt = earliest(record.due_at, step_due, record.paused_since, dest, engine)
+            due, paused = record.due_at, record.paused_since
+            if paused is not None or dest in engine.final:
+                nxt = None
+            elif due is None or step_due is None:
+                nxt = step_due if due is None else due
+            else:
+                nxt = step_due if step_due < due else due
             if nxt != record.next_deadline:
                 changes["next_deadline"] = nxt
             return changes
@@ -688,8 +701,8 @@ def plain_move(engine: Engine, state: str, dest: str, rules: RuleSet) -> Move | 
     elif "step_deadline" not in rules.tables:
         move = _NO_STEP
     else:
-        found = _STEP_RULES.get((rules.version, engine.kind, dest), _UNKNOWN)
-        if found is _UNKNOWN:
+        known, found = step_rule_memo(rules.version, engine.kind, dest)
+        if not known:
             return None
         if found is None:
             move = _NO_STEP

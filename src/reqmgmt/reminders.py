@@ -115,6 +115,16 @@ def _zone(name: str) -> ZoneInfo:
     return zone
 
 
+#: A stretch of local time where :meth:`WorkCalendar.add` of one amount answers alike
+#: (:meth:`WorkCalendar._slot`): the zone, its bounds ``lo <= t < hi``, the shift from
+#: the start (``None``: one wall time for every start), that wall time (with a shift:
+#: the first start's), it in UTC, and (with a shift) the zone's offset at it.
+_Slot = tuple[ZoneInfo, datetime, datetime, timedelta | None, datetime, datetime, timedelta | None]
+#: The resolution of datetime: ``t <= x`` is ``t < x + _TICK``.
+_TICK = timedelta(microseconds=1)
+_MIDNIGHT = time(0)
+
+
 def _periods(value: Sequence[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
     periods = tuple((a, b) for a, b in value)
     if not periods:
@@ -170,6 +180,11 @@ class WorkCalendar:
     )
     # Years already checked for an official schedule (a set lookup per new day).
     _years: set[int] = field(factory=set, init=False, eq=False, hash=False, repr=False)
+    # amount -> the stretch of local time the last add of that amount started in, where
+    # add's answer is one wall time or the start moved by one shift (add, _slot); a cache.
+    _slots: dict[timedelta, _Slot] = field(
+        factory=dict, init=False, eq=False, hash=False, repr=False
+    )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -240,6 +255,37 @@ class WorkCalendar:
         # the property's and _zone's calls: ~1k instructions).
         zone = _ZONES.get(self.timezone) or _zone(self.timezone)
         local = start.astimezone(zone)
+        # The stretch of local time the last add of this amount started in (_slot): a
+        # start in it ends at the same wall time, or moved as far as the start moved,
+        # the same answer for 9k-12k instructions less a call.  Plain datetime and
+        # timedelta only (a subclass may add or compare otherwise).
+        slot = (
+            self._slots.get(amount)
+            if type(amount) is timedelta and type(start) is datetime
+            else None
+        )
+        if slot is not None and slot[0] is zone and slot[1] <= local < slot[2]:
+            if slot[3] is not None:
+                wall = local + slot[3]
+                # In UTC at the offset of the stretch's first answer: that answer moved
+                # as far as the wall time did (``astimezone`` subtracts the offset).
+                if start.tzinfo is UTC and zone.utcoffset(wall) == slot[6]:
+                    return slot[5] + (wall - slot[4])
+                return wall.astimezone(start.tzinfo)
+            if start.tzinfo is UTC:
+                return slot[5]
+            return slot[4].astimezone(start.tzinfo)
+        wall = self._wall(local, amount)
+        if type(amount) is timedelta and type(start) is datetime:
+            found = self._slot(local, amount, wall, zone)
+            if found is not None:
+                if len(self._slots) >= 1024:
+                    self._slots.clear()
+                self._slots[amount] = found
+        return wall.astimezone(start.tzinfo)
+
+    def _wall(self, local: datetime, amount: timedelta) -> datetime:
+        """:meth:`add` from ``local`` (in the zone), as a wall time of the zone."""
         day = local.date()
         # The first day: from ``local`` in the first period that ends after it.
         k = 0
@@ -248,7 +294,7 @@ class WorkCalendar:
             if b > local:
                 a = max(a, local)
                 if amount <= b - a:
-                    return (a + amount).astimezone(start.tzinfo)
+                    return a + amount
                 rest = amount - (b - a)
                 break
             k += 1
@@ -261,12 +307,58 @@ class WorkCalendar:
             used, a, b = hit
             left = rest - used
             if _ZERO < left <= b - a:
-                return (a + left).astimezone(start.tzinfo)
+                return a + left
         a, b, left = self._onwards(day, k + 1, rest)
         if len(self._ahead) > 20_000:
             self._ahead.clear()
         self._ahead[key] = (rest - left, a, b)
-        return (a + left).astimezone(start.tzinfo)
+        return a + left
+
+    def _slot(
+        self, local: datetime, amount: timedelta, wall: datetime, zone: ZoneInfo
+    ) -> _Slot | None:
+        """The stretch of local time around ``local`` where :meth:`_wall` of ``amount``
+        gives ``wall`` again or ``wall`` moved as far as the start, or ``None``.
+
+        Before a period (or after the day's last) every start waits for the same
+        working moment: one wall time.  Within a period the answer is the start
+        plus the amount while the period holds it; past that, the start plus what
+        the period could not take, walked on from the next period, which depends
+        on what is left alone (as ``_ahead`` says) as long as it still ends in the
+        period ``wall`` ends in: the start moved by ``wall - local`` either way.
+        Every bound is a time of the zone, compared with a start in it as
+        :meth:`_wall` compares (the same tzinfo: wall clock, to the microsecond).
+        """
+        day = local.date()
+        # The periods _wall has just read, from its cache (gone only if it was just
+        # cleared: then no stretch is kept).
+        spans = self._days.get(day)
+        if spans is None or local.tzinfo is not zone or any(a.tzinfo is not zone for a, _ in spans):
+            return None
+        try:
+            lo = datetime.combine(day, _MIDNIGHT, zone)
+            for a, b in spans:
+                if b > local:
+                    if local > a:
+                        shift = wall - local
+                        if amount <= b - local:
+                            lo, hi = a + _TICK, min(b, b - amount + _TICK)
+                        else:
+                            for a2, b2 in self._days.get(wall.date(), ()):
+                                if a2 < wall <= b2:
+                                    break
+                            else:  # _wall ends within a period, unless its cache was cleared
+                                return None
+                            lo = max(a, b - amount, a2 - shift) + _TICK
+                            hi = min(b, b2 - shift + _TICK)
+                        at, offset = wall.astimezone(UTC), zone.utcoffset(wall)
+                        return (zone, lo, hi, shift, wall, at, offset)
+                    return (zone, lo, a + _TICK, None, wall, wall.astimezone(UTC), None)
+                lo = b
+            hi = datetime.combine(day + _DAY, _MIDNIGHT, zone)
+        except OverflowError:  # a bound past datetime's range: no stretch kept
+            return None
+        return (zone, lo, hi, None, wall, wall.astimezone(UTC), None)
 
     def _onwards(
         self, day: date, first: int, remaining: timedelta
@@ -473,9 +565,11 @@ def deadline_changes(
         step, step_due = None, None
         rules = deadlines.rules  # _step_rule's memo, looked up here first
         found = (
-            _STEP_RULES.get((rules.version, engine.kind, new_state), _UNKNOWN)
-            if "step_deadline" in rules.tables
-            else None
+            None
+            if "step_deadline" not in rules.tables
+            else _STEP_RULES.get((rules.version, engine.kind, new_state), _UNKNOWN)
+            if _plain(rules.version, engine.kind, new_state)
+            else _UNKNOWN
         )
         if found is _UNKNOWN:
             found = _step_rule(deadlines, engine.kind, new_state, now.date())
@@ -520,6 +614,26 @@ _STEP_RULES: dict[tuple[str, str, str], _StepRule | None] = {}
 _UNKNOWN: Any = object()
 
 
+def _plain(version: object, kind: object, state: object) -> bool:
+    """May ``_STEP_RULES`` keep or answer this key?  Plain strings only: a ``str``
+    subclass may equal (and hash as) a plain name whose rule its own ``==`` decides
+    otherwise (in the table's match), and would take or give that name's answer."""
+    return type(version) is str and type(kind) is str and type(state) is str
+
+
+def step_rule_memo(version: str, kind: str, state: str) -> tuple[bool, _StepRule | None]:
+    """Whether the step rule of ``state`` (rule ``step_deadline`` of rule set ``version``)
+    is known yet, and what :func:`_step_rule` memoised for it (``None``: no step deadline):
+    the step, its working hours and the record field it is due on (``until``).  Never
+    known for a key of other than plain strings (:func:`_plain`)."""
+    found = (
+        _STEP_RULES.get((version, kind, state), _UNKNOWN)
+        if _plain(version, kind, state)
+        else _UNKNOWN
+    )
+    return (False, None) if found is _UNKNOWN else (True, found)
+
+
 def _step_rule(deadlines: Deadlines, kind: str, state: str, on: date) -> _StepRule | None:
     """The step and its working hours, or the record field it is due on (``until``), for
     ``state`` (rule ``step_deadline``), memoised.
@@ -530,18 +644,22 @@ def _step_rule(deadlines: Deadlines, kind: str, state: str, on: date) -> _StepRu
     if "step_deadline" not in deadlines.rules.tables:
         return None
     key = (deadlines.rules.version, kind, state)
-    if key not in _STEP_RULES:
-        outcome = deadlines.classify("step_deadline", {"kind": kind, "state": state}, on=on).outcome
-        hours = _hours(outcome.get("hours"))
-        until = _until_path(outcome.get("until"))
+    kept = _plain(*key)  # a str subclass's answer is worked out each time, never kept
+    if kept and key in _STEP_RULES:
+        return _STEP_RULES[key]
+    outcome = deadlines.classify("step_deadline", {"kind": kind, "state": state}, on=on).outcome
+    hours = _hours(outcome.get("hours"))
+    until = _until_path(outcome.get("until"))
+    rule = (
+        None
+        if hours is None and until is None
+        else (str(outcome.get("step") or state), hours, until)
+    )
+    if kept:
         if len(_STEP_RULES) > 10_000:
             _STEP_RULES.clear()
-        _STEP_RULES[key] = (
-            None
-            if hours is None and until is None
-            else (str(outcome.get("step") or state), hours, until)
-        )
-    return _STEP_RULES[key]
+        _STEP_RULES[key] = rule
+    return rule
 
 
 def _until_path(value: Any) -> tuple[str, ...] | None:

@@ -299,8 +299,11 @@ def test_a_second_add_from_the_same_period_does_not_walk_the_days_again(monkeypa
     monkeypatch.setattr(WorkCalendar, "_spans", lambda s, d: (looked.append(d), spans(s, d))[1])
     monkeypatch.setattr(WorkCalendar, "_total", lambda s, d: (looked.append(d), total(s, d))[1])
     later = start + timedelta(minutes=30)
+    cal._slots.clear()  # the stretch add kept (test_derive8.py) aside: the walk's own memory
     assert cal.add(later, amount) == first + timedelta(minutes=30)
     assert looked == [_date(2026, 3, 3)]  # the first day only; the walk before did not
+    assert cal.add(later + timedelta(minutes=1), amount) == first + timedelta(minutes=31)
+    assert looked == [_date(2026, 3, 3)]  # in the kept stretch: not even the first day
 
 
 # --- classified: a creation's deadline decision kept per rule set -----------------------
