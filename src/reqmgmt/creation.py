@@ -64,7 +64,7 @@ from .storage.base import BulkInsert, Transaction
 if TYPE_CHECKING:
     from .desk import Desk
 
-__all__ = ["CreationCheck", "classified", "create", "create_in", "create_many"]
+__all__ = ["CreationCheck", "classified", "create", "create_in", "create_many", "create_with"]
 
 
 class CreationCheck:
@@ -115,14 +115,17 @@ class CreationCheck:
         Raises :class:`ValidationError` naming the field, with the inputs (or
         the vocabulary's values and a "did you mean") it accepts instead.
         """
-        if not isinstance(given, Mapping):
-            raise ValidationError(
-                "fields", given, "a mapping of input name to value", where=self.where
-            )
-        unknown = given.keys() - self._allowed
-        if unknown:
-            name = sorted(unknown)[0]
-            self._refuse(name, given[name])
+        # A plain dict iterates its keys: no set of the unknown ones is made
+        # when there are none (the usual case).
+        if not (type(given) is dict and self._allowed.issuperset(given)):
+            if not isinstance(given, Mapping):
+                raise ValidationError(
+                    "fields", given, "a mapping of input name to value", where=self.where
+                )
+            unknown = given.keys() - self._allowed
+            if unknown:
+                name = sorted(unknown)[0]
+                self._refuse(name, given[name])
         for name in self._required:
             if given.get(name) is None:
                 raise ValidationError(
@@ -246,9 +249,26 @@ def create(
     :class:`ConflictError` when the number is taken.  Nothing is written
     then.
     """
+    return create_with(desk, record_kind, actor, note, decisions, fields)
+
+
+def create_with(
+    desk: Desk,
+    kind: str,
+    actor: Actor,
+    note: str | None,
+    decisions: Sequence[Decision],
+    fields: Mapping[str, Any],
+) -> Record:
+    """:func:`create` with the inputs as one mapping, every argument in its place.
+
+    ``Desk.create`` and the verbs (``desk.requirements.receive``) call this:
+    their inputs are a dict already, which ``**fields`` would unpack into
+    keywords and pack into a new dict again at each of two calls.
+    """
     with desk.store.transaction() as tx:
         record, event, notes = create_in(
-            desk, tx, record_kind, actor=actor, note=note, decisions=decisions, fields=fields
+            desk, tx, kind, actor=actor, note=note, decisions=decisions, fields=fields
         )
     after_commit(desk, record, event, notes)
     return record
@@ -541,6 +561,9 @@ def classified(desk: Desk, table: str, facts: dict[str, Any]) -> Decision:
 
 def _summaries(decisions: Sequence[Decision]) -> tuple[Any, ...]:
     """Each decision's summary; those :func:`classified` kept, made once."""
+    if len(decisions) == 1:  # a requirement's deadline: no generator for one item
+        decision = decisions[0]
+        return (_SUMMARIES.get(decision) or decision.summary(),)
     return tuple(_SUMMARIES.get(d) or d.summary() for d in decisions)
 
 

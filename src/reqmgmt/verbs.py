@@ -115,18 +115,22 @@ class RequirementDesk:
             if hours is not None:
                 due_at = desk.calendar.add(received, timedelta(hours=float(hours)))
                 decisions.append(decision)
-        record = desk.create(
+        # Desk.create's work with the inputs as the one dict it would make of them.
+        record = creation.create_with(
+            desk,
             "requirement",
-            actor=actor,
-            note=note,
-            decisions=decisions,
-            customer=customer,
-            description=description,
-            channel=channel,
-            kind=kind,
-            priority=priority,
-            due_at=due_at,
-            received_at=received,
+            actor,
+            note,
+            decisions,
+            {
+                "customer": customer,
+                "description": description,
+                "channel": channel,
+                "kind": kind,
+                "priority": priority,
+                "due_at": due_at,
+                "received_at": received,
+            },
         )
         return cast(Requirement, record)
 
