@@ -23,7 +23,7 @@ import attrs
 
 from . import summaries
 from .audit import seal
-from .building import first_version, set_fields
+from .building import first_document, first_version, set_fields
 from .command import (
     after_commit,
     before,
@@ -57,7 +57,7 @@ from .model import (
 from .reminders import deadline_changes
 from .rules.model import Decision, RuleSet
 from .rules.vocabulary import Vocabulary
-from .serialize import ByIdentity, hand_over, unstructure
+from .serialize import ByIdentity, hand_over
 from .storage import hostunit
 from .storage.base import BulkInsert, Transaction
 
@@ -480,7 +480,7 @@ def create_in(
     before(desk, record, lc.create_event, actor, "(new)")
     # One change holding the whole first version (op "create"), rather
     # than one per field: the same content at a fraction of the objects.
-    first = unstructure(record)
+    first = first_document(record)
     if getattr(tx, "takes_documents", False):
         hand_over(record, first)  # the store writes the same document
     diff = (FieldChange("*", None, first, "create"),)
