@@ -171,7 +171,7 @@ def _filler(cls: type, stand_in: type) -> Callable[[frozenset[Any]], Any]:
 
 
 #: The setters made, by record class and the names given in order (bounded).
-_SETTERS: dict[tuple[type, tuple[Any, ...]], Callable[[Any, Mapping[str, Any]], None]] = {}
+_SETTERS: dict[tuple[Any, ...], Callable[[Any, Mapping[str, Any]], None]] = {}
 
 
 def set_fields(record: Any, values: Mapping[str, Any]) -> None:
@@ -184,12 +184,12 @@ def set_fields(record: Any, values: Mapping[str, Any]) -> None:
     Generated per class and names given (a creating command gives the same
     deadline fields each time).
     """
-    key = (type(record), tuple(values))
+    key = (type(record), *values)  # one flat tuple: no inner one made and hashed
     put = _SETTERS.get(key)
     if put is None:
         if len(_SETTERS) >= _FILLS:
             _SETTERS.clear()
-        put = _SETTERS[key] = _setter(*key)
+        put = _SETTERS[key] = _setter(type(record), key[1:])
     put(record, values)
 
 
