@@ -53,6 +53,7 @@ from .model import (
     Notification,
     Record,
     Requirement,
+    maker,
 )
 from .reminders import deadline_changes
 from .rules.model import Decision, RuleSet
@@ -221,6 +222,10 @@ class CreationCheck:
             where=self.where,
         )
 
+
+#: FieldChange(field, old, new, op) without attrs' __init__ setting each field
+#: through object.__setattr__ (it has no converter or validator to run).
+_make_change = maker(FieldChange)
 
 #: "creating a <kind>" (新建...), the action named in a refusal, per record kind.
 _CREATING: dict[tuple[str, str], Text] = {}
@@ -483,7 +488,7 @@ def create_in(
     first = first_document(record)
     if getattr(tx, "takes_documents", False):
         hand_over(record, first)  # the store writes the same document
-    diff = (FieldChange("*", None, first, "create"),)
+    diff = (_make_change("*", None, first, "create"),)
     # seal is sealed_event with its fields in order: no keyword dict to
     # build and take apart again per record.  Written here and now (``write``),
     # the event's bytes are kept as the last sealed only (its rows handed over, as

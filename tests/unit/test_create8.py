@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from reqmgmt import Actor, Customer, Desk, ValidationError, audit, building, creation, verbs
 from reqmgmt.building import first_document, first_version
-from reqmgmt.model import constructor, record_classes
+from reqmgmt.model import FieldChange, constructor, record_classes
 from reqmgmt.serialize import attrs_unstructurer as serialize_attrs
 from reqmgmt.serialize import converter, unstructure
 from reqmgmt.testing import FakeClock
@@ -369,3 +369,14 @@ def test_sorted_inline_is_the_lambda(tags: Any) -> None:
             return (type(exc), str(exc))
 
     assert outcome(serialize_attrs(_Tagged)) == outcome(converter.get_unstructure_hook(_Tagged))
+
+
+def test_the_creating_change_is_the_field_change_attrs_makes() -> None:
+    with Desk.open("memory://", clock=FakeClock()) as desk:
+        made = desk.requirements.receive(customer=CUSTOMER, description="brackets", actor=CLERK)
+        (change,) = desk.history(made.ref)[0].changes
+    assert type(change) is FieldChange
+    assert change == FieldChange("*", None, unstructure(made), "create")
+    assert attrs.asdict(change, recurse=False) == attrs.asdict(
+        FieldChange("*", None, unstructure(made), "create"), recurse=False
+    )
