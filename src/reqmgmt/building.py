@@ -28,13 +28,16 @@ checks them: instead of a second copy of the record.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
+import attr._config
 import attrs
 
 from .model import FAST_NAMES, _fillable, constructor, derive, fast_pass
+from .serialize import _generated_by_cattrs, _inline, converter, iso, unstructure
 
-__all__ = ["first_version", "set_fields"]
+__all__ = ["first_document", "first_version", "set_fields"]
 
 _T = TypeVar("_T")
 
@@ -96,7 +99,9 @@ def _filler(cls: type, stand_in: type) -> Callable[[frozenset[Any]], Any]:
         "_new_": object.__new__,
         "_cls_": cls,
         "_stand_in_": stand_in,
-        "_disabled_": attrs.validators.get_disabled,
+        # attrs' own __init__ reads this flag (attrs.validators.set_disabled sets
+        # it): read here as it does, not through get_disabled's two calls.
+        "_attrs_config_": attr._config,
         "_post_": getattr(cls, "__attrs_post_init__", None),
         **FAST_NAMES,
     }
@@ -153,7 +158,7 @@ def _filler(cls: type, stand_in: type) -> Callable[[frozenset[Any]], Any]:
                 checks.append(f"        {check}")
         lines.append("    n.__class__ = _cls_")
         if checks:
-            lines.append("    if not _disabled_():")
+            lines.append("    if _attrs_config_._run_validators is True:")
             lines.extend(checks)
         if namespace["_post_"] is not None:
             lines.append("    _post_(n)")
@@ -166,7 +171,7 @@ def _filler(cls: type, stand_in: type) -> Callable[[frozenset[Any]], Any]:
 
 
 #: The setters made, by record class and the names given in order (bounded).
-_SETTERS: dict[tuple[type, tuple[Any, ...]], Callable[[Any, Mapping[str, Any]], None]] = {}
+_SETTERS: dict[tuple[Any, ...], Callable[[Any, Mapping[str, Any]], None]] = {}
 
 
 def set_fields(record: Any, values: Mapping[str, Any]) -> None:
@@ -179,12 +184,12 @@ def set_fields(record: Any, values: Mapping[str, Any]) -> None:
     Generated per class and names given (a creating command gives the same
     deadline fields each time).
     """
-    key = (type(record), tuple(values))
+    key = (type(record), *values)  # one flat tuple: no inner one made and hashed
     put = _SETTERS.get(key)
     if put is None:
         if len(_SETTERS) >= _FILLS:
             _SETTERS.clear()
-        put = _SETTERS[key] = _setter(*key)
+        put = _SETTERS[key] = _setter(type(record), key[1:])
     put(record, values)
 
 
@@ -230,3 +235,100 @@ def _setter(cls: type, names: tuple[Any, ...]) -> Callable[[Any, Mapping[str, An
     lines.append("    return None")
     exec("\n".join(lines), namespace)
     return namespace["put"]  # type: ignore[no-any-return]
+
+
+#: The document makers made, by record class.
+_DOCUMENTS: dict[type, Callable[[Any], Any]] = {}
+
+
+def first_document(record: Any) -> Any:
+    """``unstructure(record)`` for a new record, most of whose fields hold their defaults.
+
+    A dict of 40 keys written out costs more than a copy of one made before
+    (a memcpy) with the fields that differ stored into it: the maker copies
+    the JSON form of a record all at its defaults and stores only the fields
+    whose value is not the very default object (a new ``[]`` for each list:
+    documents share no mutable value).  A datetime that is the same object
+    as the one before it of its type (``created_at`` and ``updated_at``,
+    ``step_due_at`` and ``next_deadline``) is written once.  A class with an
+    unstructure hook of its own gets that hook.  tests/unit/test_create8.py
+    compares it with ``unstructure`` over records of every kind and value.
+    """
+    make = _DOCUMENTS.get(type(record))
+    if make is None:
+        make = _DOCUMENTS[type(record)] = _document_maker(type(record))
+    return make(record)
+
+
+def _document_maker(cls: type) -> Callable[[Any], Any]:
+    if not _generated_by_cattrs(converter.get_unstructure_hook(cls)):
+        return unstructure  # a hook of its own: called by unstructure
+    attrs.resolve_types(cls)
+    namespace: dict[str, Any] = {}
+    template: dict[str, Any] = {}
+    lines = ["def document(instance):", "    d = _copy_()"]
+    # Per (type, hook) of datetime fields: the numbers of those written before.
+    earlier: dict[tuple[Any, Any], list[int]] = {}
+    dated = converter.get_unstructure_hook(datetime) is iso
+    for i, a in enumerate(attrs.fields(cls)):
+        var = f"v{i}"
+        hook = converter.get_unstructure_hook(a.type)
+        expr = _inline(a.type, hook, var, namespace, 0)
+        lines.append(f"    {var} = instance.{a.name}")
+        kept, default, folded = _folded(a, hook)
+        template[a.name] = folded if kept and type(folded) is not list else None
+        if kept:
+            namespace[f"_d{i}"] = default
+        if dated and a.type in _DATETIMES:
+            # iso's text is a str, the same for the same object: written once.
+            same = earlier.setdefault((a.type, hook), [])
+            for j in same:
+                expr = f"t{j} if {var} is v{j} else {expr}"
+            same.append(i)
+            if kept:  # folded: a str or None, as iso would write it
+                lines += [
+                    f"    if {var} is _d{i}:",
+                    f"        t{i} = {folded!r}",
+                    "    else:",
+                    f"        d[{a.name!r}] = t{i} = {expr}",
+                ]
+            else:
+                lines.append(f"    d[{a.name!r}] = t{i} = {expr}")
+        elif not kept:
+            lines.append(f"    d[{a.name!r}] = {expr}")
+        elif type(folded) is list:  # a new [] per document
+            lines.append(f"    d[{a.name!r}] = [] if {var} is _d{i} else {expr}")
+        else:
+            lines.append(f"    if {var} is not _d{i}:")
+            lines.append(f"        d[{a.name!r}] = {expr}")
+    lines.append("    return d")
+    namespace["_copy_"] = template.copy
+    exec("\n".join(lines), namespace)
+    return namespace["document"]  # type: ignore[no-any-return]
+
+
+_DATETIMES = (datetime, datetime | None)
+#: _folded's answer for a field whose JSON form is not kept in the template.
+_NOT_FOLDED: tuple[bool, Any, Any] = (False, None, None)
+
+
+def _folded(a: attrs.Attribute[Any], hook: Any) -> tuple[bool, Any, Any]:
+    """``(True, value, form)``: the value field ``a`` holds when left at its default and
+    its JSON form, ``None``, a plain int, bool or str, or an empty list;
+    :data:`_NOT_FOLDED` for any other form, or a default made per record (a
+    factory, a host's converter)."""
+    if a.default is attrs.NOTHING or isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+        return _NOT_FOLDED
+    if a.converter is None:
+        value = a.default
+    elif getattr(a.converter, "__module__", None) == _MODEL:
+        value = a.converter(a.default)  # type: ignore[operator]  # as _filler converts it
+    else:
+        return _NOT_FOLDED  # a host's converter, called per record
+    try:
+        out = hook(value)
+    except Exception:
+        return _NOT_FOLDED  # the record's own unstructure raises as ever
+    if out is None or type(out) in (bool, int, str) or (type(out) is list and not out):
+        return (True, value, out)
+    return _NOT_FOLDED

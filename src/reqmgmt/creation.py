@@ -23,7 +23,7 @@ import attrs
 
 from . import summaries
 from .audit import seal
-from .building import first_version, set_fields
+from .building import first_document, first_version, set_fields
 from .command import (
     after_commit,
     before,
@@ -53,18 +53,19 @@ from .model import (
     Notification,
     Record,
     Requirement,
+    maker,
 )
 from .reminders import deadline_changes
 from .rules.model import Decision, RuleSet
 from .rules.vocabulary import Vocabulary
-from .serialize import ByIdentity, hand_over, unstructure
+from .serialize import ByIdentity, hand_over
 from .storage import hostunit
 from .storage.base import BulkInsert, Transaction
 
 if TYPE_CHECKING:
     from .desk import Desk
 
-__all__ = ["CreationCheck", "classified", "create", "create_in", "create_many"]
+__all__ = ["CreationCheck", "classified", "create", "create_in", "create_many", "create_with"]
 
 
 class CreationCheck:
@@ -115,14 +116,17 @@ class CreationCheck:
         Raises :class:`ValidationError` naming the field, with the inputs (or
         the vocabulary's values and a "did you mean") it accepts instead.
         """
-        if not isinstance(given, Mapping):
-            raise ValidationError(
-                "fields", given, "a mapping of input name to value", where=self.where
-            )
-        unknown = given.keys() - self._allowed
-        if unknown:
-            name = sorted(unknown)[0]
-            self._refuse(name, given[name])
+        # A plain dict iterates its keys: no set of the unknown ones is made
+        # when there are none (the usual case).
+        if not (type(given) is dict and self._allowed.issuperset(given)):
+            if not isinstance(given, Mapping):
+                raise ValidationError(
+                    "fields", given, "a mapping of input name to value", where=self.where
+                )
+            unknown = given.keys() - self._allowed
+            if unknown:
+                name = sorted(unknown)[0]
+                self._refuse(name, given[name])
         for name in self._required:
             if given.get(name) is None:
                 raise ValidationError(
@@ -219,6 +223,10 @@ class CreationCheck:
         )
 
 
+#: FieldChange(field, old, new, op) without attrs' __init__ setting each field
+#: through object.__setattr__ (it has no converter or validator to run).
+_make_change = maker(FieldChange)
+
 #: "creating a <kind>" (新建...), the action named in a refusal, per record kind.
 _CREATING: dict[tuple[str, str], Text] = {}
 
@@ -246,9 +254,26 @@ def create(
     :class:`ConflictError` when the number is taken.  Nothing is written
     then.
     """
+    return create_with(desk, record_kind, actor, note, decisions, fields)
+
+
+def create_with(
+    desk: Desk,
+    kind: str,
+    actor: Actor,
+    note: str | None,
+    decisions: Sequence[Decision],
+    fields: Mapping[str, Any],
+) -> Record:
+    """:func:`create` with the inputs as one mapping, every argument in its place.
+
+    ``Desk.create`` and the verbs (``desk.requirements.receive``) call this:
+    their inputs are a dict already, which ``**fields`` would unpack into
+    keywords and pack into a new dict again at each of two calls.
+    """
     with desk.store.transaction() as tx:
         record, event, notes = create_in(
-            desk, tx, record_kind, actor=actor, note=note, decisions=decisions, fields=fields
+            desk, tx, kind, actor=actor, note=note, decisions=decisions, fields=fields
         )
     after_commit(desk, record, event, notes)
     return record
@@ -460,10 +485,10 @@ def create_in(
     before(desk, record, lc.create_event, actor, "(new)")
     # One change holding the whole first version (op "create"), rather
     # than one per field: the same content at a fraction of the objects.
-    first = unstructure(record)
+    first = first_document(record)
     if getattr(tx, "takes_documents", False):
         hand_over(record, first)  # the store writes the same document
-    diff = (FieldChange("*", None, first, "create"),)
+    diff = (_make_change("*", None, first, "create"),)
     # seal is sealed_event with its fields in order: no keyword dict to
     # build and take apart again per record.  Written here and now (``write``),
     # the event's bytes are kept as the last sealed only (its rows handed over, as
@@ -541,6 +566,9 @@ def classified(desk: Desk, table: str, facts: dict[str, Any]) -> Decision:
 
 def _summaries(decisions: Sequence[Decision]) -> tuple[Any, ...]:
     """Each decision's summary; those :func:`classified` kept, made once."""
+    if len(decisions) == 1:  # a requirement's deadline: no generator for one item
+        decision = decisions[0]
+        return (_SUMMARIES.get(decision) or decision.summary(),)
     return tuple(_SUMMARIES.get(d) or d.summary() for d in decisions)
 
 

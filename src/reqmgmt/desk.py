@@ -331,9 +331,7 @@ class Desk:
         bad; :class:`NotAuthorized`; :class:`ConflictError` for a taken
         number.  docs/api/desk.md, "Creating and importing".
         """
-        return creation.create(
-            self, record_kind, actor=actor, note=note, decisions=decisions, **fields
-        )
+        return creation.create_with(self, record_kind, actor, note, decisions, fields)
 
     def create_many(
         self,

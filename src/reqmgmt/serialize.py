@@ -229,6 +229,9 @@ def unstructure(value: Any) -> Any:
 #: attrs class -> its generated unstructure function (attrs_unstructurer).
 _FAST: dict[type, Callable[[Any], Any]] = {}
 _identity = converter.get_unstructure_hook(str)
+#: The library's hook for sets (sorted into a list), as registered above: a host
+#: registering its own for a set type replaces it, and is called as its own.
+_sorted_set = converter.get_unstructure_hook(frozenset[str])
 
 
 def attrs_unstructurer(cls: type) -> Callable[[Any], Any]:
@@ -295,6 +298,8 @@ def _inline(type_: Any, hook: Any, var: str, namespace: dict[str, Any], depth: i
         inner = _inline(args[0], defaults[1], item, namespace, depth + 1)
         # No comprehension (a function call of its own) for the usual empty tuple.
         return f"([{inner} for {item} in {var}] if {var} else [])"
+    if hook is _sorted_set:  # sorted() itself, without the lambda's frame
+        return f"sorted({var})"
     if isinstance(type_, type) and attrs.has(type_) and _generated_by_cattrs(hook):
         hook = attrs_unstructurer(type_)
     key = f"_h{len(namespace)}"

@@ -136,22 +136,44 @@ class RequirementDesk:
             decision = creation.classified(desk, "requirement_deadline", {"priority": priority})
             hours = decision.outcome.get("hours")
             if hours is not None:
-                due_at = desk.calendar.add(received, timedelta(hours=float(hours)))
+                due_at = desk.calendar.add(received, _hours(hours))
                 decisions.append(decision)
-        record = desk.create(
+        # Desk.create's work with the inputs as the one dict it would make of them.
+        record = creation.create_with(
+            desk,
             "requirement",
-            actor=actor,
-            note=note,
-            decisions=decisions,
-            customer=customer,
-            description=description,
-            channel=channel,
-            kind=kind,
-            priority=priority,
-            due_at=due_at,
-            received_at=received,
+            actor,
+            note,
+            decisions,
+            {
+                "customer": customer,
+                "description": description,
+                "channel": channel,
+                "kind": kind,
+                "priority": priority,
+                "due_at": due_at,
+                "received_at": received,
+            },
         )
         return cast(Requirement, record)
+
+
+#: A deadline table's hours (a plain int or float) as the timedelta they make: the
+#: same few priorities every time, each span made once (a keyword call of timedelta).
+_SPANS: dict[int | float, timedelta] = {}
+
+
+def _hours(hours: Any) -> timedelta:
+    """``timedelta(hours=float(hours))``; kept for a plain ``int`` or ``float``."""
+    if type(hours) is int or type(hours) is float:
+        span = _SPANS.get(hours)
+        if span is None:
+            span = timedelta(hours=float(hours))  # raises for nan or a huge value: not kept
+            if len(_SPANS) >= 256:
+                _SPANS.clear()
+            _SPANS[hours] = span
+        return span
+    return timedelta(hours=float(hours))
 
 
 class ContractDesk:
