@@ -31,7 +31,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reqmgmt import Actor, Customer, Desk, ValidationError, audit, building, creation, verbs
+from reqmgmt import (
+    Actor,
+    Customer,
+    Desk,
+    ValidationError,
+    audit,
+    building,
+    creation,
+    serialize,
+    verbs,
+)
 from reqmgmt.building import first_document, first_version
 from reqmgmt.model import FieldChange, constructor, record_classes
 from reqmgmt.serialize import attrs_unstructurer as serialize_attrs
@@ -333,11 +343,16 @@ class _Tagged:
     counts: frozenset[int] = frozenset()
 
 
-def test_a_set_is_sorted_inline_and_a_host_hook_is_kept() -> None:
+def test_a_set_is_sorted_inline_and_a_host_hook_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     def host(value: frozenset[int]) -> list[int]:
         return sorted(value, reverse=True)
 
-    converter.register_unstructure_hook_func(lambda t: t == frozenset[int], host)
+    # The host's hook on a copy of the converter, for this test only (the library's
+    # converter is shared by every test of the process).
+    hosts = converter.copy()
+    hosts.register_unstructure_hook_func(lambda t: t == frozenset[int], host)
+    monkeypatch.setattr(serialize, "converter", hosts)
+    monkeypatch.setattr(serialize, "_FAST", {})
     made = serialize_attrs(_Tagged)
     code = made.__code__
     assert "sorted" in code.co_names  # the library's own hook: sorted() itself
