@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import attr._config
 import attrs
 
-from .model import FAST_NAMES, _fillable, constructor, derive, fast_pass
+from .model import FAST_NAMES, _fillable, constructor, derive, fast_pass, made_by
 from .serialize import _generated_by_cattrs, _inline, converter, iso, unstructure
 
 __all__ = ["first_document", "first_version", "set_fields"]
@@ -150,7 +150,7 @@ def _filler(cls: type, stand_in: type) -> Callable[[frozenset[Any]], Any]:
     def make(keys: frozenset[Any]) -> Callable[[Mapping[str, Any]], Any]:
         if not (keys <= names and required <= keys):
             return lambda values: cls(**values)  # attrs' own TypeError
-        lines = ["def fill(values):", "    n = _new_(_stand_in_)"]
+        lines = ["def fill(values):", f"    n = {made_by(stand_in, '_stand_in_')}"]
         checks = []
         for a, (given, default, check, check_default) in zip(fields, plan, strict=True):
             lines.append(given if a.name in keys else default)

@@ -995,22 +995,14 @@ def _change_line(namespace: dict[str, Any]) -> Callable[..., str]:
     """``change(field, old, new, op)``: the generated statement appending a new
     :class:`~reqmgmt.model.FieldChange` to ``out``, its globals put in ``namespace``.
 
-    Filled in place (:func:`~reqmgmt.model.fill_line`), the stand-in made by calling
-    it where its ``__new__`` and ``__init__`` are object's (what ``object.__new__``
-    makes, without the wrapper's argument checks: ~0.35k instructions a change less);
-    without a stand-in, made by :func:`_make_change`."""
+    Filled in place (:func:`~reqmgmt.model.fill_line`, whose stand-in is made by
+    calling it: :func:`~reqmgmt.model.made_by`); without a stand-in, made by
+    :func:`_make_change`."""
     filled = fill_line(FieldChange, "c")
     if filled is None:
         return lambda *values: f"out.append(_make_({', '.join(values)}))"
     line, names = filled
     namespace.update(names)
-    stand_in = names.get("_c_stand_in_")
-    if (
-        stand_in is not None
-        and stand_in.__new__ is object.__new__
-        and stand_in.__init__ is object.__init__
-    ):
-        line = line.replace("_new_(_c_stand_in_)", "_c_stand_in_()", 1)
     return lambda *values: line.format(*values) + "; out.append(c)"
 
 
@@ -1314,6 +1306,13 @@ _NOTIFICATION_VALUES = (
     "ref", "record_kind", "version", "event", "topic", "text_zh", "text_en", "created_at",
     "note", "details",
 )  # fmt: skip
+
+
+def makes_lazily(tx: Transaction) -> bool:
+    """Whether ``tx`` takes a command's notifications as a :class:`LazyNotifications`
+    (the memory store's transaction itself: it makes none unless one is read); every
+    other store gets the tuple.  :func:`write` asks the same test inline."""
+    return type(tx) is _MemoryTransaction
 
 
 def notifications_maker(fill_in: bool = True) -> Callable[..., tuple[Notification, ...]]:

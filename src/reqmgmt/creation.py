@@ -28,6 +28,7 @@ from .command import (
     after_commit,
     before,
     implemented,
+    makes_lazily,
     notifications,
     observe,
     require_actor,
@@ -418,7 +419,7 @@ def create_in(
     write: bool = True,
     engine_fields: Mapping[str, Any] | None = None,
     checked: bool = False,
-) -> tuple[Record, AuditEvent, tuple[Notification, ...]]:
+) -> tuple[Record, AuditEvent, Sequence[Notification]]:
     """A creating command inside ``tx`` (the caller commits, then runs step 6).
 
     ``fields`` are the caller's, checked against the lifecycle's creation
@@ -500,7 +501,8 @@ def create_in(
         note, None, diff, _summaries(decisions) if decisions else (), "",
         [["*", None, first, "create"]] if write else None,
     )  # fmt: skip
-    notes = notifications(desk, engine, t, None, record, now, note)
+    # Written now on the memory store: made only when read, as a command's (command.write).
+    notes = notifications(desk, engine, t, None, record, now, note, lazy=write and makes_lazily(tx))
     if write:
         stage_created(tx, engine, record, event, notes)
     return record, event, notes

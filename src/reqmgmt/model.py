@@ -1137,7 +1137,7 @@ def _generated(
         lines += [f"    _put_(n, {name!r}, {value})" for name, value in values]
         lines += tail
     else:
-        lines.append("    n = _new_(_stand_in_)")
+        lines.append(f"    n = {made_by(stand_in, '_stand_in_')}")
         lines += [f"    n.{name} = {value}" for name, value in values]
         lines += tail
         lines.append("    n.__class__ = _cls_")
@@ -1165,7 +1165,7 @@ def fill_line(cls: type, var: str) -> tuple[str, dict[str, Any]] | None:
     names = [a.name for a in attrs.fields(cls)]
     stores = "".join(f"; {var}.{name} = {{{i}}}" for i, name in enumerate(names))
     made, became = f"_{var}_stand_in_", f"_{var}_cls_"
-    line = f"{var} = _new_({made}){stores}; {var}.__class__ = {became}"
+    line = f"{var} = {made_by(stand_in, made)}{stores}; {var}.__class__ = {became}"
     return line, {"_new_": object.__new__, made: stand_in, became: cls}
 
 
@@ -1243,7 +1243,7 @@ def _make_constructor(cls: type) -> Any:
         "    keys = values.keys()",
         "    if not (keys <= _names_ and _required_ <= keys):",
         "        return _cls_(**values)  # attrs' own TypeError",
-        "    n = _new_(_stand_in_)",
+        f"    n = {made_by(stand_in, '_stand_in_')}",
     ]
     for i, a in enumerate(fields):
         if a.default is attrs.NOTHING:
@@ -1297,6 +1297,10 @@ def _stand_in(cls: type) -> type | None:
             "__setattr__": object.__setattr__,
             "__delattr__": object.__delattr__,
             "__module__": cls.__module__,
+            # object's own __init__ (not the attrs class's it would inherit through
+            # the base): the stand-in is then made by calling it, ~0.3k instructions
+            # less than object.__new__(stand_in) (made_by).
+            "__init__": object.__init__,
         }
         if issubclass(cls, Record):
             namespace["RECORD_KIND"] = ""
@@ -1308,6 +1312,22 @@ def _stand_in(cls: type) -> type | None:
             found = None
     _STAND_INS[cls] = found
     return found
+
+
+_OBJECT_NEW: Any = object.__new__
+_OBJECT_INIT: Any = object.__init__
+
+
+def made_by(stand_in: type, name: str) -> str:
+    """The expression making a new, empty ``stand_in`` (held in the global ``name``):
+    a call of it where its ``__new__`` and ``__init__`` are object's (a class call
+    costs less than ``object.__new__``'s wrapper), else ``_new_(name)``."""
+    if (
+        getattr(stand_in, "__new__", None) is _OBJECT_NEW
+        and getattr(stand_in, "__init__", None) is _OBJECT_INIT
+    ):
+        return f"{name}()"
+    return f"_new_({name})"
 
 
 _MAKERS: dict[type, Any] = {}

@@ -438,3 +438,31 @@ def test_the_demo_on_memory_stores_what_the_tuple_path_stores(
     lazy = _demo_dump(True)
     assert len(lazy[0]) > 150
     assert lazy == _demo_dump(False)
+
+
+def _receive_run(lazy: bool) -> tuple[Any, ...]:
+    """Requirements received (creating commands that tell people) on a memory Desk, and
+    a contract drafted: the outbox, the bytes kept and the notifications made."""
+    with (
+        patch.object(
+            command, "_MemoryTransaction", memory._MemoryTransaction if lazy else _NotMemory
+        ),
+        Desk.open("memory://", clock=FakeClock()) as desk,
+    ):
+        store = desk.store
+        assert isinstance(store, MemoryStore)
+        counted = _Counted()
+        with patch.object(command, "_make_notifications", counted):
+            refs = [receive(desk) for _ in range(3)]
+        made = counted.made
+        return (_store_entries(store), _kept(store), refs, made)
+
+
+def test_a_creation_on_memory_makes_its_notifications_only_when_read() -> None:
+    """creation.create_in asks command.makes_lazily as write does: a receive written in
+    its own transaction on the memory store makes none, and keeps what the tuple kept."""
+    lazy = _receive_run(True)
+    plain = _receive_run(False)
+    assert lazy[:3] == plain[:3]
+    assert plain[3] > 0  # a requirement received tells its reviewers
+    assert lazy[3] == 0

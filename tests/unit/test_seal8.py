@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reqmgmt import command, model
-from reqmgmt.model import FieldChange, Requirement, Signoff
+from reqmgmt.model import FieldChange, Requirement, Signoff, made_by
 
 from .test_diff6 import _READS, CLASSES, SIGN, _base, _LoudSignoff, _outcome, _typed
 
@@ -181,9 +181,7 @@ def test_one_appended_item_is_written_as_items_of_writes_it(
     _READS.clear()
 
 
-def test_the_stand_in_is_called_only_where_object_makes_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_stand_in_is_called_only_where_object_makes_it() -> None:
     namespace: dict[str, Any] = {}
     line = command._change_line(namespace)("'f'", "1", "2", "'set'")
     assert "_c_stand_in_()" in line
@@ -195,12 +193,16 @@ def test_the_stand_in_is_called_only_where_object_makes_it(
         def __init__(self) -> None:  # not object's: the stand-in is made by object.__new__
             raise AssertionError("called")
 
-    monkeypatch.setattr(
-        command,
-        "fill_line",
-        lambda cls, var: ("c = _new_(_c_stand_in_); c.op = {3}", {"_c_stand_in_": Odd}),
-    )
-    line = command._change_line({})("'f'", "1", "2", "'set'")
-    assert "_new_(_c_stand_in_)" in line
+    class OddNew:
+        __slots__ = ()
+
+        def __new__(cls) -> OddNew:  # not object's either
+            raise AssertionError("called")
+
+    assert made_by(Odd, "_c_stand_in_") == "_new_(_c_stand_in_)"
+    assert made_by(OddNew, "_x_") == "_new_(_x_)"
+    stand_in = model._stand_in(FieldChange)
+    assert stand_in is not None
+    assert made_by(stand_in, "_x_") == "_x_()"
     made = command.field_diff(_base(Requirement), {"state": "evaluating"})
     assert all(type(c) is FieldChange for c in made)
