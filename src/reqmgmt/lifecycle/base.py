@@ -395,19 +395,21 @@ def step_table(lc: Lifecycle) -> dict[str, SignoffStep | None]:
 
 
 @refuses("signoff.incomplete")
+def _step_of(lc: Lifecycle, state: str) -> Any:
+    """``lc.signoff_step(state)``, from the lifecycle's table (:func:`step_table`) where
+    it holds the state, a plain str; else asked."""
+    if type(state) is str:
+        hit = _STEP_TABLES.get(id(lc))
+        step = (hit[1] if hit is not None and hit[0] is lc else step_table(lc)).get(state, _NO_STEP)
+        if step is not _NO_STEP:
+            return step
+    return lc.signoff_step(state)
+
+
 def all_signed(ctx: Context) -> str | None:
     """Guard: every department of the current state's sign-off step has approved."""
     record = ctx.record
-    # ctx.lifecycle.signoff_step(state) from the lifecycle's table (step_table) where
-    # it holds the state, a plain str; else asked (~0.4k instructions: no call).
-    state = record.state
-    lc = ctx.lifecycle
-    step: Any = _NO_STEP
-    if type(state) is str:
-        hit = _STEP_TABLES.get(id(lc))
-        step = (hit[1] if hit is not None and hit[0] is lc else step_table(lc)).get(state, step)
-    if step is _NO_STEP:
-        step = lc.signoff_step(state)
+    step = _step_of(ctx.lifecycle, record.state)
     if step is None:
         return None
     if type(step) is SignoffStep and type(record).round_signoffs is _ROUND_SIGNOFFS:
@@ -439,14 +441,8 @@ _ROUND_SIGNOFFS = Record.round_signoffs
 def department_open(ctx: Context) -> str | None:
     """Guard of sign-off events: the department signs in this step and has not yet."""
     record = ctx.record
-    state = record.state  # the step found as all_signed finds it
-    lc = ctx.lifecycle
-    step: Any = _NO_STEP
-    if type(state) is str:
-        hit = _STEP_TABLES.get(id(lc))
-        step = (hit[1] if hit is not None and hit[0] is lc else step_table(lc)).get(state, step)
-    if step is _NO_STEP:
-        step = lc.signoff_step(state)
+    state = record.state
+    step = _step_of(ctx.lifecycle, state)
     if step is None:
         return None
     department = ctx.data.get("department")

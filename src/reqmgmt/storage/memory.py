@@ -1047,18 +1047,10 @@ def _append_command(
         ):
             return False
         add(n.recipient)
-    number = store._enqueued
-    data = _new_segment(
-        store, number, ref, kind, version, event, topic, zh, en, created, note, details, keys,
+    return _keep_segment(
+        store, mark, ref, kind, version, event, topic, zh, en, created, note, details, keys,
         recipients,
     )  # fmt: skip
-    if data is None:
-        return False
-    outbox, marks = store._outbox, store._outbox_keys
-    outbox[ref] = b"".join((outbox.get(ref, b""), len(data).to_bytes(4, "little"), data))
-    marks[ref] = marks.get(ref, b"") + mark
-    store._enqueued = number + 1
-    return True
 
 
 def _append_made(store: MemoryStore, made: tuple[Any, ...], mark: bytes) -> bool:
@@ -1072,11 +1064,18 @@ def _append_made(store: MemoryStore, made: tuple[Any, ...], mark: bytes) -> bool
         _, recipients, prefix, ref, kind, version, event, topic, zh, en, created, note,
         details,
     ) = made  # fmt: skip
-    number = store._enqueued
-    data = _new_segment(
-        store, number, ref, kind, version, event, topic, zh, en, created, note, details,
+    return _keep_segment(
+        store, mark, ref, kind, version, event, topic, zh, en, created, note, details,
         [prefix + to for to in recipients], recipients,
     )  # fmt: skip
+
+
+def _keep_segment(store: MemoryStore, mark: bytes, ref: str, *values: Any) -> bool:
+    """Keep one segment of :func:`_new_segment` (``values``: its fields after the
+    number) after ``ref``'s, its head's ``mark`` after ``ref``'s marks, numbered with
+    the store's next count; ``False``, with nothing kept, where it cannot hold them."""
+    number = store._enqueued
+    data = _new_segment(store, number, ref, *values)
     if data is None:
         return False
     outbox, marks = store._outbox, store._outbox_keys
