@@ -22,6 +22,7 @@ nothing here imports the Desk at run time.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from keyword import iskeyword
@@ -945,7 +946,7 @@ _RUN_TYPES = frozenset((str, int, type(None)))
 #: bool one, is diffed on its own: its values would send every key the general way).
 _RUN_FIELD_TYPES = (str, int, str | None, int | None)
 #: The tag of the next shape that has plain fields (never one used before).
-_RUN_TAGS = [0]
+_RUN_TAGS = itertools.count()
 
 
 def plain_runs(
@@ -1140,8 +1141,7 @@ def diff_of_shape(cls: type[Record], names: tuple[str, ...]) -> Callable[..., Di
                     fast += [f"        out = [*found[{j}]]", f"        rows = [*found[{j + 1}]]"]
         if not plain[0]:
             fast[:0] = ["        out = []", "        rows = []"]
-        tag = _RUN_TAGS[0]
-        _RUN_TAGS[0] += 1
+        tag = next(_RUN_TAGS)  # one step: two shapes made at once never share a tag
         namespace["_runs_"] = plain_runs(tuple(runs))
         values = [f"{x}{i}" for i in range(len(names)) if plain[i] for x in "ov"]
         lines += [

@@ -1320,10 +1320,12 @@ _OBJECT_INIT: Any = object.__init__
 
 def made_by(stand_in: type, name: str) -> str:
     """The expression making a new, empty ``stand_in`` (held in the global ``name``):
-    a call of it where its ``__new__`` and ``__init__`` are object's (a class call
-    costs less than ``object.__new__``'s wrapper), else ``_new_(name)``."""
+    a call of it where its ``__new__`` and ``__init__`` are object's and its class is
+    ``type`` itself (a class call costs less than ``object.__new__``'s wrapper), else
+    ``_new_(name)``."""
     if (
-        getattr(stand_in, "__new__", None) is _OBJECT_NEW
+        type(stand_in) is type  # no host metaclass whose __call__ would run
+        and getattr(stand_in, "__new__", None) is _OBJECT_NEW
         and getattr(stand_in, "__init__", None) is _OBJECT_INIT
     ):
         return f"{name}()"

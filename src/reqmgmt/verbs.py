@@ -62,12 +62,9 @@ def sign(
     words = rules.vocabularies.get("departments") if type(rules) is RuleSet else None
     if not (type(words) is Vocabulary and type(department) is str and department in words.labels):
         rules.vocabulary("departments").check(department, "department", ref)
-    # A plain str ref names the record read (record.ref, what the shared chooser
-    # names) and a bool approve has no truth to ask: the chooser made once serves
-    # (a closure made per command costs ~1.2k instructions).
-    choose = (
-        _CHOOSERS[approve] if type(ref) is str and type(approve) is bool else chooser(approve, ref)
-    )
+    # The chooser names the ref it was given (a store may answer a record whose ref
+    # reads otherwise): one per command, not one shared that names record.ref.
+    choose = chooser(approve, ref)
     return command.run(
         desk, ref, choose, actor, opinion or None, {"department": department}, False,
         expected_version,
@@ -96,10 +93,6 @@ def chooser(approve: object, ref: str | None = None) -> Callable[[Record, Engine
         return step.sign_event if approve else step.decline_event
 
     return choose
-
-
-#: The choosers of a plain str ref and a bool approve, by approve.
-_CHOOSERS = {True: chooser(True), False: chooser(False)}
 
 
 class RequirementDesk:

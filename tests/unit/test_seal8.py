@@ -206,3 +206,78 @@ def test_the_stand_in_is_called_only_where_object_makes_it() -> None:
     assert made_by(stand_in, "_x_") == "_x_()"
     made = command.field_diff(_base(Requirement), {"state": "evaluating"})
     assert all(type(c) is FieldChange for c in made)
+
+
+def test_two_shapes_made_at_once_never_share_a_tag() -> None:
+    """Thread 1 is held on the line after the one that takes its shape's tag until
+    thread 2 has made another shape (found in review: the tag was read, then bumped,
+    in two steps; two shapes with one tag answered each other's changes)."""
+    import inspect
+    import sys
+    import threading
+
+    source, first = inspect.getsourcelines(command.diff_of_shape)
+    took = next(i for i, line in enumerate(source) if "tag = " in line and "_RUN_TAGS" in line)
+    held = first + took + 1
+    go, paused = threading.Event(), threading.Event()
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code is not command.diff_of_shape.__code__:
+            return None
+
+        def local(f: Any, e: str, a: Any) -> Any:
+            if e == "line" and f.f_lineno == held:
+                paused.set()
+                go.wait(10)
+            return local
+
+        return local
+
+    made: dict[str, Any] = {}
+
+    def make(name: str, trace: bool) -> None:
+        if trace:
+            sys.settrace(tracer)
+        try:
+            made[name] = command.diff_of_shape(Requirement, (name, "version"))
+        finally:
+            sys.settrace(None)
+
+    one = threading.Thread(target=make, args=("description", True))
+    one.start()
+    assert paused.wait(10)
+    two = threading.Thread(target=make, args=("channel", False))
+    two.start()
+    two.join(10)
+    go.set()
+    one.join(10)
+    record = attrs.evolve(_base(Requirement), description="phone", channel="phone")
+    for name in ("description", "channel"):
+        changes = {name: "email", "version": record.version + 1}
+        assert made[name](record, changes)[0] == command.general_diff(record, changes)
+
+
+def test_a_stand_in_whose_metaclass_calls_is_made_by_object_new() -> None:
+    """A host's attrs class whose base has a metaclass with its own __call__: its stand-in
+    is made by object.__new__, so the host's __call__ never runs (found in review)."""
+    called: list[str] = []
+
+    class Meta(type):
+        def __call__(cls, *args: Any, **kw: Any) -> Any:
+            called.append(cls.__name__)
+            return super().__call__(*args, **kw)
+
+    class Base(metaclass=Meta):
+        __slots__ = ()
+
+    @attrs.frozen(weakref_slot=False)
+    class Item(Base):
+        a: int
+        b: int
+
+    stand_in = model._stand_in(Item)
+    assert stand_in is not None
+    assert made_by(stand_in, "_x_") == "_new_(_x_)"
+    item = model.maker(Item)(1, 2)
+    assert (type(item), item.a, item.b) == (Item, 1, 2)
+    assert called == []
