@@ -394,7 +394,6 @@ def step_table(lc: Lifecycle) -> dict[str, SignoffStep | None]:
     return table
 
 
-@refuses("signoff.incomplete")
 def _step_of(lc: Lifecycle, state: str) -> Any:
     """``lc.signoff_step(state)``, from the lifecycle's table (:func:`step_table`) where
     it holds the state, a plain str; else asked."""
@@ -406,6 +405,7 @@ def _step_of(lc: Lifecycle, state: str) -> Any:
     return lc.signoff_step(state)
 
 
+@refuses("signoff.incomplete")
 def all_signed(ctx: Context) -> str | None:
     """Guard: every department of the current state's sign-off step has approved."""
     record = ctx.record
