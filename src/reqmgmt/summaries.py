@@ -279,11 +279,8 @@ def stage(tx: Any, engine: Any, before: Any, after: Any, at: datetime) -> None:
     """
     move = getattr(tx, "stage_summary_move", None)
     if move is None:
-        try:
-            put = tx.stage_summary
-        except AttributeError:
-            return
-        if put is None:
+        put: Any = getattr(tx, "stage_summary", None)
+        if put is None:  # a store without summaries
             return
     final = engine.final  # a survey has no command: only records with transitions come here
     kind = engine.kind
@@ -436,11 +433,8 @@ def _first_move(tx: Any, before: Any) -> bool:
 
 def stage_created(tx: Any, engine: Any, records: Sequence[Any]) -> None:
     """Stage the summary rows of records just created (one, or an import's batch)."""
-    try:
-        put = tx.stage_summary
-    except AttributeError:
-        return
-    if put is None:
+    put = getattr(tx, "stage_summary", None)
+    if put is None:  # a store without summaries
         return
     final = _final(engine)
     kind = engine.kind

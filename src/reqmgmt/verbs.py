@@ -71,10 +71,10 @@ def sign(
     )  # fmt: skip
 
 
-def chooser(approve: object, ref: str | None = None) -> Callable[[Record, Engine], str]:
+def chooser(approve: object, ref: str) -> Callable[[Record, Engine], str]:
     """sign's choice of the event: the review step's sign event (``approve`` true) or
     its decline event; a state without a step is :class:`InvalidTransition` for
-    ``"sign"`` on ``ref`` (``None``: the record's own ref)."""
+    ``"sign"`` on ``ref``."""
 
     def choose(record: Record, engine: Engine) -> str:
         # The engine's table of steps by state (Engine.changes reads it too), else the
@@ -84,11 +84,7 @@ def chooser(approve: object, ref: str | None = None) -> Callable[[Record, Engine
         step = steps[state] if state in steps else engine.lifecycle.signoff_step(state)
         if step is None:
             raise InvalidTransition(
-                record.ref if ref is None else ref,
-                engine.kind,
-                record.state,
-                "sign",
-                engine.events_from(record.state),
+                ref, engine.kind, record.state, "sign", engine.events_from(record.state)
             )
         return step.sign_event if approve else step.decline_event
 
